@@ -1,0 +1,540 @@
+//! Turning admin input (JSON rows with Chinese or English keys, or a CSV
+//! spreadsheet) into device records: every row is checked, every bad row is
+//! reported, and nothing is written unless all are good.
+
+use std::collections::{HashMap, HashSet};
+
+use serde_json::Value;
+
+use crate::domain::{ExtnRef, Mac, Vendor, parse_extn_field};
+use crate::error::{ApiError, RowError};
+use crate::store::Db;
+use crate::store::devices::DeviceFields;
+use crate::store::extensions::ExtensionKey;
+
+/// One input row before validation. `row` is what the admin sees: the
+/// 1-based array index for JSON, the spreadsheet line for CSV.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RawRow {
+    pub row: usize,
+    pub name: Option<String>,
+    pub extn: Option<String>,
+    pub vendor: Option<String>,
+    pub mac: Option<String>,
+    pub kind: Option<String>,
+}
+
+/// A field of a record, and the column names that mean it, English and Chinese.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Column {
+    Name,
+    Extn,
+    Vendor,
+    Mac,
+    Kind,
+}
+
+const COLUMN_NAMES: &[(&str, Column)] = &[
+    ("name", Column::Name),
+    ("名称", Column::Name),
+    ("extn", Column::Extn),
+    ("分机号", Column::Extn),
+    ("vendor", Column::Vendor),
+    ("供应商", Column::Vendor),
+    ("mac", Column::Mac),
+    ("type", Column::Kind),
+    ("model", Column::Kind),
+    ("型号", Column::Kind),
+];
+
+/// Export headers, in import order, so an export imports back unchanged.
+pub const HEADERS_EN: [&str; 4] = ["name", "extn", "vendor", "mac"];
+pub const HEADERS_ZH: [&str; 4] = ["名称", "分机号", "供应商", "MAC"];
+
+fn column_of(header: &str) -> Option<Column> {
+    let header = header.trim().trim_start_matches('\u{feff}').to_lowercase();
+    COLUMN_NAMES
+        .iter()
+        .find(|(n, _)| *n == header)
+        .map(|(_, c)| *c)
+}
+
+impl RawRow {
+    fn set(&mut self, column: Column, value: String) {
+        let slot = match column {
+            Column::Name => &mut self.name,
+            Column::Extn => &mut self.extn,
+            Column::Vendor => &mut self.vendor,
+            Column::Mac => &mut self.mac,
+            Column::Kind => &mut self.kind,
+        };
+        *slot = Some(value);
+    }
+
+    /// A JSON object with any of the known keys; others are ignored. The
+    /// `extn` may also be a real array, kept as its JSON text.
+    pub fn from_json(row: usize, value: &Value) -> Result<RawRow, RowError> {
+        let Value::Object(map) = value else {
+            return Err(RowError {
+                row,
+                column: "".into(),
+                value: value.to_string(),
+                reason: "each row must be a JSON object".into(),
+            });
+        };
+        let mut raw = RawRow {
+            row,
+            ..Default::default()
+        };
+        for (key, v) in map {
+            let Some(column) = column_of(key) else {
+                continue;
+            };
+            let text = match v {
+                Value::Null => continue,
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                Value::Array(_) if column == Column::Extn => v.to_string(),
+                other => {
+                    return Err(RowError {
+                        row,
+                        column: key.clone(),
+                        value: other.to_string(),
+                        reason: "must be text".into(),
+                    });
+                }
+            };
+            raw.set(column, text);
+        }
+        Ok(raw)
+    }
+}
+
+/// Reads `{"devices": [...]}`, `{"data": [...]}` or a bare array.
+pub fn rows_from_json(body: &Value) -> Result<Vec<Result<RawRow, RowError>>, ApiError> {
+    let items = match body {
+        Value::Array(items) => items,
+        Value::Object(map) => match map.get("devices").or_else(|| map.get("data")) {
+            Some(Value::Array(items)) => items,
+            Some(_) => return Err(ApiError::field("devices", "must be an array of rows")),
+            None => {
+                return Err(ApiError::field(
+                    "devices",
+                    "required: an array of rows (or \"data\")",
+                ));
+            }
+        },
+        _ => return Err(ApiError::bad("request body: send {\"devices\": [...]}")),
+    };
+    Ok(items
+        .iter()
+        .enumerate()
+        .map(|(i, v)| RawRow::from_json(i + 1, v))
+        .collect())
+}
+
+/// Reads a CSV spreadsheet with a header row naming the columns.
+pub fn rows_from_csv(bytes: &[u8]) -> Result<Vec<Result<RawRow, RowError>>, ApiError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(bytes);
+    let headers = reader
+        .headers()
+        .map_err(|e| ApiError::field("file", format!("cannot read the CSV header row: {e}")))?
+        .clone();
+    let columns: Vec<Option<Column>> = headers.iter().map(column_of).collect();
+    if !columns.contains(&Some(Column::Mac)) {
+        return Err(ApiError::field(
+            "file",
+            format!(
+                "the header row must name a MAC column (mac or MAC); found: {}",
+                headers.iter().collect::<Vec<_>>().join(", ")
+            ),
+        ));
+    }
+    // Line numbers come from byte offsets: the reader skips blank lines
+    // without counting them, and admins need the line their editor shows.
+    let mut line_of = LineCounter {
+        bytes,
+        offset: 0,
+        line: 1,
+    };
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                let row = e.position().map_or(0, |p| line_of.at(p.byte() as usize));
+                rows.push(Err(RowError {
+                    row,
+                    column: "".into(),
+                    value: "".into(),
+                    reason: format!("unreadable CSV line: {e}"),
+                }));
+                continue;
+            }
+        };
+        let row = record
+            .position()
+            .map_or(0, |p| line_of.at(p.byte() as usize));
+        if record.iter().all(str::is_empty) {
+            continue;
+        }
+        let mut raw = RawRow {
+            row,
+            ..Default::default()
+        };
+        for (value, column) in record.iter().zip(&columns) {
+            if let Some(column) = column {
+                raw.set(*column, value.to_string());
+            }
+        }
+        rows.push(Ok(raw));
+    }
+    Ok(rows)
+}
+
+/// Counts newlines up to increasing byte offsets.
+struct LineCounter<'a> {
+    bytes: &'a [u8],
+    offset: usize,
+    line: usize,
+}
+
+impl LineCounter<'_> {
+    fn at(&mut self, offset: usize) -> usize {
+        let mut offset = offset.min(self.bytes.len());
+        // A record's position may point at the blank lines before it.
+        while offset < self.bytes.len() && matches!(self.bytes[offset], b'\n' | b'\r') {
+            offset += 1;
+        }
+        if offset > self.offset {
+            self.line += self.bytes[self.offset..offset]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count();
+            self.offset = offset;
+        }
+        self.line
+    }
+}
+
+/// The records to write, or every reason they cannot be.
+///
+/// `replacing` names a record being updated: its own current lines do not
+/// count as taken.
+pub async fn plan(
+    db: &Db,
+    rows: Vec<Result<RawRow, RowError>>,
+    replacing: Option<i64>,
+) -> Result<Vec<DeviceFields>, ApiError> {
+    let mut errors = Vec::new();
+    let mut parsed = Vec::with_capacity(rows.len());
+    for row in rows {
+        match row.map(check_row) {
+            Ok(Ok(p)) => parsed.push(p),
+            Ok(Err(mut e)) => errors.append(&mut e),
+            Err(e) => errors.push(e),
+        }
+    }
+
+    // What the database already holds for these numbers and MACs.
+    let mut numbers: Vec<String> = parsed
+        .iter()
+        .flat_map(|p| p.lines.iter().map(|l| l.extn.clone()))
+        .collect();
+    numbers.sort();
+    numbers.dedup();
+    let mut by_number: HashMap<String, Vec<ExtensionKey>> = HashMap::new();
+    for key in db.extensions_numbered(&numbers).await? {
+        by_number.entry(key.extn.clone()).or_default().push(key);
+    }
+    let mut macs: Vec<String> = parsed.iter().map(|p| p.mac.lower()).collect();
+    macs.sort();
+    macs.dedup();
+    let mut vendor_of_mac: HashMap<String, String> = HashMap::new();
+    let mut taken: HashSet<(String, i64)> = HashSet::new();
+    for used in db
+        .mac_uses(&macs)
+        .await?
+        .into_iter()
+        .filter(|u| Some(u.device_id) != replacing)
+    {
+        if let Some(ext) = used.extension_id {
+            taken.insert((used.mac.clone(), ext));
+        }
+        vendor_of_mac.insert(used.mac, used.vendor_code);
+    }
+
+    let mut planned = Vec::with_capacity(parsed.len());
+    let mut first_row_of_line: HashMap<(String, i64), usize> = HashMap::new();
+    let mut vendor_row: HashMap<String, (String, usize)> = HashMap::new();
+    for p in parsed {
+        let mac = p.mac.lower();
+        let err = |column: &str, value: &str, reason: String| RowError {
+            row: p.row,
+            column: column.into(),
+            value: value.into(),
+            reason,
+        };
+        let mut row_errors = Vec::new();
+
+        match vendor_of_mac.get(&mac) {
+            Some(code) if *code != p.vendor.code() => {
+                row_errors.push(err(
+                    "vendor",
+                    &p.vendor_text,
+                    format!("MAC {mac} is already registered as a {code} phone"),
+                ));
+            }
+            _ => match vendor_row.get(&mac) {
+                Some((code, first)) if *code != p.vendor.code() => {
+                    row_errors.push(err(
+                        "vendor",
+                        &p.vendor_text,
+                        format!("MAC {mac} is a {code} phone in row {first}"),
+                    ));
+                }
+                _ => {
+                    vendor_row
+                        .entry(mac.clone())
+                        .or_insert((p.vendor.code().to_string(), p.row));
+                }
+            },
+        }
+
+        let mut lines = Vec::with_capacity(p.lines.len());
+        for line in &p.lines {
+            let candidates = by_number.get(&line.extn).map(Vec::as_slice).unwrap_or(&[]);
+            let matching: Vec<&ExtensionKey> = candidates
+                .iter()
+                .filter(|k| line.domain.as_ref().is_none_or(|d| *d == k.domain))
+                .collect();
+            let id = match matching.as_slice() {
+                [one] => one.id,
+                [] => {
+                    row_errors.push(err(
+                        "extn",
+                        &p.extn_text,
+                        format!("extension {line} does not exist"),
+                    ));
+                    continue;
+                }
+                many => {
+                    let domains: Vec<&str> = many.iter().map(|k| k.domain.as_str()).collect();
+                    row_errors.push(err(
+                        "extn",
+                        &p.extn_text,
+                        format!(
+                            "extension {} exists in several domains ({}); write {}@domain",
+                            line.extn,
+                            domains.join(", "),
+                            line.extn
+                        ),
+                    ));
+                    continue;
+                }
+            };
+            let key = (mac.clone(), id);
+            if taken.contains(&key) {
+                row_errors.push(err(
+                    "extn",
+                    &p.extn_text,
+                    format!("extension {line} is already a line of MAC {mac}"),
+                ));
+            } else if let Some(first) = first_row_of_line.get(&key) {
+                row_errors.push(err(
+                    "extn",
+                    &p.extn_text,
+                    format!("extension {line} is already a line of MAC {mac} in row {first}"),
+                ));
+            } else {
+                first_row_of_line.insert(key, p.row);
+                lines.push(id);
+            }
+        }
+        if row_errors.is_empty() {
+            planned.push(DeviceFields {
+                name: p.name,
+                vendor: p.vendor_text,
+                vendor_code: p.vendor.code().to_string(),
+                mac,
+                extn: p.extn_text,
+                kind: p.kind,
+                lines,
+            });
+        } else {
+            errors.append(&mut row_errors);
+        }
+    }
+
+    if errors.is_empty() {
+        return Ok(planned);
+    }
+    errors.sort_by_key(|e| e.row);
+    let rows: HashSet<usize> = errors.iter().map(|e| e.row).collect();
+    Err(ApiError::BadRows {
+        message: format!(
+            "{} bad row{}; nothing was written",
+            rows.len(),
+            if rows.len() == 1 { "" } else { "s" }
+        ),
+        errors,
+    })
+}
+
+/// A row whose fields each parse.
+struct CheckedRow {
+    row: usize,
+    name: String,
+    vendor: Vendor,
+    vendor_text: String,
+    mac: Mac,
+    extn_text: String,
+    lines: Vec<ExtnRef>,
+    kind: String,
+}
+
+fn check_row(raw: RawRow) -> Result<CheckedRow, Vec<RowError>> {
+    let row = raw.row;
+    let err = |column: &str, value: &str, reason: String| RowError {
+        row,
+        column: column.into(),
+        value: value.into(),
+        reason,
+    };
+    let mut errors = Vec::new();
+    let trimmed = |v: &Option<String>| v.as_deref().map(str::trim).unwrap_or("").to_string();
+    let (name, mac_text, vendor_text, extn_text, kind) = (
+        trimmed(&raw.name),
+        trimmed(&raw.mac),
+        trimmed(&raw.vendor),
+        trimmed(&raw.extn),
+        trimmed(&raw.kind),
+    );
+
+    let mac = if mac_text.is_empty() {
+        errors.push(err("mac", "", "required".into()));
+        None
+    } else {
+        mac_text
+            .parse::<Mac>()
+            .map_err(|e| errors.push(err("mac", &mac_text, e.to_string())))
+            .ok()
+    };
+    let vendor = if vendor_text.is_empty() {
+        errors.push(err(
+            "vendor",
+            "",
+            format!("required; accepted: {}", Vendor::accepted_names()),
+        ));
+        None
+    } else {
+        Vendor::resolve(&vendor_text)
+            .map_err(|e| errors.push(err("vendor", &vendor_text, e.to_string())))
+            .ok()
+    };
+    let lines = parse_extn_field(&extn_text)
+        .map_err(|e| errors.push(err("extn", &extn_text, e)))
+        .ok();
+    if name.chars().count() > 128 {
+        errors.push(err("name", &name, "longer than 128 characters".into()));
+    }
+    if kind.chars().count() > 64 {
+        errors.push(err("type", &kind, "longer than 64 characters".into()));
+    }
+    match (mac, vendor, lines) {
+        (Some(mac), Some(vendor), Some(lines)) if errors.is_empty() => Ok(CheckedRow {
+            row,
+            name,
+            vendor,
+            vendor_text,
+            mac,
+            extn_text,
+            lines,
+            kind,
+        }),
+        _ => Err(errors),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn json_rows_with_chinese_or_english_keys() {
+        let rows = rows_from_json(&json!({"devices": [
+            {"名称": "前台", "分机号": "1002", "供应商": "潮流", "MAC": "000B7461582D"},
+            {"name": "n", "extn": 1001, "vendor": "gs", "mac": "000b82d74615", "other": true},
+            "not an object"
+        ]}))
+        .unwrap();
+        let first = rows[0].clone().unwrap();
+        assert_eq!(
+            (
+                first.name.as_deref(),
+                first.extn.as_deref(),
+                first.vendor.as_deref(),
+                first.mac.as_deref()
+            ),
+            (
+                Some("前台"),
+                Some("1002"),
+                Some("潮流"),
+                Some("000B7461582D")
+            )
+        );
+        assert_eq!(rows[1].clone().unwrap().extn.as_deref(), Some("1001"));
+        assert_eq!(rows[2].clone().unwrap_err().row, 3);
+        assert_eq!(rows_from_json(&json!({"data": []})).unwrap().len(), 0);
+        assert!(
+            rows_from_json(&json!({"rows": []}))
+                .unwrap_err()
+                .to_string()
+                .starts_with("devices:")
+        );
+    }
+
+    #[test]
+    fn csv_rows_carry_spreadsheet_line_numbers() {
+        let csv = "\u{feff}名称,分机号,供应商,MAC,备注\n前台,1001,yealink,00:15:65:aa:bb:cc,x\n\n后台,\"[{\"\"extn\"\":\"\"1002\"\"}]\",gs,000b82d74615\n";
+        let rows = rows_from_csv(csv.as_bytes()).unwrap();
+        assert_eq!(rows.len(), 2);
+        let a = rows[0].clone().unwrap();
+        assert_eq!(
+            (a.row, a.name.as_deref(), a.mac.as_deref()),
+            (2, Some("前台"), Some("00:15:65:aa:bb:cc"))
+        );
+        let b = rows[1].clone().unwrap();
+        assert_eq!(
+            (b.row, b.extn.as_deref()),
+            (4, Some("[{\"extn\":\"1002\"}]"))
+        );
+        assert!(
+            rows_from_csv(b"name,extn\nx,1\n")
+                .unwrap_err()
+                .to_string()
+                .contains("MAC column")
+        );
+    }
+
+    #[test]
+    fn every_bad_field_of_a_row_is_reported() {
+        let errors = check_row(RawRow {
+            row: 7,
+            mac: Some("00a859f6c74i".into()),
+            vendor: Some("acme".into()),
+            extn: Some("[oops".into()),
+            ..Default::default()
+        })
+        .err()
+        .unwrap();
+        let columns: Vec<&str> = errors.iter().map(|e| e.column.as_str()).collect();
+        assert_eq!(columns, vec!["mac", "vendor", "extn"]);
+        assert!(errors.iter().all(|e| e.row == 7));
+        assert_eq!(errors[0].value, "00a859f6c74i");
+    }
+}

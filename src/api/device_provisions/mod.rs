@@ -1,0 +1,423 @@
+//! `/api/device_provisions`: phones by MAC, per XSwitch's 话机自动配置 API.
+
+pub mod import;
+
+use axum::Json;
+use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Query, Request, State};
+use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use self::import::{HEADERS_EN, HEADERS_ZH, RawRow, plan, rows_from_csv, rows_from_json};
+use super::audit::NothingChanged;
+use super::extract::{Input, parse_body};
+use super::paging::{Filter, ListParams, ListSpec, PageBody, like_pattern};
+use super::{Done, done};
+use crate::app::AppState;
+use crate::domain::{Vendor, timestamp};
+use crate::error::{ApiError, ErrorBody, RowError};
+use crate::store::devices::{COLUMNS, Device, DeviceFields};
+use crate::store::{Arg, Db, ListSql};
+
+/// Imports carry whole MAC lists: 100,000 rows are about 10 MiB of JSON.
+pub const IMPORT_BODY_LIMIT: usize = 64 * 1024 * 1024;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    let bulk = OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(import_rows))
+        .layer(DefaultBodyLimit::max(IMPORT_BODY_LIMIT));
+    OpenApiRouter::new()
+        .merge(bulk)
+        .routes(routes!(download))
+        .routes(routes!(get_one, update, delete))
+}
+
+const LIST: ListSpec = ListSpec {
+    columns: COLUMNS,
+    from: "device_provisions",
+    always: &["deleted_at IS NULL"],
+    filters: &[
+        Filter::Contains("name", "name"),
+        Filter::Contains("type", "type"),
+        Filter::Custom("vendor", vendor_filter),
+        Filter::Custom("mac", mac_filter),
+        Filter::Custom("extn", extn_filter),
+    ],
+    sortable: &[
+        ("id", "id"),
+        ("name", "name"),
+        ("vendor", "vendor_code"),
+        ("mac", "mac"),
+        ("type", "type"),
+        ("created_at", "created_at"),
+        ("updated_at", "updated_at"),
+    ],
+    default_order: "id",
+};
+
+/// Any spelling of the vendor finds all its records (`gs` finds `潮流`).
+fn vendor_filter(value: &str, sql: &mut ListSql) -> Result<(), ApiError> {
+    let vendor = Vendor::resolve(value).map_err(|e| ApiError::field("vendor", e))?;
+    sql.push(
+        |p| format!("vendor_code = {p}"),
+        Arg::Text(vendor.code().into()),
+    );
+    Ok(())
+}
+
+/// Part of a MAC, in any of its spellings.
+fn mac_filter(value: &str, sql: &mut ListSql) -> Result<(), ApiError> {
+    let digits: String = value.chars().filter(|c| !":-. ".contains(*c)).collect();
+    if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(ApiError::field(
+            "mac",
+            format!("'{value}' is not (part of) a MAC address"),
+        ));
+    }
+    sql.push(
+        |p| format!("mac LIKE {p} ESCAPE '\\'"),
+        Arg::Text(like_pattern(&digits)),
+    );
+    Ok(())
+}
+
+/// Records with a line whose extension number contains the value.
+fn extn_filter(value: &str, sql: &mut ListSql) -> Result<(), ApiError> {
+    sql.push(
+        |p| format!("id IN (SELECT l.device_id FROM device_provision_lines l JOIN extensions e ON e.id = l.extension_id WHERE lower(e.extn) LIKE {p} ESCAPE '\\')"),
+        Arg::Text(like_pattern(value)),
+    );
+    Ok(())
+}
+
+/// A device record as clients send it. Keys may also be the Chinese column
+/// names (名称, 分机号, 供应商, MAC); unknown keys are ignored.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct DeviceInput {
+    #[schema(example = "我在测试")]
+    pub name: Option<String>,
+    /// yealink (亿联), grandstream (gs, 潮流), fanvil (方位), huawei (华为),
+    /// polycom (poly), snom, cisco, htek, flyingvoice, akuvox, gigaset or xyt.
+    #[schema(example = "gs")]
+    pub vendor: Option<String>,
+    /// 00:0B:74:61:58:2D, 00-0b-74-61-58-2d, 000B7461582D or 000b.7461.582d.
+    #[schema(example = "000B7461582D")]
+    pub mac: Option<String>,
+    /// The lines: `[{"extn":"1001"}]` as a string, `1007|domain`, `1007@domain` or `1001`.
+    #[schema(example = "[{\"extn\":\"1001\"}]")]
+    pub extn: Option<String>,
+    /// The phone model.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+}
+
+/// Many records at once: `devices` (or `data`) holds the rows.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct DeviceRows {
+    pub devices: Vec<DeviceInput>,
+}
+
+/// A record a dry run would create.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlannedDevice {
+    pub name: String,
+    pub vendor: String,
+    pub mac: String,
+    pub extn: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+/// The created records, or in a dry run those that would be.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum ImportedRows {
+    Created(Vec<Device>),
+    Planned(Vec<PlannedDevice>),
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ImportOptions {
+    /// 1 to validate and report without writing.
+    #[serde(default)]
+    pub dry_run: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct DownloadOptions {
+    /// `zh-CN` for Chinese headers.
+    #[serde(default)]
+    pub language: Option<String>,
+    /// `json` (XSwitch's array of rows, the default) or `csv`.
+    #[serde(default)]
+    pub format: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/device_provisions", tag = "device_provisions",
+    params(
+        ("page" = Option<i64>, Query), ("perPage" = Option<i64>, Query), ("page_size" = Option<i64>, Query),
+        ("sort_field" = Option<String>, Query), ("sort_order" = Option<String>, Query),
+        ("name" = Option<String>, Query, description = "part of the name"),
+        ("vendor" = Option<String>, Query, description = "any spelling of a vendor"),
+        ("mac" = Option<String>, Query, description = "part of a MAC, any spelling"),
+        ("extn" = Option<String>, Query, description = "part of a line's extension number"),
+        ("type" = Option<String>, Query, description = "part of the model"),
+    ),
+    responses((status = 200, body = PageBody<Device>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn list(
+    State(db): State<Db>,
+    params: ListParams,
+) -> Result<Json<PageBody<Device>>, ApiError> {
+    Ok(Json(LIST.fetch(&db, &params).await?))
+}
+
+#[utoipa::path(get, path = "/api/device_provisions/{id}", tag = "device_provisions", params(("id" = i64, Path)),
+    responses((status = 200, body = Device), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get_one(State(db): State<Db>, Path(id): Path<i64>) -> Result<Json<Device>, ApiError> {
+    Ok(Json(find(&db, id).await?))
+}
+
+/// One record (`data` is its id), or with a `devices`/`data` array many, as an import.
+#[utoipa::path(post, path = "/api/device_provisions", tag = "device_provisions", request_body = DeviceInput,
+    responses(
+        (status = 200, body = Done<String>, description = "data is the new id; for an array of rows, the created rows"),
+        (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+    ))]
+pub async fn create(State(db): State<Db>, Input(body): Input<Value>) -> Result<Response, ApiError> {
+    if body.get("devices").or_else(|| body.get("data")).is_some() {
+        let rows = rows_from_json(&body)?;
+        return Ok(write_rows(&db, rows, false).await?.into_response());
+    }
+    let row = RawRow::from_json(1, &body).map_err(|e| single_row_error(vec![e]))?;
+    let planned = plan(&db, vec![Ok(row)], None).await.map_err(single_row)?;
+    let created = db.insert_devices(&planned, timestamp::now()).await?;
+    Ok(done(created[0].id.to_string()).into_response())
+}
+
+/// All or nothing: JSON (`devices` or `data`, Chinese or English keys), a
+/// `text/csv` body, or a multipart `file` holding CSV.
+#[utoipa::path(post, path = "/api/device_provisions/import", tag = "device_provisions", params(ImportOptions),
+    request_body(content(
+        (DeviceRows = "application/json"),
+        (String = "text/csv", example = "name,extn,vendor,mac\nfront desk,1001,yealink,00:15:65:aa:bb:cc"),
+    )),
+    responses(
+        (status = 200, body = Done<ImportedRows>, description = "the created rows (a dry run: those that would be)"),
+        (status = 400, body = ErrorBody, description = "every bad row is listed in errors; nothing was written"),
+        (status = 403, body = ErrorBody), (status = 413, body = ErrorBody),
+    ))]
+pub async fn import_rows(
+    State(db): State<Db>,
+    Query(options): Query<ImportOptions>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let dry_run = matches!(
+        options.dry_run.as_deref().map(str::trim),
+        Some("1" | "true" | "yes")
+    );
+    let content_type = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_lowercase();
+    let rows = if content_type.starts_with("multipart/form-data") {
+        let mut multipart = Multipart::from_request(req, &())
+            .await
+            .map_err(|e| ApiError::field("file", e.body_text()))?;
+        let mut file = None;
+        while let Some(field) = multipart
+            .next_field()
+            .await
+            .map_err(|e| ApiError::field("file", e.body_text()))?
+        {
+            if field.name() == Some("file") {
+                file = Some(
+                    field
+                        .bytes()
+                        .await
+                        .map_err(|e| ApiError::field("file", e.body_text()))?,
+                );
+            }
+        }
+        let bytes =
+            file.ok_or_else(|| ApiError::field("file", "required: a multipart part named file"))?;
+        rows_from_bytes(&bytes, false)?
+    } else {
+        let bytes = axum::body::Bytes::from_request(req, &())
+            .await
+            .map_err(|e| ApiError::PayloadTooLarge(format!("request body: {}", e.body_text())))?;
+        rows_from_bytes(
+            &bytes,
+            content_type.starts_with("text/csv") || content_type.starts_with("application/csv"),
+        )?
+    };
+    write_rows(&db, rows, dry_run).await
+}
+
+/// CSV when declared or when it does not look like JSON.
+fn rows_from_bytes(bytes: &[u8], is_csv: bool) -> Result<Vec<Result<RawRow, RowError>>, ApiError> {
+    let text = String::from_utf8_lossy(bytes);
+    if !is_csv && text.trim_start().starts_with(['{', '[']) {
+        rows_from_json(&parse_body::<Value>(bytes, false)?)
+    } else {
+        rows_from_csv(bytes)
+    }
+}
+
+async fn write_rows(
+    db: &Db,
+    rows: Vec<Result<RawRow, RowError>>,
+    dry_run: bool,
+) -> Result<Response, ApiError> {
+    if rows.is_empty() {
+        return Err(ApiError::field("devices", "no rows to import"));
+    }
+    let planned = plan(db, rows, None).await?;
+    if dry_run {
+        let count = planned.len();
+        let rows = planned
+            .into_iter()
+            .map(|d: DeviceFields| PlannedDevice {
+                name: d.name,
+                vendor: d.vendor,
+                mac: d.mac,
+                extn: d.extn,
+                kind: d.kind,
+            })
+            .collect();
+        let body = Done {
+            code: 200,
+            message: format!("dry run: {count} rows would be created; nothing was written"),
+            data: ImportedRows::Planned(rows),
+        };
+        let mut response = Json(body).into_response();
+        response.extensions_mut().insert(NothingChanged);
+        return Ok(response);
+    }
+    let created = db.insert_devices(&planned, timestamp::now()).await?;
+    Ok(done(ImportedRows::Created(created)).into_response())
+}
+
+#[utoipa::path(put, path = "/api/device_provisions/{id}", tag = "device_provisions", params(("id" = i64, Path)), request_body = DeviceInput,
+    responses((status = 200, body = Done<String>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn update(
+    State(db): State<Db>,
+    Path(id): Path<i64>,
+    Input(body): Input<Value>,
+) -> Result<Json<Done<String>>, ApiError> {
+    let current = find(&db, id).await?;
+    let given = RawRow::from_json(1, &body).map_err(|e| single_row_error(vec![e]))?;
+    // Only the fields given change; an `id` in the body is ignored.
+    let merged = RawRow {
+        row: 1,
+        name: given.name.or(Some(current.name)),
+        extn: given.extn.or(Some(current.extn)),
+        vendor: given.vendor.or(Some(current.vendor)),
+        mac: given.mac.or(Some(current.mac)),
+        kind: given.kind.or(Some(current.kind)),
+    };
+    let planned = plan(&db, vec![Ok(merged)], Some(id))
+        .await
+        .map_err(single_row)?;
+    if !db.update_device(id, &planned[0], timestamp::now()).await? {
+        return Err(not_found(id));
+    }
+    Ok(done(id.to_string()))
+}
+
+#[utoipa::path(delete, path = "/api/device_provisions/{id}", tag = "device_provisions", params(("id" = i64, Path)),
+    responses((status = 200, body = Done<String>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn delete(
+    State(db): State<Db>,
+    Path(id): Path<i64>,
+) -> Result<Json<Done<String>>, ApiError> {
+    if !db.delete_device(id, timestamp::now()).await? {
+        return Err(not_found(id));
+    }
+    Ok(done(id.to_string()))
+}
+
+/// Every record matching the list filters, header row first: XSwitch's
+/// array of rows, or CSV that imports back unchanged.
+#[utoipa::path(get, path = "/api/device_provisions/download", tag = "device_provisions", params(DownloadOptions),
+    responses(
+        (status = 200, body = Vec<Vec<String>>, description = "[[\"name\",\"extn\",\"vendor\",\"mac\"], [...], ...]"),
+        (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+    ))]
+pub async fn download(
+    State(db): State<Db>,
+    Query(options): Query<DownloadOptions>,
+    params: ListParams,
+) -> Result<Response, ApiError> {
+    let headers = match options.language.as_deref() {
+        Some(l) if l.to_lowercase().starts_with("zh") => HEADERS_ZH,
+        _ => HEADERS_EN,
+    };
+    let devices: Vec<Device> = db.fetch_all_matching(&LIST.query(&params)?).await?;
+    let rows = std::iter::once(headers.map(str::to_string)).chain(
+        devices
+            .into_iter()
+            .map(|d| [d.name, d.extn, d.vendor, d.mac]),
+    );
+    match options.format.as_deref().unwrap_or("json") {
+        "json" => Ok(Json(rows.collect::<Vec<_>>()).into_response()),
+        "csv" => {
+            let mut out = csv::Writer::from_writer(Vec::new());
+            for row in rows {
+                out.write_record(&row).map_err(anyhow::Error::from)?;
+            }
+            let bytes = out.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?;
+            Ok((
+                [
+                    (CONTENT_TYPE, "text/csv; charset=utf-8"),
+                    (
+                        CONTENT_DISPOSITION,
+                        "attachment; filename=\"device_provisions.csv\"",
+                    ),
+                ],
+                bytes,
+            )
+                .into_response())
+        }
+        other => Err(ApiError::field(
+            "format",
+            format!("'{other}' is not json or csv"),
+        )),
+    }
+}
+
+async fn find(db: &Db, id: i64) -> Result<Device, ApiError> {
+    db.device(id).await?.ok_or_else(|| not_found(id))
+}
+
+fn not_found(id: i64) -> ApiError {
+    ApiError::not_found(format!("device_provision {id} not found"))
+}
+
+/// For a single record, the row errors read better as one message.
+fn single_row(err: ApiError) -> ApiError {
+    match err {
+        ApiError::BadRows { errors, .. } => single_row_error(errors),
+        other => other,
+    }
+}
+
+fn single_row_error(errors: Vec<RowError>) -> ApiError {
+    let parts: Vec<String> = errors
+        .iter()
+        .map(|e| {
+            if e.column.is_empty() {
+                e.reason.clone()
+            } else {
+                format!("{}: {}", e.column, e.reason)
+            }
+        })
+        .collect();
+    ApiError::BadRequest(parts.join("; "))
+}

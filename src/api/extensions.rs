@@ -1,0 +1,472 @@
+//! `/api/extensions`: the SIP accounts phones register with. Passwords are
+//! kept encrypted; ha1/ha1b are recomputed on every change.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::extract::{Input, lenient};
+use super::paging::{Filter, ListParams, ListSpec, PageBody};
+use super::{Done, done};
+use crate::app::AppState;
+use crate::domain::timestamp;
+use crate::error::{ApiError, ErrorBody};
+use crate::secrets::{self, SecretBox};
+use crate::store::extensions::{COLUMNS, Extension, ExtensionFields};
+use crate::store::{Db, UniqueViolation};
+
+pub const DEFAULT_DOMAIN: &str = "xswitch.cn";
+pub const DEFAULT_CONTEXT: &str = "default";
+const TYPES: &[&str] = &["SIP", "VERTO", "WEBRTC", "TDM"];
+const MIN_PASSWORD: usize = 6;
+/// The largest range `muti_add` creates at once.
+pub const MAX_RANGE: i64 = 10_000;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(create_range))
+        .routes(routes!(get_one, update, delete))
+}
+
+const LIST: ListSpec = ListSpec {
+    columns: COLUMNS,
+    from: "extensions",
+    always: &["deleted_at IS NULL"],
+    filters: &[
+        Filter::Contains("extn", "extn"),
+        Filter::Contains("name", "name"),
+        Filter::Equals("domain", "domain"),
+        Filter::Equals("context", "context"),
+    ],
+    sortable: &[
+        ("id", "id"),
+        ("extn", "extn"),
+        ("name", "name"),
+        ("domain", "domain"),
+        ("created_at", "created_at"),
+        ("updated_at", "updated_at"),
+    ],
+    default_order: "id",
+};
+
+/// Fields of an extension as clients send them; every one is optional on
+/// update, and numbers may arrive as strings.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct ExtensionInput {
+    #[serde(default, deserialize_with = "lenient::text")]
+    #[schema(value_type = Option<String>, example = "1001")]
+    pub extn: Option<String>,
+    #[serde(default, deserialize_with = "lenient::text")]
+    #[schema(value_type = Option<String>)]
+    pub name: Option<String>,
+    /// Plaintext; stored encrypted. Generated when absent on create.
+    #[serde(default, deserialize_with = "lenient::text")]
+    #[schema(value_type = Option<String>)]
+    pub password: Option<String>,
+    #[serde(default, deserialize_with = "lenient::text")]
+    #[schema(value_type = Option<String>, example = "xswitch.cn")]
+    pub domain: Option<String>,
+    #[serde(default, deserialize_with = "lenient::text")]
+    #[schema(value_type = Option<String>, example = "default")]
+    pub context: Option<String>,
+    /// SIP, VERTO, WEBRTC or TDM.
+    #[serde(default, rename = "type", deserialize_with = "lenient::text")]
+    #[schema(value_type = Option<String>, example = "SIP")]
+    pub kind: Option<String>,
+    #[serde(default, deserialize_with = "lenient::text")]
+    #[schema(value_type = Option<String>)]
+    pub cid_name: Option<String>,
+    #[serde(default, deserialize_with = "lenient::text")]
+    #[schema(value_type = Option<String>)]
+    pub cid_number: Option<String>,
+    #[serde(default, deserialize_with = "lenient::text")]
+    #[schema(value_type = Option<String>)]
+    pub description: Option<String>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    #[schema(value_type = Option<i64>)]
+    pub user_id: Option<i64>,
+    /// 0 or 1.
+    #[serde(default, deserialize_with = "lenient::flag")]
+    #[schema(value_type = Option<i64>)]
+    pub disabled: Option<i64>,
+}
+
+/// A range of extensions sharing one password (XSwitch spells it `muti_add`).
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RangeInput {
+    #[serde(default, deserialize_with = "lenient::text")]
+    #[schema(value_type = String, example = "1000")]
+    pub extns_start: Option<String>,
+    #[serde(default, deserialize_with = "lenient::text")]
+    #[schema(value_type = String, example = "1019")]
+    pub extns_end: Option<String>,
+    /// Shared by the whole range; when absent each extension gets its own random one.
+    #[serde(default, deserialize_with = "lenient::text")]
+    #[schema(value_type = Option<String>)]
+    pub password: Option<String>,
+    #[serde(default, deserialize_with = "lenient::text")]
+    #[schema(value_type = Option<String>)]
+    pub context: Option<String>,
+    #[serde(default, deserialize_with = "lenient::text")]
+    #[schema(value_type = Option<String>)]
+    pub domain: Option<String>,
+}
+
+/// One extension with its SIP password, as the detail view shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExtensionDetail {
+    #[serde(flatten)]
+    pub extension: Extension,
+    pub password: String,
+}
+
+#[utoipa::path(get, path = "/api/extensions", tag = "extensions",
+    params(
+        ("page" = Option<i64>, Query), ("perPage" = Option<i64>, Query), ("page_size" = Option<i64>, Query),
+        ("sort_field" = Option<String>, Query), ("sort_order" = Option<String>, Query),
+        ("extn" = Option<String>, Query, description = "part of the number"), ("name" = Option<String>, Query, description = "part of the name"),
+        ("domain" = Option<String>, Query), ("context" = Option<String>, Query),
+    ),
+    responses((status = 200, body = PageBody<Extension>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn list(
+    State(db): State<Db>,
+    params: ListParams,
+) -> Result<Json<PageBody<Extension>>, ApiError> {
+    Ok(Json(LIST.fetch(&db, &params).await?))
+}
+
+#[utoipa::path(get, path = "/api/extensions/{id}", tag = "extensions", params(("id" = i64, Path)),
+    responses((status = 200, body = ExtensionDetail), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get_one(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Json<ExtensionDetail>, ApiError> {
+    let extension = find(&state.db, id).await?;
+    let password = open_password(&state.secrets, &extension)?;
+    Ok(Json(ExtensionDetail {
+        extension,
+        password,
+    }))
+}
+
+#[utoipa::path(post, path = "/api/extensions", tag = "extensions", request_body = ExtensionInput,
+    responses((status = 200, body = Done<String>, description = "data is the new id"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn create(
+    State(state): State<AppState>,
+    Input(input): Input<ExtensionInput>,
+) -> Result<Json<Done<String>>, ApiError> {
+    let fields = new_fields(&state, input).await?;
+    let ids = insert(&state.db, vec![fields]).await?;
+    Ok(done(ids[0].to_string()))
+}
+
+#[utoipa::path(post, path = "/api/extensions/muti_add", tag = "extensions", request_body = RangeInput,
+    responses((status = 200, body = Done<Vec<Extension>>, description = "the created extensions"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn create_range(
+    State(state): State<AppState>,
+    Input(input): Input<RangeInput>,
+) -> Result<Json<Done<Vec<Extension>>>, ApiError> {
+    let numbers = range_numbers(input.extns_start.as_deref(), input.extns_end.as_deref())?;
+    let domain = input
+        .domain
+        .filter(|d| !d.trim().is_empty())
+        .unwrap_or_else(|| DEFAULT_DOMAIN.into());
+    let taken = state.db.existing_extns(domain.trim(), &numbers).await?;
+    if !taken.is_empty() {
+        let shown: Vec<&str> = taken.iter().take(20).map(String::as_str).collect();
+        return Err(ApiError::Conflict(format!(
+            "extns_start: {} of the range already exist in domain {domain}: {}",
+            taken.len(),
+            shown.join(", ")
+        )));
+    }
+    let mut rows = Vec::with_capacity(numbers.len());
+    for extn in numbers {
+        let input = ExtensionInput {
+            extn: Some(extn),
+            password: input.password.clone(),
+            context: input.context.clone(),
+            domain: Some(domain.clone()),
+            ..Default::default()
+        };
+        rows.push(new_fields(&state, input).await?);
+    }
+    let ids = insert(&state.db, rows).await?;
+    let mut created = Vec::with_capacity(ids.len());
+    for id in ids {
+        created.push(find(&state.db, id).await?);
+    }
+    Ok(done(created))
+}
+
+#[utoipa::path(put, path = "/api/extensions/{id}", tag = "extensions", params(("id" = i64, Path)), request_body = ExtensionInput,
+    responses((status = 200, body = Done<String>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn update(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    Input(input): Input<ExtensionInput>,
+) -> Result<Json<Done<String>>, ApiError> {
+    let current = find(&state.db, id).await?;
+    let password = match input.password.as_deref() {
+        Some(p) => p.to_string(),
+        None => open_password(&state.secrets, &current)?,
+    };
+    let renamed = input
+        .extn
+        .as_deref()
+        .is_some_and(|e| e.trim() != current.extn)
+        || input
+            .domain
+            .as_deref()
+            .is_some_and(|d| d.trim() != current.domain);
+    if renamed {
+        let users = state.db.extension_users(id).await?;
+        if let Some(first) = users.first() {
+            return Err(ApiError::Conflict(format!(
+                "extn: extension {} is a line of device {} (MAC {}); remove it there before renumbering it",
+                current.extn, first.device_id, first.mac
+            )));
+        }
+    }
+    let merged = ExtensionInput {
+        extn: input.extn.or(Some(current.extn)),
+        name: input.name.or(Some(current.name)),
+        password: Some(password),
+        domain: input.domain.or(Some(current.domain)),
+        context: input.context.or(Some(current.context)),
+        kind: input.kind.or(Some(current.kind)),
+        cid_name: input.cid_name.or(Some(current.cid_name)),
+        cid_number: input.cid_number.or(Some(current.cid_number)),
+        description: input.description.or(Some(current.description)),
+        user_id: input.user_id.or(Some(current.user_id)),
+        disabled: input.disabled.or(Some(current.disabled)),
+    };
+    let fields = new_fields(&state, merged).await?;
+    let conflict = conflict_message(&fields);
+    if !state
+        .db
+        .update_extension(id, &fields, timestamp::now())
+        .await
+        .on_unique(|| ApiError::Conflict(conflict))?
+    {
+        return Err(not_found(id));
+    }
+    Ok(done(id.to_string()))
+}
+
+#[utoipa::path(delete, path = "/api/extensions/{id}", tag = "extensions", params(("id" = i64, Path)),
+    responses((status = 200, body = Done<String>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "still a line of a device")))]
+pub async fn delete(
+    State(db): State<Db>,
+    Path(id): Path<i64>,
+) -> Result<Json<Done<String>>, ApiError> {
+    let current = find(&db, id).await?;
+    let users = db.extension_users(id).await?;
+    if !users.is_empty() {
+        let devices: Vec<String> = users
+            .iter()
+            .map(|u| format!("{} (MAC {})", u.device_id, u.mac))
+            .collect();
+        return Err(ApiError::Conflict(format!(
+            "extension {} is a line of device {}; remove it there first",
+            current.extn,
+            devices.join(", ")
+        )));
+    }
+    if !db.delete_extension(id, timestamp::now()).await? {
+        return Err(not_found(id));
+    }
+    Ok(done(id.to_string()))
+}
+
+async fn find(db: &Db, id: i64) -> Result<Extension, ApiError> {
+    db.extension(id).await?.ok_or_else(|| not_found(id))
+}
+
+fn not_found(id: i64) -> ApiError {
+    ApiError::not_found(format!("extension {id} not found"))
+}
+
+fn open_password(secrets: &SecretBox, e: &Extension) -> Result<String, ApiError> {
+    Ok(secrets.decrypt(&e.password_enc, &password_aad(&e.extn, &e.domain))?)
+}
+
+/// Binds a stored password to its account.
+pub fn password_aad(extn: &str, domain: &str) -> String {
+    format!("{extn}@{domain}")
+}
+
+async fn insert(db: &Db, rows: Vec<ExtensionFields>) -> Result<Vec<i64>, ApiError> {
+    let conflict = rows.first().map(conflict_message).unwrap_or_default();
+    db.insert_extensions(&rows, timestamp::now())
+        .await
+        .on_unique(|| ApiError::Conflict(conflict))
+}
+
+fn conflict_message(f: &ExtensionFields) -> String {
+    format!("extn: {} already exists in domain {}", f.extn, f.domain)
+}
+
+/// Validates an input, fills the defaults, encrypts the password and
+/// computes ha1/ha1b.
+async fn new_fields(state: &AppState, input: ExtensionInput) -> Result<ExtensionFields, ApiError> {
+    let extn = input
+        .extn
+        .map(|e| e.trim().to_string())
+        .filter(|e| !e.is_empty())
+        .ok_or_else(|| ApiError::field("extn", "required"))?;
+    if extn.len() > 32
+        || !extn
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.+*#!$".contains(c))
+    {
+        return Err(ApiError::field(
+            "extn",
+            format!("'{extn}' may hold only letters, digits and - _ . + * # ! $ (at most 32)"),
+        ));
+    }
+    let domain = text_or(input.domain, DEFAULT_DOMAIN);
+    if domain.len() > 253
+        || !domain
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+    {
+        return Err(ApiError::field(
+            "domain",
+            format!("'{domain}' is not a host name or IP address"),
+        ));
+    }
+    let context = text_or(input.context, DEFAULT_CONTEXT);
+    let kind = text_or(input.kind, "SIP").to_uppercase();
+    if !TYPES.contains(&kind.as_str()) {
+        return Err(ApiError::field(
+            "type",
+            format!("'{kind}' is not one of {}", TYPES.join(", ")),
+        ));
+    }
+    let password = match input.password {
+        None => secrets::random_password(16),
+        Some(p) if p.chars().count() < MIN_PASSWORD => {
+            return Err(ApiError::field(
+                "password",
+                format!("too short: at least {MIN_PASSWORD} characters"),
+            ));
+        }
+        Some(p) if p == extn => {
+            return Err(ApiError::field(
+                "password",
+                "must not equal the extension number",
+            ));
+        }
+        Some(p) if p.chars().any(char::is_control) || p.len() > 128 => {
+            return Err(ApiError::field(
+                "password",
+                "must be printable and at most 128 bytes",
+            ));
+        }
+        Some(p) => p,
+    };
+    let user_id = input.user_id.unwrap_or(0);
+    if !state.db.user_exists(user_id).await? {
+        return Err(ApiError::field(
+            "user_id",
+            format!("no user has id {user_id}"),
+        ));
+    }
+    let name = text_or(input.name, &extn);
+    Ok(ExtensionFields {
+        cid_name: text_or(input.cid_name, &name),
+        cid_number: text_or(input.cid_number, &extn),
+        password_enc: state
+            .secrets
+            .encrypt(&password, &password_aad(&extn, &domain)),
+        ha1: secrets::ha1(&extn, &domain, &password),
+        ha1b: secrets::ha1b(&extn, &domain, &password),
+        user_id,
+        disabled: input.disabled.unwrap_or(0),
+        description: input.description.unwrap_or_default(),
+        name,
+        extn,
+        domain,
+        context,
+        kind,
+    })
+}
+
+fn text_or(value: Option<String>, default: &str) -> String {
+    value
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| default.to_string())
+}
+
+/// The numbers from `start` to `end`, keeping leading zeros (`0100`…`0199`).
+fn range_numbers(start: Option<&str>, end: Option<&str>) -> Result<Vec<String>, ApiError> {
+    let parse = |name: &str, v: Option<&str>| -> Result<(i64, usize), ApiError> {
+        let v = v
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| ApiError::field(name, "required"))?;
+        let n = v
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 0 && v.chars().all(|c| c.is_ascii_digit()))
+            .ok_or_else(|| ApiError::field(name, format!("'{v}' is not an extension number")))?;
+        Ok((n, v.len()))
+    };
+    let (first, width) = parse("extns_start", start)?;
+    let (last, _) = parse("extns_end", end)?;
+    if last < first {
+        return Err(ApiError::field(
+            "extns_end",
+            "must not be below extns_start",
+        ));
+    }
+    if last - first + 1 > MAX_RANGE {
+        return Err(ApiError::field(
+            "extns_end",
+            format!("a range holds at most {MAX_RANGE} extensions"),
+        ));
+    }
+    Ok((first..=last).map(|n| format!("{n:0width$}")).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_keep_leading_zeros_and_check_bounds() {
+        assert_eq!(
+            range_numbers(Some("0098"), Some("0101")).unwrap(),
+            vec!["0098", "0099", "0100", "0101"]
+        );
+        assert_eq!(
+            range_numbers(Some("1000"), Some("1000")).unwrap(),
+            vec!["1000"]
+        );
+        assert!(
+            range_numbers(Some("1001"), Some("1000"))
+                .unwrap_err()
+                .to_string()
+                .starts_with("extns_end:")
+        );
+        assert!(
+            range_numbers(None, Some("1000"))
+                .unwrap_err()
+                .to_string()
+                .starts_with("extns_start:")
+        );
+        assert!(
+            range_numbers(Some("1a"), Some("1000"))
+                .unwrap_err()
+                .to_string()
+                .starts_with("extns_start:")
+        );
+        assert!(range_numbers(Some("1"), Some("20000")).is_err());
+    }
+}

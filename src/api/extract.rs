@@ -1,0 +1,263 @@
+//! Extractors that turn bad input into `ApiError`s naming the field, instead
+//! of axum's plain-text rejections.
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+use crate::store::users::SessionUser;
+
+/// A request body read as JSON, or as a form when the client says so:
+/// XSwitch accepts both. Unknown fields are ignored.
+pub struct Input<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Input<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_form = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::bad(format!("request body: {}", e.body_text())))?;
+        parse_body(&bytes, is_form).map(Input)
+    }
+}
+
+/// JSON unless the client declared a form and the body is not a JSON object
+/// (curl `-d` without `-H` sends JSON under a form content type).
+pub fn parse_body<T: DeserializeOwned>(bytes: &[u8], is_form: bool) -> Result<T, ApiError> {
+    let text = std::str::from_utf8(bytes).map_err(|_| ApiError::bad("request body: not UTF-8"))?;
+    let looks_like_json = text.trim_start().starts_with(['{', '[']);
+    if is_form && !looks_like_json {
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(bytes));
+        return serde_path_to_error::deserialize(de)
+            .map_err(|e| field_error(e.path().to_string(), e.inner()));
+    }
+    if text.trim().is_empty() {
+        return Err(ApiError::bad("request body: empty; send a JSON object"));
+    }
+    let mut de = serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let inner = e.inner();
+        if inner.is_syntax() || inner.is_eof() {
+            ApiError::bad(format!("request body: not valid JSON ({inner})"))
+        } else {
+            field_error(e.path().to_string(), inner)
+        }
+    })
+}
+
+fn field_error(path: String, inner: impl std::fmt::Display) -> ApiError {
+    // serde's own wording ends with a position that means nothing to a client.
+    let reason = inner.to_string();
+    let reason = reason
+        .split(" at line ")
+        .next()
+        .unwrap_or(&reason)
+        .to_string();
+    if path == "." || path.is_empty() {
+        ApiError::bad(format!("request body: {reason}"))
+    } else {
+        ApiError::field(&path, reason)
+    }
+}
+
+/// The logged-in user, put in place by the session layer that guards every
+/// `/api` route but login.
+#[derive(Debug, Clone)]
+pub struct AuthUser(pub SessionUser);
+
+impl<S: Send + Sync> FromRequestParts<S> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<SessionUser>()
+            .cloned()
+            .map(AuthUser)
+            .ok_or_else(|| ApiError::Forbidden("not logged in".into()))
+    }
+}
+
+/// Deserializers for what XSwitch clients send loosely: numbers as strings,
+/// flags as 0/1, "0"/"1" or booleans, strings as numbers.
+pub mod lenient {
+    use serde::de::{self, Deserializer, Visitor};
+    use std::fmt;
+
+    struct IntVisitor;
+
+    impl Visitor<'_> for IntVisitor {
+        type Value = Option<i64>;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a whole number")
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(Some(v))
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            i64::try_from(v)
+                .map(Some)
+                .map_err(|_| E::custom("number too large"))
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+            if v.fract() == 0.0 && v.abs() < 9e15 {
+                Ok(Some(v as i64))
+            } else {
+                Err(E::custom(format!("expected a whole number, found {v}")))
+            }
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            let v = v.trim();
+            if v.is_empty() {
+                return Ok(None);
+            }
+            v.parse()
+                .map(Some)
+                .map_err(|_| E::custom(format!("expected a whole number, found '{v}'")))
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+    }
+
+    /// A number or a numeric string; "" and null are absent.
+    pub fn int<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+        d.deserialize_any(IntVisitor)
+    }
+
+    /// 0/1, "0"/"1", true/false.
+    pub fn flag<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+        struct FlagVisitor;
+        impl Visitor<'_> for FlagVisitor {
+            type Value = Option<i64>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("0 or 1")
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(Some(i64::from(v)))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                match v {
+                    0 | 1 => Ok(Some(v)),
+                    _ => Err(E::custom(format!("expected 0 or 1, found {v}"))),
+                }
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                self.visit_i64(i64::try_from(v).unwrap_or(i64::MAX))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                match v.trim() {
+                    "0" | "false" => Ok(Some(0)),
+                    "1" | "true" => Ok(Some(1)),
+                    "" => Ok(None),
+                    other => Err(E::custom(format!("expected 0 or 1, found '{other}'"))),
+                }
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+        }
+        d.deserialize_any(FlagVisitor)
+    }
+
+    /// A string, or a number written without quotes (`"extn": 1001`).
+    pub fn text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        struct TextVisitor;
+        impl Visitor<'_> for TextVisitor {
+            type Value = Option<String>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Some(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(Some(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(Some(v.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                Ok(Some(v.to_string()))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+        }
+        d.deserialize_any(TextVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    struct Sample {
+        #[serde(default, deserialize_with = "lenient::int")]
+        user_id: Option<i64>,
+        #[serde(default, deserialize_with = "lenient::flag")]
+        disabled: Option<i64>,
+        #[serde(default, deserialize_with = "lenient::text")]
+        extn: Option<String>,
+    }
+
+    #[test]
+    fn loose_values_are_accepted() {
+        let s: Sample = parse_body(
+            br#"{"user_id":"7","disabled":true,"extn":1001,"unknown":1}"#,
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            (s.user_id, s.disabled, s.extn.as_deref()),
+            (Some(7), Some(1), Some("1001"))
+        );
+        let s: Sample = parse_body(b"user_id=3&disabled=0&extn=1002", true).unwrap();
+        assert_eq!(
+            (s.user_id, s.disabled, s.extn.as_deref()),
+            (Some(3), Some(0), Some("1002"))
+        );
+        // JSON sent under a form content type, as curl -d does.
+        let s: Sample = parse_body(br#"{"user_id":1}"#, true).unwrap();
+        assert_eq!(s.user_id, Some(1));
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let err = parse_body::<Sample>(br#"{"disabled":"yes"}"#, false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("disabled: ") && err.contains("'yes'"),
+            "{err}"
+        );
+        let err = parse_body::<Sample>(br#"{"user_id":"x1"}"#, false)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("user_id: "), "{err}");
+        let err = parse_body::<Sample>(b"{not json", false)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not valid JSON"), "{err}");
+        assert!(
+            parse_body::<Sample>(b"", false)
+                .unwrap_err()
+                .to_string()
+                .contains("empty")
+        );
+    }
+}

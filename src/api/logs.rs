@@ -1,0 +1,63 @@
+//! `GET /api/logs`: the operation log, newest first.
+
+use axum::Json;
+use axum::extract::State;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::paging::{Filter, ListParams, ListSpec, PageBody};
+use crate::app::AppState;
+use crate::error::{ApiError, ErrorBody};
+use crate::store::logs::{COLUMNS, LogEntry};
+use crate::store::{Arg, Db, ListSql};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list))
+}
+
+const LIST: ListSpec = ListSpec {
+    columns: COLUMNS,
+    from: "logs",
+    always: &[],
+    filters: &[
+        Filter::Custom("operator", operator_filter),
+        Filter::EqualsIgnoreCase("resource", "resource"),
+        Filter::EqualsIgnoreCase("action", "action"),
+        Filter::From("startDate", "created_at"),
+        Filter::Until("endDate", "created_at"),
+    ],
+    sortable: &[
+        ("id", "id"),
+        ("created_at", "created_at"),
+        ("user_name", "user_name"),
+        ("resource", "resource"),
+        ("action", "action"),
+    ],
+    default_order: "id DESC",
+};
+
+/// The operator as a user's login or display name, ignoring case.
+fn operator_filter(value: &str, sql: &mut ListSql) -> Result<(), ApiError> {
+    sql.push(
+        |p| format!("(lower(user_name) = lower({p}) OR user_id IN (SELECT id FROM users WHERE lower(login) = lower({p})))"),
+        Arg::Text(value.to_string()),
+    );
+    Ok(())
+}
+
+#[utoipa::path(get, path = "/api/logs", tag = "logs",
+    params(
+        ("page" = Option<i64>, Query), ("perPage" = Option<i64>, Query), ("sort_field" = Option<String>, Query), ("sort_order" = Option<String>, Query),
+        ("operator" = Option<String>, Query, description = "a user's login or name, any case"),
+        ("resource" = Option<String>, Query, description = "e.g. device_provisions"),
+        ("action" = Option<String>, Query, description = "CREATE, UPDATE, DELETE, IMPORT, LOGIN or LOGOUT"),
+        ("startDate" = Option<String>, Query, description = "YYYY-MM-DD or YYYY-MM-DD HH:MM:SS (UTC)"),
+        ("endDate" = Option<String>, Query, description = "inclusive; a bare date means the whole day"),
+    ),
+    responses((status = 200, body = PageBody<LogEntry>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn list(
+    State(db): State<Db>,
+    params: ListParams,
+) -> Result<Json<PageBody<LogEntry>>, ApiError> {
+    Ok(Json(LIST.fetch(&db, &params).await?))
+}

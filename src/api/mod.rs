@@ -1,0 +1,115 @@
+//! The management REST API, XSwitch-compatible: one module per resource,
+//! each with its routes and handlers, assembled here with the session and
+//! audit layers and the OpenAPI document.
+
+pub mod audit;
+pub mod auth;
+pub mod device_provisions;
+pub mod extensions;
+pub mod extract;
+pub mod logs;
+pub mod paging;
+pub mod sessions;
+
+use axum::{Json, Router, middleware};
+use serde::Serialize;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::app::AppState;
+use crate::error::ApiError;
+
+/// XSwitch's answer to a create, update, delete or import:
+/// `{code: 200, message: "success", data}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Done<T> {
+    #[schema(example = 200)]
+    pub code: u16,
+    #[schema(example = "success")]
+    pub message: String,
+    pub data: T,
+}
+
+pub fn done<T: Serialize>(data: T) -> Json<Done<T>> {
+    Json(Done {
+        code: 200,
+        message: "success".into(),
+        data,
+    })
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "sipprov", description = "XSwitch-compatible management API of the sipprov phone provisioning server."),
+    modifiers(&SecurityAddon),
+    security(("xtra_auth" = []), ("bearer" = []), ("session_cookie" = [])),
+    tags(
+        (name = "sessions", description = "Login and logout"),
+        (name = "extensions", description = "SIP accounts whose credentials phones receive"),
+        (name = "device_provisions", description = "Phones, by MAC, and the extensions on their lines"),
+        (name = "logs", description = "The operation log"),
+    )
+)]
+struct ApiDoc;
+
+struct SecurityAddon;
+
+impl Modify for SecurityAddon {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "xtra_auth",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-XTRA-AUTH-ID"))),
+        );
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "session_cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(auth::SESSION_COOKIE))),
+        );
+    }
+}
+
+/// The routes behind the session layer, the public ones (login), and the
+/// OpenAPI document describing both.
+fn areas() -> (Router<AppState>, Router<AppState>, utoipa::openapi::OpenApi) {
+    let (protected, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(sessions::router())
+        .merge(extensions::router())
+        .merge(device_provisions::router())
+        .merge(logs::router())
+        .split_for_parts();
+    let (public, public_doc) = sessions::public_router().split_for_parts();
+    doc.merge(public_doc);
+    (protected, public, doc)
+}
+
+/// The OpenAPI document as served at `/api/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    areas().2
+}
+
+/// The whole `/api` tree. Everything but login sits behind the session
+/// layer, the OpenAPI document and its browsable page included; the audit
+/// layer wraps it all.
+pub fn router(state: AppState) -> Router {
+    let (protected, public, doc) = areas();
+    protected
+        .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", doc))
+        .route_layer(middleware::from_fn_with_state(
+            state.db.clone(),
+            auth::require_session,
+        ))
+        .merge(public)
+        .fallback(|| async { ApiError::not_found("no such API route") })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(middleware::from_fn_with_state(
+            state.db.clone(),
+            audit::record,
+        ))
+        .with_state(state)
+}

@@ -1,0 +1,333 @@
+//! The one list helper: every list endpoint reads the same paging and
+//! sorting parameters and answers with XSwitch's bare envelope
+//! `{page, pageCount, rowCount, data}`.
+
+use std::collections::HashMap;
+
+use axum::extract::{FromRequestParts, Query};
+use axum::http::request::Parts;
+use serde::Serialize;
+use sqlx::FromRow;
+use sqlx::postgres::PgRow;
+use sqlx::sqlite::SqliteRow;
+
+use crate::domain::timestamp;
+use crate::error::ApiError;
+use crate::store::{Arg, Db, ListSql};
+
+pub const DEFAULT_PAGE_SIZE: i64 = 20;
+pub const MAX_PAGE_SIZE: i64 = 10_000;
+
+/// Paging, sorting and filter parameters of a list request.
+#[derive(Debug, Clone)]
+pub struct ListParams {
+    pub page: i64,
+    pub per_page: i64,
+    pub sort: Option<(String, bool)>,
+    /// Every other query parameter, for the resource's filters.
+    pub filters: HashMap<String, String>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ListParams {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Query(raw) = Query::<HashMap<String, String>>::from_request_parts(parts, state).await?;
+        ListParams::from_map(raw)
+    }
+}
+
+impl ListParams {
+    pub fn from_map(mut raw: HashMap<String, String>) -> Result<Self, ApiError> {
+        let mut take = |names: &[&str]| {
+            names
+                .iter()
+                .find_map(|n| raw.remove(*n))
+                .filter(|v| !v.trim().is_empty())
+        };
+        let number = |name: &str, v: Option<String>, default: i64| -> Result<i64, ApiError> {
+            match v {
+                None => Ok(default),
+                Some(v) => v
+                    .trim()
+                    .parse::<i64>()
+                    .map_err(|_| ApiError::field(name, format!("'{v}' is not a whole number"))),
+            }
+        };
+        let page = number("page", take(&["page"]), 1)?;
+        if page < 1 {
+            return Err(ApiError::field("page", "must be 1 or more"));
+        }
+        let per_page = number(
+            "perPage",
+            take(&["perPage", "page_size", "pageSize"]),
+            DEFAULT_PAGE_SIZE,
+        )?;
+        if !(1..=MAX_PAGE_SIZE).contains(&per_page) {
+            return Err(ApiError::field(
+                "perPage",
+                format!("must be between 1 and {MAX_PAGE_SIZE}"),
+            ));
+        }
+        let field = take(&["sort_field", "sortField"]);
+        let order = take(&["sort_order", "sortOrder"]);
+        let descending = match order.as_deref().map(str::to_lowercase).as_deref() {
+            None | Some("asc") | Some("ascend") | Some("ascending") => false,
+            Some("desc") | Some("descend") | Some("descending") => true,
+            Some(other) => {
+                return Err(ApiError::field(
+                    "sort_order",
+                    format!("'{other}' is not asc or desc"),
+                ));
+            }
+        };
+        Ok(ListParams {
+            page,
+            per_page,
+            sort: field.map(|f| (f, descending)),
+            filters: raw,
+        })
+    }
+
+    fn filter(&self, name: &str) -> Option<&str> {
+        self.filters
+            .get(name)
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+    }
+}
+
+/// How one query parameter narrows a list.
+#[derive(Clone, Copy)]
+pub enum Filter {
+    /// Case-insensitive substring of a column.
+    Contains(&'static str, &'static str),
+    /// Exact match.
+    Equals(&'static str, &'static str),
+    /// Exact match, ignoring case.
+    EqualsIgnoreCase(&'static str, &'static str),
+    /// Rows at or after a time (`YYYY-MM-DD[ HH:MM:SS]`).
+    From(&'static str, &'static str),
+    /// Rows at or before a time; a bare date means its whole day.
+    Until(&'static str, &'static str),
+    /// Anything else: the parameter name and a function that adds conditions.
+    Custom(&'static str, fn(&str, &mut ListSql) -> Result<(), ApiError>),
+}
+
+impl Filter {
+    fn param(&self) -> &'static str {
+        match self {
+            Filter::Contains(p, _)
+            | Filter::Equals(p, _)
+            | Filter::EqualsIgnoreCase(p, _)
+            | Filter::From(p, _)
+            | Filter::Until(p, _)
+            | Filter::Custom(p, _) => p,
+        }
+    }
+
+    fn apply(&self, value: &str, sql: &mut ListSql) -> Result<(), ApiError> {
+        let time = |end_of_day| {
+            timestamp::parse(value, end_of_day).ok_or_else(|| {
+                ApiError::field(
+                    self.param(),
+                    format!("'{value}' is not a date (YYYY-MM-DD or YYYY-MM-DD HH:MM:SS)"),
+                )
+            })
+        };
+        match *self {
+            Filter::Contains(_, col) => sql.push(
+                |p| format!("lower({col}) LIKE {p} ESCAPE '\\'"),
+                Arg::Text(like_pattern(value)),
+            ),
+            Filter::Equals(_, col) => {
+                sql.push(|p| format!("{col} = {p}"), Arg::Text(value.to_string()))
+            }
+            Filter::EqualsIgnoreCase(_, col) => sql.push(
+                |p| format!("lower({col}) = lower({p})"),
+                Arg::Text(value.to_string()),
+            ),
+            Filter::From(_, col) => sql.push(|p| format!("{col} >= {p}"), Arg::Time(time(false)?)),
+            Filter::Until(_, col) => sql.push(|p| format!("{col} <= {p}"), Arg::Time(time(true)?)),
+            Filter::Custom(_, f) => f(value, sql)?,
+        }
+        Ok(())
+    }
+}
+
+/// `%value%`, lower-cased, with LIKE's own wildcards escaped.
+pub fn like_pattern(value: &str) -> String {
+    let escaped = value
+        .to_lowercase()
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+/// What a resource's list can do.
+pub struct ListSpec {
+    pub columns: &'static str,
+    pub from: &'static str,
+    /// Always applied, e.g. `deleted_at IS NULL`.
+    pub always: &'static [&'static str],
+    pub filters: &'static [Filter],
+    /// Sortable fields as clients name them, and their columns.
+    pub sortable: &'static [(&'static str, &'static str)],
+    pub default_order: &'static str,
+}
+
+impl ListSpec {
+    /// The query for these parameters, before paging.
+    pub fn query(&self, params: &ListParams) -> Result<ListSql, ApiError> {
+        let mut sql = ListSql {
+            columns: self.columns,
+            from: self.from,
+            conditions: self.always.iter().map(|c| c.to_string()).collect(),
+            args: Vec::new(),
+            order_by: self.default_order.to_string(),
+        };
+        for filter in self.filters {
+            if let Some(value) = params.filter(filter.param()) {
+                filter.apply(value, &mut sql)?;
+            }
+        }
+        if let Some((field, descending)) = &params.sort {
+            let column = self
+                .sortable
+                .iter()
+                .find(|(name, _)| name == field)
+                .map(|(_, col)| *col)
+                .ok_or_else(|| {
+                    let names: Vec<&str> = self.sortable.iter().map(|(n, _)| *n).collect();
+                    ApiError::field(
+                        "sort_field",
+                        format!("cannot sort by '{field}'; use one of {}", names.join(", ")),
+                    )
+                })?;
+            let direction = if *descending { "DESC" } else { "ASC" };
+            // The default order follows as a tie-breaker, so pages are stable.
+            sql.order_by = format!("{column} {direction}, {}", self.default_order);
+        }
+        Ok(sql)
+    }
+
+    /// Runs the list and wraps it in XSwitch's envelope.
+    pub async fn fetch<T>(&self, db: &Db, params: &ListParams) -> Result<PageBody<T>, ApiError>
+    where
+        T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin,
+    {
+        let sql = self.query(params)?;
+        let offset = (params.page - 1).saturating_mul(params.per_page);
+        let page = db.fetch_page::<T>(&sql, params.per_page, offset).await?;
+        Ok(PageBody {
+            page: params.page,
+            page_count: (page.total + params.per_page - 1) / params.per_page,
+            row_count: page.total,
+            data: page.rows,
+        })
+    }
+}
+
+/// XSwitch's list envelope.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PageBody<T> {
+    pub page: i64,
+    #[serde(rename = "pageCount")]
+    pub page_count: i64,
+    #[serde(rename = "rowCount")]
+    pub row_count: i64,
+    pub data: Vec<T>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(pairs: &[(&str, &str)]) -> Result<ListParams, ApiError> {
+        ListParams::from_map(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn both_spellings_of_page_size_and_sort() {
+        let p = params(&[
+            ("page", "2"),
+            ("page_size", "50"),
+            ("sortField", "name"),
+            ("sortOrder", "descend"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (p.page, p.per_page, p.sort.clone()),
+            (2, 50, Some(("name".to_string(), true)))
+        );
+        let p = params(&[
+            ("perPage", "5"),
+            ("sort_field", "id"),
+            ("sort_order", "asc"),
+            ("name", "x"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (p.per_page, p.sort.clone(), p.filters.get("name").cloned()),
+            (5, Some(("id".to_string(), false)), Some("x".into()))
+        );
+        let p = params(&[]).unwrap();
+        assert_eq!((p.page, p.per_page), (1, DEFAULT_PAGE_SIZE));
+    }
+
+    #[test]
+    fn bad_paging_names_the_parameter() {
+        assert!(
+            params(&[("page", "0")])
+                .unwrap_err()
+                .to_string()
+                .starts_with("page:")
+        );
+        assert!(
+            params(&[("page", "x")])
+                .unwrap_err()
+                .to_string()
+                .starts_with("page:")
+        );
+        assert!(
+            params(&[("perPage", "100000")])
+                .unwrap_err()
+                .to_string()
+                .starts_with("perPage:")
+        );
+        assert!(
+            params(&[("sort_order", "up")])
+                .unwrap_err()
+                .to_string()
+                .starts_with("sort_order:")
+        );
+    }
+
+    #[test]
+    fn like_patterns_escape_wildcards() {
+        assert_eq!(like_pattern("A_b%"), "%a\\_b\\%%");
+    }
+
+    #[test]
+    fn unknown_sort_field_is_refused() {
+        let spec = ListSpec {
+            columns: "id",
+            from: "t",
+            always: &[],
+            filters: &[],
+            sortable: &[("id", "id")],
+            default_order: "id",
+        };
+        let err = spec
+            .query(&params(&[("sort_field", "secret")]).unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("'secret'") && err.contains("id"), "{err}");
+    }
+}

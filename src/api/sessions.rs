@@ -1,0 +1,205 @@
+//! Login and logout (`/api/sessions`), per XSwitch.
+
+use axum::extract::State;
+use axum::http::header::SET_COOKIE;
+use axum::response::{AppendHeaders, IntoResponse, Response};
+use axum::{Extension, Json};
+use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::auth::{SESSION_COOKIE, SessionToken};
+use super::extract::Input;
+use crate::app::AppState;
+use crate::domain::timestamp;
+use crate::error::{ApiError, ErrorBody};
+use crate::secrets;
+use crate::store::Db;
+use crate::store::users::SessionUser;
+
+/// How long a login stays locked after too many wrong passwords.
+const LOCKOUT: time::Duration = time::Duration::hours(2);
+const WRONG_CREDENTIALS: &str = "Wrong username or password";
+
+pub fn public_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(login))
+}
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(logout))
+}
+
+/// A login: `login` (or `username`) with `password` or `dev_key`, as JSON or a form.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LoginRequest {
+    #[serde(default)]
+    pub login: Option<String>,
+    /// Accepted in place of `login`.
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<String>,
+    /// A user's developer key, accepted in place of the password.
+    #[serde(default)]
+    pub dev_key: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LoginResponse {
+    #[schema(example = 200)]
+    pub code: u16,
+    /// Send it back as `X-XTRA-AUTH-ID`, `Authorization: Bearer`, or the cookie.
+    pub token: String,
+    pub user_id: i64,
+    /// When the token expires, in Unix seconds.
+    pub expires: i64,
+    pub name: String,
+    /// The user's first extension, or "".
+    pub extn: String,
+    pub super_admin: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LogoutResponse {
+    #[schema(example = 200)]
+    pub code: u16,
+    #[schema(example = "OK")]
+    pub text: String,
+}
+
+#[utoipa::path(
+    post, path = "/api/sessions", tag = "sessions",
+    request_body(content((LoginRequest = "application/json"), (LoginRequest = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, body = LoginResponse, description = "Logged in; also sets the session cookie"),
+        (status = 400, body = ErrorBody, description = "login or password missing"),
+        (status = 403, body = ErrorBody, description = "wrong credentials, or the login is locked"),
+    ),
+    security(())
+)]
+pub async fn login(
+    State(state): State<AppState>,
+    Input(req): Input<LoginRequest>,
+) -> Result<Response, ApiError> {
+    let login = req
+        .login
+        .or(req.username)
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .ok_or_else(|| ApiError::field("login", "required"))?;
+    let secret = match (
+        req.password.filter(|p| !p.is_empty()),
+        req.dev_key.filter(|k| !k.is_empty()),
+    ) {
+        (Some(p), _) => Secret::Password(p),
+        (None, Some(k)) => Secret::DevKey(k),
+        (None, None) => return Err(ApiError::field("password", "required (or dev_key)")),
+    };
+    let db = &state.db;
+    let now = timestamp::now();
+    let user = db.login_user(&login).await?.filter(|u| u.disabled == 0);
+
+    if let Some(locked_until) = user
+        .as_ref()
+        .and_then(|u| u.locked_until)
+        .filter(|t| *t > now)
+    {
+        return Err(locked(locked_until));
+    }
+    let stored = user.as_ref().and_then(|u| match secret {
+        Secret::Password(_) => u.password_hash.clone(),
+        Secret::DevKey(_) => u.dev_key_hash.clone(),
+    });
+    let matches = tokio::task::spawn_blocking(move || match secret {
+        // A missing user or hash is still checked against a dummy, so the
+        // answer takes as long either way.
+        Secret::Password(p) => secrets::verify_password(&p, stored.as_deref()),
+        Secret::DevKey(k) => {
+            let presented = secrets::token_hash(&k);
+            let expected = stored.unwrap_or_default();
+            presented.len() == expected.len()
+                && bool::from(presented.as_bytes().ct_eq(expected.as_bytes()))
+        }
+    })
+    .await
+    .map_err(anyhow::Error::from)?;
+
+    let Some(user) = user else {
+        return Err(ApiError::Forbidden(WRONG_CREDENTIALS.into()));
+    };
+    if !matches {
+        let lock_until = now + LOCKOUT;
+        if db.record_login_failure(user.id, lock_until).await? {
+            tracing::warn!(
+                user_id = user.id,
+                "login locked after repeated wrong passwords"
+            );
+            return Err(locked(lock_until));
+        }
+        return Err(ApiError::Forbidden(WRONG_CREDENTIALS.into()));
+    }
+
+    let (token, hash) = secrets::new_token();
+    let expires = now + state.settings.token_lifetime;
+    db.open_session(user.id, &hash, now, expires).await?;
+    let extn = db.user_extn(user.id).await?.unwrap_or_default();
+    let cookie = format!(
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}",
+        state.settings.token_lifetime.as_secs()
+    );
+    let body = LoginResponse {
+        code: 200,
+        token,
+        user_id: user.id,
+        expires: expires.unix_timestamp(),
+        name: user.name.clone(),
+        extn,
+        super_admin: user.is_super,
+    };
+    let mut response = (AppendHeaders([(SET_COOKIE, cookie)]), Json(body)).into_response();
+    response.extensions_mut().insert(SessionUser {
+        id: user.id,
+        login: user.login,
+        name: user.name,
+        is_super: user.is_super,
+    });
+    Ok(response)
+}
+
+enum Secret {
+    Password(String),
+    DevKey(String),
+}
+
+fn locked(until: time::OffsetDateTime) -> ApiError {
+    ApiError::Forbidden(format!(
+        "login locked after {} wrong passwords; try again after {} UTC",
+        crate::store::users::MAX_LOGIN_ATTEMPTS,
+        timestamp::format(&until)
+    ))
+}
+
+#[utoipa::path(
+    delete, path = "/api/sessions", tag = "sessions",
+    responses(
+        (status = 200, body = LogoutResponse, description = "The token no longer works"),
+        (status = 403, body = ErrorBody),
+    )
+)]
+pub async fn logout(
+    State(db): State<Db>,
+    Extension(token): Extension<SessionToken>,
+) -> Result<Response, ApiError> {
+    db.close_session(&token.0).await?;
+    let clear = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
+    Ok((
+        AppendHeaders([(SET_COOKIE, clear)]),
+        Json(LogoutResponse {
+            code: 200,
+            text: "OK".into(),
+        }),
+    )
+        .into_response())
+}

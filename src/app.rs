@@ -1,0 +1,158 @@
+//! The application: its shared state, the whole router with its layers, and
+//! serving it on a bound listener (which is how the tests start it too).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::extract::{FromRef, State};
+use axum::http::{HeaderName, Request, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{
+    MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+use tower_http::sensitive_headers::{
+    SetSensitiveRequestHeadersLayer, SetSensitiveResponseHeadersLayer,
+};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+use crate::config::Settings;
+use crate::domain::timestamp;
+use crate::error::ApiError;
+use crate::secrets::{self, SecretBox};
+use crate::store::Db;
+
+pub const INITIAL_PASSWORD_FILE: &str = "initial-admin-password";
+
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    pub db: Db,
+    pub secrets: SecretBox,
+    pub settings: Arc<Settings>,
+}
+
+impl AppState {
+    /// Opens the data dir and database, applies migrations and makes sure
+    /// the administrator has a password. Returns the state and, when one was
+    /// generated just now, that password.
+    pub async fn open(settings: Settings) -> anyhow::Result<(AppState, Option<String>)> {
+        std::fs::create_dir_all(&settings.data_dir)
+            .with_context(|| format!("creating data dir {}", settings.data_dir.display()))?;
+        let secrets =
+            SecretBox::load_or_create(settings.secret_key.as_deref(), &settings.data_dir)?;
+        let db = Db::connect(&settings.database_url()).await?;
+        db.migrate().await.context("applying migrations")?;
+        let generated = bootstrap_admin(&db, &settings).await?;
+        Ok((
+            AppState {
+                db,
+                secrets,
+                settings: Arc::new(settings),
+            },
+            generated,
+        ))
+    }
+}
+
+/// Gives user `admin` its first password: `SIPPROV_ADMIN_PASSWORD`, or a
+/// random one kept in `<data-dir>/initial-admin-password` (mode 0600).
+async fn bootstrap_admin(db: &Db, settings: &Settings) -> anyhow::Result<Option<String>> {
+    if db.admin_has_password().await? {
+        return Ok(None);
+    }
+    let (password, generated) = match settings.admin_password.as_deref().filter(|p| !p.is_empty()) {
+        Some(p) => (p.to_string(), false),
+        None => (secrets::random_password(20), true),
+    };
+    let hash = {
+        let password = password.clone();
+        tokio::task::spawn_blocking(move || secrets::hash_password(&password)).await?
+    };
+    db.set_password("admin", &hash, timestamp::now()).await?;
+    if !generated {
+        return Ok(None);
+    }
+    secrets::write_private_file(&settings.data_dir.join(INITIAL_PASSWORD_FILE), &password)?;
+    Ok(Some(password))
+}
+
+/// Every route sipprov serves, with the layers shared by all of them.
+pub fn router(state: AppState) -> Router {
+    let sensitive: Arc<[HeaderName]> = Arc::from([
+        header::AUTHORIZATION,
+        header::COOKIE,
+        HeaderName::from_static(crate::api::auth::TOKEN_HEADER),
+    ]);
+    Router::new()
+        .route("/healthz", get(healthz))
+        .with_state(state.db.clone())
+        .merge(crate::api::router(state))
+        .layer(CatchPanicLayer::custom(|_| ApiError::Internal(anyhow::anyhow!("a handler panicked")).into_response()))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request<_>| {
+                    let id = req.extensions().get::<RequestId>().and_then(|id| id.header_value().to_str().ok()).unwrap_or("");
+                    // The path only: query strings are not logged.
+                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                })
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .layer(SetSensitiveResponseHeadersLayer::from_shared(Arc::from([header::SET_COOKIE])))
+        .layer(SetSensitiveRequestHeadersLayer::from_shared(sensitive))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// Liveness and database reachability, without a token.
+async fn healthz(State(db): State<Db>) -> Response {
+    match db.ping().await {
+        Ok(()) => Json(json!({"status": "ok", "database": db.backend()})).into_response(),
+        Err(err) => {
+            tracing::error!(error = %err, "health check: database unreachable");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"status": "unavailable", "database": db.backend()})),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// Serves until `shutdown` resolves, then finishes requests in flight.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,213 @@
+//! The `sipprov` command line.
+
+use std::collections::HashMap;
+use std::io::{BufRead, IsTerminal};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+
+use crate::app::{self, AppState};
+use crate::config::{LogFormat, Overrides, Settings, redact_url};
+use crate::domain::timestamp;
+use crate::secrets;
+use crate::store::Db;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sipprov",
+    version,
+    about = "Provisioning server for SIP desk phones, with the XSwitch management API"
+)]
+pub struct Cli {
+    /// A TOML settings file (default: sipprov.toml in the working directory, if present).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Where the SQLite file, keys, media and firmware live [default: ./data].
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// sqlite://… or postgres://… [default: SQLite in the data dir; env: DATABASE_URL].
+    #[arg(long, global = true, value_name = "URL")]
+    database_url: Option<String>,
+    /// Log lines as text or JSON.
+    #[arg(long, global = true, value_enum)]
+    log_format: Option<LogFormat>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve {
+        /// Address for the API and phones [default: 0.0.0.0:8081].
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<SocketAddr>,
+        /// Lifetime of an API token: seconds or e.g. 24h [default: 24h].
+        #[arg(long, value_name = "DURATION")]
+        token_lifetime: Option<String>,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage users who log in to the API.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Add a user; the password is read from standard input.
+    Add {
+        login: String,
+        /// Display name [default: the login].
+        #[arg(long)]
+        name: Option<String>,
+        /// Make the user an administrator.
+        #[arg(long)]
+        admin: bool,
+    },
+    /// Set a user's password, read from standard input; signs the user out everywhere.
+    SetPassword { login: String },
+    /// Issue a new developer key for a user (replaces the old one) and print it.
+    DevKey { login: String },
+}
+
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("sipprov: cannot start the runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(execute(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("sipprov: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn execute(cli: Cli) -> anyhow::Result<()> {
+    let (listen, token_lifetime) = match &cli.command {
+        Command::Serve {
+            listen,
+            token_lifetime,
+        } => (*listen, token_lifetime.clone()),
+        _ => (None, None),
+    };
+    let flags = Overrides {
+        listen,
+        data_dir: cli.data_dir,
+        database_url: cli.database_url,
+        token_lifetime,
+        log_format: cli.log_format,
+    };
+    let env: HashMap<String, String> = std::env::vars().collect();
+    let settings = Settings::load(
+        cli.config.as_deref(),
+        &std::env::current_dir()?,
+        &env,
+        &flags,
+    )?;
+    crate::telemetry::init(settings.log_format);
+
+    match cli.command {
+        Command::Serve { .. } => serve(settings).await,
+        Command::Migrate => {
+            let db = Db::connect(&settings.database_url()).await?;
+            db.migrate().await?;
+            println!(
+                "migrations applied to {}",
+                redact_url(&settings.database_url())
+            );
+            Ok(())
+        }
+        Command::User(cmd) => user(settings, cmd).await,
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let listen = settings.listen;
+    tracing::info!(settings = ?settings, "starting");
+    let (state, generated) = AppState::open(settings).await?;
+    if let Some(password) = generated {
+        // Shown once, on the console only; never logged.
+        println!(
+            "The administrator account is 'admin' with password: {password}\n(also in {}; change it with `sipprov user set-password admin`)",
+            state
+                .settings
+                .data_dir
+                .join(app::INITIAL_PASSWORD_FILE)
+                .display()
+        );
+    }
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
+    tracing::info!(address = %listener.local_addr()?, database = state.db.backend(), "listening");
+    let db = state.db.clone();
+    app::serve(listener, state, app::shutdown_signal()).await?;
+    db.close().await;
+    Ok(())
+}
+
+async fn user(settings: Settings, cmd: UserCommand) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&settings.data_dir)?;
+    let db = Db::connect(&settings.database_url()).await?;
+    db.migrate().await?;
+    let now = timestamp::now();
+    match cmd {
+        UserCommand::Add { login, name, admin } => {
+            let password = read_password()?;
+            let hash =
+                tokio::task::spawn_blocking(move || secrets::hash_password(&password)).await?;
+            let name = name.unwrap_or_else(|| login.clone());
+            let id = db
+                .add_user(&login, &name, &hash, admin, now)
+                .await
+                .with_context(|| format!("adding user '{login}' (does it exist already?)"))?;
+            println!("user '{login}' added with id {id}");
+        }
+        UserCommand::SetPassword { login } => {
+            let password = read_password()?;
+            let hash =
+                tokio::task::spawn_blocking(move || secrets::hash_password(&password)).await?;
+            if !db.set_password(&login, &hash, now).await? {
+                bail!("no user '{login}' (user 'system' cannot have a password)");
+            }
+            println!("password of '{login}' changed");
+        }
+        UserCommand::DevKey { login } => {
+            let (key, hash) = secrets::new_token();
+            if !db.set_dev_key(&login, &hash, now).await? {
+                bail!("no user '{login}'");
+            }
+            println!("{key}");
+        }
+    }
+    Ok(())
+}
+
+/// A password from the terminal (asked twice) or the first line of stdin.
+fn read_password() -> anyhow::Result<String> {
+    let password = if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password: ")?;
+        if rpassword::prompt_password("Again: ")? != first {
+            bail!("the two passwords differ");
+        }
+        first
+    } else {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        line.trim_end_matches(['\r', '\n']).to_string()
+    };
+    if password.chars().count() < 8 {
+        bail!("the password is too short: at least 8 characters");
+    }
+    Ok(password)
+}

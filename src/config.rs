@@ -1,0 +1,291 @@
+//! Settings, layered: built-in defaults < TOML file < environment
+//! (`SIPPROV_*`, and `DATABASE_URL`) < command-line flags.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use config::{Config, Environment, File, FileFormat};
+use serde::Deserialize;
+
+pub const DEFAULT_CONFIG_FILE: &str = "sipprov.toml";
+
+#[derive(Clone, Deserialize)]
+pub struct Settings {
+    /// Address of the management API (and, until a separate one is set, of phones).
+    pub listen: SocketAddr,
+    /// Holds the SQLite file, the secret key and, later, media and firmware.
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; empty means a SQLite file in the data dir.
+    #[serde(default)]
+    pub database_url: Option<String>,
+    /// Absolute lifetime of an API token.
+    #[serde(deserialize_with = "deserialize_duration")]
+    pub token_lifetime: Duration,
+    /// Password given to user `admin` when the database is new.
+    #[serde(default)]
+    pub admin_password: Option<String>,
+    /// AES-256 key for SIP passwords at rest (base64 or hex); else `<data-dir>/secret.key`.
+    #[serde(default)]
+    pub secret_key: Option<String>,
+    /// `text` or `json`.
+    pub log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Values given as command-line flags; they beat every other layer.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub listen: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub token_lifetime: Option<String>,
+    pub log_format: Option<LogFormat>,
+}
+
+impl Settings {
+    /// `config_file` names a file that must exist; without it, `sipprov.toml`
+    /// in `cwd` is read when present.
+    pub fn load(
+        config_file: Option<&Path>,
+        cwd: &Path,
+        env: &HashMap<String, String>,
+        flags: &Overrides,
+    ) -> anyhow::Result<Self> {
+        let mut builder = Config::builder()
+            .set_default("listen", "0.0.0.0:8081")?
+            .set_default("data_dir", "./data")?
+            .set_default("token_lifetime", "24h")?
+            .set_default("log_format", "text")?;
+        builder = match config_file {
+            Some(path) => {
+                builder.add_source(File::from(path).format(FileFormat::Toml).required(true))
+            }
+            None => builder.add_source(
+                File::from(cwd.join(DEFAULT_CONFIG_FILE))
+                    .format(FileFormat::Toml)
+                    .required(false),
+            ),
+        };
+        let plain_database_url: HashMap<String, String> = env
+            .iter()
+            .filter(|(k, _)| *k == "DATABASE_URL")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        builder = builder
+            .add_source(
+                Environment::default().source(Some(plain_database_url.into_iter().collect())),
+            )
+            .add_source(
+                Environment::with_prefix("SIPPROV").source(Some(env.clone().into_iter().collect())),
+            );
+        builder = builder
+            .set_override_option("listen", flags.listen.map(|a| a.to_string()))?
+            .set_override_option(
+                "data_dir",
+                flags.data_dir.as_ref().map(|p| p.display().to_string()),
+            )?
+            .set_override_option("database_url", flags.database_url.clone())?
+            .set_override_option("token_lifetime", flags.token_lifetime.clone())?
+            .set_override_option(
+                "log_format",
+                flags.log_format.map(|f| format!("{f:?}").to_lowercase()),
+            )?;
+        let mut settings: Settings = builder
+            .build()?
+            .try_deserialize()
+            .context("invalid configuration")?;
+        if settings
+            .database_url
+            .as_deref()
+            .is_some_and(|u| u.trim().is_empty())
+        {
+            settings.database_url = None;
+        }
+        if settings.token_lifetime.is_zero() {
+            anyhow::bail!("token_lifetime must be longer than zero");
+        }
+        Ok(settings)
+    }
+
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("sipprov.db").display()),
+        }
+    }
+}
+
+/// Accepts seconds (`86400`) or a human duration (`24h`, `30m`).
+fn deserialize_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Seconds(u64),
+        Text(String),
+    }
+    match Raw::deserialize(d)? {
+        Raw::Seconds(s) => Ok(Duration::from_secs(s)),
+        Raw::Text(t) => match t.trim().parse::<u64>() {
+            Ok(s) => Ok(Duration::from_secs(s)),
+            Err(_) => humantime::parse_duration(t.trim())
+                .map_err(|e| serde::de::Error::custom(format!("token_lifetime '{t}': {e}"))),
+        },
+    }
+}
+
+/// Hides the password of a database URL.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hidden = |o: &Option<String>| o.as_ref().map(|_| "***");
+        f.debug_struct("Settings")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &redact_url(&self.database_url()))
+            .field(
+                "token_lifetime",
+                &humantime::format_duration(self.token_lifetime).to_string(),
+            )
+            .field("admin_password", &hidden(&self.admin_password))
+            .field("secret_key", &hidden(&self.secret_key))
+            .field("log_format", &self.log_format)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_work_with_nothing_given() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Settings::load(None, dir.path(), &env(&[]), &Overrides::default()).unwrap();
+        assert_eq!(s.listen.to_string(), "0.0.0.0:8081");
+        assert_eq!(s.data_dir, PathBuf::from("./data"));
+        assert_eq!(s.token_lifetime, Duration::from_secs(86400));
+        assert_eq!(s.database_url(), "sqlite://./data/sipprov.db");
+    }
+
+    #[test]
+    fn each_layer_beats_the_one_below() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(DEFAULT_CONFIG_FILE),
+            "listen = \"127.0.0.1:1000\"\ndata_dir = \"/from/file\"\ntoken_lifetime = 60\ndatabase_url = \"sqlite:///file.db\"\n",
+        )
+        .unwrap();
+        let none = Overrides::default();
+        let s = Settings::load(None, dir.path(), &env(&[]), &none).unwrap();
+        assert_eq!(
+            (
+                s.listen.port(),
+                s.data_dir.to_str().unwrap(),
+                s.token_lifetime.as_secs()
+            ),
+            (1000, "/from/file", 60)
+        );
+
+        let e = env(&[
+            ("SIPPROV_LISTEN", "127.0.0.1:2000"),
+            ("SIPPROV_TOKEN_LIFETIME", "2h"),
+            ("DATABASE_URL", "postgres://u:pw@h/db"),
+        ]);
+        let s = Settings::load(None, dir.path(), &e, &none).unwrap();
+        assert_eq!(
+            (
+                s.listen.port(),
+                s.data_dir.to_str().unwrap(),
+                s.token_lifetime.as_secs()
+            ),
+            (2000, "/from/file", 7200)
+        );
+        assert_eq!(s.database_url(), "postgres://u:pw@h/db");
+
+        let e2 = env(&[
+            ("DATABASE_URL", "postgres://a/b"),
+            ("SIPPROV_DATABASE_URL", "postgres://c/d"),
+        ]);
+        assert_eq!(
+            Settings::load(None, dir.path(), &e2, &none)
+                .unwrap()
+                .database_url(),
+            "postgres://c/d"
+        );
+
+        let flags = Overrides {
+            listen: Some("127.0.0.1:3000".parse().unwrap()),
+            token_lifetime: Some("30m".into()),
+            ..Default::default()
+        };
+        let s = Settings::load(None, dir.path(), &e, &flags).unwrap();
+        assert_eq!((s.listen.port(), s.token_lifetime.as_secs()), (3000, 1800));
+    }
+
+    #[test]
+    fn explicit_config_file_must_exist_and_bad_values_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(
+            Settings::load(
+                Some(&dir.path().join("missing.toml")),
+                dir.path(),
+                &env(&[]),
+                &Overrides::default()
+            )
+            .is_err()
+        );
+        let err = Settings::load(
+            None,
+            dir.path(),
+            &env(&[("SIPPROV_TOKEN_LIFETIME", "soon")]),
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("token_lifetime"), "{err:#}");
+    }
+
+    #[test]
+    fn debug_hides_secrets() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = env(&[
+            ("SIPPROV_ADMIN_PASSWORD", "hunter22"),
+            ("SIPPROV_DATABASE_URL", "postgres://u:pw@h/db"),
+        ]);
+        let s = Settings::load(None, dir.path(), &e, &Overrides::default()).unwrap();
+        let shown = format!("{s:?}");
+        assert!(
+            !shown.contains("hunter22") && !shown.contains(":pw@"),
+            "{shown}"
+        );
+        assert_eq!(redact_url("postgres://u:pw@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact_url("postgres://h/db"), "postgres://h/db");
+    }
+}

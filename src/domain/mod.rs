@@ -1,0 +1,10 @@
+//! Domain types shared by the API, the store and the phone-facing side.
+
+pub mod extn_ref;
+pub mod mac;
+pub mod timestamp;
+pub mod vendor;
+
+pub use extn_ref::{ExtnRef, parse_extn_field};
+pub use mac::{InvalidMac, Mac};
+pub use vendor::{UnknownVendor, Vendor};

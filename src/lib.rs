@@ -1,0 +1,12 @@
+//! sipprov: a provisioning server for SIP desk phones, with the management
+//! REST API of the XSwitch PBX.
+
+pub mod api;
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod secrets;
+pub mod store;
+pub mod telemetry;

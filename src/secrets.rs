@@ -1,0 +1,278 @@
+//! Everything secret: admin password hashes (argon2id), API tokens (random,
+//! stored as SHA-256), SIP passwords (AES-256-GCM at rest, because phones need
+//! them back in plaintext) and the SIP digest hashes XSwitch calls ha1/ha1b.
+
+use std::path::Path;
+use std::sync::{Arc, LazyLock};
+
+use aes_gcm::aead::{Aead, Generate, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use anyhow::{Context, bail};
+use argon2::{Argon2, PasswordHasher, PasswordVerifier};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use md5::{Digest, Md5};
+use sha2::Sha256;
+
+const KEY_FILE: &str = "secret.key";
+const CIPHERTEXT_PREFIX: &str = "v1:";
+
+/// Encrypts the secrets sipprov must be able to give back (SIP passwords).
+#[derive(Clone)]
+pub struct SecretBox {
+    cipher: Arc<Aes256Gcm>,
+}
+
+impl std::fmt::Debug for SecretBox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretBox(..)")
+    }
+}
+
+impl SecretBox {
+    /// Uses `key` (32 bytes, base64 or hex) when given, else the key file in
+    /// the data dir, creating it (mode 0600) on first start.
+    pub fn load_or_create(key: Option<&str>, data_dir: &Path) -> anyhow::Result<Self> {
+        let bytes = match key {
+            Some(k) => decode_key(k).context("SIPPROV_SECRET_KEY")?,
+            None => {
+                let path = data_dir.join(KEY_FILE);
+                if path.exists() {
+                    let text = std::fs::read_to_string(&path)
+                        .with_context(|| format!("reading {}", path.display()))?;
+                    decode_key(&text).with_context(|| format!("key file {}", path.display()))?
+                } else {
+                    let fresh: [u8; 32] = random_bytes();
+                    write_private_file(&path, &B64.encode(fresh))?;
+                    fresh.to_vec()
+                }
+            }
+        };
+        Ok(Self::from_key(&bytes))
+    }
+
+    pub fn from_key(key: &[u8]) -> Self {
+        let cipher = Aes256Gcm::new_from_slice(key).expect("key is 32 bytes");
+        Self {
+            cipher: Arc::new(cipher),
+        }
+    }
+
+    /// `aad` binds the ciphertext to what it belongs to, so it cannot be
+    /// copied onto another row.
+    pub fn encrypt(&self, plaintext: &str, aad: &str) -> String {
+        let nonce = Nonce::generate();
+        let sealed = self
+            .cipher
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: plaintext.as_bytes(),
+                    aad: aad.as_bytes(),
+                },
+            )
+            .expect("AES-GCM encryption of a short value cannot fail");
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&sealed);
+        format!("{CIPHERTEXT_PREFIX}{}", B64.encode(out))
+    }
+
+    pub fn decrypt(&self, stored: &str, aad: &str) -> anyhow::Result<String> {
+        let raw = stored
+            .strip_prefix(CIPHERTEXT_PREFIX)
+            .context("unknown ciphertext version")?;
+        let raw = B64.decode(raw).context("ciphertext is not base64")?;
+        if raw.len() < 12 {
+            bail!("ciphertext too short");
+        }
+        let (nonce, sealed) = raw.split_at(12);
+        let nonce = Nonce::try_from(nonce).context("bad nonce")?;
+        let plain = self
+            .cipher
+            .decrypt(
+                &nonce,
+                Payload {
+                    msg: sealed,
+                    aad: aad.as_bytes(),
+                },
+            )
+            .map_err(|_| anyhow::anyhow!("ciphertext does not open with this key"))?;
+        String::from_utf8(plain).context("plaintext is not UTF-8")
+    }
+}
+
+fn decode_key(text: &str) -> anyhow::Result<Vec<u8>> {
+    let text = text.trim();
+    let bytes = if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        hex::decode(text)?
+    } else {
+        B64.decode(text)
+            .context("the key is neither base64 nor hex")?
+    };
+    if bytes.len() != 32 {
+        bail!("the key must be 32 bytes, found {}", bytes.len());
+    }
+    Ok(bytes)
+}
+
+/// Writes a file only its owner can read.
+pub fn write_private_file(path: &Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(contents.as_bytes())?;
+    file.write_all(b"\n")?;
+    Ok(())
+}
+
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut buf = [0u8; N];
+    getrandom::fill(&mut buf).expect("the OS random source is available");
+    buf
+}
+
+/// A random password of letters and digits, for generated credentials.
+pub fn random_password(len: usize) -> String {
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut out = String::with_capacity(len);
+    while out.len() < len {
+        for b in random_bytes::<32>() {
+            // Rejection sampling keeps every character equally likely.
+            let limit = 256 - 256 % ALPHABET.len();
+            if (b as usize) < limit && out.len() < len {
+                out.push(ALPHABET[b as usize % ALPHABET.len()] as char);
+            }
+        }
+    }
+    out
+}
+
+/// A new API token (256 random bits, hex) and the hash that is stored.
+pub fn new_token() -> (String, String) {
+    let token = hex::encode(random_bytes::<32>());
+    let hash = token_hash(&token);
+    (token, hash)
+}
+
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// argon2id, in a PHC string. Slow on purpose: call it off the async runtime.
+pub fn hash_password(password: &str) -> String {
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .expect("argon2 with default parameters")
+        .to_string()
+}
+
+/// Constant-time check of a password against a stored PHC string. A missing
+/// hash (a user who cannot log in) is checked against a dummy so the answer
+/// takes as long as a real one.
+pub fn verify_password(password: &str, stored: Option<&str>) -> bool {
+    static DUMMY: LazyLock<String> = LazyLock::new(|| hash_password("sipprov-dummy-password"));
+    match stored {
+        Some(hash) => Argon2::default()
+            .verify_password(password.as_bytes(), hash)
+            .is_ok(),
+        None => {
+            let _ = Argon2::default().verify_password(password.as_bytes(), DUMMY.as_str());
+            false
+        }
+    }
+}
+
+fn md5_hex(input: &str) -> String {
+    hex::encode(Md5::digest(input.as_bytes()))
+}
+
+/// FreeSWITCH's a1-hash for `extn`: md5(extn:domain:password).
+pub fn ha1(extn: &str, domain: &str, password: &str) -> String {
+    md5_hex(&format!("{extn}:{domain}:{password}"))
+}
+
+/// The variant for phones that send `extn@domain` as the user name.
+pub fn ha1b(extn: &str, domain: &str, password: &str) -> String {
+    md5_hex(&format!("{extn}@{domain}:{domain}:{password}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ha1_matches_the_xswitch_sample() {
+        // From XSwitch's documented admin row.
+        assert_eq!(
+            ha1("admin", "demo.xswitch.cn", "admin"),
+            "fd4500fcb6ccd4ee87d5debac892ac59"
+        );
+        assert_eq!(
+            ha1b("admin", "xswitch.cn", "admin"),
+            "747e17632f2443bfdbef0113eba4a266"
+        );
+        // RFC 2617's example HA1.
+        assert_eq!(
+            ha1("Mufasa", "testrealm@host.com", "Circle Of Life"),
+            "939e7578ed9e3c518a452acee763bce9"
+        );
+    }
+
+    #[test]
+    fn secret_box_round_trip_and_binding() {
+        let sb = SecretBox::from_key(&[7u8; 32]);
+        let sealed = sb.encrypt("s3cret", "1001@xswitch.cn");
+        assert!(!sealed.contains("s3cret"));
+        assert_eq!(sb.decrypt(&sealed, "1001@xswitch.cn").unwrap(), "s3cret");
+        assert!(
+            sb.decrypt(&sealed, "1002@xswitch.cn").is_err(),
+            "wrong AAD must fail"
+        );
+        assert!(
+            SecretBox::from_key(&[8u8; 32])
+                .decrypt(&sealed, "1001@xswitch.cn")
+                .is_err()
+        );
+        assert_ne!(
+            sealed,
+            sb.encrypt("s3cret", "1001@xswitch.cn"),
+            "fresh nonce each time"
+        );
+    }
+
+    #[test]
+    fn key_file_is_created_private_and_reused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let a = SecretBox::load_or_create(None, dir.path()).unwrap();
+        let mode = std::fs::metadata(dir.path().join(KEY_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let b = SecretBox::load_or_create(None, dir.path()).unwrap();
+        assert_eq!(b.decrypt(&a.encrypt("x", "y"), "y").unwrap(), "x");
+        assert!(SecretBox::load_or_create(Some("short"), dir.path()).is_err());
+    }
+
+    #[test]
+    fn passwords_verify_and_tokens_hash() {
+        let h = hash_password("correct horse");
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse", Some(&h)));
+        assert!(!verify_password("wrong", Some(&h)));
+        assert!(!verify_password("anything", None));
+        let (token, hash) = new_token();
+        assert_eq!(token.len(), 64);
+        assert_eq!(token_hash(&token), hash);
+        let p = random_password(20);
+        assert_eq!(p.len(), 20);
+        assert!(p.chars().all(|c| c.is_ascii_alphanumeric()));
+    }
+}

@@ -1,0 +1,174 @@
+//! Device provisioning records (XSwitch `device_provisions`) and the lines
+//! they give each phone.
+
+use serde::Serialize;
+use sqlx::{AssertSqlSafe, FromRow};
+use time::OffsetDateTime;
+
+use super::{Backend, Db, on_db, values_placeholders};
+use crate::domain::timestamp;
+
+pub const COLUMNS: &str = "id, name, vendor, mac, extn, type, created_at, updated_at, deleted_at";
+
+/// A record as XSwitch shows it.
+#[derive(Debug, Clone, FromRow, Serialize, utoipa::ToSchema)]
+pub struct Device {
+    pub id: i64,
+    pub name: String,
+    /// As the admin wrote it (`gs`, `潮流`, `yealink`…).
+    pub vendor: String,
+    /// 12 lower-case hex digits.
+    pub mac: String,
+    /// The lines, echoed as written.
+    pub extn: String,
+    /// The phone model, when known.
+    #[serde(rename = "type")]
+    #[sqlx(rename = "type")]
+    pub kind: String,
+    #[serde(serialize_with = "timestamp::serialize")]
+    #[schema(value_type = String, example = "2022-11-16 14:08:47")]
+    pub created_at: OffsetDateTime,
+    #[serde(serialize_with = "timestamp::serialize")]
+    #[schema(value_type = String, example = "2022-11-16 14:08:47")]
+    pub updated_at: OffsetDateTime,
+    #[serde(serialize_with = "timestamp::serialize_opt")]
+    #[schema(value_type = String, example = "")]
+    pub deleted_at: Option<OffsetDateTime>,
+}
+
+/// A record to write, with its lines resolved to extension ids.
+#[derive(Debug, Clone)]
+pub struct DeviceFields {
+    pub name: String,
+    pub vendor: String,
+    pub vendor_code: String,
+    pub mac: String,
+    pub extn: String,
+    pub kind: String,
+    pub lines: Vec<i64>,
+}
+
+/// What is already stored for a MAC: its vendor, and each line's extension.
+#[derive(Debug, Clone, FromRow)]
+pub struct MacUse {
+    pub device_id: i64,
+    pub mac: String,
+    pub vendor_code: String,
+    pub extension_id: Option<i64>,
+}
+
+const DEVICE_COLUMNS: usize = 9;
+const LINE_COLUMNS: usize = 4;
+/// Rows per INSERT: 9,000 bind values, under SQLite's 32,766 and PostgreSQL's 65,535.
+const CHUNK: usize = 1000;
+
+impl Db {
+    pub async fn device(&self, id: i64) -> sqlx::Result<Option<Device>> {
+        let sql =
+            format!("SELECT {COLUMNS} FROM device_provisions WHERE id = $1 AND deleted_at IS NULL");
+        on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await)
+    }
+
+    /// Live records and lines of these MACs.
+    pub async fn mac_uses(&self, macs: &[String]) -> sqlx::Result<Vec<MacUse>> {
+        self.fetch_where_in(
+            "SELECT d.id AS device_id, d.mac, d.vendor_code, l.extension_id FROM device_provisions d
+             LEFT JOIN device_provision_lines l ON l.device_id = d.id
+             WHERE d.deleted_at IS NULL AND d.mac IN ({in})",
+            macs,
+        )
+        .await
+    }
+
+    /// Inserts every record and its lines in one transaction: all or none.
+    pub async fn insert_devices(
+        &self,
+        rows: &[DeviceFields],
+        now: OffsetDateTime,
+    ) -> sqlx::Result<Vec<Device>> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let count = rows.len() as i64;
+        on_db!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let ids = pool.reserve_ids(&mut tx, "device_provisions", count).await?;
+            for (chunk_no, chunk) in rows.chunks(CHUNK).enumerate() {
+                let sql = format!(
+                    "INSERT INTO device_provisions (id, name, vendor, vendor_code, mac, extn, type, created_at, updated_at) VALUES {}",
+                    values_placeholders(chunk.len(), DEVICE_COLUMNS));
+                let mut q = sqlx::query(AssertSqlSafe(sql));
+                for (i, r) in chunk.iter().enumerate() {
+                    q = q.bind(ids[chunk_no * CHUNK + i]).bind(&r.name).bind(&r.vendor).bind(&r.vendor_code)
+                        .bind(&r.mac).bind(&r.extn).bind(&r.kind).bind(now).bind(now);
+                }
+                q.execute(&mut *tx).await?;
+            }
+
+            let lines: Vec<(i64, i64, &str, i64)> = rows.iter().zip(&ids)
+                .flat_map(|(r, id)| r.lines.iter().enumerate().map(move |(pos, ext)| (*id, pos as i64 + 1, r.mac.as_str(), *ext)))
+                .collect();
+            for chunk in lines.chunks(CHUNK) {
+                let sql = format!(
+                    "INSERT INTO device_provision_lines (device_id, position, mac, extension_id) VALUES {}",
+                    values_placeholders(chunk.len(), LINE_COLUMNS));
+                let mut q = sqlx::query(AssertSqlSafe(sql));
+                for (device_id, position, mac, ext) in chunk {
+                    q = q.bind(*device_id).bind(*position).bind(*mac).bind(*ext);
+                }
+                q.execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok(rows.iter().zip(ids).map(|(r, id)| Device {
+                id,
+                name: r.name.clone(),
+                vendor: r.vendor.clone(),
+                mac: r.mac.clone(),
+                extn: r.extn.clone(),
+                kind: r.kind.clone(),
+                created_at: now,
+                updated_at: now,
+                deleted_at: None,
+            }).collect())
+        })
+    }
+
+    /// Rewrites a record and its lines; false when it is gone.
+    pub async fn update_device(
+        &self,
+        id: i64,
+        f: &DeviceFields,
+        now: OffsetDateTime,
+    ) -> sqlx::Result<bool> {
+        on_db!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let done = sqlx::query(
+                "UPDATE device_provisions SET name = $2, vendor = $3, vendor_code = $4, mac = $5, extn = $6, type = $7, updated_at = $8
+                 WHERE id = $1 AND deleted_at IS NULL")
+                .bind(id).bind(&f.name).bind(&f.vendor).bind(&f.vendor_code).bind(&f.mac).bind(&f.extn).bind(&f.kind).bind(now)
+                .execute(&mut *tx).await?;
+            if done.rows_affected() != 1 {
+                return Ok(false);
+            }
+            sqlx::query("DELETE FROM device_provision_lines WHERE device_id = $1").bind(id).execute(&mut *tx).await?;
+            for (pos, ext) in f.lines.iter().enumerate() {
+                sqlx::query("INSERT INTO device_provision_lines (device_id, position, mac, extension_id) VALUES ($1, $2, $3, $4)")
+                    .bind(id).bind(pos as i64 + 1).bind(&f.mac).bind(*ext).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
+
+    /// Soft-deletes a record; its lines go, so the MAC and extensions are free again.
+    pub async fn delete_device(&self, id: i64, now: OffsetDateTime) -> sqlx::Result<bool> {
+        on_db!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let done = sqlx::query("UPDATE device_provisions SET deleted_at = $2, updated_at = $2 WHERE id = $1 AND deleted_at IS NULL")
+                .bind(id).bind(now).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM device_provision_lines WHERE device_id = $1").bind(id).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(done.rows_affected() == 1)
+        })
+    }
+}

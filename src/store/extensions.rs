@@ -1,0 +1,177 @@
+//! Extensions: the SIP accounts whose credentials phones receive.
+
+use serde::Serialize;
+use sqlx::{AssertSqlSafe, FromRow};
+use time::OffsetDateTime;
+
+use super::{Backend, Db, on_db};
+use crate::domain::timestamp;
+
+pub const COLUMNS: &str = "id, extn, name, domain, context, type, cid_name, cid_number, password_enc, ha1, ha1b, user_id, disabled, description, created_at, updated_at, deleted_at";
+
+#[derive(Debug, Clone, FromRow, Serialize, utoipa::ToSchema)]
+pub struct Extension {
+    pub id: i64,
+    pub extn: String,
+    pub name: String,
+    pub domain: String,
+    pub context: String,
+    #[serde(rename = "type")]
+    #[sqlx(rename = "type")]
+    pub kind: String,
+    pub cid_name: String,
+    pub cid_number: String,
+    /// AES-GCM ciphertext; the API decrypts it only where it shows the password.
+    #[serde(skip)]
+    pub password_enc: String,
+    pub ha1: String,
+    pub ha1b: String,
+    pub user_id: i64,
+    pub disabled: i64,
+    pub description: String,
+    #[serde(serialize_with = "timestamp::serialize")]
+    #[schema(value_type = String, example = "2022-05-17 15:06:04")]
+    pub created_at: OffsetDateTime,
+    #[serde(serialize_with = "timestamp::serialize")]
+    #[schema(value_type = String, example = "2022-05-17 15:06:04")]
+    pub updated_at: OffsetDateTime,
+    #[serde(serialize_with = "timestamp::serialize_opt")]
+    #[schema(value_type = String, example = "")]
+    pub deleted_at: Option<OffsetDateTime>,
+}
+
+/// The fields sipprov writes; ids and times are its own.
+#[derive(Debug, Clone)]
+pub struct ExtensionFields {
+    pub extn: String,
+    pub name: String,
+    pub domain: String,
+    pub context: String,
+    pub kind: String,
+    pub cid_name: String,
+    pub cid_number: String,
+    pub password_enc: String,
+    pub ha1: String,
+    pub ha1b: String,
+    pub user_id: i64,
+    pub disabled: i64,
+    pub description: String,
+}
+
+/// A live extension as a device line refers to it.
+#[derive(Debug, Clone, FromRow)]
+pub struct ExtensionKey {
+    pub id: i64,
+    pub extn: String,
+    pub domain: String,
+}
+
+/// A device record that uses an extension as one of its lines.
+#[derive(Debug, Clone, FromRow)]
+pub struct DeviceUse {
+    pub device_id: i64,
+    pub mac: String,
+}
+
+const INSERT: &str = "INSERT INTO extensions (extn, name, domain, context, type, cid_name, cid_number, password_enc, ha1, ha1b, user_id, disabled, description, created_at, updated_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14) RETURNING id";
+
+const UPDATE: &str = "UPDATE extensions SET extn = $2, name = $3, domain = $4, context = $5, type = $6, cid_name = $7, cid_number = $8,
+        password_enc = $9, ha1 = $10, ha1b = $11, user_id = $12, disabled = $13, description = $14, updated_at = $15
+     WHERE id = $1 AND deleted_at IS NULL";
+
+/// Binds the 13 written fields as `$first…$first+12`, in `ExtensionFields` order.
+macro_rules! bind_fields {
+    ($query:expr, $f:expr) => {
+        $query
+            .bind(&$f.extn)
+            .bind(&$f.name)
+            .bind(&$f.domain)
+            .bind(&$f.context)
+            .bind(&$f.kind)
+            .bind(&$f.cid_name)
+            .bind(&$f.cid_number)
+            .bind(&$f.password_enc)
+            .bind(&$f.ha1)
+            .bind(&$f.ha1b)
+            .bind($f.user_id)
+            .bind($f.disabled)
+            .bind(&$f.description)
+    };
+}
+
+impl Db {
+    pub async fn extension(&self, id: i64) -> sqlx::Result<Option<Extension>> {
+        let sql = format!("SELECT {COLUMNS} FROM extensions WHERE id = $1 AND deleted_at IS NULL");
+        on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await)
+    }
+
+    /// Inserts all or none; returns the new ids in order.
+    pub async fn insert_extensions(
+        &self,
+        rows: &[ExtensionFields],
+        now: OffsetDateTime,
+    ) -> sqlx::Result<Vec<i64>> {
+        on_db!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let mut ids = Vec::with_capacity(rows.len());
+            for f in rows {
+                let id: i64 = bind_fields!(sqlx::query_scalar(INSERT), f).bind(now).fetch_one(&mut *tx).await?;
+                ids.push(id);
+            }
+            tx.commit().await?;
+            Ok(ids)
+        })
+    }
+
+    /// Writes every field; returns false when the extension is gone.
+    pub async fn update_extension(
+        &self,
+        id: i64,
+        f: &ExtensionFields,
+        now: OffsetDateTime,
+    ) -> sqlx::Result<bool> {
+        on_db!(self, pool => {
+            let done = bind_fields!(sqlx::query(UPDATE).bind(id), f).bind(now).execute(pool).await?;
+            Ok(done.rows_affected() == 1)
+        })
+    }
+
+    pub async fn delete_extension(&self, id: i64, now: OffsetDateTime) -> sqlx::Result<bool> {
+        on_db!(self, pool => {
+            let done = sqlx::query("UPDATE extensions SET deleted_at = $2, updated_at = $2 WHERE id = $1 AND deleted_at IS NULL")
+                .bind(id).bind(now).execute(pool).await?;
+            Ok(done.rows_affected() == 1)
+        })
+    }
+
+    /// Device records whose lines use the extension.
+    pub async fn extension_users(&self, id: i64) -> sqlx::Result<Vec<DeviceUse>> {
+        on_db!(self, pool => sqlx::query_as(
+            "SELECT device_id, mac FROM device_provision_lines WHERE extension_id = $1 ORDER BY device_id LIMIT 20")
+            .bind(id).fetch_all(pool).await)
+    }
+
+    /// Live extensions with any of these numbers, in any domain.
+    pub async fn extensions_numbered(&self, extns: &[String]) -> sqlx::Result<Vec<ExtensionKey>> {
+        self.fetch_where_in(
+            "SELECT id, extn, domain FROM extensions WHERE deleted_at IS NULL AND extn IN ({in})",
+            extns,
+        )
+        .await
+    }
+
+    /// Live extensions among `extns` in `domain`; for range creation.
+    pub async fn existing_extns(
+        &self,
+        domain: &str,
+        extns: &[String],
+    ) -> sqlx::Result<Vec<String>> {
+        let keys = self.extensions_numbered(extns).await?;
+        Ok(keys
+            .into_iter()
+            .filter(|k| k.domain == domain)
+            .map(|k| k.extn)
+            .collect())
+    }
+}

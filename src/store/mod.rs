@@ -1,0 +1,242 @@
+//! Storage on SQLite (the default, embedded) or PostgreSQL (for several nodes).
+//!
+//! Each query is written once with `$n` placeholders, which both drivers
+//! accept, and [`on_db!`] compiles it against each concrete pool. Only what
+//! truly differs (id allocation, connection set-up) is written per backend.
+
+pub mod devices;
+pub mod extensions;
+pub mod list;
+pub mod logs;
+pub mod users;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+use time::OffsetDateTime;
+
+pub use list::{ListSql, Page};
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+#[derive(Clone, Debug)]
+pub enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs one body against whichever pool `db` holds; `$pool` is the concrete
+/// pool inside the body, so the same SQL text serves both backends.
+macro_rules! on_db {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            $crate::store::Db::Sqlite($pool) => $body,
+            $crate::store::Db::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_db;
+
+/// A value bound into a query assembled at run time (lists, filters).
+#[derive(Debug, Clone)]
+pub enum Arg {
+    Int(i64),
+    Text(String),
+    Time(OffsetDateTime),
+}
+
+/// Binds `args` in order onto a query of either backend.
+macro_rules! bind_args {
+    ($query:expr, $args:expr) => {{
+        let mut q = $query;
+        for arg in $args {
+            q = match arg {
+                $crate::store::Arg::Int(v) => q.bind(*v),
+                $crate::store::Arg::Text(v) => q.bind(v.as_str()),
+                $crate::store::Arg::Time(v) => q.bind(*v),
+            };
+        }
+        q
+    }};
+}
+pub(crate) use bind_args;
+
+/// What differs between the two backends inside a write.
+pub(crate) trait Backend {
+    type Db: sqlx::Database;
+
+    /// Starts a write transaction. On SQLite it takes the write lock up front
+    /// (`BEGIN IMMEDIATE`), so a reader that later writes never hits SQLITE_BUSY.
+    async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, Self::Db>>;
+
+    /// Reserves `n` fresh ids of `table` inside `tx`, so rows inserted in bulk
+    /// know their ids without relying on the order RETURNING reports them in.
+    async fn reserve_ids(
+        &self,
+        tx: &mut sqlx::Transaction<'static, Self::Db>,
+        table: &'static str,
+        n: i64,
+    ) -> sqlx::Result<Vec<i64>>;
+}
+
+impl Backend for SqlitePool {
+    type Db = sqlx::Sqlite;
+
+    async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        self.begin_with("BEGIN IMMEDIATE").await
+    }
+
+    async fn reserve_ids(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+        table: &'static str,
+        n: i64,
+    ) -> sqlx::Result<Vec<i64>> {
+        // The write lock is held, so the ids after the highest ever used are ours.
+        let sql = format!(
+            "SELECT MAX(n) FROM (SELECT COALESCE(MAX(id), 0) AS n FROM {table}
+             UNION ALL SELECT COALESCE(MAX(seq), 0) FROM sqlite_sequence WHERE name = '{table}')"
+        );
+        let last: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .fetch_one(&mut **tx)
+            .await?;
+        Ok((1..=n).map(|i| last + i).collect())
+    }
+}
+
+impl Backend for PgPool {
+    type Db = sqlx::Postgres;
+
+    async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+        self.begin().await
+    }
+
+    async fn reserve_ids(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+        table: &'static str,
+        n: i64,
+    ) -> sqlx::Result<Vec<i64>> {
+        sqlx::query_scalar(
+            "SELECT nextval(pg_get_serial_sequence($1, 'id')) FROM generate_series(1, $2)",
+        )
+        .bind(table)
+        .bind(n)
+        .fetch_all(&mut **tx)
+        .await
+    }
+}
+
+impl Db {
+    /// Opens `url` (`sqlite://path` or `postgres://…`), creating a SQLite file
+    /// if it does not exist yet.
+    pub async fn connect(url: &str) -> anyhow::Result<Db> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let options = PgConnectOptions::from_str(url).context("invalid PostgreSQL URL")?;
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(options)
+                .await
+                .context("connecting to PostgreSQL")?;
+            Ok(Db::Postgres(pool))
+        } else if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)
+                .context("invalid SQLite URL")?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10));
+            if let Some(dir) = options.get_filename().parent() {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+            }
+            let pool = SqlitePoolOptions::new()
+                .max_connections(8)
+                .connect_with(options)
+                .await
+                .context("opening SQLite")?;
+            Ok(Db::Sqlite(pool))
+        } else {
+            anyhow::bail!("database URL must start with sqlite:// or postgres://")
+        }
+    }
+
+    /// Applies this backend's migrations. On PostgreSQL the migrator holds an
+    /// advisory lock, so nodes starting together are safe.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        match self {
+            Db::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await?,
+            Db::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
+        }
+        Ok(())
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Db::Sqlite(_) => "sqlite",
+            Db::Postgres(_) => "postgres",
+        }
+    }
+
+    pub async fn close(&self) {
+        on_db!(self, pool => pool.close().await)
+    }
+
+    pub async fn ping(&self) -> sqlx::Result<()> {
+        on_db!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))
+    }
+}
+
+/// Unique-index violations become the caller's own error (a 409 naming the
+/// field); everything else passes through.
+pub trait UniqueViolation<T> {
+    fn on_unique<E: From<sqlx::Error>>(self, f: impl FnOnce() -> E) -> Result<T, E>;
+}
+
+impl<T> UniqueViolation<T> for sqlx::Result<T> {
+    fn on_unique<E: From<sqlx::Error>>(self, f: impl FnOnce() -> E) -> Result<T, E> {
+        self.map_err(|err| match &err {
+            sqlx::Error::Database(db) if db.is_unique_violation() => f(),
+            _ => err.into(),
+        })
+    }
+}
+
+/// Builds `($1, $2, …), ($k, …)` for a multi-row insert of `rows` rows of
+/// `columns` values each.
+pub(crate) fn values_placeholders(rows: usize, columns: usize) -> String {
+    let mut out = String::with_capacity(rows * columns * 5);
+    for r in 0..rows {
+        if r > 0 {
+            out.push_str(", ");
+        }
+        out.push('(');
+        for c in 0..columns {
+            if c > 0 {
+                out.push_str(", ");
+            }
+            out.push('$');
+            out.push_str(&(r * columns + c + 1).to_string());
+        }
+        out.push(')');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn placeholders_number_rows_in_order() {
+        assert_eq!(
+            super::values_placeholders(2, 3),
+            "($1, $2, $3), ($4, $5, $6)"
+        );
+    }
+}
