@@ -14,12 +14,8 @@ use axum::{Json, Router};
 use serde_json::json;
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{
-    MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
-};
-use tower_http::sensitive_headers::{
-    SetSensitiveRequestHeadersLayer, SetSensitiveResponseHeadersLayer,
-};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::sensitive_headers::{SetSensitiveRequestHeadersLayer, SetSensitiveResponseHeadersLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
@@ -45,8 +41,7 @@ impl AppState {
     pub async fn open(settings: Settings) -> anyhow::Result<(AppState, Option<String>)> {
         std::fs::create_dir_all(&settings.data_dir)
             .with_context(|| format!("creating data dir {}", settings.data_dir.display()))?;
-        let secrets =
-            SecretBox::load_or_create(settings.secret_key.as_deref(), &settings.data_dir)?;
+        let secrets = SecretBox::load_or_create(settings.secret_key.as_deref(), &settings.data_dir)?;
         let db = Db::connect(&settings.database_url()).await?;
         db.migrate().await.context("applying migrations")?;
         let generated = bootstrap_admin(&db, &settings).await?;
@@ -94,17 +89,25 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .with_state(state.db.clone())
         .merge(crate::api::router(state))
-        .layer(CatchPanicLayer::custom(|_| ApiError::Internal(anyhow::anyhow!("a handler panicked")).into_response()))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::Internal(anyhow::anyhow!("a handler panicked")).into_response()
+        }))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request<_>| {
-                    let id = req.extensions().get::<RequestId>().and_then(|id| id.header_value().to_str().ok()).unwrap_or("");
+                    let id = req
+                        .extensions()
+                        .get::<RequestId>()
+                        .and_then(|id| id.header_value().to_str().ok())
+                        .unwrap_or("");
                     // The path only: query strings are not logged.
                     tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
                 })
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
-        .layer(SetSensitiveResponseHeadersLayer::from_shared(Arc::from([header::SET_COOKIE])))
+        .layer(SetSensitiveResponseHeadersLayer::from_shared(Arc::from([
+            header::SET_COOKIE,
+        ])))
         .layer(SetSensitiveRequestHeadersLayer::from_shared(sensitive))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
@@ -132,9 +135,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

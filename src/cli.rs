@@ -94,10 +94,7 @@ pub fn run() -> ExitCode {
 
 async fn execute(cli: Cli) -> anyhow::Result<()> {
     let (listen, token_lifetime) = match &cli.command {
-        Command::Serve {
-            listen,
-            token_lifetime,
-        } => (*listen, token_lifetime.clone()),
+        Command::Serve { listen, token_lifetime } => (*listen, token_lifetime.clone()),
         _ => (None, None),
     };
     let flags = Overrides {
@@ -108,12 +105,7 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
         log_format: cli.log_format,
     };
     let env: HashMap<String, String> = std::env::vars().collect();
-    let settings = Settings::load(
-        cli.config.as_deref(),
-        &std::env::current_dir()?,
-        &env,
-        &flags,
-    )?;
+    let settings = Settings::load(cli.config.as_deref(), &std::env::current_dir()?, &env, &flags)?;
     crate::telemetry::init(settings.log_format);
 
     match cli.command {
@@ -121,10 +113,7 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate => {
             let db = Db::connect(&settings.database_url()).await?;
             db.migrate().await?;
-            println!(
-                "migrations applied to {}",
-                redact_url(&settings.database_url())
-            );
+            println!("migrations applied to {}", redact_url(&settings.database_url()));
             Ok(())
         }
         Command::User(cmd) => user(settings, cmd).await,
@@ -139,11 +128,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         // Shown once, on the console only; never logged.
         println!(
             "The administrator account is 'admin' with password: {password}\n(also in {}; change it with `sipprov user set-password admin`)",
-            state
-                .settings
-                .data_dir
-                .join(app::INITIAL_PASSWORD_FILE)
-                .display()
+            state.settings.data_dir.join(app::INITIAL_PASSWORD_FILE).display()
         );
     }
     let listener = tokio::net::TcpListener::bind(listen)
@@ -164,8 +149,7 @@ async fn user(settings: Settings, cmd: UserCommand) -> anyhow::Result<()> {
     match cmd {
         UserCommand::Add { login, name, admin } => {
             let password = read_password()?;
-            let hash =
-                tokio::task::spawn_blocking(move || secrets::hash_password(&password)).await?;
+            let hash = tokio::task::spawn_blocking(move || secrets::hash_password(&password)).await?;
             let name = name.unwrap_or_else(|| login.clone());
             let id = db
                 .add_user(&login, &name, &hash, admin, now)
@@ -175,8 +159,7 @@ async fn user(settings: Settings, cmd: UserCommand) -> anyhow::Result<()> {
         }
         UserCommand::SetPassword { login } => {
             let password = read_password()?;
-            let hash =
-                tokio::task::spawn_blocking(move || secrets::hash_password(&password)).await?;
+            let hash = tokio::task::spawn_blocking(move || secrets::hash_password(&password)).await?;
             if !db.set_password(&login, &hash, now).await? {
                 bail!("no user '{login}' (user 'system' cannot have a password)");
             }

@@ -66,9 +66,7 @@ impl Settings {
             .set_default("token_lifetime", "24h")?
             .set_default("log_format", "text")?;
         builder = match config_file {
-            Some(path) => {
-                builder.add_source(File::from(path).format(FileFormat::Toml).required(true))
-            }
+            Some(path) => builder.add_source(File::from(path).format(FileFormat::Toml).required(true)),
             None => builder.add_source(
                 File::from(cwd.join(DEFAULT_CONFIG_FILE))
                     .format(FileFormat::Toml)
@@ -81,33 +79,16 @@ impl Settings {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         builder = builder
-            .add_source(
-                Environment::default().source(Some(plain_database_url.into_iter().collect())),
-            )
-            .add_source(
-                Environment::with_prefix("SIPPROV").source(Some(env.clone().into_iter().collect())),
-            );
+            .add_source(Environment::default().source(Some(plain_database_url.into_iter().collect())))
+            .add_source(Environment::with_prefix("SIPPROV").source(Some(env.clone().into_iter().collect())));
         builder = builder
             .set_override_option("listen", flags.listen.map(|a| a.to_string()))?
-            .set_override_option(
-                "data_dir",
-                flags.data_dir.as_ref().map(|p| p.display().to_string()),
-            )?
+            .set_override_option("data_dir", flags.data_dir.as_ref().map(|p| p.display().to_string()))?
             .set_override_option("database_url", flags.database_url.clone())?
             .set_override_option("token_lifetime", flags.token_lifetime.clone())?
-            .set_override_option(
-                "log_format",
-                flags.log_format.map(|f| format!("{f:?}").to_lowercase()),
-            )?;
-        let mut settings: Settings = builder
-            .build()?
-            .try_deserialize()
-            .context("invalid configuration")?;
-        if settings
-            .database_url
-            .as_deref()
-            .is_some_and(|u| u.trim().is_empty())
-        {
+            .set_override_option("log_format", flags.log_format.map(|f| format!("{f:?}").to_lowercase()))?;
+        let mut settings: Settings = builder.build()?.try_deserialize().context("invalid configuration")?;
+        if settings.database_url.as_deref().is_some_and(|u| u.trim().is_empty()) {
             settings.database_url = None;
         }
         if settings.token_lifetime.is_zero() {
@@ -179,10 +160,7 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
@@ -235,9 +213,7 @@ mod tests {
             ("SIPPROV_DATABASE_URL", "postgres://c/d"),
         ]);
         assert_eq!(
-            Settings::load(None, dir.path(), &e2, &none)
-                .unwrap()
-                .database_url(),
+            Settings::load(None, dir.path(), &e2, &none).unwrap().database_url(),
             "postgres://c/d"
         );
 
@@ -281,10 +257,7 @@ mod tests {
         ]);
         let s = Settings::load(None, dir.path(), &e, &Overrides::default()).unwrap();
         let shown = format!("{s:?}");
-        assert!(
-            !shown.contains("hunter22") && !shown.contains(":pw@"),
-            "{shown}"
-        );
+        assert!(!shown.contains("hunter22") && !shown.contains(":pw@"), "{shown}");
         assert_eq!(redact_url("postgres://u:pw@h/db"), "postgres://u:***@h/db");
         assert_eq!(redact_url("postgres://h/db"), "postgres://h/db");
     }

@@ -15,10 +15,7 @@ pub enum ApiError {
     BadRequest(String),
     /// A bulk input with bad rows: every one is listed, nothing was written.
     #[error("{message}")]
-    BadRows {
-        message: String,
-        errors: Vec<RowError>,
-    },
+    BadRows { message: String, errors: Vec<RowError> },
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
@@ -134,12 +131,9 @@ mod tests {
 
     #[tokio::test]
     async fn internal_errors_hide_their_cause() {
-        let response =
-            ApiError::Internal(anyhow::anyhow!("password=hunter2 table missing")).into_response();
+        let response = ApiError::Internal(anyhow::anyhow!("password=hunter2 table missing")).into_response();
         assert_eq!(response.status(), 500);
-        let body = axum::body::to_bytes(response.into_body(), 4096)
-            .await
-            .unwrap();
+        let body = axum::body::to_bytes(response.into_body(), 4096).await.unwrap();
         let text = String::from_utf8(body.to_vec()).unwrap();
         assert!(!text.contains("hunter2"), "{text}");
         assert!(text.contains("\"code\":500"));
@@ -158,12 +152,8 @@ mod tests {
         };
         let response = err.into_response();
         assert_eq!(response.status(), 400);
-        let body: serde_json::Value = serde_json::from_slice(
-            &axum::body::to_bytes(response.into_body(), 4096)
-                .await
-                .unwrap(),
-        )
-        .unwrap();
+        let body: serde_json::Value =
+            serde_json::from_slice(&axum::body::to_bytes(response.into_body(), 4096).await.unwrap()).unwrap();
         assert_eq!(body["errors"][0]["column"], "mac");
         assert_eq!(body["message"], body["text"]);
     }

@@ -38,8 +38,7 @@ impl SecretBox {
             None => {
                 let path = data_dir.join(KEY_FILE);
                 if path.exists() {
-                    let text = std::fs::read_to_string(&path)
-                        .with_context(|| format!("reading {}", path.display()))?;
+                    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
                     decode_key(&text).with_context(|| format!("key file {}", path.display()))?
                 } else {
                     let fresh: [u8; 32] = random_bytes();
@@ -106,8 +105,7 @@ fn decode_key(text: &str) -> anyhow::Result<Vec<u8>> {
     let bytes = if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
         hex::decode(text)?
     } else {
-        B64.decode(text)
-            .context("the key is neither base64 nor hex")?
+        B64.decode(text).context("the key is neither base64 nor hex")?
     };
     if bytes.len() != 32 {
         bail!("the key must be 32 bytes, found {}", bytes.len());
@@ -178,9 +176,7 @@ pub fn hash_password(password: &str) -> String {
 pub fn verify_password(password: &str, stored: Option<&str>) -> bool {
     static DUMMY: LazyLock<String> = LazyLock::new(|| hash_password("sipprov-dummy-password"));
     match stored {
-        Some(hash) => Argon2::default()
-            .verify_password(password.as_bytes(), hash)
-            .is_ok(),
+        Some(hash) => Argon2::default().verify_password(password.as_bytes(), hash).is_ok(),
         None => {
             let _ = Argon2::default().verify_password(password.as_bytes(), DUMMY.as_str());
             false
@@ -213,10 +209,7 @@ mod tests {
             ha1("admin", "demo.xswitch.cn", "admin"),
             "fd4500fcb6ccd4ee87d5debac892ac59"
         );
-        assert_eq!(
-            ha1b("admin", "xswitch.cn", "admin"),
-            "747e17632f2443bfdbef0113eba4a266"
-        );
+        assert_eq!(ha1b("admin", "xswitch.cn", "admin"), "747e17632f2443bfdbef0113eba4a266");
         // RFC 2617's example HA1.
         assert_eq!(
             ha1("Mufasa", "testrealm@host.com", "Circle Of Life"),
@@ -230,20 +223,13 @@ mod tests {
         let sealed = sb.encrypt("s3cret", "1001@xswitch.cn");
         assert!(!sealed.contains("s3cret"));
         assert_eq!(sb.decrypt(&sealed, "1001@xswitch.cn").unwrap(), "s3cret");
-        assert!(
-            sb.decrypt(&sealed, "1002@xswitch.cn").is_err(),
-            "wrong AAD must fail"
-        );
+        assert!(sb.decrypt(&sealed, "1002@xswitch.cn").is_err(), "wrong AAD must fail");
         assert!(
             SecretBox::from_key(&[8u8; 32])
                 .decrypt(&sealed, "1001@xswitch.cn")
                 .is_err()
         );
-        assert_ne!(
-            sealed,
-            sb.encrypt("s3cret", "1001@xswitch.cn"),
-            "fresh nonce each time"
-        );
+        assert_ne!(sealed, sb.encrypt("s3cret", "1001@xswitch.cn"), "fresh nonce each time");
     }
 
     #[test]

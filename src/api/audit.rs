@@ -34,10 +34,7 @@ pub struct NothingChanged;
 
 pub async fn record(State(db): State<Db>, req: Request, next: Next) -> Response {
     let method = req.method().clone();
-    if !matches!(
-        method,
-        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
-    ) {
+    if !matches!(method, Method::POST | Method::PUT | Method::PATCH | Method::DELETE) {
         return next.run(req).await;
     }
     let path = req.uri().path().to_string();
@@ -69,15 +66,10 @@ pub async fn record(State(db): State<Db>, req: Request, next: Next) -> Response 
     } else {
         let (parts, body) = req.into_parts();
         match axum::body::to_bytes(body, MAX_RECORDED_BODY).await {
-            Ok(bytes) => (
-                Request::from_parts(parts, Body::from(bytes.clone())),
-                Some(bytes),
-            ),
+            Ok(bytes) => (Request::from_parts(parts, Body::from(bytes.clone())), Some(bytes)),
             Err(_) => {
-                return ApiError::PayloadTooLarge(
-                    "request body is larger than its declared length".into(),
-                )
-                .into_response();
+                return ApiError::PayloadTooLarge("request body is larger than its declared length".into())
+                    .into_response();
             }
         }
     };
@@ -141,9 +133,7 @@ fn action_of(method: &Method, path: &str) -> &'static str {
     }
 }
 
-const SECRET_KEYS: &[&str] = &[
-    "password", "passwd", "dev_key", "token", "secret", "ha1", "key",
-];
+const SECRET_KEYS: &[&str] = &["password", "passwd", "dev_key", "token", "secret", "ha1", "key"];
 
 fn is_secret_key(key: &str) -> bool {
     let key = key.to_lowercase();
@@ -228,9 +218,7 @@ impl Outcome {
         match &self.data {
             Data::Id(id) => format!("id {id}"),
             Data::Rows(n) => format!("{n} rows"),
-            Data::Other if !self.message.is_empty() && self.message != "success" => {
-                self.message.clone()
-            }
+            Data::Other if !self.message.is_empty() && self.message != "success" => self.message.clone(),
             Data::Other => actor.login.clone(),
         }
     }
@@ -247,10 +235,7 @@ async fn read_outcome(response: Response) -> (Response, Outcome) {
         }
         Err(err) => {
             tracing::error!(error = %err, "could not read a response for the operation log");
-            (
-                Response::from_parts(parts, Body::empty()),
-                Outcome::default(),
-            )
+            (Response::from_parts(parts, Body::empty()), Outcome::default())
         }
     }
 }
@@ -273,11 +258,7 @@ impl<'de> de::Deserialize<'de> for OutcomeWire {
                     match key.as_str() {
                         "data" => outcome.data = map.next_value::<DataWire>()?.0,
                         "message" | "text" => {
-                            outcome.message = map
-                                .next_value::<Value>()?
-                                .as_str()
-                                .unwrap_or_default()
-                                .to_string()
+                            outcome.message = map.next_value::<Value>()?.as_str().unwrap_or_default().to_string()
                         }
                         _ => {
                             map.next_value::<IgnoredAny>()?;
@@ -341,50 +322,38 @@ mod tests {
 
     #[test]
     fn secrets_are_removed_at_any_depth() {
-        let msg = redacted_message(br#"{"login":"admin","password":"hunter22","rows":[{"extn_password":"p1","name":"n"}],"dev_key":"k"}"#, false);
+        let msg = redacted_message(
+            br#"{"login":"admin","password":"hunter22","rows":[{"extn_password":"p1","name":"n"}],"dev_key":"k"}"#,
+            false,
+        );
         assert!(
             !msg.contains("hunter22") && !msg.contains("p1") && !msg.contains("\"k\""),
             "{msg}"
         );
         assert!(msg.contains("admin") && msg.contains("\"n\""));
         let form = redacted_message(b"login=admin&password=hunter22", true);
-        assert!(
-            !form.contains("hunter22") && form.contains("admin"),
-            "{form}"
-        );
+        assert!(!form.contains("hunter22") && form.contains("admin"), "{form}");
     }
 
     #[test]
     fn actions_and_resources() {
         assert_eq!(action_of(&Method::POST, "/api/sessions"), "LOGIN");
         assert_eq!(action_of(&Method::DELETE, "/api/sessions"), "LOGOUT");
-        assert_eq!(
-            action_of(&Method::POST, "/api/device_provisions/import"),
-            "IMPORT"
-        );
-        assert_eq!(
-            action_of(&Method::POST, "/api/extensions/muti_add"),
-            "CREATE"
-        );
+        assert_eq!(action_of(&Method::POST, "/api/device_provisions/import"), "IMPORT");
+        assert_eq!(action_of(&Method::POST, "/api/extensions/muti_add"), "CREATE");
         assert_eq!(action_of(&Method::PUT, "/api/extensions/3"), "UPDATE");
-        assert_eq!(
-            resource_of("/api/device_provisions/12"),
-            "device_provisions"
-        );
+        assert_eq!(resource_of("/api/device_provisions/12"), "device_provisions");
     }
 
     #[test]
     fn outcome_reads_ids_and_counts_rows() {
-        let o = serde_json::from_slice::<OutcomeWire>(
-            br#"{"code":200,"message":"success","data":"12"}"#,
-        )
-        .unwrap()
-        .0;
+        let o = serde_json::from_slice::<OutcomeWire>(br#"{"code":200,"message":"success","data":"12"}"#)
+            .unwrap()
+            .0;
         assert!(matches!(o.data, Data::Id(ref id) if id == "12"));
-        let o =
-            serde_json::from_slice::<OutcomeWire>(br#"{"data":[{"a":1},{"b":[2]}],"code":200}"#)
-                .unwrap()
-                .0;
+        let o = serde_json::from_slice::<OutcomeWire>(br#"{"data":[{"a":1},{"b":[2]}],"code":200}"#)
+            .unwrap()
+            .0;
         assert!(matches!(o.data, Data::Rows(2)));
         let o = serde_json::from_slice::<OutcomeWire>(br#"{"code":200,"text":"OK"}"#)
             .unwrap()

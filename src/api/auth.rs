@@ -30,10 +30,7 @@ pub fn presented_token(headers: &HeaderMap) -> Option<String> {
         headers
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
             .map(str::to_string)
     };
     let cookie = || {
@@ -57,10 +54,8 @@ pub async fn require_session(State(db): State<Db>, mut req: Request, next: Next)
     let user = match db.session_user(&hash, timestamp::now()).await {
         Ok(Some(user)) => user,
         Ok(None) => {
-            return ApiError::Forbidden(
-                "Not Authorized: the token is unknown or expired; log in again".into(),
-            )
-            .into_response();
+            return ApiError::Forbidden("Not Authorized: the token is unknown or expired; log in again".into())
+                .into_response();
         }
         Err(err) => return ApiError::from(err).into_response(),
     };
@@ -80,12 +75,7 @@ mod tests {
     fn token_sources_in_order() {
         let mut h = HeaderMap::new();
         assert_eq!(presented_token(&h), None);
-        h.insert(
-            "cookie",
-            "a=b; freeswitch_xtra_session_id=fromcookie"
-                .parse()
-                .unwrap(),
-        );
+        h.insert("cookie", "a=b; freeswitch_xtra_session_id=fromcookie".parse().unwrap());
         assert_eq!(presented_token(&h).as_deref(), Some("fromcookie"));
         h.insert("authorization", "Bearer frombearer".parse().unwrap());
         assert_eq!(presented_token(&h).as_deref(), Some("frombearer"));

@@ -2,13 +2,13 @@
 //! kept encrypted; ha1/ha1b are recomputed on every change.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::{Input, lenient};
+use super::extract::{ApiPath, Input, lenient};
 use super::paging::{Filter, ListParams, ListSpec, PageBody};
 use super::{Done, done};
 use crate::app::AppState;
@@ -132,10 +132,7 @@ pub struct ExtensionDetail {
         ("domain" = Option<String>, Query), ("context" = Option<String>, Query),
     ),
     responses((status = 200, body = PageBody<Extension>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
-pub async fn list(
-    State(db): State<Db>,
-    params: ListParams,
-) -> Result<Json<PageBody<Extension>>, ApiError> {
+pub async fn list(State(db): State<Db>, params: ListParams) -> Result<Json<PageBody<Extension>>, ApiError> {
     Ok(Json(LIST.fetch(&db, &params).await?))
 }
 
@@ -143,14 +140,11 @@ pub async fn list(
     responses((status = 200, body = ExtensionDetail), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get_one(
     State(state): State<AppState>,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<ExtensionDetail>, ApiError> {
     let extension = find(&state.db, id).await?;
     let password = open_password(&state.secrets, &extension)?;
-    Ok(Json(ExtensionDetail {
-        extension,
-        password,
-    }))
+    Ok(Json(ExtensionDetail { extension, password }))
 }
 
 #[utoipa::path(post, path = "/api/extensions", tag = "extensions", request_body = ExtensionInput,
@@ -207,7 +201,7 @@ pub async fn create_range(
     responses((status = 200, body = Done<String>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn update(
     State(state): State<AppState>,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     Input(input): Input<ExtensionInput>,
 ) -> Result<Json<Done<String>>, ApiError> {
     let current = find(&state.db, id).await?;
@@ -215,14 +209,8 @@ pub async fn update(
         Some(p) => p.to_string(),
         None => open_password(&state.secrets, &current)?,
     };
-    let renamed = input
-        .extn
-        .as_deref()
-        .is_some_and(|e| e.trim() != current.extn)
-        || input
-            .domain
-            .as_deref()
-            .is_some_and(|d| d.trim() != current.domain);
+    let renamed = input.extn.as_deref().is_some_and(|e| e.trim() != current.extn)
+        || input.domain.as_deref().is_some_and(|d| d.trim() != current.domain);
     if renamed {
         let users = state.db.extension_users(id).await?;
         if let Some(first) = users.first() {
@@ -260,10 +248,7 @@ pub async fn update(
 
 #[utoipa::path(delete, path = "/api/extensions/{id}", tag = "extensions", params(("id" = i64, Path)),
     responses((status = 200, body = Done<String>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "still a line of a device")))]
-pub async fn delete(
-    State(db): State<Db>,
-    Path(id): Path<i64>,
-) -> Result<Json<Done<String>>, ApiError> {
+pub async fn delete(State(db): State<Db>, ApiPath(id): ApiPath<i64>) -> Result<Json<Done<String>>, ApiError> {
     let current = find(&db, id).await?;
     let users = db.extension_users(id).await?;
     if !users.is_empty() {
@@ -357,33 +342,22 @@ async fn new_fields(state: &AppState, input: ExtensionInput) -> Result<Extension
             ));
         }
         Some(p) if p == extn => {
-            return Err(ApiError::field(
-                "password",
-                "must not equal the extension number",
-            ));
+            return Err(ApiError::field("password", "must not equal the extension number"));
         }
         Some(p) if p.chars().any(char::is_control) || p.len() > 128 => {
-            return Err(ApiError::field(
-                "password",
-                "must be printable and at most 128 bytes",
-            ));
+            return Err(ApiError::field("password", "must be printable and at most 128 bytes"));
         }
         Some(p) => p,
     };
     let user_id = input.user_id.unwrap_or(0);
     if !state.db.user_exists(user_id).await? {
-        return Err(ApiError::field(
-            "user_id",
-            format!("no user has id {user_id}"),
-        ));
+        return Err(ApiError::field("user_id", format!("no user has id {user_id}")));
     }
     let name = text_or(input.name, &extn);
     Ok(ExtensionFields {
         cid_name: text_or(input.cid_name, &name),
         cid_number: text_or(input.cid_number, &extn),
-        password_enc: state
-            .secrets
-            .encrypt(&password, &password_aad(&extn, &domain)),
+        password_enc: state.secrets.encrypt(&password, &password_aad(&extn, &domain)),
         ha1: secrets::ha1(&extn, &domain, &password),
         ha1b: secrets::ha1b(&extn, &domain, &password),
         user_id,
@@ -421,10 +395,7 @@ fn range_numbers(start: Option<&str>, end: Option<&str>) -> Result<Vec<String>, 
     let (first, width) = parse("extns_start", start)?;
     let (last, _) = parse("extns_end", end)?;
     if last < first {
-        return Err(ApiError::field(
-            "extns_end",
-            "must not be below extns_start",
-        ));
+        return Err(ApiError::field("extns_end", "must not be below extns_start"));
     }
     if last - first + 1 > MAX_RANGE {
         return Err(ApiError::field(
@@ -445,10 +416,7 @@ mod tests {
             range_numbers(Some("0098"), Some("0101")).unwrap(),
             vec!["0098", "0099", "0100", "0101"]
         );
-        assert_eq!(
-            range_numbers(Some("1000"), Some("1000")).unwrap(),
-            vec!["1000"]
-        );
+        assert_eq!(range_numbers(Some("1000"), Some("1000")).unwrap(), vec!["1000"]);
         assert!(
             range_numbers(Some("1001"), Some("1000"))
                 .unwrap_err()

@@ -36,11 +36,10 @@ pub fn parse_body<T: DeserializeOwned>(bytes: &[u8], is_form: bool) -> Result<T,
     let looks_like_json = text.trim_start().starts_with(['{', '[']);
     if is_form && !looks_like_json {
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(bytes));
-        return serde_path_to_error::deserialize(de)
-            .map_err(|e| field_error(e.path().to_string(), e.inner()));
+        return serde_path_to_error::deserialize(de).map_err(|e| field_error(e.path().to_string(), e.inner()));
     }
-    if text.trim().is_empty() {
-        return Err(ApiError::bad("request body: empty; send a JSON object"));
+    if !text.trim_start().starts_with('{') {
+        return Err(ApiError::bad("request body: send a JSON object"));
     }
     let mut de = serde_json::Deserializer::from_str(text);
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
@@ -56,17 +55,23 @@ pub fn parse_body<T: DeserializeOwned>(bytes: &[u8], is_form: bool) -> Result<T,
 fn field_error(path: String, inner: impl std::fmt::Display) -> ApiError {
     // serde's own wording ends with a position that means nothing to a client.
     let reason = inner.to_string();
-    let reason = reason
-        .split(" at line ")
-        .next()
-        .unwrap_or(&reason)
-        .to_string();
+    let reason = reason.split(" at line ").next().unwrap_or(&reason).to_string();
     if path == "." || path.is_empty() {
         ApiError::bad(format!("request body: {reason}"))
     } else {
         ApiError::field(&path, reason)
     }
 }
+
+/// A path parameter; a malformed one is a 400 naming the path.
+#[derive(axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct ApiPath<T>(pub T);
+
+/// Query parameters; malformed ones are a 400 naming the parameter.
+#[derive(axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct ApiQuery<T>(pub T);
 
 /// The logged-in user, put in place by the session layer that guards every
 /// `/api` route but login.
@@ -104,9 +109,7 @@ pub mod lenient {
             Ok(Some(v))
         }
         fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-            i64::try_from(v)
-                .map(Some)
-                .map_err(|_| E::custom("number too large"))
+            i64::try_from(v).map(Some).map_err(|_| E::custom("number too large"))
         }
         fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
             if v.fract() == 0.0 && v.abs() < 9e15 {
@@ -217,11 +220,7 @@ mod tests {
 
     #[test]
     fn loose_values_are_accepted() {
-        let s: Sample = parse_body(
-            br#"{"user_id":"7","disabled":true,"extn":1001,"unknown":1}"#,
-            false,
-        )
-        .unwrap();
+        let s: Sample = parse_body(br#"{"user_id":"7","disabled":true,"extn":1001,"unknown":1}"#, false).unwrap();
         assert_eq!(
             (s.user_id, s.disabled, s.extn.as_deref()),
             (Some(7), Some(1), Some("1001"))
@@ -241,17 +240,12 @@ mod tests {
         let err = parse_body::<Sample>(br#"{"disabled":"yes"}"#, false)
             .unwrap_err()
             .to_string();
-        assert!(
-            err.starts_with("disabled: ") && err.contains("'yes'"),
-            "{err}"
-        );
+        assert!(err.starts_with("disabled: ") && err.contains("'yes'"), "{err}");
         let err = parse_body::<Sample>(br#"{"user_id":"x1"}"#, false)
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("user_id: "), "{err}");
-        let err = parse_body::<Sample>(b"{not json", false)
-            .unwrap_err()
-            .to_string();
+        let err = parse_body::<Sample>(b"{not json", false).unwrap_err().to_string();
         assert!(err.contains("not valid JSON"), "{err}");
         assert!(
             parse_body::<Sample>(b"", false)

@@ -39,7 +39,11 @@ const LIST: ListSpec = ListSpec {
 /// The operator as a user's login or display name, ignoring case.
 fn operator_filter(value: &str, sql: &mut ListSql) -> Result<(), ApiError> {
     sql.push(
-        |p| format!("(lower(user_name) = lower({p}) OR user_id IN (SELECT id FROM users WHERE lower(login) = lower({p})))"),
+        |p| {
+            format!(
+                "(lower(user_name) = lower({p}) OR user_id IN (SELECT id FROM users WHERE lower(login) = lower({p})))"
+            )
+        },
         Arg::Text(value.to_string()),
     );
     Ok(())
@@ -55,9 +59,6 @@ fn operator_filter(value: &str, sql: &mut ListSql) -> Result<(), ApiError> {
         ("endDate" = Option<String>, Query, description = "inclusive; a bare date means the whole day"),
     ),
     responses((status = 200, body = PageBody<LogEntry>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
-pub async fn list(
-    State(db): State<Db>,
-    params: ListParams,
-) -> Result<Json<PageBody<LogEntry>>, ApiError> {
+pub async fn list(State(db): State<Db>, params: ListParams) -> Result<Json<PageBody<LogEntry>>, ApiError> {
     Ok(Json(LIST.fetch(&db, &params).await?))
 }

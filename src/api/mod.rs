@@ -100,16 +100,10 @@ pub fn router(state: AppState) -> Router {
     let (protected, public, doc) = areas();
     protected
         .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", doc))
-        .route_layer(middleware::from_fn_with_state(
-            state.db.clone(),
-            auth::require_session,
-        ))
+        .route_layer(middleware::from_fn_with_state(state.db.clone(), auth::require_session))
         .merge(public)
         .fallback(|| async { ApiError::not_found("no such API route") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(middleware::from_fn_with_state(
-            state.db.clone(),
-            audit::record,
-        ))
+        .layer(middleware::from_fn_with_state(state.db.clone(), audit::record))
         .with_state(state)
 }

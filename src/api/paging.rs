@@ -75,10 +75,7 @@ impl ListParams {
             None | Some("asc") | Some("ascend") | Some("ascending") => false,
             Some("desc") | Some("descend") | Some("descending") => true,
             Some(other) => {
-                return Err(ApiError::field(
-                    "sort_order",
-                    format!("'{other}' is not asc or desc"),
-                ));
+                return Err(ApiError::field("sort_order", format!("'{other}' is not asc or desc")));
             }
         };
         Ok(ListParams {
@@ -90,10 +87,7 @@ impl ListParams {
     }
 
     fn filter(&self, name: &str) -> Option<&str> {
-        self.filters
-            .get(name)
-            .map(|v| v.trim())
-            .filter(|v| !v.is_empty())
+        self.filters.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
     }
 }
 
@@ -140,13 +134,10 @@ impl Filter {
                 |p| format!("lower({col}) LIKE {p} ESCAPE '\\'"),
                 Arg::Text(like_pattern(value)),
             ),
-            Filter::Equals(_, col) => {
-                sql.push(|p| format!("{col} = {p}"), Arg::Text(value.to_string()))
+            Filter::Equals(_, col) => sql.push(|p| format!("{col} = {p}"), Arg::Text(value.to_string())),
+            Filter::EqualsIgnoreCase(_, col) => {
+                sql.push(|p| format!("lower({col}) = lower({p})"), Arg::Text(value.to_string()))
             }
-            Filter::EqualsIgnoreCase(_, col) => sql.push(
-                |p| format!("lower({col}) = lower({p})"),
-                Arg::Text(value.to_string()),
-            ),
             Filter::From(_, col) => sql.push(|p| format!("{col} >= {p}"), Arg::Time(time(false)?)),
             Filter::Until(_, col) => sql.push(|p| format!("{col} <= {p}"), Arg::Time(time(true)?)),
             Filter::Custom(_, f) => f(value, sql)?,
@@ -245,12 +236,7 @@ mod tests {
     use super::*;
 
     fn params(pairs: &[(&str, &str)]) -> Result<ListParams, ApiError> {
-        ListParams::from_map(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        )
+        ListParams::from_map(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
     }
 
     #[test]
@@ -283,18 +269,8 @@ mod tests {
 
     #[test]
     fn bad_paging_names_the_parameter() {
-        assert!(
-            params(&[("page", "0")])
-                .unwrap_err()
-                .to_string()
-                .starts_with("page:")
-        );
-        assert!(
-            params(&[("page", "x")])
-                .unwrap_err()
-                .to_string()
-                .starts_with("page:")
-        );
+        assert!(params(&[("page", "0")]).unwrap_err().to_string().starts_with("page:"));
+        assert!(params(&[("page", "x")]).unwrap_err().to_string().starts_with("page:"));
         assert!(
             params(&[("perPage", "100000")])
                 .unwrap_err()

@@ -79,10 +79,7 @@ pub struct LogoutResponse {
     ),
     security(())
 )]
-pub async fn login(
-    State(state): State<AppState>,
-    Input(req): Input<LoginRequest>,
-) -> Result<Response, ApiError> {
+pub async fn login(State(state): State<AppState>, Input(req): Input<LoginRequest>) -> Result<Response, ApiError> {
     let login = req
         .login
         .or(req.username)
@@ -101,11 +98,7 @@ pub async fn login(
     let now = timestamp::now();
     let user = db.login_user(&login).await?.filter(|u| u.disabled == 0);
 
-    if let Some(locked_until) = user
-        .as_ref()
-        .and_then(|u| u.locked_until)
-        .filter(|t| *t > now)
-    {
+    if let Some(locked_until) = user.as_ref().and_then(|u| u.locked_until).filter(|t| *t > now) {
         return Err(locked(locked_until));
     }
     let stored = user.as_ref().and_then(|u| match secret {
@@ -119,8 +112,7 @@ pub async fn login(
         Secret::DevKey(k) => {
             let presented = secrets::token_hash(&k);
             let expected = stored.unwrap_or_default();
-            presented.len() == expected.len()
-                && bool::from(presented.as_bytes().ct_eq(expected.as_bytes()))
+            presented.len() == expected.len() && bool::from(presented.as_bytes().ct_eq(expected.as_bytes()))
         }
     })
     .await
@@ -132,10 +124,7 @@ pub async fn login(
     if !matches {
         let lock_until = now + LOCKOUT;
         if db.record_login_failure(user.id, lock_until).await? {
-            tracing::warn!(
-                user_id = user.id,
-                "login locked after repeated wrong passwords"
-            );
+            tracing::warn!(user_id = user.id, "login locked after repeated wrong passwords");
             return Err(locked(lock_until));
         }
         return Err(ApiError::Forbidden(WRONG_CREDENTIALS.into()));
@@ -188,10 +177,7 @@ fn locked(until: time::OffsetDateTime) -> ApiError {
         (status = 403, body = ErrorBody),
     )
 )]
-pub async fn logout(
-    State(db): State<Db>,
-    Extension(token): Extension<SessionToken>,
-) -> Result<Response, ApiError> {
+pub async fn logout(State(db): State<Db>, Extension(token): Extension<SessionToken>) -> Result<Response, ApiError> {
     db.close_session(&token.0).await?;
     let clear = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
     Ok((

@@ -26,9 +26,8 @@ pub fn parse_extn_field(field: &str) -> Result<Vec<ExtnRef>, String> {
         return Ok(Vec::new());
     }
     if field.starts_with('[') {
-        let items: Vec<serde_json::Value> = serde_json::from_str(field).map_err(|e| {
-            format!("'{field}' is not a JSON array of {{\"extn\": ...}} objects: {e}")
-        })?;
+        let items: Vec<serde_json::Value> = serde_json::from_str(field)
+            .map_err(|e| format!("'{field}' is not a JSON array of {{\"extn\": ...}} objects: {e}"))?;
         return items
             .iter()
             .map(|item| {
@@ -53,11 +52,8 @@ fn parse_one(s: &str) -> Result<ExtnRef, String> {
         Some((e, d)) => (e.trim(), Some(d.trim())),
         None => (s, None),
     };
-    let valid_part = |p: &str| {
-        !p.is_empty()
-            && p.len() <= 64
-            && !p.contains(|c: char| c.is_whitespace() || "|@\"'<>&".contains(c))
-    };
+    let valid_part =
+        |p: &str| !p.is_empty() && p.len() <= 64 && !p.contains(|c: char| c.is_whitespace() || "|@\"'<>&".contains(c));
     if !valid_part(extn) || domain.is_some_and(|d| !valid_part(d)) {
         return Err(format!(
             "'{s}' is not an extension: write 1001, 1001@domain or 1001|domain"
@@ -92,27 +88,15 @@ mod tests {
             vec![r("1007", Some("demo.xswitch.cn"))]
         );
         assert_eq!(
-            parse_extn_field(r#"[{"extn":"1001"},{"extn":"1007|demo.xswitch.cn"},{"extn":1002}]"#)
-                .unwrap(),
-            vec![
-                r("1001", None),
-                r("1007", Some("demo.xswitch.cn")),
-                r("1002", None)
-            ]
+            parse_extn_field(r#"[{"extn":"1001"},{"extn":"1007|demo.xswitch.cn"},{"extn":1002}]"#).unwrap(),
+            vec![r("1001", None), r("1007", Some("demo.xswitch.cn")), r("1002", None)]
         );
         assert_eq!(parse_extn_field("  ").unwrap(), vec![]);
     }
 
     #[test]
     fn malformed_values_name_themselves() {
-        for bad in [
-            "[{\"ext\":\"1\"}]",
-            "[1001",
-            "10 01",
-            "1001@",
-            "|x",
-            "[\"1001\"]",
-        ] {
+        for bad in ["[{\"ext\":\"1\"}]", "[1001", "10 01", "1001@", "|x", "[\"1001\"]"] {
             let err = parse_extn_field(bad).unwrap_err();
             assert!(err.contains('\''), "{bad}: {err}");
         }

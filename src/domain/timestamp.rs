@@ -6,15 +6,12 @@ use time::format_description::FormatItem;
 use time::macros::format_description;
 use time::{Date, OffsetDateTime, PrimitiveDateTime, Time};
 
-const FORMAT: &[FormatItem<'static>] =
-    format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+const FORMAT: &[FormatItem<'static>] = format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
 const DATE: &[FormatItem<'static>] = format_description!("[year]-[month]-[day]");
 
 pub fn now() -> OffsetDateTime {
     // Whole seconds: the API never shows more, and equal values compare equal.
-    OffsetDateTime::now_utc()
-        .replace_nanosecond(0)
-        .expect("0 ns is valid")
+    OffsetDateTime::now_utc().replace_nanosecond(0).expect("0 ns is valid")
 }
 
 pub fn format(t: &OffsetDateTime) -> String {
@@ -59,14 +56,8 @@ mod tests {
     fn round_trip_and_date_only_bounds() {
         let t = parse("2022-05-17 15:06:04", false).unwrap();
         assert_eq!(format(&t), "2022-05-17 15:06:04");
-        assert_eq!(
-            format(&parse("2022-05-17", false).unwrap()),
-            "2022-05-17 00:00:00"
-        );
-        assert_eq!(
-            format(&parse("2022-05-17", true).unwrap()),
-            "2022-05-17 23:59:59"
-        );
+        assert_eq!(format(&parse("2022-05-17", false).unwrap()), "2022-05-17 00:00:00");
+        assert_eq!(format(&parse("2022-05-17", true).unwrap()), "2022-05-17 23:59:59");
         assert!(parse("17/05/2022", false).is_none());
     }
 }

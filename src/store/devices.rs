@@ -64,8 +64,7 @@ const CHUNK: usize = 1000;
 
 impl Db {
     pub async fn device(&self, id: i64) -> sqlx::Result<Option<Device>> {
-        let sql =
-            format!("SELECT {COLUMNS} FROM device_provisions WHERE id = $1 AND deleted_at IS NULL");
+        let sql = format!("SELECT {COLUMNS} FROM device_provisions WHERE id = $1 AND deleted_at IS NULL");
         on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await)
     }
 
@@ -81,11 +80,7 @@ impl Db {
     }
 
     /// Inserts every record and its lines in one transaction: all or none.
-    pub async fn insert_devices(
-        &self,
-        rows: &[DeviceFields],
-        now: OffsetDateTime,
-    ) -> sqlx::Result<Vec<Device>> {
+    pub async fn insert_devices(&self, rows: &[DeviceFields], now: OffsetDateTime) -> sqlx::Result<Vec<Device>> {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
@@ -134,12 +129,7 @@ impl Db {
     }
 
     /// Rewrites a record and its lines; false when it is gone.
-    pub async fn update_device(
-        &self,
-        id: i64,
-        f: &DeviceFields,
-        now: OffsetDateTime,
-    ) -> sqlx::Result<bool> {
+    pub async fn update_device(&self, id: i64, f: &DeviceFields, now: OffsetDateTime) -> sqlx::Result<bool> {
         on_db!(self, pool => {
             let mut tx = pool.begin_write().await?;
             let done = sqlx::query(

@@ -76,7 +76,8 @@ pub struct DeviceUse {
 const INSERT: &str = "INSERT INTO extensions (extn, name, domain, context, type, cid_name, cid_number, password_enc, ha1, ha1b, user_id, disabled, description, created_at, updated_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14) RETURNING id";
 
-const UPDATE: &str = "UPDATE extensions SET extn = $2, name = $3, domain = $4, context = $5, type = $6, cid_name = $7, cid_number = $8,
+const UPDATE: &str =
+    "UPDATE extensions SET extn = $2, name = $3, domain = $4, context = $5, type = $6, cid_name = $7, cid_number = $8,
         password_enc = $9, ha1 = $10, ha1b = $11, user_id = $12, disabled = $13, description = $14, updated_at = $15
      WHERE id = $1 AND deleted_at IS NULL";
 
@@ -107,11 +108,7 @@ impl Db {
     }
 
     /// Inserts all or none; returns the new ids in order.
-    pub async fn insert_extensions(
-        &self,
-        rows: &[ExtensionFields],
-        now: OffsetDateTime,
-    ) -> sqlx::Result<Vec<i64>> {
+    pub async fn insert_extensions(&self, rows: &[ExtensionFields], now: OffsetDateTime) -> sqlx::Result<Vec<i64>> {
         on_db!(self, pool => {
             let mut tx = pool.begin_write().await?;
             let mut ids = Vec::with_capacity(rows.len());
@@ -125,12 +122,7 @@ impl Db {
     }
 
     /// Writes every field; returns false when the extension is gone.
-    pub async fn update_extension(
-        &self,
-        id: i64,
-        f: &ExtensionFields,
-        now: OffsetDateTime,
-    ) -> sqlx::Result<bool> {
+    pub async fn update_extension(&self, id: i64, f: &ExtensionFields, now: OffsetDateTime) -> sqlx::Result<bool> {
         on_db!(self, pool => {
             let done = bind_fields!(sqlx::query(UPDATE).bind(id), f).bind(now).execute(pool).await?;
             Ok(done.rows_affected() == 1)
@@ -162,11 +154,7 @@ impl Db {
     }
 
     /// Live extensions among `extns` in `domain`; for range creation.
-    pub async fn existing_extns(
-        &self,
-        domain: &str,
-        extns: &[String],
-    ) -> sqlx::Result<Vec<String>> {
+    pub async fn existing_extns(&self, domain: &str, extns: &[String]) -> sqlx::Result<Vec<String>> {
         let keys = self.extensions_numbered(extns).await?;
         Ok(keys
             .into_iter()

@@ -84,11 +84,7 @@ impl Db {
 impl Db {
     /// Runs `sql`, whose `{in}` stands for a list of placeholders, over
     /// `values` in chunks that stay far below both backends' bind limits.
-    pub(crate) async fn fetch_where_in<T>(
-        &self,
-        sql: &'static str,
-        values: &[String],
-    ) -> sqlx::Result<Vec<T>>
+    pub(crate) async fn fetch_where_in<T>(&self, sql: &'static str, values: &[String]) -> sqlx::Result<Vec<T>>
     where
         T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin,
     {

@@ -7,8 +7,7 @@ use time::OffsetDateTime;
 use super::{Db, on_db};
 use crate::domain::timestamp;
 
-pub const COLUMNS: &str =
-    "id, user_id, user_name, source_ip, resource, action, summary, message, created_at";
+pub const COLUMNS: &str = "id, user_id, user_name, source_ip, resource, action, summary, message, created_at";
 
 /// A log row; XSwitch shows its ids as strings.
 #[derive(Debug, Clone, FromRow, Serialize, utoipa::ToSchema)]

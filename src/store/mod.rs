@@ -122,13 +122,11 @@ impl Backend for PgPool {
         table: &'static str,
         n: i64,
     ) -> sqlx::Result<Vec<i64>> {
-        sqlx::query_scalar(
-            "SELECT nextval(pg_get_serial_sequence($1, 'id')) FROM generate_series(1, $2)",
-        )
-        .bind(table)
-        .bind(n)
-        .fetch_all(&mut **tx)
-        .await
+        sqlx::query_scalar("SELECT nextval(pg_get_serial_sequence($1, 'id')) FROM generate_series(1, $2)")
+            .bind(table)
+            .bind(n)
+            .fetch_all(&mut **tx)
+            .await
     }
 }
 
@@ -154,8 +152,7 @@ impl Db {
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(10));
             if let Some(dir) = options.get_filename().parent() {
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("creating {}", dir.display()))?;
+                std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
             }
             let pool = SqlitePoolOptions::new()
                 .max_connections(8)
@@ -234,9 +231,6 @@ pub(crate) fn values_placeholders(rows: usize, columns: usize) -> String {
 mod tests {
     #[test]
     fn placeholders_number_rows_in_order() {
-        assert_eq!(
-            super::values_placeholders(2, 3),
-            "($1, $2, $3), ($4, $5, $6)"
-        );
+        assert_eq!(super::values_placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
     }
 }

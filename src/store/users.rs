@@ -40,11 +40,7 @@ impl Db {
 
     /// Counts a wrong password; the attempt that reaches the limit locks the
     /// login until `lock_until`. Returns whether the login is now locked.
-    pub async fn record_login_failure(
-        &self,
-        user_id: i64,
-        lock_until: OffsetDateTime,
-    ) -> sqlx::Result<bool> {
+    pub async fn record_login_failure(&self, user_id: i64, lock_until: OffsetDateTime) -> sqlx::Result<bool> {
         on_db!(self, pool => {
             let (attempts,): (i64,) = sqlx::query_as(
                 "UPDATE users SET login_attempts = login_attempts + 1,
@@ -76,11 +72,7 @@ impl Db {
         })
     }
 
-    pub async fn session_user(
-        &self,
-        token_hash: &str,
-        now: OffsetDateTime,
-    ) -> sqlx::Result<Option<SessionUser>> {
+    pub async fn session_user(&self, token_hash: &str, now: OffsetDateTime) -> sqlx::Result<Option<SessionUser>> {
         on_db!(self, pool => sqlx::query_as(
             "SELECT u.id, u.login, u.name, u.is_super FROM sessions s JOIN users u ON u.id = s.user_id
              WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.deleted_at IS NULL AND u.disabled = 0")
@@ -110,12 +102,7 @@ impl Db {
 
     /// Sets a password and signs the user out everywhere. Returns false when
     /// no live user has that login. User 0 (`system`) never gets one.
-    pub async fn set_password(
-        &self,
-        login: &str,
-        password_hash: &str,
-        now: OffsetDateTime,
-    ) -> sqlx::Result<bool> {
+    pub async fn set_password(&self, login: &str, password_hash: &str, now: OffsetDateTime) -> sqlx::Result<bool> {
         on_db!(self, pool => {
             let mut tx = pool.begin().await?;
             let id: Option<i64> = sqlx::query_scalar(
@@ -130,12 +117,7 @@ impl Db {
         })
     }
 
-    pub async fn set_dev_key(
-        &self,
-        login: &str,
-        dev_key_hash: &str,
-        now: OffsetDateTime,
-    ) -> sqlx::Result<bool> {
+    pub async fn set_dev_key(&self, login: &str, dev_key_hash: &str, now: OffsetDateTime) -> sqlx::Result<bool> {
         on_db!(self, pool => sqlx::query(
             "UPDATE users SET dev_key_hash = $2, updated_at = $3 WHERE lower(login) = lower($1) AND deleted_at IS NULL AND id <> 0")
             .bind(login).bind(dev_key_hash).bind(now).execute(pool).await.map(|r| r.rows_affected() > 0))

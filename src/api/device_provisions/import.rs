@@ -53,10 +53,7 @@ pub const HEADERS_ZH: [&str; 4] = ["名称", "分机号", "供应商", "MAC"];
 
 fn column_of(header: &str) -> Option<Column> {
     let header = header.trim().trim_start_matches('\u{feff}').to_lowercase();
-    COLUMN_NAMES
-        .iter()
-        .find(|(n, _)| *n == header)
-        .map(|(_, c)| *c)
+    COLUMN_NAMES.iter().find(|(n, _)| *n == header).map(|(_, c)| *c)
 }
 
 impl RawRow {
@@ -118,10 +115,7 @@ pub fn rows_from_json(body: &Value) -> Result<Vec<Result<RawRow, RowError>>, Api
             Some(Value::Array(items)) => items,
             Some(_) => return Err(ApiError::field("devices", "must be an array of rows")),
             None => {
-                return Err(ApiError::field(
-                    "devices",
-                    "required: an array of rows (or \"data\")",
-                ));
+                return Err(ApiError::field("devices", "required: an array of rows (or \"data\")"));
             }
         },
         _ => return Err(ApiError::bad("request body: send {\"devices\": [...]}")),
@@ -175,9 +169,7 @@ pub fn rows_from_csv(bytes: &[u8]) -> Result<Vec<Result<RawRow, RowError>>, ApiE
                 continue;
             }
         };
-        let row = record
-            .position()
-            .map_or(0, |p| line_of.at(p.byte() as usize));
+        let row = record.position().map_or(0, |p| line_of.at(p.byte() as usize));
         if record.iter().all(str::is_empty) {
             continue;
         }
@@ -210,10 +202,7 @@ impl LineCounter<'_> {
             offset += 1;
         }
         if offset > self.offset {
-            self.line += self.bytes[self.offset..offset]
-                .iter()
-                .filter(|b| **b == b'\n')
-                .count();
+            self.line += self.bytes[self.offset..offset].iter().filter(|b| **b == b'\n').count();
             self.offset = offset;
         }
         self.line
@@ -232,9 +221,8 @@ pub async fn plan(
     let mut errors = Vec::new();
     let mut parsed = Vec::with_capacity(rows.len());
     for row in rows {
-        match row.map(check_row) {
-            Ok(Ok(p)) => parsed.push(p),
-            Ok(Err(mut e)) => errors.append(&mut e),
+        match row {
+            Ok(raw) => parsed.push(check_row(raw)),
             Err(e) => errors.push(e),
         }
     }
@@ -250,7 +238,7 @@ pub async fn plan(
     for key in db.extensions_numbered(&numbers).await? {
         by_number.entry(key.extn.clone()).or_default().push(key);
     }
-    let mut macs: Vec<String> = parsed.iter().map(|p| p.mac.lower()).collect();
+    let mut macs: Vec<String> = parsed.iter().filter_map(|p| p.mac.map(|m| m.lower())).collect();
     macs.sort();
     macs.dedup();
     let mut vendor_of_mac: HashMap<String, String> = HashMap::new();
@@ -270,38 +258,40 @@ pub async fn plan(
     let mut planned = Vec::with_capacity(parsed.len());
     let mut first_row_of_line: HashMap<(String, i64), usize> = HashMap::new();
     let mut vendor_row: HashMap<String, (String, usize)> = HashMap::new();
-    for p in parsed {
-        let mac = p.mac.lower();
+    for mut p in parsed {
+        let mac = p.mac.map(|m| m.lower());
         let err = |column: &str, value: &str, reason: String| RowError {
             row: p.row,
             column: column.into(),
             value: value.into(),
             reason,
         };
-        let mut row_errors = Vec::new();
+        let mut row_errors = std::mem::take(&mut p.errors);
 
-        match vendor_of_mac.get(&mac) {
-            Some(code) if *code != p.vendor.code() => {
-                row_errors.push(err(
-                    "vendor",
-                    &p.vendor_text,
-                    format!("MAC {mac} is already registered as a {code} phone"),
-                ));
-            }
-            _ => match vendor_row.get(&mac) {
-                Some((code, first)) if *code != p.vendor.code() => {
+        if let (Some(mac), Some(vendor)) = (&mac, p.vendor) {
+            match vendor_of_mac.get(mac) {
+                Some(code) if *code != vendor.code() => {
                     row_errors.push(err(
                         "vendor",
                         &p.vendor_text,
-                        format!("MAC {mac} is a {code} phone in row {first}"),
+                        format!("MAC {mac} is already registered as a {code} phone"),
                     ));
                 }
-                _ => {
-                    vendor_row
-                        .entry(mac.clone())
-                        .or_insert((p.vendor.code().to_string(), p.row));
-                }
-            },
+                _ => match vendor_row.get(mac) {
+                    Some((code, first)) if *code != vendor.code() => {
+                        row_errors.push(err(
+                            "vendor",
+                            &p.vendor_text,
+                            format!("MAC {mac} is a {code} phone in row {first}"),
+                        ));
+                    }
+                    _ => {
+                        vendor_row
+                            .entry(mac.clone())
+                            .or_insert((vendor.code().to_string(), p.row));
+                    }
+                },
+            }
         }
 
         let mut lines = Vec::with_capacity(p.lines.len());
@@ -314,11 +304,7 @@ pub async fn plan(
             let id = match matching.as_slice() {
                 [one] => one.id,
                 [] => {
-                    row_errors.push(err(
-                        "extn",
-                        &p.extn_text,
-                        format!("extension {line} does not exist"),
-                    ));
+                    row_errors.push(err("extn", &p.extn_text, format!("extension {line} does not exist")));
                     continue;
                 }
                 many => {
@@ -336,6 +322,7 @@ pub async fn plan(
                     continue;
                 }
             };
+            let Some(mac) = &mac else { continue };
             let key = (mac.clone(), id);
             if taken.contains(&key) {
                 row_errors.push(err(
@@ -354,11 +341,11 @@ pub async fn plan(
                 lines.push(id);
             }
         }
-        if row_errors.is_empty() {
+        if let (true, Some(mac), Some(vendor)) = (row_errors.is_empty(), mac, p.vendor) {
             planned.push(DeviceFields {
                 name: p.name,
                 vendor: p.vendor_text,
-                vendor_code: p.vendor.code().to_string(),
+                vendor_code: vendor.code().to_string(),
                 mac,
                 extn: p.extn_text,
                 kind: p.kind,
@@ -384,19 +371,20 @@ pub async fn plan(
     })
 }
 
-/// A row whose fields each parse.
+/// A row's fields, each parsed where it could be, and what was wrong.
 struct CheckedRow {
     row: usize,
     name: String,
-    vendor: Vendor,
+    vendor: Option<Vendor>,
     vendor_text: String,
-    mac: Mac,
+    mac: Option<Mac>,
     extn_text: String,
     lines: Vec<ExtnRef>,
     kind: String,
+    errors: Vec<RowError>,
 }
 
-fn check_row(raw: RawRow) -> Result<CheckedRow, Vec<RowError>> {
+fn check_row(raw: RawRow) -> CheckedRow {
     let row = raw.row;
     let err = |column: &str, value: &str, reason: String| RowError {
         row,
@@ -435,27 +423,26 @@ fn check_row(raw: RawRow) -> Result<CheckedRow, Vec<RowError>> {
             .map_err(|e| errors.push(err("vendor", &vendor_text, e.to_string())))
             .ok()
     };
-    let lines = parse_extn_field(&extn_text)
-        .map_err(|e| errors.push(err("extn", &extn_text, e)))
-        .ok();
+    let lines = parse_extn_field(&extn_text).unwrap_or_else(|e| {
+        errors.push(err("extn", &extn_text, e));
+        Vec::new()
+    });
     if name.chars().count() > 128 {
         errors.push(err("name", &name, "longer than 128 characters".into()));
     }
     if kind.chars().count() > 64 {
         errors.push(err("type", &kind, "longer than 64 characters".into()));
     }
-    match (mac, vendor, lines) {
-        (Some(mac), Some(vendor), Some(lines)) if errors.is_empty() => Ok(CheckedRow {
-            row,
-            name,
-            vendor,
-            vendor_text,
-            mac,
-            extn_text,
-            lines,
-            kind,
-        }),
-        _ => Err(errors),
+    CheckedRow {
+        row,
+        name,
+        vendor,
+        vendor_text,
+        mac,
+        extn_text,
+        lines,
+        kind,
+        errors,
     }
 }
 
@@ -480,12 +467,7 @@ mod tests {
                 first.vendor.as_deref(),
                 first.mac.as_deref()
             ),
-            (
-                Some("前台"),
-                Some("1002"),
-                Some("潮流"),
-                Some("000B7461582D")
-            )
+            (Some("前台"), Some("1002"), Some("潮流"), Some("000B7461582D"))
         );
         assert_eq!(rows[1].clone().unwrap().extn.as_deref(), Some("1001"));
         assert_eq!(rows[2].clone().unwrap_err().row, 3);
@@ -509,10 +491,7 @@ mod tests {
             (2, Some("前台"), Some("00:15:65:aa:bb:cc"))
         );
         let b = rows[1].clone().unwrap();
-        assert_eq!(
-            (b.row, b.extn.as_deref()),
-            (4, Some("[{\"extn\":\"1002\"}]"))
-        );
+        assert_eq!((b.row, b.extn.as_deref()), (4, Some("[{\"extn\":\"1002\"}]")));
         assert!(
             rows_from_csv(b"name,extn\nx,1\n")
                 .unwrap_err()

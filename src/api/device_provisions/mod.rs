@@ -3,7 +3,7 @@
 pub mod import;
 
 use axum::Json;
-use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Request, State};
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 
 use self::import::{HEADERS_EN, HEADERS_ZH, RawRow, plan, rows_from_csv, rows_from_json};
 use super::audit::NothingChanged;
-use super::extract::{Input, parse_body};
+use super::extract::{ApiPath, ApiQuery, Input};
 use super::paging::{Filter, ListParams, ListSpec, PageBody, like_pattern};
 use super::{Done, done};
 use crate::app::AppState;
@@ -63,10 +63,7 @@ const LIST: ListSpec = ListSpec {
 /// Any spelling of the vendor finds all its records (`gs` finds `潮流`).
 fn vendor_filter(value: &str, sql: &mut ListSql) -> Result<(), ApiError> {
     let vendor = Vendor::resolve(value).map_err(|e| ApiError::field("vendor", e))?;
-    sql.push(
-        |p| format!("vendor_code = {p}"),
-        Arg::Text(vendor.code().into()),
-    );
+    sql.push(|p| format!("vendor_code = {p}"), Arg::Text(vendor.code().into()));
     Ok(())
 }
 
@@ -169,16 +166,13 @@ pub struct DownloadOptions {
         ("type" = Option<String>, Query, description = "part of the model"),
     ),
     responses((status = 200, body = PageBody<Device>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
-pub async fn list(
-    State(db): State<Db>,
-    params: ListParams,
-) -> Result<Json<PageBody<Device>>, ApiError> {
+pub async fn list(State(db): State<Db>, params: ListParams) -> Result<Json<PageBody<Device>>, ApiError> {
     Ok(Json(LIST.fetch(&db, &params).await?))
 }
 
 #[utoipa::path(get, path = "/api/device_provisions/{id}", tag = "device_provisions", params(("id" = i64, Path)),
     responses((status = 200, body = Device), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn get_one(State(db): State<Db>, Path(id): Path<i64>) -> Result<Json<Device>, ApiError> {
+pub async fn get_one(State(db): State<Db>, ApiPath(id): ApiPath<i64>) -> Result<Json<Device>, ApiError> {
     Ok(Json(find(&db, id).await?))
 }
 
@@ -213,13 +207,10 @@ pub async fn create(State(db): State<Db>, Input(body): Input<Value>) -> Result<R
     ))]
 pub async fn import_rows(
     State(db): State<Db>,
-    Query(options): Query<ImportOptions>,
+    ApiQuery(options): ApiQuery<ImportOptions>,
     req: Request,
 ) -> Result<Response, ApiError> {
-    let dry_run = matches!(
-        options.dry_run.as_deref().map(str::trim),
-        Some("1" | "true" | "yes")
-    );
+    let dry_run = matches!(options.dry_run.as_deref().map(str::trim), Some("1" | "true" | "yes"));
     let content_type = req
         .headers()
         .get(CONTENT_TYPE)
@@ -245,8 +236,7 @@ pub async fn import_rows(
                 );
             }
         }
-        let bytes =
-            file.ok_or_else(|| ApiError::field("file", "required: a multipart part named file"))?;
+        let bytes = file.ok_or_else(|| ApiError::field("file", "required: a multipart part named file"))?;
         rows_from_bytes(&bytes, false)?
     } else {
         let bytes = axum::body::Bytes::from_request(req, &())
@@ -264,17 +254,15 @@ pub async fn import_rows(
 fn rows_from_bytes(bytes: &[u8], is_csv: bool) -> Result<Vec<Result<RawRow, RowError>>, ApiError> {
     let text = String::from_utf8_lossy(bytes);
     if !is_csv && text.trim_start().starts_with(['{', '[']) {
-        rows_from_json(&parse_body::<Value>(bytes, false)?)
+        let value: Value =
+            serde_json::from_slice(bytes).map_err(|e| ApiError::bad(format!("request body: not valid JSON ({e})")))?;
+        rows_from_json(&value)
     } else {
         rows_from_csv(bytes)
     }
 }
 
-async fn write_rows(
-    db: &Db,
-    rows: Vec<Result<RawRow, RowError>>,
-    dry_run: bool,
-) -> Result<Response, ApiError> {
+async fn write_rows(db: &Db, rows: Vec<Result<RawRow, RowError>>, dry_run: bool) -> Result<Response, ApiError> {
     if rows.is_empty() {
         return Err(ApiError::field("devices", "no rows to import"));
     }
@@ -308,7 +296,7 @@ async fn write_rows(
     responses((status = 200, body = Done<String>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn update(
     State(db): State<Db>,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     Input(body): Input<Value>,
 ) -> Result<Json<Done<String>>, ApiError> {
     let current = find(&db, id).await?;
@@ -322,9 +310,7 @@ pub async fn update(
         mac: given.mac.or(Some(current.mac)),
         kind: given.kind.or(Some(current.kind)),
     };
-    let planned = plan(&db, vec![Ok(merged)], Some(id))
-        .await
-        .map_err(single_row)?;
+    let planned = plan(&db, vec![Ok(merged)], Some(id)).await.map_err(single_row)?;
     if !db.update_device(id, &planned[0], timestamp::now()).await? {
         return Err(not_found(id));
     }
@@ -333,10 +319,7 @@ pub async fn update(
 
 #[utoipa::path(delete, path = "/api/device_provisions/{id}", tag = "device_provisions", params(("id" = i64, Path)),
     responses((status = 200, body = Done<String>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn delete(
-    State(db): State<Db>,
-    Path(id): Path<i64>,
-) -> Result<Json<Done<String>>, ApiError> {
+pub async fn delete(State(db): State<Db>, ApiPath(id): ApiPath<i64>) -> Result<Json<Done<String>>, ApiError> {
     if !db.delete_device(id, timestamp::now()).await? {
         return Err(not_found(id));
     }
@@ -352,7 +335,7 @@ pub async fn delete(
     ))]
 pub async fn download(
     State(db): State<Db>,
-    Query(options): Query<DownloadOptions>,
+    ApiQuery(options): ApiQuery<DownloadOptions>,
     params: ListParams,
 ) -> Result<Response, ApiError> {
     let headers = match options.language.as_deref() {
@@ -360,11 +343,8 @@ pub async fn download(
         _ => HEADERS_EN,
     };
     let devices: Vec<Device> = db.fetch_all_matching(&LIST.query(&params)?).await?;
-    let rows = std::iter::once(headers.map(str::to_string)).chain(
-        devices
-            .into_iter()
-            .map(|d| [d.name, d.extn, d.vendor, d.mac]),
-    );
+    let rows = std::iter::once(headers.map(str::to_string))
+        .chain(devices.into_iter().map(|d| [d.name, d.extn, d.vendor, d.mac]));
     match options.format.as_deref().unwrap_or("json") {
         "json" => Ok(Json(rows.collect::<Vec<_>>()).into_response()),
         "csv" => {
@@ -376,19 +356,13 @@ pub async fn download(
             Ok((
                 [
                     (CONTENT_TYPE, "text/csv; charset=utf-8"),
-                    (
-                        CONTENT_DISPOSITION,
-                        "attachment; filename=\"device_provisions.csv\"",
-                    ),
+                    (CONTENT_DISPOSITION, "attachment; filename=\"device_provisions.csv\""),
                 ],
                 bytes,
             )
                 .into_response())
         }
-        other => Err(ApiError::field(
-            "format",
-            format!("'{other}' is not json or csv"),
-        )),
+        other => Err(ApiError::field("format", format!("'{other}' is not json or csv"))),
     }
 }
 

@@ -1,0 +1,496 @@
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::harness::{TestApp, assert_done, assert_error, on_each_backend};
+
+const ROW_KEYS: [&str; 9] = [
+    "created_at",
+    "deleted_at",
+    "extn",
+    "id",
+    "mac",
+    "name",
+    "type",
+    "updated_at",
+    "vendor",
+];
+
+fn keys(row: &Value) -> Vec<String> {
+    let mut k: Vec<String> = row.as_object().unwrap().keys().cloned().collect();
+    k.sort();
+    k
+}
+
+async fn count(app: &TestApp) -> i64 {
+    app.get("/api/device_provisions").await.1["rowCount"].as_i64().unwrap()
+}
+
+#[tokio::test]
+async fn seed_examples_create_list_get_update_delete() {
+    on_each_backend(|app| async move {
+        for extn in ["1001", "1006"] {
+            app.extension(extn, "xswitch.cn", "good-pass").await;
+        }
+        app.extension("1007", "demo.xswitch.cn", "good-pass").await;
+
+        // 新建话机配置
+        let created = app.post("/api/device_provisions", json!({"name": "我在测试", "vendor": "gs", "mac": "000B7461582D", "extn": "[{\"extn\":\"1001\"}]"})).await;
+        let id = assert_done(&created);
+        assert!(id.is_string(), "data is the id as a string: {id}");
+        // The curl example: extn|domain inside the array.
+        let curl = app.post("/api/device_provisions", json!({"extn": "[{\"extn\":\"1007|demo.xswitch.cn\"}]", "name": "kf1", "vendor": "huawei", "mac": "000B7461582E"})).await;
+        assert_done(&curl);
+
+        // 查看话机信息
+        let (status, list) = app.get("/api/device_provisions").await;
+        assert_eq!(status, StatusCode::OK);
+        let mut top: Vec<&str> = list.as_object().unwrap().keys().map(String::as_str).collect();
+        top.sort();
+        assert_eq!(top, vec!["data", "page", "pageCount", "rowCount"]);
+        assert_eq!((list["rowCount"].clone(), list["pageCount"].clone(), list["page"].clone()), (json!(2), json!(1), json!(1)));
+        let first = &list["data"][0];
+        assert_eq!(keys(first), ROW_KEYS);
+        assert_eq!(first["name"], "我在测试");
+        assert_eq!(first["vendor"], "gs");
+        assert_eq!(first["mac"], "000b7461582d");
+        assert_eq!(first["extn"], "[{\"extn\":\"1001\"}]", "echoed as stored");
+        assert_eq!(first["deleted_at"], "");
+        assert_eq!(first["type"], "");
+
+        let (status, one) = app.get(&format!("/api/device_provisions/{}", id.as_str().unwrap())).await;
+        assert_eq!(status, 200);
+        assert_eq!(&one, first);
+
+        // 修改话机配置信息: the id in the body is ignored.
+        let updated = app.put(&format!("/api/device_provisions/{}", id.as_str().unwrap()), json!({"extn": "1006", "id": 1})).await;
+        assert_eq!(assert_done(&updated), id);
+        let (_, one) = app.get(&format!("/api/device_provisions/{}", id.as_str().unwrap())).await;
+        assert_eq!((one["extn"].clone(), one["name"].clone(), one["vendor"].clone()), (json!("1006"), json!("我在测试"), json!("gs")));
+
+        // 删除话机配置
+        let deleted = app.delete(&format!("/api/device_provisions/{}", id.as_str().unwrap())).await;
+        assert_eq!(assert_done(&deleted), id);
+        assert_error(&app.delete(&format!("/api/device_provisions/{}", id.as_str().unwrap())).await, 404, "not found");
+        assert_error(&app.get(&format!("/api/device_provisions/{}", id.as_str().unwrap())).await, 404, "not found");
+        assert_eq!(count(&app).await, 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn seed_import_with_chinese_keys_and_a_shared_mac() {
+    on_each_backend(|app| async move {
+        for extn in ["1000", "1001", "1002"] {
+            app.extension(extn, "xswitch.cn", "good-pass").await;
+        }
+        let body = json!({"devices": [
+            {"名称": "我在测试", "分机号": "1002", "供应商": "潮流", "MAC": "000B7461582D"},
+            {"名称": "admin", "分机号": "1000", "供应商": "gs", "MAC": "000b82d74615"},
+            {"名称": "我在测试", "分机号": "1001", "供应商": "gs", "MAC": "000B7461582D"}
+        ]});
+        let rows = assert_done(&app.post("/api/device_provisions/import", body).await);
+        let rows = rows.as_array().unwrap();
+        assert_eq!(rows.len(), 3);
+        for row in rows {
+            assert_eq!(keys(row), ROW_KEYS);
+        }
+        assert_eq!(
+            (
+                rows[0]["extn"].clone(),
+                rows[0]["vendor"].clone(),
+                rows[0]["mac"].clone()
+            ),
+            (json!("1002"), json!("潮流"), json!("000b7461582d"))
+        );
+        assert_eq!(rows[2]["mac"], rows[0]["mac"], "one phone, two records, two lines");
+        assert!(rows[0]["id"].is_i64());
+        assert_eq!(count(&app).await, 3);
+
+        // The same line again is refused, and so is the MAC as another vendor.
+        let again = app
+            .post(
+                "/api/device_provisions/import",
+                json!({"data": [{"mac": "00:0b:74:61:58:2d", "vendor": "潮流", "extn": "1002"}]}),
+            )
+            .await;
+        assert_error(&again, 400, "1 bad row");
+        assert!(
+            again.1["errors"][0]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("already a line of MAC 000b7461582d"),
+            "{}",
+            again.1
+        );
+        let other_vendor = app
+            .post(
+                "/api/device_provisions",
+                json!({"mac": "000b7461582d", "vendor": "yealink", "extn": "1000"}),
+            )
+            .await;
+        assert_error(&other_vendor, 400, "already registered as a grandstream phone");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn seed_bulk_create_with_bad_macs_lists_every_row_and_writes_nothing() {
+    on_each_backend(|app| async move {
+        app.extension("1031", "xswitch.cn", "good-pass").await;
+        // The seed's curl example posts rows to the create route; its MACs are not valid.
+        let body = json!({"data": [
+            {"extn": "1031", "mac": "00a859f6c74i", "vendor": "xyt", "name": "lili"},
+            {"extn": "1032", "mac": "0a859f6c74o", "vendor": "xyt", "name": "zhangsan"},
+            {"extn": "1031", "mac": "00a859f6c74p", "vendor": "xyt", "name": "lisi"}
+        ]});
+        let refused = app.post("/api/device_provisions", body).await;
+        assert_error(&refused, 400, "3 bad rows; nothing was written");
+        let errors = refused.1["errors"].as_array().unwrap();
+        let described: Vec<(u64, &str, &str)> = errors
+            .iter()
+            .map(|e| {
+                (
+                    e["row"].as_u64().unwrap(),
+                    e["column"].as_str().unwrap(),
+                    e["value"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            described,
+            vec![
+                (1, "mac", "00a859f6c74i"),
+                (2, "mac", "0a859f6c74o"),
+                (2, "extn", "1032"),
+                (3, "mac", "00a859f6c74p")
+            ]
+        );
+        assert!(
+            errors[2]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("extension 1032 does not exist")
+        );
+        assert_eq!(count(&app).await, 0);
+
+        // Fixed, the same rows go in.
+        app.extension("1032", "xswitch.cn", "good-pass").await;
+        let fixed = json!({"data": [
+            {"extn": "1031", "mac": "00a859f6c741", "vendor": "xyt", "name": "lili"},
+            {"extn": "1032", "mac": "0a859f6c7400", "vendor": "xyt", "name": "zhangsan"},
+            {"extn": "1031", "mac": "00a859f6c742", "vendor": "xyt", "name": "lisi"}
+        ]});
+        assert_eq!(
+            assert_done(&app.post("/api/device_provisions", fixed).await)
+                .as_array()
+                .unwrap()
+                .len(),
+            3
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn extn_forms_mac_spellings_and_vendor_names() {
+    on_each_backend(|app| async move {
+        app.extension("1001", "xswitch.cn", "good-pass").await;
+        app.extension("1001", "b.example.com", "good-pass").await;
+        app.extension("1002", "xswitch.cn", "good-pass").await;
+        app.extension("1003", "xswitch.cn", "good-pass").await;
+
+        assert_error(
+            &app.post(
+                "/api/device_provisions",
+                json!({"vendor": "yealink", "mac": "001565000001", "extn": "1001"}),
+            )
+            .await,
+            400,
+            "several domains",
+        );
+        for (mac, extn) in [
+            ("00:15:65:00:00:01", "1001@xswitch.cn"),
+            ("00-15-65-00-00-02", "1001|b.example.com"),
+            ("0015.6500.0003", "[{\"extn\":\"1002\"},{\"extn\":\"1003\"}]"),
+        ] {
+            let r = app
+                .post(
+                    "/api/device_provisions",
+                    json!({"vendor": "亿联", "mac": mac, "extn": extn}),
+                )
+                .await;
+            assert_done(&r);
+        }
+        let (_, list) = app.get("/api/device_provisions?sort_field=mac").await;
+        let macs: Vec<&str> = list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["mac"].as_str().unwrap())
+            .collect();
+        assert_eq!(macs, vec!["001565000001", "001565000002", "001565000003"]);
+        assert_eq!(list["data"][1]["extn"], "1001|b.example.com");
+
+        assert_error(
+            &app.post(
+                "/api/device_provisions",
+                json!({"vendor": "acme", "mac": "001565000009"}),
+            )
+            .await,
+            400,
+            "unknown vendor 'acme'; accepted: yealink, 亿联",
+        );
+        assert_error(
+            &app.post(
+                "/api/device_provisions",
+                json!({"vendor": "snom", "mac": "+1+2+3+4+5+6"}),
+            )
+            .await,
+            400,
+            "'+1+2+3+4+5+6' is not a MAC address",
+        );
+        assert_error(
+            &app.post("/api/device_provisions", json!({"vendor": "snom"})).await,
+            400,
+            "mac: required",
+        );
+        assert_error(
+            &app.post("/api/device_provisions", json!({"mac": "001565000009"})).await,
+            400,
+            "vendor: required",
+        );
+        assert_error(
+            &app.post(
+                "/api/device_provisions",
+                json!({"vendor": "snom", "mac": "001565000009", "extn": "9999"}),
+            )
+            .await,
+            400,
+            "extension 9999 does not exist",
+        );
+        assert_error(
+            &app.post(
+                "/api/device_provisions",
+                json!({"vendor": "snom", "mac": "001565000009", "extn": "[{\"extn\":\"1002\"},{\"extn\":\"1002\"}]"}),
+            )
+            .await,
+            400,
+            "already a line",
+        );
+        assert_error(
+            &app.put("/api/device_provisions/1", json!({"mac": "nope"})).await,
+            400,
+            "mac:",
+        );
+        assert_error(
+            &app.put("/api/device_provisions/777", json!({"name": "x"})).await,
+            404,
+            "not found",
+        );
+
+        // A phone without lines yet is allowed: it gets only common files.
+        assert_done(
+            &app.post(
+                "/api/device_provisions",
+                json!({"vendor": "snom", "mac": "000413000001", "type": "D785"}),
+            )
+            .await,
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn list_filters() {
+    on_each_backend(|app| async move {
+        for e in ["1001", "1002", "2001"] {
+            app.extension(e, "xswitch.cn", "good-pass").await;
+        }
+        let rows = json!({"devices": [
+            {"name": "Reception", "vendor": "潮流", "mac": "000b82000001", "extn": "1001"},
+            {"name": "Sales", "vendor": "yealink", "mac": "001565000002", "extn": "1002"},
+            {"name": "Sales 2", "vendor": "gs", "mac": "000b82000003", "extn": "2001"}
+        ]});
+        assert_done(&app.post("/api/device_provisions/import", rows).await);
+        let names = |v: &Value| {
+            v["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["name"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            names(&app.get("/api/device_provisions?vendor=grandstream").await.1),
+            vec!["Reception", "Sales 2"]
+        );
+        assert_eq!(
+            names(&app.get("/api/device_provisions?name=sales").await.1),
+            vec!["Sales", "Sales 2"]
+        );
+        assert_eq!(
+            names(&app.get("/api/device_provisions?mac=00:15:65").await.1),
+            vec!["Sales"]
+        );
+        assert_eq!(
+            names(&app.get("/api/device_provisions?extn=200").await.1),
+            vec!["Sales 2"]
+        );
+        assert_eq!(
+            names(
+                &app.get("/api/device_provisions?vendor=gs&name=sales&sortField=id&sortOrder=descend")
+                    .await
+                    .1
+            ),
+            vec!["Sales 2"]
+        );
+        assert_error(&app.get("/api/device_provisions?vendor=acme").await, 400, "vendor:");
+        assert_error(&app.get("/api/device_provisions?mac=zz").await, 400, "mac:");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn csv_import_dry_run_and_download_round_trip() {
+    on_each_backend(|app| async move {
+        for e in ["1001", "1002"] {
+            app.extension(e, "xswitch.cn", "good-pass").await;
+        }
+        let bad_csv =
+            "name,extn,vendor,mac\nFront,1001,yealink,00:15:65:aa:bb:01\nBack,1002,yealink,00:15:65:aa:bb:zz\n";
+        let r = app
+            .client
+            .post(app.url("/api/device_provisions/import"))
+            .header("X-XTRA-AUTH-ID", &app.token)
+            .header("content-type", "text/csv")
+            .body(bad_csv)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["errors"][0]["row"], 3, "spreadsheet line of the bad row: {body}");
+        assert_eq!(body["errors"][0]["column"], "mac");
+        assert_eq!(count(&app).await, 0);
+
+        let good_csv = bad_csv.replace("bb:zz", "bb:02");
+        let dry = app
+            .client
+            .post(app.url("/api/device_provisions/import?dry_run=1"))
+            .header("X-XTRA-AUTH-ID", &app.token)
+            .header("content-type", "text/csv")
+            .body(good_csv.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(dry.status(), 200);
+        let dry: Value = dry.json().await.unwrap();
+        assert!(dry["message"].as_str().unwrap().contains("dry run: 2 rows"), "{dry}");
+        assert_eq!(dry["data"][1]["mac"], "001565aabb02");
+        assert_eq!(count(&app).await, 0, "a dry run writes nothing");
+
+        let form = reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(good_csv.into_bytes()).file_name("phones.csv"),
+        );
+        let up = app
+            .client
+            .post(app.url("/api/device_provisions/import"))
+            .header("X-XTRA-AUTH-ID", &app.token)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(up.status(), 200);
+        assert_eq!(count(&app).await, 2);
+
+        let (status, table) = app.get("/api/device_provisions/download").await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            table,
+            json!([
+                ["name", "extn", "vendor", "mac"],
+                ["Front", "1001", "yealink", "001565aabb01"],
+                ["Back", "1002", "yealink", "001565aabb02"]
+            ])
+        );
+        let (_, zh) = app
+            .get("/api/device_provisions/download?language=zh-CN&name=back")
+            .await;
+        assert_eq!(
+            zh,
+            json!([
+                ["名称", "分机号", "供应商", "MAC"],
+                ["Back", "1002", "yealink", "001565aabb02"]
+            ])
+        );
+
+        // The CSV export imports back (after the records are gone).
+        let csv = app
+            .client
+            .get(app.url("/api/device_provisions/download?format=csv"))
+            .header("X-XTRA-AUTH-ID", &app.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
+        let exported = csv.text().await.unwrap();
+        for id in [1, 2] {
+            assert_done(&app.delete(&format!("/api/device_provisions/{id}")).await);
+        }
+        let back = app
+            .client
+            .post(app.url("/api/device_provisions/import"))
+            .header("X-XTRA-AUTH-ID", &app.token)
+            .header("content-type", "text/csv")
+            .body(exported)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(back.status(), 200);
+        assert_eq!(count(&app).await, 2);
+        assert_error(
+            &app.get("/api/device_provisions/download?format=xml").await,
+            400,
+            "format:",
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn import_refuses_empty_and_malformed_bodies() {
+    on_each_backend(|app| async move {
+        assert_error(
+            &app.post("/api/device_provisions/import", json!({"devices": []})).await,
+            400,
+            "no rows",
+        );
+        assert_error(
+            &app.post("/api/device_provisions/import", json!({"rows": [1]})).await,
+            400,
+            "devices: required",
+        );
+        assert_error(
+            &app.post("/api/device_provisions/import", json!({"devices": "x"})).await,
+            400,
+            "devices: must be an array",
+        );
+        let r = app
+            .post("/api/device_provisions/import", json!({"devices": [42]}))
+            .await;
+        assert_error(&r, 400, "1 bad row");
+        assert_eq!(r.1["errors"][0]["reason"], "each row must be a JSON object");
+        let r = app
+            .client
+            .post(app.url("/api/device_provisions/import"))
+            .header("X-XTRA-AUTH-ID", &app.token)
+            .header("content-type", "text/csv")
+            .body("name,extn\nx,1\n")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400);
+    })
+    .await;
+}

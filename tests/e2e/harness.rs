@@ -1,0 +1,315 @@
+//! Starts sipprov for a test on 127.0.0.1:0, on a real SQLite file and, when
+//! `SIPPROV_TEST_DATABASE_URL` names a PostgreSQL server, on a fresh database
+//! there as well.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use sipprov::app::{self, AppState};
+use sipprov::config::{LogFormat, Settings};
+use sipprov::store::Db;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const ADMIN_PASSWORD: &str = "admin-test-password";
+
+#[derive(Debug, Clone)]
+pub enum Backend {
+    Sqlite,
+    Postgres(String),
+}
+
+/// The backends every scenario runs on.
+pub fn backends() -> Vec<Backend> {
+    let mut all = vec![Backend::Sqlite];
+    if let Ok(url) = std::env::var("SIPPROV_TEST_DATABASE_URL")
+        && !url.trim().is_empty()
+    {
+        all.push(Backend::Postgres(url));
+    }
+    all
+}
+
+/// Runs `scenario` once per backend, each on a new server and database.
+pub async fn on_each_backend<F, Fut>(scenario: F)
+where
+    F: Fn(TestApp) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    on_each_backend_with(Duration::from_secs(86400), scenario).await
+}
+
+pub async fn on_each_backend_with<F, Fut>(token_lifetime: Duration, scenario: F)
+where
+    F: Fn(TestApp) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    for backend in backends() {
+        eprintln!(
+            "-- backend: {}",
+            if matches!(backend, Backend::Sqlite) {
+                "sqlite"
+            } else {
+                "postgres"
+            }
+        );
+        let app = TestApp::start(backend, token_lifetime).await;
+        scenario(app).await;
+    }
+}
+
+/// A PostgreSQL database made for one test and dropped after it.
+pub struct ScratchPg {
+    server_url: String,
+    name: String,
+}
+
+impl ScratchPg {
+    async fn create(server_url: &str) -> (ScratchPg, String) {
+        let name = format!("sipprov_t_{}", uuid::Uuid::new_v4().simple());
+        let admin = Db::connect(server_url)
+            .await
+            .expect("connect to SIPPROV_TEST_DATABASE_URL");
+        let Db::Postgres(pool) = &admin else {
+            panic!("SIPPROV_TEST_DATABASE_URL must be a postgres:// URL")
+        };
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(pool)
+            .await
+            .expect("create test database");
+        admin.close().await;
+        let url = match server_url.rsplit_once('/') {
+            Some((base, _)) => format!("{base}/{name}"),
+            None => panic!("SIPPROV_TEST_DATABASE_URL needs a database path"),
+        };
+        (
+            ScratchPg {
+                server_url: server_url.to_string(),
+                name,
+            },
+            url,
+        )
+    }
+}
+
+impl Drop for ScratchPg {
+    fn drop(&mut self) {
+        let (url, name) = (self.server_url.clone(), self.name.clone());
+        // Drop runs outside async code: a short-lived runtime does the cleanup.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                if let Ok(Db::Postgres(pool)) = Db::connect(&url).await {
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .execute(&pool)
+                    .await;
+                    pool.close().await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    pub token: String,
+    pub db: Db,
+    pub settings: Settings,
+    pub data_dir: Arc<tempfile::TempDir>,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<()>>,
+    _pg: Option<Arc<ScratchPg>>,
+}
+
+impl TestApp {
+    pub async fn start(backend: Backend, token_lifetime: Duration) -> TestApp {
+        let data_dir = Arc::new(tempfile::tempdir().unwrap());
+        let (pg, database_url) = match backend {
+            Backend::Sqlite => (None, None),
+            Backend::Postgres(url) => {
+                let (pg, url) = ScratchPg::create(&url).await;
+                (Some(Arc::new(pg)), Some(url))
+            }
+        };
+        let settings = Settings {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            data_dir: data_dir.path().to_path_buf(),
+            database_url,
+            token_lifetime,
+            admin_password: Some(ADMIN_PASSWORD.into()),
+            secret_key: None,
+            log_format: LogFormat::Text,
+        };
+        let mut app = TestApp::launch(settings, data_dir, pg).await;
+        app.token = app.login("admin", ADMIN_PASSWORD).await;
+        app
+    }
+
+    async fn launch(settings: Settings, data_dir: Arc<tempfile::TempDir>, pg: Option<Arc<ScratchPg>>) -> TestApp {
+        let (state, _) = AppState::open(settings.clone()).await.expect("open sipprov");
+        let db = state.db.clone();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            app::serve(listener, state, async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        });
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        TestApp {
+            addr,
+            client,
+            token: String::new(),
+            db,
+            settings,
+            data_dir,
+            stop: Some(stop),
+            server: Some(server),
+            _pg: pg,
+        }
+    }
+
+    /// Stops this server and starts a new one on the same data.
+    pub async fn restart(mut self) -> TestApp {
+        self.stop().await;
+        self.db.close().await;
+        let token = self.token.clone();
+        let mut next = TestApp::launch(self.settings.clone(), self.data_dir.clone(), self._pg.clone()).await;
+        next.token = token;
+        next
+    }
+
+    /// A second server on the same database, as another node would be.
+    pub async fn another_node(&self) -> TestApp {
+        let mut node = TestApp::launch(self.settings.clone(), self.data_dir.clone(), self._pg.clone()).await;
+        node.token = self.token.clone();
+        node
+    }
+
+    pub async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.unwrap();
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn data_path(&self) -> PathBuf {
+        self.data_dir.path().to_path_buf()
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.db, Db::Postgres(_))
+    }
+
+    /// Logs in and returns the token; panics unless it works.
+    pub async fn login(&self, login: &str, password: &str) -> String {
+        let (status, body) = self
+            .send(
+                Method::POST,
+                "/api/sessions",
+                Some(json!({"login": login, "password": password})),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "login {login}: {body}");
+        body["token"].as_str().unwrap().to_string()
+    }
+
+    /// A request with an optional JSON body and token; returns the status and
+    /// the body as JSON (Null when it is not JSON).
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        token: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            req = req.header("X-XTRA-AUTH-ID", token);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let response = req.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.send(Method::GET, path, None, Some(&self.token)).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.send(Method::POST, path, Some(body), Some(&self.token)).await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.send(Method::PUT, path, Some(body), Some(&self.token)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
+        self.send(Method::DELETE, path, None, Some(&self.token)).await
+    }
+
+    /// Creates an extension and returns its id; panics unless it works.
+    pub async fn extension(&self, extn: &str, domain: &str, password: &str) -> i64 {
+        let (status, body) = self
+            .post(
+                "/api/extensions",
+                json!({"extn": extn, "domain": domain, "password": password}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "create extension {extn}: {body}");
+        body["data"].as_str().unwrap().parse().unwrap()
+    }
+}
+
+/// Asserts a 4xx with XSwitch's error shape whose message contains `needle`.
+#[track_caller]
+pub fn assert_error(got: &(StatusCode, Value), status: u16, needle: &str) {
+    let (s, body) = got;
+    assert_eq!(s.as_u16(), status, "{body}");
+    assert_eq!(body["code"], json!(status), "{body}");
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(needle),
+        "message {message:?} should contain {needle:?}"
+    );
+}
+
+/// Asserts XSwitch's success envelope and returns its `data`.
+#[track_caller]
+pub fn assert_done(got: &(StatusCode, Value)) -> Value {
+    let (s, body) = got;
+    assert_eq!(*s, StatusCode::OK, "{body}");
+    assert_eq!(body["code"], json!(200), "{body}");
+    assert_eq!(body["message"], json!("success"), "{body}");
+    body["data"].clone()
+}

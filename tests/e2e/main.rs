@@ -1,0 +1,10 @@
+//! End-to-end tests: each starts sipprov on 127.0.0.1:0 and talks to it over
+//! real sockets, on SQLite and, when configured, PostgreSQL.
+
+mod harness;
+
+mod device_provisions;
+mod extensions;
+mod logs;
+mod operations;
+mod sessions;

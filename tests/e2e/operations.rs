@@ -1,0 +1,80 @@
+use reqwest::Method;
+use serde_json::Value;
+
+use crate::harness::on_each_backend;
+
+#[tokio::test]
+async fn healthz_needs_no_token_and_names_the_backend() {
+    on_each_backend(|app| async move {
+        let r = app.client.get(app.url("/healthz")).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(r.headers().contains_key("x-request-id"));
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["status"], "ok");
+        assert_eq!(body["database"], if app.is_postgres() { "postgres" } else { "sqlite" });
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn openapi_describes_every_route_and_the_docs_page_is_served_locally() {
+    on_each_backend(|app| async move {
+        let (status, doc) = app.get("/api/openapi.json").await;
+        assert_eq!(status, 200);
+        let paths = doc["paths"].as_object().unwrap();
+        let expected = [
+            ("/api/sessions", "post"),
+            ("/api/sessions", "delete"),
+            ("/api/extensions", "get"),
+            ("/api/extensions", "post"),
+            ("/api/extensions/muti_add", "post"),
+            ("/api/extensions/{id}", "get"),
+            ("/api/extensions/{id}", "put"),
+            ("/api/extensions/{id}", "delete"),
+            ("/api/device_provisions", "get"),
+            ("/api/device_provisions", "post"),
+            ("/api/device_provisions/import", "post"),
+            ("/api/device_provisions/download", "get"),
+            ("/api/device_provisions/{id}", "get"),
+            ("/api/device_provisions/{id}", "put"),
+            ("/api/device_provisions/{id}", "delete"),
+            ("/api/logs", "get"),
+        ];
+        for (path, method) in expected {
+            assert!(
+                paths.get(path).and_then(|p| p.get(method)).is_some(),
+                "{method} {path} missing from the document"
+            );
+        }
+        let documented: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
+        assert_eq!(
+            documented,
+            expected.len(),
+            "every documented operation is expected: {:?}",
+            paths.keys()
+        );
+        let schemes = doc["components"]["securitySchemes"].as_object().unwrap();
+        assert_eq!(schemes["xtra_auth"]["name"], "X-XTRA-AUTH-ID");
+        assert_eq!(
+            doc["paths"]["/api/sessions"]["post"]["security"],
+            serde_json::json!([{}]),
+            "login needs no token"
+        );
+
+        let page = app
+            .client
+            .get(app.url("/api/docs/"))
+            .header("X-XTRA-AUTH-ID", &app.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 200);
+        let html = page.text().await.unwrap();
+        assert!(
+            html.contains("swagger") && !html.contains("cdn."),
+            "assets are served by sipprov itself"
+        );
+        assert_eq!(app.send(Method::GET, "/api/docs/", None, None).await.0, 403);
+    })
+    .await;
+}

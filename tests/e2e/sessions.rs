@@ -1,0 +1,262 @@
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::harness::{ADMIN_PASSWORD, assert_error, on_each_backend, on_each_backend_with};
+
+#[tokio::test]
+async fn login_answers_with_xswitch_shape_and_every_token_carrier_works() {
+    on_each_backend(|app| async move {
+        let (status, body) = app
+            .send(
+                Method::POST,
+                "/api/sessions",
+                Some(json!({"login": "admin", "password": ADMIN_PASSWORD})),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["code"], 200);
+        assert_eq!(body["user_id"], 1);
+        assert_eq!(body["name"], "Admin");
+        assert_eq!(body["extn"], "");
+        let token = body["token"].as_str().unwrap();
+        assert!(token.len() >= 32, "at least 128 bits: {token}");
+        let expires = body["expires"].as_i64().unwrap();
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        assert!((expires - now - 86400).abs() < 60, "absolute expiry 24 h from now");
+
+        // Form body with `username`, as CherryPBX and old XUI send it.
+        let form = app
+            .client
+            .post(app.url("/api/sessions"))
+            .form(&[("username", "admin"), ("password", ADMIN_PASSWORD)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(form.status(), 200);
+        let cookie = form.headers().get("set-cookie").unwrap().to_str().unwrap().to_string();
+        assert!(
+            cookie.starts_with("freeswitch_xtra_session_id=") && cookie.contains("HttpOnly"),
+            "{cookie}"
+        );
+        let cookie_token = cookie
+            .split(';')
+            .next()
+            .unwrap()
+            .trim_start_matches("freeswitch_xtra_session_id=")
+            .to_string();
+
+        for request in [
+            app.client
+                .get(app.url("/api/extensions"))
+                .header("X-XTRA-AUTH-ID", token),
+            app.client.get(app.url("/api/extensions")).bearer_auth(token),
+            app.client
+                .get(app.url("/api/extensions"))
+                .header("Cookie", format!("freeswitch_xtra_session_id={cookie_token}")),
+        ] {
+            assert_eq!(request.send().await.unwrap().status(), 200);
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn api_routes_refuse_missing_unknown_and_expired_tokens() {
+    on_each_backend_with(Duration::from_secs(1), |app| async move {
+        let missing = app.send(Method::GET, "/api/device_provisions", None, None).await;
+        assert_error(&missing, 403, "Not Authorized");
+        let unknown = app
+            .send(Method::GET, "/api/device_provisions", None, Some("not-a-token"))
+            .await;
+        assert_error(&unknown, 403, "unknown or expired");
+        assert_error(
+            &app.send(Method::DELETE, "/api/sessions", None, None).await,
+            403,
+            "Not Authorized",
+        );
+        assert_error(
+            &app.send(Method::GET, "/api/openapi.json", None, None).await,
+            403,
+            "Not Authorized",
+        );
+
+        assert_eq!(app.get("/api/device_provisions").await.0, 200);
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        assert_error(&app.get("/api/device_provisions").await, 403, "unknown or expired");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn wrong_and_unknown_logins_look_the_same_and_bad_bodies_name_the_field() {
+    on_each_backend(|app| async move {
+        let wrong = app
+            .send(
+                Method::POST,
+                "/api/sessions",
+                Some(json!({"login": "admin", "password": "nope"})),
+                None,
+            )
+            .await;
+        let unknown = app
+            .send(
+                Method::POST,
+                "/api/sessions",
+                Some(json!({"login": "ghost", "password": "nope"})),
+                None,
+            )
+            .await;
+        assert_error(&wrong, 403, "Wrong username or password");
+        assert_eq!(wrong, unknown);
+        assert_eq!(wrong.1["text"], "Wrong username or password");
+
+        assert_error(
+            &app.send(Method::POST, "/api/sessions", Some(json!({"password": "x"})), None)
+                .await,
+            400,
+            "login: required",
+        );
+        assert_error(
+            &app.send(Method::POST, "/api/sessions", Some(json!({"login": "admin"})), None)
+                .await,
+            400,
+            "password: required",
+        );
+        let raw = app
+            .client
+            .post(app.url("/api/sessions"))
+            .header("content-type", "application/json")
+            .body("{oops")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(raw.status(), 400);
+        let body: serde_json::Value = raw.json().await.unwrap();
+        assert!(body["message"].as_str().unwrap().contains("not valid JSON"));
+        // User 0 owns system actions and can never log in.
+        assert_error(
+            &app.send(
+                Method::POST,
+                "/api/sessions",
+                Some(json!({"login": "system", "password": "x"})),
+                None,
+            )
+            .await,
+            403,
+            "Wrong username",
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn five_wrong_passwords_lock_the_login() {
+    on_each_backend(|app| async move {
+        for attempt in 1..=4 {
+            let r = app
+                .send(
+                    Method::POST,
+                    "/api/sessions",
+                    Some(json!({"login": "admin", "password": format!("bad{attempt}")})),
+                    None,
+                )
+                .await;
+            assert_error(&r, 403, "Wrong username or password");
+        }
+        let fifth = app
+            .send(
+                Method::POST,
+                "/api/sessions",
+                Some(json!({"login": "admin", "password": "bad5"})),
+                None,
+            )
+            .await;
+        assert_error(&fifth, 403, "locked");
+        let right = app
+            .send(
+                Method::POST,
+                "/api/sessions",
+                Some(json!({"login": "ADMIN", "password": ADMIN_PASSWORD})),
+                None,
+            )
+            .await;
+        assert_error(&right, 403, "locked after 5 wrong passwords");
+        // A session opened before the lock still works.
+        assert_eq!(app.get("/api/extensions").await.0, 200);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn logout_ends_the_token_and_tokens_survive_a_restart() {
+    on_each_backend(|app| async move {
+        let app = app.restart().await;
+        assert_eq!(
+            app.get("/api/extensions").await.0,
+            200,
+            "token issued before the restart"
+        );
+
+        let second = app.login("admin", ADMIN_PASSWORD).await;
+        let out = app.send(Method::DELETE, "/api/sessions", None, Some(&second)).await;
+        assert_eq!(out.0, 200);
+        assert_eq!(out.1, json!({"code": 200, "text": "OK"}));
+        assert_error(
+            &app.send(Method::GET, "/api/extensions", None, Some(&second)).await,
+            403,
+            "unknown or expired",
+        );
+        assert_eq!(app.get("/api/extensions").await.0, 200, "other sessions stay open");
+
+        let stored: Vec<String> = match &app.db {
+            sipprov::store::Db::Sqlite(p) => sqlx::query_scalar("SELECT token_hash FROM sessions")
+                .fetch_all(p)
+                .await
+                .unwrap(),
+            sipprov::store::Db::Postgres(p) => sqlx::query_scalar("SELECT token_hash FROM sessions")
+                .fetch_all(p)
+                .await
+                .unwrap(),
+        };
+        assert!(
+            !stored.is_empty() && !stored.contains(&app.token),
+            "only hashes are stored"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn dev_key_logs_in_in_place_of_the_password() {
+    on_each_backend(|app| async move {
+        let (key, hash) = sipprov::secrets::new_token();
+        assert!(
+            app.db
+                .set_dev_key("admin", &hash, sipprov::domain::timestamp::now())
+                .await
+                .unwrap()
+        );
+        let r = app
+            .send(
+                Method::POST,
+                "/api/sessions",
+                Some(json!({"login": "admin", "dev_key": key})),
+                None,
+            )
+            .await;
+        assert_eq!(r.0, 200, "{}", r.1);
+        let bad = app
+            .send(
+                Method::POST,
+                "/api/sessions",
+                Some(json!({"login": "admin", "dev_key": "0".repeat(64)})),
+                None,
+            )
+            .await;
+        assert_error(&bad, 403, "Wrong username or password");
+    })
+    .await;
+}
