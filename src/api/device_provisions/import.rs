@@ -509,8 +509,7 @@ mod tests {
             extn: Some("[oops".into()),
             ..Default::default()
         })
-        .err()
-        .unwrap();
+        .errors;
         let columns: Vec<&str> = errors.iter().map(|e| e.column.as_str()).collect();
         assert_eq!(columns, vec!["mac", "vendor", "extn"]);
         assert!(errors.iter().all(|e| e.row == 7));
