@@ -247,11 +247,9 @@ mod tests {
         assert!(err.starts_with("user_id: "), "{err}");
         let err = parse_body::<Sample>(b"{not json", false).unwrap_err().to_string();
         assert!(err.contains("not valid JSON"), "{err}");
-        assert!(
-            parse_body::<Sample>(b"", false)
-                .unwrap_err()
-                .to_string()
-                .contains("empty")
-        );
+        for not_an_object in [&b""[..], br#"["1001"]"#] {
+            let err = parse_body::<Sample>(not_an_object, false).unwrap_err().to_string();
+            assert!(err.contains("send a JSON object"), "{err}");
+        }
     }
 }

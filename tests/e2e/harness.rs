@@ -198,13 +198,6 @@ impl TestApp {
         next
     }
 
-    /// A second server on the same database, as another node would be.
-    pub async fn another_node(&self) -> TestApp {
-        let mut node = TestApp::launch(self.settings.clone(), self.data_dir.clone(), self._pg.clone()).await;
-        node.token = self.token.clone();
-        node
-    }
-
     pub async fn stop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
@@ -216,10 +209,6 @@ impl TestApp {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
-    }
-
-    pub fn data_path(&self) -> PathBuf {
-        self.data_dir.path().to_path_buf()
     }
 
     pub fn is_postgres(&self) -> bool {
