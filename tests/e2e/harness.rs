@@ -69,7 +69,7 @@ pub struct ScratchPg {
 }
 
 impl ScratchPg {
-    async fn create(server_url: &str) -> (ScratchPg, String) {
+    pub async fn create(server_url: &str) -> (ScratchPg, String) {
         let name = format!("sipprov_t_{}", uuid::Uuid::new_v4().simple());
         let admin = Db::connect(server_url)
             .await

@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod cli;
 mod device_provisions;
 mod extensions;
 mod logs;

@@ -1,0 +1,178 @@
+//! The real `sipprov` binary, as an admin runs it, driven with real curl.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::harness::{Backend, ScratchPg, backends};
+
+const BIN: &str = env!("CARGO_BIN_EXE_sipprov");
+
+struct Server {
+    child: Child,
+    addr: String,
+    stdout: BufReader<std::process::ChildStdout>,
+}
+
+fn sipprov(data_dir: &Path, database_url: Option<&str>) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.arg("--data-dir").arg(data_dir).env_remove("SIPPROV_ADMIN_PASSWORD").env_remove("DATABASE_URL").env_remove("SIPPROV_DATABASE_URL");
+    if let Some(url) = database_url {
+        cmd.arg("--database-url").arg(url);
+    }
+    cmd
+}
+
+/// Starts `sipprov serve` on a free port and waits for its "listening" line.
+fn serve(data_dir: &Path, database_url: Option<&str>) -> Server {
+    let mut child = sipprov(data_dir, database_url)
+        .args(["--log-format", "json", "serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            if let Ok(v) = serde_json::from_str::<Value>(&line)
+                && v["fields"]["message"] == "listening"
+            {
+                let _ = tx.send(v["fields"]["address"].as_str().unwrap().to_string());
+            }
+        }
+    });
+    let addr = rx.recv_timeout(Duration::from_secs(60)).expect("sipprov serve started listening");
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    Server { child, addr, stdout }
+}
+
+fn curl(args: &[&str]) -> Value {
+    let out = Command::new("curl").arg("-sS").args(args).output().expect("curl is installed");
+    assert!(out.status.success(), "curl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("curl {args:?} gave {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+fn login(addr: &str, login: &str, password: &str) -> Value {
+    curl(&[&format!("http://{addr}/api/sessions"), "-d", &format!("login={login}&password={password}")])
+}
+
+fn for_each_database(run: impl Fn(&Path, Option<&str>)) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    for backend in backends() {
+        let dir = tempfile::tempdir().unwrap();
+        match backend {
+            Backend::Sqlite => run(dir.path(), None),
+            Backend::Postgres(server) => {
+                let (_pg, url): (ScratchPg, String) = rt.block_on(ScratchPg::create(&server));
+                run(dir.path(), Some(&url));
+            }
+        }
+    }
+}
+
+#[test]
+fn first_start_prints_a_generated_admin_password_once_and_stops_on_sigterm() {
+    for_each_database(|dir, db| {
+        let mut server = serve(dir, db);
+        let mut line = String::new();
+        server.stdout.read_line(&mut line).unwrap();
+        let password = line.trim().rsplit(' ').next().unwrap().to_string();
+        assert!(line.contains("'admin'") && password.len() >= 16, "{line}");
+        let file = dir.join("initial-admin-password");
+        assert_eq!(std::fs::read_to_string(&file).unwrap().trim(), password);
+        assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(std::fs::metadata(dir.join("secret.key")).unwrap().permissions().mode() & 0o777, 0o600);
+
+        let session = login(&server.addr, "admin", &password);
+        assert_eq!(session["code"], 200, "{session}");
+        let health = curl(&[&format!("http://{}/healthz", server.addr)]);
+        assert_eq!(health["status"], "ok");
+
+        // SIGTERM: a graceful stop, exit status 0.
+        Command::new("kill").arg("-TERM").arg(server.child.id().to_string()).status().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(status) = server.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "sipprov did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert!(status.success(), "{status}");
+
+        // The second start keeps the password and prints nothing.
+        let mut again = serve(dir, db);
+        assert_eq!(login(&again.addr, "admin", &password)["code"], 200);
+        again.child.kill().unwrap();
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut again.stdout, &mut rest).unwrap();
+        assert!(!rest.contains("password"), "{rest}");
+    });
+}
+
+#[test]
+fn user_commands_and_migrate() {
+    for_each_database(|dir, db| {
+        let run = |args: &[&str], stdin: &str| {
+            let mut child = sipprov(dir, db).args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+            child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+            child.wait_with_output().unwrap()
+        };
+        let migrated = run(&["migrate"], "");
+        assert!(migrated.status.success(), "{}", String::from_utf8_lossy(&migrated.stderr));
+        let added = run(&["user", "add", "installer", "--name", "Site Installer"], "installer-pass-1\n");
+        assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+        let short = run(&["user", "set-password", "installer"], "short\n");
+        assert!(!short.status.success() && String::from_utf8_lossy(&short.stderr).contains("too short"));
+        let set = run(&["user", "set-password", "admin"], "admin-pass-123\n");
+        assert!(set.status.success(), "{}", String::from_utf8_lossy(&set.stderr));
+        let missing = run(&["user", "set-password", "ghost"], "whatever-pass\n");
+        assert!(!missing.status.success() && String::from_utf8_lossy(&missing.stderr).contains("no user 'ghost'"));
+        let key = run(&["user", "dev-key", "installer"], "");
+        let key = String::from_utf8(key.stdout).unwrap().trim().to_string();
+        assert_eq!(key.len(), 64);
+
+        let mut server = serve(dir, db);
+        let installer = login(&server.addr, "installer", "installer-pass-1");
+        assert_eq!((installer["code"].clone(), installer["name"].clone()), (200.into(), "Site Installer".into()));
+        assert_eq!(login(&server.addr, "admin", "admin-pass-123")["code"], 200);
+        let by_key = curl(&[&format!("http://{}/api/sessions", server.addr), "-H", "Content-Type: application/json", "-d", &format!("{{\"login\":\"installer\",\"dev_key\":\"{key}\"}}")]);
+        assert_eq!(by_key["code"], 200, "{by_key}");
+        server.child.kill().unwrap();
+    });
+}
+
+/// The README's curl walkthrough, run as written against a fresh server.
+#[test]
+fn readme_walkthrough_works_as_written() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let block = readme.split("<!-- walkthrough:start -->").nth(1).unwrap().split("<!-- walkthrough:end -->").next().unwrap();
+    let script: String = block.lines().filter(|l| !l.starts_with("```")).collect::<Vec<_>>().join("\n");
+    for_each_database(|dir, db| {
+        let mut server = serve(dir, db);
+        let mut line = String::new();
+        server.stdout.read_line(&mut line).unwrap();
+        let password = line.trim().rsplit(' ').next().unwrap().to_string();
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(format!("set -euo pipefail\n{}", script.replace("localhost:8081", &server.addr)))
+            .env("ADMIN_PASSWORD", &password)
+            .output()
+            .unwrap();
+        server.child.kill().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+        let answers: Vec<Value> = serde_json::Deserializer::from_str(&stdout).into_iter::<Value>().map(Result::unwrap).collect();
+        assert_eq!(answers.len(), 3, "{stdout}");
+        assert_eq!(answers[0], serde_json::json!({"code": 200, "message": "success", "data": "1"}));
+        assert_eq!(answers[1], serde_json::json!({"code": 200, "message": "success", "data": "1"}));
+        assert_eq!(answers[2]["rowCount"], 1);
+        assert_eq!(answers[2]["data"][0]["mac"], "001565123456");
+        assert_eq!(answers[2]["data"][0]["extn"], "1001");
+    });
+}
