@@ -9,7 +9,7 @@ RUN cargo build --release --locked && strip target/release/sipprov
 
 # Runtime stage: the binary alone, run by an unprivileged user.
 FROM debian:bookworm-slim
-RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates \
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates curl \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin sipprov \
     && mkdir /data && chown sipprov /data
@@ -18,6 +18,6 @@ USER sipprov
 ENV SIPPROV_DATA_DIR=/data SIPPROV_LISTEN=0.0.0.0:8081
 VOLUME /data
 EXPOSE 8081
-HEALTHCHECK CMD ["/bin/sh", "-c", "exec 3<>/dev/tcp/127.0.0.1/8081"]
+HEALTHCHECK CMD ["curl", "-fsS", "http://127.0.0.1:8081/healthz"]
 ENTRYPOINT ["sipprov"]
 CMD ["serve"]
