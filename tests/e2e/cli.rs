@@ -20,7 +20,11 @@ struct Server {
 
 fn sipprov(data_dir: &Path, database_url: Option<&str>) -> Command {
     let mut cmd = Command::new(BIN);
-    cmd.arg("--data-dir").arg(data_dir).env_remove("SIPPROV_ADMIN_PASSWORD").env_remove("DATABASE_URL").env_remove("SIPPROV_DATABASE_URL");
+    cmd.arg("--data-dir")
+        .arg(data_dir)
+        .env_remove("SIPPROV_ADMIN_PASSWORD")
+        .env_remove("DATABASE_URL")
+        .env_remove("SIPPROV_DATABASE_URL");
     if let Some(url) = database_url {
         cmd.arg("--database-url").arg(url);
     }
@@ -46,19 +50,34 @@ fn serve(data_dir: &Path, database_url: Option<&str>) -> Server {
             }
         }
     });
-    let addr = rx.recv_timeout(Duration::from_secs(60)).expect("sipprov serve started listening");
+    let addr = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("sipprov serve started listening");
     let stdout = BufReader::new(child.stdout.take().unwrap());
     Server { child, addr, stdout }
 }
 
 fn curl(args: &[&str]) -> Value {
-    let out = Command::new("curl").arg("-sS").args(args).output().expect("curl is installed");
-    assert!(out.status.success(), "curl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("curl {args:?} gave {}", String::from_utf8_lossy(&out.stdout)))
+    let out = Command::new("curl")
+        .arg("-sS")
+        .args(args)
+        .output()
+        .expect("curl is installed");
+    assert!(
+        out.status.success(),
+        "curl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("curl {args:?} gave {}", String::from_utf8_lossy(&out.stdout)))
 }
 
 fn login(addr: &str, login: &str, password: &str) -> Value {
-    curl(&[&format!("http://{addr}/api/sessions"), "-d", &format!("login={login}&password={password}")])
+    curl(&[
+        &format!("http://{addr}/api/sessions"),
+        "-d",
+        &format!("login={login}&password={password}"),
+    ])
 }
 
 fn for_each_database(run: impl Fn(&Path, Option<&str>)) {
@@ -86,7 +105,10 @@ fn first_start_prints_a_generated_admin_password_once_and_stops_on_sigterm() {
         let file = dir.join("initial-admin-password");
         assert_eq!(std::fs::read_to_string(&file).unwrap().trim(), password);
         assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
-        assert_eq!(std::fs::metadata(dir.join("secret.key")).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(dir.join("secret.key")).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
 
         let session = login(&server.addr, "admin", &password);
         assert_eq!(session["code"], 200, "{session}");
@@ -94,7 +116,11 @@ fn first_start_prints_a_generated_admin_password_once_and_stops_on_sigterm() {
         assert_eq!(health["status"], "ok");
 
         // SIGTERM: a graceful stop, exit status 0.
-        Command::new("kill").arg("-TERM").arg(server.child.id().to_string()).status().unwrap();
+        Command::new("kill")
+            .arg("-TERM")
+            .arg(server.child.id().to_string())
+            .status()
+            .unwrap();
         let deadline = Instant::now() + Duration::from_secs(20);
         let status = loop {
             if let Some(status) = server.child.try_wait().unwrap() {
@@ -119,13 +145,26 @@ fn first_start_prints_a_generated_admin_password_once_and_stops_on_sigterm() {
 fn user_commands_and_migrate() {
     for_each_database(|dir, db| {
         let run = |args: &[&str], stdin: &str| {
-            let mut child = sipprov(dir, db).args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+            let mut child = sipprov(dir, db)
+                .args(args)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
             child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
             child.wait_with_output().unwrap()
         };
         let migrated = run(&["migrate"], "");
-        assert!(migrated.status.success(), "{}", String::from_utf8_lossy(&migrated.stderr));
-        let added = run(&["user", "add", "installer", "--name", "Site Installer"], "installer-pass-1\n");
+        assert!(
+            migrated.status.success(),
+            "{}",
+            String::from_utf8_lossy(&migrated.stderr)
+        );
+        let added = run(
+            &["user", "add", "installer", "--name", "Site Installer"],
+            "installer-pass-1\n",
+        );
         assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
         let short = run(&["user", "set-password", "installer"], "short\n");
         assert!(!short.status.success() && String::from_utf8_lossy(&short.stderr).contains("too short"));
@@ -139,9 +178,18 @@ fn user_commands_and_migrate() {
 
         let mut server = serve(dir, db);
         let installer = login(&server.addr, "installer", "installer-pass-1");
-        assert_eq!((installer["code"].clone(), installer["name"].clone()), (200.into(), "Site Installer".into()));
+        assert_eq!(
+            (installer["code"].clone(), installer["name"].clone()),
+            (200.into(), "Site Installer".into())
+        );
         assert_eq!(login(&server.addr, "admin", "admin-pass-123")["code"], 200);
-        let by_key = curl(&[&format!("http://{}/api/sessions", server.addr), "-H", "Content-Type: application/json", "-d", &format!("{{\"login\":\"installer\",\"dev_key\":\"{key}\"}}")]);
+        let by_key = curl(&[
+            &format!("http://{}/api/sessions", server.addr),
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            &format!("{{\"login\":\"installer\",\"dev_key\":\"{key}\"}}"),
+        ]);
         assert_eq!(by_key["code"], 200, "{by_key}");
         server.child.kill().unwrap();
     });
@@ -151,8 +199,18 @@ fn user_commands_and_migrate() {
 #[test]
 fn readme_walkthrough_works_as_written() {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let block = readme.split("<!-- walkthrough:start -->").nth(1).unwrap().split("<!-- walkthrough:end -->").next().unwrap();
-    let script: String = block.lines().filter(|l| !l.starts_with("```")).collect::<Vec<_>>().join("\n");
+    let block = readme
+        .split("<!-- walkthrough:start -->")
+        .nth(1)
+        .unwrap()
+        .split("<!-- walkthrough:end -->")
+        .next()
+        .unwrap();
+    let script: String = block
+        .lines()
+        .filter(|l| !l.starts_with("```"))
+        .collect::<Vec<_>>()
+        .join("\n");
     for_each_database(|dir, db| {
         let mut server = serve(dir, db);
         let mut line = String::new();
@@ -160,17 +218,29 @@ fn readme_walkthrough_works_as_written() {
         let password = line.trim().rsplit(' ').next().unwrap().to_string();
         let out = Command::new("bash")
             .arg("-c")
-            .arg(format!("set -euo pipefail\n{}", script.replace("localhost:8081", &server.addr)))
+            .arg(format!(
+                "set -euo pipefail\n{}",
+                script.replace("localhost:8081", &server.addr)
+            ))
             .env("ADMIN_PASSWORD", &password)
             .output()
             .unwrap();
         server.child.kill().unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
-        let answers: Vec<Value> = serde_json::Deserializer::from_str(&stdout).into_iter::<Value>().map(Result::unwrap).collect();
+        let answers: Vec<Value> = serde_json::Deserializer::from_str(&stdout)
+            .into_iter::<Value>()
+            .map(Result::unwrap)
+            .collect();
         assert_eq!(answers.len(), 3, "{stdout}");
-        assert_eq!(answers[0], serde_json::json!({"code": 200, "message": "success", "data": "1"}));
-        assert_eq!(answers[1], serde_json::json!({"code": 200, "message": "success", "data": "1"}));
+        assert_eq!(
+            answers[0],
+            serde_json::json!({"code": 200, "message": "success", "data": "1"})
+        );
+        assert_eq!(
+            answers[1],
+            serde_json::json!({"code": 200, "message": "success", "data": "1"})
+        );
         assert_eq!(answers[2]["rowCount"], 1);
         assert_eq!(answers[2]["data"][0]["mac"], "001565123456");
         assert_eq!(answers[2]["data"][0]["extn"], "1001");
