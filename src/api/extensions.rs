@@ -154,8 +154,8 @@ pub async fn create(
     Input(input): Input<ExtensionInput>,
 ) -> Result<Json<Done<String>>, ApiError> {
     let fields = new_fields(&state, input).await?;
-    let ids = insert(&state.db, vec![fields]).await?;
-    Ok(done(ids[0].to_string()))
+    let created = insert(&state.db, vec![fields]).await?;
+    Ok(done(created[0].id.to_string()))
 }
 
 #[utoipa::path(post, path = "/api/extensions/muti_add", tag = "extensions", request_body = RangeInput,
@@ -189,12 +189,7 @@ pub async fn create_range(
         };
         rows.push(new_fields(&state, input).await?);
     }
-    let ids = insert(&state.db, rows).await?;
-    let mut created = Vec::with_capacity(ids.len());
-    for id in ids {
-        created.push(find(&state.db, id).await?);
-    }
-    Ok(done(created))
+    Ok(done(insert(&state.db, rows).await?))
 }
 
 #[utoipa::path(put, path = "/api/extensions/{id}", tag = "extensions", params(("id" = i64, Path)), request_body = ExtensionInput,
@@ -285,9 +280,9 @@ pub fn password_aad(extn: &str, domain: &str) -> String {
     format!("{extn}@{domain}")
 }
 
-async fn insert(db: &Db, rows: Vec<ExtensionFields>) -> Result<Vec<i64>, ApiError> {
+async fn insert(db: &Db, rows: Vec<ExtensionFields>) -> Result<Vec<Extension>, ApiError> {
     let conflict = rows.first().map(conflict_message).unwrap_or_default();
-    db.insert_extensions(&rows, timestamp::now())
+    db.insert_extensions(rows, timestamp::now())
         .await
         .on_unique(|| ApiError::Conflict(conflict))
 }
@@ -349,8 +344,9 @@ async fn new_fields(state: &AppState, input: ExtensionInput) -> Result<Extension
         }
         Some(p) => p,
     };
+    // Unowned extensions belong to user 0, which always exists.
     let user_id = input.user_id.unwrap_or(0);
-    if !state.db.user_exists(user_id).await? {
+    if input.user_id.is_some() && !state.db.user_exists(user_id).await? {
         return Err(ApiError::field("user_id", format!("no user has id {user_id}")));
     }
     let name = text_or(input.name, &extn);

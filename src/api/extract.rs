@@ -24,8 +24,18 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Input<T> {
             .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
-            .map_err(|e| ApiError::bad(format!("request body: {}", e.body_text())))?;
+            .map_err(body_rejection)?;
         parse_body(&bytes, is_form).map(Input)
+    }
+}
+
+/// A body that could not be read: too large (413), or broken off (400).
+pub fn body_rejection(rejection: axum::extract::rejection::BytesRejection) -> ApiError {
+    let message = format!("request body: {}", rejection.body_text());
+    if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::PayloadTooLarge(message)
+    } else {
+        ApiError::BadRequest(message)
     }
 }
 

@@ -107,18 +107,45 @@ impl Db {
         on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await)
     }
 
-    /// Inserts all or none; returns the new ids in order.
-    pub async fn insert_extensions(&self, rows: &[ExtensionFields], now: OffsetDateTime) -> sqlx::Result<Vec<i64>> {
-        on_db!(self, pool => {
+    /// Inserts all or none; returns the new rows in order.
+    pub async fn insert_extensions(
+        &self,
+        rows: Vec<ExtensionFields>,
+        now: OffsetDateTime,
+    ) -> sqlx::Result<Vec<Extension>> {
+        let ids = on_db!(self, pool => {
             let mut tx = pool.begin_write().await?;
             let mut ids = Vec::with_capacity(rows.len());
-            for f in rows {
+            for f in &rows {
                 let id: i64 = bind_fields!(sqlx::query_scalar(INSERT), f).bind(now).fetch_one(&mut *tx).await?;
                 ids.push(id);
             }
             tx.commit().await?;
-            Ok(ids)
-        })
+            ids
+        });
+        Ok(rows
+            .into_iter()
+            .zip(ids)
+            .map(|(f, id)| Extension {
+                id,
+                extn: f.extn,
+                name: f.name,
+                domain: f.domain,
+                context: f.context,
+                kind: f.kind,
+                cid_name: f.cid_name,
+                cid_number: f.cid_number,
+                password_enc: f.password_enc,
+                ha1: f.ha1,
+                ha1b: f.ha1b,
+                user_id: f.user_id,
+                disabled: f.disabled,
+                description: f.description,
+                created_at: now,
+                updated_at: now,
+                deleted_at: None,
+            })
+            .collect())
     }
 
     /// Writes every field; returns false when the extension is gone.

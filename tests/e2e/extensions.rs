@@ -363,3 +363,15 @@ async fn delete_is_soft_and_refused_while_a_phone_uses_the_extension() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn an_oversized_body_is_a_413_with_a_json_body() {
+    on_each_backend(|app| async move {
+        let huge = "x".repeat(3 * 1024 * 1024);
+        let r = app
+            .post("/api/extensions", json!({"extn": "1001", "description": huge}))
+            .await;
+        assert_error(&r, 413, "request body");
+    })
+    .await;
+}

@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 
 use self::import::{HEADERS_EN, HEADERS_ZH, RawRow, plan, rows_from_csv, rows_from_json};
 use super::audit::NothingChanged;
-use super::extract::{ApiPath, ApiQuery, Input};
+use super::extract::{ApiPath, ApiQuery, Input, body_rejection};
 use super::paging::{Filter, ListParams, ListSpec, PageBody, like_pattern};
 use super::{Done, done};
 use crate::app::AppState;
@@ -241,7 +241,7 @@ pub async fn import_rows(
     } else {
         let bytes = axum::body::Bytes::from_request(req, &())
             .await
-            .map_err(|e| ApiError::PayloadTooLarge(format!("request body: {}", e.body_text())))?;
+            .map_err(body_rejection)?;
         rows_from_bytes(
             &bytes,
             content_type.starts_with("text/csv") || content_type.starts_with("application/csv"),
