@@ -204,29 +204,32 @@ pub async fn update(
         Some(p) => p.to_string(),
         None => open_password(&state.secrets, &current)?,
     };
-    let renamed = input.extn.as_deref().is_some_and(|e| e.trim() != current.extn)
-        || input.domain.as_deref().is_some_and(|d| d.trim() != current.domain);
+    let renamed = input.extn.as_deref().is_some_and(|e| e.trim() != current.fields.extn)
+        || input
+            .domain
+            .as_deref()
+            .is_some_and(|d| d.trim() != current.fields.domain);
     if renamed {
         let users = state.db.extension_users(id).await?;
         if let Some(first) = users.first() {
             return Err(ApiError::Conflict(format!(
                 "extn: extension {} is a line of device {} (MAC {}); remove it there before renumbering it",
-                current.extn, first.device_id, first.mac
+                current.fields.extn, first.device_id, first.mac
             )));
         }
     }
     let merged = ExtensionInput {
-        extn: input.extn.or(Some(current.extn)),
-        name: input.name.or(Some(current.name)),
+        extn: input.extn.or(Some(current.fields.extn)),
+        name: input.name.or(Some(current.fields.name)),
         password: Some(password),
-        domain: input.domain.or(Some(current.domain)),
-        context: input.context.or(Some(current.context)),
-        kind: input.kind.or(Some(current.kind)),
-        cid_name: input.cid_name.or(Some(current.cid_name)),
-        cid_number: input.cid_number.or(Some(current.cid_number)),
-        description: input.description.or(Some(current.description)),
-        user_id: input.user_id.or(Some(current.user_id)),
-        disabled: input.disabled.or(Some(current.disabled)),
+        domain: input.domain.or(Some(current.fields.domain)),
+        context: input.context.or(Some(current.fields.context)),
+        kind: input.kind.or(Some(current.fields.kind)),
+        cid_name: input.cid_name.or(Some(current.fields.cid_name)),
+        cid_number: input.cid_number.or(Some(current.fields.cid_number)),
+        description: input.description.or(Some(current.fields.description)),
+        user_id: input.user_id.or(Some(current.fields.user_id)),
+        disabled: input.disabled.or(Some(current.fields.disabled)),
     };
     let fields = new_fields(&state, merged).await?;
     let conflict = conflict_message(&fields);
@@ -253,7 +256,7 @@ pub async fn delete(State(db): State<Db>, ApiPath(id): ApiPath<i64>) -> Result<J
             .collect();
         return Err(ApiError::Conflict(format!(
             "extension {} is a line of device {}; remove it there first",
-            current.extn,
+            current.fields.extn,
             devices.join(", ")
         )));
     }
@@ -272,7 +275,7 @@ fn not_found(id: i64) -> ApiError {
 }
 
 fn open_password(secrets: &SecretBox, e: &Extension) -> Result<String, ApiError> {
-    Ok(secrets.decrypt(&e.password_enc, &password_aad(&e.extn, &e.domain))?)
+    Ok(secrets.decrypt(&e.fields.password_enc, &password_aad(&e.fields.extn, &e.fields.domain))?)
 }
 
 /// Binds a stored password to its account.

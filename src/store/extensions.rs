@@ -12,23 +12,9 @@ pub const COLUMNS: &str = "id, extn, name, domain, context, type, cid_name, cid_
 #[derive(Debug, Clone, FromRow, Serialize, utoipa::ToSchema)]
 pub struct Extension {
     pub id: i64,
-    pub extn: String,
-    pub name: String,
-    pub domain: String,
-    pub context: String,
-    #[serde(rename = "type")]
-    #[sqlx(rename = "type")]
-    pub kind: String,
-    pub cid_name: String,
-    pub cid_number: String,
-    /// AES-GCM ciphertext; the API decrypts it only where it shows the password.
-    #[serde(skip)]
-    pub password_enc: String,
-    pub ha1: String,
-    pub ha1b: String,
-    pub user_id: i64,
-    pub disabled: i64,
-    pub description: String,
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    pub fields: ExtensionFields,
     #[serde(serialize_with = "timestamp::serialize")]
     #[schema(value_type = String, example = "2022-05-17 15:06:04")]
     pub created_at: OffsetDateTime,
@@ -41,15 +27,19 @@ pub struct Extension {
 }
 
 /// The fields sipprov writes; ids and times are its own.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, FromRow, Serialize, utoipa::ToSchema)]
 pub struct ExtensionFields {
     pub extn: String,
     pub name: String,
     pub domain: String,
     pub context: String,
+    #[serde(rename = "type")]
+    #[sqlx(rename = "type")]
     pub kind: String,
     pub cid_name: String,
     pub cid_number: String,
+    /// AES-GCM ciphertext; the API decrypts it only where it shows the password.
+    #[serde(skip)]
     pub password_enc: String,
     pub ha1: String,
     pub ha1b: String,
@@ -126,21 +116,9 @@ impl Db {
         Ok(rows
             .into_iter()
             .zip(ids)
-            .map(|(f, id)| Extension {
+            .map(|(fields, id)| Extension {
                 id,
-                extn: f.extn,
-                name: f.name,
-                domain: f.domain,
-                context: f.context,
-                kind: f.kind,
-                cid_name: f.cid_name,
-                cid_number: f.cid_number,
-                password_enc: f.password_enc,
-                ha1: f.ha1,
-                ha1b: f.ha1b,
-                user_id: f.user_id,
-                disabled: f.disabled,
-                description: f.description,
+                fields,
                 created_at: now,
                 updated_at: now,
                 deleted_at: None,

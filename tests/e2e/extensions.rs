@@ -1,6 +1,5 @@
 use reqwest::StatusCode;
 use serde_json::json;
-use sipprov::store::Db;
 
 use crate::harness::{assert_done, assert_error, on_each_backend};
 
@@ -46,18 +45,11 @@ async fn create_read_and_defaults() {
         );
 
         // At rest the password is ciphertext.
-        let stored: String = match &app.db {
-            Db::Sqlite(p) => sqlx::query_scalar("SELECT password_enc FROM extensions WHERE id = $1")
-                .bind(id)
-                .fetch_one(p)
-                .await
-                .unwrap(),
-            Db::Postgres(p) => sqlx::query_scalar("SELECT password_enc FROM extensions WHERE id = $1")
-                .bind(id)
-                .fetch_one(p)
-                .await
-                .unwrap(),
-        };
+        let stored = app
+            .stored_text("SELECT password_enc FROM extensions WHERE id = $1", id)
+            .await
+            .remove(0)
+            .unwrap();
         assert!(stored.starts_with("v1:") && !stored.contains("s3cret"), "{stored}");
 
         // No password given: a random one is made.
@@ -345,18 +337,10 @@ async fn delete_is_soft_and_refused_while_a_phone_uses_the_extension() {
         );
         assert_error(&app.get(&format!("/api/extensions/{id}")).await, 404, "not found");
         assert_error(&app.delete(&format!("/api/extensions/{id}")).await, 404, "not found");
-        let deleted_at: Option<String> = match &app.db {
-            Db::Sqlite(p) => sqlx::query_scalar("SELECT CAST(deleted_at AS TEXT) FROM extensions WHERE id = $1")
-                .bind(id)
-                .fetch_one(p)
-                .await
-                .unwrap(),
-            Db::Postgres(p) => sqlx::query_scalar("SELECT CAST(deleted_at AS TEXT) FROM extensions WHERE id = $1")
-                .bind(id)
-                .fetch_one(p)
-                .await
-                .unwrap(),
-        };
+        let deleted_at = app
+            .stored_text("SELECT CAST(deleted_at AS TEXT) FROM extensions WHERE id = $1", id)
+            .await
+            .remove(0);
         assert!(deleted_at.is_some(), "the row stays, marked deleted");
         // The number is free again.
         app.extension("1001", "xswitch.cn", "good-pass").await;

@@ -214,6 +214,15 @@ impl TestApp {
         matches!(self.db, Db::Postgres(_))
     }
 
+    /// Reads one text column straight from the database, to check what is
+    /// stored; `sql` may bind `$1` to `id`.
+    pub async fn stored_text(&self, sql: &'static str, id: i64) -> Vec<Option<String>> {
+        match &self.db {
+            Db::Sqlite(p) => sqlx::query_scalar(sql).bind(id).fetch_all(p).await.unwrap(),
+            Db::Postgres(p) => sqlx::query_scalar(sql).bind(id).fetch_all(p).await.unwrap(),
+        }
+    }
+
     /// Logs in and returns the token; panics unless it works.
     pub async fn login(&self, login: &str, password: &str) -> String {
         let (status, body) = self

@@ -211,16 +211,12 @@ async fn logout_ends_the_token_and_tokens_survive_a_restart() {
         );
         assert_eq!(app.get("/api/extensions").await.0, 200, "other sessions stay open");
 
-        let stored: Vec<String> = match &app.db {
-            sipprov::store::Db::Sqlite(p) => sqlx::query_scalar("SELECT token_hash FROM sessions")
-                .fetch_all(p)
-                .await
-                .unwrap(),
-            sipprov::store::Db::Postgres(p) => sqlx::query_scalar("SELECT token_hash FROM sessions")
-                .fetch_all(p)
-                .await
-                .unwrap(),
-        };
+        let stored: Vec<String> = app
+            .stored_text("SELECT token_hash FROM sessions WHERE user_id = $1", 1)
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
         assert!(
             !stored.is_empty() && !stored.contains(&app.token),
             "only hashes are stored"
