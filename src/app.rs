@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::os::unix::fs::DirBuilderExt;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -39,8 +40,7 @@ impl AppState {
     /// the administrator has a password. Returns the state and, when one was
     /// generated just now, that password.
     pub async fn open(settings: Settings) -> anyhow::Result<(AppState, Option<String>)> {
-        std::fs::create_dir_all(&settings.data_dir)
-            .with_context(|| format!("creating data dir {}", settings.data_dir.display()))?;
+        make_data_dir(&settings)?;
         let secrets = SecretBox::load_or_create(settings.secret_key.as_deref(), &settings.data_dir)?;
         let db = Db::connect(&settings.database_url()).await?;
         db.migrate().await.context("applying migrations")?;
@@ -54,6 +54,16 @@ impl AppState {
             generated,
         ))
     }
+}
+
+/// Creates the data dir if needed. Only sipprov's user may read it: it holds
+/// the key and the database.
+pub fn make_data_dir(settings: &Settings) -> anyhow::Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&settings.data_dir)
+        .with_context(|| format!("creating data dir {}", settings.data_dir.display()))
 }
 
 /// Gives user `admin` its first password: `SIPPROV_ADMIN_PASSWORD`, or a

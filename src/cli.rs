@@ -111,6 +111,7 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { .. } => serve(settings).await,
         Command::Migrate => {
+            app::make_data_dir(&settings)?;
             let db = Db::connect(&settings.database_url()).await?;
             db.migrate().await?;
             println!("migrations applied to {}", redact_url(&settings.database_url()));
@@ -142,7 +143,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
 }
 
 async fn user(settings: Settings, cmd: UserCommand) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&settings.data_dir)?;
+    app::make_data_dir(&settings)?;
     let db = Db::connect(&settings.database_url()).await?;
     db.migrate().await?;
     let now = timestamp::now();

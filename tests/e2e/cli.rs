@@ -85,10 +85,11 @@ fn for_each_database(run: impl Fn(&Path, Option<&str>)) {
     for backend in backends() {
         let dir = tempfile::tempdir().unwrap();
         match backend {
-            Backend::Sqlite => run(dir.path(), None),
+            // A data dir that does not exist yet: sipprov makes it.
+            Backend::Sqlite => run(&dir.path().join("data"), None),
             Backend::Postgres(server) => {
                 let (_pg, url): (ScratchPg, String) = rt.block_on(ScratchPg::create(&server));
-                run(dir.path(), Some(&url));
+                run(&dir.path().join("data"), Some(&url));
             }
         }
     }
