@@ -189,7 +189,7 @@ pub async fn create(State(db): State<Db>, Input(body): Input<Value>) -> Result<R
     }
     let row = RawRow::from_json(1, &body).map_err(|e| single_row_error(vec![e]))?;
     let planned = plan(&db, vec![Ok(row)], None).await.map_err(single_row)?;
-    let created = db.insert_devices(&planned, timestamp::now()).await?;
+    let created = db.insert_devices(planned, timestamp::now()).await?;
     Ok(done(created[0].id.to_string()).into_response())
 }
 
@@ -266,7 +266,9 @@ async fn write_rows(db: &Db, rows: Vec<Result<RawRow, RowError>>, dry_run: bool)
     if rows.is_empty() {
         return Err(ApiError::field("devices", "no rows to import"));
     }
+    let started = std::time::Instant::now();
     let planned = plan(db, rows, None).await?;
+    let checked = started.elapsed();
     if dry_run {
         let count = planned.len();
         let rows = planned
@@ -288,7 +290,13 @@ async fn write_rows(db: &Db, rows: Vec<Result<RawRow, RowError>>, dry_run: bool)
         response.extensions_mut().insert(NothingChanged);
         return Ok(response);
     }
-    let created = db.insert_devices(&planned, timestamp::now()).await?;
+    let created = db.insert_devices(planned, timestamp::now()).await?;
+    tracing::info!(
+        rows = created.len(),
+        check_ms = checked.as_millis() as u64,
+        write_ms = (started.elapsed() - checked).as_millis() as u64,
+        "device records imported"
+    );
     Ok(done(ImportedRows::Created(created)).into_response())
 }
 
