@@ -29,8 +29,22 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Input<T> {
     }
 }
 
+/// The body as bytes; one too large is a 413 with a JSON body.
+pub struct RawBody(pub axum::body::Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        axum::body::Bytes::from_request(req, state)
+            .await
+            .map(RawBody)
+            .map_err(body_rejection)
+    }
+}
+
 /// A body that could not be read: too large (413), or broken off (400).
-pub fn body_rejection(rejection: axum::extract::rejection::BytesRejection) -> ApiError {
+fn body_rejection(rejection: axum::extract::rejection::BytesRejection) -> ApiError {
     let message = format!("request body: {}", rejection.body_text());
     if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::PayloadTooLarge(message)

@@ -474,7 +474,7 @@ async fn import_refuses_empty_and_malformed_bodies() {
         assert_error(
             &app.post("/api/device_provisions/import", json!({"devices": "x"})).await,
             400,
-            "devices: must be an array",
+            "devices: invalid type: string \"x\", expected an array of rows",
         );
         let r = app
             .post("/api/device_provisions/import", json!({"devices": [42]}))

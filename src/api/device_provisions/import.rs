@@ -4,6 +4,9 @@
 
 use std::collections::{HashMap, HashSet};
 
+use std::fmt;
+
+use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
 use crate::domain::{ExtnRef, Mac, Vendor, parse_extn_field};
@@ -67,64 +70,260 @@ impl RawRow {
         };
         *slot = Some(value);
     }
+}
 
-    /// A JSON object with any of the known keys; others are ignored. The
-    /// `extn` may also be a real array, kept as its JSON text.
-    pub fn from_json(row: usize, value: &Value) -> Result<RawRow, RowError> {
-        let Value::Object(map) = value else {
-            return Err(RowError {
-                row,
-                column: "".into(),
-                value: value.to_string(),
-                reason: "each row must be a JSON object".into(),
-            });
-        };
-        let mut raw = RawRow {
-            row,
-            ..Default::default()
-        };
-        for (key, v) in map {
-            let Some(column) = column_of(key) else {
-                continue;
-            };
-            let text = match v {
-                Value::Null => continue,
-                Value::String(s) => s.clone(),
-                Value::Number(n) => n.to_string(),
-                Value::Array(_) if column == Column::Extn => v.to_string(),
-                other => {
-                    return Err(RowError {
-                        row,
-                        column: key.clone(),
-                        value: other.to_string(),
-                        reason: "must be text".into(),
-                    });
+/// A JSON body of the device routes: rows (`{"devices": [...]}`,
+/// `{"data": [...]}` or a bare array), or one record's fields.
+#[derive(Debug)]
+pub enum JsonBody {
+    Rows(Vec<Result<RawRow, RowError>>),
+    Single(Result<RawRow, RowError>),
+}
+
+/// Parses a body straight into rows, without an intermediate JSON tree:
+/// an import of 100,000 rows stays small in memory.
+pub fn parse_json(bytes: &[u8]) -> Result<JsonBody, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let body = BodyWire::deserialize(&mut de)
+        .and_then(|body| de.end().map(|()| body))
+        .map_err(|e| {
+            let reason = e.to_string();
+            let reason = reason.split(" at line ").next().unwrap_or(&reason).to_string();
+            match e.classify() {
+                serde_json::error::Category::Data if reason.contains("array of rows") => {
+                    ApiError::field("devices", reason)
                 }
-            };
-            raw.set(column, text);
-        }
-        Ok(raw)
+                serde_json::error::Category::Data => ApiError::bad(format!("request body: {reason}")),
+                _ => ApiError::bad(format!("request body: not valid JSON ({reason})")),
+            }
+        })?;
+    Ok(body.0)
+}
+
+/// The rows of an import body; a body that is one record is refused.
+pub fn rows_from_json(bytes: &[u8]) -> Result<Vec<Result<RawRow, RowError>>, ApiError> {
+    match parse_json(bytes)? {
+        JsonBody::Rows(rows) => Ok(rows),
+        JsonBody::Single(_) => Err(ApiError::field("devices", "required: an array of rows (or \"data\")")),
     }
 }
 
-/// Reads `{"devices": [...]}`, `{"data": [...]}` or a bare array.
-pub fn rows_from_json(body: &Value) -> Result<Vec<Result<RawRow, RowError>>, ApiError> {
-    let items = match body {
-        Value::Array(items) => items,
-        Value::Object(map) => match map.get("devices").or_else(|| map.get("data")) {
-            Some(Value::Array(items)) => items,
-            Some(_) => return Err(ApiError::field("devices", "must be an array of rows")),
-            None => {
-                return Err(ApiError::field("devices", "required: an array of rows (or \"data\")"));
+struct BodyWire(JsonBody);
+
+impl<'de> Deserialize<'de> for BodyWire {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct BodyVisitor;
+        impl<'de> Visitor<'de> for BodyVisitor {
+            type Value = BodyWire;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON object")
             }
-        },
-        _ => return Err(ApiError::bad("request body: send {\"devices\": [...]}")),
-    };
-    Ok(items
-        .iter()
-        .enumerate()
-        .map(|(i, v)| RawRow::from_json(i + 1, v))
-        .collect())
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+                Ok(BodyWire(JsonBody::Rows(RowsWire::visit(seq)?)))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut rows = None;
+                let mut single = RawRow {
+                    row: 1,
+                    ..Default::default()
+                };
+                let mut single_error = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    if key == "devices" || key == "data" {
+                        rows = Some(map.next_value::<RowsWire>()?.0);
+                    } else if let Some(column) = column_of(&key) {
+                        let value = map.next_value::<FieldWire>()?;
+                        if let Err(e) = single.take(column, &key, value) {
+                            single_error.get_or_insert(e);
+                        }
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+                Ok(BodyWire(match rows {
+                    Some(rows) => JsonBody::Rows(rows),
+                    None => JsonBody::Single(single_error.map_or(Ok(single), Err)),
+                }))
+            }
+        }
+        d.deserialize_any(BodyVisitor)
+    }
+}
+
+/// An array of rows, each numbered from 1.
+struct RowsWire(Vec<Result<RawRow, RowError>>);
+
+impl RowsWire {
+    fn visit<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<Vec<Result<RawRow, RowError>>, A::Error> {
+        let mut rows = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(RowWire(row)) = seq.next_element::<RowWire>()? {
+            let number = rows.len() + 1;
+            rows.push(
+                row.map(|r| RawRow { row: number, ..r })
+                    .map_err(|e| RowError { row: number, ..e }),
+            );
+        }
+        Ok(rows)
+    }
+}
+
+impl<'de> Deserialize<'de> for RowsWire {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct RowsVisitor;
+        impl<'de> Visitor<'de> for RowsVisitor {
+            type Value = RowsWire;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an array of rows")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+                Ok(RowsWire(RowsWire::visit(seq)?))
+            }
+        }
+        d.deserialize_seq(RowsVisitor)
+    }
+}
+
+/// One row: an object with any of the known keys, others ignored.
+struct RowWire(Result<RawRow, RowError>);
+
+impl<'de> Deserialize<'de> for RowWire {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(RowVisitor)
+    }
+}
+
+struct RowVisitor;
+
+impl RowVisitor {
+    fn not_an_object<E>(shown: String) -> Result<RowWire, E> {
+        Ok(RowWire(Err(RowError {
+            row: 0,
+            column: "".into(),
+            value: shown,
+            reason: "each row must be a JSON object".into(),
+        })))
+    }
+}
+
+impl<'de> Visitor<'de> for RowVisitor {
+    type Value = RowWire;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a row")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut raw = RawRow::default();
+        let mut error = None;
+        while let Some(key) = map.next_key::<String>()? {
+            match column_of(&key) {
+                Some(column) => {
+                    let value = map.next_value::<FieldWire>()?;
+                    if let Err(e) = raw.take(column, &key, value) {
+                        error.get_or_insert(e);
+                    }
+                }
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(RowWire(error.map_or(Ok(raw), Err)))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Self::not_an_object(format!("\"{v}\""))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Self::not_an_object(v.to_string())
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Self::not_an_object(v.to_string())
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        Self::not_an_object(v.to_string())
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        Self::not_an_object(v.to_string())
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Self::not_an_object("null".into())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Self::not_an_object("[…]".into())
+    }
+}
+
+/// A field's value: text, a number (kept as written), null, or for `extn` a
+/// real JSON array (kept as its JSON text).
+enum FieldWire {
+    Text(String),
+    Null,
+    Array(String),
+    Other(String),
+}
+
+impl RawRow {
+    fn take(&mut self, column: Column, key: &str, value: FieldWire) -> Result<(), RowError> {
+        let text = match value {
+            FieldWire::Null => return Ok(()),
+            FieldWire::Text(t) => t,
+            FieldWire::Array(json) if column == Column::Extn => json,
+            FieldWire::Array(shown) | FieldWire::Other(shown) => {
+                return Err(RowError {
+                    row: self.row,
+                    column: key.into(),
+                    value: shown,
+                    reason: "must be text".into(),
+                });
+            }
+        };
+        self.set(column, text);
+        Ok(())
+    }
+}
+
+impl<'de> Deserialize<'de> for FieldWire {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct FieldVisitor;
+        impl<'de> Visitor<'de> for FieldVisitor {
+            type Value = FieldWire;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a value")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(FieldWire::Text(v.to_string()))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(FieldWire::Text(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(FieldWire::Text(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(FieldWire::Text(v.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                Ok(FieldWire::Text(v.to_string()))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(FieldWire::Other(v.to_string()))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(FieldWire::Null)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element::<Value>()? {
+                    items.push(item);
+                }
+                Ok(FieldWire::Array(Value::Array(items).to_string()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(FieldWire::Other("{…}".into()))
+            }
+        }
+        d.deserialize_any(FieldVisitor)
+    }
 }
 
 /// Reads a CSV spreadsheet with a header row naming the columns.
@@ -451,33 +650,79 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn json_rows(body: serde_json::Value) -> Result<Vec<Result<RawRow, RowError>>, ApiError> {
+        rows_from_json(body.to_string().as_bytes())
+    }
+
     #[test]
     fn json_rows_with_chinese_or_english_keys() {
-        let rows = rows_from_json(&json!({"devices": [
+        let rows = json_rows(json!({"devices": [
             {"名称": "前台", "分机号": "1002", "供应商": "潮流", "MAC": "000B7461582D"},
-            {"name": "n", "extn": 1001, "vendor": "gs", "mac": "000b82d74615", "other": true},
-            "not an object"
+            {"name": "n", "extn": 1001, "vendor": "gs", "mac": "000b82d74615", "other": {"x": [1]}},
+            "not an object",
+            {"extn": [{"extn": "1001"}], "vendor": true}
         ]}))
         .unwrap();
         let first = rows[0].clone().unwrap();
         assert_eq!(
             (
+                first.row,
                 first.name.as_deref(),
                 first.extn.as_deref(),
                 first.vendor.as_deref(),
                 first.mac.as_deref()
             ),
-            (Some("前台"), Some("1002"), Some("潮流"), Some("000B7461582D"))
+            (1, Some("前台"), Some("1002"), Some("潮流"), Some("000B7461582D"))
         );
         assert_eq!(rows[1].clone().unwrap().extn.as_deref(), Some("1001"));
-        assert_eq!(rows[2].clone().unwrap_err().row, 3);
-        assert_eq!(rows_from_json(&json!({"data": []})).unwrap().len(), 0);
+        let not_object = rows[2].clone().unwrap_err();
+        assert_eq!((not_object.row, not_object.value.as_str()), (3, "\"not an object\""));
+        let bad_field = rows[3].clone().unwrap_err();
+        assert_eq!(
+            (bad_field.row, bad_field.column.as_str(), bad_field.reason.as_str()),
+            (4, "vendor", "must be text")
+        );
+        assert_eq!(json_rows(json!([{"mac": "x"}])).unwrap().len(), 1);
+        assert_eq!(json_rows(json!({"data": []})).unwrap().len(), 0);
         assert!(
-            rows_from_json(&json!({"rows": []}))
+            json_rows(json!({"rows": []}))
                 .unwrap_err()
                 .to_string()
-                .starts_with("devices:")
+                .starts_with("devices: required")
         );
+        assert!(
+            json_rows(json!({"devices": "x"}))
+                .unwrap_err()
+                .to_string()
+                .starts_with("devices: ")
+        );
+        assert!(
+            rows_from_json(b"{\"devices\": [")
+                .unwrap_err()
+                .to_string()
+                .contains("not valid JSON")
+        );
+        assert!(
+            rows_from_json(b"42")
+                .unwrap_err()
+                .to_string()
+                .starts_with("request body")
+        );
+    }
+
+    #[test]
+    fn one_record_or_many() {
+        let one = parse_json(
+            json!({"mac": "000b82d74615", "extn": [{"extn": "1001"}], "id": 3})
+                .to_string()
+                .as_bytes(),
+        )
+        .unwrap();
+        let JsonBody::Single(Ok(row)) = one else {
+            panic!("{one:?}")
+        };
+        assert_eq!((row.row, row.extn.as_deref()), (1, Some("[{\"extn\":\"1001\"}]")));
+        assert!(matches!(parse_json(b"[]").unwrap(), JsonBody::Rows(r) if r.is_empty()));
     }
 
     #[test]

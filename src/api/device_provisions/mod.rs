@@ -7,14 +7,13 @@ use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Request, State};
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use self::import::{HEADERS_EN, HEADERS_ZH, RawRow, plan, rows_from_csv, rows_from_json};
+use self::import::{HEADERS_EN, HEADERS_ZH, JsonBody, RawRow, parse_json, plan, rows_from_csv, rows_from_json};
 use super::audit::NothingChanged;
-use super::extract::{ApiPath, ApiQuery, Input, body_rejection};
+use super::extract::{ApiPath, ApiQuery, RawBody};
 use super::paging::{Filter, ListParams, ListSpec, PageBody, like_pattern};
 use super::{Done, done};
 use crate::app::AppState;
@@ -182,15 +181,15 @@ pub async fn get_one(State(db): State<Db>, ApiPath(id): ApiPath<i64>) -> Result<
         (status = 200, body = Done<String>, description = "data is the new id; for an array of rows, the created rows"),
         (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
     ))]
-pub async fn create(State(db): State<Db>, Input(body): Input<Value>) -> Result<Response, ApiError> {
-    if body.get("devices").or_else(|| body.get("data")).is_some() {
-        let rows = rows_from_json(&body)?;
-        return Ok(write_rows(&db, rows, false).await?.into_response());
+pub async fn create(State(db): State<Db>, RawBody(body): RawBody) -> Result<Response, ApiError> {
+    match parse_json(&body)? {
+        JsonBody::Rows(rows) => write_rows(&db, rows, false).await,
+        JsonBody::Single(row) => {
+            let planned = plan(&db, vec![row], None).await.map_err(single_row)?;
+            let created = db.insert_devices(planned, timestamp::now()).await?;
+            Ok(done(created[0].id.to_string()).into_response())
+        }
     }
-    let row = RawRow::from_json(1, &body).map_err(|e| single_row_error(vec![e]))?;
-    let planned = plan(&db, vec![Ok(row)], None).await.map_err(single_row)?;
-    let created = db.insert_devices(planned, timestamp::now()).await?;
-    Ok(done(created[0].id.to_string()).into_response())
 }
 
 /// All or nothing: JSON (`devices` or `data`, Chinese or English keys), a
@@ -239,9 +238,7 @@ pub async fn import_rows(
         let bytes = file.ok_or_else(|| ApiError::field("file", "required: a multipart part named file"))?;
         rows_from_bytes(&bytes, false)?
     } else {
-        let bytes = axum::body::Bytes::from_request(req, &())
-            .await
-            .map_err(body_rejection)?;
+        let RawBody(bytes) = RawBody::from_request(req, &()).await?;
         rows_from_bytes(
             &bytes,
             content_type.starts_with("text/csv") || content_type.starts_with("application/csv"),
@@ -254,9 +251,7 @@ pub async fn import_rows(
 fn rows_from_bytes(bytes: &[u8], is_csv: bool) -> Result<Vec<Result<RawRow, RowError>>, ApiError> {
     let text = String::from_utf8_lossy(bytes);
     if !is_csv && text.trim_start().starts_with(['{', '[']) {
-        let value: Value =
-            serde_json::from_slice(bytes).map_err(|e| ApiError::bad(format!("request body: not valid JSON ({e})")))?;
-        rows_from_json(&value)
+        rows_from_json(bytes)
     } else {
         rows_from_csv(bytes)
     }
@@ -305,10 +300,13 @@ async fn write_rows(db: &Db, rows: Vec<Result<RawRow, RowError>>, dry_run: bool)
 pub async fn update(
     State(db): State<Db>,
     ApiPath(id): ApiPath<i64>,
-    Input(body): Input<Value>,
+    RawBody(body): RawBody,
 ) -> Result<Json<Done<String>>, ApiError> {
     let current = find(&db, id).await?;
-    let given = RawRow::from_json(1, &body).map_err(|e| single_row_error(vec![e]))?;
+    let given = match parse_json(&body)? {
+        JsonBody::Single(row) => row.map_err(|e| single_row_error(vec![e]))?,
+        JsonBody::Rows(_) => return Err(ApiError::bad("request body: send one record's fields, not rows")),
+    };
     // Only the fields given change; an `id` in the body is ignored.
     let merged = RawRow {
         row: 1,
