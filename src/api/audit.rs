@@ -24,6 +24,8 @@ use crate::store::users::SessionUser;
 const MAX_RECORDED_BODY: usize = 64 * 1024;
 /// The longest message kept.
 const MAX_MESSAGE: usize = 4000;
+/// The most of an attempted login name kept.
+const MAX_LOGIN_SHOWN: usize = 64;
 /// Responses are read back for their summary up to this size.
 const MAX_SUMMARY_RESPONSE: usize = 64 * 1024 * 1024;
 
@@ -192,9 +194,12 @@ fn redacted_message(bytes: &[u8], is_form: bool) -> String {
 
 fn attempted_login(body: &Option<Bytes>, is_form: bool) -> Option<String> {
     let value = parse_request(body.as_ref()?, is_form)?;
-    ["login", "username"]
-        .iter()
-        .find_map(|k| value.get(k)?.as_str().map(str::to_string))
+    ["login", "username"].iter().find_map(|k| {
+        value
+            .get(k)?
+            .as_str()
+            .map(|login| login.chars().take(MAX_LOGIN_SHOWN).collect())
+    })
 }
 
 /// What a response says about the change: XSwitch's `data` (an id or rows)

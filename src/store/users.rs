@@ -3,7 +3,7 @@
 use sqlx::FromRow;
 use time::OffsetDateTime;
 
-use super::{Db, on_db};
+use super::{Backend, Db, on_db};
 
 /// What a login attempt needs to know about a user.
 #[derive(Debug, Clone, FromRow)]
@@ -61,7 +61,7 @@ impl Db {
         expires: OffsetDateTime,
     ) -> sqlx::Result<()> {
         on_db!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             sqlx::query("UPDATE users SET login_attempts = 0, locked_until = NULL, last_login_at = $2 WHERE id = $1")
                 .bind(user_id).bind(now).execute(&mut *tx).await?;
             // Expired sessions are dropped here, so the table stays small without a sweeper.
@@ -104,7 +104,7 @@ impl Db {
     /// no live user has that login. User 0 (`system`) never gets one.
     pub async fn set_password(&self, login: &str, password_hash: &str, now: OffsetDateTime) -> sqlx::Result<bool> {
         on_db!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let id: Option<i64> = sqlx::query_scalar(
                 "UPDATE users SET password_hash = $2, login_attempts = 0, locked_until = NULL, updated_at = $3
                  WHERE lower(login) = lower($1) AND deleted_at IS NULL AND id <> 0 RETURNING id")
