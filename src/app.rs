@@ -23,6 +23,8 @@ use tracing::Level;
 use crate::config::Settings;
 use crate::domain::timestamp;
 use crate::error::ApiError;
+use crate::provision::limit::MissLimiter;
+use crate::provision::render::Renderer;
 use crate::secrets::{self, SecretBox};
 use crate::store::Db;
 
@@ -33,6 +35,8 @@ pub struct AppState {
     pub db: Db,
     pub secrets: SecretBox,
     pub settings: Arc<Settings>,
+    pub renderer: Renderer,
+    pub miss_limiter: Arc<MissLimiter>,
 }
 
 impl AppState {
@@ -45,11 +49,16 @@ impl AppState {
         let db = Db::connect(&settings.database_url()).await?;
         db.migrate().await.context("applying migrations")?;
         let generated = bootstrap_admin(&db, &settings).await?;
+        // A shadowed file route stops the server here, not at a customer site.
+        crate::provision::files::check_table().map_err(anyhow::Error::msg)?;
+        let renderer = Renderer::new(&settings.data_dir);
         Ok((
             AppState {
                 db,
                 secrets,
                 settings: Arc::new(settings),
+                renderer,
+                miss_limiter: Arc::new(MissLimiter::default()),
             },
             generated,
         ))
@@ -98,6 +107,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .with_state(state.db.clone())
+        .merge(crate::provision::router(state.clone()))
         .merge(crate::api::router(state))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Internal(anyhow::anyhow!("a handler panicked")).into_response()

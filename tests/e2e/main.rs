@@ -8,4 +8,5 @@ mod device_provisions;
 mod extensions;
 mod logs;
 mod operations;
+mod provisioning;
 mod sessions;

@@ -1,0 +1,139 @@
+//! Failure-only rate limiting for phone fetches.
+//!
+//! What is counted is the number of *different unknown MACs* a network asks
+//! for (its IPv4 /24 or IPv6 /64) within a window. A MAC sweep trips it at
+//! once; a whole site behind one NAT rebooting after a power cut never does,
+//! because successful fetches do not count and each unregistered phone is
+//! one MAC, however often it asks.
+
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::domain::Mac;
+
+/// Networks tracked at once; past this, idle entries are dropped first.
+const MAX_TRACKED: usize = 50_000;
+
+#[derive(Debug)]
+pub struct MissLimiter {
+    threshold: usize,
+    window: Duration,
+    cooldown: Duration,
+    networks: Mutex<HashMap<u128, Tracked>>,
+}
+
+#[derive(Debug)]
+struct Tracked {
+    since: Instant,
+    unknown: HashSet<Mac>,
+    blocked_until: Option<Instant>,
+}
+
+impl Default for MissLimiter {
+    /// 100 unknown MACs in 10 minutes blocks a network for 10 minutes.
+    fn default() -> Self {
+        MissLimiter::new(100, Duration::from_secs(600), Duration::from_secs(600))
+    }
+}
+
+/// The network an address belongs to, for counting.
+fn network(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(v4) => u128::from(u32::from(v4) & 0xffff_ff00),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => u128::from(u32::from(v4) & 0xffff_ff00),
+            None => (u128::from(v6) >> 64) << 64 | 1 << 32,
+        },
+    }
+}
+
+impl MissLimiter {
+    pub fn new(threshold: usize, window: Duration, cooldown: Duration) -> Self {
+        MissLimiter {
+            threshold,
+            window,
+            cooldown,
+            networks: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// How long the address's network must still wait, if it is blocked.
+    pub fn blocked_for(&self, ip: IpAddr) -> Option<Duration> {
+        let now = Instant::now();
+        let networks = self.networks.lock().expect("limiter lock");
+        let until = networks.get(&network(ip))?.blocked_until?;
+        (until > now).then(|| until - now)
+    }
+
+    /// Counts a request for a MAC no phone record has.
+    pub fn unknown_mac(&self, ip: IpAddr, mac: Mac) {
+        let now = Instant::now();
+        let mut networks = self.networks.lock().expect("limiter lock");
+        if networks.len() >= MAX_TRACKED {
+            networks.retain(|_, t| t.blocked_until.is_some_and(|u| u > now) || now - t.since < self.window);
+        }
+        let tracked = networks.entry(network(ip)).or_insert_with(|| Tracked {
+            since: now,
+            unknown: HashSet::new(),
+            blocked_until: None,
+        });
+        if now - tracked.since >= self.window && tracked.blocked_until.is_none_or(|u| u <= now) {
+            *tracked = Tracked {
+                since: now,
+                unknown: HashSet::new(),
+                blocked_until: None,
+            };
+        }
+        tracked.unknown.insert(mac);
+        if tracked.unknown.len() >= self.threshold && tracked.blocked_until.is_none() {
+            tracked.blocked_until = Some(now + self.cooldown);
+            tracing::warn!(
+                unknown_macs = tracked.unknown.len(),
+                "a network asked for many unknown MACs; it is blocked for a while"
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mac(n: u32) -> Mac {
+        format!("02{n:010x}").parse().unwrap()
+    }
+
+    #[test]
+    fn a_sweep_is_blocked_but_one_phone_asking_often_is_not() {
+        let limiter = MissLimiter::new(5, Duration::from_secs(60), Duration::from_secs(60));
+        let phone: IpAddr = "10.0.0.7".parse().unwrap();
+        for _ in 0..100 {
+            limiter.unknown_mac(phone, mac(1));
+        }
+        assert_eq!(limiter.blocked_for(phone), None, "one unknown MAC, however often");
+        let scanner: IpAddr = "192.0.2.10".parse().unwrap();
+        for n in 0..5 {
+            limiter.unknown_mac(scanner, mac(n));
+        }
+        assert!(limiter.blocked_for(scanner).is_some());
+        assert!(
+            limiter.blocked_for("192.0.2.99".parse().unwrap()).is_some(),
+            "the whole /24"
+        );
+        assert!(limiter.blocked_for("192.0.3.10".parse().unwrap()).is_none());
+    }
+
+    #[test]
+    fn ipv6_counts_per_64_and_the_block_ends() {
+        let limiter = MissLimiter::new(2, Duration::from_secs(60), Duration::from_millis(20));
+        let a: IpAddr = "2001:db8:1:2::10".parse().unwrap();
+        limiter.unknown_mac(a, mac(1));
+        limiter.unknown_mac("2001:db8:1:2::99".parse().unwrap(), mac(2));
+        assert!(limiter.blocked_for(a).is_some());
+        assert!(limiter.blocked_for("2001:db8:1:3::10".parse().unwrap()).is_none());
+        std::thread::sleep(Duration::from_millis(30));
+        assert!(limiter.blocked_for(a).is_none());
+    }
+}

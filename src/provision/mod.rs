@@ -1,0 +1,308 @@
+//! The phone-facing side: phones fetch their vendor's files by name, with no
+//! token, from `/prov/<file>` (the URL an admin puts in DHCP option 66) or
+//! XSwitch's `/api/provision/<vendor>/<file>`.
+
+pub mod files;
+pub mod limit;
+pub mod render;
+pub mod user_agent;
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::Router;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::header::{CONTENT_TYPE, ETAG, HOST, IF_NONE_MATCH, RETRY_AFTER, USER_AGENT};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use sha2::{Digest, Sha256};
+
+use self::files::{FileKind, FileMatch};
+use self::render::{DeviceView, LineView, RenderContext, SettingsView};
+use crate::api::extensions::password_aad;
+use crate::app::AppState;
+use crate::domain::{Mac, Vendor};
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/prov/{*file}", get(prov))
+        .route("/api/provision/{vendor}/{*file}", get(prov_for_vendor))
+        .with_state(state)
+}
+
+async fn prov(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(file): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    serve(&state, peer, &file, None, &headers).await
+}
+
+async fn prov_for_vendor(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path((vendor, file)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    match Vendor::resolve(&vendor) {
+        Ok(vendor) => serve(&state, peer, &file, Some(vendor), &headers).await,
+        Err(_) => not_found(),
+    }
+}
+
+/// Every miss looks the same: an unknown name, an unknown MAC, a MAC of
+/// another vendor. Nothing tells a scanner which MACs exist.
+fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        [(CONTENT_TYPE, "text/plain; charset=utf-8")],
+        "Not Found\n",
+    )
+        .into_response()
+}
+
+async fn serve(
+    state: &AppState,
+    peer: SocketAddr,
+    path: &str,
+    vendor_hint: Option<Vendor>,
+    headers: &HeaderMap,
+) -> Response {
+    if let Some(wait) = state.miss_limiter.blocked_for(peer.ip()) {
+        let retry = HeaderValue::from_str(&wait.as_secs().max(1).to_string()).expect("digits");
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(RETRY_AFTER, retry)],
+            "Too Many Requests\n",
+        )
+            .into_response();
+    }
+    // Phones append their file name to the URL they were given; only the last segment names the file.
+    let name = path.rsplit('/').next().unwrap_or(path);
+    let Some(matched) = files::resolve(name) else {
+        return not_found();
+    };
+    let agent = headers
+        .get(USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .and_then(user_agent::parse);
+    if let (Some(asked), Some(says)) = (matched.mac, agent.as_ref().and_then(|a| a.mac))
+        && asked != says
+    {
+        tracing::warn!(peer = %peer.ip(), file = name, "a phone asked for another phone's file");
+        state.miss_limiter.unknown_mac(peer.ip(), asked);
+        return (
+            StatusCode::FORBIDDEN,
+            [(CONTENT_TYPE, "text/plain; charset=utf-8")],
+            "Forbidden\n",
+        )
+            .into_response();
+    }
+    let host = headers
+        .get(HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("localhost")
+        .to_string();
+    let settings = site_settings(&host);
+    let rendered = match matched.mac {
+        None => {
+            // A common file: the vendor the request names, else the one the phone says it is.
+            let vendor = vendor_hint
+                .or(agent.as_ref().map(|a| a.vendor))
+                .filter(|v| matched.vendors.iter().any(|(m, _)| m == v))
+                .unwrap_or(matched.vendors[0].0);
+            if vendor_hint.is_some_and(|h| h != vendor) {
+                return not_found();
+            }
+            let device = DeviceView {
+                mac: String::new(),
+                mac_upper: String::new(),
+                mac_colon: String::new(),
+                name: String::new(),
+                vendor: vendor.code().into(),
+                model: matched.model.clone().or(agent.map(|a| a.model)).unwrap_or_default(),
+            };
+            render(
+                state,
+                vendor,
+                &matched,
+                RenderContext {
+                    device,
+                    lines: Vec::new(),
+                    settings,
+                },
+            )
+        }
+        Some(mac) => {
+            let fetch = Fetch {
+                peer: peer.ip(),
+                name,
+                matched: &matched,
+                vendor_hint,
+                ua_model: agent.map(|a| a.model),
+            };
+            match phone_context(state, &fetch, mac, settings).await {
+                Ok(Some((vendor, ctx))) => {
+                    if matched.kind == FileKind::DeviceConfig {
+                        tracing::info!(mac = %mac, file = name, vendor = vendor.code(), peer = %peer.ip(), "served a phone its configuration");
+                    }
+                    render(state, vendor, &matched, ctx)
+                }
+                Ok(None) => return not_found(),
+                Err(err) => {
+                    tracing::error!(error = %err, mac = %mac, "could not read a phone's lines");
+                    return StatusCode::SERVICE_UNAVAILABLE.into_response();
+                }
+            }
+        }
+    };
+    match rendered {
+        Some(r) => respond(r.body, r.content_type, headers),
+        None => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+fn render(state: &AppState, vendor: Vendor, matched: &FileMatch, ctx: RenderContext) -> Option<render::Rendered> {
+    if !state.renderer.has_template(vendor, matched.template) {
+        return None;
+    }
+    state
+        .renderer
+        .render(vendor, matched.template, &ctx)
+        .map_err(|err| tracing::error!(error = %err, vendor = vendor.code(), "template failed"))
+        .ok()
+}
+
+/// One phone request, as far as it was understood.
+struct Fetch<'a> {
+    peer: IpAddr,
+    name: &'a str,
+    matched: &'a FileMatch,
+    vendor_hint: Option<Vendor>,
+    ua_model: Option<String>,
+}
+
+/// The phone behind a MAC, if a record names it and its vendor asks for
+/// this file: its device view and every line with its password.
+async fn phone_context(
+    state: &AppState,
+    fetch: &Fetch<'_>,
+    mac: Mac,
+    settings: SettingsView,
+) -> anyhow::Result<Option<(Vendor, RenderContext)>> {
+    let Fetch {
+        peer,
+        name,
+        matched,
+        vendor_hint,
+        ref ua_model,
+    } = *fetch;
+    let rows = state.db.phone_lines(&mac.lower()).await?;
+    let Some(first) = rows.first() else {
+        state.miss_limiter.unknown_mac(peer, mac);
+        return Ok(None);
+    };
+    let Ok(vendor) = Vendor::resolve(&first.vendor_code) else {
+        return Ok(None);
+    };
+    if !matched.fits(vendor, name)
+        || vendor_hint.is_some_and(|h| h != vendor)
+        || !state.renderer.has_template(vendor, matched.template)
+    {
+        return Ok(None);
+    }
+    let mut lines = Vec::new();
+    for row in rows.iter().filter(|r| r.extn.is_some()) {
+        let extn = row.extn.clone().unwrap_or_default();
+        let domain = row.domain.clone().unwrap_or_default();
+        let password = state.secrets.decrypt(
+            row.password_enc.as_deref().unwrap_or_default(),
+            &password_aad(&extn, &domain),
+        )?;
+        let cid_name = row.cid_name.clone().unwrap_or_default();
+        lines.push(LineView {
+            index: lines.len() + 1,
+            auth_name: extn.clone(),
+            display_name: if cid_name.is_empty() {
+                row.extn_name.clone().unwrap_or_default()
+            } else {
+                cid_name.clone()
+            },
+            cid_name,
+            cid_number: row.cid_number.clone().unwrap_or_default(),
+            password,
+            server_host: settings.sip_server_host.clone(),
+            server_port: settings.sip_server_port,
+            transport: settings.transport.clone(),
+            enabled: row.disabled == Some(0),
+            extn,
+            domain,
+        });
+    }
+    let model = if first.model.is_empty() {
+        ua_model.clone().unwrap_or_default()
+    } else {
+        first.model.clone()
+    };
+    let device = DeviceView {
+        mac: mac.lower(),
+        mac_upper: mac.upper(),
+        mac_colon: mac.colon_lower(),
+        name: first.device_name.clone(),
+        vendor: vendor.code().into(),
+        model,
+    };
+    Ok(Some((
+        vendor,
+        RenderContext {
+            device,
+            lines,
+            settings,
+        },
+    )))
+}
+
+/// Provisioning settings. The SIP server defaults to the host the phone used
+/// to reach sipprov, and phones keep polling the URL they came from.
+fn site_settings(host: &str) -> SettingsView {
+    let server = host.rsplit_once(':').map_or(host, |(h, port)| {
+        if port.chars().all(|c| c.is_ascii_digit()) {
+            h
+        } else {
+            host
+        }
+    });
+    SettingsView {
+        sip_server_host: server.trim_start_matches('[').trim_end_matches(']').to_string(),
+        sip_server_port: 5060,
+        transport: "udp".into(),
+        ntp_server: "pool.ntp.org".into(),
+        tz_offset_minutes: 480,
+        tz_offset_seconds: 480 * 60,
+        time_zone: "+8".into(),
+        time_zone_gmt: "GMT+08:00".into(),
+        language: "English".into(),
+        admin_password: String::new(),
+        provisioning_url: format!("http://{host}/prov/"),
+        resync_interval_minutes: 1440,
+    }
+}
+
+/// The body with a strong ETag; a matching If-None-Match gets 304.
+fn respond(body: String, content_type: &'static str, headers: &HeaderMap) -> Response {
+    let etag = format!("\"{}\"", hex::encode(&Sha256::digest(body.as_bytes())[..16]));
+    let matches = headers
+        .get(IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    let etag = HeaderValue::from_str(&etag).expect("hex is a valid header value");
+    if matches {
+        return (StatusCode::NOT_MODIFIED, [(ETAG, etag)]).into_response();
+    }
+    (
+        [(CONTENT_TYPE, HeaderValue::from_static(content_type)), (ETAG, etag)],
+        body,
+    )
+        .into_response()
+}

@@ -1,0 +1,283 @@
+//! Rendering a vendor's file from its tera template.
+//!
+//! Templates ship in the binary (`templates/<vendor>/`); a file of the same
+//! name in `<data-dir>/templates/<vendor>/` overrides one without a restart.
+//! Output is escaped for its format: XML entities in XML files, and no line
+//! breaks or control characters inside a value of a `key = value` file, so a
+//! display name can never add a setting.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use rust_embed::RustEmbed;
+use serde::Serialize;
+use tera::{Context, Tera};
+
+use crate::domain::Vendor;
+
+#[derive(RustEmbed)]
+#[folder = "templates/"]
+#[exclude = "*.md"]
+struct Builtin;
+
+/// The phone as its templates see it.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeviceView {
+    /// `001565aabbcc`
+    pub mac: String,
+    /// `001565AABBCC`
+    pub mac_upper: String,
+    /// `00:15:65:aa:bb:cc`
+    pub mac_colon: String,
+    pub name: String,
+    pub vendor: String,
+    pub model: String,
+}
+
+/// One SIP account on the phone, numbered from 1.
+#[derive(Debug, Clone, Serialize)]
+pub struct LineView {
+    pub index: usize,
+    pub extn: String,
+    pub auth_name: String,
+    pub password: String,
+    pub display_name: String,
+    pub cid_name: String,
+    pub cid_number: String,
+    pub domain: String,
+    pub server_host: String,
+    pub server_port: u16,
+    /// `udp`, `tcp` or `tls`.
+    pub transport: String,
+    pub enabled: bool,
+}
+
+/// Site-wide provisioning settings.
+#[derive(Debug, Clone, Serialize)]
+pub struct SettingsView {
+    pub sip_server_host: String,
+    pub sip_server_port: u16,
+    pub transport: String,
+    pub ntp_server: String,
+    /// Offset from UTC in minutes; each template writes its vendor's form.
+    pub tz_offset_minutes: i32,
+    pub tz_offset_seconds: i32,
+    /// `+8`, `-3:30`
+    pub time_zone: String,
+    /// `GMT+08:00`
+    pub time_zone_gmt: String,
+    pub language: String,
+    /// The phone's own admin password; "" leaves the phone's as it is.
+    pub admin_password: String,
+    /// Where the phone keeps polling, ending in `/`.
+    pub provisioning_url: String,
+    pub resync_interval_minutes: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RenderContext {
+    pub device: DeviceView,
+    pub lines: Vec<LineView>,
+    pub settings: SettingsView,
+}
+
+/// A rendered file and how to label it.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub body: String,
+    pub content_type: &'static str,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("no template {0}")]
+    Missing(String),
+    #[error("template {0}: {1}")]
+    Template(String, String),
+}
+
+/// Vendors that share another's file formats fall back to its templates.
+fn family(vendor: Vendor) -> Option<Vendor> {
+    match vendor {
+        Vendor::Flyingvoice => Some(Vendor::Yealink),
+        _ => None,
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Xml,
+    Text,
+}
+
+impl Format {
+    fn of(source: &str) -> Format {
+        if source.trim_start().starts_with('<') {
+            Format::Xml
+        } else {
+            Format::Text
+        }
+    }
+
+    fn content_type(self) -> &'static str {
+        match self {
+            Format::Xml => "text/xml; charset=utf-8",
+            Format::Text => "text/plain; charset=utf-8",
+        }
+    }
+}
+
+fn escape_xml(value: &str, out: &mut dyn Write) -> std::io::Result<()> {
+    out.write_all(quick_xml::escape::escape(value).as_bytes())
+}
+
+fn escape_text(value: &str, out: &mut dyn Write) -> std::io::Result<()> {
+    let clean: String = value.chars().filter(|c| !c.is_control()).collect();
+    out.write_all(clean.as_bytes())
+}
+
+#[derive(Debug, Clone)]
+pub struct Renderer {
+    overrides: PathBuf,
+}
+
+impl Renderer {
+    pub fn new(data_dir: &Path) -> Renderer {
+        Renderer {
+            overrides: data_dir.join("templates"),
+        }
+    }
+
+    /// The template source for a vendor's file: an override if there is
+    /// one, else the built-in, for the vendor or its family.
+    fn source(&self, vendor: Vendor, template: &str) -> Option<(String, String)> {
+        let candidates = std::iter::once(vendor).chain(family(vendor));
+        for v in candidates.clone() {
+            let path = self.overrides.join(v.code()).join(template);
+            if let Ok(text) = std::fs::read_to_string(&path) {
+                return Some((path.display().to_string(), text));
+            }
+        }
+        candidates.into_iter().find_map(|v| {
+            let name = format!("{}/{template}", v.code());
+            let file = Builtin::get(&name)?;
+            Some((name, String::from_utf8_lossy(&file.data).into_owned()))
+        })
+    }
+
+    pub fn has_template(&self, vendor: Vendor, template: &str) -> bool {
+        self.source(vendor, template).is_some()
+    }
+
+    pub fn render(&self, vendor: Vendor, template: &str, ctx: &RenderContext) -> Result<Rendered, RenderError> {
+        let (name, source) = self
+            .source(vendor, template)
+            .ok_or_else(|| RenderError::Missing(format!("{}/{template}", vendor.code())))?;
+        let format = Format::of(&source);
+        let fail = |e: tera::Error| RenderError::Template(name.clone(), format!("{e}"));
+        let mut tera = Tera::new();
+        tera.autoescape_on([".out"]);
+        tera.set_escape_fn(match format {
+            Format::Xml => escape_xml,
+            Format::Text => escape_text,
+        });
+        tera.add_raw_template("file.out", &source).map_err(fail)?;
+        let context = Context::from_serialize(ctx).map_err(fail)?;
+        let body = tera.render("file.out", &context).map_err(fail)?;
+        Ok(Rendered {
+            body,
+            content_type: format.content_type(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample_context(display_name: &str) -> RenderContext {
+        RenderContext {
+            device: DeviceView {
+                mac: "001565aabbcc".into(),
+                mac_upper: "001565AABBCC".into(),
+                mac_colon: "00:15:65:aa:bb:cc".into(),
+                name: "Front desk".into(),
+                vendor: "yealink".into(),
+                model: "T46G".into(),
+            },
+            lines: vec![LineView {
+                index: 1,
+                extn: "1001".into(),
+                auth_name: "1001".into(),
+                password: "s3cret".into(),
+                display_name: display_name.into(),
+                cid_name: display_name.into(),
+                cid_number: "1001".into(),
+                domain: "xswitch.cn".into(),
+                server_host: "pbx.example.com".into(),
+                server_port: 5060,
+                transport: "udp".into(),
+                enabled: true,
+            }],
+            settings: SettingsView {
+                sip_server_host: "pbx.example.com".into(),
+                sip_server_port: 5060,
+                transport: "udp".into(),
+                ntp_server: "pool.ntp.org".into(),
+                tz_offset_minutes: 480,
+                tz_offset_seconds: 28800,
+                time_zone: "+8".into(),
+                time_zone_gmt: "GMT+08:00".into(),
+                language: "English".into(),
+                admin_password: "".into(),
+                provisioning_url: "http://pbx.example.com:8081/prov/".into(),
+                resync_interval_minutes: 1440,
+            },
+        }
+    }
+
+    #[test]
+    fn every_builtin_template_renders_and_xml_is_well_formed() {
+        let renderer = Renderer::new(Path::new("/nonexistent"));
+        let mut ctx = sample_context(r#"Ops & "Sales" <1> 'x'"#);
+        let mut second = ctx.lines[0].clone();
+        second.index = 2;
+        ctx.lines.push(second);
+        for model in ["T46G", "GRP2614"] {
+            ctx.device.model = model.into();
+            for name in Builtin::iter() {
+                let (vendor, template) = name.split_once('/').unwrap();
+                let rendered = renderer
+                    .render(Vendor::resolve(vendor).unwrap(), template, &ctx)
+                    .unwrap_or_else(|e| panic!("{e}"));
+                if rendered.content_type.starts_with("text/xml") {
+                    let mut reader = quick_xml::Reader::from_str(&rendered.body);
+                    loop {
+                        match reader.read_event() {
+                            Ok(quick_xml::events::Event::Eof) => break,
+                            Ok(_) => {}
+                            Err(e) => panic!("{name}: {e}\n{}", rendered.body),
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn text_values_cannot_add_lines() {
+        let mut out = Vec::new();
+        escape_text("Evil\naccount.2.password = x\r", &mut out).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "Evilaccount.2.password = x");
+    }
+
+    #[test]
+    fn xml_values_are_escaped() {
+        let mut out = Vec::new();
+        escape_xml(r#"A & B <"C"> 'D'"#, &mut out).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "A &amp; B &lt;&quot;C&quot;&gt; &apos;D&apos;"
+        );
+    }
+}

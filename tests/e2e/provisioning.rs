@@ -1,0 +1,433 @@
+//! Phones fetching their files, vendor by vendor, as they do at boot.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::harness::{TestApp, assert_done, on_each_backend};
+
+/// A display name that breaks naive XML and text output.
+const TRICKY_NAME: &str = r#"Ops & "Sales" <1> 'x'"#;
+
+struct Fetched {
+    status: StatusCode,
+    content_type: String,
+    body: String,
+}
+
+async fn fetch(app: &TestApp, path: &str, user_agent: &str) -> Fetched {
+    let r = app
+        .client
+        .get(app.url(path))
+        .header("User-Agent", user_agent)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let content_type = r
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    Fetched {
+        status,
+        content_type,
+        body: r.text().await.unwrap(),
+    }
+}
+
+/// Asserts a 200 with well-formed XML.
+#[track_caller]
+fn assert_xml(f: &Fetched, path: &str) {
+    assert_eq!(f.status, 200, "{path}: {}", f.body);
+    assert!(f.content_type.starts_with("text/xml"), "{path}: {}", f.content_type);
+    let mut reader = quick_xml::Reader::from_str(&f.body);
+    loop {
+        match reader.read_event() {
+            Ok(quick_xml::events::Event::Eof) => break,
+            Ok(_) => {}
+            Err(e) => panic!("{path} is not well-formed XML: {e}\n{}", f.body),
+        }
+    }
+}
+
+/// Two extensions, the first with a display name full of XML metacharacters,
+/// on a phone of `vendor` with `mac`.
+async fn phone(app: &TestApp, vendor: &str, mac: &str, model: &str) {
+    for (extn, password, name) in [("1001", "pw-one-1001", TRICKY_NAME), ("1002", "pw-two-1002", "Second")] {
+        let (status, _) = app.get(&format!("/api/extensions?extn={extn}")).await;
+        assert_eq!(status, 200);
+        if app.get(&format!("/api/extensions?extn={extn}")).await.1["rowCount"] == 0 {
+            assert_done(
+                &app.post(
+                    "/api/extensions",
+                    json!({"extn": extn, "password": password, "cid_name": name}),
+                )
+                .await,
+            );
+        }
+    }
+    let record = json!({"vendor": vendor, "mac": mac, "type": model, "name": "Desk", "extn": "[{\"extn\":\"1001\"},{\"extn\":\"1002\"}]"});
+    assert_done(&app.post("/api/device_provisions", record).await);
+}
+
+#[tokio::test]
+async fn yealink_boot_sequence() {
+    on_each_backend(|app| async move {
+        phone(&app, "yealink", "001565aabbcc", "").await;
+        let ua = "Yealink SIP-T46G 28.72.0.1 00:15:65:aa:bb:cc";
+        let boot = fetch(&app, "/prov/y000000000000.boot", ua).await;
+        assert_eq!(boot.status, 200);
+        assert!(boot.body.starts_with("#!version:1.0.0.1"));
+        let common = fetch(&app, "/prov/y000000000028.cfg", ua).await;
+        assert_eq!(
+            (common.status, common.content_type.as_str()),
+            (StatusCode::OK, "text/plain; charset=utf-8")
+        );
+        assert!(
+            common
+                .body
+                .contains(&format!("static.auto_provision.server.url = http://{}/prov/", app.addr)),
+            "{}",
+            common.body
+        );
+        assert!(!common.body.contains("password"), "common files carry no credentials");
+        assert!(
+            fetch(&app, "/prov/001565aabbcc.boot", ua)
+                .await
+                .body
+                .contains("include:config \"001565aabbcc.cfg\"")
+        );
+        let cfg = fetch(&app, "/prov/001565aabbcc.cfg", ua).await;
+        assert_eq!(cfg.status, 200);
+        for expected in [
+            "account.1.user_name = 1001",
+            "account.1.password = pw-one-1001",
+            "account.2.auth_name = 1002",
+            "account.2.password = pw-two-1002",
+            &format!("account.1.sip_server.1.address = {}", app.addr.ip()),
+            &format!("account.1.display_name = {TRICKY_NAME}"),
+        ] {
+            assert!(cfg.body.contains(expected), "missing {expected:?} in\n{}", cfg.body);
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn grandstream_boot_sequence_p_values_and_named_items() {
+    on_each_backend(|app| async move {
+        phone(&app, "潮流", "000b82aabbcc", "").await;
+        let ua = "Grandstream Model HW GXP2135 SW 1.0.7.97 DevId 000b82aabbcc";
+        assert_eq!(
+            fetch(&app, "/prov/cfg000b82aabbcc", ua).await.status,
+            404,
+            "the binary form is not served"
+        );
+        let cfg = fetch(&app, "/prov/cfg000b82aabbcc.xml", ua).await;
+        assert_xml(&cfg, "cfg000b82aabbcc.xml");
+        for expected in [
+            "<P35>1001</P35>",
+            "<P34>pw-one-1001</P34>",
+            "<P404>1002</P404>",
+            "<P406>pw-two-1002</P406>",
+            "<P3>Ops &amp; &quot;Sales&quot; &lt;1&gt; &apos;x&apos;</P3>",
+        ] {
+            assert!(cfg.body.contains(expected), "missing {expected} in\n{}", cfg.body);
+        }
+        assert_xml(&fetch(&app, "/prov/cfggxp2135.xml", ua).await, "cfggxp2135.xml");
+        assert_xml(&fetch(&app, "/prov/cfg.xml", ua).await, "cfg.xml");
+
+        phone(&app, "gs", "000b82000002", "GRP2614").await;
+        let v2 = fetch(
+            &app,
+            "/prov/cfg000b82000002.xml",
+            "Grandstream GRP2614 1.0.5.33 DevId 000b82000002",
+        )
+        .await;
+        assert_xml(&v2, "GRP2614");
+        assert!(
+            v2.body
+                .contains(r#"<item name="account.2.sip.subscriber.password">pw-two-1002</item>"#),
+            "{}",
+            v2.body
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn polycom_master_then_its_own_files() {
+    on_each_backend(|app| async move {
+        phone(&app, "polycom", "0004f2aabbcc", "").await;
+        let ua = "FileTransport PolycomVVX-VVX_400-UA/4.1.4.7430 Type/Application";
+        let own = fetch(&app, "/prov/0004f2aabbcc.cfg", ua).await;
+        assert_xml(&own, "0004f2aabbcc.cfg");
+        assert!(own.body.contains(r#"CONFIG_FILES="0004f2aabbcc-sipprov.cfg""#));
+        assert_xml(&fetch(&app, "/prov/000000000000.cfg", ua).await, "000000000000.cfg");
+        let params = fetch(&app, "/prov/0004f2aabbcc-sipprov.cfg", ua).await;
+        assert_xml(&params, "-sipprov.cfg");
+        assert!(
+            params.body.contains(r#"reg.2.auth.password="pw-two-1002""#)
+                && params.body.contains(r#"reg.1.address="1001@xswitch.cn""#),
+            "{}",
+            params.body
+        );
+        assert_xml(&fetch(&app, "/prov/0004f2aabbcc-phone.cfg", ua).await, "-phone.cfg");
+        assert_xml(
+            &fetch(&app, "/prov/0004f2aabbcc-directory.xml", ua).await,
+            "-directory.xml",
+        );
+        assert_xml(
+            &fetch(&app, "/prov/000000000000-directory.xml", ua).await,
+            "000000000000-directory.xml",
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn snom_index_files_then_upper_case_settings() {
+    on_each_backend(|app| async move {
+        phone(&app, "snom", "000413aabbcc", "D785").await;
+        let ua = "Mozilla/4.0 (compatible; snomD785-SIP 10.1.33.33 2010.12-00004-g9ba52f5 000413AABBCC SXM:0 UXM:0)";
+        assert_xml(&fetch(&app, "/prov/snomD785.htm", ua).await, "snomD785.htm");
+        let index = fetch(&app, "/prov/snomD785-000413AABBCC.htm", ua).await;
+        assert_xml(&index, "index");
+        assert!(index.body.contains("/prov/000413AABBCC.xml"), "{}", index.body);
+        let settings = fetch(&app, "/prov/000413AABBCC.xml", ua).await;
+        assert_xml(&settings, "000413AABBCC.xml");
+        assert!(
+            settings
+                .body
+                .contains(r#"<user_pass idx="2" perm="R">pw-two-1002</user_pass>"#),
+            "{}",
+            settings.body
+        );
+        assert_eq!(
+            fetch(&app, "/prov/000413aabbcc.xml", ua).await.status,
+            404,
+            "Snom names its MAC in upper case"
+        );
+    })
+    .await;
+}
+
+/// A phone's boot: the files it asks for in order, the last its own, and
+/// what must be in that one.
+struct BootCase {
+    vendor: &'static str,
+    mac: &'static str,
+    user_agent: &'static str,
+    files: &'static [&'static str],
+    expected: &'static str,
+}
+
+#[tokio::test]
+async fn the_other_vendors_serve_their_files() {
+    on_each_backend(|app| async move {
+        let cases = [
+            BootCase {
+                vendor: "fanvil",
+                mac: "0c383e07e16c",
+                user_agent: "Fanvil X4 2.10.2.6887 0c383e07e16c",
+                files: &["F0V00X400000.cfg", "0c383e07e16c.cfg"],
+                expected: "<RegisterPswd>pw-two-1002</RegisterPswd>",
+            },
+            BootCase {
+                vendor: "cisco",
+                mac: "0002fdaabbcc",
+                user_agent: "Cisco/SPA504G-7.4.4 (0002FDAABBCC)(CBT141400UK)",
+                files: &["spa504G.cfg", "0002fdaabbcc.xml"],
+                expected: r#"<Password_2_ ua="na">pw-two-1002</Password_2_>"#,
+            },
+            BootCase {
+                vendor: "cisco",
+                mac: "00562b043615",
+                user_agent: "Cisco-CP-7841-3PCC/11.0.1 (00562b043615)",
+                files: &["7841-3PCC.xml", "00562b043615.xml"],
+                expected: r#"<Auth_ID_1_ ua="na">1001</Auth_ID_1_>"#,
+            },
+            BootCase {
+                vendor: "htek",
+                mac: "001fc1aabbcc",
+                user_agent: "Htek UC903 2.0.4.2 00:1f:c1:aa:bb:cc",
+                files: &["cfg0016.xml", "cfg001fc1aabbcc.xml"],
+                expected: r#"<P734 para="Account2.Password">pw-two-1002</P734>"#,
+            },
+            BootCase {
+                vendor: "flyingvoice",
+                mac: "0021f2aabbcc",
+                user_agent: "Flyingvoice FIP13G V0.6.24 00:21:F2:AA:BB:CC",
+                files: &["y000000000000.boot", "y000000000000.cfg", "0021f2aabbcc.cfg"],
+                expected: "account.2.password = pw-two-1002",
+            },
+            BootCase {
+                vendor: "huawei",
+                mac: "00e0fcaabbcc",
+                user_agent: "",
+                files: &["00e0fcaabbcc.xml"],
+                expected: r#"Passwd="pw-two-1002""#,
+            },
+            BootCase {
+                vendor: "akuvox",
+                mac: "0c1105aabbcc",
+                user_agent: "",
+                files: &["0c1105aabbcc.cfg"],
+                expected: "Config.Account2.GENERAL.Pwd = pw-two-1002",
+            },
+            BootCase {
+                vendor: "gigaset",
+                mac: "7c2f80aabbcc",
+                user_agent: "Gigaset N870 IP PRO/83.V2.11.0+build.a546b91;7C2F80AABBCC",
+                files: &["7c2f80aabbcc.xml"],
+                expected: r#"value="pw-two-1002""#,
+            },
+        ];
+        let vendors_seen: std::collections::HashSet<&str> = cases.iter().map(|c| c.vendor).collect();
+        assert_eq!(vendors_seen.len(), 7, "every vendor not walked above has a case");
+        for BootCase {
+            vendor,
+            mac,
+            user_agent,
+            files,
+            expected,
+        } in cases
+        {
+            phone(&app, vendor, mac, "").await;
+            for file in files {
+                let f = fetch(&app, &format!("/prov/{file}"), user_agent).await;
+                assert_eq!(f.status, 200, "{vendor} {file}: {}", f.body);
+                if f.content_type.starts_with("text/xml") {
+                    assert_xml(&f, file);
+                }
+            }
+            let own = fetch(&app, &format!("/prov/{}", files.last().unwrap()), user_agent).await;
+            assert!(
+                own.body.contains(expected),
+                "{vendor}: missing {expected} in\n{}",
+                own.body
+            );
+            assert!(own.body.contains("pw-one-1001"), "{vendor}: line 1 missing");
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn misses_look_alike_and_a_foreign_mac_is_refused() {
+    on_each_backend(|app| async move {
+        phone(&app, "yealink", "001565aabbcc", "").await;
+        let unknown_mac = fetch(
+            &app,
+            "/prov/001565000000.cfg",
+            "Yealink SIP-T46G 28.72.0.1 00:15:65:00:00:00",
+        )
+        .await;
+        let wrong_vendor = fetch(&app, "/prov/cfg001565aabbcc.xml", "").await;
+        let unknown_name = fetch(&app, "/prov/nothing-here.txt", "").await;
+        let traversal = fetch(&app, "/prov/..%2f..%2fetc%2fpasswd", "").await;
+        for miss in [&unknown_mac, &wrong_vendor, &unknown_name, &traversal] {
+            assert_eq!(
+                (miss.status, miss.body.as_str()),
+                (StatusCode::NOT_FOUND, "Not Found\n")
+            );
+        }
+        // A phone asking for another phone's file by name.
+        let foreign = fetch(
+            &app,
+            "/prov/001565aabbcc.cfg",
+            "Yealink SIP-T46G 28.72.0.1 00:15:65:11:22:33",
+        )
+        .await;
+        assert_eq!(foreign.status, 403);
+        assert!(!foreign.body.contains("pw-one"));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn xswitch_alias_etag_and_head() {
+    on_each_backend(|app| async move {
+        phone(&app, "yealink", "001565aabbcc", "").await;
+        let alias = fetch(&app, "/api/provision/yealink/001565aabbcc.cfg", "").await;
+        assert_eq!(alias.status, 200, "no token needed: {}", alias.body);
+        assert!(alias.body.contains("pw-one-1001"));
+        assert_eq!(
+            fetch(&app, "/api/provision/gs/001565aabbcc.cfg", "").await.status,
+            404,
+            "the path's vendor must be the phone's"
+        );
+
+        let first = app.client.get(app.url("/prov/001565aabbcc.cfg")).send().await.unwrap();
+        let etag = first.headers()["etag"].to_str().unwrap().to_string();
+        let again = app
+            .client
+            .get(app.url("/prov/001565aabbcc.cfg"))
+            .header("If-None-Match", &etag)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status(), 304);
+        let head = app.client.head(app.url("/prov/001565aabbcc.cfg")).send().await.unwrap();
+        assert_eq!(
+            (head.status().as_u16(), head.headers()["etag"].to_str().unwrap()),
+            (200, etag.as_str())
+        );
+
+        // A changed password changes the file and its ETag.
+        let id = app.get("/api/extensions?extn=1001").await.1["data"][0]["id"]
+            .as_i64()
+            .unwrap();
+        assert_done(
+            &app.put(&format!("/api/extensions/{id}"), json!({"password": "rotated-pass"}))
+                .await,
+        );
+        let changed = app
+            .client
+            .get(app.url("/prov/001565aabbcc.cfg"))
+            .header("If-None-Match", &etag)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(changed.status(), 200);
+        assert!(
+            changed
+                .text()
+                .await
+                .unwrap()
+                .contains("account.1.password = rotated-pass")
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_mac_sweep_gets_nothing_and_is_throttled_but_a_booting_site_is_not() {
+    on_each_backend(|app| async move {
+        phone(&app, "yealink", "001565aabbcc", "").await;
+        // A site rebooting: the same phone many times, and unregistered phones
+        // asking again and again, are never blocked.
+        for round in 0..50 {
+            assert_eq!(
+                fetch(&app, "/prov/001565aabbcc.cfg", "").await.status,
+                200,
+                "round {round}"
+            );
+            assert_eq!(fetch(&app, "/prov/001565000001.cfg", "").await.status, 404);
+        }
+        let mut statuses = std::collections::BTreeMap::new();
+        for n in 0..10_000u32 {
+            let mac = format!("0015{:08x}", n.wrapping_mul(2_654_435_761));
+            let f = fetch(&app, &format!("/prov/{mac}.cfg"), "").await;
+            assert!(!f.body.contains("password"), "a sweep never gets a configuration");
+            *statuses.entry(f.status.as_u16()).or_insert(0) += 1;
+        }
+        assert!(!statuses.contains_key(&200), "{statuses:?}");
+        assert!(statuses[&429] > 9_800, "the sweep is throttled early: {statuses:?}");
+        // The sweeping network is now refused even for a real phone's file.
+        let blocked = app.client.get(app.url("/prov/001565aabbcc.cfg")).send().await.unwrap();
+        assert_eq!(blocked.status(), 429);
+        assert!(blocked.headers().contains_key("retry-after"));
+    })
+    .await;
+}
