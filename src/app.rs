@@ -25,6 +25,7 @@ use crate::domain::timestamp;
 use crate::error::ApiError;
 use crate::provision::limit::MissLimiter;
 use crate::provision::render::Renderer;
+use crate::provision::tracking::FetchRecorder;
 use crate::secrets::{self, SecretBox};
 use crate::store::Db;
 
@@ -37,6 +38,7 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub renderer: Renderer,
     pub miss_limiter: Arc<MissLimiter>,
+    pub fetches: Arc<FetchRecorder>,
 }
 
 impl AppState {
@@ -52,6 +54,8 @@ impl AppState {
         // A shadowed file route stops the server here, not at a customer site.
         crate::provision::files::check_table().map_err(anyhow::Error::msg)?;
         let renderer = Renderer::new(&settings.data_dir);
+        let fetches = Arc::new(FetchRecorder::default());
+        fetches.spawn_flusher(db.clone());
         Ok((
             AppState {
                 db,
@@ -59,6 +63,7 @@ impl AppState {
                 settings: Arc::new(settings),
                 renderer,
                 miss_limiter: Arc::new(MissLimiter::default()),
+                fetches,
             },
             generated,
         ))

@@ -136,8 +136,10 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {listen}"))?;
     tracing::info!(address = %listener.local_addr()?, database = state.db.backend(), "listening");
-    let db = state.db.clone();
+    let (db, fetches) = (state.db.clone(), state.fetches.clone());
     app::serve(listener, state, app::shutdown_signal()).await?;
+    // Fetches seen since the last flush are not lost on a clean stop.
+    fetches.flush(&db).await;
     db.close().await;
     Ok(())
 }

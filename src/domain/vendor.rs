@@ -42,6 +42,49 @@ const NAMES: &[(&str, Vendor)] = &[
     ("xyt", Vendor::Xyt),
 ];
 
+/// Vendors' MAC prefixes (OUIs), for guessing who an unknown phone is.
+const OUIS: &[(&str, Vendor)] = &[
+    ("001565", Vendor::Yealink),
+    ("805ec0", Vendor::Yealink),
+    ("805e0c", Vendor::Yealink),
+    ("c4fc22", Vendor::Yealink),
+    ("44dbd2", Vendor::Yealink),
+    ("249ad8", Vendor::Yealink),
+    ("e434d7", Vendor::Yealink),
+    ("644f56", Vendor::Yealink),
+    ("ec1da9", Vendor::Yealink),
+    ("3497d7", Vendor::Yealink),
+    ("b061a9", Vendor::Yealink),
+    ("f01653", Vendor::Yealink),
+    ("000b82", Vendor::Grandstream),
+    ("c074ad", Vendor::Grandstream),
+    ("ec74d7", Vendor::Grandstream),
+    ("0c383e", Vendor::Fanvil),
+    ("00a859", Vendor::Fanvil),
+    ("0004f2", Vendor::Polycom),
+    ("64167f", Vendor::Polycom),
+    ("482567", Vendor::Polycom),
+    ("00907a", Vendor::Polycom),
+    ("000413", Vendor::Snom),
+    ("00087b", Vendor::Snom),
+    ("002699", Vendor::Cisco),
+    ("503de5", Vendor::Cisco),
+    ("00e16d", Vendor::Cisco),
+    ("00da55", Vendor::Cisco),
+    ("10bd18", Vendor::Cisco),
+    ("001873", Vendor::Cisco),
+    ("a44c11", Vendor::Cisco),
+    ("30e4db", Vendor::Cisco),
+    ("002155", Vendor::Cisco),
+    ("68efbd", Vendor::Cisco),
+    ("001fc1", Vendor::Htek),
+    ("0021f2", Vendor::Flyingvoice),
+    ("7c2f80", Vendor::Gigaset),
+    ("002104", Vendor::Gigaset),
+    ("589ec6", Vendor::Gigaset),
+    ("14b370", Vendor::Gigaset),
+];
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown vendor '{0}'; accepted: {accepted}", accepted = Vendor::accepted_names())]
 pub struct UnknownVendor(pub String);
@@ -63,6 +106,12 @@ impl Vendor {
             .find(|(_, v)| *v == self)
             .map(|(n, _)| *n)
             .expect("every vendor has a name")
+    }
+
+    /// The vendor whose prefix a MAC carries, if it is a known one.
+    pub fn from_oui(mac: &crate::domain::Mac) -> Option<Vendor> {
+        let lower = mac.lower();
+        OUIS.iter().find(|(oui, _)| lower.starts_with(oui)).map(|(_, v)| *v)
     }
 
     pub fn accepted_names() -> String {
@@ -87,6 +136,14 @@ mod tests {
         assert_eq!(Vendor::resolve(" Yealink ").unwrap(), Vendor::Yealink);
         assert_eq!(Vendor::resolve("华为").unwrap(), Vendor::Huawei);
         assert_eq!(Vendor::resolve("poly").unwrap().code(), "polycom");
+    }
+
+    #[test]
+    fn guesses_by_oui() {
+        let mac = |s: &str| s.parse::<crate::domain::Mac>().unwrap();
+        assert_eq!(Vendor::from_oui(&mac("00:15:65:12:34:56")), Some(Vendor::Yealink));
+        assert_eq!(Vendor::from_oui(&mac("000B82AABBCC")), Some(Vendor::Grandstream));
+        assert_eq!(Vendor::from_oui(&mac("020000000001")), None);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 pub mod files;
 pub mod limit;
 pub mod render;
+pub mod tracking;
 pub mod user_agent;
 
 use std::net::{IpAddr, SocketAddr};
@@ -19,9 +20,11 @@ use sha2::{Digest, Sha256};
 
 use self::files::{FileKind, FileMatch};
 use self::render::{DeviceView, LineView, RenderContext, SettingsView};
+use self::user_agent::PhoneAgent;
 use crate::api::extensions::password_aad;
 use crate::app::AppState;
-use crate::domain::{Mac, Vendor};
+use crate::domain::{Mac, Vendor, timestamp};
+use crate::store::fetches::{Fetched, PendingPhone};
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -140,13 +143,31 @@ async fn serve(
                 name,
                 matched: &matched,
                 vendor_hint,
-                ua_model: agent.map(|a| a.model),
+                agent,
+                user_agent: headers
+                    .get(USER_AGENT)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .chars()
+                    .take(255)
+                    .collect(),
             };
             match phone_context(state, &fetch, mac, settings).await {
                 Ok(Some((vendor, ctx))) => {
                     if matched.kind == FileKind::DeviceConfig {
                         tracing::info!(mac = %mac, file = name, vendor = vendor.code(), peer = %peer.ip(), "served a phone its configuration");
                     }
+                    state.fetches.fetched(
+                        mac,
+                        Fetched {
+                            mac: mac.lower(),
+                            at: timestamp::now(),
+                            ip: peer.ip().to_string(),
+                            user_agent: fetch.user_agent.clone(),
+                            firmware: fetch.agent.as_ref().map(|a| a.firmware.clone()).unwrap_or_default(),
+                            file: name.to_string(),
+                        },
+                    );
                     render(state, vendor, &matched, ctx)
                 }
                 Ok(None) => return not_found(),
@@ -180,7 +201,8 @@ struct Fetch<'a> {
     name: &'a str,
     matched: &'a FileMatch,
     vendor_hint: Option<Vendor>,
-    ua_model: Option<String>,
+    agent: Option<PhoneAgent>,
+    user_agent: String,
 }
 
 /// The phone behind a MAC, if a record names it and its vendor asks for
@@ -196,11 +218,31 @@ async fn phone_context(
         name,
         matched,
         vendor_hint,
-        ref ua_model,
+        ref agent,
+        ref user_agent,
     } = *fetch;
     let rows = state.db.phone_lines(&mac.lower()).await?;
     let Some(first) = rows.first() else {
         state.miss_limiter.unknown_mac(peer, mac);
+        let now = timestamp::now();
+        state.fetches.unknown(
+            mac,
+            PendingPhone {
+                mac: mac.lower(),
+                vendor: agent
+                    .as_ref()
+                    .map(|a| a.vendor)
+                    .or(Vendor::from_oui(&mac))
+                    .map_or("", |v| v.code())
+                    .to_string(),
+                model: agent.as_ref().map(|a| a.model.clone()).unwrap_or_default(),
+                ip: peer.to_string(),
+                user_agent: user_agent.clone(),
+                first_seen: now,
+                last_seen: now,
+                count: 1,
+            },
+        );
         return Ok(None);
     };
     let Ok(vendor) = Vendor::resolve(&first.vendor_code) else {
@@ -241,7 +283,7 @@ async fn phone_context(
         });
     }
     let model = if first.model.is_empty() {
-        ua_model.clone().unwrap_or_default()
+        agent.as_ref().map(|a| a.model.clone()).unwrap_or_default()
     } else {
         first.model.clone()
     };

@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use super::{Backend, Db, on_db, values_placeholders};
 use crate::domain::timestamp;
 
-pub const COLUMNS: &str = "id, name, vendor, mac, extn, type, created_at, updated_at, deleted_at";
+pub const COLUMNS: &str = "id, name, vendor, mac, extn, type, created_at, updated_at, deleted_at, last_provisioned_at, last_ip, last_user_agent, firmware, last_file";
 
 /// A record as XSwitch shows it.
 #[derive(Debug, Clone, FromRow, Serialize, utoipa::ToSchema)]
@@ -34,6 +34,15 @@ pub struct Device {
     #[serde(serialize_with = "timestamp::serialize_opt")]
     #[schema(value_type = String, example = "")]
     pub deleted_at: Option<OffsetDateTime>,
+    /// When the phone last fetched a file; "" if never.
+    #[serde(serialize_with = "timestamp::serialize_opt")]
+    #[schema(value_type = String, example = "2026-11-23 08:01:02")]
+    pub last_provisioned_at: Option<OffsetDateTime>,
+    pub last_ip: String,
+    pub last_user_agent: String,
+    /// As the phone's User-Agent gave it.
+    pub firmware: String,
+    pub last_file: String,
 }
 
 /// A record to write, with its lines resolved to extension ids.
@@ -131,6 +140,11 @@ impl Db {
                 created_at: now,
                 updated_at: now,
                 deleted_at: None,
+                last_provisioned_at: None,
+                last_ip: String::new(),
+                last_user_agent: String::new(),
+                firmware: String::new(),
+                last_file: String::new(),
             })
             .collect())
     }

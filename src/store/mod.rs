@@ -6,6 +6,7 @@
 
 pub mod devices;
 pub mod extensions;
+pub mod fetches;
 pub mod list;
 pub mod logs;
 pub mod users;

@@ -3,11 +3,17 @@ use serde_json::{Value, json};
 
 use crate::harness::{TestApp, assert_done, assert_error, on_each_backend};
 
-const ROW_KEYS: [&str; 9] = [
+/// The seed's row keys, and the fetch-tracking keys sipprov adds.
+const ROW_KEYS: [&str; 14] = [
     "created_at",
     "deleted_at",
     "extn",
+    "firmware",
     "id",
+    "last_file",
+    "last_ip",
+    "last_provisioned_at",
+    "last_user_agent",
     "mac",
     "name",
     "type",

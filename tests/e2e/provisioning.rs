@@ -431,3 +431,120 @@ async fn a_mac_sweep_gets_nothing_and_is_throttled_but_a_booting_site_is_not() {
     })
     .await;
 }
+
+/// Polls `check` until it holds; fetch tracking is written in batches.
+async fn eventually<F, Fut>(what: &str, check: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..50 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{what} did not happen within 5 s");
+}
+
+#[tokio::test]
+async fn fetches_are_tracked_and_unknown_phones_wait_to_be_claimed() {
+    on_each_backend(|app| async move {
+        phone(&app, "yealink", "001565aabbcc", "").await;
+        let (_, before) = app.get("/api/device_provisions/1").await;
+        assert_eq!(
+            (before["last_provisioned_at"].clone(), before["firmware"].clone()),
+            (json!(""), json!(""))
+        );
+
+        let ua = "Yealink SIP-T46G 28.72.0.1 00:15:65:aa:bb:cc";
+        assert_eq!(fetch(&app, "/prov/001565aabbcc.cfg", ua).await.status, 200);
+        eventually("the fetch shows on the device", || async {
+            app.get("/api/device_provisions/1").await.1["last_file"] == "001565aabbcc.cfg"
+        })
+        .await;
+        let (_, after) = app.get("/api/device_provisions/1").await;
+        assert_eq!(after["last_ip"], "127.0.0.1");
+        assert_eq!(after["firmware"], "28.72.0.1");
+        assert_eq!(after["last_user_agent"], ua);
+        assert_ne!(after["last_provisioned_at"], "");
+
+        let stranger = "Yealink SIP-T54W 96.85.0.5 80:5e:c0:11:22:33";
+        for _ in 0..3 {
+            assert_eq!(fetch(&app, "/prov/805ec0112233.cfg", stranger).await.status, 404);
+        }
+        assert_eq!(fetch(&app, "/prov/cfg000b82aabb01.xml", "").await.status, 404);
+        eventually("both unknown phones are pending", || async {
+            app.get("/api/device_provisions/pending").await.1["rowCount"] == 2
+        })
+        .await;
+        let (_, pending) = app.get("/api/device_provisions/pending?mac=80:5e:c0").await;
+        let row = &pending["data"][0];
+        assert_eq!(
+            (
+                row["mac"].clone(),
+                row["vendor"].clone(),
+                row["model"].clone(),
+                row["ip"].clone(),
+                row["count"].clone()
+            ),
+            (
+                json!("805ec0112233"),
+                json!("yealink"),
+                json!("T54W"),
+                json!("127.0.0.1"),
+                json!(3)
+            )
+        );
+        let (_, by_oui) = app.get("/api/device_provisions/pending?vendor=grandstream").await;
+        assert_eq!(
+            by_oui["data"][0]["mac"], "000b82aabb01",
+            "vendor guessed from the MAC prefix"
+        );
+
+        // Claiming it: create its record; it leaves the pending list and is served.
+        assert_done(
+            &app.post(
+                "/api/device_provisions",
+                json!({"vendor": "yealink", "mac": "805ec0112233", "extn": "1002"}),
+            )
+            .await,
+        );
+        assert_eq!(app.get("/api/device_provisions/pending").await.1["rowCount"], 1);
+        assert!(
+            fetch(&app, "/prov/805ec0112233.cfg", stranger)
+                .await
+                .body
+                .contains("pw-two-1002")
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_pending_list_is_bounded() {
+    on_each_backend(|app| async move {
+        let now = sipprov::domain::timestamp::now();
+        let phones: Vec<_> = (0..sipprov::store::fetches::MAX_PENDING + 25)
+            .map(|n| sipprov::store::fetches::PendingPhone {
+                mac: format!("02{n:010x}"),
+                vendor: String::new(),
+                model: String::new(),
+                ip: "192.0.2.1".into(),
+                user_agent: String::new(),
+                first_seen: now,
+                last_seen: now + time::Duration::seconds(n),
+                count: 1,
+            })
+            .collect();
+        app.db.record_fetches(&[], &phones).await.unwrap();
+        let (_, page) = app.get("/api/device_provisions/pending?perPage=1").await;
+        assert_eq!(page["rowCount"], sipprov::store::fetches::MAX_PENDING);
+        assert_eq!(
+            page["data"][0]["mac"],
+            format!("02{:010x}", sipprov::store::fetches::MAX_PENDING + 24),
+            "the newest stay"
+        );
+    })
+    .await;
+}

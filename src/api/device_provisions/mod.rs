@@ -20,6 +20,7 @@ use crate::app::AppState;
 use crate::domain::{Vendor, timestamp};
 use crate::error::{ApiError, ErrorBody, RowError};
 use crate::store::devices::{COLUMNS, Device, DeviceFields};
+use crate::store::fetches::{PENDING_COLUMNS, PendingPhone};
 use crate::store::{Arg, Db, ListSql};
 
 /// Imports carry whole MAC lists: 100,000 rows are about 10 MiB of JSON.
@@ -33,6 +34,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(bulk)
         .routes(routes!(download))
+        .routes(routes!(pending))
         .routes(routes!(get_one, update, delete))
 }
 
@@ -57,6 +59,23 @@ const LIST: ListSpec = ListSpec {
         ("updated_at", "updated_at"),
     ],
     default_order: "id",
+};
+
+/// Unknown phones that asked for a configuration, newest first; a MAC
+/// leaves the list once a record claims it.
+const PENDING: ListSpec = ListSpec {
+    columns: PENDING_COLUMNS,
+    from: "pending_phones",
+    always: &["mac NOT IN (SELECT mac FROM device_provisions WHERE deleted_at IS NULL)"],
+    filters: &[Filter::Custom("mac", mac_filter), Filter::Equals("vendor", "vendor")],
+    sortable: &[
+        ("mac", "mac"),
+        ("vendor", "vendor"),
+        ("first_seen", "first_seen"),
+        ("last_seen", "last_seen"),
+        ("count", "count"),
+    ],
+    default_order: "last_seen DESC, mac",
 };
 
 /// Any spelling of the vendor finds all its records (`gs` finds `潮流`).
@@ -370,6 +389,16 @@ pub async fn download(
         }
         other => Err(ApiError::field("format", format!("'{other}' is not json or csv"))),
     }
+}
+
+#[utoipa::path(get, path = "/api/device_provisions/pending", tag = "device_provisions",
+    params(
+        ("page" = Option<i64>, Query), ("perPage" = Option<i64>, Query), ("sort_field" = Option<String>, Query), ("sort_order" = Option<String>, Query),
+        ("mac" = Option<String>, Query, description = "part of a MAC, any spelling"), ("vendor" = Option<String>, Query, description = "the guessed vendor code"),
+    ),
+    responses((status = 200, body = PageBody<PendingPhone>, description = "claim one by creating its record"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn pending(State(db): State<Db>, params: ListParams) -> Result<Json<PageBody<PendingPhone>>, ApiError> {
+    Ok(Json(PENDING.fetch(&db, &params).await?))
 }
 
 async fn find(db: &Db, id: i64) -> Result<Device, ApiError> {
