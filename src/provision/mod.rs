@@ -17,6 +17,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use sha2::{Digest, Sha256};
+use tower_http::services::ServeDir;
 
 use self::files::{FileKind, FileMatch};
 use self::render::{DeviceView, LineView, RenderContext, SettingsView};
@@ -27,7 +28,11 @@ use crate::domain::{Mac, Vendor, timestamp};
 use crate::store::fetches::{Fetched, PendingPhone};
 
 pub fn router(state: AppState) -> Router {
+    // Firmware images are plain files: Range, ETag and If-None-Match come
+    // with ServeDir, which also refuses any path leaving the folder.
+    let firmware = ServeDir::new(state.settings.data_dir.join("firmware"));
     Router::new()
+        .nest_service("/prov/firmware", firmware)
         .route("/prov/{*file}", get(prov))
         .route("/api/provision/{vendor}/{*file}", get(prov_for_vendor))
         .with_state(state)

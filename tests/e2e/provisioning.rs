@@ -548,3 +548,55 @@ async fn the_pending_list_is_bounded() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn firmware_with_range_etag_and_no_way_out() {
+    on_each_backend(|app| async move {
+        let dir = app.data_dir.path().join("firmware/yealink");
+        std::fs::create_dir_all(&dir).unwrap();
+        let image: Vec<u8> = (0..100_000u32).map(|n| (n % 251) as u8).collect();
+        std::fs::write(dir.join("T46G-28.86.0.1.rom"), &image).unwrap();
+        std::fs::write(app.data_dir.path().join("secret.txt"), "outside").unwrap();
+
+        let url = app.url("/prov/firmware/yealink/T46G-28.86.0.1.rom");
+        let whole = app.client.get(&url).send().await.unwrap();
+        assert_eq!(whole.status(), 200);
+        let etag = whole.headers()["etag"].to_str().unwrap().to_string();
+        assert_eq!(whole.bytes().await.unwrap().as_ref(), &image[..]);
+
+        // Real curl, as an installer would check it: a byte range.
+        // On a blocking thread: this runtime also runs the server.
+        let curl_url = url.clone();
+        let out = tokio::task::spawn_blocking(move || {
+            std::process::Command::new("curl")
+                .args(["-s", "-r", "1000-1999", "-o", "-", "-w", "\n%{http_code}", &curl_url])
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        let (body, code) = out.stdout.split_at(out.stdout.len() - 4);
+        assert_eq!(&code[1..], b"206");
+        assert_eq!(body, &image[1000..2000]);
+
+        let cached = app
+            .client
+            .get(&url)
+            .header("If-None-Match", &etag)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(cached.status(), 304);
+        for escape in [
+            "/prov/firmware/../secret.txt",
+            "/prov/firmware/%2e%2e/secret.txt",
+            "/prov/firmware/yealink/..%2f..%2fsecret.txt",
+        ] {
+            let r = app.client.get(app.url(escape)).send().await.unwrap();
+            let status = r.status();
+            assert!(!r.text().await.unwrap().contains("outside"), "{escape} escaped");
+            assert!(status.is_client_error(), "{escape}: {status}");
+        }
+    })
+    .await;
+}
