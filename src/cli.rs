@@ -11,7 +11,9 @@ use clap::{Parser, Subcommand};
 
 use crate::app::{self, AppState};
 use crate::config::{LogFormat, Overrides, Settings, redact_url};
-use crate::domain::timestamp;
+use crate::domain::{Mac, Vendor, timestamp};
+use crate::provision::render::Renderer;
+use crate::provision::{self, Answer, PhoneRequest};
 use crate::secrets;
 use crate::store::Db;
 
@@ -54,6 +56,24 @@ enum Command {
     /// Manage users who log in to the API.
     #[command(subcommand)]
     User(UserCommand),
+    /// Print exactly the file a phone would get.
+    Render {
+        /// The phone's MAC, any spelling.
+        #[arg(long)]
+        mac: String,
+        /// The file name the phone asks for [default: its main configuration file].
+        #[arg(long)]
+        file: Option<String>,
+        /// The phone's User-Agent.
+        #[arg(long, default_value = "")]
+        user_agent: String,
+        /// The host the phone reaches sipprov by [default: the listen address].
+        #[arg(long)]
+        host: Option<String>,
+    },
+    /// Render every template (built-in and overrides) against a sample phone
+    /// and check XML output is well-formed; exits 1 if any fails.
+    CheckTemplates,
 }
 
 #[derive(Debug, Subcommand)]
@@ -118,6 +138,13 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::User(cmd) => user(settings, cmd).await,
+        Command::Render {
+            mac,
+            file,
+            user_agent,
+            host,
+        } => render(settings, &mac, file, &user_agent, host).await,
+        Command::CheckTemplates => check_templates(&settings),
     }
 }
 
@@ -175,6 +202,63 @@ async fn user(settings: Settings, cmd: UserCommand) -> anyhow::Result<()> {
             }
             println!("{key}");
         }
+    }
+    Ok(())
+}
+
+async fn render(
+    settings: Settings,
+    mac: &str,
+    file: Option<String>,
+    user_agent: &str,
+    host: Option<String>,
+) -> anyhow::Result<()> {
+    let mac: Mac = mac.parse()?;
+    let host = host.unwrap_or_else(|| settings.listen.to_string());
+    let (state, _) = AppState::open(settings).await?;
+    let file = match file {
+        Some(file) => file,
+        None => {
+            let lines = state.db.phone_lines(&mac.lower()).await?;
+            let vendor = lines
+                .first()
+                .and_then(|l| Vendor::resolve(&l.vendor_code).ok())
+                .with_context(|| format!("no phone record has MAC {mac}"))?;
+            provision::files::config_file(vendor, mac).context("this vendor has no file of its own")?
+        }
+    };
+    let request = PhoneRequest {
+        peer: std::net::Ipv4Addr::LOCALHOST.into(),
+        path: &file,
+        vendor_hint: None,
+        user_agent,
+        host: &host,
+        from_phone: false,
+        mask_secrets: false,
+    };
+    match provision::answer(&state, &request).await {
+        Answer::File(rendered) => {
+            print!("{}", rendered.body);
+            Ok(())
+        }
+        Answer::Forbidden => bail!("the User-Agent names another phone's MAC than {file}"),
+        _ => bail!("a phone asking for {file} gets nothing: no such file, or no record for its MAC"),
+    }
+}
+
+fn check_templates(settings: &Settings) -> anyhow::Result<()> {
+    let mut failed = 0;
+    for (name, result) in Renderer::new(&settings.data_dir).check_all() {
+        match result {
+            Ok(()) => println!("ok    {name}"),
+            Err(reason) => {
+                failed += 1;
+                println!("FAIL  {name}: {reason}");
+            }
+        }
+    }
+    if failed > 0 {
+        bail!("{failed} template(s) failed");
     }
     Ok(())
 }

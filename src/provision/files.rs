@@ -58,6 +58,8 @@ impl FileMatch {
 
 struct Route {
     name: &'static str,
+    /// For a phone's own files: the name, with `{mac}` or `{MAC}` in the vendor's case.
+    file: Option<&'static str>,
     pattern: &'static str,
     kind: FileKind,
     vendors: &'static [(Vendor, MacCase)],
@@ -74,6 +76,7 @@ use Vendor::*;
 const ROUTES: &[Route] = &[
     Route {
         name: "yealink-boot",
+        file: None,
         pattern: r"^y000000000000\.boot$",
         kind: Common,
         vendors: &[(Yealink, Lower), (Flyingvoice, Lower)],
@@ -82,6 +85,7 @@ const ROUTES: &[Route] = &[
     },
     Route {
         name: "polycom-master",
+        file: None,
         pattern: r"^000000000000\.cfg$",
         kind: Common,
         vendors: &[(Polycom, Lower)],
@@ -90,6 +94,7 @@ const ROUTES: &[Route] = &[
     },
     Route {
         name: "yealink-common",
+        file: None,
         pattern: r"^y0000000000(?P<model>[0-9a-z]{2})\.cfg$",
         kind: Common,
         vendors: &[(Yealink, Lower), (Flyingvoice, Lower)],
@@ -98,6 +103,7 @@ const ROUTES: &[Route] = &[
     },
     Route {
         name: "device-boot",
+        file: Some("{mac}.boot"),
         pattern: r"^(?P<mac>[0-9a-f]{12})\.boot$",
         kind: DeviceIndex,
         vendors: &[(Yealink, Lower), (Flyingvoice, Lower)],
@@ -106,6 +112,7 @@ const ROUTES: &[Route] = &[
     },
     Route {
         name: "device-cfg",
+        file: Some("{mac}.cfg"),
         pattern: r"^(?P<mac>[0-9a-f]{12})\.cfg$",
         kind: DeviceConfig,
         vendors: &[
@@ -120,6 +127,7 @@ const ROUTES: &[Route] = &[
     },
     Route {
         name: "polycom-config",
+        file: Some("{mac}-sipprov.cfg"),
         pattern: r"^(?P<mac>[0-9a-f]{12})-sipprov\.cfg$",
         kind: DeviceConfig,
         vendors: &[(Polycom, Lower)],
@@ -128,6 +136,7 @@ const ROUTES: &[Route] = &[
     },
     Route {
         name: "polycom-phone",
+        file: Some("{mac}-phone.cfg"),
         pattern: r"^(?P<mac>[0-9a-f]{12})-phone\.cfg$",
         kind: DeviceIndex,
         vendors: &[(Polycom, Lower)],
@@ -136,6 +145,7 @@ const ROUTES: &[Route] = &[
     },
     Route {
         name: "polycom-directory-common",
+        file: None,
         pattern: r"^000000000000-directory\.xml$",
         kind: Common,
         vendors: &[(Polycom, Lower)],
@@ -144,6 +154,7 @@ const ROUTES: &[Route] = &[
     },
     Route {
         name: "polycom-directory",
+        file: Some("{mac}-directory.xml"),
         pattern: r"^(?P<mac>[0-9a-f]{12})-directory\.xml$",
         kind: DeviceIndex,
         vendors: &[(Polycom, Lower)],
@@ -152,6 +163,7 @@ const ROUTES: &[Route] = &[
     },
     Route {
         name: "device-cfg-xml",
+        file: Some("cfg{mac}.xml"),
         pattern: r"^cfg(?P<mac>[0-9a-f]{12})\.xml$",
         kind: DeviceConfig,
         vendors: &[(Grandstream, Lower), (Htek, Lower)],
@@ -160,6 +172,7 @@ const ROUTES: &[Route] = &[
     },
     Route {
         name: "grandstream-common",
+        file: None,
         pattern: r"^cfg\.xml$",
         kind: Common,
         vendors: &[(Grandstream, Lower)],
@@ -168,6 +181,7 @@ const ROUTES: &[Route] = &[
     },
     Route {
         name: "grandstream-model",
+        file: None,
         pattern: r"^cfg(?P<model>[a-z]{2,4}[0-9]{3,4}[a-z]{0,2})\.xml$",
         kind: Common,
         vendors: &[(Grandstream, Lower)],
@@ -176,6 +190,7 @@ const ROUTES: &[Route] = &[
     },
     Route {
         name: "htek-model",
+        file: None,
         pattern: r"^cfg(?P<model>[0-9]{4})\.xml$",
         kind: Common,
         vendors: &[(Htek, Lower)],
@@ -184,6 +199,7 @@ const ROUTES: &[Route] = &[
     },
     Route {
         name: "fanvil-model",
+        file: None,
         pattern: r"^(?P<model>[fF]0[0-9A-Za-z.]{6,16})\.cfg$",
         kind: Common,
         vendors: &[(Fanvil, Lower)],
@@ -192,6 +208,7 @@ const ROUTES: &[Route] = &[
     },
     Route {
         name: "snom-model",
+        file: None,
         pattern: r"^snom(?P<model>[0-9A-Za-z]{2,8})\.htm$",
         kind: Common,
         vendors: &[(Snom, Upper)],
@@ -200,6 +217,7 @@ const ROUTES: &[Route] = &[
     },
     Route {
         name: "snom-device-index",
+        file: None,
         pattern: r"^snom(?P<model>[0-9A-Za-z]{2,8})-(?P<mac>[0-9A-F]{12})\.htm$",
         kind: DeviceIndex,
         vendors: &[(Snom, Upper)],
@@ -208,6 +226,7 @@ const ROUTES: &[Route] = &[
     },
     Route {
         name: "device-xml",
+        file: Some("{mac}.xml"),
         pattern: r"^(?P<mac>[0-9a-fA-F]{12})\.xml$",
         kind: DeviceConfig,
         vendors: &[(Snom, Upper), (Cisco, Lower), (Huawei, Lower), (Gigaset, Lower)],
@@ -216,6 +235,7 @@ const ROUTES: &[Route] = &[
     },
     Route {
         name: "cisco-spa",
+        file: None,
         pattern: r"^spa(?P<model>[0-9]{3}[A-Za-z]?)\.cfg$",
         kind: Common,
         vendors: &[(Cisco, Lower)],
@@ -224,6 +244,7 @@ const ROUTES: &[Route] = &[
     },
     Route {
         name: "cisco-mpp",
+        file: None,
         pattern: r"^(?P<model>[0-9]{4}-3PCC)\.xml$",
         kind: Common,
         vendors: &[(Cisco, Lower)],
@@ -281,6 +302,30 @@ pub fn check_table() -> Result<(), String> {
     Table::compile(ROUTES).map(|_| ())
 }
 
+/// The names of a phone's own files, as its vendor asks for them, in boot order.
+pub fn phone_files(vendor: Vendor, mac: Mac) -> Vec<(String, FileKind)> {
+    ROUTES
+        .iter()
+        .filter_map(|r| {
+            let case = r.vendors.iter().find(|(v, _)| *v == vendor)?.1;
+            let name = match case {
+                Lower => r.file?.replace("{mac}", &mac.lower()),
+                Upper => r.file?.replace("{mac}", &mac.upper()),
+            };
+            Some((name, r.kind))
+        })
+        .collect()
+}
+
+/// The file that carries a phone's configuration.
+pub fn config_file(vendor: Vendor, mac: Mac) -> Option<String> {
+    phone_files(vendor, mac)
+        .into_iter()
+        .rev()
+        .find(|(_, kind)| *kind == DeviceConfig)
+        .map(|(name, _)| name)
+}
+
 /// Resolves a requested file name (the last path segment).
 pub fn resolve(name: &str) -> Option<FileMatch> {
     let table = &*TABLE;
@@ -316,6 +361,7 @@ mod tests {
         static BAD: &[Route] = &[
             Route {
                 name: "any-cfg",
+                file: None,
                 pattern: r"^.*\.cfg$",
                 kind: Common,
                 vendors: &[],
@@ -324,6 +370,7 @@ mod tests {
             },
             Route {
                 name: "mac-cfg",
+                file: None,
                 pattern: r"^[0-9a-f]{12}\.cfg$",
                 kind: DeviceConfig,
                 vendors: &[],
@@ -333,6 +380,43 @@ mod tests {
         ];
         let err = Table::compile(BAD).err().unwrap();
         assert!(err.contains("any-cfg shadows mac-cfg"), "{err}");
+    }
+
+    #[test]
+    fn a_phones_own_files_resolve_back_to_it() {
+        let mac: Mac = "000413aabbcc".parse().unwrap();
+        let names = |v| phone_files(v, mac).into_iter().map(|(n, _)| n).collect::<Vec<_>>();
+        assert_eq!(names(Snom), vec!["000413AABBCC.xml"]);
+        assert_eq!(
+            names(Polycom),
+            vec![
+                "000413aabbcc.cfg",
+                "000413aabbcc-sipprov.cfg",
+                "000413aabbcc-phone.cfg",
+                "000413aabbcc-directory.xml"
+            ]
+        );
+        assert_eq!(config_file(Polycom, mac).as_deref(), Some("000413aabbcc-sipprov.cfg"));
+        assert_eq!(config_file(Yealink, mac).as_deref(), Some("000413aabbcc.cfg"));
+        for vendor in [
+            Yealink,
+            Grandstream,
+            Fanvil,
+            Huawei,
+            Polycom,
+            Snom,
+            Cisco,
+            Htek,
+            Flyingvoice,
+            Akuvox,
+            Gigaset,
+        ] {
+            assert!(config_file(vendor, mac).is_some(), "{vendor}");
+            for (name, _) in phone_files(vendor, mac) {
+                let m = resolve(&name).unwrap();
+                assert!(m.fits(vendor, &name) && m.mac == Some(mac), "{vendor} {name}");
+            }
+        }
     }
 
     #[test]

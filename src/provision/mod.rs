@@ -55,20 +55,40 @@ async fn prov_for_vendor(
 ) -> Response {
     match Vendor::resolve(&vendor) {
         Ok(vendor) => serve(&state, peer, &file, Some(vendor), &headers).await,
-        Err(_) => not_found(),
+        Err(_) => (
+            StatusCode::NOT_FOUND,
+            [(CONTENT_TYPE, "text/plain; charset=utf-8")],
+            "Not Found\n",
+        )
+            .into_response(),
     }
 }
 
-/// Every miss looks the same: an unknown name, an unknown MAC, a MAC of
-/// another vendor. Nothing tells a scanner which MACs exist.
-fn not_found() -> Response {
-    (
-        StatusCode::NOT_FOUND,
-        [(CONTENT_TYPE, "text/plain; charset=utf-8")],
-        "Not Found\n",
-    )
-        .into_response()
+/// A request for a phone file, however it arrived.
+pub struct PhoneRequest<'a> {
+    pub peer: IpAddr,
+    /// The path after the provisioning root; its last segment names the file.
+    pub path: &'a str,
+    pub vendor_hint: Option<Vendor>,
+    pub user_agent: &'a str,
+    /// The host the phone used to reach sipprov.
+    pub host: &'a str,
+    /// A real phone's fetch: tracked and rate limited. Previews are not.
+    pub from_phone: bool,
+    /// Shows `********` in place of every password.
+    pub mask_secrets: bool,
 }
+
+/// What a phone gets.
+pub enum Answer {
+    File(render::Rendered),
+    NotFound,
+    Forbidden,
+    Throttled(std::time::Duration),
+    Unavailable,
+}
+
+pub const MASK: &str = "********";
 
 async fn serve(
     state: &AppState,
@@ -77,42 +97,60 @@ async fn serve(
     vendor_hint: Option<Vendor>,
     headers: &HeaderMap,
 ) -> Response {
-    if let Some(wait) = state.miss_limiter.blocked_for(peer.ip()) {
-        let retry = HeaderValue::from_str(&wait.as_secs().max(1).to_string()).expect("digits");
-        return (
-            StatusCode::TOO_MANY_REQUESTS,
-            [(RETRY_AFTER, retry)],
-            "Too Many Requests\n",
-        )
-            .into_response();
-    }
-    // Phones append their file name to the URL they were given; only the last segment names the file.
-    let name = path.rsplit('/').next().unwrap_or(path);
-    let Some(matched) = files::resolve(name) else {
-        return not_found();
+    let header = |name| headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
+    let request = PhoneRequest {
+        peer: peer.ip(),
+        path,
+        vendor_hint,
+        user_agent: header(USER_AGENT).unwrap_or(""),
+        host: header(HOST).unwrap_or("localhost"),
+        from_phone: true,
+        mask_secrets: false,
     };
-    let agent = headers
-        .get(USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .and_then(user_agent::parse);
+    let text = |status: StatusCode, body: &'static str| {
+        (status, [(CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
+    };
+    match answer(state, &request).await {
+        Answer::File(r) => respond(r.body, r.content_type, headers),
+        // Every miss looks the same: an unknown name, an unknown MAC, a MAC
+        // of another vendor. Nothing tells a scanner which MACs exist.
+        Answer::NotFound => text(StatusCode::NOT_FOUND, "Not Found\n"),
+        Answer::Forbidden => text(StatusCode::FORBIDDEN, "Forbidden\n"),
+        Answer::Throttled(wait) => {
+            let retry = HeaderValue::from_str(&wait.as_secs().max(1).to_string()).expect("digits");
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(RETRY_AFTER, retry)],
+                "Too Many Requests\n",
+            )
+                .into_response()
+        }
+        Answer::Unavailable => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    }
+}
+
+/// Resolves, checks and renders one phone request.
+pub async fn answer(state: &AppState, req: &PhoneRequest<'_>) -> Answer {
+    let peer = req.peer;
+    if req.from_phone
+        && let Some(wait) = state.miss_limiter.blocked_for(peer)
+    {
+        return Answer::Throttled(wait);
+    }
+    let name = req.path.rsplit('/').next().unwrap_or(req.path);
+    let Some(matched) = files::resolve(name) else {
+        return Answer::NotFound;
+    };
+    let agent = user_agent::parse(req.user_agent);
     if let (Some(asked), Some(says)) = (matched.mac, agent.as_ref().and_then(|a| a.mac))
         && asked != says
     {
-        tracing::warn!(peer = %peer.ip(), file = name, "a phone asked for another phone's file");
-        state.miss_limiter.unknown_mac(peer.ip(), asked);
-        return (
-            StatusCode::FORBIDDEN,
-            [(CONTENT_TYPE, "text/plain; charset=utf-8")],
-            "Forbidden\n",
-        )
-            .into_response();
+        tracing::warn!(peer = %peer, file = name, "a phone asked for another phone's file");
+        state.miss_limiter.unknown_mac(peer, asked);
+        return Answer::Forbidden;
     }
-    let host = headers
-        .get(HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("localhost")
-        .to_string();
-    let settings = site_settings(&host);
+    let settings = site_settings(req.host);
+    let vendor_hint = req.vendor_hint;
     let rendered = match matched.mac {
         None => {
             // A common file: the vendor the request names, else the one the phone says it is.
@@ -121,7 +159,7 @@ async fn serve(
                 .filter(|v| matched.vendors.iter().any(|(m, _)| m == v))
                 .unwrap_or(matched.vendors[0].0);
             if vendor_hint.is_some_and(|h| h != vendor) {
-                return not_found();
+                return Answer::NotFound;
             }
             let device = DeviceView {
                 mac: String::new(),
@@ -144,48 +182,46 @@ async fn serve(
         }
         Some(mac) => {
             let fetch = Fetch {
-                peer: peer.ip(),
+                peer,
                 name,
                 matched: &matched,
                 vendor_hint,
                 agent,
-                user_agent: headers
-                    .get(USER_AGENT)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("")
-                    .chars()
-                    .take(255)
-                    .collect(),
+                user_agent: req.user_agent.chars().take(255).collect(),
+                from_phone: req.from_phone,
+                mask_secrets: req.mask_secrets,
             };
             match phone_context(state, &fetch, mac, settings).await {
                 Ok(Some((vendor, ctx))) => {
-                    if matched.kind == FileKind::DeviceConfig {
-                        tracing::info!(mac = %mac, file = name, vendor = vendor.code(), peer = %peer.ip(), "served a phone its configuration");
+                    if req.from_phone {
+                        if matched.kind == FileKind::DeviceConfig {
+                            tracing::info!(mac = %mac, file = name, vendor = vendor.code(), peer = %peer, "served a phone its configuration");
+                        }
+                        state.fetches.fetched(
+                            mac,
+                            Fetched {
+                                mac: mac.lower(),
+                                at: timestamp::now(),
+                                ip: peer.to_string(),
+                                user_agent: fetch.user_agent.clone(),
+                                firmware: fetch.agent.as_ref().map(|a| a.firmware.clone()).unwrap_or_default(),
+                                file: name.to_string(),
+                            },
+                        );
                     }
-                    state.fetches.fetched(
-                        mac,
-                        Fetched {
-                            mac: mac.lower(),
-                            at: timestamp::now(),
-                            ip: peer.ip().to_string(),
-                            user_agent: fetch.user_agent.clone(),
-                            firmware: fetch.agent.as_ref().map(|a| a.firmware.clone()).unwrap_or_default(),
-                            file: name.to_string(),
-                        },
-                    );
                     render(state, vendor, &matched, ctx)
                 }
-                Ok(None) => return not_found(),
+                Ok(None) => return Answer::NotFound,
                 Err(err) => {
                     tracing::error!(error = %err, mac = %mac, "could not read a phone's lines");
-                    return StatusCode::SERVICE_UNAVAILABLE.into_response();
+                    return Answer::Unavailable;
                 }
             }
         }
     };
     match rendered {
-        Some(r) => respond(r.body, r.content_type, headers),
-        None => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        Some(r) => Answer::File(r),
+        None => Answer::Unavailable,
     }
 }
 
@@ -208,6 +244,8 @@ struct Fetch<'a> {
     vendor_hint: Option<Vendor>,
     agent: Option<PhoneAgent>,
     user_agent: String,
+    from_phone: bool,
+    mask_secrets: bool,
 }
 
 /// The phone behind a MAC, if a record names it and its vendor asks for
@@ -225,9 +263,14 @@ async fn phone_context(
         vendor_hint,
         ref agent,
         ref user_agent,
+        from_phone,
+        mask_secrets,
     } = *fetch;
     let rows = state.db.phone_lines(&mac.lower()).await?;
     let Some(first) = rows.first() else {
+        if !from_phone {
+            return Ok(None);
+        }
         state.miss_limiter.unknown_mac(peer, mac);
         let now = timestamp::now();
         state.fetches.unknown(
@@ -263,10 +306,14 @@ async fn phone_context(
     for row in rows.iter().filter(|r| r.extn.is_some()) {
         let extn = row.extn.clone().unwrap_or_default();
         let domain = row.domain.clone().unwrap_or_default();
-        let password = state.secrets.decrypt(
-            row.password_enc.as_deref().unwrap_or_default(),
-            &password_aad(&extn, &domain),
-        )?;
+        let password = if mask_secrets {
+            MASK.to_string()
+        } else {
+            state.secrets.decrypt(
+                row.password_enc.as_deref().unwrap_or_default(),
+                &password_aad(&extn, &domain),
+            )?
+        };
         let cid_name = row.cid_name.clone().unwrap_or_default();
         lines.push(LineView {
             index: lines.len() + 1,

@@ -136,67 +136,12 @@ fn escape_text(value: &str, out: &mut dyn Write) -> std::io::Result<()> {
     out.write_all(clean.as_bytes())
 }
 
-#[derive(Debug, Clone)]
-pub struct Renderer {
-    overrides: PathBuf,
-}
-
-impl Renderer {
-    pub fn new(data_dir: &Path) -> Renderer {
-        Renderer {
-            overrides: data_dir.join("templates"),
-        }
-    }
-
-    /// The template source for a vendor's file: an override if there is
-    /// one, else the built-in, for the vendor or its family.
-    fn source(&self, vendor: Vendor, template: &str) -> Option<(String, String)> {
-        let candidates = std::iter::once(vendor).chain(family(vendor));
-        for v in candidates.clone() {
-            let path = self.overrides.join(v.code()).join(template);
-            if let Ok(text) = std::fs::read_to_string(&path) {
-                return Some((path.display().to_string(), text));
-            }
-        }
-        candidates.into_iter().find_map(|v| {
-            let name = format!("{}/{template}", v.code());
-            let file = Builtin::get(&name)?;
-            Some((name, String::from_utf8_lossy(&file.data).into_owned()))
-        })
-    }
-
-    pub fn has_template(&self, vendor: Vendor, template: &str) -> bool {
-        self.source(vendor, template).is_some()
-    }
-
-    pub fn render(&self, vendor: Vendor, template: &str, ctx: &RenderContext) -> Result<Rendered, RenderError> {
-        let (name, source) = self
-            .source(vendor, template)
-            .ok_or_else(|| RenderError::Missing(format!("{}/{template}", vendor.code())))?;
-        let format = Format::of(&source);
-        let fail = |e: tera::Error| RenderError::Template(name.clone(), format!("{e}"));
-        let mut tera = Tera::new();
-        tera.autoescape_on([".out"]);
-        tera.set_escape_fn(match format {
-            Format::Xml => escape_xml,
-            Format::Text => escape_text,
-        });
-        tera.add_raw_template("file.out", &source).map_err(fail)?;
-        let context = Context::from_serialize(ctx).map_err(fail)?;
-        let body = tera.render("file.out", &context).map_err(fail)?;
-        Ok(Rendered {
-            body,
-            content_type: format.content_type(),
-        })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn sample_context(display_name: &str) -> RenderContext {
-        RenderContext {
+impl RenderContext {
+    /// A made-up phone with two lines and a display name full of XML and
+    /// line-break trouble, for checking templates.
+    pub fn fixture() -> RenderContext {
+        let display_name = "Ops & \"Sales\" <1> 'x'\nnext = line";
+        let mut ctx = RenderContext {
             device: DeviceView {
                 mac: "001565aabbcc".into(),
                 mac_upper: "001565AABBCC".into(),
@@ -233,35 +178,171 @@ mod tests {
                 provisioning_url: "http://pbx.example.com:8081/prov/".into(),
                 resync_interval_minutes: 1440,
             },
+        };
+        ctx.settings.admin_password = "adm1n-pass".into();
+        let mut second = ctx.lines[0].clone();
+        second.index = 2;
+        second.extn = "1002".into();
+        ctx.lines.push(second);
+        ctx
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Renderer {
+    overrides: PathBuf,
+}
+
+impl Renderer {
+    pub fn new(data_dir: &Path) -> Renderer {
+        Renderer {
+            overrides: data_dir.join("templates"),
+        }
+    }
+
+    /// The template source for a vendor's file: an override if there is
+    /// one, else the built-in, for the vendor or its family.
+    fn source(&self, vendor: Vendor, template: &str) -> Option<(String, String)> {
+        let candidates = std::iter::once(vendor).chain(family(vendor));
+        for v in candidates.clone() {
+            let path = self.overrides.join(v.code()).join(template);
+            if let Ok(text) = std::fs::read_to_string(&path) {
+                return Some((path.display().to_string(), text));
+            }
+        }
+        candidates.into_iter().find_map(|v| {
+            let name = format!("{}/{template}", v.code());
+            let file = Builtin::get(&name)?;
+            Some((name, String::from_utf8_lossy(&file.data).into_owned()))
+        })
+    }
+
+    /// Renders every template, built-in and overriding, against the fixture
+    /// phone (as a plain model and a GRP, which some vendors branch on); XML
+    /// output must be well-formed. One result per template.
+    pub fn check_all(&self) -> Vec<(String, Result<(), String>)> {
+        let mut templates: std::collections::BTreeSet<(String, String)> = Builtin::iter()
+            .filter_map(|n| n.split_once('/').map(|(v, t)| (v.to_string(), t.to_string())))
+            .collect();
+        if let Ok(dirs) = std::fs::read_dir(&self.overrides) {
+            for dir in dirs.flatten() {
+                let vendor = dir.file_name().to_string_lossy().into_owned();
+                for file in std::fs::read_dir(dir.path()).into_iter().flatten().flatten() {
+                    templates.insert((vendor.clone(), file.file_name().to_string_lossy().into_owned()));
+                }
+            }
+        }
+        templates
+            .into_iter()
+            .map(|(vendor_name, template)| {
+                let label = format!("{vendor_name}/{template}");
+                let check = || -> Result<(), String> {
+                    let vendor = Vendor::resolve(&vendor_name).map_err(|e| e.to_string())?;
+                    for model in ["T46G", "GRP2614"] {
+                        let mut ctx = RenderContext::fixture();
+                        ctx.device.model = model.into();
+                        let rendered = self.render(vendor, &template, &ctx).map_err(|e| e.to_string())?;
+                        if rendered.content_type.starts_with("text/xml") {
+                            well_formed(&rendered.body)?;
+                        }
+                    }
+                    Ok(())
+                };
+                (label, check())
+            })
+            .collect()
+    }
+
+    pub fn has_template(&self, vendor: Vendor, template: &str) -> bool {
+        self.source(vendor, template).is_some()
+    }
+
+    pub fn render(&self, vendor: Vendor, template: &str, ctx: &RenderContext) -> Result<Rendered, RenderError> {
+        let (name, source) = self
+            .source(vendor, template)
+            .ok_or_else(|| RenderError::Missing(format!("{}/{template}", vendor.code())))?;
+        let format = Format::of(&source);
+        let fail = |e: tera::Error| RenderError::Template(name.clone(), format!("{e}"));
+        let mut tera = Tera::new();
+        tera.autoescape_on([".out"]);
+        tera.set_escape_fn(match format {
+            Format::Xml => escape_xml,
+            Format::Text => escape_text,
+        });
+        tera.add_raw_template("file.out", &source).map_err(fail)?;
+        let context = Context::from_serialize(ctx).map_err(fail)?;
+        let body = tera.render("file.out", &context).map_err(fail)?;
+        Ok(Rendered {
+            body,
+            content_type: format.content_type(),
+        })
+    }
+}
+
+/// Whether a document parses as XML.
+pub fn well_formed(xml: &str) -> Result<(), String> {
+    let mut reader = quick_xml::Reader::from_str(xml);
+    loop {
+        match reader.read_event() {
+            Ok(quick_xml::events::Event::Eof) => return Ok(()),
+            Ok(_) => {}
+            Err(e) => return Err(format!("not well-formed XML at byte {}: {e}", reader.buffer_position())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_builtin_template_renders_and_xml_is_well_formed() {
+        let results = Renderer::new(Path::new("/nonexistent")).check_all();
+        assert!(results.len() >= 20, "{results:?}");
+        for (name, result) in results {
+            assert!(result.is_ok(), "{name}: {result:?}");
         }
     }
 
     #[test]
-    fn every_builtin_template_renders_and_xml_is_well_formed() {
+    fn a_broken_override_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("templates/yealink")).unwrap();
+        std::fs::write(dir.path().join("templates/yealink/mac.cfg"), "{% for x in %}").unwrap();
+        std::fs::write(
+            dir.path().join("templates/yealink/extra.xml"),
+            "<a>{{ device.name }}</b>",
+        )
+        .unwrap();
+        let results: std::collections::HashMap<_, _> = Renderer::new(dir.path()).check_all().into_iter().collect();
+        assert!(results["yealink/mac.cfg"].is_err());
+        assert!(
+            results["yealink/extra.xml"]
+                .as_ref()
+                .unwrap_err()
+                .contains("not well-formed")
+        );
+        assert!(results["grandstream/cfgmac.xml"].is_ok());
+    }
+
+    #[test]
+    fn the_fixture_escapes_in_every_format() {
         let renderer = Renderer::new(Path::new("/nonexistent"));
-        let mut ctx = sample_context(r#"Ops & "Sales" <1> 'x'"#);
-        let mut second = ctx.lines[0].clone();
-        second.index = 2;
-        ctx.lines.push(second);
-        for model in ["T46G", "GRP2614"] {
-            ctx.device.model = model.into();
-            for name in Builtin::iter() {
-                let (vendor, template) = name.split_once('/').unwrap();
-                let rendered = renderer
-                    .render(Vendor::resolve(vendor).unwrap(), template, &ctx)
-                    .unwrap_or_else(|e| panic!("{e}"));
-                if rendered.content_type.starts_with("text/xml") {
-                    let mut reader = quick_xml::Reader::from_str(&rendered.body);
-                    loop {
-                        match reader.read_event() {
-                            Ok(quick_xml::events::Event::Eof) => break,
-                            Ok(_) => {}
-                            Err(e) => panic!("{name}: {e}\n{}", rendered.body),
-                        }
-                    }
-                }
-            }
-        }
+        let ctx = RenderContext::fixture();
+        let text = renderer.render(Vendor::Yealink, "mac.cfg", &ctx).unwrap().body;
+        assert!(
+            text.contains("account.1.display_name = Ops & \"Sales\" <1> 'x'next = line"),
+            "{text}"
+        );
+        assert!(
+            !text.lines().any(|l| l.starts_with("next = line")),
+            "a value cannot start a new line"
+        );
+        let xml = renderer.render(Vendor::Grandstream, "cfgmac.xml", &ctx).unwrap().body;
+        assert!(
+            xml.contains("<P3>Ops &amp; &quot;Sales&quot; &lt;1&gt; &apos;x&apos;"),
+            "{xml}"
+        );
     }
 
     #[test]

@@ -247,3 +247,75 @@ fn readme_walkthrough_works_as_written() {
         assert_eq!(answers[2]["data"][0]["extn"], "1001");
     });
 }
+
+#[test]
+fn render_prints_what_the_phone_gets_and_check_templates_finds_broken_overrides() {
+    for_each_database(|dir, db| {
+        let run = |args: &[&str]| sipprov(dir, db).args(args).output().unwrap();
+        let ok = run(&["check-templates"]);
+        assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stdout));
+        assert!(String::from_utf8_lossy(&ok.stdout).contains("ok    grandstream/cfgmac.xml"));
+
+        // A phone with a line, made through the API of a running server.
+        let mut server = serve(dir, db);
+        let mut first_line = String::new();
+        server.stdout.read_line(&mut first_line).unwrap();
+        let password = first_line.trim().rsplit(' ').next().unwrap().to_string();
+        let token = login(&server.addr, "admin", &password)["token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let api = |path: &str, body: &str| {
+            curl(&[
+                &format!("http://{}{path}", server.addr),
+                "-H",
+                &format!("X-XTRA-AUTH-ID: {token}"),
+                "-H",
+                "Content-Type: application/json",
+                "-d",
+                body,
+            ])
+        };
+        assert_eq!(
+            api("/api/extensions", r#"{"extn":"1001","password":"render-pass-1"}"#)["code"],
+            200
+        );
+        assert_eq!(
+            api(
+                "/api/device_provisions",
+                r#"{"vendor":"yealink","mac":"00:15:65:12:34:56","extn":"1001"}"#
+            )["code"],
+            200
+        );
+        let over_http = Command::new("curl")
+            .args(["-s", &format!("http://{}/prov/001565123456.cfg", server.addr)])
+            .output()
+            .unwrap();
+        server.child.kill().unwrap();
+        server.child.wait().unwrap();
+
+        let printed = run(&["render", "--mac", "00-15-65-12-34-56", "--host", &server.addr]);
+        assert!(printed.status.success(), "{}", String::from_utf8_lossy(&printed.stderr));
+        assert_eq!(
+            printed.stdout, over_http.stdout,
+            "render prints exactly what the phone got"
+        );
+        assert!(String::from_utf8_lossy(&printed.stdout).contains("account.1.password = render-pass-1"));
+        let unknown = run(&["render", "--mac", "001565000000"]);
+        assert!(!unknown.status.success() && String::from_utf8_lossy(&unknown.stderr).contains("no phone record"));
+
+        let overrides = dir.join("templates/yealink");
+        std::fs::create_dir_all(&overrides).unwrap();
+        std::fs::write(overrides.join("mac.cfg"), "#!version:1.0.0.1\n{% for line in lines %}account.{{ line.index }}.label = Site {{ line.extn }}\n{% endfor %}").unwrap();
+        let overridden = run(&["render", "--mac", "001565123456", "--file", "001565123456.cfg"]);
+        assert_eq!(
+            String::from_utf8_lossy(&overridden.stdout),
+            "#!version:1.0.0.1\naccount.1.label = Site 1001\n",
+            "an override wins, without a restart"
+        );
+        std::fs::write(overrides.join("mac.cfg"), "{% if %}").unwrap();
+        let broken = run(&["check-templates"]);
+        assert!(!broken.status.success());
+        assert!(String::from_utf8_lossy(&broken.stdout).contains("FAIL  yealink/mac.cfg"));
+    });
+}

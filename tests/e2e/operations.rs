@@ -36,6 +36,7 @@ async fn openapi_describes_every_route_and_the_docs_page_is_served_locally() {
             ("/api/device_provisions/import", "post"),
             ("/api/device_provisions/download", "get"),
             ("/api/device_provisions/pending", "get"),
+            ("/api/device_provisions/{id}/preview", "get"),
             ("/api/device_provisions/{id}", "get"),
             ("/api/device_provisions/{id}", "put"),
             ("/api/device_provisions/{id}", "delete"),

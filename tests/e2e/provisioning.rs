@@ -600,3 +600,48 @@ async fn firmware_with_range_etag_and_no_way_out() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn preview_shows_the_phones_files_with_passwords_masked() {
+    on_each_backend(|app| async move {
+        phone(&app, "polycom", "0004f2aabbcc", "").await;
+        let (status, preview) = app.get("/api/device_provisions/1/preview").await;
+        assert_eq!(status, 200, "{preview}");
+        assert_eq!(
+            (preview["mac"].clone(), preview["vendor"].clone()),
+            (json!("0004f2aabbcc"), json!("polycom"))
+        );
+        assert_eq!(preview["provisioning_url"], format!("http://{}/prov/", app.addr));
+        let files = preview["files"].as_array().unwrap();
+        let names: Vec<&str> = files.iter().map(|f| f["name"].as_str().unwrap()).collect();
+        assert_eq!(
+            names,
+            vec![
+                "0004f2aabbcc.cfg",
+                "0004f2aabbcc-sipprov.cfg",
+                "0004f2aabbcc-phone.cfg",
+                "0004f2aabbcc-directory.xml"
+            ]
+        );
+        let text = preview.to_string();
+        assert!(
+            !text.contains("pw-one-1001") && !text.contains("pw-two-1002"),
+            "passwords are masked"
+        );
+        assert!(
+            files[1]["body"]
+                .as_str()
+                .unwrap()
+                .contains(r#"reg.2.auth.password="********""#)
+        );
+        assert_eq!(
+            files[1]["url"],
+            format!("http://{}/prov/0004f2aabbcc-sipprov.cfg", app.addr)
+        );
+        assert_eq!(app.get("/api/device_provisions/99/preview").await.0, 404);
+        // A preview is not a phone's fetch.
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        assert_eq!(app.get("/api/device_provisions/1").await.1["last_provisioned_at"], "");
+    })
+    .await;
+}

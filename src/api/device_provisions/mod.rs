@@ -4,7 +4,8 @@ pub mod import;
 
 use axum::Json;
 use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Request, State};
-use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
+use axum::http::HeaderMap;
+use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE, HOST};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -17,8 +18,9 @@ use super::extract::{ApiPath, ApiQuery, RawBody};
 use super::paging::{Filter, ListParams, ListSpec, PageBody, like_pattern};
 use super::{Done, done};
 use crate::app::AppState;
-use crate::domain::{Vendor, timestamp};
+use crate::domain::{Mac, Vendor, timestamp};
 use crate::error::{ApiError, ErrorBody, RowError};
+use crate::provision::{self, Answer, PhoneRequest};
 use crate::store::devices::{COLUMNS, Device, DeviceFields};
 use crate::store::fetches::{PENDING_COLUMNS, PendingPhone};
 use crate::store::{Arg, Db, ListSql};
@@ -35,6 +37,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(bulk)
         .routes(routes!(download))
         .routes(routes!(pending))
+        .routes(routes!(preview))
         .routes(routes!(get_one, update, delete))
 }
 
@@ -399,6 +402,71 @@ pub async fn download(
     responses((status = 200, body = PageBody<PendingPhone>, description = "claim one by creating its record"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn pending(State(db): State<Db>, params: ListParams) -> Result<Json<PageBody<PendingPhone>>, ApiError> {
     Ok(Json(PENDING.fetch(&db, &params).await?))
+}
+
+/// One file of a preview.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PreviewFile {
+    pub name: String,
+    /// Where the phone fetches it.
+    pub url: String,
+    pub content_type: String,
+    /// As the phone gets it, with every password shown as `********`.
+    pub body: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Preview {
+    pub id: i64,
+    pub mac: String,
+    pub vendor: String,
+    /// The URL to give phones (DHCP option 66).
+    pub provisioning_url: String,
+    pub files: Vec<PreviewFile>,
+}
+
+/// The files this phone would get, rendered, passwords masked.
+#[utoipa::path(get, path = "/api/device_provisions/{id}/preview", tag = "device_provisions", params(("id" = i64, Path)),
+    responses((status = 200, body = Preview), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn preview(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<i64>,
+    headers: HeaderMap,
+) -> Result<Json<Preview>, ApiError> {
+    let device = find(&state.db, id).await?;
+    let vendor = Vendor::resolve(&device.vendor).map_err(|e| ApiError::field("vendor", e))?;
+    let mac: Mac = device
+        .mac
+        .parse()
+        .map_err(|e: crate::domain::InvalidMac| ApiError::field("mac", e))?;
+    let host = headers.get(HOST).and_then(|v| v.to_str().ok()).unwrap_or("localhost");
+    let mut files = Vec::new();
+    for (name, _) in provision::files::phone_files(vendor, mac) {
+        let request = PhoneRequest {
+            peer: std::net::Ipv4Addr::LOCALHOST.into(),
+            path: &name,
+            vendor_hint: Some(vendor),
+            user_agent: "",
+            host,
+            from_phone: false,
+            mask_secrets: true,
+        };
+        if let Answer::File(rendered) = provision::answer(&state, &request).await {
+            files.push(PreviewFile {
+                url: format!("http://{host}/prov/{name}"),
+                content_type: rendered.content_type.to_string(),
+                body: rendered.body,
+                name,
+            });
+        }
+    }
+    Ok(Json(Preview {
+        id,
+        mac: device.mac,
+        vendor: vendor.code().into(),
+        provisioning_url: format!("http://{host}/prov/"),
+        files,
+    }))
 }
 
 async fn find(db: &Db, id: i64) -> Result<Device, ApiError> {
