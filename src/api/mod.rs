@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod auth;
 pub mod device_provisions;
+pub mod dicts;
 pub mod extensions;
 pub mod extract;
 pub mod logs;
@@ -49,6 +50,7 @@ pub fn done<T: Serialize>(data: T) -> Json<Done<T>> {
         (name = "sessions", description = "Login and logout"),
         (name = "extensions", description = "SIP accounts whose credentials phones receive"),
         (name = "device_provisions", description = "Phones, by MAC, and the extensions on their lines"),
+        (name = "dicts", description = "Realm/key/value tables; realm PROVISION holds the provisioning settings"),
         (name = "logs", description = "The operation log"),
     )
 )]
@@ -81,6 +83,7 @@ fn areas() -> (Router<AppState>, Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(sessions::router())
         .merge(extensions::router())
         .merge(device_provisions::router())
+        .merge(dicts::router())
         .merge(logs::router())
         .split_for_parts();
     let (public, public_doc) = sessions::public_router().split_for_parts();

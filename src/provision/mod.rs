@@ -5,6 +5,7 @@
 pub mod files;
 pub mod limit;
 pub mod render;
+pub mod settings;
 pub mod tracking;
 pub mod user_agent;
 
@@ -149,7 +150,25 @@ pub async fn answer(state: &AppState, req: &PhoneRequest<'_>) -> Answer {
         state.miss_limiter.unknown_mac(peer, asked);
         return Answer::Forbidden;
     }
-    let settings = site_settings(req.host);
+    let realm = matched
+        .mac
+        .map_or_else(|| settings::SITE_REALM.to_string(), settings::phone_realm);
+    let rows = match state.db.provision_settings(&realm).await {
+        Ok(rows) => rows,
+        Err(err) => {
+            tracing::error!(error = %err, "could not read the provisioning settings");
+            return Answer::Unavailable;
+        }
+    };
+    let mut settings = settings::apply(site_settings(req.host), &rows, |realm, sealed| {
+        state
+            .secrets
+            .decrypt(sealed, &settings::secret_aad(realm, "phone_admin_password"))
+            .ok()
+    });
+    if req.mask_secrets && !settings.admin_password.is_empty() {
+        settings.admin_password = MASK.into();
+    }
     let vendor_hint = req.vendor_hint;
     let rendered = match matched.mac {
         None => {

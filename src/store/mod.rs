@@ -5,6 +5,7 @@
 //! truly differs (id allocation, connection set-up) is written per backend.
 
 pub mod devices;
+pub mod dicts;
 pub mod extensions;
 pub mod fetches;
 pub mod list;

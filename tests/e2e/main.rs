@@ -5,6 +5,7 @@ mod harness;
 
 mod cli;
 mod device_provisions;
+mod dicts;
 mod extensions;
 mod logs;
 mod operations;

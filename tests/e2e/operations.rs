@@ -40,6 +40,12 @@ async fn openapi_describes_every_route_and_the_docs_page_is_served_locally() {
             ("/api/device_provisions/{id}", "get"),
             ("/api/device_provisions/{id}", "put"),
             ("/api/device_provisions/{id}", "delete"),
+            ("/api/dicts", "get"),
+            ("/api/dicts", "post"),
+            ("/api/dicts/realm/{realm}", "get"),
+            ("/api/dicts/{id}", "get"),
+            ("/api/dicts/{id}", "put"),
+            ("/api/dicts/{id}", "delete"),
             ("/api/logs", "get"),
         ];
         for (path, method) in expected {

@@ -1,0 +1,215 @@
+//! Provisioning settings, kept as XSwitch dicts: realm `PROVISION` for the
+//! site, realm `PROVISION:<mac>` for one phone's overrides. A change takes
+//! effect on the next fetch; nothing restarts.
+
+use crate::domain::Mac;
+use crate::provision::render::SettingsView;
+
+pub const SITE_REALM: &str = "PROVISION";
+
+/// The keys of realm PROVISION, and what each holds.
+pub const KEYS: &[(&str, &str)] = &[
+    (
+        "sip_server_host",
+        "SIP server the phones register with (default: the host they reach sipprov by)",
+    ),
+    ("sip_server_port", "SIP server port, 1-65535 (default 5060)"),
+    ("transport", "udp, tcp or tls (default udp)"),
+    ("ntp_server", "NTP server (default pool.ntp.org)"),
+    ("time_zone", "offset from UTC: +8, -5, +5:30 (default +8)"),
+    ("language", "the phones' display language (default English)"),
+    (
+        "phone_admin_password",
+        "the phones' own admin password; stored encrypted, shown as ********",
+    ),
+    (
+        "resync_interval",
+        "minutes between the phones' checks for new settings, 5-10080 (default 1440)",
+    ),
+];
+
+/// Keys whose values are secret: encrypted at rest and never shown.
+pub fn is_secret(k: &str) -> bool {
+    k.contains("password")
+}
+
+/// Binds an encrypted setting to its realm and key.
+pub fn secret_aad(realm: &str, k: &str) -> String {
+    format!("dicts:{realm}:{k}")
+}
+
+/// The realm of one phone's overrides.
+pub fn phone_realm(mac: Mac) -> String {
+    format!("{SITE_REALM}:{}", mac.lower())
+}
+
+/// Whether a realm holds provisioning settings, so its rows are checked.
+pub fn is_settings_realm(realm: &str) -> bool {
+    realm == SITE_REALM
+        || realm
+            .strip_prefix("PROVISION:")
+            .is_some_and(|mac| mac.parse::<Mac>().is_ok_and(|m| m.lower() == mac))
+}
+
+/// Checks one setting; the error names the key and the reason.
+pub fn validate(k: &str, v: &str) -> Result<(), String> {
+    let v = v.trim();
+    let bad = |why: &str| Err(format!("'{v}' {why}"));
+    match k {
+        "sip_server_host" | "ntp_server" => {
+            if v.is_empty() || v.len() > 253 || !v.chars().all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c)) {
+                return bad("is not a host name or IP address");
+            }
+        }
+        "sip_server_port" => {
+            if !v.parse::<u16>().is_ok_and(|p| p > 0) {
+                return bad("is not a port from 1 to 65535");
+            }
+        }
+        "transport" => {
+            if !["udp", "tcp", "tls"].contains(&v.to_lowercase().as_str()) {
+                return bad("is not udp, tcp or tls");
+            }
+        }
+        "time_zone" => {
+            if tz_minutes(v).is_none() {
+                return bad("is not an offset from UTC such as +8, -5 or +5:30");
+            }
+        }
+        "language" => {
+            if v.is_empty() || v.len() > 64 || v.chars().any(char::is_control) {
+                return bad("is not a language name");
+            }
+        }
+        "phone_admin_password" => {
+            if v.len() < 6 || v.chars().any(char::is_control) {
+                return Err("must have at least 6 printable characters".into());
+            }
+        }
+        "resync_interval" => {
+            if !v.parse::<u32>().is_ok_and(|m| (5..=10080).contains(&m)) {
+                return bad("is not a number of minutes from 5 to 10080");
+            }
+        }
+        other => {
+            let keys: Vec<&str> = KEYS.iter().map(|(k, _)| *k).collect();
+            return Err(format!(
+                "'{other}' is not a provisioning setting; use one of {}",
+                keys.join(", ")
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `+8`, `-5:30`, `8` → minutes east of UTC.
+fn tz_minutes(v: &str) -> Option<i32> {
+    let (sign, rest) = match v.as_bytes().first()? {
+        b'+' => (1, &v[1..]),
+        b'-' => (-1, &v[1..]),
+        _ => (1, v),
+    };
+    let (h, m) = rest.split_once(':').unwrap_or((rest, "0"));
+    let (h, m): (i32, i32) = (h.parse().ok()?, m.parse().ok()?);
+    ((0..=14).contains(&h) && [0, 30, 45].contains(&m)).then_some(sign * (h * 60 + m))
+}
+
+/// The settings a phone gets: built-in defaults, then the site's, then its own.
+/// `open` turns a stored secret back into its value.
+pub fn apply(
+    mut s: SettingsView,
+    rows: &[(String, String, String)],
+    open: impl Fn(&str, &str) -> Option<String>,
+) -> SettingsView {
+    for (realm, k, v) in rows {
+        let v = v.trim();
+        match k.as_str() {
+            "sip_server_host" => s.sip_server_host = v.to_string(),
+            "sip_server_port" => s.sip_server_port = v.parse().unwrap_or(s.sip_server_port),
+            "transport" => s.transport = v.to_lowercase(),
+            "ntp_server" => s.ntp_server = v.to_string(),
+            "time_zone" => {
+                if let Some(minutes) = tz_minutes(v) {
+                    set_time_zone(&mut s, minutes);
+                }
+            }
+            "language" => s.language = v.to_string(),
+            "phone_admin_password" => s.admin_password = open(realm, v).unwrap_or_default(),
+            "resync_interval" => s.resync_interval_minutes = v.parse().unwrap_or(s.resync_interval_minutes),
+            _ => {}
+        }
+    }
+    s
+}
+
+/// Fills every form of the time zone the templates use.
+pub fn set_time_zone(s: &mut SettingsView, minutes: i32) {
+    let sign = if minutes < 0 { '-' } else { '+' };
+    let (h, m) = (minutes.abs() / 60, minutes.abs() % 60);
+    s.tz_offset_minutes = minutes;
+    s.tz_offset_seconds = minutes * 60;
+    s.time_zone = if m == 0 {
+        format!("{sign}{h}")
+    } else {
+        format!("{sign}{h}:{m:02}")
+    };
+    s.time_zone_gmt = format!("GMT{sign}{h:02}:{m:02}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provision::render::RenderContext;
+
+    #[test]
+    fn values_are_checked_with_a_reason() {
+        assert!(validate("sip_server_port", "5060").is_ok());
+        assert!(
+            validate("sip_server_port", "0")
+                .unwrap_err()
+                .contains("'0' is not a port")
+        );
+        assert!(validate("transport", "TLS").is_ok());
+        assert!(validate("transport", "sctp").is_err());
+        assert!(validate("time_zone", "+5:30").is_ok());
+        assert!(validate("time_zone", "+25").is_err());
+        assert!(validate("resync_interval", "1").is_err());
+        assert!(validate("ntp_server", "bad host!").is_err());
+        assert!(validate("colour", "blue").unwrap_err().contains("sip_server_host"));
+    }
+
+    #[test]
+    fn the_phone_overrides_the_site() {
+        let base = RenderContext::fixture().settings;
+        let rows = vec![
+            (
+                "PROVISION".to_string(),
+                "sip_server_host".to_string(),
+                "pbx.site".to_string(),
+            ),
+            ("PROVISION".to_string(), "time_zone".to_string(), "-5:30".to_string()),
+            (
+                "PROVISION:001565aabbcc".to_string(),
+                "sip_server_host".to_string(),
+                "pbx.desk".to_string(),
+            ),
+            (
+                "PROVISION".to_string(),
+                "phone_admin_password".to_string(),
+                "sealed".to_string(),
+            ),
+        ];
+        let s = apply(base, &rows, |_, v| (v == "sealed").then(|| "opened".to_string()));
+        assert_eq!(s.sip_server_host, "pbx.desk");
+        assert_eq!(
+            (s.tz_offset_minutes, s.time_zone.as_str(), s.time_zone_gmt.as_str()),
+            (-330, "-5:30", "GMT-05:30")
+        );
+        assert_eq!(s.admin_password, "opened");
+        assert!(
+            is_settings_realm("PROVISION:001565aabbcc")
+                && !is_settings_realm("PROVISION:xyz")
+                && !is_settings_realm("QUEUE_CC_PARAM")
+        );
+    }
+}
