@@ -24,6 +24,7 @@ use crate::config::Settings;
 use crate::domain::timestamp;
 use crate::error::ApiError;
 use crate::provision::limit::MissLimiter;
+use crate::provision::phone_auth::NonceStore;
 use crate::provision::render::Renderer;
 use crate::provision::tracking::FetchRecorder;
 use crate::secrets::{self, SecretBox};
@@ -39,6 +40,7 @@ pub struct AppState {
     pub renderer: Renderer,
     pub miss_limiter: Arc<MissLimiter>,
     pub fetches: Arc<FetchRecorder>,
+    pub nonces: Arc<NonceStore>,
 }
 
 impl AppState {
@@ -64,6 +66,7 @@ impl AppState {
                 renderer,
                 miss_limiter: Arc::new(MissLimiter::default()),
                 fetches,
+                nonces: Arc::new(NonceStore::default()),
             },
             generated,
         ))

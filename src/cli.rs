@@ -235,6 +235,8 @@ async fn render(
         host: &host,
         from_phone: false,
         mask_secrets: false,
+        method: "GET",
+        authorization: None,
     };
     match provision::answer(&state, &request).await {
         Answer::File(rendered) => {

@@ -4,6 +4,7 @@
 
 pub mod files;
 pub mod limit;
+pub mod phone_auth;
 pub mod render;
 pub mod settings;
 pub mod tracking;
@@ -13,8 +14,10 @@ use std::net::{IpAddr, SocketAddr};
 
 use axum::Router;
 use axum::extract::{ConnectInfo, Path, State};
-use axum::http::header::{CONTENT_TYPE, ETAG, HOST, IF_NONE_MATCH, RETRY_AFTER, USER_AGENT};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::header::{
+    AUTHORIZATION, CONTENT_TYPE, ETAG, HOST, IF_NONE_MATCH, RETRY_AFTER, USER_AGENT, WWW_AUTHENTICATE,
+};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use sha2::{Digest, Sha256};
@@ -42,20 +45,22 @@ pub fn router(state: AppState) -> Router {
 async fn prov(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    method: Method,
     Path(file): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    serve(&state, peer, &file, None, &headers).await
+    serve(&state, peer, &method, &file, None, &headers).await
 }
 
 async fn prov_for_vendor(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    method: Method,
     Path((vendor, file)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
     match Vendor::resolve(&vendor) {
-        Ok(vendor) => serve(&state, peer, &file, Some(vendor), &headers).await,
+        Ok(vendor) => serve(&state, peer, &method, &file, Some(vendor), &headers).await,
         Err(_) => (
             StatusCode::NOT_FOUND,
             [(CONTENT_TYPE, "text/plain; charset=utf-8")],
@@ -78,6 +83,9 @@ pub struct PhoneRequest<'a> {
     pub from_phone: bool,
     /// Shows `********` in place of every password.
     pub mask_secrets: bool,
+    pub method: &'a str,
+    /// The `Authorization` header, if any.
+    pub authorization: Option<&'a str>,
 }
 
 /// What a phone gets.
@@ -86,6 +94,8 @@ pub enum Answer {
     NotFound,
     Forbidden,
     Throttled(std::time::Duration),
+    /// The `WWW-Authenticate` challenges to send.
+    Unauthorized(Vec<String>),
     Unavailable,
 }
 
@@ -94,6 +104,7 @@ pub const MASK: &str = "********";
 async fn serve(
     state: &AppState,
     peer: SocketAddr,
+    method: &Method,
     path: &str,
     vendor_hint: Option<Vendor>,
     headers: &HeaderMap,
@@ -107,6 +118,8 @@ async fn serve(
         host: header(HOST).unwrap_or("localhost"),
         from_phone: true,
         mask_secrets: false,
+        method: method.as_str(),
+        authorization: header(AUTHORIZATION),
     };
     let text = |status: StatusCode, body: &'static str| {
         (status, [(CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
@@ -125,6 +138,15 @@ async fn serve(
                 "Too Many Requests\n",
             )
                 .into_response()
+        }
+        Answer::Unauthorized(challenges) => {
+            let mut response = text(StatusCode::UNAUTHORIZED, "Unauthorized\n");
+            for challenge in challenges {
+                if let Ok(value) = HeaderValue::from_str(&challenge) {
+                    response.headers_mut().append(WWW_AUTHENTICATE, value);
+                }
+            }
+            response
         }
         Answer::Unavailable => StatusCode::SERVICE_UNAVAILABLE.into_response(),
     }
@@ -168,6 +190,19 @@ pub async fn answer(state: &AppState, req: &PhoneRequest<'_>) -> Answer {
     });
     if req.mask_secrets && !settings.admin_password.is_empty() {
         settings.admin_password = MASK.into();
+    }
+    // Files with SIP passwords ask for credentials first, whether or not the
+    // MAC is known, so a missing phone and a refused one look the same.
+    if req.from_phone && matched.kind == FileKind::DeviceConfig {
+        let (mode, credentials) = settings::phone_auth(&rows, |realm, k, sealed| {
+            state.secrets.decrypt(sealed, &settings::secret_aad(realm, k)).ok()
+        });
+        if mode != phone_auth::Mode::Off && !state.nonces.verify(mode, req.authorization, req.method, &credentials) {
+            if let (Some(_), Some(mac)) = (req.authorization, matched.mac) {
+                state.miss_limiter.unknown_mac(peer, mac);
+            }
+            return Answer::Unauthorized(state.nonces.challenges(mode));
+        }
     }
     let vendor_hint = req.vendor_hint;
     let rendered = match matched.mac {

@@ -3,6 +3,7 @@
 //! effect on the next fetch; nothing restarts.
 
 use crate::domain::Mac;
+use crate::provision::phone_auth::{Credential, Mode};
 use crate::provision::render::SettingsView;
 
 pub const SITE_REALM: &str = "PROVISION";
@@ -25,6 +26,19 @@ pub const KEYS: &[(&str, &str)] = &[
     (
         "resync_interval",
         "minutes between the phones' checks for new settings, 5-10080 (default 1440)",
+    ),
+    (
+        "auth_mode",
+        "off, basic or digest: how phones prove themselves for files with SIP passwords (default off)",
+    ),
+    ("auth_username", "the user name phones authenticate with"),
+    (
+        "auth_password",
+        "the password phones authenticate with; stored encrypted",
+    ),
+    (
+        "auth_password_previous",
+        "also accepted while phones move to a new password; stored encrypted",
     ),
 ];
 
@@ -81,7 +95,17 @@ pub fn validate(k: &str, v: &str) -> Result<(), String> {
                 return bad("is not a language name");
             }
         }
-        "phone_admin_password" => {
+        "auth_mode" => {
+            if crate::provision::phone_auth::Mode::parse(v).is_none() {
+                return bad("is not off, basic or digest");
+            }
+        }
+        "auth_username" => {
+            if v.is_empty() || v.len() > 64 || v.contains(':') || v.chars().any(char::is_control) {
+                return bad("is not a user name (no colon, at most 64 characters)");
+            }
+        }
+        "phone_admin_password" | "auth_password" | "auth_password_previous" => {
             if v.len() < 6 || v.chars().any(char::is_control) {
                 return Err("must have at least 6 printable characters".into());
             }
@@ -140,6 +164,37 @@ pub fn apply(
         }
     }
     s
+}
+
+/// How phones authenticate for files with SIP passwords: the mode, and the
+/// credentials accepted (the site's, and the phone's own when it has one).
+pub fn phone_auth(
+    rows: &[(String, String, String)],
+    open: impl Fn(&str, &str, &str) -> Option<String>,
+) -> (Mode, Vec<Credential>) {
+    let mut mode = Mode::Off;
+    let mut by_realm: Vec<(String, Credential)> = Vec::new();
+    for (realm, k, v) in rows {
+        let credential = match by_realm.iter_mut().find(|(r, _)| r == realm) {
+            Some((_, c)) => c,
+            None => {
+                by_realm.push((realm.clone(), Credential::default()));
+                &mut by_realm.last_mut().expect("just pushed").1
+            }
+        };
+        match k.as_str() {
+            "auth_mode" => mode = Mode::parse(v).unwrap_or(mode),
+            "auth_username" => credential.username = v.trim().to_string(),
+            "auth_password" | "auth_password_previous" => credential.passwords.extend(open(realm, k, v)),
+            _ => {}
+        }
+    }
+    let credentials = by_realm
+        .into_iter()
+        .map(|(_, c)| c)
+        .filter(|c| !c.username.is_empty() && !c.passwords.is_empty())
+        .collect();
+    (mode, credentials)
 }
 
 /// Fills every form of the time zone the templates use.

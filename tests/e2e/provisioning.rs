@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::harness::{TestApp, assert_done, on_each_backend};
+use crate::harness::{TestApp, assert_done, assert_error, on_each_backend};
 
 /// A display name that breaks naive XML and text output.
 const TRICKY_NAME: &str = r#"Ops & "Sales" <1> 'x'"#;
@@ -644,4 +644,144 @@ async fn preview_shows_the_phones_files_with_passwords_masked() {
         assert_eq!(app.get("/api/device_provisions/1").await.1["last_provisioned_at"], "");
     })
     .await;
+}
+
+/// Real curl, off the runtime that serves: `args` then the URL; returns status and body.
+async fn curl(args: &[&str], url: String) -> (u16, String) {
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let out = std::process::Command::new("curl")
+            .arg("-s")
+            .args(&args)
+            .args(["-w", "\n%{http_code}", &url])
+            .output()
+            .unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        let (body, code) = text.rsplit_once('\n').unwrap();
+        (code.parse().unwrap(), body.to_string())
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn phones_authenticate_by_digest_or_basic_with_rotation_and_per_phone_credentials() {
+    on_each_backend(|app| async move {
+        phone(&app, "yealink", "001565aabbcc", "").await;
+        phone(&app, "yealink", "001565000002", "").await;
+        for (k, v) in [
+            ("auth_mode", "digest"),
+            ("auth_username", "phones"),
+            ("auth_password", "site-new-pass"),
+            ("auth_password_previous", "site-old-pass"),
+        ] {
+            assert_done(
+                &app.post("/api/dicts", json!({"realm": "PROVISION", "k": k, "v": v}))
+                    .await,
+            );
+        }
+        for (k, v) in [("auth_username", "desk2"), ("auth_password", "desk2-pass")] {
+            assert_done(
+                &app.post("/api/dicts", json!({"realm": "PROVISION:001565000002", "k": k, "v": v}))
+                    .await,
+            );
+        }
+        let url = |mac: &str| app.url(&format!("/prov/{mac}.cfg"));
+
+        let (status, body) = curl(&[], url("001565aabbcc")).await;
+        assert_eq!((status, body.as_str()), (401, "Unauthorized\n"));
+        let unknown = curl(&[], url("001565999999")).await;
+        assert_eq!(
+            unknown,
+            (401, "Unauthorized\n".to_string()),
+            "an unknown MAC looks like a refused one"
+        );
+
+        for password in ["site-new-pass", "site-old-pass"] {
+            let (status, body) = curl(&["--digest", "-u", &format!("phones:{password}")], url("001565aabbcc")).await;
+            assert_eq!(status, 200, "{password}: {body}");
+            assert!(body.contains("account.1.password = pw-one-1001"));
+        }
+        assert_eq!(
+            curl(&["--digest", "-u", "phones:wrong"], url("001565aabbcc")).await.0,
+            401
+        );
+        assert_eq!(
+            curl(&["--digest", "-u", "desk2:desk2-pass"], url("001565000002"))
+                .await
+                .0,
+            200,
+            "the phone's own credential"
+        );
+        assert_eq!(
+            curl(&["--digest", "-u", "desk2:desk2-pass"], url("001565aabbcc"))
+                .await
+                .0,
+            401,
+            "only for that phone"
+        );
+        assert_eq!(
+            curl(&["--digest", "-u", "phones:site-new-pass"], url("001565999999"))
+                .await
+                .0,
+            404,
+            "authenticated, but no such phone"
+        );
+        // Common files need no credentials.
+        assert_eq!(curl(&[], app.url("/prov/y000000000000.boot")).await.0, 200);
+
+        assert_done(
+            &app.post(
+                "/api/dicts",
+                json!({"realm": "PROVISION:001565aabbcc", "k": "auth_mode", "v": "basic"}),
+            )
+            .await,
+        );
+        let basic = app
+            .client
+            .get(url("001565aabbcc"))
+            .basic_auth("phones", Some("site-new-pass"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(basic.status(), 200);
+        let refused = app
+            .client
+            .get(url("001565aabbcc"))
+            .basic_auth("phones", Some("nope"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 401);
+        assert!(
+            refused.headers()["www-authenticate"]
+                .to_str()
+                .unwrap()
+                .starts_with("Basic realm=\"sipprov\"")
+        );
+        assert_error_free_settings(&app).await;
+    })
+    .await;
+}
+
+/// The auth passwords read back masked.
+async fn assert_error_free_settings(app: &TestApp) {
+    let (_, rows) = app.get("/api/dicts?realm=PROVISION").await;
+    for row in rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["k"].as_str().unwrap().contains("password"))
+    {
+        assert_eq!(row["v"], "********", "{row}");
+    }
+    assert_error(
+        &app.post(
+            "/api/dicts",
+            json!({"realm": "PROVISION", "k": "auth_mode", "v": "ntlm"}),
+        )
+        .await,
+        400,
+        "is not off, basic or digest",
+    );
 }

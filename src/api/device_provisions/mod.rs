@@ -450,6 +450,8 @@ pub async fn preview(
             host,
             from_phone: false,
             mask_secrets: true,
+            method: "GET",
+            authorization: None,
         };
         if let Answer::File(rendered) = provision::answer(&state, &request).await {
             files.push(PreviewFile {

@@ -1,0 +1,282 @@
+//! HTTP authentication of phones: Digest (RFC 7616; MD5 and SHA-256) and
+//! Basic, for the files that carry SIP passwords.
+//!
+//! Nonces are issued and remembered by the server; each use must raise the
+//! nonce count, so a captured request cannot be replayed. Every comparison
+//! of a secret is constant-time.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use md5::Md5;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+pub const REALM: &str = "sipprov";
+/// How long a nonce may be used.
+const NONCE_LIFETIME: Duration = Duration::from_secs(300);
+/// Nonces remembered at once; past this the oldest are forgotten.
+const MAX_NONCES: usize = 100_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Off,
+    Basic,
+    Digest,
+}
+
+impl Mode {
+    pub fn parse(v: &str) -> Option<Mode> {
+        match v.trim().to_lowercase().as_str() {
+            "off" | "none" | "" => Some(Mode::Off),
+            "basic" => Some(Mode::Basic),
+            "digest" => Some(Mode::Digest),
+            _ => None,
+        }
+    }
+}
+
+/// A user name with the passwords it is accepted with (two during a rotation).
+#[derive(Debug, Clone, Default)]
+pub struct Credential {
+    pub username: String,
+    pub passwords: Vec<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct NonceStore {
+    issued: Mutex<HashMap<String, Issued>>,
+}
+
+#[derive(Debug)]
+struct Issued {
+    at: Instant,
+    last_count: u64,
+}
+
+impl NonceStore {
+    fn issue(&self) -> String {
+        let nonce = hex::encode(crate::secrets::random_bytes::<16>());
+        let now = Instant::now();
+        let mut issued = self.issued.lock().expect("nonce lock");
+        if issued.len() >= MAX_NONCES {
+            issued.retain(|_, i| now - i.at < NONCE_LIFETIME);
+        }
+        issued.insert(nonce.clone(), Issued { at: now, last_count: 0 });
+        nonce
+    }
+
+    /// Accepts a nonce once per count, counts rising, within its lifetime.
+    fn accept(&self, nonce: &str, count: u64) -> bool {
+        let mut issued = self.issued.lock().expect("nonce lock");
+        match issued.get_mut(nonce) {
+            Some(i) if i.at.elapsed() < NONCE_LIFETIME && count > i.last_count => {
+                i.last_count = count;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The `WWW-Authenticate` values that ask a phone to authenticate.
+    pub fn challenges(&self, mode: Mode) -> Vec<String> {
+        match mode {
+            Mode::Off => Vec::new(),
+            Mode::Basic => vec![format!("Basic realm=\"{REALM}\", charset=\"UTF-8\"")],
+            Mode::Digest => {
+                let nonce = self.issue();
+                ["SHA-256", "MD5"]
+                    .iter()
+                    .map(|alg| format!("Digest realm=\"{REALM}\", qop=\"auth\", algorithm={alg}, nonce=\"{nonce}\", opaque=\"{REALM}\""))
+                    .collect()
+            }
+        }
+    }
+
+    /// Whether an `Authorization` header proves one of the credentials.
+    pub fn verify(&self, mode: Mode, header: Option<&str>, method: &str, credentials: &[Credential]) -> bool {
+        let Some(header) = header else { return false };
+        match mode {
+            Mode::Off => true,
+            Mode::Basic => verify_basic(header, credentials),
+            Mode::Digest => self.verify_digest(header, method, credentials),
+        }
+    }
+
+    fn verify_digest(&self, header: &str, method: &str, credentials: &[Credential]) -> bool {
+        let Some(params) = header.strip_prefix("Digest ").map(parse_params) else {
+            return false;
+        };
+        let get = |k: &str| params.get(k).map(String::as_str).unwrap_or("");
+        let hash: fn(&str) -> String = match get("algorithm").to_uppercase().as_str() {
+            "" | "MD5" => |s| hex::encode(Md5::digest(s.as_bytes())),
+            "SHA-256" => |s| hex::encode(Sha256::digest(s.as_bytes())),
+            _ => return false,
+        };
+        if get("realm") != REALM || get("qop") != "auth" {
+            return false;
+        }
+        let Ok(count) = u64::from_str_radix(get("nc"), 16) else {
+            return false;
+        };
+        let ha2 = hash(&format!("{method}:{}", get("uri")));
+        let mut proven = false;
+        // Every candidate is computed, so the answer takes as long either way.
+        for credential in credentials {
+            for password in &credential.passwords {
+                let ha1 = hash(&format!("{}:{REALM}:{password}", credential.username));
+                let expected = hash(&format!(
+                    "{ha1}:{}:{}:{}:auth:{ha2}",
+                    get("nonce"),
+                    get("nc"),
+                    get("cnonce")
+                ));
+                let same_user = credential.username.as_bytes().ct_eq(get("username").as_bytes());
+                proven |= bool::from(same_user & expected.as_bytes().ct_eq(get("response").to_lowercase().as_bytes()));
+            }
+        }
+        proven && self.accept(get("nonce"), count)
+    }
+}
+
+fn verify_basic(header: &str, credentials: &[Credential]) -> bool {
+    let Some(encoded) = header.strip_prefix("Basic ") else {
+        return false;
+    };
+    let Ok(decoded) = B64.decode(encoded.trim()) else {
+        return false;
+    };
+    let Some((user, password)) = std::str::from_utf8(&decoded).ok().and_then(|s| s.split_once(':')) else {
+        return false;
+    };
+    let mut proven = false;
+    for credential in credentials {
+        for accepted in &credential.passwords {
+            proven |= bool::from(
+                credential.username.as_bytes().ct_eq(user.as_bytes()) & accepted.as_bytes().ct_eq(password.as_bytes()),
+            );
+        }
+    }
+    proven
+}
+
+/// `a="1", b=2` → {a: 1, b: 2}
+fn parse_params(s: &str) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    let mut rest = s.trim();
+    while let Some((key, after)) = rest.split_once('=') {
+        let key = key.trim().trim_start_matches(',').trim().to_lowercase();
+        let after = after.trim_start();
+        let (value, next) = if let Some(quoted) = after.strip_prefix('"') {
+            match quoted.find('"') {
+                Some(end) => (&quoted[..end], &quoted[end + 1..]),
+                None => (quoted, ""),
+            }
+        } else {
+            match after.find(',') {
+                Some(end) => (after[..end].trim(), &after[end..]),
+                None => (after.trim(), ""),
+            }
+        };
+        out.insert(key, value.to_string());
+        rest = next.trim_start_matches([',', ' ']);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn creds() -> Vec<Credential> {
+        vec![Credential {
+            username: "phone".into(),
+            passwords: vec!["new-pass".into(), "old-pass".into()],
+        }]
+    }
+
+    /// What a phone computes from a challenge.
+    fn answer(alg: &str, nonce: &str, nc: &str, password: &str) -> String {
+        let hash = |s: String| {
+            if alg == "MD5" {
+                hex::encode(Md5::digest(s.as_bytes()))
+            } else {
+                hex::encode(Sha256::digest(s.as_bytes()))
+            }
+        };
+        let ha1 = hash(format!("phone:{REALM}:{password}"));
+        let ha2 = hash("GET:/prov/001565aabbcc.cfg".to_string());
+        let response = hash(format!("{ha1}:{nonce}:{nc}:abc:auth:{ha2}"));
+        format!(
+            r#"Digest username="phone", realm="{REALM}", nonce="{nonce}", uri="/prov/001565aabbcc.cfg", algorithm={alg}, response="{response}", qop=auth, nc={nc}, cnonce="abc""#
+        )
+    }
+
+    fn nonce_of(challenge: &str) -> String {
+        parse_params(challenge.strip_prefix("Digest ").unwrap())["nonce"].clone()
+    }
+
+    #[test]
+    fn digest_both_algorithms_rotation_and_replay() {
+        let store = NonceStore::default();
+        for alg in ["SHA-256", "MD5"] {
+            let nonce = nonce_of(&store.challenges(Mode::Digest)[0]);
+            assert!(
+                store.verify(
+                    Mode::Digest,
+                    Some(&answer(alg, &nonce, "00000001", "new-pass")),
+                    "GET",
+                    &creds()
+                ),
+                "{alg}"
+            );
+            assert!(
+                !store.verify(
+                    Mode::Digest,
+                    Some(&answer(alg, &nonce, "00000001", "new-pass")),
+                    "GET",
+                    &creds()
+                ),
+                "{alg}: replay"
+            );
+            assert!(
+                store.verify(
+                    Mode::Digest,
+                    Some(&answer(alg, &nonce, "00000002", "old-pass")),
+                    "GET",
+                    &creds()
+                ),
+                "{alg}: previous password"
+            );
+            assert!(!store.verify(
+                Mode::Digest,
+                Some(&answer(alg, &nonce, "00000003", "wrong")),
+                "GET",
+                &creds()
+            ));
+        }
+        assert!(
+            !store.verify(
+                Mode::Digest,
+                Some(&answer("MD5", "made-up-nonce", "00000001", "new-pass")),
+                "GET",
+                &creds()
+            ),
+            "unknown nonce"
+        );
+        assert!(!store.verify(Mode::Digest, None, "GET", &creds()));
+    }
+
+    #[test]
+    fn basic_with_rotation() {
+        let header = |up: &str| format!("Basic {}", B64.encode(up));
+        assert!(verify_basic(&header("phone:new-pass"), &creds()));
+        assert!(verify_basic(&header("phone:old-pass"), &creds()));
+        assert!(!verify_basic(&header("phone:nope"), &creds()));
+        assert!(!verify_basic(&header("other:new-pass"), &creds()));
+        assert!(!verify_basic("Basic !!!", &creds()));
+    }
+}
