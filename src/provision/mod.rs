@@ -182,6 +182,9 @@ pub async fn answer(state: &AppState, req: &PhoneRequest<'_>) -> Answer {
             return Answer::Unavailable;
         }
     };
+    if req.from_phone && !settings::allows(&rows, peer) {
+        return Answer::Forbidden;
+    }
     let mut settings = settings::apply(site_settings(req.host), &rows, |realm, sealed| {
         state
             .secrets

@@ -2,6 +2,10 @@
 //! site, realm `PROVISION:<mac>` for one phone's overrides. A change takes
 //! effect on the next fetch; nothing restarts.
 
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
 use crate::domain::Mac;
 use crate::provision::phone_auth::{Credential, Mode};
 use crate::provision::render::SettingsView;
@@ -26,6 +30,10 @@ pub const KEYS: &[(&str, &str)] = &[
     (
         "resync_interval",
         "minutes between the phones' checks for new settings, 5-10080 (default 1440)",
+    ),
+    (
+        "allowed_networks",
+        "comma-separated networks phones may fetch from, e.g. 10.0.0.0/8, 192.168.1.0/24 (default: any); site only",
     ),
     (
         "auth_mode",
@@ -93,6 +101,13 @@ pub fn validate(k: &str, v: &str) -> Result<(), String> {
         "language" => {
             if v.is_empty() || v.len() > 64 || v.chars().any(char::is_control) {
                 return bad("is not a language name");
+            }
+        }
+        "allowed_networks" => {
+            if let Err(bad_net) = networks(v) {
+                return Err(format!(
+                    "'{bad_net}' is not a network such as 10.0.0.0/8 or 2001:db8::/32"
+                ));
             }
         }
         "auth_mode" => {
@@ -166,6 +181,33 @@ pub fn apply(
     s
 }
 
+/// `10.0.0.0/8, 192.168.1.7` → the networks; a bare address is one host.
+pub fn networks(v: &str) -> Result<Vec<IpNet>, String> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<IpNet>()
+                .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| s.to_string())
+        })
+        .collect()
+}
+
+/// Whether the site lets `peer` fetch: true unless `allowed_networks` is set
+/// and leaves it out. Only the site's own setting counts.
+pub fn allows(rows: &[(String, String, String)], peer: IpAddr) -> bool {
+    let peer = match peer {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(peer, IpAddr::V4),
+        v4 => v4,
+    };
+    rows.iter()
+        .filter(|(realm, k, _)| realm == SITE_REALM && k == "allowed_networks")
+        .filter_map(|(_, _, v)| networks(v).ok())
+        .filter(|nets| !nets.is_empty())
+        .all(|nets| nets.iter().any(|n| n.contains(&peer)))
+}
+
 /// How phones authenticate for files with SIP passwords: the mode, and the
 /// credentials accepted (the site's, and the phone's own when it has one).
 pub fn phone_auth(
@@ -231,6 +273,26 @@ mod tests {
         assert!(validate("resync_interval", "1").is_err());
         assert!(validate("ntp_server", "bad host!").is_err());
         assert!(validate("colour", "blue").unwrap_err().contains("sip_server_host"));
+    }
+
+    #[test]
+    fn allowed_networks() {
+        let rows = |v: &str| vec![("PROVISION".to_string(), "allowed_networks".to_string(), v.to_string())];
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert!(allows(&[], ip("203.0.113.9")));
+        assert!(allows(&rows("10.0.0.0/8, 192.168.1.7"), ip("10.2.3.4")));
+        assert!(allows(&rows("10.0.0.0/8, 192.168.1.7"), ip("192.168.1.7")));
+        assert!(
+            allows(&rows("10.0.0.0/8"), ip("::ffff:10.9.9.9")),
+            "IPv4 seen through an IPv6 socket"
+        );
+        assert!(!allows(&rows("10.0.0.0/8, 192.168.1.7"), ip("192.168.1.8")));
+        assert!(!allows(&rows("2001:db8::/32"), ip("127.0.0.1")));
+        assert!(
+            validate("allowed_networks", "10.0.0.0/33")
+                .unwrap_err()
+                .contains("'10.0.0.0/33'")
+        );
     }
 
     #[test]

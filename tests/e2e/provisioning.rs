@@ -785,3 +785,52 @@ async fn assert_error_free_settings(app: &TestApp) {
         "is not off, basic or digest",
     );
 }
+
+#[tokio::test]
+async fn an_allow_list_keeps_other_networks_out() {
+    on_each_backend(|app| async move {
+        phone(&app, "yealink", "001565aabbcc", "").await;
+        let id = assert_done(
+            &app.post(
+                "/api/dicts",
+                json!({"realm": "PROVISION", "k": "allowed_networks", "v": "10.0.0.0/8, 192.168.1.0/24"}),
+            )
+            .await,
+        );
+        let outside = fetch(&app, "/prov/001565aabbcc.cfg", "").await;
+        assert_eq!(outside.status, 403);
+        assert!(!outside.body.contains("pw-one"));
+        assert_eq!(
+            fetch(&app, "/prov/y000000000000.boot", "").await.status,
+            403,
+            "every phone file"
+        );
+        assert_done(
+            &app.put(
+                &format!("/api/dicts/{}", id.as_str().unwrap()),
+                json!({"v": "10.0.0.0/8, 127.0.0.0/8"}),
+            )
+            .await,
+        );
+        assert_eq!(fetch(&app, "/prov/001565aabbcc.cfg", "").await.status, 200);
+        assert_error(
+            &app.post(
+                "/api/dicts",
+                json!({"realm": "PROVISION", "k": "allowed_networks", "v": "10.0.0.0/16"}),
+            )
+            .await,
+            409,
+            "already exists",
+        );
+        assert_error(
+            &app.put(
+                &format!("/api/dicts/{}", id.as_str().unwrap()),
+                json!({"v": "10.0.0.0/33"}),
+            )
+            .await,
+            400,
+            "'10.0.0.0/33' is not a network",
+        );
+    })
+    .await;
+}
