@@ -105,18 +105,31 @@ async fn bootstrap_admin(db: &Db, settings: &Settings) -> anyhow::Result<Option<
     Ok(Some(password))
 }
 
-/// Every route sipprov serves, with the layers shared by all of them.
+/// Every route sipprov serves.
 pub fn router(state: AppState) -> Router {
+    with_layers(
+        Router::new()
+            .route("/healthz", get(healthz))
+            .with_state(state.db.clone())
+            .merge(crate::provision::router(state.clone()))
+            .merge(crate::api::router(state)),
+    )
+}
+
+/// Only what phones fetch, for a listener of their own.
+pub fn phone_router(state: AppState) -> Router {
+    with_layers(crate::provision::router(state))
+}
+
+/// The layers every listener shares: request ids, tracing, panics caught,
+/// secrets kept out of logs.
+fn with_layers(routes: Router) -> Router {
     let sensitive: Arc<[HeaderName]> = Arc::from([
         header::AUTHORIZATION,
         header::COOKIE,
         HeaderName::from_static(crate::api::auth::TOKEN_HEADER),
     ]);
-    Router::new()
-        .route("/healthz", get(healthz))
-        .with_state(state.db.clone())
-        .merge(crate::provision::router(state.clone()))
-        .merge(crate::api::router(state))
+    routes
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Internal(anyhow::anyhow!("a handler panicked")).into_response()
         }))
@@ -162,8 +175,18 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    serve_router(listener, router(state), shutdown).await
+}
+
+/// Serves `routes` until `shutdown` resolves, then finishes requests in flight.
+pub async fn serve_router(
+    listener: TcpListener,
+    routes: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, routes.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

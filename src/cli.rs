@@ -47,6 +47,9 @@ enum Command {
         /// Address for the API and phones [default: 0.0.0.0:8081].
         #[arg(long, value_name = "ADDR")]
         listen: Option<SocketAddr>,
+        /// A second address that serves phones only, e.g. 0.0.0.0:80.
+        #[arg(long, value_name = "ADDR")]
+        prov_listen: Option<SocketAddr>,
         /// Lifetime of an API token: seconds or e.g. 24h [default: 24h].
         #[arg(long, value_name = "DURATION")]
         token_lifetime: Option<String>,
@@ -113,12 +116,17 @@ pub fn run() -> ExitCode {
 }
 
 async fn execute(cli: Cli) -> anyhow::Result<()> {
-    let (listen, token_lifetime) = match &cli.command {
-        Command::Serve { listen, token_lifetime } => (*listen, token_lifetime.clone()),
-        _ => (None, None),
+    let (listen, prov_listen, token_lifetime) = match &cli.command {
+        Command::Serve {
+            listen,
+            prov_listen,
+            token_lifetime,
+        } => (*listen, *prov_listen, token_lifetime.clone()),
+        _ => (None, None, None),
     };
     let flags = Overrides {
         listen,
+        prov_listen,
         data_dir: cli.data_dir,
         database_url: cli.database_url,
         token_lifetime,
@@ -159,12 +167,42 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             state.settings.data_dir.join(app::INITIAL_PASSWORD_FILE).display()
         );
     }
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("binding {listen}"))?;
-    tracing::info!(address = %listener.local_addr()?, database = state.db.backend(), "listening");
+    let bind = |addr: SocketAddr| async move {
+        tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding {addr}"))
+    };
+    let listener = bind(listen).await?;
+    tracing::info!(address = %listener.local_addr()?, role = "api", database = state.db.backend(), "listening");
+    let phones = match state.settings.prov_listen {
+        Some(addr) => {
+            let l = bind(addr).await?;
+            tracing::info!(address = %l.local_addr()?, role = "phones", "listening");
+            Some(l)
+        }
+        None => None,
+    };
+    // One signal stops both listeners.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        app::shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    let until_stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
     let (db, fetches) = (state.db.clone(), state.fetches.clone());
-    app::serve(listener, state, app::shutdown_signal()).await?;
+    let phone_server = phones.map(|l| {
+        tokio::spawn(app::serve_router(
+            l,
+            app::phone_router(state.clone()),
+            until_stopped(stopped.clone()),
+        ))
+    });
+    app::serve(listener, state, until_stopped(stopped)).await?;
+    if let Some(server) = phone_server {
+        server.await??;
+    }
     // Fetches seen since the last flush are not lost on a clean stop.
     fetches.flush(&db).await;
     db.close().await;

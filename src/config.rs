@@ -16,6 +16,9 @@ pub const DEFAULT_CONFIG_FILE: &str = "sipprov.toml";
 pub struct Settings {
     /// Address of the management API (and, until a separate one is set, of phones).
     pub listen: SocketAddr,
+    /// An optional second address that serves phones only (e.g. port 80).
+    #[serde(default)]
+    pub prov_listen: Option<SocketAddr>,
     /// Holds the SQLite file, the secret key and, later, media and firmware.
     pub data_dir: PathBuf,
     /// `sqlite://…` or `postgres://…`; empty means a SQLite file in the data dir.
@@ -45,6 +48,7 @@ pub enum LogFormat {
 #[derive(Debug, Default, Clone)]
 pub struct Overrides {
     pub listen: Option<SocketAddr>,
+    pub prov_listen: Option<SocketAddr>,
     pub data_dir: Option<PathBuf>,
     pub database_url: Option<String>,
     pub token_lifetime: Option<String>,
@@ -83,6 +87,7 @@ impl Settings {
             .add_source(Environment::with_prefix("SIPPROV").source(Some(env.clone().into_iter().collect())));
         builder = builder
             .set_override_option("listen", flags.listen.map(|a| a.to_string()))?
+            .set_override_option("prov_listen", flags.prov_listen.map(|a| a.to_string()))?
             .set_override_option("data_dir", flags.data_dir.as_ref().map(|p| p.display().to_string()))?
             .set_override_option("database_url", flags.database_url.clone())?
             .set_override_option("token_lifetime", flags.token_lifetime.clone())?
@@ -142,6 +147,7 @@ impl std::fmt::Debug for Settings {
         let hidden = |o: &Option<String>| o.as_ref().map(|_| "***");
         f.debug_struct("Settings")
             .field("listen", &self.listen)
+            .field("prov_listen", &self.prov_listen)
             .field("data_dir", &self.data_dir)
             .field("database_url", &redact_url(&self.database_url()))
             .field(

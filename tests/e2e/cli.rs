@@ -33,8 +33,15 @@ fn sipprov(data_dir: &Path, database_url: Option<&str>) -> Command {
 
 /// Starts `sipprov serve` on a free port and waits for its "listening" line.
 fn serve(data_dir: &Path, database_url: Option<&str>) -> Server {
+    serve_with(data_dir, database_url, &[]).0
+}
+
+/// Starts `sipprov serve` with more flags; also returns the phones-only
+/// address when `--prov-listen` is among them.
+fn serve_with(data_dir: &Path, database_url: Option<&str>, flags: &[&str]) -> (Server, Option<String>) {
     let mut child = sipprov(data_dir, database_url)
         .args(["--log-format", "json", "serve", "--listen", "127.0.0.1:0"])
+        .args(flags)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -46,15 +53,29 @@ fn serve(data_dir: &Path, database_url: Option<&str>) -> Server {
             if let Ok(v) = serde_json::from_str::<Value>(&line)
                 && v["fields"]["message"] == "listening"
             {
-                let _ = tx.send(v["fields"]["address"].as_str().unwrap().to_string());
+                let role = v["fields"]["role"].as_str().unwrap_or("").to_string();
+                let _ = tx.send((role, v["fields"]["address"].as_str().unwrap().to_string()));
             }
         }
     });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("sipprov serve started listening");
+    let wanted = if flags.contains(&"--prov-listen") { 2 } else { 1 };
+    let mut addresses = std::collections::HashMap::new();
+    while addresses.len() < wanted {
+        let (role, addr) = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("sipprov serve started listening");
+        addresses.insert(role, addr);
+    }
     let stdout = BufReader::new(child.stdout.take().unwrap());
-    Server { child, addr, stdout }
+    let phones = addresses.remove("phones");
+    (
+        Server {
+            child,
+            addr: addresses.remove("api").unwrap(),
+            stdout,
+        },
+        phones,
+    )
 }
 
 fn curl(args: &[&str]) -> Value {
@@ -317,5 +338,41 @@ fn render_prints_what_the_phone_gets_and_check_templates_finds_broken_overrides(
         let broken = run(&["check-templates"]);
         assert!(!broken.status.success());
         assert!(String::from_utf8_lossy(&broken.stdout).contains("FAIL  yealink/mac.cfg"));
+    });
+}
+
+#[test]
+fn a_listener_for_phones_only() {
+    for_each_database(|dir, db| {
+        let (mut server, phones) = serve_with(dir, db, &["--prov-listen", "127.0.0.1:0"]);
+        let phones = phones.expect("the phones listener is up");
+        let status = |url: String| {
+            let out = Command::new("curl")
+                .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", &url])
+                .output()
+                .unwrap();
+            String::from_utf8(out.stdout).unwrap()
+        };
+        assert_eq!(status(format!("http://{phones}/prov/y000000000000.boot")), "200");
+        assert_eq!(
+            status(format!("http://{phones}/api/extensions")),
+            "404",
+            "no management API there"
+        );
+        assert_eq!(status(format!("http://{phones}/healthz")), "404");
+        assert_eq!(
+            status(format!("http://{}/api/extensions", server.addr)),
+            "403",
+            "the API listener still serves it"
+        );
+        Command::new("kill")
+            .arg("-TERM")
+            .arg(server.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(
+            server.child.wait().unwrap().success(),
+            "both listeners stop on one SIGTERM"
+        );
     });
 }

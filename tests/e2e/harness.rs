@@ -144,6 +144,7 @@ impl TestApp {
         };
         let settings = Settings {
             listen: "127.0.0.1:0".parse().unwrap(),
+            prov_listen: None,
             data_dir: data_dir.path().to_path_buf(),
             database_url,
             token_lifetime,
