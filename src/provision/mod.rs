@@ -208,7 +208,7 @@ pub async fn answer(state: &AppState, req: &PhoneRequest<'_>) -> Answer {
         }
     }
     let vendor_hint = req.vendor_hint;
-    let rendered = match matched.mac {
+    match matched.mac {
         None => {
             // A common file: the vendor the request names, else the one the phone says it is.
             let vendor = vendor_hint
@@ -268,29 +268,26 @@ pub async fn answer(state: &AppState, req: &PhoneRequest<'_>) -> Answer {
                     }
                     render(state, vendor, &matched, ctx)
                 }
-                Ok(None) => return Answer::NotFound,
+                Ok(None) => Answer::NotFound,
                 Err(err) => {
                     tracing::error!(error = %err, mac = %mac, "could not read a phone's lines");
-                    return Answer::Unavailable;
+                    Answer::Unavailable
                 }
             }
         }
-    };
-    match rendered {
-        Some(r) => Answer::File(r),
-        None => Answer::Unavailable,
     }
 }
 
-fn render(state: &AppState, vendor: Vendor, matched: &FileMatch, ctx: RenderContext) -> Option<render::Rendered> {
-    if !state.renderer.has_template(vendor, matched.template) {
-        return None;
+/// Renders once: a vendor without this template does not serve the file.
+fn render(state: &AppState, vendor: Vendor, matched: &FileMatch, ctx: RenderContext) -> Answer {
+    match state.renderer.render(vendor, matched.template, &ctx) {
+        Ok(rendered) => Answer::File(rendered),
+        Err(render::RenderError::Missing(_)) => Answer::NotFound,
+        Err(err) => {
+            tracing::error!(error = %err, vendor = vendor.code(), "template failed");
+            Answer::Unavailable
+        }
     }
-    state
-        .renderer
-        .render(vendor, matched.template, &ctx)
-        .map_err(|err| tracing::error!(error = %err, vendor = vendor.code(), "template failed"))
-        .ok()
 }
 
 /// One phone request, as far as it was understood.
@@ -353,10 +350,7 @@ async fn phone_context(
     let Ok(vendor) = Vendor::resolve(&first.vendor_code) else {
         return Ok(None);
     };
-    if !matched.fits(vendor, name)
-        || vendor_hint.is_some_and(|h| h != vendor)
-        || !state.renderer.has_template(vendor, matched.template)
-    {
+    if !matched.fits(vendor, name) || vendor_hint.is_some_and(|h| h != vendor) {
         return Ok(None);
     }
     let mut lines = Vec::new();

@@ -253,10 +253,6 @@ impl Renderer {
             .collect()
     }
 
-    pub fn has_template(&self, vendor: Vendor, template: &str) -> bool {
-        self.source(vendor, template).is_some()
-    }
-
     pub fn render(&self, vendor: Vendor, template: &str, ctx: &RenderContext) -> Result<Rendered, RenderError> {
         let (name, source) = self
             .source(vendor, template)
