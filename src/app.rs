@@ -4,14 +4,20 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::os::unix::fs::DirBuilderExt;
+use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
+use axum::Extension;
 use axum::extract::{FromRef, State};
 use axum::http::{HeaderName, Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use axum_server::tls_rustls::RustlsConfig;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::json;
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -23,6 +29,7 @@ use tracing::Level;
 use crate::config::Settings;
 use crate::domain::timestamp;
 use crate::error::ApiError;
+use crate::provision::OverTls;
 use crate::provision::limit::MissLimiter;
 use crate::provision::phone_auth::NonceStore;
 use crate::provision::render::Renderer;
@@ -175,18 +182,58 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    serve_router(listener, router(state), shutdown).await
+    serve_router(listener, router(state), None, shutdown).await
 }
 
-/// Serves `routes` until `shutdown` resolves, then finishes requests in flight.
+/// Serves `routes`, over HTTPS when `tls` is given, until `shutdown`
+/// resolves; then finishes requests in flight.
 pub async fn serve_router(
     listener: TcpListener,
     routes: Router,
+    tls: Option<RustlsConfig>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, routes.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
+    let Some(tls) = tls else {
+        return axum::serve(listener, routes.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown)
+            .await;
+    };
+    let handle = axum_server::Handle::new();
+    let stopper = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        stopper.graceful_shutdown(Some(GRACE));
+    });
+    // Phones keep polling the URL they came by, so they must learn it was https.
+    let routes = routes.layer(Extension(OverTls));
+    axum_server::from_tcp_rustls(listener.into_std()?, tls)?
+        .handle(handle)
+        .serve(routes.into_make_service_with_connect_info::<SocketAddr>())
         .await
+}
+
+/// How long a stopping HTTPS listener waits for requests in flight.
+const GRACE: Duration = Duration::from_secs(10);
+
+/// Loads a PEM certificate chain and its private key for an HTTPS listener.
+pub fn tls_config(cert: &Path, key: &Path) -> anyhow::Result<RustlsConfig> {
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .with_context(|| format!("reading the certificate {}", cert.display()))?;
+    if chain.is_empty() {
+        anyhow::bail!("no certificate in {}", cert.display());
+    }
+    let key_der =
+        PrivateKeyDer::from_pem_file(key).with_context(|| format!("reading the private key {}", key.display()))?;
+    let mut config =
+        rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+            .with_safe_default_protocol_versions()
+            .context("TLS protocol versions")?
+            .with_no_client_auth()
+            .with_single_cert(chain, key_der)
+            .with_context(|| format!("{} does not match {}", key.display(), cert.display()))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(RustlsConfig::from_config(Arc::new(config)))
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 
 use crate::app::{self, AppState};
-use crate::config::{LogFormat, Overrides, Settings, redact_url};
+use crate::config::{LogFormat, Overrides, ServeFlags, Settings, redact_url};
 use crate::domain::{Mac, Vendor, timestamp};
 use crate::provision::render::Renderer;
 use crate::provision::{self, Answer, PhoneRequest};
@@ -43,17 +43,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the server.
-    Serve {
-        /// Address for the API and phones [default: 0.0.0.0:8081].
-        #[arg(long, value_name = "ADDR")]
-        listen: Option<SocketAddr>,
-        /// A second address that serves phones only, e.g. 0.0.0.0:80.
-        #[arg(long, value_name = "ADDR")]
-        prov_listen: Option<SocketAddr>,
-        /// Lifetime of an API token: seconds or e.g. 24h [default: 24h].
-        #[arg(long, value_name = "DURATION")]
-        token_lifetime: Option<String>,
-    },
+    Serve(ServeFlags),
     /// Apply database migrations and exit.
     Migrate,
     /// Manage users who log in to the API.
@@ -116,20 +106,13 @@ pub fn run() -> ExitCode {
 }
 
 async fn execute(cli: Cli) -> anyhow::Result<()> {
-    let (listen, prov_listen, token_lifetime) = match &cli.command {
-        Command::Serve {
-            listen,
-            prov_listen,
-            token_lifetime,
-        } => (*listen, *prov_listen, token_lifetime.clone()),
-        _ => (None, None, None),
-    };
     let flags = Overrides {
-        listen,
-        prov_listen,
+        serve: match &cli.command {
+            Command::Serve(flags) => flags.clone(),
+            _ => ServeFlags::default(),
+        },
         data_dir: cli.data_dir,
         database_url: cli.database_url,
-        token_lifetime,
         log_format: cli.log_format,
     };
     let env: HashMap<String, String> = std::env::vars().collect();
@@ -137,7 +120,7 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
     crate::telemetry::init(settings.log_format);
 
     match cli.command {
-        Command::Serve { .. } => serve(settings).await,
+        Command::Serve(_) => serve(settings).await,
         Command::Migrate => {
             app::make_data_dir(&settings)?;
             let db = Db::connect(&settings.database_url()).await?;
@@ -172,17 +155,25 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("binding {addr}"))
     };
+    let tls = |cert: &Option<PathBuf>, key: &Option<PathBuf>| match (cert, key) {
+        (Some(cert), Some(key)) => app::tls_config(cert, key).map(Some),
+        _ => Ok(None),
+    };
+    let settings = state.settings.clone();
+    let api_tls = tls(&settings.tls_cert, &settings.tls_key)?;
+    let phones_tls = tls(&settings.prov_tls_cert, &settings.prov_tls_key)?;
+    let scheme = |tls: &Option<_>| if tls.is_some() { "https" } else { "http" };
     let listener = bind(listen).await?;
-    tracing::info!(address = %listener.local_addr()?, role = "api", database = state.db.backend(), "listening");
-    let phones = match state.settings.prov_listen {
+    tracing::info!(address = %listener.local_addr()?, role = "api", scheme = scheme(&api_tls), database = state.db.backend(), "listening");
+    let phones = match settings.prov_listen {
         Some(addr) => {
             let l = bind(addr).await?;
-            tracing::info!(address = %l.local_addr()?, role = "phones", "listening");
+            tracing::info!(address = %l.local_addr()?, role = "phones", scheme = scheme(&phones_tls), "listening");
             Some(l)
         }
         None => None,
     };
-    // One signal stops both listeners.
+    // One signal stops every listener.
     let (stop, stopped) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         app::shutdown_signal().await;
@@ -196,10 +187,11 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         tokio::spawn(app::serve_router(
             l,
             app::phone_router(state.clone()),
+            phones_tls,
             until_stopped(stopped.clone()),
         ))
     });
-    app::serve(listener, state, until_stopped(stopped)).await?;
+    app::serve_router(listener, app::router(state), api_tls, until_stopped(stopped)).await?;
     if let Some(server) = phone_server {
         server.await??;
     }
@@ -271,6 +263,7 @@ async fn render(
         vendor_hint: None,
         user_agent,
         host: &host,
+        scheme: "http",
         from_phone: false,
         mask_secrets: false,
         method: "GET",

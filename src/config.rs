@@ -19,6 +19,24 @@ pub struct Settings {
     /// An optional second address that serves phones only (e.g. port 80).
     #[serde(default)]
     pub prov_listen: Option<SocketAddr>,
+    /// Certificate chain and key (PEM) that make `listen` HTTPS.
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
+    /// Certificate chain and key (PEM) that make `prov_listen` HTTPS.
+    #[serde(default)]
+    pub prov_tls_cert: Option<PathBuf>,
+    #[serde(default)]
+    pub prov_tls_key: Option<PathBuf>,
+    /// An optional read-only TFTP server for phones, e.g. 0.0.0.0:69.
+    #[serde(default)]
+    pub tftp_listen: Option<SocketAddr>,
+    /// Whether TFTP may hand out files that carry SIP passwords. TFTP has no
+    /// authentication and no encryption, so by default it serves only the
+    /// common files, which send phones on to HTTP.
+    #[serde(default)]
+    pub tftp_serve_secrets: bool,
     /// Holds the SQLite file, the secret key and, later, media and firmware.
     pub data_dir: PathBuf,
     /// `sqlite://…` or `postgres://…`; empty means a SQLite file in the data dir.
@@ -47,12 +65,39 @@ pub enum LogFormat {
 /// Values given as command-line flags; they beat every other layer.
 #[derive(Debug, Default, Clone)]
 pub struct Overrides {
-    pub listen: Option<SocketAddr>,
-    pub prov_listen: Option<SocketAddr>,
+    pub serve: ServeFlags,
     pub data_dir: Option<PathBuf>,
     pub database_url: Option<String>,
-    pub token_lifetime: Option<String>,
     pub log_format: Option<LogFormat>,
+}
+
+/// The flags of `sipprov serve`.
+#[derive(Debug, Default, Clone, clap::Args)]
+pub struct ServeFlags {
+    /// Address for the API and phones [default: 0.0.0.0:8081].
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// A second address that serves phones only, e.g. 0.0.0.0:80.
+    #[arg(long, value_name = "ADDR")]
+    pub prov_listen: Option<SocketAddr>,
+    /// Serve phones over TFTP too (read-only), e.g. 0.0.0.0:69.
+    #[arg(long, value_name = "ADDR")]
+    pub tftp_listen: Option<SocketAddr>,
+    /// Lifetime of an API token: seconds or e.g. 24h [default: 24h].
+    #[arg(long, value_name = "DURATION")]
+    pub token_lifetime: Option<String>,
+    /// PEM certificate chain: serve --listen over HTTPS (with --tls-key).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// PEM certificate chain: serve --prov-listen over HTTPS (with --prov-tls-key).
+    #[arg(long, value_name = "FILE", requires = "prov_tls_key")]
+    pub prov_tls_cert: Option<PathBuf>,
+    /// PEM private key for --prov-tls-cert.
+    #[arg(long, value_name = "FILE", requires = "prov_tls_cert")]
+    pub prov_tls_key: Option<PathBuf>,
 }
 
 impl Settings {
@@ -85,12 +130,19 @@ impl Settings {
         builder = builder
             .add_source(Environment::default().source(Some(plain_database_url.into_iter().collect())))
             .add_source(Environment::with_prefix("SIPPROV").source(Some(env.clone().into_iter().collect())));
+        let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
+        let serve = &flags.serve;
         builder = builder
-            .set_override_option("listen", flags.listen.map(|a| a.to_string()))?
-            .set_override_option("prov_listen", flags.prov_listen.map(|a| a.to_string()))?
-            .set_override_option("data_dir", flags.data_dir.as_ref().map(|p| p.display().to_string()))?
+            .set_override_option("listen", serve.listen.map(|a| a.to_string()))?
+            .set_override_option("prov_listen", serve.prov_listen.map(|a| a.to_string()))?
+            .set_override_option("tftp_listen", serve.tftp_listen.map(|a| a.to_string()))?
+            .set_override_option("tls_cert", path(&serve.tls_cert))?
+            .set_override_option("tls_key", path(&serve.tls_key))?
+            .set_override_option("prov_tls_cert", path(&serve.prov_tls_cert))?
+            .set_override_option("prov_tls_key", path(&serve.prov_tls_key))?
+            .set_override_option("data_dir", path(&flags.data_dir))?
             .set_override_option("database_url", flags.database_url.clone())?
-            .set_override_option("token_lifetime", flags.token_lifetime.clone())?
+            .set_override_option("token_lifetime", serve.token_lifetime.clone())?
             .set_override_option("log_format", flags.log_format.map(|f| format!("{f:?}").to_lowercase()))?;
         let mut settings: Settings = builder.build()?.try_deserialize().context("invalid configuration")?;
         if settings.database_url.as_deref().is_some_and(|u| u.trim().is_empty()) {
@@ -98,6 +150,17 @@ impl Settings {
         }
         if settings.token_lifetime.is_zero() {
             anyhow::bail!("token_lifetime must be longer than zero");
+        }
+        for (cert, key, what) in [
+            (&settings.tls_cert, &settings.tls_key, "tls"),
+            (&settings.prov_tls_cert, &settings.prov_tls_key, "prov_tls"),
+        ] {
+            if cert.is_some() != key.is_some() {
+                anyhow::bail!("{what}_cert and {what}_key must be given together");
+            }
+        }
+        if settings.prov_tls_cert.is_some() && settings.prov_listen.is_none() {
+            anyhow::bail!("prov_tls_cert is set but prov_listen is not");
         }
         Ok(settings)
     }
@@ -148,6 +211,10 @@ impl std::fmt::Debug for Settings {
         f.debug_struct("Settings")
             .field("listen", &self.listen)
             .field("prov_listen", &self.prov_listen)
+            .field("tftp_listen", &self.tftp_listen)
+            .field("tftp_serve_secrets", &self.tftp_serve_secrets)
+            .field("tls_cert", &self.tls_cert)
+            .field("prov_tls_cert", &self.prov_tls_cert)
             .field("data_dir", &self.data_dir)
             .field("database_url", &redact_url(&self.database_url()))
             .field(
@@ -224,8 +291,11 @@ mod tests {
         );
 
         let flags = Overrides {
-            listen: Some("127.0.0.1:3000".parse().unwrap()),
-            token_lifetime: Some("30m".into()),
+            serve: ServeFlags {
+                listen: Some("127.0.0.1:3000".parse().unwrap()),
+                token_lifetime: Some("30m".into()),
+                ..Default::default()
+            },
             ..Default::default()
         };
         let s = Settings::load(None, dir.path(), &e, &flags).unwrap();

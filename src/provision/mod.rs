@@ -12,14 +12,14 @@ pub mod user_agent;
 
 use std::net::{IpAddr, SocketAddr};
 
-use axum::Router;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::header::{
     AUTHORIZATION, CONTENT_TYPE, ETAG, HOST, IF_NONE_MATCH, RETRY_AFTER, USER_AGENT, WWW_AUTHENTICATE,
 };
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::{Extension, Router};
 use sha2::{Digest, Sha256};
 use tower_http::services::ServeDir;
 
@@ -42,25 +42,30 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn prov(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+/// Marks requests that came over an HTTPS listener.
+#[derive(Clone, Copy, Debug)]
+pub struct OverTls;
+
+/// What every phone fetch carries besides the file name.
+#[derive(axum::extract::FromRequestParts)]
+struct Arrival {
+    #[from_request(via(State))]
+    state: AppState,
+    #[from_request(via(ConnectInfo))]
+    peer: SocketAddr,
     method: Method,
-    Path(file): Path<String>,
+    uri: Uri,
     headers: HeaderMap,
-) -> Response {
-    serve(&state, peer, &method, &file, None, &headers).await
+    tls: Option<Extension<OverTls>>,
 }
 
-async fn prov_for_vendor(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    method: Method,
-    Path((vendor, file)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> Response {
+async fn prov(arrival: Arrival, Path(file): Path<String>) -> Response {
+    serve(&arrival, &file, None).await
+}
+
+async fn prov_for_vendor(arrival: Arrival, Path((vendor, file)): Path<(String, String)>) -> Response {
     match Vendor::resolve(&vendor) {
-        Ok(vendor) => serve(&state, peer, &method, &file, Some(vendor), &headers).await,
+        Ok(vendor) => serve(&arrival, &file, Some(vendor)).await,
         Err(_) => (
             StatusCode::NOT_FOUND,
             [(CONTENT_TYPE, "text/plain; charset=utf-8")],
@@ -79,6 +84,8 @@ pub struct PhoneRequest<'a> {
     pub user_agent: &'a str,
     /// The host the phone used to reach sipprov.
     pub host: &'a str,
+    /// How the phone reached sipprov: `http` or `https`.
+    pub scheme: &'a str,
     /// A real phone's fetch: tracked and rate limited. Previews are not.
     pub from_phone: bool,
     /// Shows `********` in place of every password.
@@ -101,21 +108,26 @@ pub enum Answer {
 
 pub const MASK: &str = "********";
 
-async fn serve(
-    state: &AppState,
-    peer: SocketAddr,
-    method: &Method,
-    path: &str,
-    vendor_hint: Option<Vendor>,
-    headers: &HeaderMap,
-) -> Response {
+async fn serve(arrival: &Arrival, path: &str, vendor_hint: Option<Vendor>) -> Response {
+    let Arrival {
+        state,
+        peer,
+        method,
+        uri,
+        headers,
+        tls,
+    } = arrival;
     let header = |name| headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
     let request = PhoneRequest {
         peer: peer.ip(),
         path,
         vendor_hint,
         user_agent: header(USER_AGENT).unwrap_or(""),
-        host: header(HOST).unwrap_or("localhost"),
+        // HTTP/2 carries the host in the URI, not in a Host header.
+        host: header(HOST)
+            .or(uri.authority().map(|a| a.as_str()))
+            .unwrap_or("localhost"),
+        scheme: if tls.is_some() { "https" } else { "http" },
         from_phone: true,
         mask_secrets: false,
         method: method.as_str(),
@@ -185,7 +197,7 @@ pub async fn answer(state: &AppState, req: &PhoneRequest<'_>) -> Answer {
     if req.from_phone && !settings::allows(&rows, peer) {
         return Answer::Forbidden;
     }
-    let mut settings = settings::apply(site_settings(req.host), &rows, |realm, sealed| {
+    let mut settings = settings::apply(site_settings(req.host, req.scheme), &rows, |realm, sealed| {
         state
             .secrets
             .decrypt(sealed, &settings::secret_aad(realm, "phone_admin_password"))
@@ -410,7 +422,7 @@ async fn phone_context(
 
 /// Provisioning settings. The SIP server defaults to the host the phone used
 /// to reach sipprov, and phones keep polling the URL they came from.
-fn site_settings(host: &str) -> SettingsView {
+fn site_settings(host: &str, scheme: &str) -> SettingsView {
     let server = host.rsplit_once(':').map_or(host, |(h, port)| {
         if port.chars().all(|c| c.is_ascii_digit()) {
             h
@@ -429,7 +441,7 @@ fn site_settings(host: &str) -> SettingsView {
         time_zone_gmt: "GMT+08:00".into(),
         language: "English".into(),
         admin_password: String::new(),
-        provisioning_url: format!("http://{host}/prov/"),
+        provisioning_url: format!("{scheme}://{host}/prov/"),
         resync_interval_minutes: 1440,
     }
 }

@@ -18,6 +18,26 @@ struct Server {
     stdout: BufReader<std::process::ChildStdout>,
 }
 
+impl Server {
+    /// Sends SIGTERM and expects a clean exit within 20 seconds.
+    fn terminate(&mut self) {
+        Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "sipprov did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert!(status.success(), "{status}");
+    }
+}
+
 fn sipprov(data_dir: &Path, database_url: Option<&str>) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.arg("--data-dir")
@@ -138,20 +158,7 @@ fn first_start_prints_a_generated_admin_password_once_and_stops_on_sigterm() {
         assert_eq!(health["status"], "ok");
 
         // SIGTERM: a graceful stop, exit status 0.
-        Command::new("kill")
-            .arg("-TERM")
-            .arg(server.child.id().to_string())
-            .status()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let status = loop {
-            if let Some(status) = server.child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(Instant::now() < deadline, "sipprov did not stop on SIGTERM");
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        assert!(status.success(), "{status}");
+        server.terminate();
 
         // The second start keeps the password and prints nothing.
         let mut again = serve(dir, db);
@@ -365,14 +372,116 @@ fn a_listener_for_phones_only() {
             "403",
             "the API listener still serves it"
         );
-        Command::new("kill")
-            .arg("-TERM")
-            .arg(server.child.id().to_string())
-            .status()
-            .unwrap();
-        assert!(
-            server.child.wait().unwrap().success(),
-            "both listeners stop on one SIGTERM"
-        );
+        // Both listeners stop on one SIGTERM.
+        server.terminate();
     });
+}
+
+/// A self-signed certificate for `localhost`, made the way an admin would.
+fn self_signed_certificate(dir: &Path) -> (String, String) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let out = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+        ])
+        .args(["-days", "2", "-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl is installed");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    (cert.display().to_string(), key.display().to_string())
+}
+
+#[test]
+fn https_on_either_listener() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = self_signed_certificate(dir.path());
+    let data = dir.path().join("data");
+    let (mut server, phones) = serve_with(
+        &data,
+        None,
+        &[
+            "--prov-listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            &cert,
+            "--tls-key",
+            &key,
+            "--prov-tls-cert",
+            &cert,
+            "--prov-tls-key",
+            &key,
+        ],
+    );
+    let phones = phones.unwrap();
+    let fetch = |url: String| {
+        let out = Command::new("curl")
+            .args(["-sS", "--cacert", &cert, "-w", "\n%{http_code}", &url])
+            .output()
+            .unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        let (body, status) = text.rsplit_once('\n').unwrap();
+        (status.to_string(), body.to_string())
+    };
+    for addr in [&server.addr, &phones] {
+        let port = addr.rsplit_once(':').unwrap().1;
+        let (status, body) = fetch(format!("https://localhost:{port}/prov/y000000000000.cfg"));
+        assert_eq!(status, "200", "{body}");
+        assert!(
+            body.contains(&format!("https://localhost:{port}/prov/")),
+            "phones keep polling over https: {body}"
+        );
+        let (status, _) = fetch(format!("http://localhost:{port}/prov/y000000000000.cfg"));
+        assert_ne!(status, "200", "no plain HTTP on an HTTPS listener");
+    }
+    let port = server.addr.rsplit_once(':').unwrap().1;
+    let token = curl(&[
+        "--cacert",
+        &cert,
+        &format!("https://localhost:{port}/api/sessions"),
+        "-d",
+        &format!(
+            "login=admin&password={}",
+            std::fs::read_to_string(data.join("initial-admin-password"))
+                .unwrap()
+                .trim()
+        ),
+    ])["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(!token.is_empty(), "the API works over https");
+    // Both HTTPS listeners stop on SIGTERM.
+    server.terminate();
+}
+
+#[test]
+fn a_certificate_and_key_that_do_not_load_stop_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, _) = self_signed_certificate(dir.path());
+    let out = sipprov(&dir.path().join("data"), None)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            &cert,
+            "--tls-key",
+            &cert,
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("private key"), "{stderr}");
 }

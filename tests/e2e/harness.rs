@@ -2,6 +2,7 @@
 //! `SIPPROV_TEST_DATABASE_URL` names a PostgreSQL server, on a fresh database
 //! there as well.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,7 +11,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sipprov::app::{self, AppState};
-use sipprov::config::{LogFormat, Settings};
+use sipprov::config::{LogFormat, Overrides, ServeFlags, Settings};
 use sipprov::store::Db;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -142,16 +143,18 @@ impl TestApp {
                 (Some(Arc::new(pg)), Some(url))
             }
         };
-        let settings = Settings {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            prov_listen: None,
-            data_dir: data_dir.path().to_path_buf(),
+        let flags = Overrides {
+            serve: ServeFlags {
+                listen: Some("127.0.0.1:0".parse().unwrap()),
+                token_lifetime: Some(token_lifetime.as_secs().to_string()),
+                ..Default::default()
+            },
+            data_dir: Some(data_dir.path().to_path_buf()),
             database_url,
-            token_lifetime,
-            admin_password: Some(ADMIN_PASSWORD.into()),
-            secret_key: None,
-            log_format: LogFormat::Text,
+            log_format: Some(LogFormat::Text),
         };
+        let env = HashMap::from([("SIPPROV_ADMIN_PASSWORD".to_string(), ADMIN_PASSWORD.to_string())]);
+        let settings = Settings::load(None, data_dir.path(), &env, &flags).unwrap();
         let mut app = TestApp::launch(settings, data_dir, pg).await;
         app.token = app.login("admin", ADMIN_PASSWORD).await;
         app

@@ -448,6 +448,7 @@ pub async fn preview(
             vendor_hint: Some(vendor),
             user_agent: "",
             host,
+            scheme: "http",
             from_phone: false,
             mask_secrets: true,
             method: "GET",
