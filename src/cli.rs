@@ -13,7 +13,7 @@ use crate::app::{self, AppState};
 use crate::config::{LogFormat, Overrides, ServeFlags, Settings, redact_url};
 use crate::domain::{Mac, Vendor, timestamp};
 use crate::provision::render::Renderer;
-use crate::provision::{self, Answer, PhoneRequest};
+use crate::provision::{self, Answer, PhoneRequest, tftp};
 use crate::secrets;
 use crate::store::Db;
 
@@ -173,6 +173,27 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         }
         None => None,
     };
+    // Phones that come by TFTP are sent on to the HTTP side meant for them.
+    let http_side = match &phones {
+        Some(l) => tftp::HttpSide {
+            port: l.local_addr()?.port(),
+            tls: phones_tls.is_some(),
+        },
+        None => tftp::HttpSide {
+            port: listener.local_addr()?.port(),
+            tls: api_tls.is_some(),
+        },
+    };
+    let tftp_socket = match settings.tftp_listen {
+        Some(addr) => {
+            let socket = tokio::net::UdpSocket::bind(addr)
+                .await
+                .with_context(|| format!("binding {addr} (udp)"))?;
+            tracing::info!(address = %socket.local_addr()?, role = "tftp", "listening");
+            Some(socket)
+        }
+        None => None,
+    };
     // One signal stops every listener.
     let (stop, stopped) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
@@ -183,6 +204,14 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         let _ = rx.wait_for(|s| *s).await;
     };
     let (db, fetches) = (state.db.clone(), state.fetches.clone());
+    let tftp_server = tftp_socket.map(|socket| {
+        tokio::spawn(tftp::serve(
+            socket,
+            state.clone(),
+            http_side,
+            until_stopped(stopped.clone()),
+        ))
+    });
     let phone_server = phones.map(|l| {
         tokio::spawn(app::serve_router(
             l,
@@ -192,7 +221,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         ))
     });
     app::serve_router(listener, app::router(state), api_tls, until_stopped(stopped)).await?;
-    if let Some(server) = phone_server {
+    for server in [phone_server, tftp_server].into_iter().flatten() {
         server.await??;
     }
     // Fetches seen since the last flush are not lost on a clean stop.

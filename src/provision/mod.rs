@@ -7,6 +7,7 @@ pub mod limit;
 pub mod phone_auth;
 pub mod render;
 pub mod settings;
+pub mod tftp;
 pub mod tracking;
 pub mod user_agent;
 

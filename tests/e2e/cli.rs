@@ -56,9 +56,13 @@ fn serve(data_dir: &Path, database_url: Option<&str>) -> Server {
     serve_with(data_dir, database_url, &[]).0
 }
 
-/// Starts `sipprov serve` with more flags; also returns the phones-only
-/// address when `--prov-listen` is among them.
-fn serve_with(data_dir: &Path, database_url: Option<&str>, flags: &[&str]) -> (Server, Option<String>) {
+/// Starts `sipprov serve` with more flags; also returns the addresses of
+/// the other listeners by role (`phones`, `tftp`).
+fn serve_with(
+    data_dir: &Path,
+    database_url: Option<&str>,
+    flags: &[&str],
+) -> (Server, std::collections::HashMap<String, String>) {
     let mut child = sipprov(data_dir, database_url)
         .args(["--log-format", "json", "serve", "--listen", "127.0.0.1:0"])
         .args(flags)
@@ -78,7 +82,10 @@ fn serve_with(data_dir: &Path, database_url: Option<&str>, flags: &[&str]) -> (S
             }
         }
     });
-    let wanted = if flags.contains(&"--prov-listen") { 2 } else { 1 };
+    let wanted = 1 + flags
+        .iter()
+        .filter(|f| ["--prov-listen", "--tftp-listen"].contains(f))
+        .count();
     let mut addresses = std::collections::HashMap::new();
     while addresses.len() < wanted {
         let (role, addr) = rx
@@ -87,15 +94,8 @@ fn serve_with(data_dir: &Path, database_url: Option<&str>, flags: &[&str]) -> (S
         addresses.insert(role, addr);
     }
     let stdout = BufReader::new(child.stdout.take().unwrap());
-    let phones = addresses.remove("phones");
-    (
-        Server {
-            child,
-            addr: addresses.remove("api").unwrap(),
-            stdout,
-        },
-        phones,
-    )
+    let addr = addresses.remove("api").unwrap();
+    (Server { child, addr, stdout }, addresses)
 }
 
 fn curl(args: &[&str]) -> Value {
@@ -351,8 +351,12 @@ fn render_prints_what_the_phone_gets_and_check_templates_finds_broken_overrides(
 #[test]
 fn a_listener_for_phones_only() {
     for_each_database(|dir, db| {
-        let (mut server, phones) = serve_with(dir, db, &["--prov-listen", "127.0.0.1:0"]);
-        let phones = phones.expect("the phones listener is up");
+        let (mut server, others) = serve_with(
+            dir,
+            db,
+            &["--prov-listen", "127.0.0.1:0", "--tftp-listen", "127.0.0.1:0"],
+        );
+        let phones = &others["phones"];
         let status = |url: String| {
             let out = Command::new("curl")
                 .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", &url])
@@ -372,7 +376,18 @@ fn a_listener_for_phones_only() {
             "403",
             "the API listener still serves it"
         );
-        // Both listeners stop on one SIGTERM.
+        // TFTP sends phones on to the listener meant for them.
+        let tftp = others["tftp"].rsplit_once(':').unwrap();
+        let got = dir.join("common.cfg");
+        let out = Command::new("tftp")
+            .args([tftp.0, tftp.1, "-c", "get", "y000000000000.cfg"])
+            .arg(&got)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let common = std::fs::read_to_string(&got).unwrap();
+        assert!(common.contains(&format!("= http://{phones}/prov/")), "{common}");
+        // Every listener stops on one SIGTERM.
         server.terminate();
     });
 }
@@ -407,7 +422,7 @@ fn https_on_either_listener() {
     let dir = tempfile::tempdir().unwrap();
     let (cert, key) = self_signed_certificate(dir.path());
     let data = dir.path().join("data");
-    let (mut server, phones) = serve_with(
+    let (mut server, others) = serve_with(
         &data,
         None,
         &[
@@ -423,7 +438,7 @@ fn https_on_either_listener() {
             &key,
         ],
     );
-    let phones = phones.unwrap();
+    let phones = &others["phones"];
     let fetch = |url: String| {
         let out = Command::new("curl")
             .args(["-sS", "--cacert", &cert, "-w", "\n%{http_code}", &url])
@@ -433,7 +448,7 @@ fn https_on_either_listener() {
         let (body, status) = text.rsplit_once('\n').unwrap();
         (status.to_string(), body.to_string())
     };
-    for addr in [&server.addr, &phones] {
+    for addr in [&server.addr, phones] {
         let port = addr.rsplit_once(':').unwrap().1;
         let (status, body) = fetch(format!("https://localhost:{port}/prov/y000000000000.cfg"));
         assert_eq!(status, "200", "{body}");

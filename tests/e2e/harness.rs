@@ -12,6 +12,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sipprov::app::{self, AppState};
 use sipprov::config::{LogFormat, Overrides, ServeFlags, Settings};
+use sipprov::provision::tftp;
 use sipprov::store::Db;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -128,6 +129,7 @@ pub struct TestApp {
     pub db: Db,
     pub settings: Settings,
     pub data_dir: Arc<tempfile::TempDir>,
+    pub state: AppState,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
     _pg: Option<Arc<ScratchPg>>,
@@ -163,11 +165,12 @@ impl TestApp {
     async fn launch(settings: Settings, data_dir: Arc<tempfile::TempDir>, pg: Option<Arc<ScratchPg>>) -> TestApp {
         let (state, _) = AppState::open(settings.clone()).await.expect("open sipprov");
         let db = state.db.clone();
+        let served = state.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
-            app::serve(listener, state, async {
+            app::serve(listener, served, async {
                 let _ = stopped.await;
             })
             .await
@@ -185,6 +188,7 @@ impl TestApp {
             db,
             settings,
             data_dir,
+            state,
             stop: Some(stop),
             server: Some(server),
             _pg: pg,
@@ -208,6 +212,23 @@ impl TestApp {
         if let Some(server) = self.server.take() {
             server.await.unwrap();
         }
+    }
+
+    /// Starts sipprov's TFTP server beside this app, sending phones on to
+    /// its HTTP address; `serve_secrets` is `tftp_serve_secrets`.
+    pub async fn start_tftp(&self, serve_secrets: bool) -> SocketAddr {
+        let mut state = self.state.clone();
+        let mut settings = (*state.settings).clone();
+        settings.tftp_serve_secrets = serve_secrets;
+        state.settings = Arc::new(settings);
+        let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = socket.local_addr().unwrap();
+        let http = tftp::HttpSide {
+            port: self.addr.port(),
+            tls: false,
+        };
+        tokio::spawn(tftp::serve(socket, state, http, std::future::pending()));
+        addr
     }
 
     pub fn url(&self, path: &str) -> String {

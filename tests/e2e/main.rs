@@ -11,3 +11,4 @@ mod logs;
 mod operations;
 mod provisioning;
 mod sessions;
+mod tftp;

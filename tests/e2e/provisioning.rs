@@ -8,13 +8,13 @@ use crate::harness::{TestApp, assert_done, assert_error, on_each_backend};
 /// A display name that breaks naive XML and text output.
 const TRICKY_NAME: &str = r#"Ops & "Sales" <1> 'x'"#;
 
-struct Fetched {
-    status: StatusCode,
-    content_type: String,
-    body: String,
+pub struct Fetched {
+    pub status: StatusCode,
+    pub content_type: String,
+    pub body: String,
 }
 
-async fn fetch(app: &TestApp, path: &str, user_agent: &str) -> Fetched {
+pub async fn fetch(app: &TestApp, path: &str, user_agent: &str) -> Fetched {
     let r = app
         .client
         .get(app.url(path))
@@ -52,7 +52,7 @@ fn assert_xml(f: &Fetched, path: &str) {
 
 /// Two extensions, the first with a display name full of XML metacharacters,
 /// on a phone of `vendor` with `mac`.
-async fn phone(app: &TestApp, vendor: &str, mac: &str, model: &str) {
+pub async fn phone(app: &TestApp, vendor: &str, mac: &str, model: &str) {
     for (extn, password, name) in [("1001", "pw-one-1001", TRICKY_NAME), ("1002", "pw-two-1002", "Second")] {
         let (status, _) = app.get(&format!("/api/extensions?extn={extn}")).await;
         assert_eq!(status, 200);
