@@ -9,10 +9,13 @@ pub mod render;
 pub mod settings;
 pub mod tftp;
 pub mod tracking;
+pub mod uploads;
 pub mod user_agent;
 
 use std::net::{IpAddr, SocketAddr};
 
+use axum::body::Bytes;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::header::{
     AUTHORIZATION, CONTENT_TYPE, ETAG, HOST, IF_NONE_MATCH, RETRY_AFTER, USER_AGENT, WWW_AUTHENTICATE,
@@ -38,8 +41,12 @@ pub fn router(state: AppState) -> Router {
     let firmware = ServeDir::new(state.settings.data_dir.join("firmware"));
     Router::new()
         .nest_service("/prov/firmware", firmware)
-        .route("/prov/{*file}", get(prov))
-        .route("/api/provision/{vendor}/{*file}", get(prov_for_vendor))
+        .route("/prov/{*file}", get(prov).put(prov))
+        .route(
+            "/api/provision/{vendor}/{*file}",
+            get(prov_for_vendor).put(prov_for_vendor),
+        )
+        .layer(DefaultBodyLimit::max(uploads::MAX_UPLOAD_BYTES))
         .with_state(state)
 }
 
@@ -60,13 +67,14 @@ struct Arrival {
     tls: Option<Extension<OverTls>>,
 }
 
-async fn prov(arrival: Arrival, Path(file): Path<String>) -> Response {
-    serve(&arrival, &file, None).await
+/// A fetch (GET, HEAD) or, for the few files phones write back, an upload (PUT).
+async fn prov(arrival: Arrival, Path(file): Path<String>, body: Bytes) -> Response {
+    serve(&arrival, &file, None, &body).await
 }
 
-async fn prov_for_vendor(arrival: Arrival, Path((vendor, file)): Path<(String, String)>) -> Response {
+async fn prov_for_vendor(arrival: Arrival, Path((vendor, file)): Path<(String, String)>, body: Bytes) -> Response {
     match Vendor::resolve(&vendor) {
-        Ok(vendor) => serve(&arrival, &file, Some(vendor)).await,
+        Ok(vendor) => serve(&arrival, &file, Some(vendor), &body).await,
         Err(_) => (
             StatusCode::NOT_FOUND,
             [(CONTENT_TYPE, "text/plain; charset=utf-8")],
@@ -105,11 +113,13 @@ pub enum Answer {
     /// The `WWW-Authenticate` challenges to send.
     Unauthorized(Vec<String>),
     Unavailable,
+    /// An upload was kept.
+    Stored,
 }
 
 pub const MASK: &str = "********";
 
-async fn serve(arrival: &Arrival, path: &str, vendor_hint: Option<Vendor>) -> Response {
+async fn serve(arrival: &Arrival, path: &str, vendor_hint: Option<Vendor>, body: &[u8]) -> Response {
     let Arrival {
         state,
         peer,
@@ -137,7 +147,12 @@ async fn serve(arrival: &Arrival, path: &str, vendor_hint: Option<Vendor>) -> Re
     let text = |status: StatusCode, body: &'static str| {
         (status, [(CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
     };
-    match answer(state, &request).await {
+    let answered = if *method == Method::PUT {
+        uploads::keep(state, &request, body).await
+    } else {
+        answer(state, &request).await
+    };
+    match answered {
         Answer::File(r) => respond(r.body, r.content_type, headers),
         // Every miss looks the same: an unknown name, an unknown MAC, a MAC
         // of another vendor. Nothing tells a scanner which MACs exist.
@@ -162,6 +177,7 @@ async fn serve(arrival: &Arrival, path: &str, vendor_hint: Option<Vendor>) -> Re
             response
         }
         Answer::Unavailable => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+        Answer::Stored => StatusCode::NO_CONTENT.into_response(),
     }
 }
 
@@ -178,26 +194,13 @@ pub async fn answer(state: &AppState, req: &PhoneRequest<'_>) -> Answer {
         return Answer::NotFound;
     };
     let agent = user_agent::parse(req.user_agent);
-    if let (Some(asked), Some(says)) = (matched.mac, agent.as_ref().and_then(|a| a.mac))
-        && asked != says
-    {
-        tracing::warn!(peer = %peer, file = name, "a phone asked for another phone's file");
-        state.miss_limiter.unknown_mac(peer, asked);
-        return Answer::Forbidden;
+    if let Some(refused) = matched.mac.and_then(|mac| foreign_file(state, req, name, mac)) {
+        return refused;
     }
-    let realm = matched
-        .mac
-        .map_or_else(|| settings::SITE_REALM.to_string(), settings::phone_realm);
-    let rows = match state.db.provision_settings(&realm).await {
+    let rows = match admit(state, req, matched.mac, matched.kind == FileKind::DeviceConfig).await {
         Ok(rows) => rows,
-        Err(err) => {
-            tracing::error!(error = %err, "could not read the provisioning settings");
-            return Answer::Unavailable;
-        }
+        Err(refused) => return refused,
     };
-    if req.from_phone && !settings::allows(&rows, peer) {
-        return Answer::Forbidden;
-    }
     let mut settings = settings::apply(site_settings(req.host, req.scheme), &rows, |realm, sealed| {
         state
             .secrets
@@ -206,19 +209,6 @@ pub async fn answer(state: &AppState, req: &PhoneRequest<'_>) -> Answer {
     });
     if req.mask_secrets && !settings.admin_password.is_empty() {
         settings.admin_password = MASK.into();
-    }
-    // Files with SIP passwords ask for credentials first, whether or not the
-    // MAC is known, so a missing phone and a refused one look the same.
-    if req.from_phone && matched.kind == FileKind::DeviceConfig {
-        let (mode, credentials) = settings::phone_auth(&rows, |realm, k, sealed| {
-            state.secrets.decrypt(sealed, &settings::secret_aad(realm, k)).ok()
-        });
-        if mode != phone_auth::Mode::Off && !state.nonces.verify(mode, req.authorization, req.method, &credentials) {
-            if let (Some(_), Some(mac)) = (req.authorization, matched.mac) {
-                state.miss_limiter.unknown_mac(peer, mac);
-            }
-            return Answer::Unauthorized(state.nonces.challenges(mode));
-        }
     }
     let vendor_hint = req.vendor_hint;
     match matched.mac {
@@ -279,6 +269,12 @@ pub async fn answer(state: &AppState, req: &PhoneRequest<'_>) -> Answer {
                             },
                         );
                     }
+                    if let Some(body) = uploads::served_back(&state.settings.data_dir, mac, name).await {
+                        return Answer::File(render::Rendered {
+                            body,
+                            content_type: "text/xml; charset=utf-8",
+                        });
+                    }
                     render(state, vendor, &matched, ctx)
                 }
                 Ok(None) => Answer::NotFound,
@@ -289,6 +285,53 @@ pub async fn answer(state: &AppState, req: &PhoneRequest<'_>) -> Answer {
             }
         }
     }
+}
+
+/// Refuses a phone whose User-Agent names another MAC than the file's.
+fn foreign_file(state: &AppState, req: &PhoneRequest<'_>, name: &str, mac: Mac) -> Option<Answer> {
+    let says = user_agent::parse(req.user_agent)?.mac?;
+    if says == mac {
+        return None;
+    }
+    tracing::warn!(peer = %req.peer, file = name, "a phone asked for another phone's file");
+    state.miss_limiter.unknown_mac(req.peer, mac);
+    Some(Answer::Forbidden)
+}
+
+/// Reads the provisioning settings for the phone (or the site) and checks
+/// the request against the allow-list and, for files with passwords, the
+/// phone credentials. Returns the settings rows, or the refusal to send.
+async fn admit(
+    state: &AppState,
+    req: &PhoneRequest<'_>,
+    mac: Option<Mac>,
+    secret: bool,
+) -> Result<Vec<(String, String, String)>, Answer> {
+    let realm = mac.map_or_else(|| settings::SITE_REALM.to_string(), settings::phone_realm);
+    let rows = state.db.provision_settings(&realm).await.map_err(|err| {
+        tracing::error!(error = %err, "could not read the provisioning settings");
+        Answer::Unavailable
+    })?;
+    if !req.from_phone {
+        return Ok(rows);
+    }
+    if !settings::allows(&rows, req.peer) {
+        return Err(Answer::Forbidden);
+    }
+    // Files with SIP passwords ask for credentials first, whether or not the
+    // MAC is known, so a missing phone and a refused one look the same.
+    if secret {
+        let (mode, credentials) = settings::phone_auth(&rows, |realm, k, sealed| {
+            state.secrets.decrypt(sealed, &settings::secret_aad(realm, k)).ok()
+        });
+        if mode != phone_auth::Mode::Off && !state.nonces.verify(mode, req.authorization, req.method, &credentials) {
+            if let (Some(_), Some(mac)) = (req.authorization, mac) {
+                state.miss_limiter.unknown_mac(req.peer, mac);
+            }
+            return Err(Answer::Unauthorized(state.nonces.challenges(mode)));
+        }
+    }
+    Ok(rows)
 }
 
 /// Renders once: a vendor without this template does not serve the file.

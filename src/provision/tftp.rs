@@ -324,7 +324,7 @@ async fn answer_request(
                 .await
                 .map(drop);
         }
-        Answer::Throttled(_) | Answer::Unavailable => {
+        Answer::Throttled(_) | Answer::Unavailable | Answer::Stored => {
             return socket
                 .send(&error_packet(ErrorCode::NotDefined, "try again later"))
                 .await

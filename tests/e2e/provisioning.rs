@@ -834,3 +834,66 @@ async fn an_allow_list_keeps_other_networks_out() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn polycom_uploads_are_kept_capped_and_its_overrides_served_back() {
+    on_each_backend(|app| async move {
+        phone(&app, "polycom", "0004f2aabbcc", "").await;
+        phone(&app, "yealink", "001565aabbcc", "").await;
+        let dir = tempfile::tempdir().unwrap();
+        let file = |name: &str, body: &[u8]| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, body).unwrap();
+            path.display().to_string()
+        };
+        let put = |local: String, name: &str| {
+            let url = app.url(&format!("/prov/{name}"));
+            async move { curl(&["-T", &local], url).await.0 }
+        };
+        let stored = app.data_dir.path().join("uploads/0004f2aabbcc");
+
+        let log = "0100000000|sip  |4|00|Registration succeeded\n".repeat(200);
+        assert_eq!(put(file("app.log", log.as_bytes()), "0004f2aabbcc-app.log").await, 204);
+        assert_eq!(std::fs::read_to_string(stored.join("0004f2aabbcc-app.log")).unwrap(), log);
+        assert_eq!(
+            fetch(&app, "/prov/0004f2aabbcc-app.log", "").await.status,
+            404,
+            "logs are not served"
+        );
+
+        // Settings changed on the phone survive its next boot.
+        let overrides = r#"<?xml version="1.0" standalone="yes"?><PHONE_CONFIG><OVERRIDES up.backlight.idleIntensity="1"/></PHONE_CONFIG>"#;
+        assert_eq!(put(file("phone.cfg", overrides.as_bytes()), "0004f2aabbcc-phone.cfg").await, 204);
+        let back = fetch(&app, "/prov/0004f2aabbcc-phone.cfg", "").await;
+        assert_eq!((back.status.as_u16(), back.body.as_str()), (200, overrides));
+
+        // Only a known Polycom phone's own files, and never a config.
+        for name in ["0004f2000001-app.log", "001565aabbcc-app.log", "0004f2aabbcc-sipprov.cfg", "0004f2aabbcc.cfg"] {
+            assert_eq!(put(file("x", b"evil"), name).await, 404, "{name}");
+        }
+        assert!(!app.data_dir.path().join("uploads/0004f2000001").exists());
+        assert!(!app.data_dir.path().join("uploads/001565aabbcc").exists());
+        let params = fetch(&app, "/prov/0004f2aabbcc-sipprov.cfg", "").await;
+        assert!(params.body.contains("pw-one-1001"));
+
+        // Over the cap: refused whole, the kept copy untouched.
+        let huge = vec![b'x'; 1024 * 1024 + 1];
+        assert_eq!(put(file("huge.log", &huge), "0004f2aabbcc-app.log").await, 413);
+        assert_eq!(std::fs::read_to_string(stored.join("0004f2aabbcc-app.log")).unwrap(), log);
+
+        // With phone credentials on, uploads need them like configs do.
+        for (k, v) in [("auth_mode", "basic"), ("auth_username", "phone"), ("auth_password", "phones-pass")] {
+            assert_done(&app.post("/api/dicts", json!({"realm": "PROVISION", "k": k, "v": v})).await);
+        }
+        assert_eq!(put(file("a.log", b"new"), "0004f2aabbcc-app.log").await, 401);
+        let local = file("a.log", b"new");
+        let (status, _) = curl(
+            &["-T", &local, "-u", "phone:phones-pass"],
+            app.url("/prov/0004f2aabbcc-app.log"),
+        )
+        .await;
+        assert_eq!(status, 204);
+        assert_eq!(std::fs::read_to_string(stored.join("0004f2aabbcc-app.log")).unwrap(), "new");
+    })
+    .await;
+}

@@ -1,0 +1,125 @@
+//! Files phones write back with PUT: Polycom's logs, its override file
+//! (settings changed on the phone) and its contacts. They are kept under
+//! `<data-dir>/uploads/<mac>/`. The override file and the contacts are
+//! served back in place of the template, so what a user changed on the
+//! phone survives its next reboot.
+
+use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use super::{Answer, PhoneRequest};
+use crate::app::AppState;
+use crate::domain::{Mac, Vendor};
+
+/// The largest file a phone may upload; Polycom logs stay well below.
+pub const MAX_UPLOAD_BYTES: usize = 1024 * 1024;
+
+/// The names a phone may write. The set is fixed, so one phone's uploads
+/// are bounded too.
+static UPLOADABLE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(?P<mac>[0-9a-f]{12})-(?:app\.log|boot\.log|phone\.cfg|directory\.xml|calls\.xml)$")
+        .expect("a valid pattern")
+});
+
+/// Of those, the ones the phone also reads back.
+const SERVED_BACK: [&str; 2] = ["-phone.cfg", "-directory.xml"];
+
+/// The phone a file name belongs to, if phones may upload it.
+fn uploadable(name: &str) -> Option<Mac> {
+    let caps = UPLOADABLE.captures(name)?;
+    caps["mac"].parse().ok()
+}
+
+fn stored_path(data_dir: &Path, mac: Mac, name: &str) -> PathBuf {
+    data_dir.join("uploads").join(mac.lower()).join(name)
+}
+
+/// What the phone uploaded under `name`, when it is a file it reads back.
+pub async fn served_back(data_dir: &Path, mac: Mac, name: &str) -> Option<String> {
+    if !SERVED_BACK.iter().any(|suffix| name.ends_with(suffix)) || uploadable(name) != Some(mac) {
+        return None;
+    }
+    let bytes = tokio::fs::read(stored_path(data_dir, mac, name)).await.ok()?;
+    String::from_utf8(bytes).ok()
+}
+
+/// Keeps one upload, after the same checks as a fetch of a file with
+/// passwords: throttling, the allow-list, phone credentials, and a phone
+/// record for the MAC.
+pub async fn keep(state: &AppState, req: &PhoneRequest<'_>, body: &[u8]) -> Answer {
+    if let Some(wait) = state.miss_limiter.blocked_for(req.peer) {
+        return Answer::Throttled(wait);
+    }
+    let name = req.path.rsplit('/').next().unwrap_or(req.path);
+    let Some(mac) = uploadable(name) else {
+        return Answer::NotFound;
+    };
+    if let Some(refused) = super::foreign_file(state, req, name, mac) {
+        return refused;
+    }
+    if let Err(refused) = super::admit(state, req, Some(mac), true).await {
+        return refused;
+    }
+    let vendor = match state.db.phone_lines(&mac.lower()).await {
+        Ok(rows) => rows.first().and_then(|r| Vendor::resolve(&r.vendor_code).ok()),
+        Err(err) => {
+            tracing::error!(error = %err, "could not read a phone record");
+            return Answer::Unavailable;
+        }
+    };
+    if vendor != Some(Vendor::Polycom) || req.vendor_hint.is_some_and(|v| v != Vendor::Polycom) {
+        state.miss_limiter.unknown_mac(req.peer, mac);
+        return Answer::NotFound;
+    }
+    let path = stored_path(&state.settings.data_dir, mac, name);
+    match write_atomically(&path, body).await {
+        Ok(()) => {
+            tracing::info!(mac = %mac, file = name, bytes = body.len(), peer = %req.peer, "kept a phone's upload");
+            Answer::Stored
+        }
+        Err(err) => {
+            tracing::error!(error = %err, file = %path.display(), "could not keep a phone's upload");
+            Answer::Unavailable
+        }
+    }
+}
+
+/// Writes a temporary file and renames it, so a reader never sees half a file.
+async fn write_atomically(path: &Path, body: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().expect("an upload path has a folder");
+    tokio::fs::create_dir_all(dir).await?;
+    let partial = path.with_extension("partial");
+    tokio::fs::write(&partial, body).await?;
+    tokio::fs::rename(&partial, path).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_phones_own_logs_overrides_and_contacts() {
+        let mac: Mac = "0004f2aabbcc".parse().unwrap();
+        for name in [
+            "0004f2aabbcc-app.log",
+            "0004f2aabbcc-boot.log",
+            "0004f2aabbcc-phone.cfg",
+            "0004f2aabbcc-directory.xml",
+            "0004f2aabbcc-calls.xml",
+        ] {
+            assert_eq!(uploadable(name), Some(mac), "{name}");
+        }
+        for name in [
+            "0004f2aabbcc.cfg",
+            "0004f2aabbcc-sipprov.cfg",
+            "000000000000.cfg",
+            "0004F2AABBCC-app.log",
+            "../0004f2aabbcc-app.log",
+            "0004f2aabbcc-app.log/x",
+        ] {
+            assert_eq!(uploadable(name), None, "{name}");
+        }
+    }
+}
