@@ -1,10 +1,11 @@
 //! Failure-only rate limiting for phone fetches.
 //!
-//! What is counted is the number of *different unknown MACs* a network asks
-//! for (its IPv4 /24 or IPv6 /64) within a window. A MAC sweep trips it at
-//! once; a whole site behind one NAT rebooting after a power cut never does,
-//! because successful fetches do not count and each unregistered phone is
-//! one MAC, however often it asks.
+//! What is counted, per network (its IPv4 /24 or IPv6 /64) within a window,
+//! is the number of *different unknown MACs* it asks for, and the number of
+//! wrong phone credentials it presents. A MAC sweep or a password guesser
+//! trips it at once; a whole site behind one NAT rebooting after a power cut
+//! never does, because successful fetches do not count and each unregistered
+//! phone is one MAC, however often it asks.
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -19,6 +20,7 @@ const MAX_TRACKED: usize = 50_000;
 #[derive(Debug)]
 pub struct MissLimiter {
     threshold: usize,
+    credential_threshold: u32,
     window: Duration,
     cooldown: Duration,
     networks: Mutex<HashMap<u128, Tracked>>,
@@ -28,13 +30,15 @@ pub struct MissLimiter {
 struct Tracked {
     since: Instant,
     unknown: HashSet<Mac>,
+    wrong_credentials: u32,
     blocked_until: Option<Instant>,
 }
 
 impl Default for MissLimiter {
-    /// 100 unknown MACs in 10 minutes blocks a network for 10 minutes.
+    /// 100 unknown MACs, or 20 wrong credentials, in 10 minutes block a
+    /// network for 10 minutes.
     fn default() -> Self {
-        MissLimiter::new(100, Duration::from_secs(600), Duration::from_secs(600))
+        MissLimiter::new(100, 20, Duration::from_secs(600), Duration::from_secs(600))
     }
 }
 
@@ -50,9 +54,10 @@ fn network(ip: IpAddr) -> u128 {
 }
 
 impl MissLimiter {
-    pub fn new(threshold: usize, window: Duration, cooldown: Duration) -> Self {
+    pub fn new(threshold: usize, credential_threshold: u32, window: Duration, cooldown: Duration) -> Self {
         MissLimiter {
             threshold,
+            credential_threshold,
             window,
             cooldown,
             networks: Mutex::new(HashMap::new()),
@@ -69,29 +74,40 @@ impl MissLimiter {
 
     /// Counts a request for a MAC no phone record has.
     pub fn unknown_mac(&self, ip: IpAddr, mac: Mac) {
+        self.count(ip, |t| {
+            t.unknown.insert(mac);
+        });
+    }
+
+    /// Counts a request with wrong phone credentials.
+    pub fn wrong_credentials(&self, ip: IpAddr) {
+        self.count(ip, |t| t.wrong_credentials += 1);
+    }
+
+    fn count(&self, ip: IpAddr, failure: impl FnOnce(&mut Tracked)) {
         let now = Instant::now();
         let mut networks = self.networks.lock().expect("limiter lock");
         if networks.len() >= MAX_TRACKED {
             networks.retain(|_, t| t.blocked_until.is_some_and(|u| u > now) || now - t.since < self.window);
         }
-        let tracked = networks.entry(network(ip)).or_insert_with(|| Tracked {
+        let fresh = || Tracked {
             since: now,
             unknown: HashSet::new(),
+            wrong_credentials: 0,
             blocked_until: None,
-        });
+        };
+        let tracked = networks.entry(network(ip)).or_insert_with(fresh);
         if now - tracked.since >= self.window && tracked.blocked_until.is_none_or(|u| u <= now) {
-            *tracked = Tracked {
-                since: now,
-                unknown: HashSet::new(),
-                blocked_until: None,
-            };
+            *tracked = fresh();
         }
-        tracked.unknown.insert(mac);
-        if tracked.unknown.len() >= self.threshold && tracked.blocked_until.is_none() {
+        failure(tracked);
+        let tripped = tracked.unknown.len() >= self.threshold || tracked.wrong_credentials >= self.credential_threshold;
+        if tripped && tracked.blocked_until.is_none() {
             tracked.blocked_until = Some(now + self.cooldown);
             tracing::warn!(
                 unknown_macs = tracked.unknown.len(),
-                "a network asked for many unknown MACs; it is blocked for a while"
+                wrong_credentials = tracked.wrong_credentials,
+                "a network failed too often; it is blocked for a while"
             );
         }
     }
@@ -107,7 +123,7 @@ mod tests {
 
     #[test]
     fn a_sweep_is_blocked_but_one_phone_asking_often_is_not() {
-        let limiter = MissLimiter::new(5, Duration::from_secs(60), Duration::from_secs(60));
+        let limiter = MissLimiter::new(5, 1000, Duration::from_secs(60), Duration::from_secs(60));
         let phone: IpAddr = "10.0.0.7".parse().unwrap();
         for _ in 0..100 {
             limiter.unknown_mac(phone, mac(1));
@@ -127,7 +143,7 @@ mod tests {
 
     #[test]
     fn ipv6_counts_per_64_and_the_block_ends() {
-        let limiter = MissLimiter::new(2, Duration::from_secs(60), Duration::from_millis(20));
+        let limiter = MissLimiter::new(2, 1000, Duration::from_secs(60), Duration::from_millis(20));
         let a: IpAddr = "2001:db8:1:2::10".parse().unwrap();
         limiter.unknown_mac(a, mac(1));
         limiter.unknown_mac("2001:db8:1:2::99".parse().unwrap(), mac(2));
@@ -135,5 +151,16 @@ mod tests {
         assert!(limiter.blocked_for("2001:db8:1:3::10".parse().unwrap()).is_none());
         std::thread::sleep(Duration::from_millis(30));
         assert!(limiter.blocked_for(a).is_none());
+    }
+
+    #[test]
+    fn guessing_one_phones_password_is_blocked() {
+        let limiter = MissLimiter::new(100, 3, Duration::from_secs(60), Duration::from_secs(60));
+        let guesser: IpAddr = "198.51.100.7".parse().unwrap();
+        limiter.wrong_credentials(guesser);
+        limiter.wrong_credentials(guesser);
+        assert_eq!(limiter.blocked_for(guesser), None);
+        limiter.wrong_credentials(guesser);
+        assert!(limiter.blocked_for(guesser).is_some());
     }
 }

@@ -28,6 +28,7 @@ use sha2::{Digest, Sha256};
 use tower_http::services::ServeDir;
 
 use self::files::{FileKind, FileMatch};
+use self::phone_auth::Verdict;
 use self::render::{DeviceView, LineView, RenderContext, SettingsView};
 use self::user_agent::PhoneAgent;
 use crate::api::extensions::password_aad;
@@ -324,11 +325,16 @@ async fn admit(
         let (mode, credentials) = settings::phone_auth(&rows, |realm, k, sealed| {
             state.secrets.decrypt(sealed, &settings::secret_aad(realm, k)).ok()
         });
-        if mode != phone_auth::Mode::Off && !state.nonces.verify(mode, req.authorization, req.method, &credentials) {
-            if let (Some(_), Some(mac)) = (req.authorization, mac) {
-                state.miss_limiter.unknown_mac(req.peer, mac);
+        match state.nonces.verify(mode, req.authorization, req.method, &credentials) {
+            Verdict::Proven => {}
+            // Only wrong credentials count: a first request without any is
+            // how Digest starts, and a stale nonce had the right password.
+            Verdict::Missing => return Err(Answer::Unauthorized(state.nonces.challenges(mode, false))),
+            Verdict::Stale => return Err(Answer::Unauthorized(state.nonces.challenges(mode, true))),
+            Verdict::Wrong => {
+                state.miss_limiter.wrong_credentials(req.peer);
+                return Err(Answer::Unauthorized(state.nonces.challenges(mode, false)));
             }
-            return Err(Answer::Unauthorized(state.nonces.challenges(mode)));
         }
     }
     Ok(rows)

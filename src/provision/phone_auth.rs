@@ -18,6 +18,9 @@ use subtle::ConstantTimeEq;
 pub const REALM: &str = "sipprov";
 /// How long a nonce may be used.
 const NONCE_LIFETIME: Duration = Duration::from_secs(300);
+/// Passwords a request may be checked against: a site credential and a
+/// phone's own, each with a previous password during a rotation.
+const FIXED_CANDIDATES: usize = 4;
 /// Nonces remembered at once; past this the oldest are forgotten.
 const MAX_NONCES: usize = 100_000;
 
@@ -82,7 +85,10 @@ impl NonceStore {
     }
 
     /// The `WWW-Authenticate` values that ask a phone to authenticate.
-    pub fn challenges(&self, mode: Mode) -> Vec<String> {
+    /// `stale` tells a phone that its password was right but its nonce
+    /// was used up or expired, so it retries at once with the new one.
+    pub fn challenges(&self, mode: Mode, stale: bool) -> Vec<String> {
+        let stale = if stale { ", stale=true" } else { "" };
         match mode {
             Mode::Off => Vec::new(),
             Mode::Basic => vec![format!("Basic realm=\"{REALM}\", charset=\"UTF-8\"")],
@@ -90,41 +96,54 @@ impl NonceStore {
                 let nonce = self.issue();
                 ["SHA-256", "MD5"]
                     .iter()
-                    .map(|alg| format!("Digest realm=\"{REALM}\", qop=\"auth\", algorithm={alg}, nonce=\"{nonce}\", opaque=\"{REALM}\""))
+                    .map(|alg| format!("Digest realm=\"{REALM}\", qop=\"auth\", algorithm={alg}, nonce=\"{nonce}\", opaque=\"{REALM}\"{stale}"))
                     .collect()
             }
         }
     }
 
-    /// Whether an `Authorization` header proves one of the credentials.
-    pub fn verify(&self, mode: Mode, header: Option<&str>, method: &str, credentials: &[Credential]) -> bool {
-        let Some(header) = header else { return false };
+    /// What an `Authorization` header proves.
+    pub fn verify(&self, mode: Mode, header: Option<&str>, method: &str, credentials: &[Credential]) -> Verdict {
+        if mode == Mode::Off {
+            return Verdict::Proven;
+        }
+        let Some(header) = header else {
+            return Verdict::Missing;
+        };
         match mode {
-            Mode::Off => true,
-            Mode::Basic => verify_basic(header, credentials),
+            Mode::Off => Verdict::Proven,
+            Mode::Basic if verify_basic(header, credentials) => Verdict::Proven,
+            Mode::Basic => Verdict::Wrong,
             Mode::Digest => self.verify_digest(header, method, credentials),
         }
     }
 
-    fn verify_digest(&self, header: &str, method: &str, credentials: &[Credential]) -> bool {
+    fn verify_digest(&self, header: &str, method: &str, credentials: &[Credential]) -> Verdict {
         let Some(params) = header.strip_prefix("Digest ").map(parse_params) else {
-            return false;
+            return Verdict::Wrong;
         };
         let get = |k: &str| params.get(k).map(String::as_str).unwrap_or("");
         let hash: fn(&str) -> String = match get("algorithm").to_uppercase().as_str() {
             "" | "MD5" => |s| hex::encode(Md5::digest(s.as_bytes())),
             "SHA-256" => |s| hex::encode(Sha256::digest(s.as_bytes())),
-            _ => return false,
+            _ => return Verdict::Wrong,
         };
         if get("realm") != REALM || get("qop") != "auth" {
-            return false;
+            return Verdict::Wrong;
         }
         let Ok(count) = u64::from_str_radix(get("nc"), 16) else {
-            return false;
+            return Verdict::Wrong;
         };
         let ha2 = hash(&format!("{method}:{}", get("uri")));
         let mut proven = false;
-        // Every candidate is computed, so the answer takes as long either way.
+        // Every candidate is computed, and at least as many as a phone with
+        // its own credential has, so neither the answer nor whether the MAC
+        // has credentials of its own shows in the time taken.
+        let candidates: usize = credentials.iter().map(|c| c.passwords.len()).sum();
+        for _ in candidates..FIXED_CANDIDATES {
+            let _ = std::hint::black_box(hash(&format!("{}:{REALM}:{}", get("username"), get("response"))));
+            let _ = std::hint::black_box(hash(&format!("{}:{}:{}", get("nonce"), get("nc"), get("cnonce"))));
+        }
         for credential in credentials {
             for password in &credential.passwords {
                 let ha1 = hash(&format!("{}:{REALM}:{password}", credential.username));
@@ -138,8 +157,23 @@ impl NonceStore {
                 proven |= bool::from(same_user & expected.as_bytes().ct_eq(get("response").to_lowercase().as_bytes()));
             }
         }
-        proven && self.accept(get("nonce"), count)
+        match (proven, proven && self.accept(get("nonce"), count)) {
+            (true, true) => Verdict::Proven,
+            (true, false) => Verdict::Stale,
+            (false, _) => Verdict::Wrong,
+        }
     }
+}
+
+/// What a request's credentials prove.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Proven,
+    /// None given: how Digest starts.
+    Missing,
+    /// The right password on a nonce that is used up, expired or unknown.
+    Stale,
+    Wrong,
 }
 
 fn verify_basic(header: &str, credentials: &[Credential]) -> bool {
@@ -222,52 +256,32 @@ mod tests {
     #[test]
     fn digest_both_algorithms_rotation_and_replay() {
         let store = NonceStore::default();
+        let check = |header: &str| store.verify(Mode::Digest, Some(header), "GET", &creds());
         for alg in ["SHA-256", "MD5"] {
-            let nonce = nonce_of(&store.challenges(Mode::Digest)[0]);
-            assert!(
-                store.verify(
-                    Mode::Digest,
-                    Some(&answer(alg, &nonce, "00000001", "new-pass")),
-                    "GET",
-                    &creds()
-                ),
-                "{alg}"
-            );
-            assert!(
-                !store.verify(
-                    Mode::Digest,
-                    Some(&answer(alg, &nonce, "00000001", "new-pass")),
-                    "GET",
-                    &creds()
-                ),
-                "{alg}: replay"
-            );
-            assert!(
-                store.verify(
-                    Mode::Digest,
-                    Some(&answer(alg, &nonce, "00000002", "old-pass")),
-                    "GET",
-                    &creds()
-                ),
+            let challenge = &store.challenges(Mode::Digest, false)[0];
+            assert!(!challenge.contains("stale"));
+            let nonce = nonce_of(challenge);
+            let first = answer(alg, &nonce, "00000001", "new-pass");
+            assert_eq!(check(&first), Verdict::Proven, "{alg}");
+            assert_eq!(check(&first), Verdict::Stale, "{alg}: a replay proves nothing new");
+            assert_eq!(
+                check(&answer(alg, &nonce, "00000002", "old-pass")),
+                Verdict::Proven,
                 "{alg}: previous password"
             );
-            assert!(!store.verify(
-                Mode::Digest,
-                Some(&answer(alg, &nonce, "00000003", "wrong")),
-                "GET",
-                &creds()
-            ));
+            assert_eq!(check(&answer(alg, &nonce, "00000003", "wrong")), Verdict::Wrong);
         }
-        assert!(
-            !store.verify(
-                Mode::Digest,
-                Some(&answer("MD5", "made-up-nonce", "00000001", "new-pass")),
-                "GET",
-                &creds()
-            ),
+        assert_eq!(
+            check(&answer("MD5", "made-up-nonce", "00000001", "new-pass")),
+            Verdict::Stale,
             "unknown nonce"
         );
-        assert!(!store.verify(Mode::Digest, None, "GET", &creds()));
+        assert_eq!(
+            check(&answer("MD5", "made-up-nonce", "00000001", "guess")),
+            Verdict::Wrong
+        );
+        assert_eq!(store.verify(Mode::Digest, None, "GET", &creds()), Verdict::Missing);
+        assert!(store.challenges(Mode::Digest, true)[0].ends_with(", stale=true"));
     }
 
     #[test]

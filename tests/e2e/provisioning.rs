@@ -897,3 +897,41 @@ async fn polycom_uploads_are_kept_capped_and_its_overrides_served_back() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn guessing_a_phones_password_is_throttled() {
+    on_each_backend(|app| async move {
+        phone(&app, "yealink", "001565aabbcc", "").await;
+        for (k, v) in [
+            ("auth_mode", "digest"),
+            ("auth_username", "phones"),
+            ("auth_password", "right-pass"),
+        ] {
+            assert_done(
+                &app.post("/api/dicts", json!({"realm": "PROVISION", "k": k, "v": v}))
+                    .await,
+            );
+        }
+        let url = app.url("/prov/001565aabbcc.cfg");
+        // Asking without credentials, as every Digest exchange starts, never counts.
+        for _ in 0..30 {
+            assert_eq!(curl(&[], url.clone()).await.0, 401);
+        }
+        assert_eq!(curl(&["--digest", "-u", "phones:right-pass"], url.clone()).await.0, 200);
+        for attempt in 1..=20 {
+            let guess = format!("phones:guess-{attempt}");
+            assert_eq!(
+                curl(&["--digest", "-u", &guess], url.clone()).await.0,
+                401,
+                "guess {attempt}"
+            );
+        }
+        let (status, body) = curl(&["--digest", "-u", "phones:right-pass"], url.clone()).await;
+        assert_eq!(
+            (status, body.as_str()),
+            (429, "Too Many Requests\n"),
+            "after 20 wrong passwords the network waits, even with the right one"
+        );
+    })
+    .await;
+}
