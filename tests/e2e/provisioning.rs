@@ -646,6 +646,13 @@ async fn preview_shows_the_phones_files_with_passwords_masked() {
     .await;
 }
 
+/// Sets provisioning settings in dicts realm `realm` through the API.
+async fn set_provisioning(app: &TestApp, realm: &str, settings: &[(&str, &str)]) {
+    for (k, v) in settings {
+        assert_done(&app.post("/api/dicts", json!({"realm": realm, "k": k, "v": v})).await);
+    }
+}
+
 /// Real curl, off the runtime that serves: `args` then the URL; returns status and body.
 async fn curl(args: &[&str], url: String) -> (u16, String) {
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
@@ -669,23 +676,23 @@ async fn phones_authenticate_by_digest_or_basic_with_rotation_and_per_phone_cred
     on_each_backend(|app| async move {
         phone(&app, "yealink", "001565aabbcc", "").await;
         phone(&app, "yealink", "001565000002", "").await;
-        for (k, v) in [
-            ("auth_mode", "digest"),
-            ("auth_username", "phones"),
-            ("auth_password", "site-new-pass"),
-            ("auth_password_previous", "site-old-pass"),
-        ] {
-            assert_done(
-                &app.post("/api/dicts", json!({"realm": "PROVISION", "k": k, "v": v}))
-                    .await,
-            );
-        }
-        for (k, v) in [("auth_username", "desk2"), ("auth_password", "desk2-pass")] {
-            assert_done(
-                &app.post("/api/dicts", json!({"realm": "PROVISION:001565000002", "k": k, "v": v}))
-                    .await,
-            );
-        }
+        set_provisioning(
+            &app,
+            "PROVISION",
+            &[
+                ("auth_mode", "digest"),
+                ("auth_username", "phones"),
+                ("auth_password", "site-new-pass"),
+                ("auth_password_previous", "site-old-pass"),
+            ],
+        )
+        .await;
+        set_provisioning(
+            &app,
+            "PROVISION:001565000002",
+            &[("auth_username", "desk2"), ("auth_password", "desk2-pass")],
+        )
+        .await;
         let url = |mac: &str| app.url(&format!("/prov/{mac}.cfg"));
 
         let (status, body) = curl(&[], url("001565aabbcc")).await;
@@ -882,9 +889,7 @@ async fn polycom_uploads_are_kept_capped_and_its_overrides_served_back() {
         assert_eq!(std::fs::read_to_string(stored.join("0004f2aabbcc-app.log")).unwrap(), log);
 
         // With phone credentials on, uploads need them like configs do.
-        for (k, v) in [("auth_mode", "basic"), ("auth_username", "phone"), ("auth_password", "phones-pass")] {
-            assert_done(&app.post("/api/dicts", json!({"realm": "PROVISION", "k": k, "v": v})).await);
-        }
+        set_provisioning(&app, "PROVISION", &[("auth_mode", "basic"), ("auth_username", "phone"), ("auth_password", "phones-pass")]).await;
         assert_eq!(put(file("a.log", b"new"), "0004f2aabbcc-app.log").await, 401);
         let local = file("a.log", b"new");
         let (status, _) = curl(
@@ -902,16 +907,16 @@ async fn polycom_uploads_are_kept_capped_and_its_overrides_served_back() {
 async fn guessing_a_phones_password_is_throttled() {
     on_each_backend(|app| async move {
         phone(&app, "yealink", "001565aabbcc", "").await;
-        for (k, v) in [
-            ("auth_mode", "digest"),
-            ("auth_username", "phones"),
-            ("auth_password", "right-pass"),
-        ] {
-            assert_done(
-                &app.post("/api/dicts", json!({"realm": "PROVISION", "k": k, "v": v}))
-                    .await,
-            );
-        }
+        set_provisioning(
+            &app,
+            "PROVISION",
+            &[
+                ("auth_mode", "digest"),
+                ("auth_username", "phones"),
+                ("auth_password", "right-pass"),
+            ],
+        )
+        .await;
         let url = app.url("/prov/001565aabbcc.cfg");
         // Asking without credentials, as every Digest exchange starts, never counts.
         for _ in 0..30 {
