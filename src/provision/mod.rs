@@ -208,8 +208,22 @@ pub async fn answer(state: &AppState, req: &PhoneRequest<'_>) -> Answer {
             .decrypt(sealed, &settings::secret_aad(realm, "phone_admin_password"))
             .ok()
     });
-    if req.mask_secrets && !settings.admin_password.is_empty() {
-        settings.admin_password = MASK.into();
+    // A phone learns its fetch credential from a file that already needed
+    // it, so a rotation (new and previous password) reaches every phone.
+    if matched.kind == FileKind::DeviceConfig
+        && let Some((username, password)) = settings::fetch_credential(&rows, |realm, k, sealed| {
+            state.secrets.decrypt(sealed, &settings::secret_aad(realm, k)).ok()
+        })
+    {
+        settings.provisioning_username = username;
+        settings.provisioning_password = password;
+    }
+    if req.mask_secrets {
+        for secret in [&mut settings.admin_password, &mut settings.provisioning_password] {
+            if !secret.is_empty() {
+                *secret = MASK.into();
+            }
+        }
     }
     let vendor_hint = req.vendor_hint;
     match matched.mac {
@@ -492,6 +506,8 @@ fn site_settings(host: &str, scheme: &str) -> SettingsView {
         language: "English".into(),
         admin_password: String::new(),
         provisioning_url: format!("{scheme}://{host}/prov/"),
+        provisioning_username: String::new(),
+        provisioning_password: String::new(),
         resync_interval_minutes: 1440,
     }
 }

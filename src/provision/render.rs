@@ -71,6 +71,10 @@ pub struct SettingsView {
     pub admin_password: String,
     /// Where the phone keeps polling, ending in `/`.
     pub provisioning_url: String,
+    /// The credential the phone should fetch with, when phone
+    /// authentication is on; only files with SIP passwords carry it.
+    pub provisioning_username: String,
+    pub provisioning_password: String,
     pub resync_interval_minutes: u32,
 }
 
@@ -176,6 +180,8 @@ impl RenderContext {
                 language: "English".into(),
                 admin_password: "".into(),
                 provisioning_url: "http://pbx.example.com:8081/prov/".into(),
+                provisioning_username: "phones".into(),
+                provisioning_password: "fetch-pass".into(),
                 resync_interval_minutes: 1440,
             },
         };

@@ -239,6 +239,24 @@ pub fn phone_auth(
     (mode, credentials)
 }
 
+/// The credential a phone should fetch with when phone authentication is on:
+/// its own if it has one, else the site's, with the current password.
+pub fn fetch_credential(
+    rows: &[(String, String, String)],
+    open: impl Fn(&str, &str, &str) -> Option<String>,
+) -> Option<(String, String)> {
+    if phone_auth(rows, &open).0 == Mode::Off {
+        return None;
+    }
+    let value = |realm: &str, key: &str| rows.iter().find(|(r, k, _)| r == realm && k == key).map(|(_, _, v)| v);
+    let own = rows.iter().map(|(r, _, _)| r.as_str()).find(|r| *r != SITE_REALM);
+    own.into_iter().chain([SITE_REALM]).find_map(|realm| {
+        let username = value(realm, "auth_username")?.trim().to_string();
+        let password = open(realm, "auth_password", value(realm, "auth_password")?)?;
+        (!username.is_empty()).then_some((username, password))
+    })
+}
+
 /// Fills every form of the time zone the templates use.
 pub fn set_time_zone(s: &mut SettingsView, minutes: i32) {
     let sign = if minutes < 0 { '-' } else { '+' };
@@ -257,6 +275,42 @@ pub fn set_time_zone(s: &mut SettingsView, minutes: i32) {
 mod tests {
     use super::*;
     use crate::provision::render::RenderContext;
+
+    fn rows(pairs: &[(&str, &str, &str)]) -> Vec<(String, String, String)> {
+        pairs
+            .iter()
+            .map(|(r, k, v)| (r.to_string(), k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn a_phone_learns_its_own_credential_else_the_sites_current_one() {
+        let open = |_: &str, _: &str, sealed: &str| Some(sealed.to_string());
+        let site = [
+            ("PROVISION", "auth_mode", "digest"),
+            ("PROVISION", "auth_username", "phones"),
+            ("PROVISION", "auth_password_previous", "old"),
+            ("PROVISION", "auth_password", "new"),
+        ];
+        assert_eq!(
+            fetch_credential(&rows(&site), open),
+            Some(("phones".into(), "new".into()))
+        );
+        let mut own = site.to_vec();
+        own.extend([
+            ("PROVISION:001565aabbcc", "auth_username", "desk"),
+            ("PROVISION:001565aabbcc", "auth_password", "desk-pass"),
+        ]);
+        assert_eq!(
+            fetch_credential(&rows(&own), open),
+            Some(("desk".into(), "desk-pass".into()))
+        );
+        let off = [
+            ("PROVISION", "auth_username", "phones"),
+            ("PROVISION", "auth_password", "new"),
+        ];
+        assert_eq!(fetch_credential(&rows(&off), open), None, "authentication is off");
+    }
 
     #[test]
     fn values_are_checked_with_a_reason() {

@@ -708,17 +708,22 @@ async fn phones_authenticate_by_digest_or_basic_with_rotation_and_per_phone_cred
             let (status, body) = curl(&["--digest", "-u", &format!("phones:{password}")], url("001565aabbcc")).await;
             assert_eq!(status, 200, "{password}: {body}");
             assert!(body.contains("account.1.password = pw-one-1001"));
+            // A phone still on the previous password learns the new one.
+            assert!(
+                body.contains("static.auto_provision.server.username = phones\n")
+                    && body.contains("static.auto_provision.server.password = site-new-pass\n"),
+                "{body}"
+            );
         }
         assert_eq!(
             curl(&["--digest", "-u", "phones:wrong"], url("001565aabbcc")).await.0,
             401
         );
-        assert_eq!(
-            curl(&["--digest", "-u", "desk2:desk2-pass"], url("001565000002"))
-                .await
-                .0,
-            200,
-            "the phone's own credential"
+        let (status, body) = curl(&["--digest", "-u", "desk2:desk2-pass"], url("001565000002")).await;
+        assert_eq!(status, 200, "the phone's own credential");
+        assert!(
+            body.contains("server.username = desk2\n") && body.contains("server.password = desk2-pass\n"),
+            "{body}"
         );
         assert_eq!(
             curl(&["--digest", "-u", "desk2:desk2-pass"], url("001565aabbcc"))
@@ -734,8 +739,19 @@ async fn phones_authenticate_by_digest_or_basic_with_rotation_and_per_phone_cred
             404,
             "authenticated, but no such phone"
         );
-        // Common files need no credentials.
+        // Common files need no credentials, and never carry them.
         assert_eq!(curl(&[], app.url("/prov/y000000000000.boot")).await.0, 200);
+        let (_, common) = curl(&[], app.url("/prov/y000000000028.cfg")).await;
+        assert!(
+            !common.contains("site-new-pass") && !common.contains("server.username"),
+            "{common}"
+        );
+        let (_, preview) = app.get("/api/device_provisions/1/preview").await;
+        let preview = preview.to_string();
+        assert!(
+            preview.contains("server.password = ********") && !preview.contains("site-new-pass"),
+            "{preview}"
+        );
 
         assert_done(
             &app.post(
