@@ -1,16 +1,20 @@
 //! HTTP authentication of phones: Digest (RFC 7616; MD5 and SHA-256) and
 //! Basic, for the files that carry SIP passwords.
 //!
-//! Nonces are issued and remembered by the server; each use must raise the
-//! nonce count, so a captured request cannot be replayed. Every comparison
-//! of a secret is constant-time.
+//! Nonces carry their issue time and are signed with a key the server makes
+//! at start, so issuing one stores nothing: a flood of unauthenticated
+//! requests costs no memory. A nonce is remembered only once a phone proved
+//! its password with it; each later use must raise the nonce count, so a
+//! captured request cannot be replayed. Every comparison of a secret is
+//! constant-time.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
+use hmac::{Hmac, KeyInit, Mac};
 use md5::Md5;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -21,7 +25,7 @@ const NONCE_LIFETIME: Duration = Duration::from_secs(300);
 /// Passwords a request may be checked against: a site credential and a
 /// phone's own, each with a previous password during a rotation.
 const FIXED_CANDIDATES: usize = 4;
-/// Nonces remembered at once; past this the oldest are forgotten.
+/// Proven nonces remembered at once; past this, expired ones are dropped.
 const MAX_NONCES: usize = 100_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,39 +53,82 @@ pub struct Credential {
     pub passwords: Vec<String>,
 }
 
-#[derive(Debug, Default)]
 pub struct NonceStore {
-    issued: Mutex<HashMap<String, Issued>>,
+    key: [u8; 32],
+    /// Nonces a phone has proven its password with, and their last count.
+    used: Mutex<HashMap<String, Used>>,
+}
+
+impl Default for NonceStore {
+    fn default() -> Self {
+        NonceStore {
+            key: crate::secrets::random_bytes::<32>(),
+            used: Mutex::default(),
+        }
+    }
+}
+
+impl std::fmt::Debug for NonceStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NonceStore").finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug)]
-struct Issued {
-    at: Instant,
+struct Used {
+    issued_at: u64,
     last_count: u64,
 }
 
+fn unix_seconds() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
 impl NonceStore {
+    /// `<issued at>.<random>.<signature>`, all hex.
     fn issue(&self) -> String {
-        let nonce = hex::encode(crate::secrets::random_bytes::<16>());
-        let now = Instant::now();
-        let mut issued = self.issued.lock().expect("nonce lock");
-        if issued.len() >= MAX_NONCES {
-            issued.retain(|_, i| now - i.at < NONCE_LIFETIME);
-        }
-        issued.insert(nonce.clone(), Issued { at: now, last_count: 0 });
-        nonce
+        let body = format!(
+            "{:x}.{}",
+            unix_seconds(),
+            hex::encode(crate::secrets::random_bytes::<8>())
+        );
+        format!("{body}.{}", self.sign(&body))
     }
 
-    /// Accepts a nonce once per count, counts rising, within its lifetime.
+    fn sign(&self, body: &str) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("any key length");
+        mac.update(body.as_bytes());
+        hex::encode(&mac.finalize().into_bytes()[..16])
+    }
+
+    /// When a nonce this server signed was issued.
+    fn issued_at(&self, nonce: &str) -> Option<u64> {
+        let (body, signature) = nonce.rsplit_once('.')?;
+        let genuine: bool = self.sign(body).as_bytes().ct_eq(signature.as_bytes()).into();
+        let issued_at = u64::from_str_radix(body.split_once('.')?.0, 16).ok()?;
+        genuine.then_some(issued_at)
+    }
+
+    /// Accepts a signed, unexpired nonce once per count, counts rising.
     fn accept(&self, nonce: &str, count: u64) -> bool {
-        let mut issued = self.issued.lock().expect("nonce lock");
-        match issued.get_mut(nonce) {
-            Some(i) if i.at.elapsed() < NONCE_LIFETIME && count > i.last_count => {
-                i.last_count = count;
-                true
-            }
-            _ => false,
+        let now = unix_seconds();
+        let live = |issued_at: u64| now.saturating_sub(issued_at) < NONCE_LIFETIME.as_secs();
+        let Some(issued_at) = self.issued_at(nonce).filter(|t| live(*t)) else {
+            return false;
+        };
+        let mut used = self.used.lock().expect("nonce lock");
+        if used.len() >= MAX_NONCES {
+            used.retain(|_, u| live(u.issued_at));
         }
+        let entry = used.entry(nonce.to_string()).or_insert(Used {
+            issued_at,
+            last_count: 0,
+        });
+        if count <= entry.last_count {
+            return false;
+        }
+        entry.last_count = count;
+        true
     }
 
     /// The `WWW-Authenticate` values that ask a phone to authenticate.
@@ -282,6 +329,31 @@ mod tests {
         );
         assert_eq!(store.verify(Mode::Digest, None, "GET", &creds()), Verdict::Missing);
         assert!(store.challenges(Mode::Digest, true)[0].ends_with(", stale=true"));
+    }
+
+    #[test]
+    fn challenges_cost_no_memory_and_only_signed_nonces_count() {
+        let store = NonceStore::default();
+        for _ in 0..10_000 {
+            store.challenges(Mode::Digest, false);
+        }
+        assert!(store.used.lock().unwrap().is_empty(), "issuing a nonce stores nothing");
+        let nonce = nonce_of(&store.challenges(Mode::Digest, false)[0]);
+        let (body, _) = nonce.rsplit_once('.').unwrap();
+        let forged = format!("{body}.{}", "0".repeat(32));
+        let check = |n: &str| {
+            store.verify(
+                Mode::Digest,
+                Some(&answer("SHA-256", n, "00000001", "new-pass")),
+                "GET",
+                &creds(),
+            )
+        };
+        assert_eq!(check(&forged), Verdict::Stale);
+        let other_server = nonce_of(&NonceStore::default().challenges(Mode::Digest, false)[0]);
+        assert_eq!(check(&other_server), Verdict::Stale, "signed with another key");
+        assert_eq!(check(&nonce), Verdict::Proven);
+        assert_eq!(store.used.lock().unwrap().len(), 1);
     }
 
     #[test]

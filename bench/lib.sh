@@ -1,0 +1,42 @@
+# Shared by the bench scripts: builds a release sipprov and starts it on a
+# fresh data dir (or the database given), logged in as admin.
+# Usage: . bench/lib.sh; start_sipprov OUT_DIR [DATABASE_URL]
+# Sets: BIN ADDR PID TOKEN; api METHOD PATH [curl args...] calls the API.
+
+start_sipprov() {
+  local out=$1 db_url=${2:-}
+  rm -rf "$out" && mkdir -p "$out"
+  cargo build --release --quiet
+  BIN=target/release/sipprov
+  local port
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  ADDR=127.0.0.1:$port
+  export SIPPROV_ADMIN_PASSWORD=bench-admin-password
+  local args=(--data-dir "$out/data" serve --listen "$ADDR")
+  [ -n "$db_url" ] && args=(--database-url "$db_url" "${args[@]}")
+  "$BIN" "${args[@]}" >"$out/server.log" 2>&1 &
+  PID=$!
+  trap 'kill $PID 2>/dev/null || true' EXIT
+  for _ in $(seq 1 100); do curl -fs "http://$ADDR/healthz" >/dev/null && break; sleep 0.1; done
+  TOKEN=$(curl -fsS "http://$ADDR/api/sessions" -H 'Content-Type: application/json' \
+    -d "{\"login\":\"admin\",\"password\":\"$SIPPROV_ADMIN_PASSWORD\"}" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+}
+
+api() {
+  local method=$1 path=$2
+  shift 2
+  curl -fsS -X "$method" "http://$ADDR$path" -H "X-XTRA-AUTH-ID: $TOKEN" "$@"
+}
+
+# 1,000 extensions (10000-10999) for the phones' lines.
+make_extensions() {
+  api POST /api/extensions/muti_add -H 'Content-Type: application/json' \
+    -d '{"extns_start":"10000","extns_end":"10999","password":"bench-sip-pass"}' >/dev/null
+}
+
+# Peak resident memory of sipprov so far, in MiB.
+peak_rss_mib() { awk '/VmHWM/ {print int($2 / 1024)}' "/proc/$PID/status"; }
+
+# The backend's name for reports.
+backend_name() { case "${1:-}" in postgres*) echo postgres ;; *) echo sqlite ;; esac; }
