@@ -62,6 +62,17 @@ impl ApiError {
         ApiError::BadRequest(format!("{field}: {reason}"))
     }
 
+    /// Renames the field a validation error names, for input that reaches
+    /// a shared check under another name (`password` → `extn_password`).
+    pub fn renamed_field(self, from: &str, to: &str) -> Self {
+        match self {
+            ApiError::BadRequest(m) if m.starts_with(&format!("{from}: ")) => {
+                ApiError::BadRequest(format!("{to}{}", &m[from.len()..]))
+            }
+            other => other,
+        }
+    }
+
     pub fn not_found(what: impl Into<String>) -> Self {
         ApiError::NotFound(what.into())
     }

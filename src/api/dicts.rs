@@ -89,7 +89,7 @@ pub async fn create(
     user: AuthUser,
     Input(input): Input<DictInput>,
 ) -> Result<Json<Done<String>>, ApiError> {
-    require_admin(&user)?;
+    user.require_admin("change dicts")?;
     let fields = checked(&state, input, None)?;
     let conflict = format!("k: '{}' already exists in realm {}", fields.k, fields.realm);
     let id = state
@@ -108,7 +108,7 @@ pub async fn update(
     ApiPath(id): ApiPath<i64>,
     Input(input): Input<DictInput>,
 ) -> Result<Json<Done<String>>, ApiError> {
-    require_admin(&user)?;
+    user.require_admin("change dicts")?;
     let current = find(&state.db, id).await?;
     let fields = checked(&state, input, Some(current))?;
     let conflict = format!("k: '{}' already exists in realm {}", fields.k, fields.realm);
@@ -130,19 +130,11 @@ pub async fn delete(
     user: AuthUser,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Done<String>>, ApiError> {
-    require_admin(&user)?;
+    user.require_admin("change dicts")?;
     if !db.delete_dict(id, timestamp::now()).await? {
         return Err(not_found(id));
     }
     Ok(done(id.to_string()))
-}
-
-fn require_admin(user: &AuthUser) -> Result<(), ApiError> {
-    if user.0.is_super == 1 {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden("only an administrator may change dicts".into()))
-    }
 }
 
 async fn find(db: &Db, id: i64) -> Result<Dict, ApiError> {

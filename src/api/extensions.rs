@@ -296,7 +296,7 @@ fn conflict_message(f: &ExtensionFields) -> String {
 
 /// Validates an input, fills the defaults, encrypts the password and
 /// computes ha1/ha1b.
-async fn new_fields(state: &AppState, input: ExtensionInput) -> Result<ExtensionFields, ApiError> {
+pub(crate) async fn new_fields(state: &AppState, input: ExtensionInput) -> Result<ExtensionFields, ApiError> {
     let extn = input
         .extn
         .map(|e| e.trim().to_string())
@@ -305,11 +305,11 @@ async fn new_fields(state: &AppState, input: ExtensionInput) -> Result<Extension
     if extn.len() > 32
         || !extn
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.+*#!$".contains(c))
+            .all(|c| c.is_ascii_alphanumeric() || "-_.+*#!$@".contains(c))
     {
         return Err(ApiError::field(
             "extn",
-            format!("'{extn}' may hold only letters, digits and - _ . + * # ! $ (at most 32)"),
+            format!("'{extn}' may hold only letters, digits and - _ . + * # ! $ @ (at most 32)"),
         ));
     }
     let domain = text_or(input.domain, DEFAULT_DOMAIN);
@@ -370,7 +370,7 @@ async fn new_fields(state: &AppState, input: ExtensionInput) -> Result<Extension
     })
 }
 
-fn text_or(value: Option<String>, default: &str) -> String {
+pub(crate) fn text_or(value: Option<String>, default: &str) -> String {
     value
         .map(|v| v.trim().to_string())
         .filter(|v| !v.is_empty())

@@ -10,7 +10,9 @@ pub mod extensions;
 pub mod extract;
 pub mod logs;
 pub mod paging;
+pub mod queues;
 pub mod sessions;
+pub mod users;
 
 use axum::{Json, Router, middleware};
 use serde::Serialize;
@@ -85,6 +87,8 @@ fn areas() -> (Router<AppState>, Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(device_provisions::router())
         .merge(dicts::router())
         .merge(logs::router())
+        .merge(users::router())
+        .merge(queues::router())
         .split_for_parts();
     let (public, public_doc) = sessions::public_router().split_for_parts();
     doc.merge(public_doc);

@@ -208,7 +208,23 @@ impl ListSpec {
     where
         T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin,
     {
-        let sql = self.query(params)?;
+        self.fetch_within(db, params, None).await
+    }
+
+    /// Like `fetch`, within one parent: `column = id` (a queue's agents).
+    pub async fn fetch_within<T>(
+        &self,
+        db: &Db,
+        params: &ListParams,
+        parent: Option<(&'static str, i64)>,
+    ) -> Result<PageBody<T>, ApiError>
+    where
+        T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin,
+    {
+        let mut sql = self.query(params)?;
+        if let Some((column, id)) = parent {
+            sql.push(|p| format!("{column} = {p}"), Arg::Int(id));
+        }
         let offset = (params.page - 1).saturating_mul(params.per_page);
         let page = db.fetch_page::<T>(&sql, params.per_page, offset).await?;
         Ok(PageBody {
@@ -229,6 +245,18 @@ pub struct PageBody<T> {
     #[serde(rename = "rowCount")]
     pub row_count: i64,
     pub data: Vec<T>,
+}
+
+impl<T> PageBody<T> {
+    /// The same page with each row shown another way.
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> PageBody<U> {
+        PageBody {
+            page: self.page,
+            page_count: self.page_count,
+            row_count: self.row_count,
+            data: self.data.into_iter().map(f).collect(),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -63,7 +63,7 @@ pub struct DeviceUse {
     pub mac: String,
 }
 
-const INSERT: &str = "INSERT INTO extensions (extn, name, domain, context, type, cid_name, cid_number, password_enc, ha1, ha1b, user_id, disabled, description, created_at, updated_at)
+pub(super) const INSERT: &str = "INSERT INTO extensions (extn, name, domain, context, type, cid_name, cid_number, password_enc, ha1, ha1b, user_id, disabled, description, created_at, updated_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14) RETURNING id";
 
 const UPDATE: &str =
@@ -90,6 +90,7 @@ macro_rules! bind_fields {
             .bind(&$f.description)
     };
 }
+pub(super) use bind_fields;
 
 impl Db {
     pub async fn extension(&self, id: i64) -> sqlx::Result<Option<Extension>> {

@@ -4,12 +4,14 @@
 //! accept, and [`on_db!`] compiles it against each concrete pool. Only what
 //! truly differs (id allocation, connection set-up) is written per backend.
 
+pub mod agents;
 pub mod devices;
 pub mod dicts;
 pub mod extensions;
 pub mod fetches;
 pub mod list;
 pub mod logs;
+pub mod queues;
 pub mod users;
 
 use std::str::FromStr;
@@ -197,12 +199,20 @@ impl Db {
 /// field); everything else passes through.
 pub trait UniqueViolation<T> {
     fn on_unique<E: From<sqlx::Error>>(self, f: impl FnOnce() -> E) -> Result<T, E>;
+
+    /// Like `on_unique`, telling `f` which table's uniqueness was broken
+    /// (PostgreSQL names the index, SQLite the table and columns).
+    fn on_unique_in<E: From<sqlx::Error>>(self, f: impl FnOnce(&str) -> E) -> Result<T, E>;
 }
 
 impl<T> UniqueViolation<T> for sqlx::Result<T> {
     fn on_unique<E: From<sqlx::Error>>(self, f: impl FnOnce() -> E) -> Result<T, E> {
+        self.on_unique_in(|_| f())
+    }
+
+    fn on_unique_in<E: From<sqlx::Error>>(self, f: impl FnOnce(&str) -> E) -> Result<T, E> {
         self.map_err(|err| match &err {
-            sqlx::Error::Database(db) if db.is_unique_violation() => f(),
+            sqlx::Error::Database(db) if db.is_unique_violation() => f(db.constraint().unwrap_or(db.message())),
             _ => err.into(),
         })
     }

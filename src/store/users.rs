@@ -103,18 +103,44 @@ impl Db {
     /// Sets a password and signs the user out everywhere. Returns false when
     /// no live user has that login. User 0 (`system`) never gets one.
     pub async fn set_password(&self, login: &str, password_hash: &str, now: OffsetDateTime) -> sqlx::Result<bool> {
+        let id: Option<i64> = on_db!(self, pool => sqlx::query_scalar(
+            "SELECT id FROM users WHERE lower(login) = lower($1) AND deleted_at IS NULL")
+            .bind(login).fetch_optional(pool).await)?;
+        match id {
+            Some(id) => self.set_user_password(id, password_hash, None, now).await,
+            None => Ok(false),
+        }
+    }
+
+    /// Sets user `id`'s password (and its ha1/ha1b, when given) and signs it
+    /// out everywhere. Returns false when there is no such live user, or it
+    /// is user 0.
+    pub async fn set_user_password(
+        &self,
+        id: i64,
+        password_hash: &str,
+        ha1: Option<(&str, &str)>,
+        now: OffsetDateTime,
+    ) -> sqlx::Result<bool> {
         on_db!(self, pool => {
             let mut tx = pool.begin_write().await?;
-            let id: Option<i64> = sqlx::query_scalar(
-                "UPDATE users SET password_hash = $2, login_attempts = 0, locked_until = NULL, updated_at = $3
-                 WHERE lower(login) = lower($1) AND deleted_at IS NULL AND id <> 0 RETURNING id")
-                .bind(login).bind(password_hash).bind(now).fetch_optional(&mut *tx).await?;
-            if let Some(id) = id {
-                sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
-            }
+            let done = sqlx::query(
+                "UPDATE users SET password_hash = $2, login_attempts = 0, locked_until = NULL, updated_at = $3,
+                        ha1 = COALESCE($4, ha1), ha1b = COALESCE($5, ha1b)
+                 WHERE id = $1 AND deleted_at IS NULL AND id <> 0")
+                .bind(id).bind(password_hash).bind(now).bind(ha1.map(|h| h.0)).bind(ha1.map(|h| h.1))
+                .execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
             tx.commit().await?;
-            Ok(id.is_some())
+            Ok(done.rows_affected() == 1)
         })
+    }
+
+    /// The password hash of a live user, to check an old password.
+    pub async fn password_hash(&self, id: i64) -> sqlx::Result<Option<String>> {
+        on_db!(self, pool => sqlx::query_scalar(
+            "SELECT password_hash FROM users WHERE id = $1 AND deleted_at IS NULL")
+            .bind(id).fetch_optional(pool).await.map(Option::flatten))
     }
 
     pub async fn set_dev_key(&self, login: &str, dev_key_hash: &str, now: OffsetDateTime) -> sqlx::Result<bool> {

@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod callcenter;
 mod cli;
 mod device_provisions;
 mod dicts;
