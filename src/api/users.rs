@@ -194,7 +194,7 @@ pub async fn list(
 ) -> Result<Json<PageBody<Value>>, ApiError> {
     user.require_admin("list users")?;
     let page: PageBody<User> = LIST.fetch(&state.db, &params).await?;
-    Ok(Json(page.map(|u| shown(u, None))))
+    Ok(Json(page.map(shown)))
 }
 
 #[utoipa::path(get, path = "/api/users/{id}", tag = "users", params(("id" = i64, Path)),
@@ -205,7 +205,7 @@ pub async fn get_one(
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Value>, ApiError> {
     user.require_self_or_admin(id)?;
-    Ok(Json(shown(find(&state.db, id).await?, Some(&state.secrets))))
+    Ok(Json(shown(find(&state.db, id).await?)))
 }
 
 #[utoipa::path(post, path = "/api/users", tag = "users", request_body = UserInput,
@@ -490,19 +490,19 @@ fn not_found(id: i64) -> ApiError {
 }
 
 /// The flat shape of seed 002: the row with its agent settings merged in.
-/// `secrets` opens the voicemail PIN for a detail view; lists mask it.
-fn shown(user: User, secrets: Option<&SecretBox>) -> Value {
-    let vm_password = match (user.fields.vm_password_enc.as_str(), secrets) {
-        ("", _) => String::new(),
-        (sealed, Some(secrets)) => secrets.decrypt(sealed, VM_AAD).unwrap_or_default(),
-        (_, None) => crate::provision::MASK.into(),
+/// The voicemail PIN shows only as set (`********`) or not (`""`).
+fn shown(user: User) -> Value {
+    let vm_password = if user.fields.vm_password_enc.is_empty() {
+        ""
+    } else {
+        crate::provision::MASK
     };
     let agent_info = serde_json::from_str::<Map<String, Value>>(&user.fields.agent_info).unwrap_or_default();
     let mut row = match serde_json::to_value(&user) {
         Ok(Value::Object(row)) => row,
         _ => Map::new(),
     };
-    row.insert("vm_password".into(), Value::String(vm_password));
+    row.insert("vm_password".into(), Value::String(vm_password.into()));
     for (k, v) in agent_info {
         row.entry(k).or_insert(v);
     }

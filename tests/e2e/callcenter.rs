@@ -38,7 +38,7 @@ async fn agents_are_users_as_seed_002_shows_them() {
             "login: '1234' already exists",
         );
         let id = first["id"].as_str().unwrap();
-        assert_done(&app.delete(&format!("/api/users/{id}")).await);
+        assert_eq!(assert_done(&app.delete(&format!("/api/users/{id}")).await), json!(id));
         assert_eq!(app.get(&format!("/api/users/{id}")).await.0, 404);
 
         // The curl example; extn_password would fall back to password.
@@ -96,7 +96,7 @@ async fn agents_are_users_as_seed_002_shows_them() {
             "busy_delay_time": "60", "reject_delay_time": "10"});
         assert_eq!(assert_done(&app.put(&format!("/api/users/{id}"), put).await), json!(id.to_string()));
         let (_, user) = app.get(&format!("/api/users/{id}")).await;
-        for (k, v) in [("login", "20000"), ("name", "lisi"), ("max_no_answer", "30"), ("vm_password", "5555"), ("hardware_phone_only", "false"), ("context", "default")] {
+        for (k, v) in [("login", "20000"), ("name", "lisi"), ("max_no_answer", "30"), ("vm_password", "********"), ("hardware_phone_only", "false"), ("context", "default")] {
             assert_eq!(user[k], json!(v), "{k} in {user}");
         }
         assert_eq!(app.get("/api/users/999").await.0, 404);
@@ -153,6 +153,12 @@ async fn passwords_change_as_the_seed_says_and_only_admins_manage_users() {
             &app.send(Method::PUT, "/api/users/change_password", Some(json!({"old_password": "$VeryGoodPassw0rd-MoreComplex", "password": "1183"})), Some(&token)).await,
             400,
             "password: too short",
+        );
+        let long_login = agent(&app, "agent-with-a-long-login").await;
+        assert_error(
+            &app.put("/api/users/change_password", json!({"id": long_login, "password": "Agent-With-A-Long-Login"})).await,
+            400,
+            "password: must not equal the login",
         );
         assert_done(
             &app.send(Method::PUT, "/api/users/change_password", Some(json!({"old_password": "$VeryGoodPassw0rd-MoreComplex", "password": "Another-Pass-1"})), Some(&token)).await,
