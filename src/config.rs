@@ -53,6 +53,8 @@ pub struct Settings {
     pub secret_key: Option<String>,
     /// `text` or `json`.
     pub log_format: LogFormat,
+    /// The largest file `POST /api/upload` takes, in bytes.
+    pub upload_max_size: u64,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, clap::ValueEnum)]
@@ -113,7 +115,8 @@ impl Settings {
             .set_default("listen", "0.0.0.0:8081")?
             .set_default("data_dir", "./data")?
             .set_default("token_lifetime", "24h")?
-            .set_default("log_format", "text")?;
+            .set_default("log_format", "text")?
+            .set_default("upload_max_size", 100 * 1024 * 1024)?;
         builder = match config_file {
             Some(path) => builder.add_source(File::from(path).format(FileFormat::Toml).required(true)),
             None => builder.add_source(
@@ -224,6 +227,7 @@ impl std::fmt::Debug for Settings {
             .field("admin_password", &hidden(&self.admin_password))
             .field("secret_key", &hidden(&self.secret_key))
             .field("log_format", &self.log_format)
+            .field("upload_max_size", &self.upload_max_size)
             .finish()
     }
 }

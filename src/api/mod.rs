@@ -9,8 +9,10 @@ pub mod dicts;
 pub mod extensions;
 pub mod extract;
 pub mod logs;
+pub mod media;
 pub mod paging;
 pub mod queues;
+pub mod sensors;
 pub mod sessions;
 pub mod users;
 
@@ -89,6 +91,8 @@ fn areas() -> (Router<AppState>, Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(logs::router())
         .merge(users::router())
         .merge(queues::router())
+        .merge(media::router())
+        .merge(sensors::router())
         .split_for_parts();
     let (public, public_doc) = sessions::public_router().split_for_parts();
     doc.merge(public_doc);

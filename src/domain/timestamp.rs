@@ -9,6 +9,32 @@ use time::{Date, OffsetDateTime, PrimitiveDateTime, Time};
 const FORMAT: &[FormatItem<'static>] = format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
 const DATE: &[FormatItem<'static>] = format_description!("[year]-[month]-[day]");
 
+/// When a row was made, last changed and (softly) deleted, shown as XSwitch
+/// shows them; flattened into each resource's row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow, serde::Serialize, utoipa::ToSchema)]
+pub struct RowTimes {
+    #[serde(serialize_with = "serialize")]
+    #[schema(value_type = String, example = "2022-05-17 15:06:04")]
+    pub created_at: OffsetDateTime,
+    #[serde(serialize_with = "serialize")]
+    #[schema(value_type = String, example = "2022-05-17 15:06:04")]
+    pub updated_at: OffsetDateTime,
+    #[serde(serialize_with = "serialize_opt")]
+    #[schema(value_type = String, example = "")]
+    pub deleted_at: Option<OffsetDateTime>,
+}
+
+impl RowTimes {
+    /// A row made just now.
+    pub fn new(now: OffsetDateTime) -> Self {
+        RowTimes {
+            created_at: now,
+            updated_at: now,
+            deleted_at: None,
+        }
+    }
+}
+
 pub fn now() -> OffsetDateTime {
     // Whole seconds: the API never shows more, and equal values compare equal.
     OffsetDateTime::now_utc().replace_nanosecond(0).expect("0 ns is valid")

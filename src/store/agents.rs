@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 
 use super::extensions::{Extension, ExtensionFields, bind_fields};
 use super::{Backend, Db, on_db};
-use crate::domain::timestamp;
+use crate::domain::timestamp::{self, RowTimes};
 
 pub const COLUMNS: &str = "id, login, name, type, is_super, disabled, extn, extn_id, cid_name, cid_number, context, domain, email, tel, tel_enabled, auto_record, vm_password_enc, agent_info, ha1, ha1b, last_login_at, created_at, updated_at, deleted_at";
 
@@ -19,12 +19,9 @@ pub struct User {
     pub fields: UserFields,
     #[serde(serialize_with = "timestamp::serialize_opt")]
     pub last_login_at: Option<OffsetDateTime>,
-    #[serde(serialize_with = "timestamp::serialize")]
-    pub created_at: OffsetDateTime,
-    #[serde(serialize_with = "timestamp::serialize")]
-    pub updated_at: OffsetDateTime,
-    #[serde(serialize_with = "timestamp::serialize_opt")]
-    pub deleted_at: Option<OffsetDateTime>,
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    pub times: RowTimes,
 }
 
 /// The fields of a user that the API writes.

@@ -5,7 +5,7 @@ use sqlx::{AssertSqlSafe, FromRow};
 use time::OffsetDateTime;
 
 use super::{Db, on_db};
-use crate::domain::timestamp;
+use crate::domain::timestamp::RowTimes;
 
 pub const COLUMNS: &str = "id, realm, k, v, d, o, created_at, updated_at, deleted_at";
 
@@ -19,15 +19,9 @@ pub struct Dict {
     pub d: String,
     /// Order within the realm.
     pub o: i64,
-    #[serde(serialize_with = "timestamp::serialize")]
-    #[schema(value_type = String)]
-    pub created_at: OffsetDateTime,
-    #[serde(serialize_with = "timestamp::serialize")]
-    #[schema(value_type = String)]
-    pub updated_at: OffsetDateTime,
-    #[serde(serialize_with = "timestamp::serialize_opt")]
-    #[schema(value_type = String, example = "")]
-    pub deleted_at: Option<OffsetDateTime>,
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    pub times: RowTimes,
 }
 
 /// The fields of a dict row that clients write.

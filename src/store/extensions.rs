@@ -5,7 +5,7 @@ use sqlx::{AssertSqlSafe, FromRow};
 use time::OffsetDateTime;
 
 use super::{Backend, Db, on_db};
-use crate::domain::timestamp;
+use crate::domain::timestamp::RowTimes;
 
 pub const COLUMNS: &str = "id, extn, name, domain, context, type, cid_name, cid_number, password_enc, ha1, ha1b, user_id, disabled, description, created_at, updated_at, deleted_at";
 
@@ -15,15 +15,9 @@ pub struct Extension {
     #[serde(flatten)]
     #[sqlx(flatten)]
     pub fields: ExtensionFields,
-    #[serde(serialize_with = "timestamp::serialize")]
-    #[schema(value_type = String, example = "2022-05-17 15:06:04")]
-    pub created_at: OffsetDateTime,
-    #[serde(serialize_with = "timestamp::serialize")]
-    #[schema(value_type = String, example = "2022-05-17 15:06:04")]
-    pub updated_at: OffsetDateTime,
-    #[serde(serialize_with = "timestamp::serialize_opt")]
-    #[schema(value_type = String, example = "")]
-    pub deleted_at: Option<OffsetDateTime>,
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    pub times: RowTimes,
 }
 
 /// The fields sipprov writes; ids and times are its own.
@@ -120,9 +114,7 @@ impl Db {
             .map(|(fields, id)| Extension {
                 id,
                 fields,
-                created_at: now,
-                updated_at: now,
-                deleted_at: None,
+                times: RowTimes::new(now),
             })
             .collect())
     }

@@ -11,7 +11,9 @@ pub mod extensions;
 pub mod fetches;
 pub mod list;
 pub mod logs;
+pub mod media;
 pub mod queues;
+pub mod sensors;
 pub mod users;
 
 use std::str::FromStr;

@@ -6,7 +6,7 @@ use sqlx::{AssertSqlSafe, FromRow};
 use time::OffsetDateTime;
 
 use super::{Backend, Db, on_db};
-use crate::domain::timestamp;
+use crate::domain::timestamp::RowTimes;
 
 pub const COLUMNS: &str = "id, name, description, type, strategy, template, cti_template, moh_sound, greeting, auto_record, load_url, load_url_params, created_at, updated_at, deleted_at";
 
@@ -57,15 +57,9 @@ pub struct QueueAgent {
     pub description: String,
     pub external_queue_id: String,
     pub external_agent_id: String,
-    #[serde(serialize_with = "timestamp::serialize")]
-    #[schema(value_type = String)]
-    pub created_at: OffsetDateTime,
-    #[serde(serialize_with = "timestamp::serialize")]
-    #[schema(value_type = String)]
-    pub updated_at: OffsetDateTime,
-    #[serde(serialize_with = "timestamp::serialize_opt")]
-    #[schema(value_type = String, example = "")]
-    pub deleted_at: Option<OffsetDateTime>,
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    pub times: RowTimes,
     pub queue_name: String,
     /// The agent's extension number, name and domain.
     pub extn: String,
@@ -85,15 +79,9 @@ pub struct QueueParam {
     pub k: String,
     pub v: String,
     pub disabled: i64,
-    #[serde(serialize_with = "timestamp::serialize")]
-    #[schema(value_type = String)]
-    pub created_at: OffsetDateTime,
-    #[serde(serialize_with = "timestamp::serialize")]
-    #[schema(value_type = String)]
-    pub updated_at: OffsetDateTime,
-    #[serde(serialize_with = "timestamp::serialize_opt")]
-    #[schema(value_type = String, example = "")]
-    pub deleted_at: Option<OffsetDateTime>,
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    pub times: RowTimes,
 }
 
 macro_rules! bind_queue {

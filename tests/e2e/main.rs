@@ -9,6 +9,7 @@ mod device_provisions;
 mod dicts;
 mod extensions;
 mod logs;
+mod media;
 mod operations;
 mod provisioning;
 mod sessions;

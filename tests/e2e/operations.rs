@@ -67,6 +67,21 @@ async fn openapi_describes_every_route_and_the_docs_page_is_served_locally() {
             ("/api/queues/{id}/extra_params", "post"),
             ("/api/queues/{id}/extra_params/{param_id}", "put"),
             ("/api/queues/{id}/extra_params/{param_id}", "delete"),
+            ("/api/upload", "post"),
+            ("/api/upload/upload_max_size", "get"),
+            ("/api/media_files", "get"),
+            ("/api/media_files/uuid/{uuid}", "get"),
+            ("/api/media_files/{id}", "get"),
+            ("/api/media_files/{id}", "put"),
+            ("/api/media_files/{id}", "delete"),
+            ("/api/extn_alarms", "get"),
+            ("/api/extn_alarms", "post"),
+            ("/api/extn_alarms/{id}", "get"),
+            ("/api/extn_alarms/{id}", "put"),
+            ("/api/extn_alarms/{id}", "delete"),
+            ("/api/extn_alarms/{id}/alarms", "get"),
+            ("/api/extn_alarms/{id}/import", "post"),
+            ("/api/extn_alarms/alarm/{id}", "delete"),
         ];
         for (path, method) in expected {
             assert!(

@@ -1,0 +1,416 @@
+//! `/api/upload` and `/api/media_files`: media files, whose bytes live under
+//! `<data-dir>/media/<type>/` with generated names. Uploads stream to disk,
+//! are typed by their bytes, and are all or nothing.
+
+use std::path::{Path, PathBuf};
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Multipart, Request, State};
+use axum::http::HeaderValue;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use tokio::io::AsyncWriteExt;
+use tower::ServiceExt;
+use tower_http::services::ServeFile;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::extract::{ApiPath, AuthUser, Input, lenient};
+use super::paging::{Filter, ListParams, ListSpec, PageBody};
+use super::{Done, done};
+use crate::app::AppState;
+use crate::domain::timestamp;
+use crate::error::{ApiError, ErrorBody};
+use crate::media::{self, SNIFF_BYTES};
+use crate::store::media::{COLUMNS, MediaFields, MediaFile};
+use crate::store::{Arg, Db, ListSql};
+
+pub const TYPES: &[&str] = &[
+    "SYSTEM",
+    "UPLOAD",
+    "RECORD",
+    "SCRIPT",
+    "DATABASE",
+    "ASR",
+    "VOICEMAIL",
+    "TTS",
+    "PDF",
+    "FAX",
+];
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(upload))
+        // Uploads are bounded by upload_max_size while they stream.
+        .layer(DefaultBodyLimit::disable())
+        .routes(routes!(upload_max_size))
+        .routes(routes!(list))
+        .routes(routes!(by_uuid))
+        .routes(routes!(get_one, update, delete))
+}
+
+const LIST: ListSpec = ListSpec {
+    columns: COLUMNS,
+    from: "media_files",
+    always: &["deleted_at IS NULL"],
+    filters: &[
+        Filter::Equals("uuid", "channel_uuid"),
+        Filter::EqualsIgnoreCase("type", "type"),
+        Filter::Custom("types", types_filter),
+        Filter::Contains("name", "name"),
+        Filter::From("startDate", "created_at"),
+        Filter::Until("endDate", "created_at"),
+        Filter::Custom("q", search_filter),
+    ],
+    sortable: &[
+        ("id", "id"),
+        ("name", "name"),
+        ("type", "type"),
+        ("file_size", "file_size"),
+        ("created_at", "created_at"),
+        ("updated_at", "updated_at"),
+    ],
+    default_order: "id DESC",
+};
+
+/// `types=UPLOAD,TTS,SYSTEM`.
+fn types_filter(value: &str, sql: &mut ListSql) -> Result<(), ApiError> {
+    let mut placeholders = Vec::new();
+    for kind in value
+        .split(',')
+        .map(|t| t.trim().to_uppercase())
+        .filter(|t| !t.is_empty())
+    {
+        sql.args.push(Arg::Text(kind));
+        placeholders.push(format!("${}", sql.args.len()));
+    }
+    if placeholders.is_empty() {
+        return Err(ApiError::field("types", "give types separated by commas"));
+    }
+    sql.conditions
+        .push(format!("upper(type) IN ({})", placeholders.join(", ")));
+    Ok(())
+}
+
+/// `q`: part of the name or description.
+fn search_filter(value: &str, sql: &mut ListSql) -> Result<(), ApiError> {
+    sql.args.push(Arg::Text(super::paging::like_pattern(value)));
+    let p = format!("${}", sql.args.len());
+    sql.conditions.push(format!(
+        "(lower(name) LIKE {p} ESCAPE '\\' OR lower(description) LIKE {p} ESCAPE '\\')"
+    ));
+    Ok(())
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MaxSize {
+    /// Bytes.
+    pub upload_max_size: u64,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct MediaInput {
+    #[serde(default, deserialize_with = "lenient::text")]
+    #[schema(value_type = Option<String>)]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "lenient::text")]
+    #[schema(value_type = Option<String>)]
+    pub description: Option<String>,
+    #[serde(default, rename = "type", deserialize_with = "lenient::text")]
+    #[schema(value_type = Option<String>, example = "UPLOAD")]
+    pub kind: Option<String>,
+}
+
+/// Where media of a type is kept.
+pub fn media_dir(data_dir: &Path, kind: &str) -> PathBuf {
+    data_dir.join("media").join(kind.to_lowercase())
+}
+
+/// A new file name: `<prefix>-<UTC time>-<uuid>.<ext>`.
+pub fn generated_name(prefix: &str, ext: &str) -> String {
+    let now = time::OffsetDateTime::now_utc();
+    let stamp = format!(
+        "{:04}{:02}{:02}{:02}{:02}{:02}",
+        now.year(),
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second()
+    );
+    format!("{prefix}-{stamp}-{}.{ext}", uuid::Uuid::new_v4())
+}
+
+/// Fills in what a stored file's bytes say about it (size, audio properties).
+pub async fn describe_file(fields: &mut MediaFields, path: &Path) {
+    let size = tokio::fs::metadata(path).await.map(|m| m.len()).unwrap_or(0);
+    fields.file_size = i64::try_from(size).unwrap_or(i64::MAX);
+    if fields.mime.starts_with("audio/") {
+        let (path, ext) = (path.to_path_buf(), fields.ext.clone());
+        let info = tokio::task::spawn_blocking(move || media::audio_info(&path, &ext, size))
+            .await
+            .ok()
+            .flatten();
+        if let Some(info) = info {
+            fields.duration = info.duration_seconds;
+            fields.sample_rate = info.sample_rate;
+            fields.channels = info.channels;
+            fields.bit_rate = info.bit_rate;
+        }
+    }
+}
+
+#[utoipa::path(post, path = "/api/upload", tag = "media", request_body(content_type = "multipart/form-data", description = "one or more parts named file"),
+    responses((status = 200, body = Vec<MediaFile>, description = "the created rows, type UPLOAD"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 413, body = ErrorBody, description = "a file is larger than upload_max_size"), (status = 415, body = ErrorBody, description = "HTML, JavaScript or an executable")))]
+pub async fn upload(
+    State(state): State<AppState>,
+    user: AuthUser,
+    multipart: Multipart,
+) -> Result<Json<Vec<MediaFile>>, ApiError> {
+    let dir = media_dir(&state.settings.data_dir, "UPLOAD");
+    tokio::fs::create_dir_all(&dir).await.map_err(anyhow::Error::from)?;
+    let mut written: Vec<(PathBuf, MediaFields)> = Vec::new();
+    let outcome = receive_files(&state, user.0.id, &dir, multipart, &mut written).await;
+    let rows = match outcome {
+        Ok(()) if written.is_empty() => Err(ApiError::field("file", "required: one or more parts named file")),
+        Ok(()) => {
+            let fields: Vec<MediaFields> = written.iter().map(|(_, f)| f.clone()).collect();
+            state
+                .db
+                .insert_media_files(&fields, timestamp::now())
+                .await
+                .map_err(ApiError::from)
+        }
+        Err(err) => Err(err),
+    };
+    if rows.is_err() {
+        // All or nothing: no file stays behind a refused upload.
+        for (path, _) in &written {
+            let _ = tokio::fs::remove_file(path).await;
+        }
+    }
+    Ok(Json(rows?))
+}
+
+/// Streams every `file` part to disk, checking size and type as it goes.
+async fn receive_files(
+    state: &AppState,
+    user_id: i64,
+    dir: &Path,
+    mut multipart: Multipart,
+    written: &mut Vec<(PathBuf, MediaFields)>,
+) -> Result<(), ApiError> {
+    let limit = state.settings.upload_max_size;
+    while let Some(mut field) = multipart.next_field().await.map_err(multipart_error)? {
+        if field.name() != Some("file") {
+            continue;
+        }
+        let original = field
+            .file_name()
+            .map(|n| n.rsplit(['/', '\\']).next().unwrap_or(n).to_string())
+            .unwrap_or_default();
+        let partial = dir.join(format!(".{}.partial", uuid::Uuid::new_v4()));
+        let mut file = tokio::fs::File::create(&partial).await.map_err(anyhow::Error::from)?;
+        let mut head: Vec<u8> = Vec::with_capacity(SNIFF_BYTES);
+        let mut size: u64 = 0;
+        let streamed: Result<(), ApiError> = async {
+            while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+                size += chunk.len() as u64;
+                if size > limit {
+                    return Err(ApiError::PayloadTooLarge(format!(
+                        "file: '{original}' is larger than upload_max_size ({limit} bytes)"
+                    )));
+                }
+                if head.len() < SNIFF_BYTES {
+                    let take = (SNIFF_BYTES - head.len()).min(chunk.len());
+                    head.extend_from_slice(&chunk[..take]);
+                }
+                file.write_all(&chunk).await.map_err(anyhow::Error::from)?;
+            }
+            file.flush().await.map_err(anyhow::Error::from)?;
+            Ok(())
+        }
+        .await;
+        let sniffed = streamed.and_then(|()| media::sniff(&head, &original).map_err(|r| ApiError::Unsupported(r.0)));
+        let sniffed = match sniffed {
+            Ok(s) => s,
+            Err(err) => {
+                let _ = tokio::fs::remove_file(&partial).await;
+                return Err(err);
+            }
+        };
+        let rel_path = generated_name("upload", &sniffed.ext);
+        let path = dir.join(&rel_path);
+        tokio::fs::rename(&partial, &path).await.map_err(anyhow::Error::from)?;
+        let mut fields = MediaFields {
+            kind: "UPLOAD".into(),
+            name: if original.is_empty() {
+                rel_path.clone()
+            } else {
+                original.clone()
+            },
+            description: "UPLOAD".into(),
+            ext: sniffed.ext,
+            mime: sniffed.mime,
+            original_file_name: original,
+            dir_path: dir.display().to_string(),
+            abs_path: path.display().to_string(),
+            rel_path,
+            user_id,
+            ..Default::default()
+        };
+        describe_file(&mut fields, &path).await;
+        written.push((path, fields));
+    }
+    Ok(())
+}
+
+fn multipart_error(err: axum::extract::multipart::MultipartError) -> ApiError {
+    if err.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::PayloadTooLarge(err.body_text())
+    } else {
+        ApiError::bad(format!("file: {}", err.body_text()))
+    }
+}
+
+#[utoipa::path(get, path = "/api/upload/upload_max_size", tag = "media",
+    responses((status = 200, body = MaxSize), (status = 403, body = ErrorBody)))]
+pub async fn upload_max_size(State(state): State<AppState>) -> Json<MaxSize> {
+    Json(MaxSize {
+        upload_max_size: state.settings.upload_max_size,
+    })
+}
+
+#[utoipa::path(get, path = "/api/media_files", tag = "media",
+    params(("page" = Option<i64>, Query), ("perPage" = Option<i64>, Query), ("uuid" = Option<String>, Query, description = "a call's UUID"),
+        ("type" = Option<String>, Query), ("types" = Option<String>, Query, description = "UPLOAD,TTS,SYSTEM"), ("name" = Option<String>, Query),
+        ("startDate" = Option<String>, Query), ("endDate" = Option<String>, Query), ("q" = Option<String>, Query, description = "part of the name or description")),
+    responses((status = 200, body = PageBody<MediaFile>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn list(State(db): State<Db>, params: ListParams) -> Result<Json<PageBody<MediaFile>>, ApiError> {
+    Ok(Json(LIST.fetch(&db, &params).await?))
+}
+
+#[utoipa::path(get, path = "/api/media_files/uuid/{uuid}", tag = "media", params(("uuid" = String, Path)),
+    responses((status = 200, body = MediaFile), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn by_uuid(State(db): State<Db>, ApiPath(uuid): ApiPath<String>) -> Result<Json<MediaFile>, ApiError> {
+    db.media_file_by_uuid(&uuid)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("no media file for call {uuid}")))
+}
+
+/// `/api/media_files/:id` (the row) or `/api/media_files/:id.:ext` (its bytes).
+#[utoipa::path(get, path = "/api/media_files/{id}", tag = "media", params(("id" = String, Path, description = "an id, or id.ext for the file's bytes (with Range and ETag)")),
+    responses((status = 200, body = MediaFile), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get_one(
+    State(db): State<Db>,
+    ApiPath(id): ApiPath<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let (id, ext) = match id.split_once('.') {
+        Some((id, ext)) => (id, Some(ext)),
+        None => (id.as_str(), None),
+    };
+    let id: i64 = id
+        .parse()
+        .map_err(|_| ApiError::field("id", format!("'{id}' is not a media file id")))?;
+    let file = find(&db, id).await?;
+    let Some(ext) = ext else {
+        return Ok(Json(file).into_response());
+    };
+    let path = PathBuf::from(&file.fields.abs_path);
+    if file.fields.abs_path.is_empty() || !tokio::fs::try_exists(&path).await.unwrap_or(false) {
+        return Err(ApiError::not_found(format!(
+            "media file {id} ({}) has no file to download",
+            file.fields.mime
+        )));
+    }
+    if !ext.eq_ignore_ascii_case(&file.fields.ext) && !file.fields.ext.is_empty() {
+        return Err(ApiError::not_found(format!(
+            "media file {id} is a .{} file, not .{ext}",
+            file.fields.ext
+        )));
+    }
+    // ServeFile brings Range, ETag and conditional requests; the type is
+    // the one the bytes showed at upload, not a guess from the name.
+    let mut served = ServeFile::new(path)
+        .oneshot(request)
+        .await
+        .map_err(anyhow::Error::from)?;
+    if let Ok(mime) = HeaderValue::from_str(&file.fields.mime) {
+        served.headers_mut().insert(CONTENT_TYPE, mime);
+    }
+    Ok(served.map(Body::new).into_response())
+}
+
+#[utoipa::path(put, path = "/api/media_files/{id}", tag = "media", params(("id" = i64, Path)), request_body = MediaInput,
+    responses((status = 200, body = Done<String>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn update(
+    State(db): State<Db>,
+    ApiPath(id): ApiPath<i64>,
+    Input(input): Input<MediaInput>,
+) -> Result<Json<Done<String>>, ApiError> {
+    let current = find(&db, id).await?;
+    let name = input.name.map(|n| n.trim().to_string()).unwrap_or(current.fields.name);
+    if name.is_empty() || name.len() > 255 {
+        return Err(ApiError::field("name", "required, at most 255 characters"));
+    }
+    let kind = match input.kind.map(|k| k.trim().to_uppercase()) {
+        Some(k) if !TYPES.contains(&k.as_str()) => {
+            return Err(ApiError::field(
+                "type",
+                format!("'{k}' is not one of {}", TYPES.join(", ")),
+            ));
+        }
+        Some(k) => k,
+        None => current.fields.kind,
+    };
+    let description = input.description.unwrap_or(current.fields.description);
+    if !db
+        .update_media_file(id, &name, &description, &kind, timestamp::now())
+        .await?
+    {
+        return Err(not_found(id));
+    }
+    Ok(done(id.to_string()))
+}
+
+#[utoipa::path(delete, path = "/api/media_files/{id}", tag = "media", params(("id" = i64, Path)),
+    responses((status = 200, body = Done<String>, description = "the row and its file are gone"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "a queue or sensor still plays it")))]
+pub async fn delete(State(db): State<Db>, ApiPath(id): ApiPath<i64>) -> Result<Json<Done<String>>, ApiError> {
+    let file = find(&db, id).await?;
+    let users = db.media_users(id).await?;
+    if !users.is_empty() {
+        return Err(ApiError::Conflict(format!(
+            "media file {id} is still played by {}; change those first",
+            users.join(", ")
+        )));
+    }
+    if !db.delete_media_file(id, timestamp::now()).await? {
+        return Err(not_found(id));
+    }
+    remove_stored_file(&file).await;
+    Ok(done(id.to_string()))
+}
+
+/// Removes a media row's file when it is one sipprov keeps.
+pub async fn remove_stored_file(file: &MediaFile) {
+    if !file.fields.abs_path.is_empty()
+        && let Err(err) = tokio::fs::remove_file(&file.fields.abs_path).await
+        && err.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(error = %err, id = file.id, "could not remove a media file's bytes");
+    }
+}
+
+async fn find(db: &Db, id: i64) -> Result<MediaFile, ApiError> {
+    db.media_file(id).await?.ok_or_else(|| not_found(id))
+}
+
+fn not_found(id: i64) -> ApiError {
+    ApiError::not_found(format!("media file {id} not found"))
+}

@@ -1,0 +1,273 @@
+//! `/api/extn_alarms`: sensors, which call out from an extension and play a
+//! media file, and the devices behind each (seed 000, 传感器管理).
+
+use std::collections::HashSet;
+
+use axum::Json;
+use axum::extract::State;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::extract::{ApiPath, Input, lenient};
+use super::paging::{Filter, ListParams, ListSpec, PageBody};
+use super::{Done, done};
+use crate::app::AppState;
+use crate::domain::timestamp;
+use crate::error::{ApiError, ErrorBody};
+use crate::store::Db;
+use crate::store::sensors::{COLUMNS, DEVICE_COLUMNS, Sensor, SensorDevice, SensorFields};
+
+const ACTIONS: &[&str] = &["playback"];
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(get_one, update, delete))
+        .routes(routes!(devices))
+        .routes(routes!(import))
+        .routes(routes!(delete_device))
+}
+
+const LIST: ListSpec = ListSpec {
+    columns: COLUMNS,
+    from: "extn_alarms",
+    always: &["deleted_at IS NULL"],
+    filters: &[Filter::Contains("name", "name")],
+    sortable: &[("id", "id"), ("name", "name"), ("created_at", "created_at")],
+    default_order: "id DESC",
+};
+
+const DEVICES: ListSpec = ListSpec {
+    columns: DEVICE_COLUMNS,
+    from: "extn_alarm_devices",
+    always: &["deleted_at IS NULL"],
+    filters: &[],
+    sortable: &[("id", "id"), ("device_id", "device_id")],
+    default_order: "id DESC",
+};
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct SensorInput {
+    #[serde(default, deserialize_with = "lenient::text")]
+    #[schema(value_type = Option<String>, example = "新增传感器数据")]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "lenient::text")]
+    #[schema(value_type = Option<String>)]
+    pub description: Option<String>,
+    #[serde(default, deserialize_with = "lenient::text")]
+    #[schema(value_type = Option<String>, example = "1000")]
+    pub caller_number: Option<String>,
+    #[serde(default, deserialize_with = "lenient::text")]
+    #[schema(value_type = Option<String>, example = "100")]
+    pub call_duration: Option<String>,
+    /// The extension that calls.
+    #[serde(default, deserialize_with = "lenient::int")]
+    #[schema(value_type = Option<i64>, example = 2)]
+    pub extn_id: Option<i64>,
+    /// playback.
+    #[serde(default, deserialize_with = "lenient::text")]
+    #[schema(value_type = Option<String>, example = "playback")]
+    pub action: Option<String>,
+    /// The media file to play: its id.
+    #[serde(default, deserialize_with = "lenient::int")]
+    #[schema(value_type = Option<i64>, example = 209)]
+    pub data: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct DevicesInput {
+    #[serde(default)]
+    pub data: Vec<DeviceInput>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct DeviceInput {
+    #[serde(default, deserialize_with = "lenient::text")]
+    #[schema(value_type = String, example = "003")]
+    pub device_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient::text")]
+    #[schema(value_type = Option<String>, example = "传感器设备003")]
+    pub device_name: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/extn_alarms", tag = "sensors",
+    params(("page" = Option<i64>, Query), ("perPage" = Option<i64>, Query), ("name" = Option<String>, Query)),
+    responses((status = 200, body = PageBody<Sensor>, description = "data as the JSON string it is stored as"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn list(State(db): State<Db>, params: ListParams) -> Result<Json<PageBody<Sensor>>, ApiError> {
+    Ok(Json(LIST.fetch(&db, &params).await?))
+}
+
+#[utoipa::path(get, path = "/api/extn_alarms/{id}", tag = "sensors", params(("id" = i64, Path)),
+    responses((status = 200, body = Object, description = "data as an object"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get_one(State(db): State<Db>, ApiPath(id): ApiPath<i64>) -> Result<Json<Value>, ApiError> {
+    let sensor = find(&db, id).await?;
+    let data: Value = serde_json::from_str(&sensor.fields.data).unwrap_or_else(|_| json!({}));
+    let mut row = serde_json::to_value(&sensor).map_err(anyhow::Error::from)?;
+    row["data"] = data;
+    Ok(Json(row))
+}
+
+#[utoipa::path(post, path = "/api/extn_alarms", tag = "sensors", request_body = SensorInput,
+    responses((status = 200, body = Done<i64>, description = "data is the new id"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn create(State(db): State<Db>, Input(input): Input<SensorInput>) -> Result<Json<Done<i64>>, ApiError> {
+    let fields = checked(&db, input, None).await?;
+    Ok(done(db.insert_sensor(&fields, timestamp::now()).await?))
+}
+
+#[utoipa::path(put, path = "/api/extn_alarms/{id}", tag = "sensors", params(("id" = i64, Path)), request_body = SensorInput,
+    responses((status = 200, body = Done<String>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn update(
+    State(db): State<Db>,
+    ApiPath(id): ApiPath<i64>,
+    Input(input): Input<SensorInput>,
+) -> Result<Json<Done<String>>, ApiError> {
+    let current = find(&db, id).await?;
+    let fields = checked(&db, input, Some(current.fields)).await?;
+    if !db.update_sensor(id, &fields, timestamp::now()).await? {
+        return Err(not_found(id));
+    }
+    Ok(done(id.to_string()))
+}
+
+#[utoipa::path(delete, path = "/api/extn_alarms/{id}", tag = "sensors", params(("id" = i64, Path)),
+    responses((status = 200, body = Done<String>, description = "data is \"{}\"; the sensor's devices go too"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn delete(State(db): State<Db>, ApiPath(id): ApiPath<i64>) -> Result<Json<Done<String>>, ApiError> {
+    if !db.delete_sensor(id, timestamp::now()).await? {
+        return Err(not_found(id));
+    }
+    Ok(done("{}".to_string()))
+}
+
+#[utoipa::path(get, path = "/api/extn_alarms/{id}/alarms", tag = "sensors", params(("id" = i64, Path), ("page" = Option<i64>, Query), ("perPage" = Option<i64>, Query)),
+    responses((status = 200, body = PageBody<SensorDevice>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn devices(
+    State(db): State<Db>,
+    ApiPath(id): ApiPath<i64>,
+    params: ListParams,
+) -> Result<Json<PageBody<SensorDevice>>, ApiError> {
+    find(&db, id).await?;
+    Ok(Json(
+        DEVICES.fetch_within(&db, &params, Some(("extn_alarms_id", id))).await?,
+    ))
+}
+
+#[utoipa::path(post, path = "/api/extn_alarms/{id}/import", tag = "sensors", params(("id" = i64, Path)), request_body = DevicesInput,
+    responses((status = 200, body = Done<String>, description = "data is \"{}\"; all devices or none, each with status init"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn import(
+    State(db): State<Db>,
+    ApiPath(id): ApiPath<i64>,
+    Input(input): Input<DevicesInput>,
+) -> Result<Json<Done<String>>, ApiError> {
+    find(&db, id).await?;
+    if input.data.is_empty() {
+        return Err(ApiError::field("data", "give at least one {device_id, device_name}"));
+    }
+    let mut seen: HashSet<String> = db.sensor_device_ids(id).await?.into_iter().collect();
+    let mut devices = Vec::with_capacity(input.data.len());
+    for (i, device) in input.data.into_iter().enumerate() {
+        let field = format!("data[{i}].device_id");
+        let device_id = device
+            .device_id
+            .map(|d| d.trim().to_string())
+            .filter(|d| !d.is_empty())
+            .ok_or_else(|| ApiError::field(&field, "required"))?;
+        if device_id.len() > 64 {
+            return Err(ApiError::field(&field, "at most 64 characters"));
+        }
+        if !seen.insert(device_id.clone()) {
+            return Err(ApiError::field(
+                &field,
+                format!("'{device_id}' is already a device of sensor {id}"),
+            ));
+        }
+        devices.push((device_id, device.device_name.unwrap_or_default().trim().to_string()));
+    }
+    db.insert_sensor_devices(id, &devices, timestamp::now()).await?;
+    Ok(done("{}".to_string()))
+}
+
+#[utoipa::path(delete, path = "/api/extn_alarms/alarm/{id}", tag = "sensors", params(("id" = i64, Path, description = "the device row's id")),
+    responses((status = 200, body = Done<String>, description = "data is \"{}\""), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn delete_device(State(db): State<Db>, ApiPath(id): ApiPath<i64>) -> Result<Json<Done<String>>, ApiError> {
+    if !db.delete_sensor_device(id, timestamp::now()).await? {
+        return Err(ApiError::not_found(format!("sensor device {id} not found")));
+    }
+    Ok(done("{}".to_string()))
+}
+
+async fn find(db: &Db, id: i64) -> Result<Sensor, ApiError> {
+    db.sensor(id).await?.ok_or_else(|| not_found(id))
+}
+
+fn not_found(id: i64) -> ApiError {
+    ApiError::not_found(format!("sensor {id} not found"))
+}
+
+/// Merges an input over the current sensor and checks it; the media file
+/// is looked up and kept as the JSON the list shows.
+async fn checked(db: &Db, input: SensorInput, current: Option<SensorFields>) -> Result<SensorFields, ApiError> {
+    let creating = current.is_none();
+    let mut f = current.unwrap_or(SensorFields {
+        name: String::new(),
+        description: String::new(),
+        caller_number: String::new(),
+        call_duration: String::new(),
+        extn_id: 0,
+        action: "playback".into(),
+        data: String::new(),
+        media_id: 0,
+    });
+    for (given, old) in [
+        (input.name, &mut f.name),
+        (input.description, &mut f.description),
+        (input.caller_number, &mut f.caller_number),
+        (input.call_duration, &mut f.call_duration),
+        (input.action, &mut f.action),
+    ] {
+        if let Some(v) = given {
+            *old = v.trim().to_string();
+        }
+    }
+    if f.name.is_empty() || f.name.len() > 128 {
+        return Err(ApiError::field("name", "required, at most 128 characters"));
+    }
+    if !ACTIONS.contains(&f.action.as_str()) {
+        return Err(ApiError::field(
+            "action",
+            format!("'{}' is not one of {}", f.action, ACTIONS.join(", ")),
+        ));
+    }
+    if !f.call_duration.is_empty() && !f.call_duration.chars().all(|c| c.is_ascii_digit()) {
+        return Err(ApiError::field(
+            "call_duration",
+            format!("'{}' is not a number of seconds", f.call_duration),
+        ));
+    }
+    if let Some(extn_id) = input.extn_id {
+        if !db.extension_exists(extn_id).await? {
+            return Err(ApiError::field("extn_id", format!("no extension has id {extn_id}")));
+        }
+        f.extn_id = extn_id;
+    }
+    match input.data {
+        Some(media_id) => {
+            let media = db
+                .media_file(media_id)
+                .await?
+                .ok_or_else(|| ApiError::field("data", format!("no media file has id {media_id}")))?;
+            f.media_id = media_id;
+            f.data = json!({
+                "media_id": media_id.to_string(),
+                "media_path": media.fields.abs_path,
+                "media_type": media.fields.kind,
+            })
+            .to_string();
+        }
+        None if creating => return Err(ApiError::field("data", "required: the id of the media file to play")),
+        None => {}
+    }
+    Ok(f)
+}
