@@ -29,6 +29,7 @@ use tracing::Level;
 use crate::config::Settings;
 use crate::domain::timestamp;
 use crate::error::ApiError;
+use crate::jobs::Supervisor;
 use crate::provision::OverTls;
 use crate::provision::limit::MissLimiter;
 use crate::provision::phone_auth::NonceStore;
@@ -48,6 +49,7 @@ pub struct AppState {
     pub miss_limiter: Arc<MissLimiter>,
     pub fetches: Arc<FetchRecorder>,
     pub nonces: Arc<NonceStore>,
+    pub jobs: Arc<Supervisor>,
 }
 
 impl AppState {
@@ -65,6 +67,12 @@ impl AppState {
         let renderer = Renderer::new(&settings.data_dir);
         let fetches = Arc::new(FetchRecorder::default());
         fetches.spawn_flusher(db.clone());
+        let jobs = Arc::new(Supervisor::default());
+        jobs.start(
+            db.clone(),
+            settings.data_dir.clone(),
+            Duration::from_secs(settings.media_retention_days * 86_400),
+        );
         Ok((
             AppState {
                 db,
@@ -74,6 +82,7 @@ impl AppState {
                 miss_limiter: Arc::new(MissLimiter::default()),
                 fetches,
                 nonces: Arc::new(NonceStore::default()),
+                jobs,
             },
             generated,
         ))
@@ -117,7 +126,7 @@ pub fn router(state: AppState) -> Router {
     with_layers(
         Router::new()
             .route("/healthz", get(healthz))
-            .with_state(state.db.clone())
+            .with_state(state.clone())
             .merge(crate::provision::router(state.clone()))
             .merge(crate::api::router(state)),
     )
@@ -161,10 +170,16 @@ fn with_layers(routes: Router) -> Router {
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
 }
 
-/// Liveness and database reachability, without a token.
-async fn healthz(State(db): State<Db>) -> Response {
+/// Liveness, database reachability and the last heartbeat, without a token.
+async fn healthz(State(state): State<AppState>) -> Response {
+    let db = &state.db;
+    let heartbeat = state
+        .jobs
+        .last_heartbeat()
+        .map(|t| timestamp::format(&t))
+        .unwrap_or_default();
     match db.ping().await {
-        Ok(()) => Json(json!({"status": "ok", "database": db.backend()})).into_response(),
+        Ok(()) => Json(json!({"status": "ok", "database": db.backend(), "heartbeat": heartbeat})).into_response(),
         Err(err) => {
             tracing::error!(error = %err, "health check: database unreachable");
             (

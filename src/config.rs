@@ -55,6 +55,8 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// The largest file `POST /api/upload` takes, in bytes.
     pub upload_max_size: u64,
+    /// Days RECORD and TTS media are kept; 0 keeps them for ever.
+    pub media_retention_days: u64,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, clap::ValueEnum)]
@@ -116,7 +118,8 @@ impl Settings {
             .set_default("data_dir", "./data")?
             .set_default("token_lifetime", "24h")?
             .set_default("log_format", "text")?
-            .set_default("upload_max_size", 100 * 1024 * 1024)?;
+            .set_default("upload_max_size", 100 * 1024 * 1024)?
+            .set_default("media_retention_days", 30)?;
         builder = match config_file {
             Some(path) => builder.add_source(File::from(path).format(FileFormat::Toml).required(true)),
             None => builder.add_source(
@@ -228,6 +231,7 @@ impl std::fmt::Debug for Settings {
             .field("secret_key", &hidden(&self.secret_key))
             .field("log_format", &self.log_format)
             .field("upload_max_size", &self.upload_max_size)
+            .field("media_retention_days", &self.media_retention_days)
             .finish()
     }
 }

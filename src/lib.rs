@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod jobs;
 pub mod media;
 pub mod provision;
 pub mod secrets;

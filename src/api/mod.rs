@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod check;
 pub mod device_provisions;
 pub mod dicts;
 pub mod extensions;
@@ -93,6 +94,7 @@ fn areas() -> (Router<AppState>, Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(queues::router())
         .merge(media::router())
         .merge(sensors::router())
+        .merge(check::router())
         .split_for_parts();
     let (public, public_doc) = sessions::public_router().split_for_parts();
     doc.merge(public_doc);

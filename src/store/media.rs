@@ -8,6 +8,9 @@ use time::OffsetDateTime;
 use super::{Backend, Db, on_db};
 use crate::domain::timestamp::RowTimes;
 
+/// The advisory lock that lets one node sweep old media at a time.
+pub const CLEAN_FILE_LOCK: i64 = 0x5_1BB0_C1EA;
+
 pub const COLUMNS: &str = "id, type, name, description, file_name, ext, mime, file_size, channels, sample_rate, bit_rate, duration,
     original_file_name, dir_path, abs_path, rel_path, thumb_path, meta, geo_position, user_id, channel_uuid, processing_flag,
     created_at, updated_at, deleted_at";
@@ -113,6 +116,56 @@ impl Db {
     pub async fn delete_media_file(&self, id: i64, now: OffsetDateTime) -> sqlx::Result<bool> {
         on_db!(self, pool => sqlx::query("UPDATE media_files SET deleted_at = $2, updated_at = $2 WHERE id = $1 AND deleted_at IS NULL")
             .bind(id).bind(now).execute(pool).await.map(|r| r.rows_affected() == 1))
+    }
+
+    /// Marks media of `types` made before `before` deleted and returns their
+    /// file paths. On PostgreSQL one node sweeps at a time: `None` when
+    /// another holds the lock.
+    pub async fn sweep_old_media(
+        &self,
+        types: &[&str],
+        before: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> sqlx::Result<Option<Vec<String>>> {
+        let in_list = (3..3 + types.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "UPDATE media_files SET deleted_at = $2, updated_at = $2
+             WHERE deleted_at IS NULL AND created_at < $1 AND type IN ({in_list}) RETURNING abs_path"
+        );
+        // The same UPDATE inside either backend's transaction.
+        macro_rules! sweep {
+            ($tx:ident) => {{
+                let mut q = sqlx::query_scalar(AssertSqlSafe(sql)).bind(before).bind(now);
+                for t in types {
+                    q = q.bind(*t);
+                }
+                q.fetch_all(&mut *$tx).await?
+            }};
+        }
+        match self {
+            Db::Sqlite(pool) => {
+                let mut tx = pool.begin_write().await?;
+                let paths = sweep!(tx);
+                tx.commit().await?;
+                Ok(Some(paths))
+            }
+            Db::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+                    .bind(CLEAN_FILE_LOCK)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                if !locked {
+                    return Ok(None);
+                }
+                let paths = sweep!(tx);
+                tx.commit().await?;
+                Ok(Some(paths))
+            }
+        }
     }
 
     /// What still plays a media file: queues (music on hold, greeting) and

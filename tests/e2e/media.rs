@@ -349,3 +349,85 @@ async fn sensors_and_their_devices_as_seed_000_shows_them() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn background_jobs_report_as_seed_000_shows_and_clean_file_sweeps_old_recordings() {
+    on_each_backend(|app| async move {
+        assert_eq!(
+            app.get("/api/check/clean-file").await.1,
+            json!({"msg": "Already Running", "code": 0})
+        );
+        assert_eq!(
+            app.get("/api/check/heartbeat").await.1,
+            json!({"msg": "Already Running", "code": 0})
+        );
+        assert_eq!(
+            app.get("/api/check/sip-trace").await.1,
+            json!({"msg": "Not Running", "code": 200})
+        );
+        assert_error(
+            &app.get("/api/check/coffee-maker").await,
+            404,
+            "no background job named 'coffee-maker'",
+        );
+        let health: Value = app
+            .client
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(health["heartbeat"].as_str().unwrap().len(), 19, "{health}");
+
+        // One recording (made RECORD through the API) and one upload.
+        let dir = tempfile::tempdir().unwrap();
+        let (rec, keep) = (dir.path().join("call.wav"), dir.path().join("prompt.wav"));
+        std::fs::write(&rec, wav(1)).unwrap();
+        std::fs::write(&keep, wav(1)).unwrap();
+        let (_, rows) = upload(&app, &[&rec, &keep]).await;
+        let (rec_id, keep_id) = (rows[0]["id"].as_i64().unwrap(), rows[1]["id"].as_i64().unwrap());
+        assert_done(
+            &app.put(&format!("/api/media_files/{rec_id}"), json!({"type": "RECORD"}))
+                .await,
+        );
+        let rec_path = rows[0]["abs_path"].as_str().unwrap().to_string();
+
+        let data_dir = app.data_dir.path().to_path_buf();
+        let day = std::time::Duration::from_secs(86_400);
+        let now = sipprov::domain::timestamp::now();
+        use sipprov::jobs::{Swept, clean_files};
+        assert_eq!(
+            clean_files(&app.db, &data_dir, day, now).await.unwrap(),
+            Swept::Removed(0),
+            "not old yet"
+        );
+        if let sipprov::store::Db::Postgres(pool) = &app.db {
+            // Another node sweeping holds the lock: this one stands aside.
+            let mut other = pool.begin().await.unwrap();
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(sipprov::store::media::CLEAN_FILE_LOCK)
+                .execute(&mut *other)
+                .await
+                .unwrap();
+            assert_eq!(
+                clean_files(&app.db, &data_dir, day, now + 2 * day).await.unwrap(),
+                Swept::OtherNode
+            );
+            other.rollback().await.unwrap();
+        }
+        assert_eq!(
+            clean_files(&app.db, &data_dir, day, now + 2 * day).await.unwrap(),
+            Swept::Removed(1)
+        );
+        assert_eq!(app.get(&format!("/api/media_files/{rec_id}")).await.0, 404);
+        assert!(!Path::new(&rec_path).exists(), "the recording's file is gone");
+        assert_eq!(
+            app.get(&format!("/api/media_files/{keep_id}")).await.0,
+            200,
+            "uploads are kept"
+        );
+    })
+    .await;
+}
