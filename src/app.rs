@@ -37,6 +37,7 @@ use crate::provision::render::Renderer;
 use crate::provision::tracking::FetchRecorder;
 use crate::secrets::{self, SecretBox};
 use crate::store::Db;
+use crate::tts::Synthesizer;
 
 pub const INITIAL_PASSWORD_FILE: &str = "initial-admin-password";
 
@@ -50,6 +51,7 @@ pub struct AppState {
     pub fetches: Arc<FetchRecorder>,
     pub nonces: Arc<NonceStore>,
     pub jobs: Arc<Supervisor>,
+    pub tts: Arc<Synthesizer>,
 }
 
 impl AppState {
@@ -83,6 +85,7 @@ impl AppState {
                 fetches,
                 nonces: Arc::new(NonceStore::default()),
                 jobs,
+                tts: Arc::new(Synthesizer::default()),
             },
             generated,
         ))

@@ -57,6 +57,80 @@ pub struct Settings {
     pub upload_max_size: u64,
     /// Days RECORD and TTS media are kept; 0 keeps them for ever.
     pub media_retention_days: u64,
+    /// Text-to-speech engines: TOML table `[tts]`, env `SIPPROV_TTS__<KEY>`.
+    #[serde(default)]
+    pub tts: TtsSettings,
+}
+
+/// Credentials and endpoints of the TTS engines. An engine without its
+/// credentials answers 503; `fallback = "local"` uses espeak-ng instead.
+#[derive(Clone, Deserialize)]
+#[serde(default)]
+pub struct TtsSettings {
+    /// `local` to synthesise offline when a cloud engine is not configured.
+    pub fallback: String,
+    /// The command of the `local` engine (espeak-ng, or a compatible one).
+    pub local_command: String,
+    pub baidu_api_key: String,
+    pub baidu_secret_key: String,
+    pub baidu_voice: String,
+    pub baidu_token_url: String,
+    pub baidu_url: String,
+    pub ali_access_key_id: String,
+    pub ali_access_key_secret: String,
+    pub ali_appkey: String,
+    pub ali_voice: String,
+    pub ali_token_url: String,
+    pub ali_url: String,
+    pub huawei_username: String,
+    pub huawei_password: String,
+    pub huawei_domain: String,
+    pub huawei_project_id: String,
+    pub huawei_region: String,
+    pub huawei_voice: String,
+    pub huawei_iam_url: String,
+    /// `{project_id}` is replaced.
+    pub huawei_url: String,
+}
+
+impl Default for TtsSettings {
+    fn default() -> Self {
+        TtsSettings {
+            fallback: String::new(),
+            local_command: "espeak-ng".into(),
+            baidu_api_key: String::new(),
+            baidu_secret_key: String::new(),
+            baidu_voice: "0".into(),
+            baidu_token_url: "https://aip.baidubce.com/oauth/2.0/token".into(),
+            baidu_url: "https://tsn.baidu.com/text2audio".into(),
+            ali_access_key_id: String::new(),
+            ali_access_key_secret: String::new(),
+            ali_appkey: String::new(),
+            ali_voice: "xiaoyun".into(),
+            ali_token_url: "https://nls-meta.cn-shanghai.aliyuncs.com/".into(),
+            ali_url: "https://nls-gateway-cn-shanghai.aliyuncs.com/stream/v1/tts".into(),
+            huawei_username: String::new(),
+            huawei_password: String::new(),
+            huawei_domain: String::new(),
+            huawei_project_id: String::new(),
+            huawei_region: "cn-north-4".into(),
+            huawei_voice: "chinese_xiaoyan_common".into(),
+            huawei_iam_url: "https://iam.cn-north-4.myhuaweicloud.com/v3/auth/tokens".into(),
+            huawei_url: "https://sis-ext.cn-north-4.myhuaweicloud.com/v1/{project_id}/tts".into(),
+        }
+    }
+}
+
+impl std::fmt::Debug for TtsSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let set = |v: &str| !v.is_empty();
+        f.debug_struct("TtsSettings")
+            .field("fallback", &self.fallback)
+            .field("baidu", &set(&self.baidu_api_key))
+            .field("ali", &set(&self.ali_access_key_id))
+            .field("huawei", &set(&self.huawei_username))
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, clap::ValueEnum)]
@@ -135,7 +209,12 @@ impl Settings {
             .collect();
         builder = builder
             .add_source(Environment::default().source(Some(plain_database_url.into_iter().collect())))
-            .add_source(Environment::with_prefix("SIPPROV").source(Some(env.clone().into_iter().collect())));
+            .add_source(
+                Environment::with_prefix("SIPPROV")
+                    .prefix_separator("_")
+                    .separator("__")
+                    .source(Some(env.clone().into_iter().collect())),
+            );
         let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
         let serve = &flags.serve;
         builder = builder
@@ -232,6 +311,7 @@ impl std::fmt::Debug for Settings {
             .field("log_format", &self.log_format)
             .field("upload_max_size", &self.upload_max_size)
             .field("media_retention_days", &self.media_retention_days)
+            .field("tts", &self.tts)
             .finish()
     }
 }
@@ -330,6 +410,23 @@ mod tests {
         )
         .unwrap_err();
         assert!(format!("{err:#}").contains("token_lifetime"), "{err:#}");
+    }
+
+    #[test]
+    fn nested_tts_keys_come_from_the_environment_beside_flat_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = env(&[
+            ("SIPPROV_TTS__BAIDU_API_KEY", "k"),
+            ("SIPPROV_TTS__FALLBACK", "local"),
+            ("SIPPROV_PROV_LISTEN", "127.0.0.1:8080"),
+            ("SIPPROV_UPLOAD_MAX_SIZE", "1000"),
+        ]);
+        let s = Settings::load(None, dir.path(), &e, &Overrides::default()).unwrap();
+        assert_eq!((s.tts.baidu_api_key.as_str(), s.tts.fallback.as_str()), ("k", "local"));
+        assert_eq!(s.prov_listen, Some("127.0.0.1:8080".parse().unwrap()));
+        assert_eq!(s.upload_max_size, 1000);
+        assert_eq!(s.tts.baidu_url, "https://tsn.baidu.com/text2audio", "defaults stay");
+        assert!(!format!("{s:?}").contains("\"k\""), "the key is not shown");
     }
 
     #[test]

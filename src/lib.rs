@@ -13,3 +13,4 @@ pub mod provision;
 pub mod secrets;
 pub mod store;
 pub mod telemetry;
+pub mod tts;

@@ -23,6 +23,8 @@ CREATE TABLE media_files (
     geo_position       TEXT    NOT NULL DEFAULT '',
     user_id            INTEGER NOT NULL DEFAULT 0,
     channel_uuid       TEXT    NOT NULL DEFAULT '',
+    -- For TTS prompts: a hash of (engine, voice, text), so none is made twice.
+    tts_key            TEXT    NOT NULL DEFAULT '',
     processing_flag    INTEGER NOT NULL DEFAULT 0,
     created_at         TEXT    NOT NULL,
     updated_at         TEXT    NOT NULL,
@@ -30,6 +32,7 @@ CREATE TABLE media_files (
 );
 CREATE INDEX media_files_type ON media_files (type, created_at);
 CREATE INDEX media_files_channel_uuid ON media_files (channel_uuid);
+CREATE INDEX media_files_tts_key ON media_files (tts_key) WHERE tts_key <> '';
 
 CREATE TABLE extn_alarms (
     id            INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -131,16 +131,11 @@ pub fn media_dir(data_dir: &Path, kind: &str) -> PathBuf {
 
 /// A new file name: `<prefix>-<UTC time>-<uuid>.<ext>`.
 pub fn generated_name(prefix: &str, ext: &str) -> String {
-    let now = time::OffsetDateTime::now_utc();
-    let stamp = format!(
-        "{:04}{:02}{:02}{:02}{:02}{:02}",
-        now.year(),
-        u8::from(now.month()),
-        now.day(),
-        now.hour(),
-        now.minute(),
-        now.second()
-    );
+    let stamp = time::OffsetDateTime::now_utc()
+        .format(time::macros::format_description!(
+            "[year][month][day][hour][minute][second]"
+        ))
+        .expect("formatting a valid date");
     format!("{prefix}-{stamp}-{}.{ext}", uuid::Uuid::new_v4())
 }
 

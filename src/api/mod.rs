@@ -15,6 +15,7 @@ pub mod paging;
 pub mod queues;
 pub mod sensors;
 pub mod sessions;
+pub mod tts;
 pub mod users;
 
 use axum::{Json, Router, middleware};
@@ -95,6 +96,7 @@ fn areas() -> (Router<AppState>, Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(media::router())
         .merge(sensors::router())
         .merge(check::router())
+        .merge(tts::router())
         .split_for_parts();
     let (public, public_doc) = sessions::public_router().split_for_parts();
     doc.merge(public_doc);

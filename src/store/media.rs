@@ -13,7 +13,7 @@ pub const CLEAN_FILE_LOCK: i64 = 0x5_1BB0_C1EA;
 
 pub const COLUMNS: &str = "id, type, name, description, file_name, ext, mime, file_size, channels, sample_rate, bit_rate, duration,
     original_file_name, dir_path, abs_path, rel_path, thumb_path, meta, geo_position, user_id, channel_uuid, processing_flag,
-    created_at, updated_at, deleted_at";
+    tts_key, created_at, updated_at, deleted_at";
 
 #[derive(Debug, Clone, FromRow, Serialize, utoipa::ToSchema)]
 pub struct MediaFile {
@@ -52,6 +52,9 @@ pub struct MediaFields {
     pub user_id: i64,
     pub channel_uuid: String,
     pub processing_flag: i64,
+    /// Which synthesis a TTS prompt holds; not shown.
+    #[serde(skip)]
+    pub tts_key: String,
 }
 
 impl Db {
@@ -76,13 +79,13 @@ impl Db {
                 let id: i64 = sqlx::query_scalar(
                     "INSERT INTO media_files (type, name, description, file_name, ext, mime, file_size, channels, sample_rate, bit_rate,
                         duration, original_file_name, dir_path, abs_path, rel_path, thumb_path, meta, geo_position, user_id, channel_uuid,
-                        processing_flag, created_at, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $22)
+                        processing_flag, tts_key, created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $23)
                      RETURNING id")
                     .bind(&f.kind).bind(&f.name).bind(&f.description).bind(&f.file_name).bind(&f.ext).bind(&f.mime)
                     .bind(f.file_size).bind(f.channels).bind(f.sample_rate).bind(f.bit_rate).bind(f.duration)
                     .bind(&f.original_file_name).bind(&f.dir_path).bind(&f.abs_path).bind(&f.rel_path).bind(&f.thumb_path)
-                    .bind(&f.meta).bind(&f.geo_position).bind(f.user_id).bind(&f.channel_uuid).bind(f.processing_flag).bind(now)
+                    .bind(&f.meta).bind(&f.geo_position).bind(f.user_id).bind(&f.channel_uuid).bind(f.processing_flag).bind(&f.tts_key).bind(now)
                     .fetch_one(&mut *tx).await?;
                 ids.push(id);
             }
@@ -116,6 +119,14 @@ impl Db {
     pub async fn delete_media_file(&self, id: i64, now: OffsetDateTime) -> sqlx::Result<bool> {
         on_db!(self, pool => sqlx::query("UPDATE media_files SET deleted_at = $2, updated_at = $2 WHERE id = $1 AND deleted_at IS NULL")
             .bind(id).bind(now).execute(pool).await.map(|r| r.rows_affected() == 1))
+    }
+
+    /// The live TTS prompt made by this synthesis, if any.
+    pub async fn tts_prompt(&self, tts_key: &str) -> sqlx::Result<Option<MediaFile>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM media_files WHERE tts_key = $1 AND type = 'TTS' AND deleted_at IS NULL ORDER BY id DESC LIMIT 1"
+        );
+        on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql)).bind(tts_key).fetch_optional(pool).await)
     }
 
     /// Marks media of `types` made before `before` deleted and returns their

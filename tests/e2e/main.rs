@@ -14,3 +14,4 @@ mod operations;
 mod provisioning;
 mod sessions;
 mod tftp;
+mod tts;

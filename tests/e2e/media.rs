@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use crate::harness::{TestApp, assert_done, assert_error, on_each_backend};
 
 /// A PCM WAV of `seconds` of silence, 8 kHz mono.
-fn wav(seconds: u32) -> Vec<u8> {
+pub fn wav(seconds: u32) -> Vec<u8> {
     let data_len = seconds * 8000 * 2;
     let mut out = Vec::new();
     for part in [

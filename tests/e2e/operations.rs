@@ -83,6 +83,7 @@ async fn openapi_describes_every_route_and_the_docs_page_is_served_locally() {
             ("/api/extn_alarms/{id}/import", "post"),
             ("/api/extn_alarms/alarm/{id}", "delete"),
             ("/api/check/{name}", "get"),
+            ("/api/{engine}/tts", "post"),
         ];
         for (path, method) in expected {
             assert!(
