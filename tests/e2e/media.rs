@@ -266,6 +266,15 @@ async fn media_files_list_download_change_and_delete() {
             .as_str()
             .unwrap()
             .to_string();
+        // A row whose file is gone: a 404 that says so.
+        let kept = std::fs::read(&png_path).unwrap();
+        std::fs::remove_file(&png_path).unwrap();
+        assert_error(
+            &app.get(&format!("/api/media_files/{png_id}.png")).await,
+            404,
+            "has no file to download",
+        );
+        std::fs::write(&png_path, kept).unwrap();
         assert_eq!(
             assert_done(&app.delete(&format!("/api/media_files/{png_id}")).await),
             json!(png_id.to_string())
