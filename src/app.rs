@@ -31,6 +31,7 @@ use crate::domain::timestamp;
 use crate::error::ApiError;
 use crate::jobs::Supervisor;
 use crate::provision::OverTls;
+use crate::provision::cache::RenderCache;
 use crate::provision::limit::MissLimiter;
 use crate::provision::phone_auth::NonceStore;
 use crate::provision::render::Renderer;
@@ -52,6 +53,7 @@ pub struct AppState {
     pub nonces: Arc<NonceStore>,
     pub jobs: Arc<Supervisor>,
     pub tts: Arc<Synthesizer>,
+    pub cache: Arc<RenderCache>,
 }
 
 impl AppState {
@@ -69,6 +71,7 @@ impl AppState {
         let renderer = Renderer::new(&settings.data_dir);
         let fetches = Arc::new(FetchRecorder::default());
         fetches.spawn_flusher(db.clone());
+        let cache = Arc::new(RenderCache::new(&settings.data_dir));
         let jobs = Arc::new(Supervisor::default());
         jobs.start(
             db.clone(),
@@ -86,6 +89,7 @@ impl AppState {
                 nonces: Arc::new(NonceStore::default()),
                 jobs,
                 tts: Arc::new(Synthesizer::default()),
+                cache,
             },
             generated,
         ))

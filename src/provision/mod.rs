@@ -2,6 +2,7 @@
 //! token, from `/prov/<file>` (the URL an admin puts in DHCP option 66) or
 //! XSwitch's `/api/provision/<vendor>/<file>`.
 
+pub mod cache;
 pub mod files;
 pub mod limit;
 pub mod phone_auth;
@@ -27,6 +28,7 @@ use axum::{Extension, Router};
 use sha2::{Digest, Sha256};
 use tower_http::services::ServeDir;
 
+use self::cache::{CachedFile, FileKey, Generation};
 use self::files::{FileKind, FileMatch};
 use self::phone_auth::Verdict;
 use self::render::{DeviceView, LineView, RenderContext, SettingsView};
@@ -198,10 +200,68 @@ pub async fn answer(state: &AppState, req: &PhoneRequest<'_>) -> Answer {
     if let Some(refused) = matched.mac.and_then(|mac| foreign_file(state, req, name, mac)) {
         return refused;
     }
-    let rows = match admit(state, req, matched.mac, matched.kind == FileKind::DeviceConfig).await {
+    // Phones are served from the cache of the current generation; previews
+    // always render afresh.
+    let generation = if req.from_phone {
+        match state.cache.refresh(&state.db).await {
+            Ok(generation) => Some(generation),
+            Err(err) => {
+                tracing::error!(error = %err, "could not read the cache generation");
+                return Answer::Unavailable;
+            }
+        }
+    } else {
+        None
+    };
+    let rows = match admit(
+        state,
+        req,
+        matched.mac,
+        matched.kind == FileKind::DeviceConfig,
+        generation,
+    )
+    .await
+    {
         Ok(rows) => rows,
         Err(refused) => return refused,
     };
+    let key = FileKey {
+        name: name.to_string(),
+        vendor_hint: req.vendor_hint,
+        host: req.host.to_string(),
+        scheme: req.scheme.to_string(),
+        user_agent: req.user_agent.to_string(),
+    };
+    let cacheable = generation.filter(|_| !uploads::reads_back(name));
+    if let Some(generation) = cacheable
+        && let Some(hit) = state.cache.file(generation, &key)
+    {
+        if let Some(mac) = matched.mac {
+            track(state, req, name, mac, hit.vendor, agent.as_ref(), matched.kind);
+        }
+        return Answer::File(hit.rendered);
+    }
+    let (answer, vendor) = render_answer(state, req, name, &matched, agent, &rows).await;
+    if let (Some(generation), Answer::File(rendered), Some(vendor)) = (cacheable, &answer, vendor) {
+        let rendered = rendered.clone();
+        state.cache.keep_file(generation, key, CachedFile { rendered, vendor });
+    }
+    answer
+}
+
+/// Renders what a request asks for, from the database; also gives the
+/// vendor that answered.
+async fn render_answer(
+    state: &AppState,
+    req: &PhoneRequest<'_>,
+    name: &str,
+    matched: &FileMatch,
+    agent: Option<PhoneAgent>,
+    rows: &[(String, String, String)],
+) -> (Answer, Option<Vendor>) {
+    let peer = req.peer;
+    let matched = matched.clone();
+    let rows = rows.to_vec();
     let mut settings = settings::apply(site_settings(req.host, req.scheme), &rows, |realm, sealed| {
         state
             .secrets
@@ -234,7 +294,7 @@ pub async fn answer(state: &AppState, req: &PhoneRequest<'_>) -> Answer {
                 .filter(|v| matched.vendors.iter().any(|(m, _)| m == v))
                 .unwrap_or(matched.vendors[0].0);
             if vendor_hint.is_some_and(|h| h != vendor) {
-                return Answer::NotFound;
+                return (Answer::NotFound, None);
             }
             let device = DeviceView {
                 mac: String::new(),
@@ -244,7 +304,7 @@ pub async fn answer(state: &AppState, req: &PhoneRequest<'_>) -> Answer {
                 vendor: vendor.code().into(),
                 model: matched.model.clone().or(agent.map(|a| a.model)).unwrap_or_default(),
             };
-            render(
+            let answer = render(
                 state,
                 vendor,
                 &matched,
@@ -253,7 +313,8 @@ pub async fn answer(state: &AppState, req: &PhoneRequest<'_>) -> Answer {
                     lines: Vec::new(),
                     settings,
                 },
-            )
+            );
+            (answer, Some(vendor))
         }
         Some(mac) => {
             let fetch = Fetch {
@@ -268,38 +329,53 @@ pub async fn answer(state: &AppState, req: &PhoneRequest<'_>) -> Answer {
             };
             match phone_context(state, &fetch, mac, settings).await {
                 Ok(Some((vendor, ctx))) => {
-                    if req.from_phone {
-                        if matched.kind == FileKind::DeviceConfig {
-                            tracing::info!(mac = %mac, file = name, vendor = vendor.code(), peer = %peer, "served a phone its configuration");
-                        }
-                        state.fetches.fetched(
-                            mac,
-                            Fetched {
-                                mac: mac.lower(),
-                                at: timestamp::now(),
-                                ip: peer.to_string(),
-                                user_agent: fetch.user_agent.clone(),
-                                firmware: fetch.agent.as_ref().map(|a| a.firmware.clone()).unwrap_or_default(),
-                                file: name.to_string(),
-                            },
-                        );
-                    }
+                    track(state, req, name, mac, vendor, fetch.agent.as_ref(), matched.kind);
                     if let Some(body) = uploads::served_back(&state.settings.data_dir, mac, name).await {
-                        return Answer::File(render::Rendered {
+                        let file = render::Rendered {
                             body,
                             content_type: "text/xml; charset=utf-8",
-                        });
+                        };
+                        return (Answer::File(file), Some(vendor));
                     }
-                    render(state, vendor, &matched, ctx)
+                    (render(state, vendor, &matched, ctx), Some(vendor))
                 }
-                Ok(None) => Answer::NotFound,
+                Ok(None) => (Answer::NotFound, None),
                 Err(err) => {
                     tracing::error!(error = %err, mac = %mac, "could not read a phone's lines");
-                    Answer::Unavailable
+                    (Answer::Unavailable, None)
                 }
             }
         }
     }
+}
+
+/// Records a phone's fetch (coalesced) and logs one of a file with passwords.
+fn track(
+    state: &AppState,
+    req: &PhoneRequest<'_>,
+    name: &str,
+    mac: Mac,
+    vendor: Vendor,
+    agent: Option<&PhoneAgent>,
+    kind: FileKind,
+) {
+    if !req.from_phone {
+        return;
+    }
+    if kind == FileKind::DeviceConfig {
+        tracing::info!(mac = %mac, file = name, vendor = vendor.code(), peer = %req.peer, "served a phone its configuration");
+    }
+    state.fetches.fetched(
+        mac,
+        Fetched {
+            mac: mac.lower(),
+            at: timestamp::now(),
+            ip: req.peer.to_string(),
+            user_agent: req.user_agent.chars().take(255).collect(),
+            firmware: agent.map(|a| a.firmware.clone()).unwrap_or_default(),
+            file: name.to_string(),
+        },
+    );
 }
 
 /// Refuses a phone whose User-Agent names another MAC than the file's.
@@ -321,12 +397,23 @@ async fn admit(
     req: &PhoneRequest<'_>,
     mac: Option<Mac>,
     secret: bool,
+    generation: Option<Generation>,
 ) -> Result<Vec<(String, String, String)>, Answer> {
     let realm = mac.map_or_else(|| settings::SITE_REALM.to_string(), settings::phone_realm);
-    let rows = state.db.provision_settings(&realm).await.map_err(|err| {
-        tracing::error!(error = %err, "could not read the provisioning settings");
-        Answer::Unavailable
-    })?;
+    let cached = generation.and_then(|g| state.cache.settings(g, &realm));
+    let rows = match cached {
+        Some(rows) => rows,
+        None => {
+            let rows = state.db.provision_settings(&realm).await.map_err(|err| {
+                tracing::error!(error = %err, "could not read the provisioning settings");
+                Answer::Unavailable
+            })?;
+            if let Some(g) = generation {
+                state.cache.keep_settings(g, &realm, rows.clone());
+            }
+            rows
+        }
+    };
     if !req.from_phone {
         return Ok(rows);
     }

@@ -36,6 +36,12 @@ fn stored_path(data_dir: &Path, mac: Mac, name: &str) -> PathBuf {
     data_dir.join("uploads").join(mac.lower()).join(name)
 }
 
+/// Whether `name` is a file the phone reads back (so it may change on disk
+/// at any time, and is not cached).
+pub fn reads_back(name: &str) -> bool {
+    uploadable(name).is_some() && SERVED_BACK.iter().any(|suffix| name.ends_with(suffix))
+}
+
 /// What the phone uploaded under `name`, when it is a file it reads back.
 pub async fn served_back(data_dir: &Path, mac: Mac, name: &str) -> Option<String> {
     if !SERVED_BACK.iter().any(|suffix| name.ends_with(suffix)) || uploadable(name) != Some(mac) {
@@ -59,7 +65,7 @@ pub async fn keep(state: &AppState, req: &PhoneRequest<'_>, body: &[u8]) -> Answ
     if let Some(refused) = super::foreign_file(state, req, name, mac) {
         return refused;
     }
-    if let Err(refused) = super::admit(state, req, Some(mac), true).await {
+    if let Err(refused) = super::admit(state, req, Some(mac), true, None).await {
         return refused;
     }
     let vendor = match state.db.phone_lines(&mac.lower()).await {

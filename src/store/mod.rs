@@ -192,6 +192,11 @@ impl Db {
         on_db!(self, pool => pool.close().await)
     }
 
+    /// The number every change to what phones are served bumps.
+    pub async fn cache_generation(&self) -> sqlx::Result<i64> {
+        on_db!(self, pool => sqlx::query_scalar("SELECT generation FROM cache_generation WHERE id = 1").fetch_one(pool).await)
+    }
+
     pub async fn ping(&self) -> sqlx::Result<()> {
         on_db!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))
     }

@@ -500,3 +500,87 @@ fn a_certificate_and_key_that_do_not_load_stop_the_start() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("private key"), "{stderr}");
 }
+
+/// Two `sipprov serve` processes on one PostgreSQL database and one shared
+/// data dir, as behind a load balancer. Runs when PostgreSQL is configured.
+#[test]
+fn two_nodes_on_one_postgresql_share_tokens_devices_and_fresh_configs() {
+    let Some(Backend::Postgres(server)) = backends().into_iter().find(|b| matches!(b, Backend::Postgres(_))) else {
+        eprintln!("no PostgreSQL configured (SIPPROV_TEST_DATABASE_URL); skipped");
+        return;
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (_pg, url): (ScratchPg, String) = rt.block_on(ScratchPg::create(&server));
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut a = serve(&data, Some(&url));
+    let mut b = serve(&data, Some(&url));
+    let password = std::fs::read_to_string(data.join("initial-admin-password")).unwrap();
+    let token = login(&a.addr, "admin", password.trim())["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let api = |addr: &str, method: &str, path: &str, body: Option<&str>| {
+        let mut args = vec![
+            "-X".to_string(),
+            method.to_string(),
+            "-H".into(),
+            format!("X-XTRA-AUTH-ID: {token}"),
+            "-H".into(),
+            "Content-Type: application/json".into(),
+            format!("http://{addr}{path}"),
+        ];
+        if let Some(body) = body {
+            args.extend(["-d".into(), body.to_string()]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        curl(&args)
+    };
+    // A token issued by A works on B.
+    assert_eq!(api(&b.addr, "GET", "/api/extensions", None)["rowCount"], 0);
+
+    // Made on A, provisioned by B.
+    let extn = api(
+        &a.addr,
+        "POST",
+        "/api/extensions",
+        Some(r#"{"extn":"1001","password":"first-pass-1"}"#),
+    );
+    let extn_id = extn["data"].as_str().unwrap().to_string();
+    let device = api(
+        &a.addr,
+        "POST",
+        "/api/device_provisions",
+        Some(r#"{"vendor":"yealink","mac":"001565aabbcc","extn":"1001"}"#),
+    );
+    assert_eq!(device["code"], 200, "{device}");
+    let config = |addr: &str| {
+        let out = Command::new("curl")
+            .args(["-sS", &format!("http://{addr}/prov/001565aabbcc.cfg")])
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert!(config(&b.addr).contains("account.1.password = first-pass-1"));
+    assert!(
+        config(&a.addr).contains("account.1.password = first-pass-1"),
+        "now cached on A too"
+    );
+
+    // Changed on B: A serves the new password at once, not its cached file.
+    let changed = api(
+        &b.addr,
+        "PUT",
+        &format!("/api/extensions/{extn_id}"),
+        Some(r#"{"password":"second-pass-2"}"#),
+    );
+    assert_eq!(changed["code"], 200, "{changed}");
+    let fresh = config(&a.addr);
+    assert!(
+        fresh.contains("account.1.password = second-pass-2") && !fresh.contains("first-pass-1"),
+        "{fresh}"
+    );
+
+    a.terminate();
+    b.terminate();
+}

@@ -956,3 +956,39 @@ async fn guessing_a_phones_password_is_throttled() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn tracking_a_boot_storm_does_not_empty_the_render_cache() {
+    on_each_backend(|app| async move {
+        phone(&app, "yealink", "001565aabbcc", "").await;
+        let ua = "Yealink SIP-T46G 28.72.0.1 00:15:65:aa:bb:cc";
+        let first = fetch(&app, "/prov/001565aabbcc.cfg", ua).await;
+        app.state.fetches.flush(&app.db).await;
+        let generation = app.db.cache_generation().await.unwrap();
+        for _ in 0..3 {
+            let again = fetch(&app, "/prov/001565aabbcc.cfg", ua).await;
+            assert_eq!(again.body, first.body);
+            app.state.fetches.flush(&app.db).await;
+        }
+        assert_eq!(
+            app.db.cache_generation().await.unwrap(),
+            generation,
+            "fetch tracking is not a change"
+        );
+        let (_, devices) = app.get("/api/device_provisions?mac=001565aabbcc").await;
+        assert_eq!(
+            devices["data"][0]["last_file"], "001565aabbcc.cfg",
+            "cached fetches are tracked too"
+        );
+        // A change through the API is one.
+        assert_done(&app.put("/api/device_provisions/1", json!({"name": "Reception"})).await);
+        assert!(app.db.cache_generation().await.unwrap() > generation);
+        assert!(
+            fetch(&app, "/prov/001565aabbcc.cfg", ua)
+                .await
+                .body
+                .contains("Reception")
+        );
+    })
+    .await;
+}

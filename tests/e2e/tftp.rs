@@ -48,13 +48,15 @@ async fn tftp_hpa(server: SocketAddr, command_line: String) -> Output {
     run(command).await
 }
 
-/// Overrides Yealink's common file with one of about 210 blocks.
-fn large_override(app: &TestApp) {
+/// Overrides Yealink's common file with one of about 210 blocks, and waits
+/// the second in which sipprov notices a changed override.
+async fn large_override(app: &TestApp) {
     let mut big: String = (0..4000).map(|i| format!("# line {i} of a large file\n")).collect();
     big.push_str("static.auto_provision.server.url = {{ settings.provisioning_url }}\n");
     let dir = app.data_dir.path().join("templates/yealink");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("y0000000000xx.cfg"), big).unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
 }
 
 fn text(out: &Output) -> String {
@@ -86,7 +88,7 @@ async fn common_files_over_tftp_match_http_and_send_phones_to_http() {
         );
 
         // A file of many 512-byte blocks, by plain RFC 1350.
-        large_override(&app);
+        large_override(&app).await;
         let local = dir.path().join("large.cfg");
         let out = tftp_hpa(server, format!("get y000000000028.cfg {}", local.display())).await;
         assert!(out.status.success() && !text(&out).contains("Error"), "{}", text(&out));
@@ -177,7 +179,7 @@ async fn a_client_that_aborts_after_option_negotiation_is_let_go() {
         assert!(silence.is_err(), "the server sent more after the client's ERROR");
 
         // atftp aborts mid-transfer when it cannot write what it received.
-        large_override(&app);
+        large_override(&app).await;
         let out = atftp(server, "y000000000028.cfg", std::path::Path::new("/dev/full")).await;
         assert!(
             !out.status.success() && text(&out).contains("aborting"),
