@@ -18,6 +18,16 @@ struct Server {
     stdout: BufReader<std::process::ChildStdout>,
 }
 
+/// A server left behind by a failing test is stopped, not orphaned.
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 impl Server {
     /// Sends SIGTERM and expects a clean exit within 20 seconds.
     fn terminate(&mut self) {
