@@ -42,6 +42,19 @@ pub type Generation = (i64, u64);
 pub struct RenderCache {
     overrides: PathBuf,
     inner: Mutex<Inner>,
+    reads: Mutex<Reads>,
+    read_done: tokio::sync::Notify,
+}
+
+/// Database reads of the generation, shared by the fetches that arrive
+/// while one is under way: a fetch waits for the next read that *starts*
+/// after it arrived, so it still sees every change committed before it.
+#[derive(Debug, Default)]
+struct Reads {
+    started: u64,
+    in_flight: bool,
+    finished: u64,
+    value: i64,
 }
 
 struct Inner {
@@ -63,12 +76,55 @@ impl RenderCache {
                 files: HashMap::new(),
                 settings: HashMap::new(),
             }),
+            reads: Mutex::default(),
+            read_done: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// The database generation, as of a read that began after this call.
+    /// Under load one read answers every fetch that was waiting for it.
+    async fn database_generation(&self, db: &Db) -> sqlx::Result<i64> {
+        let wanted = self.reads.lock().expect("reads lock").started + 1;
+        loop {
+            let notified = self.read_done.notified();
+            tokio::pin!(notified);
+            let mine = {
+                let mut reads = self.reads.lock().expect("reads lock");
+                if reads.finished >= wanted {
+                    return Ok(reads.value);
+                }
+                // Registered before the lock is let go, so no wake-up is missed.
+                notified.as_mut().enable();
+                if reads.in_flight {
+                    None
+                } else {
+                    reads.in_flight = true;
+                    reads.started += 1;
+                    Some(reads.started)
+                }
+            };
+            let Some(epoch) = mine else {
+                notified.await;
+                continue;
+            };
+            // Ends the read however this fetch ends, even if it is dropped
+            // mid-read (a phone hanging up), so the others never wait on it.
+            let mut guard = ReadGuard {
+                cache: self,
+                finished: None,
+            };
+            let read = db.cache_generation().await;
+            if let Ok(value) = read {
+                guard.finished = Some((epoch, value));
+            }
+            drop(guard);
+            return read;
         }
     }
 
     /// Reads the current generation and drops everything older.
     pub async fn refresh(&self, db: &Db) -> sqlx::Result<Generation> {
-        let database = db.cache_generation().await?;
+        let database = self.database_generation(db).await?;
         let due = {
             let inner = self.inner.lock().expect("cache lock");
             inner.templates_checked.is_none_or(|t| t.elapsed() >= TEMPLATE_CHECK)
@@ -134,6 +190,26 @@ impl RenderCache {
     }
 }
 
+/// Marks the read done (or abandoned) and wakes the fetches waiting on it.
+struct ReadGuard<'a> {
+    cache: &'a RenderCache,
+    finished: Option<(u64, i64)>,
+}
+
+impl Drop for ReadGuard<'_> {
+    fn drop(&mut self) {
+        {
+            let mut reads = self.cache.reads.lock().expect("reads lock");
+            reads.in_flight = false;
+            if let Some((epoch, value)) = self.finished {
+                reads.finished = epoch;
+                reads.value = value;
+            }
+        }
+        self.cache.read_done.notify_waiters();
+    }
+}
+
 /// A number that changes when any override file is added, removed or
 /// written: the files' names, sizes and modification times, hashed.
 fn fingerprint(dir: &Path) -> u64 {
@@ -166,6 +242,61 @@ fn fingerprint(dir: &Path) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicI64, Ordering};
+
+    async fn database() -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(&format!("sqlite://{}", dir.path().join("t.db").display()))
+            .await
+            .unwrap();
+        db.migrate().await.unwrap();
+        (dir, db)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_shared_read_never_predates_the_fetch_that_uses_it() {
+        let (dir, db) = database().await;
+        let cache = Arc::new(RenderCache::new(dir.path()));
+        let committed = Arc::new(AtomicI64::new(db.cache_generation().await.unwrap()));
+        for _ in 0..30 {
+            let mut readers = Vec::new();
+            for _ in 0..16 {
+                let (cache, db, committed) = (cache.clone(), db.clone(), committed.clone());
+                readers.push(tokio::spawn(async move {
+                    let before = committed.load(Ordering::SeqCst);
+                    let seen = cache.database_generation(&db).await.unwrap();
+                    assert!(
+                        seen >= before,
+                        "saw {seen}, but {before} was committed before the fetch"
+                    );
+                }));
+            }
+            if let Db::Sqlite(pool) = &db {
+                let now: i64 = sqlx::query_scalar(
+                    "UPDATE cache_generation SET generation = generation + 1 WHERE id = 1 RETURNING generation",
+                )
+                .fetch_one(pool)
+                .await
+                .unwrap();
+                committed.store(now, Ordering::SeqCst);
+            }
+            for reader in readers {
+                reader.await.unwrap();
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_fetch_dropped_mid_read_does_not_hold_up_the_others() {
+        let (dir, db) = database().await;
+        let cache = RenderCache::new(dir.path());
+        // Dropped at its first await, while its read is under way.
+        let _ = tokio::time::timeout(Duration::ZERO, cache.database_generation(&db)).await;
+        let next = tokio::time::timeout(Duration::from_secs(5), cache.database_generation(&db)).await;
+        assert!(next.expect("not stuck behind the dropped read").is_ok());
+    }
 
     #[test]
     fn the_fingerprint_follows_the_override_files() {
