@@ -49,8 +49,11 @@ for kv in auth_mode=digest auth_username=phones auth_password=bench-fetch-pass; 
     -d "{\"realm\":\"PROVISION\",\"k\":\"${kv%%=*}\",\"v\":\"${kv#*=}\"}" >/dev/null
 done
 # No credentials: known and unknown MACs both get 401 (counted as errors by
-# wrk). The runs alternate, so drift on the machine does not favour either.
-for round in 1 2; do
-  printf 'round %s, known MACs, no credentials:   %s\n' "$round" "$(load "known-401-$round" "$DEVICES" 0)"
-  printf 'round %s, unknown MACs, no credentials: %s\n' "$round" "$(load "unknown-401-$round" "$DEVICES" "$DEVICES")"
-done
+# wrk). The runs alternate and the second round swaps the order, so neither
+# drift on the machine nor going first favours either.
+known() { printf 'round %s, known MACs, no credentials:   %s\n' "$1" "$(load "known-401-$1" "$DEVICES" 0)"; }
+unknown() { printf 'round %s, unknown MACs, no credentials: %s\n' "$1" "$(load "unknown-401-$1" "$DEVICES" "$DEVICES")"; }
+known 1
+unknown 1
+unknown 2
+known 2
