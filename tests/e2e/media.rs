@@ -440,3 +440,36 @@ async fn background_jobs_report_as_seed_000_shows_and_clean_file_sweeps_old_reco
     })
     .await;
 }
+
+/// An MP3 made by Debian's lame encoder, as an admin would make a prompt.
+#[tokio::test]
+async fn mp3_uploads_get_their_audio_properties() {
+    on_each_backend(|app| async move {
+        let dir = tempfile::tempdir().unwrap();
+        let (wav_path, mp3) = (dir.path().join("prompt.wav"), dir.path().join("prompt.mp3"));
+        std::fs::write(&wav_path, wav(3)).unwrap();
+        let mut lame = std::process::Command::new("lame");
+        lame.args(["--quiet", "--resample", "44.1", "-b", "64"])
+            .arg(&wav_path)
+            .arg(&mp3);
+        let made = tokio::task::spawn_blocking(move || lame.status().expect("lame is installed"))
+            .await
+            .unwrap();
+        assert!(made.success());
+        let (status, rows) = upload(&app, &[&mp3]).await;
+        assert_eq!(status, 200, "{rows}");
+        let row = &rows[0];
+        for (k, v) in [
+            ("mime", json!("audio/mpeg")),
+            ("ext", json!("mp3")),
+            ("duration", json!(3)),
+            ("sample_rate", json!(44100)),
+            ("channels", json!(1)),
+        ] {
+            assert_eq!(row[k], v, "{k} in {row}");
+        }
+        let bit_rate = row["bit_rate"].as_i64().unwrap();
+        assert!((50_000..80_000).contains(&bit_rate), "about 64 kbit/s: {bit_rate}");
+    })
+    .await;
+}
