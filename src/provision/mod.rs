@@ -197,7 +197,10 @@ pub async fn answer(state: &AppState, req: &PhoneRequest<'_>) -> Answer {
         return Answer::NotFound;
     };
     let agent = user_agent::parse(req.user_agent);
-    if let Some(refused) = matched.mac.and_then(|mac| foreign_file(state, req, name, mac)) {
+    if let Some(refused) = matched
+        .mac
+        .and_then(|mac| foreign_file(state, req, agent.as_ref(), name, mac))
+    {
         return refused;
     }
     // Phones are served from the cache of the current generation; previews
@@ -260,9 +263,7 @@ async fn render_answer(
     rows: &[(String, String, String)],
 ) -> (Answer, Option<Vendor>) {
     let peer = req.peer;
-    let matched = matched.clone();
-    let rows = rows.to_vec();
-    let mut settings = settings::apply(site_settings(req.host, req.scheme), &rows, |realm, sealed| {
+    let mut settings = settings::apply(site_settings(req.host, req.scheme), rows, |realm, sealed| {
         state
             .secrets
             .decrypt(sealed, &settings::secret_aad(realm, "phone_admin_password"))
@@ -271,7 +272,7 @@ async fn render_answer(
     // A phone learns its fetch credential from a file that already needed
     // it, so a rotation (new and previous password) reaches every phone.
     if matched.kind == FileKind::DeviceConfig
-        && let Some((username, password)) = settings::fetch_credential(&rows, |realm, k, sealed| {
+        && let Some((username, password)) = settings::fetch_credential(rows, |realm, k, sealed| {
             state.secrets.decrypt(sealed, &settings::secret_aad(realm, k)).ok()
         })
     {
@@ -307,7 +308,7 @@ async fn render_answer(
             let answer = render(
                 state,
                 vendor,
-                &matched,
+                matched,
                 RenderContext {
                     device,
                     lines: Vec::new(),
@@ -320,7 +321,7 @@ async fn render_answer(
             let fetch = Fetch {
                 peer,
                 name,
-                matched: &matched,
+                matched,
                 vendor_hint,
                 agent,
                 user_agent: req.user_agent.chars().take(255).collect(),
@@ -337,7 +338,7 @@ async fn render_answer(
                         };
                         return (Answer::File(file), Some(vendor));
                     }
-                    (render(state, vendor, &matched, ctx), Some(vendor))
+                    (render(state, vendor, matched, ctx), Some(vendor))
                 }
                 Ok(None) => (Answer::NotFound, None),
                 Err(err) => {
@@ -379,8 +380,14 @@ fn track(
 }
 
 /// Refuses a phone whose User-Agent names another MAC than the file's.
-fn foreign_file(state: &AppState, req: &PhoneRequest<'_>, name: &str, mac: Mac) -> Option<Answer> {
-    let says = user_agent::parse(req.user_agent)?.mac?;
+fn foreign_file(
+    state: &AppState,
+    req: &PhoneRequest<'_>,
+    agent: Option<&PhoneAgent>,
+    name: &str,
+    mac: Mac,
+) -> Option<Answer> {
+    let says = agent?.mac?;
     if says == mac {
         return None;
     }

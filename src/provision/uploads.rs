@@ -62,7 +62,8 @@ pub async fn keep(state: &AppState, req: &PhoneRequest<'_>, body: &[u8]) -> Answ
     let Some(mac) = uploadable(name) else {
         return Answer::NotFound;
     };
-    if let Some(refused) = super::foreign_file(state, req, name, mac) {
+    if let Some(refused) = super::foreign_file(state, req, super::user_agent::parse(req.user_agent).as_ref(), name, mac)
+    {
         return refused;
     }
     if let Err(refused) = super::admit(state, req, Some(mac), true, None).await {
