@@ -10,6 +10,7 @@
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::domain::Mac;
@@ -19,8 +20,9 @@ const MAX_TRACKED: usize = 50_000;
 
 #[derive(Debug)]
 pub struct MissLimiter {
-    threshold: usize,
-    credential_threshold: u32,
+    // Atomics: the site's settings change them while phones are counted.
+    threshold: AtomicUsize,
+    credential_threshold: AtomicU32,
     window: Duration,
     cooldown: Duration,
     networks: Mutex<HashMap<u128, Tracked>>,
@@ -56,11 +58,22 @@ fn network(ip: IpAddr) -> u128 {
 impl MissLimiter {
     pub fn new(threshold: usize, credential_threshold: u32, window: Duration, cooldown: Duration) -> Self {
         MissLimiter {
-            threshold,
-            credential_threshold,
+            threshold: AtomicUsize::new(threshold),
+            credential_threshold: AtomicU32::new(credential_threshold),
             window,
             cooldown,
             networks: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes the site's thresholds (`throttle_unknown_macs`,
+    /// `throttle_wrong_credentials`); `None` keeps the current one.
+    pub fn set_thresholds(&self, unknown_macs: Option<usize>, wrong_credentials: Option<u32>) {
+        if let Some(n) = unknown_macs {
+            self.threshold.store(n, Ordering::Relaxed);
+        }
+        if let Some(n) = wrong_credentials {
+            self.credential_threshold.store(n, Ordering::Relaxed);
         }
     }
 
@@ -101,7 +114,8 @@ impl MissLimiter {
             *tracked = fresh();
         }
         failure(tracked);
-        let tripped = tracked.unknown.len() >= self.threshold || tracked.wrong_credentials >= self.credential_threshold;
+        let tripped = tracked.unknown.len() >= self.threshold.load(Ordering::Relaxed)
+            || tracked.wrong_credentials >= self.credential_threshold.load(Ordering::Relaxed);
         if tripped && tracked.blocked_until.is_none() {
             tracked.blocked_until = Some(now + self.cooldown);
             tracing::warn!(

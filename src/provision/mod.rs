@@ -424,6 +424,8 @@ async fn admit(
     if !req.from_phone {
         return Ok(rows);
     }
+    let (unknown_macs, wrong_credentials) = settings::throttle_thresholds(&rows);
+    state.miss_limiter.set_thresholds(unknown_macs, wrong_credentials);
     if !settings::allows(&rows, req.peer) {
         return Err(Answer::Forbidden);
     }

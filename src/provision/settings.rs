@@ -39,6 +39,14 @@ pub const KEYS: &[(&str, &str)] = &[
         "auth_mode",
         "off, basic or digest: how phones prove themselves for files with SIP passwords (default off)",
     ),
+    (
+        "throttle_unknown_macs",
+        "different unknown MACs one network (/24 or /64) may ask for in 10 minutes before it waits 10 minutes, 1-100000 (default 100); site only",
+    ),
+    (
+        "throttle_wrong_credentials",
+        "wrong phone credentials one network may send in 10 minutes before it waits 10 minutes, 1-10000 (default 20); site only",
+    ),
     ("auth_username", "the user name phones authenticate with"),
     (
         "auth_password",
@@ -130,6 +138,16 @@ pub fn validate(k: &str, v: &str) -> Result<(), String> {
                 return bad("is not a number of minutes from 5 to 10080");
             }
         }
+        "throttle_unknown_macs" => {
+            if !v.parse::<usize>().is_ok_and(|n| (1..=100_000).contains(&n)) {
+                return bad("is not a number from 1 to 100000");
+            }
+        }
+        "throttle_wrong_credentials" => {
+            if !v.parse::<u32>().is_ok_and(|n| (1..=10_000).contains(&n)) {
+                return bad("is not a number from 1 to 10000");
+            }
+        }
         other => {
             let keys: Vec<&str> = KEYS.iter().map(|(k, _)| *k).collect();
             return Err(format!(
@@ -206,6 +224,19 @@ pub fn allows(rows: &[(String, String, String)], peer: IpAddr) -> bool {
         .filter_map(|(_, _, v)| networks(v).ok())
         .filter(|nets| !nets.is_empty())
         .all(|nets| nets.iter().any(|n| n.contains(&peer)))
+}
+
+/// The site's throttle thresholds, where set: unknown MACs, wrong credentials.
+pub fn throttle_thresholds(rows: &[(String, String, String)]) -> (Option<usize>, Option<u32>) {
+    let site = |key: &str| {
+        rows.iter()
+            .find(|(realm, k, _)| realm == SITE_REALM && k == key)
+            .map(|(_, _, v)| v.trim())
+    };
+    (
+        site("throttle_unknown_macs").and_then(|v| v.parse().ok()),
+        site("throttle_wrong_credentials").and_then(|v| v.parse().ok()),
+    )
 }
 
 /// How phones authenticate for files with SIP passwords: the mode, and the
