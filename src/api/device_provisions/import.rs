@@ -386,6 +386,47 @@ pub fn rows_from_csv(bytes: &[u8]) -> Result<Vec<Result<RawRow, RowError>>, ApiE
     Ok(rows)
 }
 
+/// The most rows read from a spreadsheet: more than any MAC list, and a
+/// stop for a sheet that claims millions of rows.
+const MAX_SHEET_ROWS: usize = 200_000;
+
+/// Whether the bytes are an XLSX workbook (a ZIP archive).
+pub fn is_xlsx(bytes: &[u8]) -> bool {
+    bytes.starts_with(b"PK\x03\x04")
+}
+
+/// Reads the first sheet of an XLSX workbook like a CSV file: a header row
+/// naming the columns, then one device per row; row numbers are the sheet's.
+pub fn rows_from_xlsx(bytes: &[u8]) -> Result<Vec<Result<RawRow, RowError>>, ApiError> {
+    use calamine::Reader;
+    let unreadable = |e: &dyn std::fmt::Display| ApiError::field("file", format!("cannot read the XLSX workbook: {e}"));
+    let mut workbook = calamine::open_workbook_auto_from_rs(std::io::Cursor::new(bytes)).map_err(|e| unreadable(&e))?;
+    let sheet = workbook
+        .worksheet_range_at(0)
+        .ok_or_else(|| ApiError::field("file", "the XLSX workbook has no sheet"))?
+        .map_err(|e| unreadable(&e))?;
+    if sheet.height() > MAX_SHEET_ROWS {
+        return Err(ApiError::field(
+            "file",
+            format!(
+                "the sheet has {} rows; at most {MAX_SHEET_ROWS} are read",
+                sheet.height()
+            ),
+        ));
+    }
+    // Rows above the used range are blank lines to the CSV reader, so
+    // row numbers stay the ones the spreadsheet shows.
+    let first_row = sheet.start().map_or(0, |(row, _)| row as usize);
+    let mut csv_text = csv::Writer::from_writer(vec![b'\n'; first_row]);
+    for row in sheet.rows() {
+        csv_text
+            .write_record(row.iter().map(|cell| cell.to_string()))
+            .map_err(|e| unreadable(&e))?;
+    }
+    let csv_bytes = csv_text.into_inner().map_err(|e| unreadable(&e))?;
+    rows_from_csv(&csv_bytes)
+}
+
 /// Counts newlines up to increasing byte offsets.
 struct LineCounter<'a> {
     bytes: &'a [u8],

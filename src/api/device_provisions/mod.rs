@@ -41,7 +41,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_one, update, delete))
 }
 
-const LIST: ListSpec = ListSpec {
+pub const LIST: ListSpec = ListSpec {
     columns: COLUMNS,
     from: "device_provisions",
     always: &["deleted_at IS NULL"],
@@ -215,7 +215,7 @@ pub async fn create(State(db): State<Db>, RawBody(body): RawBody) -> Result<Resp
 }
 
 /// All or nothing: JSON (`devices` or `data`, Chinese or English keys), a
-/// `text/csv` body, or a multipart `file` holding CSV.
+/// `text/csv` body, an XLSX workbook, or a multipart `file` holding CSV or XLSX.
 #[utoipa::path(post, path = "/api/device_provisions/import", tag = "device_provisions", params(ImportOptions),
     request_body(content(
         (DeviceRows = "application/json"),
@@ -269,8 +269,12 @@ pub async fn import_rows(
     write_rows(&db, rows, dry_run).await
 }
 
-/// CSV when declared or when it does not look like JSON.
+/// An XLSX workbook by its signature; CSV when declared or when it does not
+/// look like JSON.
 fn rows_from_bytes(bytes: &[u8], is_csv: bool) -> Result<Vec<Result<RawRow, RowError>>, ApiError> {
+    if import::is_xlsx(bytes) {
+        return import::rows_from_xlsx(bytes);
+    }
     let text = String::from_utf8_lossy(bytes);
     if !is_csv && text.trim_start().starts_with(['{', '[']) {
         rows_from_json(bytes)
