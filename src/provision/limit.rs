@@ -136,6 +136,17 @@ mod tests {
     }
 
     #[test]
+    fn thresholds_set_later_apply_to_the_next_count() {
+        let limiter = MissLimiter::default();
+        let ip: IpAddr = "198.51.100.7".parse().unwrap();
+        limiter.set_thresholds(Some(2), None);
+        limiter.unknown_mac(ip, mac(1));
+        assert_eq!(limiter.blocked_for(ip), None);
+        limiter.unknown_mac(ip, mac(2));
+        assert!(limiter.blocked_for(ip).is_some());
+    }
+
+    #[test]
     fn a_sweep_is_blocked_but_one_phone_asking_often_is_not() {
         let limiter = MissLimiter::new(5, 1000, Duration::from_secs(60), Duration::from_secs(60));
         let phone: IpAddr = "10.0.0.7".parse().unwrap();

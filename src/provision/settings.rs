@@ -315,6 +315,18 @@ mod tests {
     }
 
     #[test]
+    fn throttle_thresholds_come_from_the_site_only() {
+        let set = rows(&[
+            ("PROVISION", "throttle_unknown_macs", "50"),
+            ("PROVISION:001565aabbcc", "throttle_wrong_credentials", "1"),
+        ]);
+        assert_eq!(throttle_thresholds(&set), (Some(50), None));
+        assert!(validate("throttle_unknown_macs", "0").is_err());
+        assert!(validate("throttle_wrong_credentials", "10001").is_err());
+        assert!(validate("throttle_wrong_credentials", "5").is_ok());
+    }
+
+    #[test]
     fn a_phone_learns_its_own_credential_else_the_sites_current_one() {
         let open = |_: &str, _: &str, sealed: &str| Some(sealed.to_string());
         let site = [

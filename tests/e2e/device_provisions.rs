@@ -500,3 +500,77 @@ async fn import_refuses_empty_and_malformed_bodies() {
     })
     .await;
 }
+
+/// An XLSX workbook as a spreadsheet program saves it: a header row, then
+/// one device per row; the extension as a number cell.
+fn workbook(rows: &[(&str, f64, &str, &str)]) -> Vec<u8> {
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    for (col, header) in ["名称", "分机号", "供应商", "MAC"].iter().enumerate() {
+        sheet.write_string(0, col as u16, *header).unwrap();
+    }
+    for (i, (name, extn, vendor, mac)) in rows.iter().enumerate() {
+        let row = i as u32 + 1;
+        sheet.write_string(row, 0, *name).unwrap();
+        sheet.write_number(row, 1, *extn).unwrap();
+        sheet.write_string(row, 2, *vendor).unwrap();
+        sheet.write_string(row, 3, *mac).unwrap();
+    }
+    book.save_to_buffer().unwrap()
+}
+
+#[tokio::test]
+async fn xlsx_import_reports_sheet_rows_and_is_all_or_nothing() {
+    on_each_backend(|app| async move {
+        for e in ["1001", "1002"] {
+            app.extension(e, "xswitch.cn", "good-pass").await;
+        }
+        let send = |bytes: Vec<u8>| {
+            let form = reqwest::multipart::Form::new()
+                .part("file", reqwest::multipart::Part::bytes(bytes).file_name("phones.xlsx"));
+            app.client
+                .post(app.url("/api/device_provisions/import"))
+                .header("X-XTRA-AUTH-ID", &app.token)
+                .multipart(form)
+                .send()
+        };
+        let bad = workbook(&[
+            ("前台", 1001.0, "亿联", "00:15:65:aa:bb:01"),
+            ("后台", 1002.0, "yealink", "00:15:65:aa:bb:zz"),
+        ]);
+        let r = send(bad).await.unwrap();
+        assert_eq!(r.status(), 400);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["errors"].as_array().unwrap().len(), 1, "{body}");
+        assert_eq!(body["errors"][0]["row"], 3, "the sheet's row number: {body}");
+        assert_eq!(body["errors"][0]["column"], "mac");
+        assert_eq!(count(&app).await, 0);
+
+        let good = workbook(&[
+            ("前台", 1001.0, "亿联", "00:15:65:aa:bb:01"),
+            ("后台", 1002.0, "yealink", "00:15:65:aa:bb:02"),
+        ]);
+        let r = send(good).await.unwrap();
+        assert_eq!(r.status(), 200);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(
+            body["data"][0]["extn"], "1001",
+            "a number cell reads as the number: {body}"
+        );
+        assert_eq!(body["data"][1]["mac"], "001565aabb02");
+        assert_eq!(count(&app).await, 2);
+
+        // A ZIP that is not a workbook is refused with the reason.
+        let r = send(b"PK\x03\x04 not really a workbook".to_vec()).await.unwrap();
+        assert_eq!(r.status(), 400);
+        let body: Value = r.json().await.unwrap();
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("file: cannot read the XLSX workbook"),
+            "{body}"
+        );
+    })
+    .await;
+}
