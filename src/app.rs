@@ -135,6 +135,7 @@ pub fn router(state: AppState) -> Router {
             .route("/healthz", get(healthz))
             .with_state(state.clone())
             .merge(crate::provision::router(state.clone()))
+            .merge(crate::ui::router(state.clone()))
             .merge(crate::api::router(state)),
     )
 }

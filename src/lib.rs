@@ -14,3 +14,4 @@ pub mod secrets;
 pub mod store;
 pub mod telemetry;
 pub mod tts;
+pub mod ui;

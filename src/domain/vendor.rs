@@ -100,6 +100,15 @@ impl Vendor {
             .ok_or_else(|| UnknownVendor(name.to_string()))
     }
 
+    /// Every vendor, in the order of their names.
+    pub fn all() -> impl Iterator<Item = Vendor> {
+        NAMES
+            .iter()
+            .enumerate()
+            .filter(|(i, (_, v))| *i == 0 || NAMES[i - 1].1 != *v)
+            .map(|(_, (_, v))| *v)
+    }
+
     pub fn code(self) -> &'static str {
         NAMES
             .iter()
@@ -128,6 +137,16 @@ impl fmt::Display for Vendor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn all_lists_each_vendor_once_by_its_code() {
+        let codes: Vec<&str> = Vendor::all().map(Vendor::code).collect();
+        assert_eq!(codes.len(), 12);
+        assert_eq!(codes[..3], ["yealink", "grandstream", "fanvil"]);
+        for code in &codes {
+            assert_eq!(Vendor::resolve(code).unwrap().code(), *code);
+        }
+    }
 
     #[test]
     fn resolves_chinese_and_short_names() {

@@ -216,3 +216,45 @@ impl Db {
             .bind(mac).fetch_all(pool).await)
     }
 }
+
+/// A line of a phone, and when its account last changed.
+#[derive(Debug, Clone, FromRow)]
+pub struct LineChange {
+    pub mac: String,
+    pub extn: String,
+    pub changed_at: OffsetDateTime,
+}
+
+/// When a settings realm last changed.
+#[derive(Debug, Clone, FromRow)]
+pub struct RealmChange {
+    pub realm: String,
+    pub changed_at: OffsetDateTime,
+}
+
+impl Db {
+    /// The lines of these phones, in line order, with when each account
+    /// last changed (a deleted account counts as a change).
+    pub async fn line_changes(&self, macs: &[String]) -> sqlx::Result<Vec<LineChange>> {
+        self.fetch_where_in(
+            "SELECT d.mac, e.extn, COALESCE(e.deleted_at, e.updated_at) AS changed_at
+             FROM device_provisions d
+             JOIN device_provision_lines l ON l.device_id = d.id
+             JOIN extensions e ON e.id = l.extension_id
+             WHERE d.deleted_at IS NULL AND d.mac IN ({in})
+             ORDER BY d.id, l.position",
+            macs,
+        )
+        .await
+    }
+
+    /// When each of these settings realms last changed, deletions included.
+    pub async fn realm_changes(&self, realms: &[String]) -> sqlx::Result<Vec<RealmChange>> {
+        self.fetch_where_in(
+            "SELECT realm, MAX(COALESCE(deleted_at, updated_at)) AS changed_at
+             FROM dicts WHERE realm IN ({in}) GROUP BY realm",
+            realms,
+        )
+        .await
+    }
+}

@@ -5,6 +5,7 @@ mod harness;
 
 mod callcenter;
 mod cli;
+mod console;
 mod device_provisions;
 mod dicts;
 mod extensions;

@@ -1,0 +1,377 @@
+//! The console's two languages. The browser's preference decides, until the
+//! admin picks one with the switch (a cookie).
+
+use std::collections::HashMap;
+
+use axum::extract::{FromRequestParts, Path, Query};
+use axum::http::header::{ACCEPT_LANGUAGE, SET_COOKIE};
+use axum::http::request::Parts;
+use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
+use axum_extra::extract::CookieJar;
+use serde_json::Value;
+
+const LANG_COOKIE: &str = "sipprov_lang";
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Lang {
+    #[default]
+    En,
+    Zh,
+}
+
+impl Lang {
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::Zh => "zh",
+        }
+    }
+
+    fn parse(code: &str) -> Option<Lang> {
+        let code = code.trim().to_ascii_lowercase();
+        if code.starts_with("zh") {
+            Some(Lang::Zh)
+        } else if code.starts_with("en") {
+            Some(Lang::En)
+        } else {
+            None
+        }
+    }
+
+    /// The first language of `Accept-Language` (by weight) that the console has.
+    fn from_accept_language(header: &str) -> Option<Lang> {
+        let mut ranked: Vec<(f32, Lang)> = header
+            .split(',')
+            .filter_map(|part| {
+                let mut pieces = part.split(';');
+                let lang = Lang::parse(pieces.next()?)?;
+                let weight = pieces
+                    .find_map(|p| p.trim().strip_prefix("q="))
+                    .and_then(|q| q.parse::<f32>().ok())
+                    .unwrap_or(1.0);
+                Some((weight, lang))
+            })
+            .collect();
+        // A stable sort keeps the browser's order among equal weights.
+        ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
+        ranked.first().map(|(_, lang)| *lang)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Lang {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let chosen = CookieJar::from_headers(&parts.headers)
+            .get(LANG_COOKIE)
+            .and_then(|c| Lang::parse(c.value()));
+        let preferred = || {
+            parts
+                .headers
+                .get(ACCEPT_LANGUAGE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(Lang::from_accept_language)
+        };
+        Ok(chosen.or_else(preferred).unwrap_or_default())
+    }
+}
+
+/// `/ui/lang/{en|zh}?to=/ui/…`: remembers the choice and goes back.
+pub async fn switch(Path(code): Path<String>, Query(query): Query<HashMap<String, String>>) -> Response {
+    let to = query
+        .get("to")
+        .filter(|to| is_console_path(to))
+        .map_or("/ui/", String::as_str);
+    let Some(lang) = Lang::parse(&code) else {
+        return Redirect::to(to).into_response();
+    };
+    let cookie = format!(
+        "{LANG_COOKIE}={}; Path=/ui; SameSite=Lax; Max-Age=31536000",
+        lang.code()
+    );
+    (AppendHeaders([(SET_COOKIE, cookie)]), Redirect::to(to)).into_response()
+}
+
+/// Only a path of the console itself, so the switch cannot send anyone elsewhere.
+pub fn is_console_path(to: &str) -> bool {
+    to.starts_with("/ui/") && !to.contains("//") && !to.contains('\\') && !to.chars().any(char::is_control)
+}
+
+/// Links that switch to each language and come back to `here`.
+pub fn switch_links(here: &str) -> Value {
+    let back = form_urlencoded::byte_serialize(here.as_bytes()).collect::<String>();
+    serde_json::json!({
+        "en": format!("/ui/lang/en?to={back}"),
+        "zh": format!("/ui/lang/zh?to={back}"),
+    })
+}
+
+/// Every label of a language, for the templates.
+pub fn labels(lang: Lang) -> Value {
+    Value::Object(
+        LABELS
+            .iter()
+            .map(|(key, en, zh)| {
+                let text = if lang == Lang::Zh { zh } else { en };
+                ((*key).to_string(), Value::String((*text).to_string()))
+            })
+            .collect(),
+    )
+}
+
+/// One label; the key itself if there is none.
+pub fn text(lang: Lang, key: &str) -> &str {
+    lookup(lang, key).unwrap_or(key)
+}
+
+pub fn lookup(lang: Lang, key: &str) -> Option<&'static str> {
+    LABELS
+        .iter()
+        .find(|(k, _, _)| *k == key)
+        .map(|(_, en, zh)| if lang == Lang::Zh { *zh } else { *en })
+}
+
+/// (key, English, Chinese).
+const LABELS: &[(&str, &str, &str)] = &[
+    ("devices", "Devices", "话机"),
+    ("import", "Import", "导入"),
+    ("pending", "Pending phones", "待认领话机"),
+    ("extensions", "Extensions", "分机"),
+    ("settings", "Settings", "配置"),
+    ("logout", "Log out", "退出"),
+    ("log_in", "Log in", "登录"),
+    ("login_hint", "Use your XSwitch account.", "使用 XSwitch 账号登录。"),
+    ("login_name", "User name", "用户名"),
+    ("password", "Password", "密码"),
+    ("back_to_devices", "Back to devices", "返回话机列表"),
+    (
+        "csrf_refused",
+        "This form has expired or came from another site. Reload the page and try again.",
+        "表单已失效或来自其他网站，请刷新页面后重试。",
+    ),
+    ("page", "Page", "第"),
+    ("rows", "rows", "条"),
+    ("previous", "Previous", "上一页"),
+    ("next", "Next", "下一页"),
+    ("new_device", "New device", "新增话机"),
+    ("edit_device", "Edit device", "编辑话机"),
+    ("export_csv", "Export CSV", "导出 CSV"),
+    ("search", "Search", "搜索"),
+    ("search_in", "Search in", "搜索范围"),
+    ("mac", "MAC", "MAC"),
+    ("name", "Name", "名称"),
+    ("vendor", "Vendor", "供应商"),
+    ("model", "Model", "型号"),
+    ("extn", "Extensions", "分机号"),
+    ("last_provisioned", "Last provisioned", "最近配置"),
+    ("status", "Status", "状态"),
+    ("status_never", "Never fetched", "从未获取"),
+    ("status_current", "Has the current config", "已是最新配置"),
+    ("status_older", "Has an older config", "配置已过期"),
+    ("edit", "Edit", "编辑"),
+    ("preview", "Preview", "预览"),
+    (
+        "no_devices",
+        "No devices yet. Create one, import a MAC list, or claim a pending phone.",
+        "还没有话机。可新增、导入 MAC 列表，或认领待认领话机。",
+    ),
+    (
+        "lines_hint",
+        "Extension numbers, one per line key, separated by commas.",
+        "分机号，每个线路一个，用逗号分隔。",
+    ),
+    ("save", "Save", "保存"),
+    ("cancel", "Cancel", "取消"),
+    ("delete", "Delete", "删除"),
+    (
+        "confirm_delete",
+        "Delete this device? The phone will no longer get its configuration.",
+        "确定删除该话机？删除后话机将无法获取配置。",
+    ),
+    ("provisioning_urls", "Provisioning URLs", "配置服务器地址"),
+    (
+        "provisioning_urls_hint",
+        "Give phones one of these URLs in DHCP option 66 or on the phone's web page.",
+        "通过 DHCP 选项 66 或话机网页把以下任一地址告诉话机。",
+    ),
+    ("other_vendors", "Other vendors", "其他供应商"),
+    ("copy", "Copy", "复制"),
+    ("copied", "Copied", "已复制"),
+    (
+        "no_files",
+        "This vendor serves no per-phone files.",
+        "该供应商没有按话机生成的文件。",
+    ),
+    (
+        "import_hint",
+        "Upload a CSV or XLSX MAC list with a header row: name, extn, vendor, mac (or 名称, 分机号, 供应商, MAC). Nothing is written until you confirm.",
+        "上传带表头的 CSV 或 XLSX MAC 列表：name, extn, vendor, mac（或 名称, 分机号, 供应商, MAC）。确认之前不会写入任何数据。",
+    ),
+    ("check_file", "Check file", "检查文件"),
+    ("dry_run_report", "Dry-run report", "预检报告"),
+    (
+        "nothing_written",
+        "Nothing was written. Fix these rows and upload the file again.",
+        "未写入任何数据。请修正以下行后重新上传。",
+    ),
+    ("row", "Row", "行"),
+    ("column", "Column", "列"),
+    ("value", "Value", "值"),
+    ("reason", "Reason", "原因"),
+    ("rows_will_be_created", "devices will be created.", "台话机将被创建。"),
+    ("confirm_import", "Confirm import", "确认导入"),
+    ("rows_to_create", "Devices to create", "将创建的话机"),
+    ("more_rows", "more", "条未显示"),
+    (
+        "pending_hint",
+        "Phones that asked for a configuration but have no device record. Claim one to give it extensions.",
+        "请求过配置但尚未登记的话机。认领后即可为其分配分机。",
+    ),
+    ("ip", "IP", "IP"),
+    ("last_seen", "Last seen", "最近请求"),
+    ("first_seen", "first", "首次"),
+    ("fetches", "Requests", "请求次数"),
+    ("claim", "Claim", "认领"),
+    (
+        "no_pending",
+        "No unknown phones have asked for a configuration.",
+        "没有未登记的话机请求过配置。",
+    ),
+    ("pick_extensions", "Extensions for its lines", "线路分机"),
+    ("no_extensions", "No extensions yet.", "还没有分机。"),
+    ("new_extension", "New extension", "新增分机"),
+    ("new_range", "New range of extensions", "批量新增分机"),
+    ("range_start", "First number", "起始号码"),
+    ("range_end", "Last number", "结束号码"),
+    ("password_generated", "leave empty to generate one", "留空则自动生成"),
+    (
+        "password_generated_each",
+        "leave empty to generate one for each",
+        "留空则为每个分机自动生成",
+    ),
+    ("create", "Create", "创建"),
+    ("domain", "Domain", "域"),
+    ("state", "State", "状态"),
+    ("enabled", "Enabled", "启用"),
+    ("disabled", "Disabled", "禁用"),
+    ("edit_extension", "Edit extension", "编辑分机"),
+    ("caller_id_name", "Caller ID name", "主叫名称"),
+    ("caller_id_number", "Caller ID number", "主叫号码"),
+    ("reset_password", "Reset password", "重置密码"),
+    (
+        "reset_password_hint",
+        "A new random SIP password; phones get it on their next fetch.",
+        "生成新的随机 SIP 密码，话机下次获取配置时生效。",
+    ),
+    (
+        "confirm_reset",
+        "Give this extension a new SIP password?",
+        "确定为该分机生成新的 SIP 密码？",
+    ),
+    (
+        "new_password_is",
+        "The new SIP password (shown once):",
+        "新的 SIP 密码（仅显示一次）：",
+    ),
+    (
+        "settings_hint",
+        "What every phone gets. A change applies on each phone's next fetch. Empty means the default.",
+        "所有话机的配置，话机下次获取配置时生效。留空即使用默认值。",
+    ),
+    ("default_value", "default", "默认"),
+    (
+        "secret_unchanged",
+        "set; leave empty to keep it",
+        "已设置；留空则保持不变",
+    ),
+    ("not_set", "not set", "未设置"),
+    ("setting_sip_server_host", "SIP server", "SIP 服务器"),
+    ("setting_sip_server_port", "SIP port", "SIP 端口"),
+    ("setting_transport", "Transport", "传输协议"),
+    ("setting_ntp_server", "NTP server", "NTP 服务器"),
+    ("setting_time_zone", "Time zone", "时区"),
+    ("setting_language", "Phone language", "话机语言"),
+    ("setting_phone_admin_password", "Phone admin password", "话机管理员密码"),
+    (
+        "setting_resync_interval",
+        "Resync interval (minutes)",
+        "重新获取配置间隔（分钟）",
+    ),
+    (
+        "setting_allowed_networks",
+        "Networks allowed to fetch",
+        "允许获取配置的网段",
+    ),
+    ("setting_auth_mode", "Phone authentication", "话机认证方式"),
+    (
+        "setting_throttle_unknown_macs",
+        "Throttle after unknown MACs",
+        "未知 MAC 限流阈值",
+    ),
+    (
+        "setting_throttle_wrong_credentials",
+        "Throttle after wrong credentials",
+        "错误凭据限流阈值",
+    ),
+    ("setting_auth_username", "Phone user name", "话机认证用户名"),
+    ("setting_auth_password", "Phone password", "话机认证密码"),
+    (
+        "setting_auth_password_previous",
+        "Previous phone password",
+        "旧话机认证密码",
+    ),
+    ("done_created", "Saved.", "已保存。"),
+    ("done_updated", "Saved.", "已保存。"),
+    ("done_deleted", "Deleted.", "已删除。"),
+    ("done_imported", "Imported.", "导入完成。"),
+    (
+        "done_claimed",
+        "The phone is claimed; it gets its configuration on its next fetch.",
+        "已认领，话机下次请求时即可获取配置。",
+    ),
+    (
+        "done_settings",
+        "Settings saved. Phones get them on their next fetch.",
+        "配置已保存，话机下次获取配置时生效。",
+    ),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_browser_preference_decides_by_weight() {
+        assert_eq!(Lang::from_accept_language("zh-CN,zh;q=0.9,en;q=0.8"), Some(Lang::Zh));
+        assert_eq!(Lang::from_accept_language("en-US,en;q=0.9,zh;q=0.8"), Some(Lang::En));
+        assert_eq!(
+            Lang::from_accept_language("fr;q=1, zh-TW;q=0.4, en;q=0.5"),
+            Some(Lang::En)
+        );
+        assert_eq!(Lang::from_accept_language("fr, de"), None);
+        assert_eq!(Lang::from_accept_language(""), None);
+    }
+
+    #[test]
+    fn every_label_has_both_languages_and_keys_are_unique() {
+        let mut keys = std::collections::HashSet::new();
+        for (key, en, zh) in LABELS {
+            assert!(keys.insert(key), "{key} twice");
+            assert!(!en.is_empty() && !zh.is_empty(), "{key}");
+        }
+    }
+
+    #[test]
+    fn the_switch_only_returns_into_the_console() {
+        assert!(is_console_path("/ui/devices?page=2"));
+        for bad in [
+            "https://evil.example/",
+            "//evil.example/ui/",
+            "/ui//evil",
+            "/api/sessions",
+            "/ui/\\evil",
+        ] {
+            assert!(!is_console_path(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,447 @@
+//! The admin console, driven in a real headless Chromium through
+//! ChromeDriver, and its form protection checked with plain HTTP.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::harness::{ADMIN_PASSWORD, TestApp, on_each_backend};
+
+/// A ChromeDriver on a free port, stopped when dropped.
+struct Driver {
+    child: Child,
+    port: u16,
+}
+
+impl Driver {
+    fn start() -> Driver {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver (Debian's chromium-driver) must be installed; .ci/run installs it");
+        Driver { child, port }
+    }
+
+    /// A fresh headless browser with its own profile.
+    async fn browser(&self, language: &str) -> Client {
+        let capabilities = json!({
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                         "--window-size=1280,900", format!("--lang={language}")],
+                "prefs": {"intl.accept_languages": language},
+            }
+        });
+        let capabilities = capabilities.as_object().unwrap().clone();
+        let url = format!("http://127.0.0.1:{}", self.port);
+        for _ in 0..100 {
+            match ClientBuilder::rustls()
+                .expect("rustls client")
+                .capabilities(capabilities.clone())
+                .connect(&url)
+                .await
+            {
+                Ok(client) => return client,
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+        panic!("chromedriver did not start on port {}", self.port);
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Saves a screenshot of the page; kept in `SIPPROV_SCREENSHOTS` when set
+/// (how docs/screenshots/ is refreshed). It must be a real PNG either way.
+async fn screenshot(browser: &Client, name: &str) {
+    let png = browser.screenshot().await.unwrap();
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 5_000,
+        "{name}: not a picture"
+    );
+    if let Ok(dir) = std::env::var("SIPPROV_SCREENSHOTS") {
+        std::fs::write(Path::new(&dir).join(format!("{name}.png")), png).unwrap();
+    }
+}
+
+async fn text_of(browser: &Client, css: &str) -> String {
+    browser
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .text()
+        .await
+        .unwrap()
+}
+
+async fn fill(browser: &Client, name: &str, value: &str) {
+    let field = browser.find(Locator::Css(&format!("[name='{name}']"))).await.unwrap();
+    field.clear().await.unwrap();
+    field.send_keys(value).await.unwrap();
+}
+
+async fn click(browser: &Client, css: &str) {
+    browser.find(Locator::Css(css)).await.unwrap().click().await.unwrap();
+}
+
+async fn path_of(browser: &Client) -> String {
+    let url = browser.current_url().await.unwrap();
+    match url.query() {
+        Some(q) => format!("{}?{q}", url.path()),
+        None => url.path().to_string(),
+    }
+}
+
+fn write_csv(dir: &Path, name: &str, body: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, body).unwrap();
+    path
+}
+
+/// Uploads a file on the import page and asks for the dry-run report.
+async fn check_file(browser: &Client, app: &TestApp, path: &Path) {
+    browser.goto(&app.url("/ui/import")).await.unwrap();
+    let input = browser.find(Locator::Css("#file")).await.unwrap();
+    input.send_keys(path.to_str().unwrap()).await.unwrap();
+    click(browser, "#check").await;
+    text_of(browser, "#report").await;
+}
+
+/// A phone fetching its file over HTTP, as a Yealink does.
+async fn phone_fetch(app: &TestApp, mac: &str) -> StatusCode {
+    let colon: Vec<String> = (0..6).map(|i| mac[i * 2..i * 2 + 2].to_string()).collect();
+    app.client
+        .get(app.url(&format!("/prov/{mac}.cfg")))
+        .header(
+            "User-Agent",
+            format!("Yealink SIP-T46U 108.86.0.20 {}", colon.join(":")),
+        )
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+async fn device_count(app: &TestApp) -> i64 {
+    let (_, page) = app.get("/api/device_provisions").await;
+    page["rowCount"].as_i64().unwrap()
+}
+
+#[tokio::test]
+async fn an_admin_rolls_out_phones_in_a_real_browser() {
+    let driver = Driver::start();
+    let driver = &driver;
+    on_each_backend(|app| async move {
+        let files = tempfile::tempdir().unwrap();
+        let browser = driver.browser("en-US").await;
+
+        // Logging in, with the API's own session.
+        browser.goto(&app.url("/ui/devices")).await.unwrap();
+        assert_eq!(path_of(&browser).await, "/ui/login");
+        screenshot(&browser, "login").await;
+        fill(&browser, "login", "admin").await;
+        fill(&browser, "password", "wrong-password").await;
+        click(&browser, "#log-in").await;
+        assert!(text_of(&browser, ".error").await.contains("Wrong username or password"));
+        fill(&browser, "password", ADMIN_PASSWORD).await;
+        click(&browser, "#log-in").await;
+        text_of(&browser, "#devices").await;
+        assert_eq!(path_of(&browser).await, "/ui/devices");
+
+        // Extensions: a range, as muti_add makes it.
+        browser.goto(&app.url("/ui/extensions")).await.unwrap();
+        fill(&browser, "extns_start", "1001").await;
+        fill(&browser, "extns_end", "1005").await;
+        click(&browser, "#create-range").await;
+        assert!(text_of(&browser, ".flash").await.contains("Saved"));
+        assert!(text_of(&browser, "#extensions").await.contains("1005"));
+        screenshot(&browser, "extensions").await;
+
+        // An import with one bad row: the report shows it, nothing is written.
+        let bad = write_csv(
+            files.path(),
+            "phones.csv",
+            "name,extn,vendor,mac\nReception,1001,yealink,00:15:65:00:00:01\nSales,1002,yealink,00:15:65:00:00:0G\nStore,1003,gs,00:0b:82:00:00:03\n",
+        );
+        check_file(&browser, &app, &bad).await;
+        let report = text_of(&browser, "#bad-rows").await;
+        assert!(report.contains("00:15:65:00:00:0G"), "{report}");
+        assert!(report.contains("is not a MAC address"), "{report}");
+        assert!(text_of(&browser, "#report").await.contains("Nothing was written"));
+        assert!(browser.find(Locator::Css("#confirm")).await.is_err(), "no way to confirm a bad file");
+        screenshot(&browser, "import-report").await;
+        assert_eq!(device_count(&app).await, 0);
+
+        // Fixed, checked again, confirmed.
+        let good = write_csv(
+            files.path(),
+            "phones.csv",
+            "name,extn,vendor,mac\nReception,1001,yealink,00:15:65:00:00:01\nSales,1002,yealink,00:15:65:00:00:02\nStore,1003,gs,00:0b:82:00:00:03\n",
+        );
+        check_file(&browser, &app, &good).await;
+        assert!(text_of(&browser, "#report").await.contains("3 devices will be created"));
+        assert!(text_of(&browser, "#good-rows").await.contains("001565000002"));
+        screenshot(&browser, "import-confirm").await;
+        assert_eq!(device_count(&app).await, 0, "a dry run writes nothing");
+        click(&browser, "#confirm").await;
+        let table = text_of(&browser, "#devices").await;
+        assert_eq!(device_count(&app).await, 3);
+        for mac in ["00:15:65:00:00:01", "00:15:65:00:00:02", "00:0B:82:00:00:03"] {
+            assert!(table.contains(mac), "{table}");
+        }
+        assert!(table.contains("Never fetched"));
+
+        // A phone fetches its file: the table shows when, from where, which firmware.
+        assert_eq!(phone_fetch(&app, "001565000002").await, StatusCode::OK);
+        let row = "tr[data-mac='001565000002']";
+        let mut shown = String::new();
+        for _ in 0..50 {
+            browser.goto(&app.url("/ui/devices")).await.unwrap();
+            shown = text_of(&browser, row).await;
+            if shown.contains("Has the current config") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        assert!(shown.contains("127.0.0.1") && shown.contains("108.86.0.20"), "{shown}");
+        let (_, device) = app.get("/api/device_provisions?mac=001565000002").await;
+        let fetched_at = device["data"][0]["last_provisioned_at"].as_str().unwrap().to_string();
+        assert!(shown.contains(&fetched_at), "{shown} lacks {fetched_at}");
+        screenshot(&browser, "devices").await;
+
+        // Search by extension.
+        fill(&browser, "q", "1003").await;
+        browser
+            .find(Locator::Css("select[name='field']"))
+            .await
+            .unwrap()
+            .select_by_value("extn")
+            .await
+            .unwrap();
+        click(&browser, "form.search button").await;
+        let found = text_of(&browser, "#devices tbody").await;
+        assert!(found.contains("00:0B:82:00:00:03") && !found.contains("00:15:65:00:00:01"), "{found}");
+
+        // A settings change makes that phone's config older than the one it has.
+        browser.goto(&app.url("/ui/settings")).await.unwrap();
+        fill(&browser, "sip_server_port", "99999").await;
+        click(&browser, "#save-settings").await;
+        assert!(
+            text_of(&browser, "[data-field='sip_server_port']").await.contains("not a port"),
+            "the message sits beside its field"
+        );
+        screenshot(&browser, "settings").await;
+        fill(&browser, "sip_server_port", "5062").await;
+        fill(&browser, "sip_server_host", "pbx.example.com").await;
+        click(&browser, "#save-settings").await;
+        assert!(text_of(&browser, ".flash").await.contains("Settings saved"));
+        browser.goto(&app.url("/ui/devices")).await.unwrap();
+        assert!(text_of(&browser, row).await.contains("Has an older config"));
+
+        // Preview: the rendered files, passwords masked, URLs to copy.
+        let id = device["data"][0]["id"].as_i64().unwrap();
+        browser.goto(&app.url(&format!("/ui/devices/{id}/preview"))).await.unwrap();
+        let page = text_of(&browser, "main").await;
+        assert!(page.contains("001565000002.cfg"), "{page}");
+        assert!(page.contains("pbx.example.com"), "{page}");
+        assert!(page.contains("********"), "{page}");
+        let (_, detail) = app.get(&format!("/api/extensions/{}", extension_id(&app, "1002").await)).await;
+        assert!(!page.contains(detail["password"].as_str().unwrap()), "no SIP password on the page");
+        let url = text_of(&browser, "#url-yealink").await;
+        assert_eq!(url, app.url("/api/provision/yealink/"));
+        screenshot(&browser, "preview").await;
+
+        // A pending phone is claimed with an extension.
+        assert_eq!(phone_fetch(&app, "001565abcdef").await, StatusCode::NOT_FOUND);
+        let mut listed = String::new();
+        for _ in 0..50 {
+            browser.goto(&app.url("/ui/pending")).await.unwrap();
+            listed = text_of(&browser, "#pending").await;
+            if listed.contains("00:15:65:AB:CD:EF") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        assert!(listed.contains("00:15:65:AB:CD:EF") && listed.contains("T46U"), "{listed}");
+        screenshot(&browser, "pending").await;
+        click(&browser, "tr[data-mac='001565abcdef'] a").await;
+        fill(&browser, "name", "Lobby").await;
+        click(&browser, "input[name='extn'][value='1004']").await;
+        screenshot(&browser, "claim").await;
+        click(&browser, "#claim").await;
+        assert!(text_of(&browser, ".flash").await.contains("claimed"));
+        assert!(text_of(&browser, "#devices").await.contains("Lobby"));
+        assert_eq!(phone_fetch(&app, "001565abcdef").await, StatusCode::OK, "the claimed phone gets its file");
+        let (_, claimed) = app.get("/api/device_provisions?mac=001565abcdef").await;
+        assert_eq!(claimed["data"][0]["extn"], "1004");
+
+        // A phone-sized screen keeps the table usable.
+        browser.set_window_size(390, 844).await.unwrap();
+        browser.goto(&app.url("/ui/devices")).await.unwrap();
+        text_of(&browser, "#devices").await;
+        screenshot(&browser, "devices-phone").await;
+        browser.set_window_size(1280, 900).await.unwrap();
+
+        // The language switch.
+        click(&browser, "a[lang='zh']").await;
+        assert!(text_of(&browser, "nav").await.contains("话机"));
+        screenshot(&browser, "devices-zh").await;
+        click(&browser, "a[lang='en']").await;
+        assert!(text_of(&browser, "nav").await.contains("Devices"));
+
+        // Logging out ends the session for the API too.
+        click(&browser, "#logout").await;
+        text_of(&browser, "#log-in").await;
+        browser.goto(&app.url("/ui/devices")).await.unwrap();
+        assert_eq!(path_of(&browser).await, "/ui/login");
+        browser.close().await.unwrap();
+    })
+    .await;
+}
+
+async fn extension_id(app: &TestApp, extn: &str) -> i64 {
+    let (_, page) = app.get(&format!("/api/extensions?extn={extn}")).await;
+    page["data"][0]["id"].as_i64().unwrap()
+}
+
+#[tokio::test]
+async fn the_console_follows_the_browser_language() {
+    let driver = Driver::start();
+    let driver = &driver;
+    on_each_backend(|app| async move {
+        let browser = driver.browser("zh-CN").await;
+        browser.goto(&app.url("/ui/login")).await.unwrap();
+        assert_eq!(text_of(&browser, "h1").await, "登录");
+        browser.close().await.unwrap();
+    })
+    .await;
+}
+
+/// Logs in through the console's form, as a browser would, and returns the
+/// session cookie and a form token from a page.
+async fn console_session(app: &TestApp) -> (String, String) {
+    let response = app
+        .client
+        .post(app.url("/ui/login"))
+        .form(&[("login", "admin"), ("password", ADMIN_PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let page = app
+        .client
+        .get(app.url("/ui/extensions"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let token = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a form token on the page")
+        .to_string();
+    (cookie, token)
+}
+
+#[tokio::test]
+async fn forms_refuse_posts_without_the_session_token_or_from_another_site() {
+    on_each_backend(|app| async move {
+        let (cookie, token) = console_session(&app).await;
+        let post = |form: Vec<(&'static str, String)>, origin: Option<&'static str>| {
+            let mut request = app
+                .client
+                .post(app.url("/ui/extensions/range"))
+                .header("cookie", &cookie)
+                .form(&form);
+            if let Some(origin) = origin {
+                request = request.header("origin", origin).header("sec-fetch-site", "cross-site");
+            }
+            request.send()
+        };
+        let range = |csrf: &str| {
+            vec![
+                ("csrf", csrf.to_string()),
+                ("extns_start", "2001".to_string()),
+                ("extns_end", "2002".to_string()),
+            ]
+        };
+        let missing = post(range("")[1..].to_vec(), None).await.unwrap();
+        assert_eq!(missing.status(), StatusCode::FORBIDDEN);
+        let wrong = post(range(&"0".repeat(64)), None).await.unwrap();
+        assert_eq!(wrong.status(), StatusCode::FORBIDDEN);
+        let cross_site = post(range(&token), Some("https://evil.example")).await.unwrap();
+        assert_eq!(cross_site.status(), StatusCode::FORBIDDEN);
+        let (_, page) = app.get("/api/extensions?extn=200").await;
+        assert_eq!(page["rowCount"], 0, "no refused form wrote anything");
+
+        let sent = post(range(&token), None).await.unwrap();
+        assert_eq!(sent.status(), StatusCode::SEE_OTHER);
+        let (_, page) = app.get("/api/extensions?extn=200").await;
+        assert_eq!(page["rowCount"], 2);
+
+        // The console's changes are in the operation log, as the admin's.
+        let (_, logs) = app.get("/api/logs?perPage=50").await;
+        let rows = logs["data"].as_array().unwrap();
+        assert!(
+            rows.iter()
+                .any(|r| r["resource"] == "extensions" && r["action"] == "CREATE" && r["user_id"] == "1"),
+            "{logs}"
+        );
+
+        // Pages carry the protective headers, and unknown pages say so.
+        let page = app
+            .client
+            .get(app.url("/ui/devices"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        let headers = page.headers();
+        assert!(
+            headers["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("frame-ancestors 'none'")
+        );
+        assert_eq!(headers["x-frame-options"], "DENY");
+        assert_eq!(headers["cache-control"], "no-store");
+        let unknown = app
+            .client
+            .get(app.url("/ui/devices/999999"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    })
+    .await;
+}
