@@ -16,6 +16,8 @@ struct Server {
     child: Child,
     addr: String,
     stdout: BufReader<std::process::ChildStdout>,
+    /// Every line sipprov logged so far.
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 /// A server left behind by a failing test is stopped, not orphaned.
@@ -73,7 +75,12 @@ fn serve_with(
     database_url: Option<&str>,
     flags: &[&str],
 ) -> (Server, std::collections::HashMap<String, String>) {
-    let mut child = sipprov(data_dir, database_url)
+    serve_in(sipprov(data_dir, database_url), flags)
+}
+
+/// Starts `serve` from a prepared command (its environment set).
+fn serve_in(mut command: Command, flags: &[&str]) -> (Server, std::collections::HashMap<String, String>) {
+    let mut child = command
         .args(["--log-format", "json", "serve", "--listen", "127.0.0.1:0"])
         .args(flags)
         .stdout(Stdio::piped())
@@ -82,8 +89,11 @@ fn serve_with(
         .unwrap();
     let stderr = BufReader::new(child.stderr.take().unwrap());
     let (tx, rx) = std::sync::mpsc::channel();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = log.clone();
     std::thread::spawn(move || {
         for line in stderr.lines().map_while(Result::ok) {
+            kept.lock().unwrap().push(line.clone());
             if let Ok(v) = serde_json::from_str::<Value>(&line)
                 && v["fields"]["message"] == "listening"
             {
@@ -105,7 +115,15 @@ fn serve_with(
     }
     let stdout = BufReader::new(child.stdout.take().unwrap());
     let addr = addresses.remove("api").unwrap();
-    (Server { child, addr, stdout }, addresses)
+    (
+        Server {
+            child,
+            addr,
+            stdout,
+            log,
+        },
+        addresses,
+    )
 }
 
 fn curl(args: &[&str]) -> Value {
@@ -593,4 +611,130 @@ fn two_nodes_on_one_postgresql_share_tokens_devices_and_fresh_configs() {
 
     a.terminate();
     b.terminate();
+}
+
+/// curl's answer as text, and its HTTP status.
+fn curl_text(args: &[&str]) -> (u16, String) {
+    let out = Command::new("curl")
+        .args(["-sS", "-w", "\n%{http_code}"])
+        .args(args)
+        .output()
+        .expect("curl is installed");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, status) = text.rsplit_once('\n').unwrap();
+    (status.parse().unwrap(), body.to_string())
+}
+
+#[test]
+fn no_password_or_token_reaches_the_log_at_debug_level() {
+    for_each_database(|dir, db| {
+        let admin_password = "Admin-Secret-Pass-1";
+        let mut command = sipprov(dir, db);
+        command
+            .env("SIPPROV_ADMIN_PASSWORD", admin_password)
+            .env("RUST_LOG", "debug");
+        let (mut server, _) = serve_in(command, &[]);
+        let addr = server.addr.clone();
+        let url = |path: &str| format!("http://{addr}{path}");
+        let json = "Content-Type: application/json";
+
+        let mut secrets: Vec<String> = vec![admin_password.into()];
+        let (status, _) = curl_text(&[&url("/api/sessions"), "-d", "login=admin&password=Wrong-Guess-Pass-2"]);
+        assert_eq!(status, 403);
+        secrets.push("Wrong-Guess-Pass-2".into());
+        let token = login(&addr, "admin", admin_password)["token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        secrets.push(token.clone());
+        let auth = format!("X-XTRA-AUTH-ID: {token}");
+        let post = |path: &str, body: &str| curl(&[&url(path), "-H", &auth, "-H", json, "-d", body]);
+
+        post("/api/extensions", r#"{"extn":"1001","password":"Extn-Sip-Secret-3"}"#);
+        secrets.push("Extn-Sip-Secret-3".into());
+        post(
+            "/api/device_provisions",
+            r#"{"mac":"001565aabbcc","vendor":"yealink","extn":"1001"}"#,
+        );
+        for (k, v) in [
+            ("auth_mode", "digest"),
+            ("auth_username", "phones"),
+            ("auth_password", "Phone-Fetch-Secret-4"),
+            ("phone_admin_password", "Phone-Admin-Secret-5"),
+        ] {
+            post("/api/dicts", &format!(r#"{{"realm":"PROVISION","k":"{k}","v":"{v}"}}"#));
+        }
+        secrets.extend(["Phone-Fetch-Secret-4".into(), "Phone-Admin-Secret-5".into()]);
+
+        // A phone fetching with Digest, right and wrong.
+        let agent = "Yealink SIP-T46U 108.86.0.20 00:15:65:aa:bb:cc";
+        let file = url("/prov/001565aabbcc.cfg");
+        let (status, config) = curl_text(&["--digest", "-u", "phones:Phone-Fetch-Secret-4", "-A", agent, &file]);
+        assert_eq!(status, 200);
+        assert!(
+            config.contains("Extn-Sip-Secret-3"),
+            "the phone gets its password: {config}"
+        );
+        let (status, _) = curl_text(&["--digest", "-u", "phones:Phone-Guess-6", "-A", agent, &file]);
+        assert_eq!(status, 401);
+        secrets.push("Phone-Guess-6".into());
+
+        // The console: a form login, a form post, logout.
+        let jar = dir.join("cookies");
+        let jar = jar.to_str().unwrap();
+        let (status, _) = curl_text(&[
+            "-c",
+            jar,
+            &url("/ui/login"),
+            "-d",
+            &format!("login=admin&password={admin_password}"),
+        ]);
+        assert_eq!(status, 303);
+        let cookie = std::fs::read_to_string(jar).unwrap();
+        let console_token = cookie.split_whitespace().last().unwrap().to_string();
+        assert_eq!(console_token.len(), 64, "{cookie}");
+        secrets.push(console_token);
+        let (status, _) = curl_text(&["-b", jar, &url("/ui/devices")]);
+        assert_eq!(status, 200);
+
+        // A password change, then logout.
+        let change = format!(r#"{{"old_password":"{admin_password}","password":"New-Admin-Pass-7"}}"#);
+        let (status, _) = curl_text(&[
+            "-X",
+            "PUT",
+            &url("/api/users/change_password"),
+            "-H",
+            &auth,
+            "-H",
+            json,
+            "-d",
+            &change,
+        ]);
+        assert_eq!(status, 200);
+        secrets.push("New-Admin-Pass-7".into());
+        let again = login(&addr, "admin", "New-Admin-Pass-7")["token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        secrets.push(again.clone());
+        let (status, _) = curl_text(&[
+            "-X",
+            "DELETE",
+            &url("/api/sessions"),
+            "-H",
+            &format!("Authorization: Bearer {again}"),
+        ]);
+        assert_eq!(status, 200);
+
+        server.terminate();
+        let log = server.log.lock().unwrap().join("\n");
+        assert!(log.contains("\"level\":\"DEBUG\""), "the log was at debug level");
+        assert!(
+            log.contains("/api/extensions") && log.contains("/prov/001565aabbcc.cfg"),
+            "requests were logged"
+        );
+        for secret in &secrets {
+            assert!(!log.contains(secret.as_str()), "{secret} is in the log");
+        }
+    });
 }
