@@ -9,6 +9,7 @@ mod console;
 mod device_provisions;
 mod dicts;
 mod extensions;
+mod hardening;
 mod logs;
 mod media;
 mod operations;
