@@ -12,6 +12,7 @@ use anyhow::Context;
 use axum::Extension;
 use axum::extract::{FromRef, State};
 use axum::http::{HeaderName, Request, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -54,6 +55,8 @@ pub struct AppState {
     pub jobs: Arc<Supervisor>,
     pub tts: Arc<Synthesizer>,
     pub cache: Arc<RenderCache>,
+    /// One permit per media upload being received.
+    pub upload_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -72,6 +75,7 @@ impl AppState {
         let fetches = Arc::new(FetchRecorder::default());
         fetches.spawn_flusher(db.clone());
         let cache = Arc::new(RenderCache::new(&settings.data_dir));
+        let upload_slots = Arc::new(tokio::sync::Semaphore::new(settings.max_concurrent_uploads));
         let jobs = Arc::new(Supervisor::default());
         jobs.start(
             db.clone(),
@@ -90,6 +94,7 @@ impl AppState {
                 jobs,
                 tts: Arc::new(Synthesizer::default()),
                 cache,
+                upload_slots,
             },
             generated,
         ))
@@ -130,6 +135,7 @@ async fn bootstrap_admin(db: &Db, settings: &Settings) -> anyhow::Result<Option<
 
 /// Every route sipprov serves.
 pub fn router(state: AppState) -> Router {
+    let deadline = state.settings.request_deadline;
     with_layers(
         Router::new()
             .route("/healthz", get(healthz))
@@ -137,23 +143,43 @@ pub fn router(state: AppState) -> Router {
             .merge(crate::provision::router(state.clone()))
             .merge(crate::ui::router(state.clone()))
             .merge(crate::api::router(state)),
+        deadline,
     )
 }
 
 /// Only what phones fetch, for a listener of their own.
 pub fn phone_router(state: AppState) -> Router {
-    with_layers(crate::provision::router(state))
+    let deadline = state.settings.request_deadline;
+    with_layers(crate::provision::router(state), deadline)
 }
 
-/// The layers every listener shares: request ids, tracing, panics caught,
-/// secrets kept out of logs.
-fn with_layers(routes: Router) -> Router {
+/// The whole-request deadline: a client that trickles its request is cut
+/// off with 408 instead of holding a connection and a task. Media uploads
+/// are exempt; they are cut off when their body stalls that long.
+async fn within_deadline(State(deadline): State<Duration>, req: Request<axum::body::Body>, next: Next) -> Response {
+    if req.uri().path() == crate::api::media::UPLOAD_PATH {
+        return next.run(req).await;
+    }
+    match tokio::time::timeout(deadline, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::TimedOut(format!(
+            "the request took longer than request_deadline ({})",
+            humantime::format_duration(deadline)
+        ))
+        .into_response(),
+    }
+}
+
+/// The layers every listener shares: the deadline, request ids, tracing,
+/// panics caught, secrets kept out of logs.
+fn with_layers(routes: Router, deadline: Duration) -> Router {
     let sensitive: Arc<[HeaderName]> = Arc::from([
         header::AUTHORIZATION,
         header::COOKIE,
         HeaderName::from_static(crate::api::auth::TOKEN_HEADER),
     ]);
     routes
+        .layer(middleware::from_fn_with_state(deadline, within_deadline))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Internal(anyhow::anyhow!("a handler panicked")).into_response()
         }))

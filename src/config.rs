@@ -57,6 +57,12 @@ pub struct Settings {
     pub upload_max_size: u64,
     /// Days RECORD and TTS media are kept; 0 keeps them for ever.
     pub media_retention_days: u64,
+    /// The longest a request may take, body included, before it gets 408;
+    /// media uploads instead get 408 when their body stalls this long.
+    #[serde(deserialize_with = "deserialize_duration")]
+    pub request_deadline: Duration,
+    /// Media uploads received at once; more get 503.
+    pub max_concurrent_uploads: usize,
     /// Text-to-speech engines: TOML table `[tts]`, env `SIPPROV_TTS__<KEY>`.
     #[serde(default)]
     pub tts: TtsSettings,
@@ -193,7 +199,9 @@ impl Settings {
             .set_default("token_lifetime", "24h")?
             .set_default("log_format", "text")?
             .set_default("upload_max_size", 100 * 1024 * 1024)?
-            .set_default("media_retention_days", 30)?;
+            .set_default("media_retention_days", 30)?
+            .set_default("request_deadline", "30s")?
+            .set_default("max_concurrent_uploads", 4)?;
         builder = match config_file {
             Some(path) => builder.add_source(File::from(path).format(FileFormat::Toml).required(true)),
             None => builder.add_source(
@@ -236,6 +244,12 @@ impl Settings {
         if settings.token_lifetime.is_zero() {
             anyhow::bail!("token_lifetime must be longer than zero");
         }
+        if settings.request_deadline.is_zero() {
+            anyhow::bail!("request_deadline must be longer than zero");
+        }
+        if settings.max_concurrent_uploads == 0 {
+            anyhow::bail!("max_concurrent_uploads must be 1 or more");
+        }
         for (cert, key, what) in [
             (&settings.tls_cert, &settings.tls_key, "tls"),
             (&settings.prov_tls_cert, &settings.prov_tls_key, "prov_tls"),
@@ -271,7 +285,7 @@ fn deserialize_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Durati
         Raw::Text(t) => match t.trim().parse::<u64>() {
             Ok(s) => Ok(Duration::from_secs(s)),
             Err(_) => humantime::parse_duration(t.trim())
-                .map_err(|e| serde::de::Error::custom(format!("token_lifetime '{t}': {e}"))),
+                .map_err(|e| serde::de::Error::custom(format!("'{t}' is not a duration: {e}"))),
         },
     }
 }
@@ -311,6 +325,11 @@ impl std::fmt::Debug for Settings {
             .field("log_format", &self.log_format)
             .field("upload_max_size", &self.upload_max_size)
             .field("media_retention_days", &self.media_retention_days)
+            .field(
+                "request_deadline",
+                &humantime::format_duration(self.request_deadline).to_string(),
+            )
+            .field("max_concurrent_uploads", &self.max_concurrent_uploads)
             .field("tts", &self.tts)
             .finish()
     }

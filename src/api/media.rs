@@ -41,11 +41,18 @@ pub const TYPES: &[&str] = &[
     "FAX",
 ];
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub const UPLOAD_PATH: &str = "/api/upload";
+
+/// Media uploads: bounded by upload_max_size while they stream, so without
+/// the usual body limit, and by a stall timeout rather than a deadline.
+pub fn upload_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(upload))
-        // Uploads are bounded by upload_max_size while they stream.
         .layer(DefaultBodyLimit::disable())
+}
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .routes(routes!(upload_max_size))
         .routes(routes!(list))
         .routes(routes!(by_uuid))
@@ -160,12 +167,18 @@ pub async fn describe_file(fields: &mut MediaFields, path: &Path) {
 
 #[utoipa::path(post, path = "/api/upload", tag = "media", request_body(content_type = "multipart/form-data", description = "one or more parts named file"),
     responses((status = 200, body = Vec<MediaFile>, description = "the created rows, type UPLOAD"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 413, body = ErrorBody, description = "a file is larger than upload_max_size"), (status = 415, body = ErrorBody, description = "HTML, JavaScript or an executable")))]
+        (status = 413, body = ErrorBody, description = "a file is larger than upload_max_size"), (status = 415, body = ErrorBody, description = "HTML, JavaScript or an executable"),
+        (status = 503, body = ErrorBody, description = "max_concurrent_uploads are being received")))]
 pub async fn upload(
     State(state): State<AppState>,
     user: AuthUser,
     multipart: Multipart,
 ) -> Result<Json<Vec<MediaFile>>, ApiError> {
+    // Checked before the body is read: a full house answers at once.
+    let _slot = state
+        .upload_slots
+        .try_acquire()
+        .map_err(|_| ApiError::Unavailable("too many uploads at once; try again shortly".into()))?;
     let dir = media_dir(&state.settings.data_dir, "UPLOAD");
     tokio::fs::create_dir_all(&dir).await.map_err(anyhow::Error::from)?;
     let mut written: Vec<(PathBuf, MediaFields)> = Vec::new();

@@ -18,8 +18,14 @@ pub mod sessions;
 pub mod tts;
 pub mod users;
 
+use axum::http::HeaderValue;
+use axum::http::header::{
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
+};
 use axum::{Json, Router, middleware};
 use serde::Serialize;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::RequestBodyTimeoutLayer;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -82,9 +88,18 @@ impl Modify for SecurityAddon {
     }
 }
 
-/// The routes behind the session layer, the public ones (login), and the
-/// OpenAPI document describing both.
-fn areas() -> (Router<AppState>, Router<AppState>, utoipa::openapi::OpenApi) {
+/// The API's routes by how they are guarded, and the document describing them all.
+struct Areas {
+    /// Behind the session layer.
+    protected: Router<AppState>,
+    /// Behind the session layer, cut off when their body stalls instead of at the deadline.
+    uploads: Router<AppState>,
+    /// Login.
+    public: Router<AppState>,
+    doc: utoipa::openapi::OpenApi,
+}
+
+fn areas() -> Areas {
     let (protected, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(sessions::router())
         .merge(extensions::router())
@@ -98,27 +113,52 @@ fn areas() -> (Router<AppState>, Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(check::router())
         .merge(tts::router())
         .split_for_parts();
+    let (uploads, uploads_doc) = media::upload_router().split_for_parts();
     let (public, public_doc) = sessions::public_router().split_for_parts();
+    doc.merge(uploads_doc);
     doc.merge(public_doc);
-    (protected, public, doc)
+    Areas {
+        protected,
+        uploads,
+        public,
+        doc,
+    }
 }
 
 /// The OpenAPI document as served at `/api/openapi.json`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    areas().2
+    areas().doc
 }
 
 /// The whole `/api` tree. Everything but login sits behind the session
 /// layer, the OpenAPI document and its browsable page included; the audit
 /// layer wraps it all.
 pub fn router(state: AppState) -> Router {
-    let (protected, public, doc) = areas();
+    let Areas {
+        protected,
+        uploads,
+        public,
+        doc,
+    } = areas();
+    let header =
+        |name, value: &'static str| SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value));
     protected
+        .merge(uploads.layer(RequestBodyTimeoutLayer::new(state.settings.request_deadline)))
+        // JSON answers are never to be rendered, framed or sniffed; the
+        // docs page (merged after this) runs its own scripts.
+        .layer(header(
+            CONTENT_SECURITY_POLICY,
+            "default-src 'none'; frame-ancestors 'none'",
+        ))
         .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", doc))
         .route_layer(middleware::from_fn_with_state(state.db.clone(), auth::require_session))
         .merge(public)
         .fallback(|| async { ApiError::not_found("no such API route") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(middleware::from_fn_with_state(state.db.clone(), audit::record))
+        .layer(header(X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(header(X_FRAME_OPTIONS, "DENY"))
+        .layer(header(REFERRER_POLICY, "no-referrer"))
+        .layer(header(CACHE_CONTROL, "no-store"))
         .with_state(state)
 }
