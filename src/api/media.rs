@@ -315,10 +315,11 @@ pub async fn by_uuid(State(db): State<Db>, ApiPath(uuid): ApiPath<String>) -> Re
 #[utoipa::path(get, path = "/api/media_files/{id}", tag = "media", params(("id" = String, Path, description = "an id, or id.ext for the file's bytes (with Range and ETag)")),
     responses((status = 200, body = MediaFile), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get_one(
-    State(db): State<Db>,
+    State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
     request: Request,
 ) -> Result<Response, ApiError> {
+    let db = &state.db;
     let (id, ext) = match id.split_once('.') {
         Some((id, ext)) => (id, Some(ext)),
         None => (id.as_str(), None),
@@ -326,17 +327,18 @@ pub async fn get_one(
     let id: i64 = id
         .parse()
         .map_err(|_| ApiError::field("id", format!("'{id}' is not a media file id")))?;
-    let file = find(&db, id).await?;
+    let file = find(db, id).await?;
     let Some(ext) = ext else {
         return Ok(Json(file).into_response());
     };
-    let path = PathBuf::from(&file.fields.abs_path);
-    if file.fields.abs_path.is_empty() || !tokio::fs::try_exists(&path).await.unwrap_or(false) {
+    let media_root = state.settings.data_dir.join("media");
+    let path = crate::confined::within(&media_root, Path::new(&file.fields.abs_path)).await;
+    let Some(path) = path.filter(|_| !file.fields.abs_path.is_empty()) else {
         return Err(ApiError::not_found(format!(
             "media file {id} ({}) has no file to download",
             file.fields.mime
         )));
-    }
+    };
     if !ext.eq_ignore_ascii_case(&file.fields.ext) && !file.fields.ext.is_empty() {
         return Err(ApiError::not_found(format!(
             "media file {id} is a .{} file, not .{ext}",

@@ -17,11 +17,12 @@ use std::net::{IpAddr, SocketAddr};
 
 use axum::body::Bytes;
 use axum::extract::DefaultBodyLimit;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::header::{
     AUTHORIZATION, CONTENT_TYPE, ETAG, HOST, IF_NONE_MATCH, RETRY_AFTER, USER_AGENT, WWW_AUTHENTICATE,
 };
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Router};
@@ -40,10 +41,14 @@ use crate::store::fetches::{Fetched, PendingPhone};
 
 pub fn router(state: AppState) -> Router {
     // Firmware images are plain files: Range, ETag and If-None-Match come
-    // with ServeDir, which also refuses any path leaving the folder.
-    let firmware = ServeDir::new(state.settings.data_dir.join("firmware"));
+    // with ServeDir, which also refuses `..`; links out of the folder are
+    // refused before it.
+    let firmware_root = state.settings.data_dir.join("firmware");
+    let firmware = Router::new()
+        .nest_service("/prov/firmware", ServeDir::new(&firmware_root))
+        .layer(middleware::from_fn_with_state(firmware_root, confine_firmware));
     Router::new()
-        .nest_service("/prov/firmware", firmware)
+        .merge(firmware)
         .route("/prov/{*file}", get(prov).put(prov))
         .route(
             "/api/provision/{vendor}/{*file}",
@@ -51,6 +56,25 @@ pub fn router(state: AppState) -> Router {
         )
         .layer(DefaultBodyLimit::max(uploads::MAX_UPLOAD_BYTES))
         .with_state(state)
+}
+
+/// Lets a firmware request through only if the file it names, links
+/// resolved, lies inside the firmware folder.
+async fn confine_firmware(State(root): State<std::path::PathBuf>, req: Request, next: Next) -> Response {
+    let rest = req.uri().path().strip_prefix("/prov/firmware").unwrap_or("");
+    let name = percent_encoding::percent_decode_str(rest).decode_utf8_lossy();
+    let requested = root.join(name.trim_start_matches('/'));
+    let exists = tokio::fs::symlink_metadata(&requested).await.is_ok();
+    if exists && crate::confined::within(&root, &requested).await.is_none() {
+        tracing::warn!(path = %rest, "a firmware request led out of the firmware folder");
+        return (
+            StatusCode::NOT_FOUND,
+            [(CONTENT_TYPE, "text/plain; charset=utf-8")],
+            "Not Found\n",
+        )
+            .into_response();
+    }
+    next.run(req).await
 }
 
 /// Marks requests that came over an HTTPS listener.

@@ -212,7 +212,15 @@ impl Renderer {
         let candidates = std::iter::once(vendor).chain(family(vendor));
         for v in candidates.clone() {
             let path = self.overrides.join(v.code()).join(template);
-            if let Ok(text) = std::fs::read_to_string(&path) {
+            if !path.exists() {
+                continue;
+            }
+            // An override that links out of the templates folder is not read.
+            let Some(real) = crate::confined::within_blocking(&self.overrides, &path) else {
+                tracing::warn!(template = %path.display(), "a template override leads out of the templates folder; ignored");
+                continue;
+            };
+            if let Ok(text) = std::fs::read_to_string(&real) {
                 return Some((path.display().to_string(), text));
             }
         }

@@ -47,7 +47,8 @@ pub async fn served_back(data_dir: &Path, mac: Mac, name: &str) -> Option<String
     if !SERVED_BACK.iter().any(|suffix| name.ends_with(suffix)) || uploadable(name) != Some(mac) {
         return None;
     }
-    let bytes = tokio::fs::read(stored_path(data_dir, mac, name)).await.ok()?;
+    let path = crate::confined::within(&data_dir.join("uploads"), &stored_path(data_dir, mac, name)).await?;
+    let bytes = tokio::fs::read(path).await.ok()?;
     String::from_utf8(bytes).ok()
 }
 
@@ -81,7 +82,7 @@ pub async fn keep(state: &AppState, req: &PhoneRequest<'_>, body: &[u8]) -> Answ
         return Answer::NotFound;
     }
     let path = stored_path(&state.settings.data_dir, mac, name);
-    match write_atomically(&path, body).await {
+    match write_atomically(&state.settings.data_dir.join("uploads"), &path, body).await {
         Ok(()) => {
             tracing::info!(mac = %mac, file = name, bytes = body.len(), peer = %req.peer, "kept a phone's upload");
             Answer::Stored
@@ -93,13 +94,23 @@ pub async fn keep(state: &AppState, req: &PhoneRequest<'_>, body: &[u8]) -> Answ
     }
 }
 
-/// Writes a temporary file and renames it, so a reader never sees half a file.
-async fn write_atomically(path: &Path, body: &[u8]) -> std::io::Result<()> {
+/// Writes a temporary file and renames it, so a reader never sees half a
+/// file. The phone's folder must resolve inside `root`, links and all.
+async fn write_atomically(root: &Path, path: &Path, body: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().expect("an upload path has a folder");
     tokio::fs::create_dir_all(dir).await?;
+    let Some(dir) = crate::confined::within(root, dir).await else {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            "the phone's upload folder leads out of the uploads folder",
+        ));
+    };
+    let path = dir.join(path.file_name().expect("an upload path has a name"));
+    // A link left where the file goes is replaced, not followed.
     let partial = path.with_extension("partial");
+    let _ = tokio::fs::remove_file(&partial).await;
     tokio::fs::write(&partial, body).await?;
-    tokio::fs::rename(&partial, path).await
+    tokio::fs::rename(&partial, &path).await
 }
 
 #[cfg(test)]

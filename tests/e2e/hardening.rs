@@ -244,3 +244,179 @@ async fn bodies_are_bounded_slow_clients_are_cut_off_and_uploads_are_capped() {
     })
     .await;
 }
+
+/// An exact request line, not normalised by any client library.
+async fn raw_get(app: &crate::harness::TestApp, target: &str, extra: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let request = format!("GET {target} HTTP/1.1\r\nhost: x\r\n{extra}connection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, text)
+}
+
+/// A valid one-second PCM WAV of silence.
+fn wav() -> Vec<u8> {
+    let samples = 8000u32;
+    let mut out = Vec::new();
+    out.extend_from_slice(b"RIFF");
+    out.extend_from_slice(&(36 + samples * 2).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    out.extend_from_slice(&16u32.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&8000u32.to_le_bytes());
+    out.extend_from_slice(&16000u32.to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&16u16.to_le_bytes());
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&(samples * 2).to_le_bytes());
+    out.resize(out.len() + samples as usize * 2, 0);
+    out
+}
+
+const OUTSIDE: &str = "OUTSIDE-THE-DATA-DIR";
+
+#[tokio::test]
+async fn no_path_leads_out_of_the_data_dir() {
+    crate::harness::on_each_backend(|app| async move {
+        let outside = tempfile::tempdir().unwrap();
+        let secret = outside.path().join("secret.txt");
+        std::fs::write(&secret, OUTSIDE).unwrap();
+        let data = app.settings.data_dir.clone();
+        let leaked = |text: &str| text.contains(OUTSIDE) || text.contains("root:x:0") || text.contains("BEGIN");
+
+        // Firmware: `..` in every spelling, absolute paths, links out.
+        let firmware = data.join("firmware");
+        std::fs::create_dir_all(&firmware).unwrap();
+        std::fs::write(firmware.join("ok.bin"), "FIRMWARE").unwrap();
+        std::os::unix::fs::symlink(&secret, firmware.join("evil.bin")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), firmware.join("elsewhere")).unwrap();
+        let (status, body) = raw_get(&app, "/prov/firmware/ok.bin", "").await;
+        assert_eq!(status, 200, "{body}");
+        for target in [
+            "/prov/firmware/evil.bin",
+            "/prov/firmware/elsewhere/secret.txt",
+            "/prov/firmware/../secret.key",
+            "/prov/firmware/%2e%2e/secret.key",
+            "/prov/firmware/%2E%2E%2Fsecret.key",
+            "/prov/firmware/..%2f..%2fetc%2fpasswd",
+            "/prov/firmware//etc/passwd",
+            "/prov/firmware/%2fetc%2fpasswd",
+            "/prov/..%2f..%2fetc%2fpasswd",
+            "/prov/%2e%2e/%2e%2e/etc/passwd",
+            "/api/provision/yealink/..%2f..%2fsecret.key",
+        ] {
+            let (status, body) = raw_get(&app, target, "").await;
+            assert!(status >= 400 && !leaked(&body), "{target}: {status} {body}");
+        }
+
+        // Media download: a stored file replaced by a link out.
+        let form =
+            reqwest::multipart::Form::new().part("file", reqwest::multipart::Part::bytes(wav()).file_name("a.wav"));
+        let r = app
+            .client
+            .post(app.url("/api/upload"))
+            .header("X-XTRA-AUTH-ID", &app.token)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let rows: Value = r.json().await.unwrap();
+        let id = rows[0]["id"].as_i64().unwrap();
+        let stored = rows[0]["abs_path"].as_str().unwrap().to_string();
+        let auth = format!("x-xtra-auth-id: {}\r\n", app.token);
+        assert_eq!(raw_get(&app, &format!("/api/media_files/{id}.wav"), &auth).await.0, 200);
+        std::fs::remove_file(&stored).unwrap();
+        std::os::unix::fs::symlink(&secret, &stored).unwrap();
+        let (status, body) = raw_get(&app, &format!("/api/media_files/{id}.wav"), &auth).await;
+        assert!(status == 404 && !leaked(&body), "{status} {body}");
+        for target in [
+            "/api/media_files/..%2f..%2fsecret.key",
+            "/api/media_files/%2e%2e%2f%2e%2e%2fsecret.key.wav",
+            "/api/media_files/1.wav%2f..%2f..%2fsecret.key",
+        ] {
+            let (status, body) = raw_get(&app, target, &auth).await;
+            assert!(status >= 400 && !leaked(&body), "{target}: {status} {body}");
+        }
+
+        // A template override that links out is not read.
+        app.extension("1001", "xswitch.cn", "line-password").await;
+        let (status, _) = app
+            .post(
+                "/api/device_provisions",
+                serde_json::json!({"mac": "001565aabbcc", "vendor": "yealink", "extn": "1001"}),
+            )
+            .await;
+        assert_eq!(status, 200);
+        let overrides = data.join("templates").join("yealink");
+        std::fs::create_dir_all(&overrides).unwrap();
+        std::os::unix::fs::symlink(&secret, overrides.join("mac.cfg")).unwrap();
+        let (status, body) = raw_get(&app, "/prov/001565aabbcc.cfg", "").await;
+        assert!(
+            status == 200 && !leaked(&body) && body.contains("line-password"),
+            "{status} {body}"
+        );
+
+        // TFTP: the same names, and absolute ones.
+        let tftp = app.start_tftp(true).await;
+        let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        for name in [
+            "../../../etc/passwd",
+            "/etc/passwd",
+            "firmware/../secret.key",
+            "..\\..\\secret.key",
+            "../secret.key",
+        ] {
+            let mut rrq = vec![0, 1];
+            rrq.extend_from_slice(name.as_bytes());
+            rrq.extend_from_slice(b"\0octet\0");
+            socket.send_to(&rrq, tftp).await.unwrap();
+            let mut answer = [0u8; 600];
+            let (n, _) = tokio::time::timeout(Duration::from_secs(3), socket.recv_from(&mut answer))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(&answer[..2], &[0, 5], "{name}: an ERROR packet");
+            assert!(!leaked(&String::from_utf8_lossy(&answer[..n])), "{name}");
+        }
+
+        // Polycom uploads: the phone's folder linked out is not written through.
+        app.extension("1002", "xswitch.cn", "line-password").await;
+        let (status, _) = app
+            .post(
+                "/api/device_provisions",
+                serde_json::json!({"mac": "0004f2aabbcc", "vendor": "polycom", "extn": "1002"}),
+            )
+            .await;
+        assert_eq!(status, 200);
+        std::fs::create_dir_all(data.join("uploads")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), data.join("uploads").join("0004f2aabbcc")).unwrap();
+        for target in [
+            "/prov/0004f2aabbcc-app.log",
+            "/prov/..%2f..%2f0004f2aabbcc-app.log",
+            "/prov/%2e%2e/0004f2aabbcc-phone.cfg",
+        ] {
+            let r = app
+                .client
+                .put(app.url(target))
+                .header("User-Agent", "FileTransport PolycomVVX-VVX_411-UA/6.4.3.5018")
+                .body("log line")
+                .send()
+                .await
+                .unwrap();
+            assert_ne!(r.status(), 204, "{target}");
+        }
+        let written: Vec<_> = std::fs::read_dir(outside.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(written.len(), 1, "only the secret is outside: {written:?}");
+    })
+    .await;
+}
