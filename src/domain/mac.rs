@@ -180,5 +180,14 @@ mod tests {
         fn arbitrary_text_never_panics(s in ".{0,40}") {
             let _ = s.parse::<Mac>();
         }
+
+        /// Too few or too many digits, or a stray character, is an error value.
+        #[test]
+        fn malformed_macs_are_errors(digits in "[0-9a-f]{0,11}|[0-9a-f]{13,20}", bytes in any::<[u8; 6]>(), bad in "[g-zG-Z!#/ ]") {
+            prop_assert!(digits.parse::<Mac>().is_err());
+            let mut text = hex::encode(bytes);
+            text.replace_range(5..6, &bad);
+            prop_assert!(text.parse::<Mac>().is_err(), "{}", text);
+        }
     }
 }

@@ -235,5 +235,26 @@ mod tests {
         fn arbitrary_user_agents_never_panic(ua in ".{0,200}") {
             let _ = parse(&ua);
         }
+
+        /// What a phone says comes back out: vendor, model, firmware, MAC.
+        #[test]
+        fn vendor_formats_round_trip(
+            bytes in any::<[u8; 6]>(),
+            model in "[A-Z][0-9]{2,3}[A-Z]?",
+            firmware in "[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}",
+        ) {
+            let mac: Mac = hex::encode(bytes).parse().unwrap();
+            for (ua, vendor) in [
+                (format!("Yealink SIP-{model} {firmware} {}", mac.colon_lower()), Vendor::Yealink),
+                (format!("Htek {model} {firmware} {}", mac.colon_lower()), Vendor::Htek),
+                (format!("Flyingvoice {model} {firmware} {}", mac.colon_upper()), Vendor::Flyingvoice),
+            ] {
+                let agent = parse(&ua).unwrap();
+                prop_assert_eq!(agent.vendor, vendor, "{}", ua);
+                prop_assert_eq!(&agent.model, &model, "{}", ua);
+                prop_assert_eq!(&agent.firmware, &firmware, "{}", ua);
+                prop_assert_eq!(agent.mac, Some(mac), "{}", ua);
+            }
+        }
     }
 }

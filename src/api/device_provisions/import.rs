@@ -801,4 +801,69 @@ mod tests {
         assert!(errors.iter().all(|e| e.row == 7));
         assert_eq!(errors[0].value, "00a859f6c74i");
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        /// A row as a spreadsheet holds it: any text without surrounding
+        /// blanks or line breaks, which the reader trims and counts.
+        fn cell() -> impl Strategy<Value = String> {
+            "[^\\s\\p{C}]([^\\n\\r\\p{C}]{0,20}[^\\s\\p{C}])?"
+        }
+
+        proptest! {
+            #[test]
+            fn csv_rows_round_trip(rows in prop::collection::vec((cell(), "[0-9]{3,6}", cell(), "[0-9a-f]{12}"), 1..20)) {
+                let mut out = csv::Writer::from_writer(Vec::new());
+                out.write_record(HEADERS_EN).unwrap();
+                for (name, extn, vendor, mac) in &rows {
+                    out.write_record([name, extn, vendor, mac]).unwrap();
+                }
+                let parsed = rows_from_csv(&out.into_inner().unwrap()).unwrap();
+                prop_assert_eq!(parsed.len(), rows.len());
+                for (i, (got, (name, extn, vendor, mac))) in parsed.into_iter().zip(&rows).enumerate() {
+                    let got = got.unwrap();
+                    prop_assert_eq!(got.row, i + 2, "the spreadsheet line");
+                    prop_assert_eq!(got.name.as_deref(), Some(name.as_str()));
+                    prop_assert_eq!(got.extn.as_deref(), Some(extn.as_str()));
+                    prop_assert_eq!(got.vendor.as_deref(), Some(vendor.as_str()));
+                    prop_assert_eq!(got.mac.as_deref(), Some(mac.as_str()));
+                }
+            }
+
+            #[test]
+            fn json_rows_round_trip(rows in prop::collection::vec((".{0,20}", "[0-9]{3,6}", ".{0,12}", "[0-9a-f]{12}"), 1..20)) {
+                let devices: Vec<serde_json::Value> = rows
+                    .iter()
+                    .map(|(name, extn, vendor, mac)| serde_json::json!({"name": name, "extn": extn, "vendor": vendor, "mac": mac}))
+                    .collect();
+                let body = serde_json::json!({"devices": devices}).to_string();
+                let parsed = rows_from_json(body.as_bytes()).unwrap();
+                for (got, (name, extn, vendor, mac)) in parsed.into_iter().zip(&rows) {
+                    let got = got.unwrap();
+                    prop_assert_eq!(got.name.as_deref(), Some(name.as_str()));
+                    prop_assert_eq!(got.extn.as_deref(), Some(extn.as_str()));
+                    prop_assert_eq!(got.vendor.as_deref(), Some(vendor.as_str()));
+                    prop_assert_eq!(got.mac.as_deref(), Some(mac.as_str()));
+                }
+            }
+
+            /// Any bytes give rows or an error value that names the input, never a panic.
+            #[test]
+            fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..400), text in "\\PC{0,200}") {
+                for input in [bytes.as_slice(), text.as_bytes()] {
+                    if let Err(err) = rows_from_csv(input) {
+                        prop_assert!(err.to_string().starts_with("file:"), "{}", err);
+                    }
+                    let _ = rows_from_json(input);
+                    let _ = rows_from_xlsx(input);
+                }
+                let mut zip = b"PK\x03\x04".to_vec();
+                zip.extend_from_slice(&bytes);
+                prop_assert!(rows_from_xlsx(&zip).is_err());
+            }
+        }
+    }
 }
