@@ -69,6 +69,11 @@ impl AppState {
         let db = Db::connect(&settings.database_url()).await?;
         db.migrate().await.context("applying migrations")?;
         let generated = bootstrap_admin(&db, &settings).await?;
+        // An upload cut off by a crash leaves no file behind once it is old
+        // enough that no live upload can still own it.
+        crate::jobs::remove_orphans(&db, &settings.data_dir, settings.request_deadline)
+            .await
+            .context("removing files interrupted uploads left behind")?;
         // A shadowed file route stops the server here, not at a customer site.
         crate::provision::files::check_table().map_err(anyhow::Error::msg)?;
         let renderer = Renderer::new(&settings.data_dir);

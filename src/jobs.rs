@@ -114,10 +114,65 @@ impl Supervisor {
                         Ok(Swept::Removed(n)) => tracing::info!(files = n, "clean-file removed old media"),
                         Err(err) => tracing::warn!(error = %err, "clean-file could not sweep"),
                     }
+                    if let Err(err) = remove_orphans(&db, &data_dir, ORPHAN_AGE).await {
+                        tracing::warn!(error = %err, "clean-file could not look for orphan files");
+                    }
                 }
             })
         });
     }
+}
+
+/// How old an unreferenced file must be before the hourly sweep removes
+/// it: far longer than any upload between writing its file and its row.
+const ORPHAN_AGE: Duration = Duration::from_secs(3600);
+
+/// Removes what an interrupted upload can leave behind: `.partial` files,
+/// and media files no live row names. Only files older than `older_than`
+/// go, so an upload in flight on this or another node keeps its file.
+pub async fn remove_orphans(db: &Db, data_dir: &std::path::Path, older_than: Duration) -> anyhow::Result<usize> {
+    // By file name, which is unique (it holds a UUID), so a data dir spelled
+    // differently since the row was written still matches.
+    let referenced: std::collections::HashSet<std::ffi::OsString> = db
+        .media_paths()
+        .await?
+        .iter()
+        .filter_map(|p| std::path::Path::new(p).file_name().map(|n| n.to_os_string()))
+        .collect();
+    let now = std::time::SystemTime::now();
+    let mut removed = 0;
+    // The folders sipprov itself writes media to, and the phones' uploads.
+    let mut folders: Vec<(PathBuf, bool)> = ["UPLOAD", "TTS"]
+        .iter()
+        .map(|kind| (crate::api::media::media_dir(data_dir, kind), false))
+        .collect();
+    if let Ok(mut phones) = tokio::fs::read_dir(data_dir.join("uploads")).await {
+        while let Some(phone) = phones.next_entry().await? {
+            folders.push((phone.path(), true));
+        }
+    }
+    for (folder, only_partial) in folders {
+        let Ok(mut files) = tokio::fs::read_dir(&folder).await else {
+            continue;
+        };
+        while let Some(file) = files.next_entry().await? {
+            let path = file.path();
+            let partial = path.extension().is_some_and(|e| e == "partial");
+            let meta = file.metadata().await?;
+            let old = meta
+                .modified()
+                .ok()
+                .and_then(|m| now.duration_since(m).ok())
+                .is_some_and(|age| age >= older_than);
+            let orphan = partial || (!only_partial && !referenced.contains(&file.file_name()));
+            if meta.is_file() && old && orphan {
+                tokio::fs::remove_file(&path).await?;
+                tracing::info!(file = %path.display(), "removed a file an interrupted upload left behind");
+                removed += 1;
+            }
+        }
+    }
+    Ok(removed)
 }
 
 /// What one sweep did.

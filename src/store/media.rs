@@ -132,6 +132,13 @@ impl Db {
     /// Marks media of `types` made before `before` deleted and returns their
     /// file paths. On PostgreSQL one node sweeps at a time: `None` when
     /// another holds the lock.
+    /// Where every live media file is kept.
+    pub async fn media_paths(&self) -> sqlx::Result<Vec<String>> {
+        on_db!(self, pool => sqlx::query_scalar(
+            "SELECT abs_path FROM media_files WHERE deleted_at IS NULL AND abs_path <> ''")
+            .fetch_all(pool).await)
+    }
+
     pub async fn sweep_old_media(
         &self,
         types: &[&str],

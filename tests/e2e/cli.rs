@@ -738,3 +738,154 @@ fn no_password_or_token_reaches_the_log_at_debug_level() {
         }
     });
 }
+
+/// Whether the import's transaction is under way and not yet committed:
+/// on PostgreSQL a session inside it; on SQLite its pages in the WAL.
+fn import_in_flight(dir: &Path, db: Option<&str>, wal_before: u64) -> bool {
+    match db {
+        Some(url) => {
+            let out = Command::new("psql")
+                .args([url, "-qAtc", "SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction' OR (state = 'active' AND query LIKE 'INSERT INTO device_provisions%')"])
+                .output()
+                .expect("psql is installed");
+            String::from_utf8_lossy(&out.stdout).trim().parse::<u32>().unwrap_or(0) > 0
+        }
+        None => std::fs::metadata(dir.join("sipprov.db-wal")).map_or(0, |m| m.len()) > wal_before + 2 * 1024 * 1024,
+    }
+}
+
+fn count_of(addr: &str, token: &str, path: &str) -> i64 {
+    curl(&[
+        &format!("http://{addr}{path}"),
+        "-H",
+        &format!("X-XTRA-AUTH-ID: {token}"),
+    ])["rowCount"]
+        .as_i64()
+        .unwrap()
+}
+
+#[test]
+fn a_server_killed_mid_import_or_mid_upload_leaves_all_or_nothing() {
+    for_each_database(|dir, db| {
+        // A long deadline while importing; the last start's short one lets
+        // it treat the interrupted upload's file as abandoned at once.
+        let start = |deadline: &str| {
+            let mut command = sipprov(dir, db);
+            command
+                .env("SIPPROV_ADMIN_PASSWORD", "Crash-Test-Pass-1")
+                .env("SIPPROV_REQUEST_DEADLINE", deadline);
+            serve_in(command, &[]).0
+        };
+        let mut server = start("10m");
+        let token = login(&server.addr, "admin", "Crash-Test-Pass-1")["token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let auth = format!("X-XTRA-AUTH-ID: {token}");
+
+        // 100,000 rows, killed while the transaction writes them.
+        let rows: Vec<String> = (0..100_000)
+            .map(|i| format!(r#"{{"name":"p{i}","vendor":"yealink","mac":"02{i:010x}"}}"#))
+            .collect();
+        let body = dir.join("rows.json");
+        std::fs::write(&body, format!(r#"{{"devices":[{}]}}"#, rows.join(","))).unwrap();
+        let wal_before = std::fs::metadata(dir.join("sipprov.db-wal")).map_or(0, |m| m.len());
+        let mut import = Command::new("curl")
+            .args([
+                "-sS",
+                "-o",
+                "/dev/null",
+                "-H",
+                &auth,
+                "-H",
+                "Content-Type: application/json",
+            ])
+            .arg("--data-binary")
+            .arg(format!("@{}", body.display()))
+            .arg(format!("http://{}/api/device_provisions/import", server.addr))
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !import_in_flight(dir, db, wal_before) {
+            assert!(Instant::now() < deadline, "the import never started writing");
+            assert!(
+                import.try_wait().unwrap().is_none(),
+                "the import finished before it could be interrupted"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        server.child.kill().unwrap();
+        server.child.wait().unwrap();
+        let _ = import.wait();
+        let mut server = start("10m");
+        let token = login(&server.addr, "admin", "Crash-Test-Pass-1")["token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            count_of(&server.addr, &token, "/api/device_provisions?perPage=1"),
+            0,
+            "none of the rows"
+        );
+        // And the same import, run to the end, is whole.
+        let auth = format!("X-XTRA-AUTH-ID: {token}");
+        let done = curl(&[
+            "-H",
+            &auth,
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            &format!("@{}", body.display()),
+            &format!("http://{}/api/device_provisions/import", server.addr),
+        ]);
+        assert_eq!(done["code"], 200);
+        assert_eq!(
+            count_of(&server.addr, &token, "/api/device_provisions?perPage=1"),
+            100_000
+        );
+
+        // An upload, killed while its file streams in.
+        let audio = dir.join("big.wav");
+        let mut wav = b"RIFF\x24\x00\x00\x02WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00\x40\x1f\x00\x00\x80\x3e\x00\x00\x02\x00\x10\x00data\x00\x00\x00\x02".to_vec();
+        wav.resize(32 * 1024 * 1024, 0);
+        std::fs::write(&audio, wav).unwrap();
+        let mut upload = Command::new("curl")
+            .args(["-sS", "-o", "/dev/null", "--limit-rate", "4M", "-H", &auth, "-F"])
+            .arg(format!("file=@{}", audio.display()))
+            .arg(format!("http://{}/api/upload", server.addr))
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let upload_dir = dir.join("media").join("upload");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let partial_size = || -> u64 {
+            std::fs::read_dir(&upload_dir)
+                .map(|d| d.flatten().filter_map(|f| f.metadata().ok()).map(|m| m.len()).sum())
+                .unwrap_or(0)
+        };
+        while partial_size() < 1024 * 1024 {
+            assert!(Instant::now() < deadline, "the upload never started writing");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        server.child.kill().unwrap();
+        server.child.wait().unwrap();
+        let _ = upload.wait();
+        assert!(partial_size() > 0, "the interrupted upload left its partial file");
+        // Older than request_deadline, so no live upload can own it.
+        std::thread::sleep(Duration::from_millis(1100));
+        let mut server = start("1s");
+        let token = login(&server.addr, "admin", "Crash-Test-Pass-1")["token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(count_of(&server.addr, &token, "/api/media_files"), 0, "no row");
+        let left: Vec<_> = std::fs::read_dir(&upload_dir)
+            .unwrap()
+            .flatten()
+            .map(|f| f.file_name())
+            .collect();
+        assert!(left.is_empty(), "no file: {left:?}");
+        server.terminate();
+    });
+}
