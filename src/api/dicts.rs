@@ -27,6 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RealmQuery {
     /// Only this realm; all realms when absent.
     pub realm: Option<String>,
@@ -35,17 +36,17 @@ pub struct RealmQuery {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct DictInput {
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(value_type = Option<String>, example = "PROVISION")]
+    #[schema(schema_with = lenient::text_schema, example = "PROVISION")]
     pub realm: Option<String>,
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(value_type = Option<String>, example = "ntp_server")]
+    #[schema(schema_with = lenient::text_schema, example = "ntp_server")]
     pub k: Option<String>,
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(value_type = Option<String>, example = "ntp.example.com")]
+    #[schema(schema_with = lenient::text_schema, example = "ntp.example.com")]
     pub v: Option<String>,
     /// Description.
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = lenient::text_schema)]
     pub d: Option<String>,
     /// Order within the realm.
     #[serde(default, deserialize_with = "lenient::int")]

@@ -58,40 +58,40 @@ const LIST: ListSpec = ListSpec {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct ExtensionInput {
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(value_type = Option<String>, example = "1001")]
+    #[schema(schema_with = lenient::text_schema, example = "1001")]
     pub extn: Option<String>,
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = lenient::text_schema)]
     pub name: Option<String>,
     /// Plaintext; stored encrypted. Generated when absent on create.
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = lenient::text_schema)]
     pub password: Option<String>,
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(value_type = Option<String>, example = "xswitch.cn")]
+    #[schema(schema_with = lenient::text_schema, example = "xswitch.cn")]
     pub domain: Option<String>,
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(value_type = Option<String>, example = "default")]
+    #[schema(schema_with = lenient::text_schema, example = "default")]
     pub context: Option<String>,
     /// SIP, VERTO, WEBRTC or TDM.
     #[serde(default, rename = "type", deserialize_with = "lenient::text")]
     #[schema(value_type = Option<String>, example = "SIP")]
     pub kind: Option<String>,
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = lenient::text_schema)]
     pub cid_name: Option<String>,
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = lenient::text_schema)]
     pub cid_number: Option<String>,
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = lenient::text_schema)]
     pub description: Option<String>,
     #[serde(default, deserialize_with = "lenient::int")]
     #[schema(value_type = Option<i64>)]
     pub user_id: Option<i64>,
     /// 0 or 1.
     #[serde(default, deserialize_with = "lenient::flag")]
-    #[schema(value_type = Option<i64>)]
+    #[schema(schema_with = lenient::flag_schema)]
     pub disabled: Option<i64>,
 }
 
@@ -99,20 +99,20 @@ pub struct ExtensionInput {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RangeInput {
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(value_type = String, example = "1000")]
+    #[schema(schema_with = lenient::required_text_schema, required = true, example = "1000")]
     pub extns_start: Option<String>,
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(value_type = String, example = "1019")]
+    #[schema(schema_with = lenient::required_text_schema, required = true, example = "1019")]
     pub extns_end: Option<String>,
     /// Shared by the whole range; when absent each extension gets its own random one.
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = lenient::text_schema)]
     pub password: Option<String>,
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = lenient::text_schema)]
     pub context: Option<String>,
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = lenient::text_schema)]
     pub domain: Option<String>,
 }
 
@@ -126,7 +126,7 @@ pub struct ExtensionDetail {
 
 #[utoipa::path(get, path = "/api/extensions", tag = "extensions",
     params(
-        ("page" = Option<i64>, Query), ("perPage" = Option<i64>, Query), ("page_size" = Option<i64>, Query),
+        ("page" = Option<i64>, Query, minimum = 1), ("perPage" = Option<i64>, Query, minimum = 1, maximum = 10000), ("page_size" = Option<i64>, Query, minimum = 1, maximum = 10000),
         ("sort_field" = Option<String>, Query), ("sort_order" = Option<String>, Query),
         ("extn" = Option<String>, Query, description = "part of the number"), ("name" = Option<String>, Query, description = "part of the name"),
         ("domain" = Option<String>, Query), ("context" = Option<String>, Query),

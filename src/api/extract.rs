@@ -139,6 +139,49 @@ impl<S: Send + Sync> FromRequestParts<S> for AuthUser {
 pub mod lenient {
     use serde::de::{self, Deserializer, Visitor};
     use std::fmt;
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+
+    /// How `text` fields are documented: a string, or a number kept as
+    /// written (XSwitch clients and spreadsheets send both), or null.
+    pub fn text_schema() -> Schema {
+        text_or_number(true)
+    }
+
+    /// The same for a required field: no null.
+    pub fn required_text_schema() -> Schema {
+        text_or_number(false)
+    }
+
+    /// How `flag` fields are documented: 0 or 1, a boolean, the same as text, or null.
+    pub fn flag_schema() -> Schema {
+        Schema::OneOf(
+            OneOfBuilder::new()
+                .item(
+                    ObjectBuilder::new()
+                        .schema_type(Type::Integer)
+                        .minimum(Some(0))
+                        .maximum(Some(1)),
+                )
+                .item(ObjectBuilder::new().schema_type(Type::Boolean))
+                .item(
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .pattern(Some(r"^\s*(0|1|true|false)?\s*$")),
+                )
+                .item(ObjectBuilder::new().schema_type(Type::Null))
+                .build(),
+        )
+    }
+
+    fn text_or_number(nullable: bool) -> Schema {
+        let mut one_of = OneOfBuilder::new()
+            .item(ObjectBuilder::new().schema_type(Type::String))
+            .item(ObjectBuilder::new().schema_type(Type::Number));
+        if nullable {
+            one_of = one_of.item(ObjectBuilder::new().schema_type(Type::Null));
+        }
+        Schema::OneOf(one_of.build())
+    }
 
     struct IntVisitor;
 

@@ -51,7 +51,7 @@ fn operator_filter(value: &str, sql: &mut ListSql) -> Result<(), ApiError> {
 
 #[utoipa::path(get, path = "/api/logs", tag = "logs",
     params(
-        ("page" = Option<i64>, Query), ("perPage" = Option<i64>, Query), ("sort_field" = Option<String>, Query), ("sort_order" = Option<String>, Query),
+        ("page" = Option<i64>, Query, minimum = 1), ("perPage" = Option<i64>, Query, minimum = 1, maximum = 10000), ("sort_field" = Option<String>, Query), ("sort_order" = Option<String>, Query),
         ("operator" = Option<String>, Query, description = "a user's login or name, any case"),
         ("resource" = Option<String>, Query, description = "e.g. device_provisions"),
         ("action" = Option<String>, Query, description = "CREATE, UPDATE, DELETE, IMPORT, LOGIN or LOGOUT"),

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use axum::Json;
 use axum::body::Body;
+use axum::extract::multipart::MultipartRejection;
 use axum::extract::{DefaultBodyLimit, Multipart, Request, State};
 use axum::http::HeaderValue;
 use axum::http::header::CONTENT_TYPE;
@@ -121,10 +122,10 @@ pub struct MaxSize {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct MediaInput {
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = lenient::text_schema)]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = lenient::text_schema)]
     pub description: Option<String>,
     #[serde(default, rename = "type", deserialize_with = "lenient::text")]
     #[schema(value_type = Option<String>, example = "UPLOAD")]
@@ -172,8 +173,9 @@ pub async fn describe_file(fields: &mut MediaFields, path: &Path) {
 pub async fn upload(
     State(state): State<AppState>,
     user: AuthUser,
-    multipart: Multipart,
+    multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Json<Vec<MediaFile>>, ApiError> {
+    let multipart = multipart.map_err(|e| ApiError::field("file", e.body_text()))?;
     // Checked before the body is read: a full house answers at once.
     let _slot = state
         .upload_slots
@@ -294,7 +296,7 @@ pub async fn upload_max_size(State(state): State<AppState>) -> Json<MaxSize> {
 }
 
 #[utoipa::path(get, path = "/api/media_files", tag = "media",
-    params(("page" = Option<i64>, Query), ("perPage" = Option<i64>, Query), ("uuid" = Option<String>, Query, description = "a call's UUID"),
+    params(("page" = Option<i64>, Query, minimum = 1), ("perPage" = Option<i64>, Query, minimum = 1, maximum = 10000), ("uuid" = Option<String>, Query, description = "a call's UUID"),
         ("type" = Option<String>, Query), ("types" = Option<String>, Query, description = "UPLOAD,TTS,SYSTEM"), ("name" = Option<String>, Query),
         ("startDate" = Option<String>, Query), ("endDate" = Option<String>, Query), ("q" = Option<String>, Query, description = "part of the name or description")),
     responses((status = 200, body = PageBody<MediaFile>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]

@@ -39,38 +39,18 @@ impl<S: Send + Sync> FromRequestParts<S> for ListParams {
 
 impl ListParams {
     pub fn from_map(mut raw: HashMap<String, String>) -> Result<Self, ApiError> {
-        let mut take = |names: &[&str]| {
-            names
-                .iter()
-                .find_map(|n| raw.remove(*n))
-                .filter(|v| !v.trim().is_empty())
-        };
-        let number = |name: &str, v: Option<String>, default: i64| -> Result<i64, ApiError> {
-            match v {
-                None => Ok(default),
-                Some(v) => v
-                    .trim()
-                    .parse::<i64>()
-                    .map_err(|_| ApiError::field(name, format!("'{v}' is not a whole number"))),
-            }
-        };
-        let page = number("page", take(&["page"]), 1)?;
-        if page < 1 {
-            return Err(ApiError::field("page", "must be 1 or more"));
+        let page = whole_number(&mut raw, "page", 1..=i64::MAX)?.unwrap_or(1);
+        // Every spelling given is checked; the first one given counts.
+        let mut per_page = None;
+        for name in ["perPage", "page_size", "pageSize"] {
+            let value = whole_number(&mut raw, name, 1..=MAX_PAGE_SIZE)?;
+            per_page = per_page.or(value);
         }
-        let per_page = number(
-            "perPage",
-            take(&["perPage", "page_size", "pageSize"]),
-            DEFAULT_PAGE_SIZE,
-        )?;
-        if !(1..=MAX_PAGE_SIZE).contains(&per_page) {
-            return Err(ApiError::field(
-                "perPage",
-                format!("must be between 1 and {MAX_PAGE_SIZE}"),
-            ));
-        }
-        let field = take(&["sort_field", "sortField"]);
-        let order = take(&["sort_order", "sortOrder"]);
+        let per_page = per_page.unwrap_or(DEFAULT_PAGE_SIZE);
+        let mut take = |names: &[&str]| names.iter().find_map(|n| raw.remove(*n));
+        // An empty sort parameter means none; an empty number is an error.
+        let field = take(&["sort_field", "sortField"]).filter(|v| !v.trim().is_empty());
+        let order = take(&["sort_order", "sortOrder"]).filter(|v| !v.trim().is_empty());
         let descending = match order.as_deref().map(str::to_lowercase).as_deref() {
             None | Some("asc") | Some("ascend") | Some("ascending") => false,
             Some("desc") | Some("descend") | Some("descending") => true,
@@ -89,6 +69,30 @@ impl ListParams {
     fn filter(&self, name: &str) -> Option<&str> {
         self.filters.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
     }
+}
+
+/// A whole-number parameter within `range`, removed from `raw`; `None` when absent.
+fn whole_number(
+    raw: &mut HashMap<String, String>,
+    name: &str,
+    range: std::ops::RangeInclusive<i64>,
+) -> Result<Option<i64>, ApiError> {
+    let Some(text) = raw.remove(name) else {
+        return Ok(None);
+    };
+    let value = text
+        .trim()
+        .parse::<i64>()
+        .map_err(|_| ApiError::field(name, format!("'{text}' is not a whole number")))?;
+    if !range.contains(&value) {
+        let bound = if *range.end() == i64::MAX {
+            format!("must be {} or more", range.start())
+        } else {
+            format!("must be between {} and {}", range.start(), range.end())
+        };
+        return Err(ApiError::field(name, bound));
+    }
+    Ok(Some(value))
 }
 
 /// How one query parameter narrows a list.
@@ -265,6 +269,16 @@ mod tests {
 
     fn params(pairs: &[(&str, &str)]) -> Result<ListParams, ApiError> {
         ListParams::from_map(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+    }
+
+    #[test]
+    fn every_spelling_given_is_checked_and_empty_numbers_are_errors() {
+        let err = params(&[("perPage", "20"), ("page_size", "-5")]).unwrap_err();
+        assert_eq!(err.to_string(), "page_size: must be between 1 and 10000");
+        let err = params(&[("perPage", "")]).unwrap_err();
+        assert_eq!(err.to_string(), "perPage: '' is not a whole number");
+        assert_eq!(params(&[("page_size", "30"), ("pageSize", "40")]).unwrap().per_page, 30);
+        assert_eq!(params(&[("sort_field", "")]).unwrap().sort, None);
     }
 
     #[test]

@@ -76,23 +76,23 @@ const AGENTS: ListSpec = ListSpec {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct QueueInput {
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(value_type = Option<String>, example = "test2")]
+    #[schema(schema_with = lenient::text_schema, example = "test2")]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = lenient::text_schema)]
     pub description: Option<String>,
     /// callcenter or fifo.
     #[serde(default, rename = "type", deserialize_with = "lenient::text")]
     #[schema(value_type = Option<String>, example = "callcenter")]
     pub kind: Option<String>,
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(value_type = Option<String>, example = "agent-with-fewest-calls")]
+    #[schema(schema_with = lenient::text_schema, example = "agent-with-fewest-calls")]
     pub strategy: Option<String>,
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = lenient::text_schema)]
     pub template: Option<String>,
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = lenient::text_schema)]
     pub cti_template: Option<String>,
     #[serde(default)]
     #[schema(value_type = Option<String>, example = 411)]
@@ -101,13 +101,13 @@ pub struct QueueInput {
     #[schema(value_type = Option<String>, example = "{\"media_path\":\"phrase:welcome@xui\"}")]
     pub greeting: Option<Value>,
     #[serde(default, deserialize_with = "lenient::flag")]
-    #[schema(value_type = Option<i64>)]
+    #[schema(schema_with = lenient::flag_schema)]
     pub auto_record: Option<i64>,
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = lenient::text_schema)]
     pub load_url: Option<String>,
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = lenient::text_schema)]
     pub load_url_params: Option<String>,
 }
 
@@ -123,7 +123,7 @@ pub struct AgentRef {
     #[schema(value_type = i64, example = 24)]
     pub agent_id: Option<i64>,
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(value_type = Option<String>, example = "1022")]
+    #[schema(schema_with = lenient::text_schema, example = "1022")]
     pub agent_name: Option<String>,
 }
 
@@ -131,22 +131,22 @@ pub struct AgentRef {
 pub struct ParamInput {
     /// CC for a callcenter queue, FIFO for a fifo queue.
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(value_type = Option<String>, example = "CC")]
+    #[schema(schema_with = lenient::text_schema, example = "CC")]
     pub realm: Option<String>,
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(value_type = Option<String>, example = "announce-sound")]
+    #[schema(schema_with = lenient::text_schema, example = "announce-sound")]
     pub k: Option<String>,
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(value_type = Option<String>, example = "1")]
+    #[schema(schema_with = lenient::text_schema, example = "1")]
     pub v: Option<String>,
     /// `toggle` flips `disabled`.
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(value_type = Option<String>, example = "toggle")]
+    #[schema(schema_with = lenient::text_schema, example = "toggle")]
     pub action: Option<String>,
 }
 
 #[utoipa::path(get, path = "/api/queues", tag = "queues",
-    params(("page" = Option<i64>, Query), ("perPage" = Option<i64>, Query), ("name" = Option<String>, Query), ("type" = Option<String>, Query)),
+    params(("page" = Option<i64>, Query, minimum = 1), ("perPage" = Option<i64>, Query, minimum = 1, maximum = 10000), ("name" = Option<String>, Query), ("type" = Option<String>, Query)),
     responses((status = 200, body = PageBody<Object>, description = "rows with their enabled extra parameters merged in"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn list(State(db): State<Db>, params: ListParams) -> Result<Json<PageBody<Value>>, ApiError> {
     let page: PageBody<Queue> = LIST.fetch(&db, &params).await?;
@@ -219,7 +219,7 @@ pub async fn delete(
     Ok(done(id.to_string()))
 }
 
-#[utoipa::path(get, path = "/api/queues/{id}/agents", tag = "queues", params(("id" = i64, Path), ("page" = Option<i64>, Query), ("perPage" = Option<i64>, Query)),
+#[utoipa::path(get, path = "/api/queues/{id}/agents", tag = "queues", params(("id" = i64, Path), ("page" = Option<i64>, Query, minimum = 1), ("perPage" = Option<i64>, Query, minimum = 1, maximum = 10000)),
     responses((status = 200, body = PageBody<Object>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn agents(
     State(db): State<Db>,

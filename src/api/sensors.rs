@@ -52,16 +52,16 @@ const DEVICES: ListSpec = ListSpec {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct SensorInput {
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(value_type = Option<String>, example = "新增传感器数据")]
+    #[schema(schema_with = lenient::text_schema, example = "新增传感器数据")]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = lenient::text_schema)]
     pub description: Option<String>,
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(value_type = Option<String>, example = "1000")]
+    #[schema(schema_with = lenient::text_schema, example = "1000")]
     pub caller_number: Option<String>,
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(value_type = Option<String>, example = "100")]
+    #[schema(schema_with = lenient::text_schema, example = "100")]
     pub call_duration: Option<String>,
     /// The extension that calls.
     #[serde(default, deserialize_with = "lenient::int")]
@@ -69,7 +69,7 @@ pub struct SensorInput {
     pub extn_id: Option<i64>,
     /// playback.
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(value_type = Option<String>, example = "playback")]
+    #[schema(schema_with = lenient::text_schema, example = "playback")]
     pub action: Option<String>,
     /// The media file to play: its id.
     #[serde(default, deserialize_with = "lenient::int")]
@@ -86,15 +86,15 @@ pub struct DevicesInput {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct DeviceInput {
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(value_type = String, example = "003")]
+    #[schema(schema_with = lenient::required_text_schema, required = true, example = "003")]
     pub device_id: Option<String>,
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(value_type = Option<String>, example = "传感器设备003")]
+    #[schema(schema_with = lenient::text_schema, example = "传感器设备003")]
     pub device_name: Option<String>,
 }
 
 #[utoipa::path(get, path = "/api/extn_alarms", tag = "sensors",
-    params(("page" = Option<i64>, Query), ("perPage" = Option<i64>, Query), ("name" = Option<String>, Query)),
+    params(("page" = Option<i64>, Query, minimum = 1), ("perPage" = Option<i64>, Query, minimum = 1, maximum = 10000), ("name" = Option<String>, Query)),
     responses((status = 200, body = PageBody<Sensor>, description = "data as the JSON string it is stored as"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn list(State(db): State<Db>, params: ListParams) -> Result<Json<PageBody<Sensor>>, ApiError> {
     Ok(Json(LIST.fetch(&db, &params).await?))
@@ -141,7 +141,7 @@ pub async fn delete(State(db): State<Db>, ApiPath(id): ApiPath<i64>) -> Result<J
     Ok(done("{}".to_string()))
 }
 
-#[utoipa::path(get, path = "/api/extn_alarms/{id}/alarms", tag = "sensors", params(("id" = i64, Path), ("page" = Option<i64>, Query), ("perPage" = Option<i64>, Query)),
+#[utoipa::path(get, path = "/api/extn_alarms/{id}/alarms", tag = "sensors", params(("id" = i64, Path), ("page" = Option<i64>, Query, minimum = 1), ("perPage" = Option<i64>, Query, minimum = 1, maximum = 10000)),
     responses((status = 200, body = PageBody<SensorDevice>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn devices(
     State(db): State<Db>,

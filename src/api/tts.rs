@@ -30,11 +30,11 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub struct TtsInput {
     /// The engine; when given, it must be the one in the path.
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(value_type = Option<String>, example = "ali")]
+    #[schema(schema_with = lenient::text_schema, example = "ali")]
     pub engine: Option<String>,
     /// The text to speak, at most 1000 characters.
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(value_type = String, example = "你好,欢迎致电烟台小樱桃网络科技有限公司")]
+    #[schema(schema_with = lenient::required_text_schema, required = true, example = "你好,欢迎致电烟台小樱桃网络科技有限公司")]
     pub input: Option<String>,
 }
 

@@ -89,59 +89,59 @@ const LIST: ListSpec = ListSpec {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct UserInput {
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(value_type = Option<String>, example = "1234")]
+    #[schema(schema_with = lenient::text_schema, example = "1234")]
     pub login: Option<String>,
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = lenient::text_schema)]
     pub name: Option<String>,
     /// The login password: at least 8 characters, not the login.
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = lenient::text_schema)]
     pub password: Option<String>,
     /// Creates the user's extension with this number.
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(value_type = Option<String>, example = "1234")]
+    #[schema(schema_with = lenient::text_schema, example = "1234")]
     pub extn: Option<String>,
     /// The extension's SIP password; `password` when absent.
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = lenient::text_schema)]
     pub extn_password: Option<String>,
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(value_type = Option<String>, example = "xswitch.cn")]
+    #[schema(schema_with = lenient::text_schema, example = "xswitch.cn")]
     pub domain: Option<String>,
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = lenient::text_schema)]
     pub context: Option<String>,
     /// NORMAL, AGENT or CONFMAN.
     #[serde(default, rename = "type", deserialize_with = "lenient::text")]
     #[schema(value_type = Option<String>, example = "AGENT")]
     pub kind: Option<String>,
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = lenient::text_schema)]
     pub cid_name: Option<String>,
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = lenient::text_schema)]
     pub cid_number: Option<String>,
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = lenient::text_schema)]
     pub email: Option<String>,
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = lenient::text_schema)]
     pub tel: Option<String>,
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = lenient::text_schema)]
     pub vm_password: Option<String>,
     #[serde(default, deserialize_with = "lenient::flag")]
-    #[schema(value_type = Option<i64>)]
+    #[schema(schema_with = lenient::flag_schema)]
     pub tel_enabled: Option<i64>,
     #[serde(default, deserialize_with = "lenient::flag")]
-    #[schema(value_type = Option<i64>)]
+    #[schema(schema_with = lenient::flag_schema)]
     pub auto_record: Option<i64>,
     #[serde(default, deserialize_with = "lenient::flag")]
-    #[schema(value_type = Option<i64>)]
+    #[schema(schema_with = lenient::flag_schema)]
     pub disabled: Option<i64>,
     #[serde(default, deserialize_with = "lenient::flag")]
-    #[schema(value_type = Option<i64>)]
+    #[schema(schema_with = lenient::flag_schema)]
     pub is_super: Option<i64>,
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
@@ -168,10 +168,10 @@ pub struct PasswordChange {
     #[schema(value_type = Option<i64>)]
     pub id: Option<i64>,
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = lenient::text_schema)]
     pub old_password: Option<String>,
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(value_type = String)]
+    #[schema(schema_with = lenient::required_text_schema, required = true)]
     pub password: Option<String>,
 }
 
@@ -182,7 +182,7 @@ pub struct QueueName {
 
 #[utoipa::path(get, path = "/api/users", tag = "users",
     params(
-        ("page" = Option<i64>, Query), ("perPage" = Option<i64>, Query),
+        ("page" = Option<i64>, Query, minimum = 1), ("perPage" = Option<i64>, Query, minimum = 1, maximum = 10000),
         ("type" = Option<String>, Query, description = "NORMAL, AGENT or CONFMAN"),
         ("login" = Option<String>, Query, description = "part of the login"), ("name" = Option<String>, Query, description = "part of the name"),
     ),

@@ -123,3 +123,47 @@ async fn openapi_describes_every_route_and_the_docs_page_is_served_locally() {
     })
     .await;
 }
+
+fn is_text(kind: &serde_json::Value) -> bool {
+    kind == "string" || *kind == serde_json::json!(["string", "null"])
+}
+
+/// The document lists the refusals each operation can give: 403 for every
+/// one (no token), 400 where its input can be malformed, 404 where it names
+/// a record.
+#[test]
+fn every_operation_documents_its_refusals() {
+    let doc = serde_json::to_value(sipprov::api::openapi()).unwrap();
+    let mut missing = Vec::new();
+    for (path, operations) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in operations.as_object().unwrap() {
+            let responses = operation["responses"].as_object().unwrap();
+            // A body, or a parameter that is not free text, can be malformed.
+            let takes_input = operation.get("requestBody").is_some()
+                || operation["parameters"]
+                    .as_array()
+                    .is_some_and(|p| p.iter().any(|p| !is_text(&p["schema"]["type"])));
+            let names_a_record = path.contains("{id}");
+            for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                let name = parameter["name"].as_str().unwrap();
+                if parameter["in"] == "path" && !path.contains(&format!("{{{name}}}")) {
+                    missing.push(format!("{method} {path}: '{name}' is not in the path"));
+                }
+            }
+            for (status, needed) in [("403", true), ("400", takes_input), ("404", names_a_record)] {
+                if needed && !responses.contains_key(status) {
+                    missing.push(format!("{method} {path}: {status}"));
+                }
+            }
+            assert!(
+                operation["responses"]["200"].is_object() || operation["responses"]["204"].is_object(),
+                "{method} {path} documents its success"
+            );
+        }
+    }
+    assert!(missing.is_empty(), "undocumented refusals: {missing:#?}");
+    let schemes = doc["components"]["securitySchemes"].as_object().unwrap();
+    assert!(
+        schemes.contains_key("xtra_auth") && schemes.contains_key("bearer") && schemes.contains_key("session_cookie")
+    );
+}

@@ -117,21 +117,40 @@ fn extn_filter(value: &str, sql: &mut ListSql) -> Result<(), ApiError> {
 /// names (名称, 分机号, 供应商, MAC); unknown keys are ignored.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct DeviceInput {
-    #[schema(example = "我在测试")]
+    #[schema(schema_with = super::extract::lenient::text_schema, example = "我在测试")]
     pub name: Option<String>,
     /// yealink (亿联), grandstream (gs, 潮流), fanvil (方位), huawei (华为),
     /// polycom (poly), snom, cisco, htek, flyingvoice, akuvox, gigaset or xyt.
-    #[schema(example = "gs")]
+    #[schema(schema_with = super::extract::lenient::text_schema, example = "gs")]
     pub vendor: Option<String>,
     /// 00:0B:74:61:58:2D, 00-0b-74-61-58-2d, 000B7461582D or 000b.7461.582d.
-    #[schema(example = "000B7461582D")]
+    #[schema(schema_with = super::extract::lenient::text_schema, example = "000B7461582D")]
     pub mac: Option<String>,
     /// The lines: `[{"extn":"1001"}]` as a string, `1007|domain`, `1007@domain` or `1001`.
-    #[schema(example = "[{\"extn\":\"1001\"}]")]
+    #[schema(schema_with = lines, example = "[{\"extn\":\"1001\"}]")]
     pub extn: Option<String>,
     /// The phone model.
     #[serde(rename = "type")]
+    #[schema(schema_with = super::extract::lenient::text_schema)]
     pub kind: Option<String>,
+}
+
+/// The lines: text (`1001`, `1007|domain`, or XSwitch's JSON array as a
+/// string), a number, or the array itself.
+fn lines() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, Type};
+    let line = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property("extn", super::extract::lenient::required_text_schema())
+        .required("extn");
+    Schema::OneOf(
+        OneOfBuilder::new()
+            .item(ObjectBuilder::new().schema_type(Type::String))
+            .item(ObjectBuilder::new().schema_type(Type::Number))
+            .item(ArrayBuilder::new().items(line))
+            .item(ObjectBuilder::new().schema_type(Type::Null))
+            .build(),
+    )
 }
 
 /// Many records at once: `devices` (or `data`) holds the rows.
@@ -140,8 +159,10 @@ pub struct DeviceRows {
     pub devices: Vec<DeviceInput>,
 }
 
-/// A record a dry run would create.
+/// A record a dry run would create. Its schema allows no other keys, so a
+/// created record (which has an id) never passes for one.
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PlannedDevice {
     pub name: String,
     pub vendor: String,
@@ -160,6 +181,7 @@ pub enum ImportedRows {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ImportOptions {
     /// 1 to validate and report without writing.
     #[serde(default)]
@@ -167,6 +189,7 @@ pub struct ImportOptions {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DownloadOptions {
     /// `zh-CN` for Chinese headers.
     #[serde(default)]
@@ -178,7 +201,7 @@ pub struct DownloadOptions {
 
 #[utoipa::path(get, path = "/api/device_provisions", tag = "device_provisions",
     params(
-        ("page" = Option<i64>, Query), ("perPage" = Option<i64>, Query), ("page_size" = Option<i64>, Query),
+        ("page" = Option<i64>, Query, minimum = 1), ("perPage" = Option<i64>, Query, minimum = 1, maximum = 10000), ("page_size" = Option<i64>, Query, minimum = 1, maximum = 10000),
         ("sort_field" = Option<String>, Query), ("sort_order" = Option<String>, Query),
         ("name" = Option<String>, Query, description = "part of the name"),
         ("vendor" = Option<String>, Query, description = "any spelling of a vendor"),
@@ -400,7 +423,7 @@ pub async fn download(
 
 #[utoipa::path(get, path = "/api/device_provisions/pending", tag = "device_provisions",
     params(
-        ("page" = Option<i64>, Query), ("perPage" = Option<i64>, Query), ("sort_field" = Option<String>, Query), ("sort_order" = Option<String>, Query),
+        ("page" = Option<i64>, Query, minimum = 1), ("perPage" = Option<i64>, Query, minimum = 1, maximum = 10000), ("sort_field" = Option<String>, Query), ("sort_order" = Option<String>, Query),
         ("mac" = Option<String>, Query, description = "part of a MAC, any spelling"), ("vendor" = Option<String>, Query, description = "the guessed vendor code"),
     ),
     responses((status = 200, body = PageBody<PendingPhone>, description = "claim one by creating its record"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
