@@ -445,3 +445,172 @@ async fn forms_refuse_posts_without_the_session_token_or_from_another_site() {
     })
     .await;
 }
+
+/// A console form post with this session's token; answers (status, location, body).
+async fn submit(
+    app: &TestApp,
+    cookie: &str,
+    token: &str,
+    path: &str,
+    fields: &[(&str, &str)],
+) -> (StatusCode, String, String) {
+    let mut form: Vec<(&str, &str)> = vec![("csrf", token)];
+    form.extend_from_slice(fields);
+    let response = app
+        .client
+        .post(app.url(path))
+        .header("cookie", cookie)
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let location = response
+        .headers()
+        .get("location")
+        .map(|l| l.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (status, location, response.text().await.unwrap())
+}
+
+async fn page(app: &TestApp, cookie: &str, path: &str) -> (StatusCode, String) {
+    let response = app
+        .client
+        .get(app.url(path))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn console_forms_edit_delete_export_and_reset_passwords() {
+    on_each_backend(|app| async move {
+        let (cookie, token) = console_session(&app).await;
+
+        // One extension, then a device on it; a bad MAC comes back beside its field.
+        let (status, location, _) = submit(
+            &app,
+            &cookie,
+            &token,
+            "/ui/extensions",
+            &[("extn", "3001"), ("name", "Front")],
+        )
+        .await;
+        assert_eq!(
+            (status, location.as_str()),
+            (StatusCode::SEE_OTHER, "/ui/extensions?done=created")
+        );
+        let device = [
+            ("mac", "00:15:65:12:34:56"),
+            ("name", "Desk"),
+            ("vendor", "yealink"),
+            ("type", "T46U"),
+            ("extn", "3001"),
+        ];
+        let (status, _, body) = submit(
+            &app,
+            &cookie,
+            &token,
+            "/ui/devices/new",
+            &[("mac", "00:15:65:12:34:5Z"), ("vendor", "yealink")],
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(
+            body.contains("field-error") && body.contains("is not a MAC address"),
+            "{body}"
+        );
+        let (status, _, _) = submit(&app, &cookie, &token, "/ui/devices/new", &device).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        let (_, listed) = app.get("/api/device_provisions?mac=001565123456").await;
+        let id = listed["data"][0]["id"].as_i64().unwrap();
+
+        // Edit: a new name and a second line.
+        submit(&app, &cookie, &token, "/ui/extensions", &[("extn", "3002")]).await;
+        let edited = [
+            ("mac", "001565123456"),
+            ("name", "Reception"),
+            ("vendor", "yealink"),
+            ("type", "T46U"),
+            ("extn", "3001, 3002"),
+        ];
+        let (status, location, _) = submit(&app, &cookie, &token, &format!("/ui/devices/{id}"), &edited).await;
+        assert_eq!(
+            (status, location.as_str()),
+            (StatusCode::SEE_OTHER, "/ui/devices?done=updated")
+        );
+        let (_, record) = app.get(&format!("/api/device_provisions/{id}")).await;
+        assert_eq!(record["name"], "Reception");
+        let (_, form) = page(&app, &cookie, &format!("/ui/devices/{id}")).await;
+        assert!(
+            form.contains("value=\"3001, 3002\""),
+            "the lines as the form shows them"
+        );
+
+        // Export: the import's own CSV.
+        let response = app
+            .client
+            .get(app.url("/ui/devices/export.csv"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.headers()["content-type"], "text/csv; charset=utf-8");
+        let csv = response.text().await.unwrap();
+        assert!(
+            csv.starts_with("name,extn,vendor,mac") && csv.contains("Reception"),
+            "{csv}"
+        );
+
+        // Reset a SIP password: shown once, and what the API now holds.
+        let extension = extension_id(&app, "3001").await;
+        let (_, before) = app.get(&format!("/api/extensions/{extension}")).await;
+        let (status, _, body) = submit(&app, &cookie, &token, &format!("/ui/extensions/{extension}/reset"), &[]).await;
+        assert_eq!(status, StatusCode::OK);
+        let (_, after) = app.get(&format!("/api/extensions/{extension}")).await;
+        let password = after["password"].as_str().unwrap();
+        assert_ne!(before["password"], after["password"]);
+        assert!(body.contains(&format!("<code id=\"shown-password\">{password}</code>")));
+        // Edit an extension; a clash comes back with its reason.
+        let (status, _, _) = submit(
+            &app,
+            &cookie,
+            &token,
+            &format!("/ui/extensions/{extension}"),
+            &[
+                ("extn", "3001"),
+                ("name", "Front desk"),
+                ("domain", "xswitch.cn"),
+                ("disabled", "0"),
+            ],
+        )
+        .await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        let (_, after) = app.get(&format!("/api/extensions/{extension}")).await;
+        assert_eq!(after["name"], "Front desk");
+        let (status, _, body) = submit(
+            &app,
+            &cookie,
+            &token,
+            &format!("/ui/extensions/{extension}"),
+            &[("extn", "3002"), ("domain", "xswitch.cn")],
+        )
+        .await;
+        assert!(status.is_client_error(), "{status} {body}");
+        assert!(
+            body.contains("role=\"alert\"") || body.contains("field-error"),
+            "{body}"
+        );
+
+        // Delete.
+        let (status, location, _) = submit(&app, &cookie, &token, &format!("/ui/devices/{id}/delete"), &[]).await;
+        assert_eq!(
+            (status, location.as_str()),
+            (StatusCode::SEE_OTHER, "/ui/devices?done=deleted")
+        );
+        assert_eq!(app.get(&format!("/api/device_provisions/{id}")).await.0, 404);
+    })
+    .await;
+}
