@@ -18,13 +18,11 @@ pub mod sessions;
 pub mod tts;
 pub mod users;
 
-use axum::http::HeaderValue;
 use axum::http::header::{
     CACHE_CONTROL, CONTENT_SECURITY_POLICY, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
 };
 use axum::{Json, Router, middleware};
 use serde::Serialize;
-use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::RequestBodyTimeoutLayer;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
@@ -140,8 +138,7 @@ pub fn router(state: AppState) -> Router {
         public,
         doc,
     } = areas();
-    let header =
-        |name, value: &'static str| SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value));
+    let header = crate::app::header_if_absent;
     protected
         .merge(uploads.layer(RequestBodyTimeoutLayer::new(state.settings.request_deadline)))
         // JSON answers are never to be rendered, framed or sniffed; the

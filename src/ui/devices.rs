@@ -59,7 +59,7 @@ async fn list(State(console): State<Console>, admin: Admin, Query(query): Query<
         Err(err) if err.status().is_client_error() => (empty_page(), Some(err.to_string())),
         Err(err) => return super::problem(&console, admin.lang, err.status(), &err.to_string()),
     };
-    let rows = match with_status(&console, &envelope.data).await {
+    let rows = match table_rows(&console, &envelope.data).await {
         Ok(rows) => rows,
         Err(err) => return super::problem(&console, admin.lang, StatusCode::SERVICE_UNAVAILABLE, &err.to_string()),
     };
@@ -93,7 +93,7 @@ fn empty_page() -> PageBody<Device> {
 /// Each device as the table shows it, with its lines and whether the phone
 /// has fetched its current configuration: one it fetched after the device,
 /// its lines' accounts and its settings last changed.
-async fn with_status(console: &Console, devices: &[Device]) -> sqlx::Result<Vec<Value>> {
+async fn table_rows(console: &Console, devices: &[Device]) -> sqlx::Result<Vec<Value>> {
     let macs: Vec<String> = devices.iter().map(|d| d.mac.clone()).collect();
     let lines = console.app.db.line_changes(&macs).await?;
     let mut realms: Vec<String> = vec![SITE_REALM.to_string()];

@@ -25,7 +25,7 @@ use axum::http::header::{
     X_FRAME_OPTIONS,
 };
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, Method, Request, StatusCode};
+use axum::http::{Method, Request, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum_extra::extract::CookieJar;
@@ -35,7 +35,6 @@ use subtle::ConstantTimeEq;
 use tera::{Context, Tera};
 use tower::ServiceExt;
 use tower_http::csrf::CsrfLayer;
-use tower_http::set_header::SetResponseHeaderLayer;
 
 pub use self::i18n::Lang;
 use crate::api::auth::{SESSION_COOKIE, TOKEN_HEADER};
@@ -84,8 +83,7 @@ pub fn router(app: AppState) -> Router {
         app,
         pages: Arc::new(tera),
     };
-    let header =
-        |name, value: &'static str| SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value));
+    let header = crate::app::header_if_absent;
     Router::new()
         .route("/ui", get(|| async { Redirect::to("/ui/") }))
         .route("/ui/", get(|| async { Redirect::to("/ui/devices") }))
