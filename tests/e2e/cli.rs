@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::clients::RunClient;
 use crate::harness::{Backend, ScratchPg, backends};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sipprov");
@@ -127,11 +128,7 @@ fn serve_in(mut command: Command, flags: &[&str]) -> (Server, std::collections::
 }
 
 fn curl(args: &[&str]) -> Value {
-    let out = Command::new("curl")
-        .arg("-sS")
-        .args(args)
-        .output()
-        .expect("curl is installed");
+    let out = Command::new("curl").arg("-sS").args(args).run();
     assert!(
         out.status.success(),
         "curl {args:?}: {}",
@@ -345,8 +342,7 @@ fn render_prints_what_the_phone_gets_and_check_templates_finds_broken_overrides(
         );
         let over_http = Command::new("curl")
             .args(["-s", &format!("http://{}/prov/001565123456.cfg", server.addr)])
-            .output()
-            .unwrap();
+            .run();
         server.child.kill().unwrap();
         server.child.wait().unwrap();
 
@@ -388,8 +384,7 @@ fn a_listener_for_phones_only() {
         let status = |url: String| {
             let out = Command::new("curl")
                 .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", &url])
-                .output()
-                .unwrap();
+                .run();
             String::from_utf8(out.stdout).unwrap()
         };
         assert_eq!(status(format!("http://{phones}/prov/y000000000000.boot")), "200");
@@ -410,8 +405,7 @@ fn a_listener_for_phones_only() {
         let out = Command::new("tftp")
             .args([tftp.0, tftp.1, "-c", "get", "y000000000000.cfg"])
             .arg(&got)
-            .output()
-            .unwrap();
+            .run();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let common = std::fs::read_to_string(&got).unwrap();
         assert!(common.contains(&format!("= http://{phones}/prov/")), "{common}");
@@ -439,8 +433,7 @@ fn self_signed_certificate(dir: &Path) -> (String, String) {
         .arg(&key)
         .arg("-out")
         .arg(&cert)
-        .output()
-        .expect("openssl is installed");
+        .run();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     (cert.display().to_string(), key.display().to_string())
 }
@@ -470,8 +463,7 @@ fn https_on_either_listener() {
     let fetch = |url: String| {
         let out = Command::new("curl")
             .args(["-sS", "--cacert", &cert, "-w", "\n%{http_code}", &url])
-            .output()
-            .unwrap();
+            .run();
         let text = String::from_utf8(out.stdout).unwrap();
         let (body, status) = text.rsplit_once('\n').unwrap();
         (status.to_string(), body.to_string())
@@ -585,8 +577,7 @@ fn two_nodes_on_one_postgresql_share_tokens_devices_and_fresh_configs() {
     let config = |addr: &str| {
         let out = Command::new("curl")
             .args(["-sS", &format!("http://{addr}/prov/001565aabbcc.cfg")])
-            .output()
-            .unwrap();
+            .run();
         String::from_utf8(out.stdout).unwrap()
     };
     assert!(config(&b.addr).contains("account.1.password = first-pass-1"));
@@ -618,8 +609,7 @@ fn curl_text(args: &[&str]) -> (u16, String) {
     let out = Command::new("curl")
         .args(["-sS", "-w", "\n%{http_code}"])
         .args(args)
-        .output()
-        .expect("curl is installed");
+        .run();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let (body, status) = text.rsplit_once('\n').unwrap();
     (status.parse().unwrap(), body.to_string())
@@ -746,8 +736,7 @@ fn import_in_flight(dir: &Path, db: Option<&str>, wal_before: u64) -> bool {
         Some(url) => {
             let out = Command::new("psql")
                 .args([url, "-qAtc", "SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction' OR (state = 'active' AND query LIKE 'INSERT INTO device_provisions%')"])
-                .output()
-                .expect("psql is installed");
+                .run();
             String::from_utf8_lossy(&out.stdout).trim().parse::<u32>().unwrap_or(0) > 0
         }
         None => std::fs::metadata(dir.join("sipprov.db-wal")).map_or(0, |m| m.len()) > wal_before + 2 * 1024 * 1024,
@@ -804,8 +793,7 @@ fn a_server_killed_mid_import_or_mid_upload_leaves_all_or_nothing() {
             .arg(format!("@{}", body.display()))
             .arg(format!("http://{}/api/device_provisions/import", server.addr))
             .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+            .start();
         let deadline = Instant::now() + Duration::from_secs(120);
         while !import_in_flight(dir, db, wal_before) {
             assert!(Instant::now() < deadline, "the import never started writing");
@@ -855,8 +843,7 @@ fn a_server_killed_mid_import_or_mid_upload_leaves_all_or_nothing() {
             .arg(format!("file=@{}", audio.display()))
             .arg(format!("http://{}/api/upload", server.addr))
             .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+            .start();
         let upload_dir = dir.join("media").join("upload");
         let deadline = Instant::now() + Duration::from_secs(60);
         let partial_size = || -> u64 {

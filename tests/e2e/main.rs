@@ -1,6 +1,7 @@
 //! End-to-end tests: each starts sipprov on 127.0.0.1:0 and talks to it over
 //! real sockets, on SQLite and, when configured, PostgreSQL.
 
+mod clients;
 mod harness;
 
 mod callcenter;

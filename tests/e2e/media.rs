@@ -5,6 +5,7 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
+use crate::clients::RunClient;
 use crate::harness::{TestApp, assert_done, assert_error, on_each_backend};
 
 /// A PCM WAV of `seconds` of silence, 8 kHz mono.
@@ -51,7 +52,7 @@ async fn upload(app: &TestApp, files: &[&Path]) -> (u16, Value) {
         args.push(format!("file=@{}", f.display()));
     }
     args.extend(["-w".into(), "\n%{http_code}".into(), app.url("/api/upload")]);
-    let out = tokio::task::spawn_blocking(move || std::process::Command::new("curl").args(&args).output().unwrap())
+    let out = tokio::task::spawn_blocking(move || std::process::Command::new("curl").args(&args).run())
         .await
         .unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
@@ -452,9 +453,7 @@ async fn mp3_uploads_get_their_audio_properties() {
         lame.args(["--quiet", "--resample", "44.1", "-b", "64"])
             .arg(&wav_path)
             .arg(&mp3);
-        let made = tokio::task::spawn_blocking(move || lame.status().expect("lame is installed"))
-            .await
-            .unwrap();
+        let made = tokio::task::spawn_blocking(move || lame.run_status()).await.unwrap();
         assert!(made.success());
         let (status, rows) = upload(&app, &[&mp3]).await;
         assert_eq!(status, 200, "{rows}");

@@ -3,6 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
+use crate::clients::RunClient;
 use crate::harness::{TestApp, assert_done, assert_error, on_each_backend};
 
 /// A display name that breaks naive XML and text output.
@@ -570,8 +571,7 @@ async fn firmware_with_range_etag_and_no_way_out() {
         let out = tokio::task::spawn_blocking(move || {
             std::process::Command::new("curl")
                 .args(["-s", "-r", "1000-1999", "-o", "-", "-w", "\n%{http_code}", &curl_url])
-                .output()
-                .unwrap()
+                .run()
         })
         .await
         .unwrap();
@@ -661,8 +661,7 @@ async fn curl(args: &[&str], url: String) -> (u16, String) {
             .arg("-s")
             .args(&args)
             .args(["-w", "\n%{http_code}", &url])
-            .output()
-            .unwrap();
+            .run();
         let text = String::from_utf8(out.stdout).unwrap();
         let (body, code) = text.rsplit_once('\n').unwrap();
         (code.parse().unwrap(), body.to_string())

@@ -8,14 +8,13 @@ use std::time::Duration;
 
 use tokio::net::UdpSocket;
 
+use crate::clients::RunClient;
 use crate::harness::{TestApp, on_each_backend};
 use crate::provisioning::{fetch, phone};
 
 /// Runs a client off the runtime that serves sipprov.
 async fn run(mut command: Command) -> Output {
-    tokio::task::spawn_blocking(move || command.output().expect("the TFTP client is installed"))
-        .await
-        .unwrap()
+    tokio::task::spawn_blocking(move || command.run()).await.unwrap()
 }
 
 /// `atftp` fetching `file` with the options a modern phone sends.
