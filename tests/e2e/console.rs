@@ -81,15 +81,27 @@ async fn screenshot(browser: &Client, name: &str) {
 }
 
 async fn text_of(browser: &Client, css: &str) -> String {
-    browser
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .text()
-        .await
-        .unwrap()
+    text_when(browser, css, |_| true).await
+}
+
+/// The element's text once `ready` holds, waiting out a page that is still
+/// being replaced (an element of the old page goes stale under us).
+async fn text_when(browser: &Client, css: &str, ready: impl Fn(&str) -> bool) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let element = browser
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"));
+        let late = std::time::Instant::now() > deadline;
+        match element.text().await {
+            Ok(text) if ready(&text) || late => return text,
+            Err(e) if late => panic!("{css}: {e}"),
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
 }
 
 async fn fill(browser: &Client, name: &str, value: &str) {
@@ -237,7 +249,7 @@ async fn an_admin_rolls_out_phones_in_a_real_browser() {
             .await
             .unwrap();
         click(&browser, "form.search button").await;
-        let found = text_of(&browser, "#devices tbody").await;
+        let found = text_when(&browser, "#devices tbody", |t| !t.contains("00:15:65:00:00:01")).await;
         assert!(found.contains("00:0B:82:00:00:03") && !found.contains("00:15:65:00:00:01"), "{found}");
 
         // A settings change makes that phone's config older than the one it has.
