@@ -12,7 +12,7 @@ FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates curl \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin sipprov \
-    && mkdir /data && chown sipprov /data
+    && install -d -m 0700 -o sipprov /data
 COPY --from=build /src/target/release/sipprov /usr/local/bin/sipprov
 USER sipprov
 ENV SIPPROV_DATA_DIR=/data SIPPROV_LISTEN=0.0.0.0:8081

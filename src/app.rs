@@ -3,7 +3,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,7 +28,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-use crate::config::Settings;
+use crate::config::{DATABASE_FILE, Settings};
 use crate::domain::timestamp;
 use crate::error::ApiError;
 use crate::jobs::Supervisor;
@@ -107,14 +107,30 @@ impl AppState {
     }
 }
 
-/// Creates the data dir if needed. Only sipprov's user may read it: it holds
-/// the key and the database.
+/// Creates the data dir if needed, and keeps it private: it holds the key,
+/// the database and the phones' uploads. Every file and folder sipprov
+/// creates from here on is its user's alone (umask 077); a data dir or a
+/// database made before is closed too.
 pub fn make_data_dir(settings: &Settings) -> anyhow::Result<()> {
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
+    let dir = &settings.data_dir;
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
-        .create(&settings.data_dir)
-        .with_context(|| format!("creating data dir {}", settings.data_dir.display()))
+        .create(dir)
+        .with_context(|| format!("creating data dir {}", dir.display()))?;
+    let private = |path: &Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            .with_context(|| format!("making {} private", path.display()))
+    };
+    private(dir, 0o700)?;
+    for name in [DATABASE_FILE, "sipprov.db-wal", "sipprov.db-shm"] {
+        let path = dir.join(name);
+        if path.exists() {
+            private(&path, 0o600)?;
+        }
+    }
+    Ok(())
 }
 
 /// Gives user `admin` its first password: `SIPPROV_ADMIN_PASSWORD`, or a
@@ -264,8 +280,11 @@ pub async fn serve_router(
         shutdown.await;
         stopper.graceful_shutdown(Some(GRACE));
     });
-    // Phones keep polling the URL they came by, so they must learn it was https.
-    let routes = routes.layer(Extension(OverTls));
+    // Phones keep polling the URL they came by, so they must learn it was
+    // https; browsers are told to come back over HTTPS only.
+    let routes = routes
+        .layer(Extension(OverTls))
+        .layer(header_if_absent(header::STRICT_TRANSPORT_SECURITY, "max-age=31536000"));
     axum_server::from_tcp_rustls(listener.into_std()?, tls)?
         .handle(handle)
         .serve(routes.into_make_service_with_connect_info::<SocketAddr>())

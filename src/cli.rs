@@ -85,6 +85,8 @@ enum UserCommand {
     SetPassword { login: String },
     /// Issue a new developer key for a user (replaces the old one) and print it.
     DevKey { login: String },
+    /// End the lock that wrong passwords put on a login name, from every network.
+    Unlock { login: String },
 }
 
 pub fn run() -> ExitCode {
@@ -261,6 +263,10 @@ async fn user(settings: Settings, cmd: UserCommand) -> anyhow::Result<()> {
             }
             println!("{key}");
         }
+        UserCommand::Unlock { login } => {
+            let networks = db.unlock_login(&login).await?;
+            println!("'{login}' unlocked ({networks} networks had wrong passwords counted)");
+        }
     }
     Ok(())
 }
@@ -296,6 +302,7 @@ async fn render(
         from_phone: false,
         mask_secrets: false,
         method: "GET",
+        target: "",
         authorization: None,
     };
     match provision::answer(&state, &request).await {

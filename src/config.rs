@@ -11,6 +11,8 @@ use config::{Config, Environment, File, FileFormat};
 use serde::Deserialize;
 
 pub const DEFAULT_CONFIG_FILE: &str = "sipprov.toml";
+/// The SQLite database in the data dir, when no `database_url` is set.
+pub const DATABASE_FILE: &str = "sipprov.db";
 
 #[derive(Clone, Deserialize)]
 pub struct Settings {
@@ -264,10 +266,11 @@ impl Settings {
         Ok(settings)
     }
 
+    /// The database: `database_url`, else SQLite in the data dir.
     pub fn database_url(&self) -> String {
         match &self.database_url {
             Some(url) => url.clone(),
-            None => format!("sqlite://{}", self.data_dir.join("sipprov.db").display()),
+            None => format!("sqlite://{}", self.data_dir.join(DATABASE_FILE).display()),
         }
     }
 }

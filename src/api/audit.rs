@@ -34,6 +34,11 @@ const MAX_SUMMARY_RESPONSE: usize = 64 * 1024 * 1024;
 #[derive(Debug, Clone, Copy)]
 pub struct NothingChanged;
 
+/// Body fields that held a secret although their name does not say so,
+/// named by the handler that knows: the value (`v`) of a secret setting.
+#[derive(Debug, Clone, Copy)]
+pub struct SecretFields(pub &'static [&'static str]);
+
 pub async fn record(State(db): State<Db>, req: Request, next: Next) -> Response {
     let method = req.method().clone();
     if !matches!(method, Method::POST | Method::PUT | Method::PATCH | Method::DELETE) {
@@ -86,8 +91,9 @@ pub async fn record(State(db): State<Db>, req: Request, next: Next) -> Response 
         return response;
     }
 
+    let also_secret = response.extensions().get::<SecretFields>().map_or(&[][..], |f| f.0);
     let message = match &body {
-        Some(bytes) => redacted_message(bytes, is_form),
+        Some(bytes) => redacted_message(bytes, is_form, also_secret),
         None => format!(
             "{{\"note\":\"body not recorded ({} bytes)\"}}",
             declared_len.map_or("unknown".into(), |n| n.to_string())
@@ -142,18 +148,20 @@ fn is_secret_key(key: &str) -> bool {
     SECRET_KEYS.iter().any(|s| key.contains(s))
 }
 
-fn redact(value: &mut Value) {
+/// Replaces every value whose key names a secret, or is one of
+/// `also_secret`, at any depth.
+fn redact(value: &mut Value, also_secret: &[&str]) {
     match value {
         Value::Object(map) => {
             for (k, v) in map.iter_mut() {
-                if is_secret_key(k) {
+                if is_secret_key(k) || also_secret.contains(&k.as_str()) {
                     *v = Value::String("***".into());
                 } else {
-                    redact(v);
+                    redact(v, also_secret);
                 }
             }
         }
-        Value::Array(items) => items.iter_mut().for_each(redact),
+        Value::Array(items) => items.iter_mut().for_each(|item| redact(item, also_secret)),
         _ => {}
     }
 }
@@ -170,13 +178,13 @@ fn parse_request(bytes: &[u8], is_form: bool) -> Option<Value> {
     })
 }
 
-fn redacted_message(bytes: &[u8], is_form: bool) -> String {
+fn redacted_message(bytes: &[u8], is_form: bool, also_secret: &[&str]) -> String {
     if bytes.is_empty() {
         return "{}".into();
     }
     let mut message = match parse_request(bytes, is_form) {
         Some(mut value) => {
-            redact(&mut value);
+            redact(&mut value, also_secret);
             value.to_string()
         }
         None => format!("{{\"note\":\"{} bytes, not JSON\"}}", bytes.len()),
@@ -330,14 +338,24 @@ mod tests {
         let msg = redacted_message(
             br#"{"login":"admin","password":"hunter22","rows":[{"extn_password":"p1","name":"n"}],"dev_key":"k"}"#,
             false,
+            &[],
         );
         assert!(
             !msg.contains("hunter22") && !msg.contains("p1") && !msg.contains("\"k\""),
             "{msg}"
         );
         assert!(msg.contains("admin") && msg.contains("\"n\""));
-        let form = redacted_message(b"login=admin&password=hunter22", true);
+        let form = redacted_message(b"login=admin&password=hunter22", true, &[]);
         assert!(!form.contains("hunter22") && form.contains("admin"), "{form}");
+        let setting = redacted_message(
+            br#"{"realm":"PROVISION","k":"auth_password","v":"fetch-secret"}"#,
+            false,
+            &["v"],
+        );
+        assert!(
+            !setting.contains("fetch-secret") && setting.contains("auth_password"),
+            "{setting}"
+        );
     }
 
     #[test]

@@ -1,16 +1,17 @@
-//! `/api/dicts`: XSwitch's realm/key/value tables. Reading needs a token;
-//! changing them needs an administrator. Rows of the provisioning realms
+//! `/api/dicts`: XSwitch's realm/key/value tables, for administrators.
+//! Rows of the provisioning realms
 //! (`PROVISION`, `PROVISION:<mac>`) are checked key by key, and secret
 //! values are kept encrypted and shown as `********`.
 
-use axum::Json;
 use axum::extract::State;
+use axum::{Extension, Json};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::{ApiPath, ApiQuery, AuthUser, Input, lenient};
+use super::audit::SecretFields;
+use super::extract::{ApiPath, ApiQuery, Input, lenient};
 use super::{Done, done};
 use crate::app::AppState;
 use crate::domain::timestamp;
@@ -56,7 +57,7 @@ pub struct DictInput {
 
 /// A row as clients see it: secret values masked.
 fn shown(mut dict: Dict) -> Dict {
-    if settings::is_settings_realm(&dict.realm) && settings::is_secret(&dict.k) {
+    if settings::is_secret_setting(&dict.realm, &dict.k) {
         dict.v = MASK.into();
     }
     dict
@@ -87,10 +88,8 @@ pub async fn get_one(State(db): State<Db>, ApiPath(id): ApiPath<i64>) -> Result<
     responses((status = 200, body = Done<String>, description = "data is the new id"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
-    user: AuthUser,
     Input(input): Input<DictInput>,
-) -> Result<Json<Done<String>>, ApiError> {
-    user.require_admin("change dicts")?;
+) -> Result<(Extension<SecretFields>, Json<Done<String>>), ApiError> {
     let fields = checked(&state, input, None)?;
     let conflict = format!("k: '{}' already exists in realm {}", fields.k, fields.realm);
     let id = state
@@ -98,18 +97,16 @@ pub async fn create(
         .insert_dict(&fields, timestamp::now())
         .await
         .on_unique(|| ApiError::Conflict(conflict))?;
-    Ok(done(id.to_string()))
+    Ok((secret_fields(&fields), done(id.to_string())))
 }
 
 #[utoipa::path(put, path = "/api/dicts/{id}", tag = "dicts", params(("id" = i64, Path)), request_body = DictInput,
     responses((status = 200, body = Done<String>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn update(
     State(state): State<AppState>,
-    user: AuthUser,
     ApiPath(id): ApiPath<i64>,
     Input(input): Input<DictInput>,
-) -> Result<Json<Done<String>>, ApiError> {
-    user.require_admin("change dicts")?;
+) -> Result<(Extension<SecretFields>, Json<Done<String>>), ApiError> {
     let current = find(&state.db, id).await?;
     let fields = checked(&state, input, Some(current))?;
     let conflict = format!("k: '{}' already exists in realm {}", fields.k, fields.realm);
@@ -121,17 +118,18 @@ pub async fn update(
     {
         return Err(not_found(id));
     }
-    Ok(done(id.to_string()))
+    Ok((secret_fields(&fields), done(id.to_string())))
+}
+
+/// Tells the operation log that `v` held a secret setting's value.
+fn secret_fields(fields: &DictFields) -> Extension<SecretFields> {
+    let secret = settings::is_secret_setting(&fields.realm, &fields.k);
+    Extension(SecretFields(if secret { &["v"] } else { &[] }))
 }
 
 #[utoipa::path(delete, path = "/api/dicts/{id}", tag = "dicts", params(("id" = i64, Path)),
     responses((status = 200, body = Done<String>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn delete(
-    State(db): State<Db>,
-    user: AuthUser,
-    ApiPath(id): ApiPath<i64>,
-) -> Result<Json<Done<String>>, ApiError> {
-    user.require_admin("change dicts")?;
+pub async fn delete(State(db): State<Db>, ApiPath(id): ApiPath<i64>) -> Result<Json<Done<String>>, ApiError> {
     if !db.delete_dict(id, timestamp::now()).await? {
         return Err(not_found(id));
     }
@@ -169,7 +167,7 @@ fn checked(state: &AppState, input: DictInput, current: Option<Dict>) -> Result<
             format!("'{k}' is not a provisioning setting; use one of {}", keys.join(", ")),
         ));
     }
-    let secret = settings::is_settings_realm(&realm) && settings::is_secret(&k);
+    let secret = settings::is_secret_setting(&realm, &k);
     let v = match (input.v, &current) {
         (Some(v), _) => {
             if settings::is_settings_realm(&realm) {

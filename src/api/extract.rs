@@ -102,25 +102,6 @@ pub struct ApiQuery<T>(pub T);
 #[derive(Debug, Clone)]
 pub struct AuthUser(pub SessionUser);
 
-impl AuthUser {
-    /// Refuses anyone but an administrator; `to` says what they tried.
-    pub fn require_admin(&self, to: &str) -> Result<(), ApiError> {
-        if self.0.is_super == 1 {
-            Ok(())
-        } else {
-            Err(ApiError::Forbidden(format!("only an administrator may {to}")))
-        }
-    }
-
-    /// Refuses anyone but user `id` itself or an administrator.
-    pub fn require_self_or_admin(&self, id: i64) -> Result<(), ApiError> {
-        if self.0.id == id {
-            return Ok(());
-        }
-        self.require_admin("see or change another user")
-    }
-}
-
 impl<S: Send + Sync> FromRequestParts<S> for AuthUser {
     type Rejection = ApiError;
 

@@ -86,20 +86,24 @@ impl Modify for SecurityAddon {
     }
 }
 
-/// The API's routes by how they are guarded, and the document describing them all.
+/// The API's routes by who may call them, and the document describing them all.
 struct Areas {
-    /// Behind the session layer.
-    protected: Router<AppState>,
-    /// Behind the session layer, cut off when their body stalls instead of at the deadline.
+    /// Administrators only: everything not named below.
+    admin: Router<AppState>,
+    /// Administrators only, cut off when their body stalls instead of at the deadline.
     uploads: Router<AppState>,
+    /// A user's own record by its id (`/api/users/{id}`, its extensions and
+    /// queues), or an administrator.
+    own_record: Router<AppState>,
+    /// Any logged-in user: logout, its own password, script checks.
+    any_user: Router<AppState>,
     /// Login.
     public: Router<AppState>,
     doc: utoipa::openapi::OpenApi,
 }
 
 fn areas() -> Areas {
-    let (protected, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .merge(sessions::router())
+    let (admin, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(extensions::router())
         .merge(device_provisions::router())
         .merge(dicts::router())
@@ -108,16 +112,24 @@ fn areas() -> Areas {
         .merge(queues::router())
         .merge(media::router())
         .merge(sensors::router())
-        .merge(check::router())
         .merge(tts::router())
         .split_for_parts();
     let (uploads, uploads_doc) = media::upload_router().split_for_parts();
+    let (own_record, own_record_doc) = users::own_record_router().split_for_parts();
+    let (any_user, any_user_doc) = OpenApiRouter::new()
+        .merge(sessions::router())
+        .merge(users::password_router())
+        .merge(check::router())
+        .split_for_parts();
     let (public, public_doc) = sessions::public_router().split_for_parts();
-    doc.merge(uploads_doc);
-    doc.merge(public_doc);
+    for part in [uploads_doc, own_record_doc, any_user_doc, public_doc] {
+        doc.merge(part);
+    }
     Areas {
-        protected,
+        admin,
         uploads,
+        own_record,
+        any_user,
         public,
         doc,
     }
@@ -129,25 +141,31 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 /// The whole `/api` tree. Everything but login sits behind the session
-/// layer, the OpenAPI document and its browsable page included; the audit
-/// layer wraps it all.
+/// layer; each area has the one guard that says who may call it, so no
+/// handler decides that for itself. The audit layer wraps it all.
 pub fn router(state: AppState) -> Router {
     let Areas {
-        protected,
+        admin,
         uploads,
+        own_record,
+        any_user,
         public,
         doc,
     } = areas();
     let header = crate::app::header_if_absent;
-    protected
+    let admin_only = || middleware::from_fn(auth::admin_only);
+    admin
         .merge(uploads.layer(RequestBodyTimeoutLayer::new(state.settings.request_deadline)))
+        .route_layer(admin_only())
+        .merge(own_record.route_layer(middleware::from_fn(auth::own_record)))
+        .merge(any_user)
         // JSON answers are never to be rendered, framed or sniffed; the
         // docs page (merged after this) runs its own scripts.
         .layer(header(
             CONTENT_SECURITY_POLICY,
             "default-src 'none'; frame-ancestors 'none'",
         ))
-        .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", doc))
+        .merge(Router::from(SwaggerUi::new("/api/docs").url("/api/openapi.json", doc)).route_layer(admin_only()))
         .route_layer(middleware::from_fn_with_state(state.db.clone(), auth::require_session))
         .merge(public)
         .fallback(|| async { ApiError::not_found("no such API route") })

@@ -1,6 +1,8 @@
 //! Login and logout (`/api/sessions`), per XSwitch.
 
-use axum::extract::State;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, State};
 use axum::http::header::SET_COOKIE;
 use axum::response::{AppendHeaders, IntoResponse, Response};
 use axum::{Extension, Json};
@@ -13,11 +15,12 @@ use utoipa_axum::routes;
 use super::auth::{SESSION_COOKIE, SessionToken};
 use super::extract::Input;
 use crate::app::AppState;
-use crate::domain::timestamp;
+use crate::domain::{source_network, timestamp};
 use crate::error::{ApiError, ErrorBody};
+use crate::provision::OverTls;
 use crate::secrets;
 use crate::store::Db;
-use crate::store::users::SessionUser;
+use crate::store::users::{LoginAttempt, SessionUser};
 
 /// How long a login stays locked after too many wrong passwords.
 const LOCKOUT: time::Duration = time::Duration::hours(2);
@@ -79,7 +82,12 @@ pub struct LogoutResponse {
     ),
     security(())
 )]
-pub async fn login(State(state): State<AppState>, Input(req): Input<LoginRequest>) -> Result<Response, ApiError> {
+pub async fn login(
+    State(state): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    tls: Option<Extension<OverTls>>,
+    Input(req): Input<LoginRequest>,
+) -> Result<Response, ApiError> {
     let login = req
         .login
         .or(req.username)
@@ -96,11 +104,19 @@ pub async fn login(State(state): State<AppState>, Input(req): Input<LoginRequest
     };
     let db = &state.db;
     let now = timestamp::now();
+    let lock_until = now + LOCKOUT;
+    // Locks go by the name as typed, whether or not a user has it, and by
+    // the network it came from: nobody elsewhere can lock a user out, and
+    // an unknown name answers exactly as a known one.
+    let network = peer.map_or_else(
+        || "unknown".into(),
+        |Extension(ConnectInfo(peer))| source_network(peer.ip()).to_string(),
+    );
+    let last_attempt = match db.begin_login_attempt(&login, &network, now, lock_until).await? {
+        LoginAttempt::Locked(until) => return Err(locked(until)),
+        LoginAttempt::Check { last } => last,
+    };
     let user = db.login_user(&login).await?.filter(|u| u.disabled == 0);
-
-    if let Some(locked_until) = user.as_ref().and_then(|u| u.locked_until).filter(|t| *t > now) {
-        return Err(locked(locked_until));
-    }
     let stored = user.as_ref().and_then(|u| match secret {
         Secret::Password(_) => u.password_hash.clone(),
         Secret::DevKey(_) => u.dev_key_hash.clone(),
@@ -118,25 +134,25 @@ pub async fn login(State(state): State<AppState>, Input(req): Input<LoginRequest
     .await
     .map_err(anyhow::Error::from)?;
 
-    let Some(user) = user else {
-        return Err(ApiError::Forbidden(WRONG_CREDENTIALS.into()));
-    };
-    if !matches {
-        let lock_until = now + LOCKOUT;
-        if db.record_login_failure(user.id, lock_until).await? {
-            tracing::warn!(user_id = user.id, "login locked after repeated wrong passwords");
+    let user = match user {
+        Some(user) if matches => user,
+        _ if last_attempt => {
+            db.lock_login(&login, &network, lock_until).await?;
+            tracing::warn!(network = %network, "a login name locked after repeated wrong passwords");
             return Err(locked(lock_until));
         }
-        return Err(ApiError::Forbidden(WRONG_CREDENTIALS.into()));
-    }
+        _ => return Err(ApiError::Forbidden(WRONG_CREDENTIALS.into())),
+    };
+    db.clear_login_attempts(&login, &network).await?;
 
     let (token, hash) = secrets::new_token();
     let expires = now + state.settings.token_lifetime;
     db.open_session(user.id, &hash, now, expires).await?;
     let extn = db.user_extn(user.id).await?.unwrap_or_default();
     let cookie = format!(
-        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}",
-        state.settings.token_lifetime.as_secs()
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
+        state.settings.token_lifetime.as_secs(),
+        if tls.is_some() { "; Secure" } else { "" }
     );
     let body = LoginResponse {
         code: 200,

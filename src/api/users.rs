@@ -1,7 +1,8 @@
 //! `/api/users`: people who log in. Call-centre agents are users of type
 //! `AGENT`, whose mod_callcenter settings live in `agent_info` and show
 //! merged into the row, as seed 002 shows them. Only an administrator
-//! manages users; a user may read itself and change its own password.
+//! manages users; a user may read itself, set its own agent status and
+//! change its own password (the guards are in `api/mod.rs`).
 
 use axum::Json;
 use axum::extract::State;
@@ -55,13 +56,25 @@ const AGENT_TYPES: &[&str] = &["callback", "standBy"];
 /// The binding a voicemail PIN is sealed with.
 const VM_AAD: &str = "users.vm_password";
 
+/// What only an administrator may do: list, create and delete users.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list, create))
-        .routes(routes!(change_password))
-        .routes(routes!(get_one, update, delete))
+        .routes(routes!(delete))
+}
+
+/// A user's own record, by its id: reading it, its extensions and queues,
+/// and setting its agent status.
+pub fn own_record_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_one, update))
         .routes(routes!(extensions))
         .routes(routes!(queue_names))
+}
+
+/// Any user's own password.
+pub fn password_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(change_password))
 }
 
 const LIST: ListSpec = ListSpec {
@@ -153,6 +166,63 @@ pub struct UserInput {
     pub other: Map<String, Value>,
 }
 
+impl UserInput {
+    /// Whether the input sets the agent status and nothing else: all a user
+    /// may change in its own record.
+    fn sets_status_only(&self) -> bool {
+        // Destructured in full, so a new field must be placed here too.
+        let UserInput {
+            login,
+            name,
+            password,
+            extn,
+            extn_password,
+            domain,
+            context,
+            kind,
+            cid_name,
+            cid_number,
+            email,
+            tel,
+            vm_password,
+            tel_enabled,
+            auto_record,
+            disabled,
+            is_super,
+            agent_info,
+            other,
+        } = self;
+        let texts = [
+            login,
+            name,
+            password,
+            extn,
+            extn_password,
+            domain,
+            context,
+            kind,
+            cid_name,
+            cid_number,
+            email,
+            tel,
+            vm_password,
+        ];
+        let nested = match agent_info {
+            None | Some(Value::Null) => Some(Map::new()),
+            Some(Value::Object(map)) => Some(map.clone()),
+            Some(_) => None,
+        };
+        let Some(nested) = nested else { return false };
+        let keys: Vec<&String> = nested.keys().chain(other.keys()).collect();
+        texts.iter().all(|t| t.is_none())
+            && [tel_enabled, auto_record, disabled, is_super]
+                .iter()
+                .all(|f| f.is_none())
+            && !keys.is_empty()
+            && keys.iter().all(|k| *k == "status")
+    }
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CreatedUser {
     #[schema(example = "32")]
@@ -187,24 +257,14 @@ pub struct QueueName {
         ("login" = Option<String>, Query, description = "part of the login"), ("name" = Option<String>, Query, description = "part of the name"),
     ),
     responses((status = 200, body = PageBody<Object>, description = "rows with agent_info merged in"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
-pub async fn list(
-    State(state): State<AppState>,
-    user: AuthUser,
-    params: ListParams,
-) -> Result<Json<PageBody<Value>>, ApiError> {
-    user.require_admin("list users")?;
+pub async fn list(State(state): State<AppState>, params: ListParams) -> Result<Json<PageBody<Value>>, ApiError> {
     let page: PageBody<User> = LIST.fetch(&state.db, &params).await?;
     Ok(Json(page.map(shown)))
 }
 
 #[utoipa::path(get, path = "/api/users/{id}", tag = "users", params(("id" = i64, Path)),
     responses((status = 200, body = Object, description = "the row with agent_info merged in; never a password"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn get_one(
-    State(state): State<AppState>,
-    user: AuthUser,
-    ApiPath(id): ApiPath<i64>,
-) -> Result<Json<Value>, ApiError> {
-    user.require_self_or_admin(id)?;
+pub async fn get_one(State(state): State<AppState>, ApiPath(id): ApiPath<i64>) -> Result<Json<Value>, ApiError> {
     Ok(Json(shown(find(&state.db, id).await?)))
 }
 
@@ -212,10 +272,8 @@ pub async fn get_one(
     responses((status = 200, body = Done<CreatedUser>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
-    user: AuthUser,
     Input(input): Input<UserInput>,
 ) -> Result<Json<Done<CreatedUser>>, ApiError> {
-    user.require_admin("create users")?;
     let login = required_text(input.login.clone(), "login")?;
     check_login(&login)?;
     let password = required_text(input.password.clone(), "password")?;
@@ -306,7 +364,11 @@ pub async fn update(
     ApiPath(id): ApiPath<i64>,
     Input(input): Input<UserInput>,
 ) -> Result<Json<Done<String>>, ApiError> {
-    user.require_admin("change users")?;
+    if !user.0.is_admin() && !input.sets_status_only() {
+        return Err(ApiError::Forbidden(
+            "changing a user needs an administrator; a user may set only its own agent status".into(),
+        ));
+    }
     let current = find(&state.db, id).await?;
     let mut f = current.fields.clone();
     if let Some(login) = input.login.clone().map(|l| l.trim().to_string()) {
@@ -389,12 +451,7 @@ pub async fn update(
 
 #[utoipa::path(delete, path = "/api/users/{id}", tag = "users", params(("id" = i64, Path)),
     responses((status = 200, body = Done<String>, description = "its queue memberships go too; its extensions stay, unowned"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn delete(
-    State(db): State<Db>,
-    user: AuthUser,
-    ApiPath(id): ApiPath<i64>,
-) -> Result<Json<Done<String>>, ApiError> {
-    user.require_admin("delete users")?;
+pub async fn delete(State(db): State<Db>, ApiPath(id): ApiPath<i64>) -> Result<Json<Done<String>>, ApiError> {
     if id == 0 || id == 1 {
         return Err(ApiError::Forbidden(format!(
             "user {id} ({}) cannot be deleted",
@@ -415,13 +472,20 @@ pub async fn change_password(
     Input(input): Input<PasswordChange>,
 ) -> Result<Json<Done<String>>, ApiError> {
     let id = input.id.unwrap_or(user.0.id);
-    user.require_self_or_admin(id)?;
+    let resets_another = id != user.0.id;
+    if resets_another && !user.0.is_admin() {
+        return Err(ApiError::Forbidden(
+            "changing another user's password needs an administrator".into(),
+        ));
+    }
     let target = find(&db, id).await?;
     let password = required_text(input.password, "password")?;
     check_password(&password, &target.fields.login)?;
-    // An administrator resets another user's password without knowing it.
-    if id == user.0.id {
-        let old = input.old_password.unwrap_or_default();
+    // A user proves its old password; an administrator resetting another
+    // user's may leave it out, but one it gives must be right.
+    let old = input.old_password.filter(|p| !p.is_empty());
+    if old.is_some() || !resets_another {
+        let old = old.unwrap_or_default();
         let hash = db.password_hash(id).await?;
         let matches = tokio::task::spawn_blocking(move || secrets::verify_password(&old, hash.as_deref()))
             .await
@@ -452,10 +516,8 @@ pub async fn change_password(
     responses((status = 200, body = Vec<ExtensionDetail>, description = "a bare array, with each SIP password, so an agent can register"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn extensions(
     State(state): State<AppState>,
-    user: AuthUser,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Vec<ExtensionDetail>>, ApiError> {
-    user.require_self_or_admin(id)?;
     find(&state.db, id).await?;
     let mut out = Vec::new();
     for extension in state.db.user_extensions(id).await? {
@@ -470,12 +532,7 @@ pub async fn extensions(
 
 #[utoipa::path(get, path = "/api/users/{id}/queue/name", tag = "users", params(("id" = i64, Path)),
     responses((status = 200, body = Vec<QueueName>, description = "[] when the agent is in no queue"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn queue_names(
-    State(db): State<Db>,
-    user: AuthUser,
-    ApiPath(id): ApiPath<i64>,
-) -> Result<Json<Vec<QueueName>>, ApiError> {
-    user.require_self_or_admin(id)?;
+pub async fn queue_names(State(db): State<Db>, ApiPath(id): ApiPath<i64>) -> Result<Json<Vec<QueueName>>, ApiError> {
     find(&db, id).await?;
     let names = db.agent_queue_names(id).await?;
     Ok(Json(names.into_iter().map(|name| QueueName { name }).collect()))

@@ -19,6 +19,17 @@ pub enum FileKind {
     DeviceIndex,
     /// A phone's own configuration, with its SIP passwords.
     DeviceConfig,
+    /// A file the phone writes back and reads again (Polycom's settings
+    /// changed on the phone, its contacts): it may hold SIP passwords.
+    WrittenBack,
+}
+
+impl FileKind {
+    /// Whether the file may hold secrets, and so needs phone credentials
+    /// over HTTP and `tftp_serve_secrets` over TFTP.
+    pub fn carries_secrets(self) -> bool {
+        matches!(self, FileKind::DeviceConfig | FileKind::WrittenBack)
+    }
 }
 
 /// How a vendor writes the MAC in its file names.
@@ -138,7 +149,7 @@ const ROUTES: &[Route] = &[
         name: "polycom-phone",
         file: Some("{mac}-phone.cfg"),
         pattern: r"^(?P<mac>[0-9a-f]{12})-phone\.cfg$",
-        kind: DeviceIndex,
+        kind: WrittenBack,
         vendors: &[(Polycom, Lower)],
         template: "mac-phone.cfg",
         samples: &["0004f2aabbcc-phone.cfg"],
@@ -156,7 +167,7 @@ const ROUTES: &[Route] = &[
         name: "polycom-directory",
         file: Some("{mac}-directory.xml"),
         pattern: r"^(?P<mac>[0-9a-f]{12})-directory\.xml$",
-        kind: DeviceIndex,
+        kind: WrittenBack,
         vendors: &[(Polycom, Lower)],
         template: "mac-directory.xml",
         samples: &["0004f2aabbcc-directory.xml"],

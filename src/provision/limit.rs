@@ -13,7 +13,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::domain::Mac;
+use ipnet::IpNet;
+
+use crate::domain::{Mac, source_network};
 
 /// Networks tracked at once; past this, idle entries are dropped first.
 const MAX_TRACKED: usize = 50_000;
@@ -25,7 +27,7 @@ pub struct MissLimiter {
     credential_threshold: AtomicU32,
     window: Duration,
     cooldown: Duration,
-    networks: Mutex<HashMap<u128, Tracked>>,
+    networks: Mutex<HashMap<IpNet, Tracked>>,
 }
 
 #[derive(Debug)]
@@ -41,17 +43,6 @@ impl Default for MissLimiter {
     /// network for 10 minutes.
     fn default() -> Self {
         MissLimiter::new(100, 20, Duration::from_secs(600), Duration::from_secs(600))
-    }
-}
-
-/// The network an address belongs to, for counting.
-fn network(ip: IpAddr) -> u128 {
-    match ip {
-        IpAddr::V4(v4) => u128::from(u32::from(v4) & 0xffff_ff00),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => u128::from(u32::from(v4) & 0xffff_ff00),
-            None => (u128::from(v6) >> 64) << 64 | 1 << 32,
-        },
     }
 }
 
@@ -81,7 +72,7 @@ impl MissLimiter {
     pub fn blocked_for(&self, ip: IpAddr) -> Option<Duration> {
         let now = Instant::now();
         let networks = self.networks.lock().expect("limiter lock");
-        let until = networks.get(&network(ip))?.blocked_until?;
+        let until = networks.get(&source_network(ip))?.blocked_until?;
         (until > now).then(|| until - now)
     }
 
@@ -109,7 +100,7 @@ impl MissLimiter {
             wrong_credentials: 0,
             blocked_until: None,
         };
-        let tracked = networks.entry(network(ip)).or_insert_with(fresh);
+        let tracked = networks.entry(source_network(ip)).or_insert_with(fresh);
         if now - tracked.since >= self.window && tracked.blocked_until.is_none_or(|u| u <= now) {
             *tracked = fresh();
         }

@@ -41,12 +41,13 @@ use crate::store::fetches::{Fetched, PendingPhone};
 
 pub fn router(state: AppState) -> Router {
     // Firmware images are plain files: Range, ETag and If-None-Match come
-    // with ServeDir, which also refuses `..`; links out of the folder are
-    // refused before it.
+    // with ServeDir, which also refuses `..`; links out of the folder, and
+    // networks the site does not allow, are refused before it.
     let firmware_root = state.settings.data_dir.join("firmware");
     let firmware = Router::new()
         .nest_service("/prov/firmware", ServeDir::new(&firmware_root))
-        .layer(middleware::from_fn_with_state(firmware_root, confine_firmware));
+        .layer(middleware::from_fn_with_state(firmware_root, confine_firmware))
+        .layer(middleware::from_fn_with_state(state.clone(), allowed_networks_only));
     Router::new()
         .merge(firmware)
         .route("/prov/{*file}", get(prov).put(prov))
@@ -75,6 +76,33 @@ async fn confine_firmware(State(root): State<std::path::PathBuf>, req: Request, 
             .into_response();
     }
     next.run(req).await
+}
+
+/// Lets a request through only from the networks the site allows
+/// (`allowed_networks`), as every phone file is.
+async fn allowed_networks_only(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let generation = match state.cache.refresh(&state.db).await {
+        Ok(generation) => generation,
+        Err(err) => {
+            tracing::error!(error = %err, "could not read the cache generation");
+            return StatusCode::SERVICE_UNAVAILABLE.into_response();
+        }
+    };
+    match settings_rows(&state, settings::SITE_REALM, Some(generation)).await {
+        Ok(rows) if settings::allows(&rows, peer.ip()) => next.run(req).await,
+        Ok(_) => (
+            StatusCode::FORBIDDEN,
+            [(CONTENT_TYPE, "text/plain; charset=utf-8")],
+            "Forbidden\n",
+        )
+            .into_response(),
+        Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    }
 }
 
 /// Marks requests that came over an HTTPS listener.
@@ -127,6 +155,9 @@ pub struct PhoneRequest<'a> {
     /// Shows `********` in place of every password.
     pub mask_secrets: bool,
     pub method: &'a str,
+    /// The request target as sent (path and query), which a Digest
+    /// response must name.
+    pub target: &'a str,
     /// The `Authorization` header, if any.
     pub authorization: Option<&'a str>,
 }
@@ -169,6 +200,7 @@ async fn serve(arrival: &Arrival, path: &str, vendor_hint: Option<Vendor>, body:
         from_phone: true,
         mask_secrets: false,
         method: method.as_str(),
+        target: uri.path_and_query().map_or(uri.path(), |p| p.as_str()),
         authorization: header(AUTHORIZATION),
     };
     let text = |status: StatusCode, body: &'static str| {
@@ -240,16 +272,8 @@ pub async fn answer(state: &AppState, req: &PhoneRequest<'_>) -> Answer {
     } else {
         None
     };
-    let rows = match admit(
-        state,
-        req,
-        matched.mac,
-        matched.kind == FileKind::DeviceConfig,
-        generation,
-    )
-    .await
-    {
-        Ok(rows) => rows,
+    let rows = match admit(state, req, matched.mac, matched.kind, generation).await {
+        Ok(admitted) => admitted.rows,
         Err(refused) => return refused,
     };
     let key = FileKey {
@@ -420,56 +444,80 @@ fn foreign_file(
     Some(Answer::Forbidden)
 }
 
+/// A request let in: the settings rows of its realm, and what its
+/// credentials proved.
+pub struct Admitted {
+    pub rows: Vec<(String, String, String)>,
+    pub verdict: Verdict,
+}
+
 /// Reads the provisioning settings for the phone (or the site) and checks
-/// the request against the allow-list and, for files with passwords, the
+/// the request against the allow-list and, for files that name a MAC, the
 /// phone credentials. Returns the settings rows, or the refusal to send.
 async fn admit(
     state: &AppState,
     req: &PhoneRequest<'_>,
     mac: Option<Mac>,
-    secret: bool,
+    kind: FileKind,
     generation: Option<Generation>,
-) -> Result<Vec<(String, String, String)>, Answer> {
+) -> Result<Admitted, Answer> {
     let realm = mac.map_or_else(|| settings::SITE_REALM.to_string(), settings::phone_realm);
-    let cached = generation.and_then(|g| state.cache.settings(g, &realm));
-    let rows = match cached {
-        Some(rows) => rows,
-        None => {
-            let rows = state.db.provision_settings(&realm).await.map_err(|err| {
-                tracing::error!(error = %err, "could not read the provisioning settings");
-                Answer::Unavailable
-            })?;
-            if let Some(g) = generation {
-                state.cache.keep_settings(g, &realm, rows.clone());
-            }
-            rows
-        }
-    };
+    let rows = settings_rows(state, &realm, generation).await?;
     if !req.from_phone {
-        return Ok(rows);
+        return Ok(Admitted {
+            rows,
+            verdict: Verdict::Open,
+        });
     }
     let (unknown_macs, wrong_credentials) = settings::throttle_thresholds(&rows);
     state.miss_limiter.set_thresholds(unknown_macs, wrong_credentials);
     if !settings::allows(&rows, req.peer) {
         return Err(Answer::Forbidden);
     }
-    // Files with SIP passwords ask for credentials first, whether or not the
-    // MAC is known, so a missing phone and a refused one look the same.
-    if secret {
-        let (mode, credentials) = settings::phone_auth(&rows, |realm, k, sealed| {
-            state.secrets.decrypt(sealed, &settings::secret_aad(realm, k)).ok()
+    // With phone authentication on, every file that names a MAC asks for
+    // credentials before the MAC is looked up, so no answer (status, body,
+    // or a count toward the throttle) tells a known MAC from an unknown one.
+    if mac.is_none() && !kind.carries_secrets() {
+        return Ok(Admitted {
+            rows,
+            verdict: Verdict::Open,
         });
-        match state.nonces.verify(mode, req.authorization, req.method, &credentials) {
-            Verdict::Proven => {}
-            // Only wrong credentials count: a first request without any is
-            // how Digest starts, and a stale nonce had the right password.
-            Verdict::Missing => return Err(Answer::Unauthorized(state.nonces.challenges(mode, false))),
-            Verdict::Stale => return Err(Answer::Unauthorized(state.nonces.challenges(mode, true))),
-            Verdict::Wrong => {
-                state.miss_limiter.wrong_credentials(req.peer);
-                return Err(Answer::Unauthorized(state.nonces.challenges(mode, false)));
-            }
+    }
+    let (mode, credentials) = settings::phone_auth(&rows, |realm, k, sealed| {
+        state.secrets.decrypt(sealed, &settings::secret_aad(realm, k)).ok()
+    });
+    let verdict = state
+        .nonces
+        .verify(mode, req.authorization, (req.method, req.target), &credentials);
+    match verdict {
+        Verdict::Open | Verdict::Proven(_) => Ok(Admitted { rows, verdict }),
+        // Only wrong credentials count: a first request without any is
+        // how Digest starts, and a stale nonce had the right password.
+        Verdict::Missing => Err(Answer::Unauthorized(state.nonces.challenges(mode, false))),
+        Verdict::Stale => Err(Answer::Unauthorized(state.nonces.challenges(mode, true))),
+        Verdict::Wrong => {
+            state.miss_limiter.wrong_credentials(req.peer);
+            Err(Answer::Unauthorized(state.nonces.challenges(mode, false)))
         }
+    }
+}
+
+/// The settings rows of a realm (the site's, or a phone's with the site's),
+/// from the cache of `generation` when there is one.
+async fn settings_rows(
+    state: &AppState,
+    realm: &str,
+    generation: Option<Generation>,
+) -> Result<Vec<(String, String, String)>, Answer> {
+    if let Some(rows) = generation.and_then(|g| state.cache.settings(g, realm)) {
+        return Ok(rows);
+    }
+    let rows = state.db.provision_settings(realm).await.map_err(|err| {
+        tracing::error!(error = %err, "could not read the provisioning settings");
+        Answer::Unavailable
+    })?;
+    if let Some(g) = generation {
+        state.cache.keep_settings(g, realm, rows.clone());
     }
     Ok(rows)
 }

@@ -51,6 +51,16 @@ impl Mode {
 pub struct Credential {
     pub username: String,
     pub passwords: Vec<String>,
+    pub holder: Holder,
+}
+
+/// Whose credential a request proved: the site's, which every phone may
+/// share, or one phone's own.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Holder {
+    #[default]
+    Site,
+    Phone,
 }
 
 pub struct NonceStore {
@@ -149,23 +159,29 @@ impl NonceStore {
         }
     }
 
-    /// What an `Authorization` header proves.
-    pub fn verify(&self, mode: Mode, header: Option<&str>, method: &str, credentials: &[Credential]) -> Verdict {
+    /// What an `Authorization` header proves for a request with `method`
+    /// and `target` (its path and query, as sent).
+    pub fn verify(
+        &self,
+        mode: Mode,
+        header: Option<&str>,
+        request: (&str, &str),
+        credentials: &[Credential],
+    ) -> Verdict {
         if mode == Mode::Off {
-            return Verdict::Proven;
+            return Verdict::Open;
         }
         let Some(header) = header else {
             return Verdict::Missing;
         };
         match mode {
-            Mode::Off => Verdict::Proven,
-            Mode::Basic if verify_basic(header, credentials) => Verdict::Proven,
-            Mode::Basic => Verdict::Wrong,
-            Mode::Digest => self.verify_digest(header, method, credentials),
+            Mode::Off => Verdict::Open,
+            Mode::Basic => verify_basic(header, credentials).map_or(Verdict::Wrong, Verdict::Proven),
+            Mode::Digest => self.verify_digest(header, request, credentials),
         }
     }
 
-    fn verify_digest(&self, header: &str, method: &str, credentials: &[Credential]) -> Verdict {
+    fn verify_digest(&self, header: &str, (method, target): (&str, &str), credentials: &[Credential]) -> Verdict {
         let Some(params) = header.strip_prefix("Digest ").map(parse_params) else {
             return Verdict::Wrong;
         };
@@ -175,14 +191,16 @@ impl NonceStore {
             "SHA-256" => |s| hex::encode(Sha256::digest(s.as_bytes())),
             _ => return Verdict::Wrong,
         };
-        if get("realm") != REALM || get("qop") != "auth" {
+        // RFC 7616 3.4.6: the response covers `uri`, which must be the
+        // request's own target, or a response for one file opens another.
+        if get("realm") != REALM || get("qop") != "auth" || get("uri") != target {
             return Verdict::Wrong;
         }
         let Ok(count) = u64::from_str_radix(get("nc"), 16) else {
             return Verdict::Wrong;
         };
         let ha2 = hash(&format!("{method}:{}", get("uri")));
-        let mut proven = false;
+        let mut proven_by = None;
         // Every candidate is computed, and at least as many as a phone with
         // its own credential has, so neither the answer nor whether the MAC
         // has credentials of its own shows in the time taken.
@@ -201,13 +219,15 @@ impl NonceStore {
                     get("cnonce")
                 ));
                 let same_user = credential.username.as_bytes().ct_eq(get("username").as_bytes());
-                proven |= bool::from(same_user & expected.as_bytes().ct_eq(get("response").to_lowercase().as_bytes()));
+                if bool::from(same_user & expected.as_bytes().ct_eq(get("response").to_lowercase().as_bytes())) {
+                    proven_by = Some(credential.holder);
+                }
             }
         }
-        match (proven, proven && self.accept(get("nonce"), count)) {
-            (true, true) => Verdict::Proven,
-            (true, false) => Verdict::Stale,
-            (false, _) => Verdict::Wrong,
+        match proven_by {
+            Some(holder) if self.accept(get("nonce"), count) => Verdict::Proven(holder),
+            Some(_) => Verdict::Stale,
+            None => Verdict::Wrong,
         }
     }
 }
@@ -215,7 +235,9 @@ impl NonceStore {
 /// What a request's credentials prove.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
-    Proven,
+    /// Phone authentication is off: nothing is asked, nothing proven.
+    Open,
+    Proven(Holder),
     /// None given: how Digest starts.
     Missing,
     /// The right password on a nonce that is used up, expired or unknown.
@@ -223,25 +245,22 @@ pub enum Verdict {
     Wrong,
 }
 
-fn verify_basic(header: &str, credentials: &[Credential]) -> bool {
-    let Some(encoded) = header.strip_prefix("Basic ") else {
-        return false;
-    };
-    let Ok(decoded) = B64.decode(encoded.trim()) else {
-        return false;
-    };
-    let Some((user, password)) = std::str::from_utf8(&decoded).ok().and_then(|s| s.split_once(':')) else {
-        return false;
-    };
-    let mut proven = false;
+/// Whose credential a Basic header proves, if any.
+fn verify_basic(header: &str, credentials: &[Credential]) -> Option<Holder> {
+    let encoded = header.strip_prefix("Basic ")?;
+    let decoded = B64.decode(encoded.trim()).ok()?;
+    let (user, password) = std::str::from_utf8(&decoded).ok()?.split_once(':')?;
+    let mut proven_by = None;
     for credential in credentials {
         for accepted in &credential.passwords {
-            proven |= bool::from(
-                credential.username.as_bytes().ct_eq(user.as_bytes()) & accepted.as_bytes().ct_eq(password.as_bytes()),
-            );
+            let matches =
+                credential.username.as_bytes().ct_eq(user.as_bytes()) & accepted.as_bytes().ct_eq(password.as_bytes());
+            if bool::from(matches) {
+                proven_by = Some(credential.holder);
+            }
         }
     }
-    proven
+    proven_by
 }
 
 /// `a="1", b=2` → {a: 1, b: 2}
@@ -272,10 +291,13 @@ fn parse_params(s: &str) -> HashMap<String, String> {
 mod tests {
     use super::*;
 
+    const FILE: &str = "/prov/001565aabbcc.cfg";
+
     fn creds() -> Vec<Credential> {
         vec![Credential {
             username: "phone".into(),
             passwords: vec!["new-pass".into(), "old-pass".into()],
+            holder: Holder::Site,
         }]
     }
 
@@ -289,10 +311,10 @@ mod tests {
             }
         };
         let ha1 = hash(format!("phone:{REALM}:{password}"));
-        let ha2 = hash("GET:/prov/001565aabbcc.cfg".to_string());
+        let ha2 = hash(format!("GET:{FILE}"));
         let response = hash(format!("{ha1}:{nonce}:{nc}:abc:auth:{ha2}"));
         format!(
-            r#"Digest username="phone", realm="{REALM}", nonce="{nonce}", uri="/prov/001565aabbcc.cfg", algorithm={alg}, response="{response}", qop=auth, nc={nc}, cnonce="abc""#
+            r#"Digest username="phone", realm="{REALM}", nonce="{nonce}", uri="{FILE}", algorithm={alg}, response="{response}", qop=auth, nc={nc}, cnonce="abc""#
         )
     }
 
@@ -303,17 +325,17 @@ mod tests {
     #[test]
     fn digest_both_algorithms_rotation_and_replay() {
         let store = NonceStore::default();
-        let check = |header: &str| store.verify(Mode::Digest, Some(header), "GET", &creds());
+        let check = |header: &str| store.verify(Mode::Digest, Some(header), ("GET", FILE), &creds());
         for alg in ["SHA-256", "MD5"] {
             let challenge = &store.challenges(Mode::Digest, false)[0];
             assert!(!challenge.contains("stale"));
             let nonce = nonce_of(challenge);
             let first = answer(alg, &nonce, "00000001", "new-pass");
-            assert_eq!(check(&first), Verdict::Proven, "{alg}");
+            assert_eq!(check(&first), Verdict::Proven(Holder::Site), "{alg}");
             assert_eq!(check(&first), Verdict::Stale, "{alg}: a replay proves nothing new");
             assert_eq!(
                 check(&answer(alg, &nonce, "00000002", "old-pass")),
-                Verdict::Proven,
+                Verdict::Proven(Holder::Site),
                 "{alg}: previous password"
             );
             assert_eq!(check(&answer(alg, &nonce, "00000003", "wrong")), Verdict::Wrong);
@@ -327,7 +349,10 @@ mod tests {
             check(&answer("MD5", "made-up-nonce", "00000001", "guess")),
             Verdict::Wrong
         );
-        assert_eq!(store.verify(Mode::Digest, None, "GET", &creds()), Verdict::Missing);
+        assert_eq!(
+            store.verify(Mode::Digest, None, ("GET", FILE), &creds()),
+            Verdict::Missing
+        );
         assert!(store.challenges(Mode::Digest, true)[0].ends_with(", stale=true"));
     }
 
@@ -345,24 +370,53 @@ mod tests {
             store.verify(
                 Mode::Digest,
                 Some(&answer("SHA-256", n, "00000001", "new-pass")),
-                "GET",
+                ("GET", FILE),
                 &creds(),
             )
         };
         assert_eq!(check(&forged), Verdict::Stale);
         let other_server = nonce_of(&NonceStore::default().challenges(Mode::Digest, false)[0]);
         assert_eq!(check(&other_server), Verdict::Stale, "signed with another key");
-        assert_eq!(check(&nonce), Verdict::Proven);
+        assert_eq!(check(&nonce), Verdict::Proven(Holder::Site));
         assert_eq!(store.used.lock().unwrap().len(), 1);
     }
 
     #[test]
-    fn basic_with_rotation() {
+    fn a_digest_response_opens_only_the_file_it_was_computed_for() {
+        let store = NonceStore::default();
+        let nonce = nonce_of(&store.challenges(Mode::Digest, false)[0]);
+        let header = answer("SHA-256", &nonce, "00000001", "new-pass");
+        for other in [
+            "/prov/001565aabbcd.cfg",
+            "/prov/001565aabbcc.cfg?x=1",
+            "/api/provision/yealink/001565aabbcc.cfg",
+        ] {
+            assert_eq!(
+                store.verify(Mode::Digest, Some(&header), ("GET", other), &creds()),
+                Verdict::Wrong,
+                "{other}"
+            );
+        }
+        assert_eq!(
+            store.verify(Mode::Digest, Some(&header), ("GET", FILE), &creds()),
+            Verdict::Proven(Holder::Site)
+        );
+    }
+
+    #[test]
+    fn basic_with_rotation_and_its_holder() {
         let header = |up: &str| format!("Basic {}", B64.encode(up));
-        assert!(verify_basic(&header("phone:new-pass"), &creds()));
-        assert!(verify_basic(&header("phone:old-pass"), &creds()));
-        assert!(!verify_basic(&header("phone:nope"), &creds()));
-        assert!(!verify_basic(&header("other:new-pass"), &creds()));
-        assert!(!verify_basic("Basic !!!", &creds()));
+        let mut both = creds();
+        both.push(Credential {
+            username: "own".into(),
+            passwords: vec!["own-pass".into()],
+            holder: Holder::Phone,
+        });
+        assert_eq!(verify_basic(&header("phone:new-pass"), &both), Some(Holder::Site));
+        assert_eq!(verify_basic(&header("phone:old-pass"), &both), Some(Holder::Site));
+        assert_eq!(verify_basic(&header("own:own-pass"), &both), Some(Holder::Phone));
+        assert_eq!(verify_basic(&header("phone:nope"), &both), None);
+        assert_eq!(verify_basic(&header("other:new-pass"), &both), None);
+        assert_eq!(verify_basic("Basic !!!", &both), None);
     }
 }

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use crate::domain::Mac;
-use crate::provision::phone_auth::{Credential, Mode};
+use crate::provision::phone_auth::{Credential, Holder, Mode};
 use crate::provision::render::SettingsView;
 
 pub const SITE_REALM: &str = "PROVISION";
@@ -61,6 +61,12 @@ pub const KEYS: &[(&str, &str)] = &[
 /// Keys whose values are secret: encrypted at rest and never shown.
 pub fn is_secret(k: &str) -> bool {
     k.contains("password")
+}
+
+/// Whether a dicts row holds a secret setting: a secret key in a
+/// provisioning realm.
+pub fn is_secret_setting(realm: &str, k: &str) -> bool {
+    is_settings_realm(realm) && is_secret(k)
 }
 
 /// Binds an encrypted setting to its realm and key.
@@ -251,7 +257,18 @@ pub fn phone_auth(
         let credential = match by_realm.iter_mut().find(|(r, _)| r == realm) {
             Some((_, c)) => c,
             None => {
-                by_realm.push((realm.clone(), Credential::default()));
+                let holder = if realm == SITE_REALM {
+                    Holder::Site
+                } else {
+                    Holder::Phone
+                };
+                by_realm.push((
+                    realm.clone(),
+                    Credential {
+                        holder,
+                        ..Credential::default()
+                    },
+                ));
                 &mut by_realm.last_mut().expect("just pushed").1
             }
         };

@@ -18,7 +18,7 @@ use std::time::Duration;
 use tokio::net::UdpSocket;
 use tokio::sync::Semaphore;
 
-use super::files::{self, FileKind};
+use super::files;
 use super::{Answer, PhoneRequest};
 use crate::app::AppState;
 
@@ -287,8 +287,7 @@ async fn answer_request(
         _ => format!("{}:{}", local.to_canonical(), http.port),
     };
     let name = request.file.trim_start_matches('/');
-    let secret =
-        files::resolve(name.rsplit('/').next().unwrap_or(name)).is_some_and(|m| m.kind == FileKind::DeviceConfig);
+    let secret = files::resolve(name.rsplit('/').next().unwrap_or(name)).is_some_and(|m| m.kind.carries_secrets());
     let answer = if secret && !state.settings.tftp_serve_secrets {
         Answer::NotFound
     } else {
@@ -304,6 +303,7 @@ async fn answer_request(
                 from_phone: true,
                 mask_secrets: false,
                 method: "GET",
+                target: "",
                 authorization: None,
             },
         )

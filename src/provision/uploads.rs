@@ -2,13 +2,20 @@
 //! (settings changed on the phone) and its contacts. They are kept under
 //! `<data-dir>/uploads/<mac>/`. The override file and the contacts are
 //! served back in place of the template, so what a user changed on the
-//! phone survives its next reboot.
+//! phone survives its next reboot; they are as secret as its configuration.
+//!
+//! Writing needs phone authentication (`auth_mode`): with it off, anyone
+//! could replace a phone's settings. A phone writes only its own files: the
+//! credential it proved is that phone's own, or the site's with the file's
+//! MAC in its User-Agent.
 
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 
 use regex::Regex;
 
+use super::files::FileKind;
+use super::phone_auth::{Holder, Verdict};
 use super::{Answer, PhoneRequest};
 use crate::app::AppState;
 use crate::domain::{Mac, Vendor};
@@ -53,8 +60,8 @@ pub async fn served_back(data_dir: &Path, mac: Mac, name: &str) -> Option<String
 }
 
 /// Keeps one upload, after the same checks as a fetch of a file with
-/// passwords: throttling, the allow-list, phone credentials, and a phone
-/// record for the MAC.
+/// passwords (throttling, the allow-list, phone credentials), proof that
+/// the writer is the file's phone, and a phone record for the MAC.
 pub async fn keep(state: &AppState, req: &PhoneRequest<'_>, body: &[u8]) -> Answer {
     if let Some(wait) = state.miss_limiter.blocked_for(req.peer) {
         return Answer::Throttled(wait);
@@ -63,12 +70,22 @@ pub async fn keep(state: &AppState, req: &PhoneRequest<'_>, body: &[u8]) -> Answ
     let Some(mac) = uploadable(name) else {
         return Answer::NotFound;
     };
-    if let Some(refused) = super::foreign_file(state, req, super::user_agent::parse(req.user_agent).as_ref(), name, mac)
-    {
+    let agent = super::user_agent::parse(req.user_agent);
+    if let Some(refused) = super::foreign_file(state, req, agent.as_ref(), name, mac) {
         return refused;
     }
-    if let Err(refused) = super::admit(state, req, Some(mac), true, None).await {
-        return refused;
+    let verdict = match super::admit(state, req, Some(mac), FileKind::WrittenBack, None).await {
+        Ok(admitted) => admitted.verdict,
+        Err(refused) => return refused,
+    };
+    let its_own_phone = match verdict {
+        Verdict::Proven(Holder::Phone) => true,
+        Verdict::Proven(Holder::Site) => agent.and_then(|a| a.mac) == Some(mac),
+        _ => false,
+    };
+    if !its_own_phone {
+        tracing::warn!(peer = %req.peer, file = name, "refused an upload not proven to come from its phone");
+        return Answer::Forbidden;
     }
     let vendor = match state.db.phone_lines(&mac.lower()).await {
         Ok(rows) => rows.first().and_then(|r| Vendor::resolve(&r.vendor_code).ok()),

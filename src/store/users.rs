@@ -15,7 +15,6 @@ pub struct LoginUser {
     pub dev_key_hash: Option<String>,
     pub is_super: i64,
     pub disabled: i64,
-    pub locked_until: Option<OffsetDateTime>,
 }
 
 /// The user behind a valid token.
@@ -27,32 +26,101 @@ pub struct SessionUser {
     pub is_super: i64,
 }
 
+impl SessionUser {
+    /// An administrator may do everything: a super user, and user 1 (`admin`).
+    pub fn is_admin(&self) -> bool {
+        self.is_super == 1 || self.id == 1
+    }
+}
+
 /// Wrong passwords allowed before a login is locked.
 pub const MAX_LOGIN_ATTEMPTS: i64 = 5;
+
+/// The name a login lock is kept under: the login as typed, whether or not
+/// a user has it, case folded and cut to a bounded length.
+fn lock_key(login: &str) -> String {
+    login.trim().to_lowercase().chars().take(64).collect()
+}
+
+/// What a login attempt may do, decided before its password is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginAttempt {
+    /// Check the password; `last` when a wrong one locks the name.
+    Check {
+        last: bool,
+    },
+    Locked(OffsetDateTime),
+}
 
 impl Db {
     pub async fn login_user(&self, login: &str) -> sqlx::Result<Option<LoginUser>> {
         on_db!(self, pool => sqlx::query_as(
-            "SELECT id, login, name, password_hash, dev_key_hash, is_super, disabled, locked_until
+            "SELECT id, login, name, password_hash, dev_key_hash, is_super, disabled
              FROM users WHERE lower(login) = lower($1) AND deleted_at IS NULL")
             .bind(login).fetch_optional(pool).await)
     }
 
-    /// Counts a wrong password; the attempt that reaches the limit locks the
-    /// login until `lock_until`. Returns whether the login is now locked.
-    pub async fn record_login_failure(&self, user_id: i64, lock_until: OffsetDateTime) -> sqlx::Result<bool> {
+    /// Counts a login attempt for a login name from a source network,
+    /// before any password is checked, so a burst of concurrent guesses gets
+    /// at most `MAX_LOGIN_ATTEMPTS` checks. A lock that has ended starts the
+    /// count again; an attempt past the limit locks until `lock_until`.
+    pub async fn begin_login_attempt(
+        &self,
+        login: &str,
+        network: &str,
+        now: OffsetDateTime,
+        lock_until: OffsetDateTime,
+    ) -> sqlx::Result<LoginAttempt> {
+        let quiet_since = now - (lock_until - now);
         on_db!(self, pool => {
-            let (attempts,): (i64,) = sqlx::query_as(
-                "UPDATE users SET login_attempts = login_attempts + 1,
-                        locked_until = CASE WHEN login_attempts + 1 >= $2 THEN $3 ELSE locked_until END
-                 WHERE id = $1 RETURNING login_attempts")
-                .bind(user_id).bind(MAX_LOGIN_ATTEMPTS).bind(lock_until).fetch_one(pool).await?;
-            Ok(attempts >= MAX_LOGIN_ATTEMPTS)
+            let mut tx = pool.begin_write().await?;
+            // Rows of names nobody tries any more go, so guesses at made-up
+            // names leave nothing behind.
+            sqlx::query("DELETE FROM login_locks WHERE last_attempt_at < $1 AND (locked_until IS NULL OR locked_until < $2)")
+                .bind(quiet_since).bind(now).execute(&mut *tx).await?;
+            let (attempts, locked_until): (i64, Option<OffsetDateTime>) = sqlx::query_as(
+                "INSERT INTO login_locks (login, network, attempts, locked_until, last_attempt_at)
+                 VALUES ($1, $2, 1, NULL, $3)
+                 ON CONFLICT (login, network) DO UPDATE SET
+                   attempts = CASE WHEN login_locks.locked_until <= $3 THEN 1 ELSE login_locks.attempts + 1 END,
+                   locked_until = CASE
+                     WHEN login_locks.locked_until <= $3 THEN NULL
+                     WHEN login_locks.attempts + 1 > $4 THEN COALESCE(login_locks.locked_until, $5)
+                     ELSE login_locks.locked_until END,
+                   last_attempt_at = $3
+                 RETURNING attempts, locked_until")
+                .bind(lock_key(login)).bind(network).bind(now).bind(MAX_LOGIN_ATTEMPTS).bind(lock_until)
+                .fetch_one(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(match locked_until {
+                Some(until) => LoginAttempt::Locked(until),
+                None => LoginAttempt::Check { last: attempts >= MAX_LOGIN_ATTEMPTS },
+            })
         })
     }
 
-    /// A successful login clears the failure count and any expired lock, and
-    /// opens a session.
+    /// A wrong password on the last attempt allowed locks the name for that
+    /// network until `until`.
+    pub async fn lock_login(&self, login: &str, network: &str, until: OffsetDateTime) -> sqlx::Result<()> {
+        on_db!(self, pool => sqlx::query(
+            "UPDATE login_locks SET locked_until = COALESCE(locked_until, $3) WHERE login = $1 AND network = $2")
+            .bind(lock_key(login)).bind(network).bind(until).execute(pool).await.map(drop))
+    }
+
+    /// A right password clears the count of its name and network.
+    pub async fn clear_login_attempts(&self, login: &str, network: &str) -> sqlx::Result<()> {
+        on_db!(self, pool => sqlx::query("DELETE FROM login_locks WHERE login = $1 AND network = $2")
+            .bind(lock_key(login)).bind(network).execute(pool).await.map(drop))
+    }
+
+    /// Ends every lock and count of a login name, from every network.
+    /// Returns how many networks had one.
+    pub async fn unlock_login(&self, login: &str) -> sqlx::Result<u64> {
+        on_db!(self, pool => sqlx::query("DELETE FROM login_locks WHERE login = $1")
+            .bind(lock_key(login)).execute(pool).await.map(|r| r.rows_affected()))
+    }
+
+    /// A successful login opens a session.
     pub async fn open_session(
         &self,
         user_id: i64,
@@ -62,7 +130,7 @@ impl Db {
     ) -> sqlx::Result<()> {
         on_db!(self, pool => {
             let mut tx = pool.begin_write().await?;
-            sqlx::query("UPDATE users SET login_attempts = 0, locked_until = NULL, last_login_at = $2 WHERE id = $1")
+            sqlx::query("UPDATE users SET last_login_at = $2 WHERE id = $1")
                 .bind(user_id).bind(now).execute(&mut *tx).await?;
             // Expired sessions are dropped here, so the table stays small without a sweeper.
             sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(now).execute(&mut *tx).await?;
@@ -112,8 +180,8 @@ impl Db {
         }
     }
 
-    /// Sets user `id`'s password (and its ha1/ha1b, when given) and signs it
-    /// out everywhere. Returns false when there is no such live user, or it
+    /// Sets user `id`'s password (and its ha1/ha1b, when given), ends any
+    /// lock on its login and signs it out everywhere. Returns false when there is no such live user, or it
     /// is user 0.
     pub async fn set_user_password(
         &self,
@@ -125,12 +193,14 @@ impl Db {
         on_db!(self, pool => {
             let mut tx = pool.begin_write().await?;
             let done = sqlx::query(
-                "UPDATE users SET password_hash = $2, login_attempts = 0, locked_until = NULL, updated_at = $3,
+                "UPDATE users SET password_hash = $2, updated_at = $3,
                         ha1 = COALESCE($4, ha1), ha1b = COALESCE($5, ha1b)
                  WHERE id = $1 AND deleted_at IS NULL AND id <> 0")
                 .bind(id).bind(password_hash).bind(now).bind(ha1.map(|h| h.0)).bind(ha1.map(|h| h.1))
                 .execute(&mut *tx).await?;
             sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM login_locks WHERE login = (SELECT lower(login) FROM users WHERE id = $1)")
+                .bind(id).execute(&mut *tx).await?;
             tx.commit().await?;
             Ok(done.rows_affected() == 1)
         })

@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 
-use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -11,15 +10,15 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use super::{Admin, Console, Fields, PAGE_SIZE, Submission, flash, pager};
+use super::{Admin, Console, Fields, PAGE_SIZE, Routes, Submission, flash, pager};
 use crate::api::device_provisions::LIST;
 use crate::api::paging::{ListParams, PageBody};
 use crate::domain::{Mac, Vendor, parse_extn_field, timestamp};
 use crate::provision::settings::{SITE_REALM, phone_realm};
 use crate::store::devices::Device;
 
-pub fn routes() -> Router<Console> {
-    Router::new()
+pub fn routes() -> Routes {
+    Routes::default()
         .route("/ui/devices", get(list))
         .route("/ui/devices/export.csv", get(export))
         .route("/ui/devices/new", get(new_form).post(create))

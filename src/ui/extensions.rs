@@ -3,18 +3,17 @@
 
 use std::collections::HashMap;
 
-use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
-use super::{Admin, Console, Fields, PAGE_SIZE, Submission, flash, pager};
+use super::{Admin, Console, Fields, PAGE_SIZE, Routes, Submission, flash, pager};
 use crate::secrets;
 
-pub fn routes() -> Router<Console> {
-    Router::new()
+pub fn routes() -> Routes {
+    Routes::default()
         .route("/ui/extensions", get(list).post(create))
         .route("/ui/extensions/range", post(create_range))
         .route("/ui/extensions/{id}", get(edit_form).post(update))

@@ -145,6 +145,11 @@ const LABELS: &[(&str, &str, &str)] = &[
     ("password", "Password", "密码"),
     ("back_to_devices", "Back to devices", "返回话机列表"),
     (
+        "console_for_admins",
+        "The console is for administrators, and this account is not one. Log out and sign in as an administrator.",
+        "管理控制台仅供管理员使用，当前账号不是管理员。请退出后以管理员身份登录。",
+    ),
+    (
         "csrf_refused",
         "This form has expired or came from another site. Reload the page and try again.",
         "表单已失效或来自其他网站，请刷新页面后重试。",

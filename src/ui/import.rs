@@ -2,7 +2,6 @@
 //! the report shows every bad row, and only a confirmed, clean file is
 //! written, all or nothing.
 
-use axum::Router;
 use axum::extract::{DefaultBodyLimit, Multipart, State};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -11,15 +10,20 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
-use super::{Admin, Console, Fields, Refusal, Submission};
+use super::{Admin, Console, Fields, Refusal, Routes, Submission};
 use crate::api::device_provisions::IMPORT_BODY_LIMIT;
 use crate::api::device_provisions::import::is_xlsx;
 
-pub fn routes() -> Router<Console> {
-    Router::new()
-        .route("/ui/import", get(form).post(check))
-        .route("/ui/import/confirm", post(confirm))
-        .layer(DefaultBodyLimit::max(IMPORT_BODY_LIMIT))
+pub fn routes() -> Routes {
+    Routes::default()
+        .route(
+            "/ui/import",
+            get(form).post(check).layer(DefaultBodyLimit::max(IMPORT_BODY_LIMIT)),
+        )
+        .route(
+            "/ui/import/confirm",
+            post(confirm).layer(DefaultBodyLimit::max(IMPORT_BODY_LIMIT)),
+        )
 }
 
 /// Rows of a clean report listed on the page; the rest are counted.

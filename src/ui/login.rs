@@ -2,7 +2,6 @@
 //! cookie the console sets is the API's session cookie.
 
 use axum::Extension;
-use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Form, State};
 use axum::http::header::{CONTENT_TYPE, SET_COOKIE};
@@ -12,11 +11,12 @@ use axum::routing::{get, post};
 use serde_json::json;
 use tower::ServiceExt;
 
-use super::{Console, Fields, Lang, Submission, read_json};
+use super::{Console, Fields, Lang, Logout, Routes, Submission, read_json};
 use crate::api::auth::SESSION_COOKIE;
+use crate::provision::OverTls;
 
-pub fn routes() -> Router<Console> {
-    Router::new()
+pub fn routes() -> Routes {
+    Routes::default()
         .route("/ui/login", get(form).post(log_in))
         .route("/ui/logout", post(log_out))
 }
@@ -29,6 +29,7 @@ async fn log_in(
     State(console): State<Console>,
     lang: Lang,
     peer: Option<Extension<ConnectInfo<std::net::SocketAddr>>>,
+    tls: Option<Extension<OverTls>>,
     Form(fields): Form<Fields>,
 ) -> Response {
     let body = json!({"login": fields.get("login"), "password": fields.get("password")});
@@ -38,8 +39,13 @@ async fn log_in(
         .header(CONTENT_TYPE, "application/json")
         .body(Body::from(body.to_string()))
         .expect("a valid request");
+    // The API locks logins by the browser's network, and marks the cookie
+    // Secure when it came over HTTPS.
     if let Some(Extension(peer)) = peer {
         request.extensions_mut().insert(peer);
+    }
+    if let Some(Extension(tls)) = tls {
+        request.extensions_mut().insert(tls);
     }
     let response = console
         .api
@@ -77,7 +83,7 @@ async fn log_in(
     )
 }
 
-async fn log_out(State(console): State<Console>, Submission { admin, .. }: Submission) -> Response {
+async fn log_out(State(console): State<Console>, Logout(Submission { admin, .. }): Logout) -> Response {
     // The session ends for the API too; a failure here still clears the cookie.
     if let Err(refusal) = console
         .call(&admin, Method::DELETE, "/api/sessions", "application/json", "")

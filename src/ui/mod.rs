@@ -27,7 +27,7 @@ use axum::http::header::{
 use axum::http::request::Parts;
 use axum::http::{Method, Request, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::routing::get;
+use axum::routing::{MethodRouter, get};
 use axum_extra::extract::CookieJar;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -74,17 +74,30 @@ const SCRIPT: &str = include_str!("static/console.js");
 /// Rows per console page.
 const PAGE_SIZE: i64 = 20;
 
-pub fn router(app: AppState) -> Router {
-    let mut tera = Tera::new();
-    tera.add_raw_templates(PAGES.iter().copied())
-        .expect("the console's templates parse");
-    let console = Console {
-        api: crate::api::router(app.clone()),
-        app,
-        pages: Arc::new(tera),
-    };
-    let header = crate::app::header_if_absent;
-    Router::new()
+/// The console's routes, each path listed so the authorization test can
+/// walk them all.
+#[derive(Default)]
+pub struct Routes {
+    router: Router<Console>,
+    paths: Vec<&'static str>,
+}
+
+impl Routes {
+    fn route(mut self, path: &'static str, methods: MethodRouter<Console>) -> Routes {
+        self.router = self.router.route(path, methods);
+        self.paths.push(path);
+        self
+    }
+
+    fn merge(mut self, other: Routes) -> Routes {
+        self.router = self.router.merge(other.router);
+        self.paths.extend(other.paths);
+        self
+    }
+}
+
+fn routes() -> Routes {
+    Routes::default()
         .route("/ui", get(|| async { Redirect::to("/ui/") }))
         .route("/ui/", get(|| async { Redirect::to("/ui/devices") }))
         .route("/ui/static/{file}", get(asset))
@@ -95,6 +108,25 @@ pub fn router(app: AppState) -> Router {
         .merge(pending::routes())
         .merge(extensions::routes())
         .merge(settings::routes())
+}
+
+/// Every console path, as routed.
+pub fn paths() -> Vec<&'static str> {
+    routes().paths
+}
+
+pub fn router(app: AppState) -> Router {
+    let mut tera = Tera::new();
+    tera.add_raw_templates(PAGES.iter().copied())
+        .expect("the console's templates parse");
+    let console = Console {
+        api: crate::api::router(app.clone()),
+        app,
+        pages: Arc::new(tera),
+    };
+    let header = crate::app::header_if_absent;
+    routes()
+        .router
         // Browsers say where a form came from; a post from another site is refused
         // before it reaches a handler, and every form also carries its token.
         .layer(CsrfLayer::new())
@@ -118,8 +150,9 @@ async fn asset(Path(file): Path<String>) -> Response {
     ([(CONTENT_TYPE, content_type), (CACHE_CONTROL, "max-age=3600")], body).into_response()
 }
 
-/// A logged-in admin, from the session cookie; anyone else is sent to the
-/// login page.
+/// A logged-in administrator, from the session cookie. A browser without a
+/// live session is sent to the login page; another user gets a page that
+/// says the console is for administrators, and no data.
 pub struct Admin {
     token: String,
     user: SessionUser,
@@ -134,37 +167,59 @@ impl FromRequestParts<Console> for Admin {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, console: &Console) -> Result<Self, Self::Rejection> {
-        let lang = Lang::from_request_parts(parts, console).await.unwrap_or_default();
-        let token = CookieJar::from_headers(&parts.headers)
-            .get(SESSION_COOKIE)
-            .map(|c| c.value().to_string())
-            .filter(|t| !t.is_empty());
-        let user = match &token {
-            Some(token) => console
-                .app
-                .db
-                .session_user(&token_hash(token), crate::domain::timestamp::now())
-                .await
-                .map_err(|e| problem(console, lang, StatusCode::SERVICE_UNAVAILABLE, &e.to_string()))?,
-            None => None,
-        };
-        let (Some(token), Some(user)) = (token, user) else {
-            return Err(Redirect::to("/ui/login").into_response());
-        };
-        Ok(Admin {
-            token,
-            user,
-            lang,
-            peer: parts.extensions.get::<ConnectInfo<SocketAddr>>().cloned(),
-            host: parts
-                .headers
-                .get(HOST)
-                .and_then(|h| h.to_str().ok())
-                .unwrap_or("localhost")
-                .to_string(),
-            here: parts.uri.path_and_query().map_or("/ui/", |p| p.as_str()).to_string(),
-        })
+        let session = signed_in(parts, console).await?;
+        if !session.user.is_admin() {
+            let page = console.render(
+                session.lang,
+                &session.here,
+                "problem.html",
+                json!({
+                    "status": StatusCode::FORBIDDEN.as_u16(),
+                    "message": i18n::text(session.lang, "console_for_admins"),
+                    "user": {"name": session.user.name, "login": session.user.login},
+                    "csrf": session.csrf(),
+                    "nav": "none",
+                }),
+            );
+            return Err(with_status(page, StatusCode::FORBIDDEN));
+        }
+        Ok(session)
     }
+}
+
+/// Anyone with a live session, administrator or not; the rest are sent to
+/// the login page.
+async fn signed_in(parts: &mut Parts, console: &Console) -> Result<Admin, Response> {
+    let lang = Lang::from_request_parts(parts, console).await.unwrap_or_default();
+    let token = CookieJar::from_headers(&parts.headers)
+        .get(SESSION_COOKIE)
+        .map(|c| c.value().to_string())
+        .filter(|t| !t.is_empty());
+    let user = match &token {
+        Some(token) => console
+            .app
+            .db
+            .session_user(&token_hash(token), crate::domain::timestamp::now())
+            .await
+            .map_err(|e| problem(console, lang, StatusCode::SERVICE_UNAVAILABLE, &e.to_string()))?,
+        None => None,
+    };
+    let (Some(token), Some(user)) = (token, user) else {
+        return Err(Redirect::to("/ui/login").into_response());
+    };
+    Ok(Admin {
+        token,
+        user,
+        lang,
+        peer: parts.extensions.get::<ConnectInfo<SocketAddr>>().cloned(),
+        host: parts
+            .headers
+            .get(HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("localhost")
+            .to_string(),
+        here: parts.uri.path_and_query().map_or("/ui/", |p| p.as_str()).to_string(),
+    })
 }
 
 impl Admin {
@@ -202,7 +257,29 @@ impl FromRequest<Console> for Submission {
     async fn from_request(req: Request<Body>, console: &Console) -> Result<Self, Self::Rejection> {
         let (mut parts, body) = req.into_parts();
         let admin = Admin::from_request_parts(&mut parts, console).await?;
-        let Form(fields) = Form::<Fields>::from_request(Request::from_parts(parts, body), console)
+        Submission::checked(admin, Request::from_parts(parts, body), console).await
+    }
+}
+
+/// The logout form, which any signed-in user may send, with its token.
+pub struct Logout(Submission);
+
+impl FromRequest<Console> for Logout {
+    type Rejection = Response;
+
+    async fn from_request(req: Request<Body>, console: &Console) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = req.into_parts();
+        let session = signed_in(&mut parts, console).await?;
+        Submission::checked(session, Request::from_parts(parts, body), console)
+            .await
+            .map(Logout)
+    }
+}
+
+impl Submission {
+    /// Reads the form and checks that it carries the session's token.
+    async fn checked(admin: Admin, req: Request<Body>, console: &Console) -> Result<Submission, Response> {
+        let Form(fields) = Form::<Fields>::from_request(req, console)
             .await
             .map_err(|e| problem(console, admin.lang, e.status(), &e.body_text()))?;
         if let Some(forged) = admin.forged(&fields, console) {

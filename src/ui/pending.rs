@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 
-use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -11,11 +10,11 @@ use axum::routing::get;
 use serde_json::{Value, json};
 
 use super::devices::lines_field;
-use super::{Admin, Console, PAGE_SIZE, Submission, pager};
+use super::{Admin, Console, PAGE_SIZE, Routes, Submission, pager};
 use crate::domain::{Mac, Vendor};
 
-pub fn routes() -> Router<Console> {
-    Router::new()
+pub fn routes() -> Routes {
+    Routes::default()
         .route("/ui/pending", get(list))
         .route("/ui/pending/{mac}", get(claim_form).post(claim))
 }

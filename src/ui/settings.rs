@@ -3,18 +3,17 @@
 
 use std::collections::HashMap;
 
-use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::Method;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 
-use super::{Admin, Console, Refusal, Submission, flash};
+use super::{Admin, Console, Refusal, Routes, Submission, flash};
 use crate::provision::settings::{KEYS, SITE_REALM, is_secret, validate};
 
-pub fn routes() -> Router<Console> {
-    Router::new().route("/ui/settings", get(show).post(save))
+pub fn routes() -> Routes {
+    Routes::default().route("/ui/settings", get(show).post(save))
 }
 
 /// The choices of the settings that have a fixed set.

@@ -479,7 +479,34 @@ fn https_on_either_listener() {
         let (status, _) = fetch(format!("http://localhost:{port}/prov/y000000000000.cfg"));
         assert_ne!(status, "200", "no plain HTTP on an HTTPS listener");
     }
+    // Over HTTPS the session cookie is Secure, and browsers are told to
+    // keep to HTTPS (HSTS), on both listeners.
     let port = server.addr.rsplit_once(':').unwrap().1;
+    let headers_of = |url: String, form: Option<String>| {
+        let mut command = Command::new("curl");
+        command.args(["-sS", "--cacert", &cert, "-o", "/dev/null", "-D", "-", &url]);
+        if let Some(form) = form {
+            command.args(["-d", &form]);
+        }
+        String::from_utf8(command.run().stdout).unwrap().to_lowercase()
+    };
+    let admin_password = std::fs::read_to_string(data.join("initial-admin-password")).unwrap();
+    let login_headers = headers_of(
+        format!("https://localhost:{port}/api/sessions"),
+        Some(format!("login=admin&password={}", admin_password.trim())),
+    );
+    let cookie = login_headers.lines().find(|l| l.starts_with("set-cookie:")).unwrap();
+    assert!(cookie.contains("; secure") && cookie.contains("httponly"), "{cookie}");
+    assert!(
+        login_headers.contains("strict-transport-security: max-age="),
+        "{login_headers}"
+    );
+    let phone_port = phones.rsplit_once(':').unwrap().1;
+    let phone_headers = headers_of(format!("https://localhost:{phone_port}/prov/y000000000000.cfg"), None);
+    assert!(
+        phone_headers.contains("strict-transport-security: max-age="),
+        "{phone_headers}"
+    );
     let token = curl(&[
         "--cacert",
         &cert,
@@ -873,6 +900,62 @@ fn a_server_killed_mid_import_or_mid_upload_leaves_all_or_nothing() {
             .map(|f| f.file_name())
             .collect();
         assert!(left.is_empty(), "no file: {left:?}");
+        server.terminate();
+    });
+}
+
+#[test]
+fn the_data_dir_is_private_and_a_locked_login_is_unlocked_from_the_command_line() {
+    for_each_database(|dir, db| {
+        // A data dir and database left open by an earlier version are closed.
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut server = serve(dir, db);
+        let mut first_line = String::new();
+        server.stdout.read_line(&mut first_line).unwrap();
+        let password = first_line.trim().rsplit(' ').next().unwrap().to_string();
+        assert_eq!(login(&server.addr, "admin", &password)["code"], 200);
+
+        // Five wrong passwords lock `admin` for this network...
+        for i in 0..5 {
+            let refused = login(&server.addr, "admin", &format!("wrong-{i}"));
+            assert_eq!(refused["code"], 403, "{refused}");
+        }
+        assert!(
+            login(&server.addr, "admin", &password)["message"]
+                .as_str()
+                .unwrap()
+                .contains("locked")
+        );
+        // ...until the administrator of the machine ends the lock.
+        let unlock = sipprov(dir, db).args(["user", "unlock", "ADMIN"]).output().unwrap();
+        assert!(unlock.status.success(), "{}", String::from_utf8_lossy(&unlock.stderr));
+        assert!(
+            String::from_utf8_lossy(&unlock.stdout).contains("1 networks"),
+            "{}",
+            String::from_utf8_lossy(&unlock.stdout)
+        );
+        assert_eq!(login(&server.addr, "admin", &password)["code"], 200);
+
+        // Everything sipprov made is its user's alone.
+        assert_eq!(mode(dir), 0o700, "the data dir");
+        let mut files = vec![dir.join("secret.key"), dir.join("initial-admin-password")];
+        if db.is_none() {
+            files.extend(["sipprov.db", "sipprov.db-wal", "sipprov.db-shm"].map(|f| dir.join(f)));
+        }
+        for file in files {
+            assert!(file.exists(), "{}", file.display());
+            assert_eq!(mode(&file), 0o600, "{}", file.display());
+        }
+        for folder in std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.is_dir())
+        {
+            assert_eq!(mode(&folder), 0o700, "{}", folder.display());
+        }
         server.terminate();
     });
 }

@@ -4,7 +4,7 @@ use serde_json::json;
 use crate::harness::{assert_done, assert_error, on_each_backend};
 
 #[tokio::test]
-async fn dicts_crud_bare_arrays_and_admin_only_changes() {
+async fn dicts_crud_bare_arrays_and_for_administrators_only() {
     on_each_backend(|app| async move {
         let id = assert_done(
             &app.post(
@@ -45,14 +45,18 @@ async fn dicts_crud_bare_arrays_and_admin_only_changes() {
         assert_done(&app.delete(&format!("/api/dicts/{id}")).await);
         assert_error(&app.get(&format!("/api/dicts/{id}")).await, 404, "not found");
 
-        // Users who are not administrators read but do not change.
+        // Users who are not administrators neither read nor change them.
         let hash = sipprov::secrets::hash_password("operator-pass");
         app.db
             .add_user("operator", "Operator", &hash, false, sipprov::domain::timestamp::now())
             .await
             .unwrap();
         let operator = app.login("operator", "operator-pass").await;
-        assert_eq!(app.send(Method::GET, "/api/dicts", None, Some(&operator)).await.0, 200);
+        assert_error(
+            &app.send(Method::GET, "/api/dicts", None, Some(&operator)).await,
+            403,
+            "needs an administrator",
+        );
         let refused = app
             .send(
                 Method::POST,

@@ -4,6 +4,7 @@
 mod clients;
 mod harness;
 
+mod authorization;
 mod callcenter;
 mod cli;
 mod console;

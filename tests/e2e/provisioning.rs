@@ -819,14 +819,18 @@ async fn an_allow_list_keeps_other_networks_out() {
             )
             .await,
         );
+        let firmware = app.data_dir.path().join("firmware");
+        std::fs::create_dir_all(&firmware).unwrap();
+        std::fs::write(firmware.join("T46S-66.86.0.15.rom"), b"firmware image").unwrap();
         let outside = fetch(&app, "/prov/001565aabbcc.cfg", "").await;
         assert_eq!(outside.status, 403);
         assert!(!outside.body.contains("pw-one"));
-        assert_eq!(
-            fetch(&app, "/prov/y000000000000.boot", "").await.status,
-            403,
-            "every phone file"
-        );
+        for path in ["/prov/y000000000000.boot", "/prov/firmware/T46S-66.86.0.15.rom"] {
+            assert_eq!(fetch(&app, path, "").await.status, 403, "every phone file: {path}");
+        }
+        let tftp = app.start_tftp(true).await;
+        let over_tftp = crate::tftp::atftp_get(tftp, "y000000000000.cfg").await;
+        assert!(!over_tftp.status.success(), "TFTP too");
         assert_done(
             &app.put(
                 &format!("/api/dicts/{}", id.as_str().unwrap()),
@@ -835,6 +839,12 @@ async fn an_allow_list_keeps_other_networks_out() {
             .await,
         );
         assert_eq!(fetch(&app, "/prov/001565aabbcc.cfg", "").await.status, 200);
+        let allowed = fetch(&app, "/prov/firmware/T46S-66.86.0.15.rom", "").await;
+        assert_eq!(
+            (allowed.status.as_u16(), allowed.body.as_str()),
+            (200, "firmware image")
+        );
+        assert!(crate::tftp::atftp_get(tftp, "y000000000000.cfg").await.status.success());
         assert_error(
             &app.post(
                 "/api/dicts",
@@ -861,6 +871,7 @@ async fn an_allow_list_keeps_other_networks_out() {
 async fn polycom_uploads_are_kept_capped_and_its_overrides_served_back() {
     on_each_backend(|app| async move {
         phone(&app, "polycom", "0004f2aabbcc", "").await;
+        phone(&app, "polycom", "0004f2000002", "").await;
         phone(&app, "yealink", "001565aabbcc", "").await;
         let dir = tempfile::tempdir().unwrap();
         let file = |name: &str, body: &[u8]| {
@@ -868,52 +879,163 @@ async fn polycom_uploads_are_kept_capped_and_its_overrides_served_back() {
             std::fs::write(&path, body).unwrap();
             path.display().to_string()
         };
-        let put = |local: String, name: &str| {
+        // `curl -T` as the phone: `credentials` and its User-Agent.
+        let put = |local: String, name: &str, credentials: &'static str, user_agent: &'static str| {
             let url = app.url(&format!("/prov/{name}"));
-            async move { curl(&["-T", &local], url).await.0 }
+            async move { curl(&["-T", &local, "-u", credentials, "-A", user_agent], url).await.0 }
         };
+        const OWN: &str = "desk-aabbcc:own-pass";
+        const SITE: &str = "phones:site-pass";
+        const NO_MAC: &str = "FileTransport PolycomVVX-VVX_411-UA/6.4.0.2";
+        const ITS_MAC: &str = "FileTransport PolycomVVX-VVX_411-UA/6.4.0.2 (SN:0004f2aabbcc)";
         let stored = app.data_dir.path().join("uploads/0004f2aabbcc");
-
         let log = "0100000000|sip  |4|00|Registration succeeded\n".repeat(200);
-        assert_eq!(put(file("app.log", log.as_bytes()), "0004f2aabbcc-app.log").await, 204);
+
+        // Without phone authentication, nobody may write a phone's files.
+        assert_eq!(put(file("app.log", log.as_bytes()), "0004f2aabbcc-app.log", SITE, NO_MAC).await, 403);
+        assert!(!stored.exists());
+
+        set_provisioning(
+            &app,
+            "PROVISION",
+            &[("auth_mode", "basic"), ("auth_username", "phones"), ("auth_password", "site-pass")],
+        )
+        .await;
+        set_provisioning(
+            &app,
+            "PROVISION:0004f2aabbcc",
+            &[("auth_username", "desk-aabbcc"), ("auth_password", "own-pass")],
+        )
+        .await;
+        assert_eq!(put(file("a.log", b"x"), "0004f2aabbcc-app.log", "phones:wrong", NO_MAC).await, 401);
+        // The site's credential proves only that it is some phone: its
+        // User-Agent must name the file's MAC. Its own credential is enough.
+        assert_eq!(put(file("a.log", b"x"), "0004f2aabbcc-app.log", SITE, NO_MAC).await, 403);
+        assert_eq!(put(file("app.log", log.as_bytes()), "0004f2aabbcc-app.log", SITE, ITS_MAC).await, 204);
         assert_eq!(std::fs::read_to_string(stored.join("0004f2aabbcc-app.log")).unwrap(), log);
+        assert_eq!(put(file("app.log", log.as_bytes()), "0004f2aabbcc-app.log", OWN, NO_MAC).await, 204);
+        // One phone's own credential opens nothing of another's.
+        assert_eq!(put(file("x", b"evil"), "0004f2000002-app.log", OWN, NO_MAC).await, 401);
+        assert!(!app.data_dir.path().join("uploads/0004f2000002").exists());
         assert_eq!(
-            fetch(&app, "/prov/0004f2aabbcc-app.log", "").await.status,
+            curl(&["-u", OWN], app.url("/prov/0004f2aabbcc-app.log")).await.0,
             404,
             "logs are not served"
         );
 
-        // Settings changed on the phone survive its next boot.
-        let overrides = r#"<?xml version="1.0" standalone="yes"?><PHONE_CONFIG><OVERRIDES up.backlight.idleIntensity="1"/></PHONE_CONFIG>"#;
-        assert_eq!(put(file("phone.cfg", overrides.as_bytes()), "0004f2aabbcc-phone.cfg").await, 204);
-        let back = fetch(&app, "/prov/0004f2aabbcc-phone.cfg", "").await;
-        assert_eq!((back.status.as_u16(), back.body.as_str()), (200, overrides));
+        // Settings changed on the phone survive its next boot, and are as
+        // secret as its configuration.
+        let overrides = r#"<?xml version="1.0" standalone="yes"?><PHONE_CONFIG><OVERRIDES reg.1.auth.password="pw-one-1001"/></PHONE_CONFIG>"#;
+        assert_eq!(put(file("phone.cfg", overrides.as_bytes()), "0004f2aabbcc-phone.cfg", OWN, NO_MAC).await, 204);
+        assert_eq!(
+            fetch(&app, "/prov/0004f2aabbcc-phone.cfg", "").await.status,
+            401,
+            "read back only with the phone's credentials"
+        );
+        assert_eq!(curl(&["-u", OWN], app.url("/prov/0004f2aabbcc-phone.cfg")).await, (200, overrides.to_string()));
 
         // Only a known Polycom phone's own files, and never a config.
-        for name in ["0004f2000001-app.log", "001565aabbcc-app.log", "0004f2aabbcc-sipprov.cfg", "0004f2aabbcc.cfg"] {
-            assert_eq!(put(file("x", b"evil"), name).await, 404, "{name}");
+        for (name, user_agent) in [
+            (
+                "001565aabbcc-app.log",
+                "FileTransport PolycomVVX-VVX_411-UA/6.4.0.2 (SN:001565aabbcc)",
+            ),
+            ("0004f2aabbcc-sipprov.cfg", ITS_MAC),
+            ("0004f2aabbcc.cfg", ITS_MAC),
+        ] {
+            assert_eq!(put(file("x", b"evil"), name, SITE, user_agent).await, 404, "{name}");
         }
-        assert!(!app.data_dir.path().join("uploads/0004f2000001").exists());
         assert!(!app.data_dir.path().join("uploads/001565aabbcc").exists());
-        let params = fetch(&app, "/prov/0004f2aabbcc-sipprov.cfg", "").await;
-        assert!(params.body.contains("pw-one-1001"));
+        let (_, params) = curl(&["-u", OWN], app.url("/prov/0004f2aabbcc-sipprov.cfg")).await;
+        assert!(params.contains("pw-one-1001"));
 
         // Over the cap: refused whole, the kept copy untouched.
         let huge = vec![b'x'; 1024 * 1024 + 1];
-        assert_eq!(put(file("huge.log", &huge), "0004f2aabbcc-app.log").await, 413);
+        assert_eq!(put(file("huge.log", &huge), "0004f2aabbcc-app.log", OWN, NO_MAC).await, 413);
         assert_eq!(std::fs::read_to_string(stored.join("0004f2aabbcc-app.log")).unwrap(), log);
+    })
+    .await;
+}
 
-        // With phone credentials on, uploads need them like configs do.
-        set_provisioning(&app, "PROVISION", &[("auth_mode", "basic"), ("auth_username", "phone"), ("auth_password", "phones-pass")]).await;
-        assert_eq!(put(file("a.log", b"new"), "0004f2aabbcc-app.log").await, 401);
-        let local = file("a.log", b"new");
-        let (status, _) = curl(
-            &["-T", &local, "-u", "phone:phones-pass"],
-            app.url("/prov/0004f2aabbcc-app.log"),
+#[tokio::test]
+async fn with_phone_authentication_on_no_answer_tells_a_known_mac_from_an_unknown_one() {
+    on_each_backend(|app| async move {
+        phone(&app, "yealink", "001565aabbcc", "").await;
+        set_provisioning(
+            &app,
+            "PROVISION",
+            &[
+                ("auth_mode", "digest"),
+                ("auth_username", "phones"),
+                ("auth_password", "site-pass"),
+                ("throttle_unknown_macs", "3"),
+            ],
         )
         .await;
-        assert_eq!(status, 204);
-        assert_eq!(std::fs::read_to_string(stored.join("0004f2aabbcc-app.log")).unwrap(), "new");
+        let answer = |path: String| {
+            let app = &app;
+            async move {
+                let response = app.client.get(app.url(&path)).send().await.unwrap();
+                let status = response.status();
+                let mut headers: Vec<String> = response
+                    .headers()
+                    .iter()
+                    .filter(|(name, _)| !["date", "x-request-id", "www-authenticate"].contains(&name.as_str()))
+                    .map(|(name, value)| format!("{name}: {}", value.to_str().unwrap()))
+                    .collect();
+                headers.sort();
+                // Each challenge carries a fresh nonce; the rest must match.
+                let challenges = response.headers().get_all("www-authenticate").iter().count();
+                (status, headers, challenges, response.text().await.unwrap())
+            }
+        };
+        for file in ["{mac}.boot", "{mac}.cfg"] {
+            let known = answer(format!("/prov/{}", file.replace("{mac}", "001565aabbcc"))).await;
+            let unknown = answer(format!("/prov/{}", file.replace("{mac}", "001565aabbcd"))).await;
+            assert_eq!(known.0, 401, "{file}");
+            assert_eq!(known, unknown, "{file}");
+        }
+        // Unanswered challenges count toward no throttle, known MAC or not.
+        for i in 0..10 {
+            let status = answer(format!("/prov/0015650000{i:02}.boot")).await.0;
+            assert_eq!(status, 401);
+        }
+        assert_eq!(app.get("/api/device_provisions/pending").await.1["rowCount"], 0);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_digest_response_opens_only_the_file_it_was_computed_for() {
+    on_each_backend(|app| async move {
+        phone(&app, "yealink", "001565aabbcc", "").await;
+        phone(&app, "yealink", "001565000002", "").await;
+        set_provisioning(
+            &app,
+            "PROVISION",
+            &[("auth_mode", "digest"), ("auth_username", "phones"), ("auth_password", "site-pass")],
+        )
+        .await;
+        let challenge = app.client.get(app.url("/prov/001565aabbcc.cfg")).send().await.unwrap();
+        let header = challenge.headers()["www-authenticate"].to_str().unwrap().to_string();
+        let nonce = header.split("nonce=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+        let md5 = |s: String| hex::encode(<md5::Md5 as md5::Digest>::digest(s.as_bytes()));
+        let signed_for = "/prov/001565aabbcc.cfg";
+        let authorization = |nc: &str| {
+            let ha1 = md5("phones:sipprov:site-pass".to_string());
+            let ha2 = md5(format!("GET:{signed_for}"));
+            let response = md5(format!("{ha1}:{nonce}:{nc}:c0ffee:auth:{ha2}"));
+            format!(
+                r#"Digest username="phones", realm="sipprov", nonce="{nonce}", uri="{signed_for}", algorithm=MD5, response="{response}", qop=auth, nc={nc}, cnonce="c0ffee""#
+            )
+        };
+        let with = |path: &'static str, nc: &'static str| {
+            let request = app.client.get(app.url(path)).header("authorization", authorization(nc));
+            async move { request.send().await.unwrap().status() }
+        };
+        assert_eq!(with("/prov/001565000002.cfg", "00000001").await, 401, "another phone's file");
+        assert_eq!(with("/prov/001565aabbcc.cfg?x=1", "00000002").await, 401, "another target");
+        assert_eq!(with("/prov/001565aabbcc.cfg", "00000003").await, 200, "the file it was made for");
     })
     .await;
 }

@@ -3,7 +3,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::harness::{ADMIN_PASSWORD, assert_error, on_each_backend, on_each_backend_with};
+use crate::harness::{ADMIN_PASSWORD, TestApp, assert_error, on_each_backend, on_each_backend_with};
 
 #[tokio::test]
 async fn login_answers_with_xswitch_shape_and_every_token_carrier_works() {
@@ -264,6 +264,95 @@ async fn dev_key_logs_in_in_place_of_the_password() {
             )
             .await;
         assert_error(&bad, 403, "Wrong username or password");
+    })
+    .await;
+}
+
+/// A login attempt from `source`, a loopback address of its own network.
+async fn login_from(app: &TestApp, source: &str, login: &str, password: &str) -> (u16, String) {
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .local_address(source.parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap();
+    let response = client
+        .post(app.url("/api/sessions"))
+        .json(&json!({"login": login, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let body: serde_json::Value = response.json().await.unwrap();
+    // The lock's end is to the second; what tells answers apart is before it.
+    let message = body["message"].as_str().unwrap_or_default();
+    (status, message.split("; try again").next().unwrap().to_string())
+}
+
+#[tokio::test]
+async fn a_burst_of_guesses_gets_five_checks_and_locks_only_its_own_network() {
+    on_each_backend(|app| async move {
+        // 60 passwords at once from one network, the 45th the right one:
+        // without a count made before each check, dozens are checked, the
+        // right one among them, before the lock lands.
+        let mut burst = tokio::task::JoinSet::new();
+        for i in 0..60 {
+            let (client, url) = (app.client.clone(), app.url("/api/sessions"));
+            let password = if i == 44 {
+                ADMIN_PASSWORD.to_string()
+            } else {
+                format!("wrong-{i}")
+            };
+            burst.spawn(async move {
+                let response = client
+                    .post(url)
+                    .json(&json!({"login": "admin", "password": password}))
+                    .send()
+                    .await
+                    .unwrap();
+                let status = response.status().as_u16();
+                let body: serde_json::Value = response.json().await.unwrap();
+                (i, status, body["message"].as_str().unwrap_or_default().to_string())
+            });
+        }
+        let answers = burst.join_all().await;
+        let right = answers.iter().find(|(i, _, _)| *i == 44).unwrap();
+        assert_eq!((right.1, right.2.contains("locked")), (403, true), "{right:?}");
+        let checked_and_wrong = answers
+            .iter()
+            .filter(|(_, _, m)| m == "Wrong username or password")
+            .count();
+        assert!(checked_and_wrong <= 4, "{checked_and_wrong} wrong answers: {answers:?}");
+        // The right password, sent after them, is locked out too...
+        let right = login_from(&app, "127.0.0.1", "admin", ADMIN_PASSWORD).await;
+        assert_eq!(right, (403, "login locked after 5 wrong passwords".to_string()));
+        // ...but only for that network.
+        assert_eq!(login_from(&app, "127.0.1.1", "admin", ADMIN_PASSWORD).await.0, 200);
+
+        // A name no user has answers exactly as one that exists.
+        let mut known = Vec::new();
+        let mut unknown = Vec::new();
+        for i in 0..7 {
+            known.push(login_from(&app, "127.0.2.1", "admin", &format!("bad-{i}")).await);
+            unknown.push(login_from(&app, "127.0.2.1", "nobody-here", &format!("bad-{i}")).await);
+        }
+        assert_eq!(known, unknown);
+        assert_eq!(known[3], (403, "Wrong username or password".to_string()));
+        assert_eq!(known[4], (403, "login locked after 5 wrong passwords".to_string()));
+
+        // A lock that has ended starts the count again.
+        let past = time::OffsetDateTime::now_utc() - time::Duration::seconds(1);
+        let sql = "UPDATE login_locks SET locked_until = $1 WHERE login = 'admin'";
+        match &app.db {
+            sipprov::store::Db::Sqlite(p) => drop(sqlx::query(sql).bind(past).execute(p).await.unwrap()),
+            sipprov::store::Db::Postgres(p) => drop(sqlx::query(sql).bind(past).execute(p).await.unwrap()),
+        }
+        let after = login_from(&app, "127.0.0.1", "admin", "wrong-again").await;
+        assert_eq!(
+            after,
+            (403, "Wrong username or password".to_string()),
+            "the count was reset"
+        );
+        assert_eq!(login_from(&app, "127.0.0.1", "admin", ADMIN_PASSWORD).await.0, 200);
     })
     .await;
 }

@@ -36,6 +36,12 @@ async fn atftp(server: SocketAddr, file: &str, local: &std::path::Path) -> Outpu
     run(command).await
 }
 
+/// `atftp` fetching `file` into a scratch file, for its exit status.
+pub async fn atftp_get(server: SocketAddr, file: &str) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    atftp(server, file, &dir.path().join("got")).await
+}
+
 /// tftp-hpa, which sends plain RFC 1350 requests.
 async fn tftp_hpa(server: SocketAddr, command_line: String) -> Output {
     let mut command = Command::new("tftp");
@@ -102,6 +108,12 @@ async fn common_files_over_tftp_match_http_and_send_phones_to_http() {
 async fn files_with_passwords_stay_off_tftp_unless_allowed() {
     on_each_backend(|app| async move {
         phone(&app, "yealink", "001565aabbcc", "T46G").await;
+        phone(&app, "polycom", "0004f2aabbcc", "").await;
+        // A Polycom phone's written-back settings, which may hold its passwords.
+        let uploads = app.data_dir.path().join("uploads/0004f2aabbcc");
+        std::fs::create_dir_all(&uploads).unwrap();
+        let overrides = r#"<PHONE_CONFIG><OVERRIDES reg.1.auth.password="pw-one-1001"/></PHONE_CONFIG>"#;
+        std::fs::write(uploads.join("0004f2aabbcc-phone.cfg"), overrides).unwrap();
         let refused = app.start_tftp(false).await;
         let dir = tempfile::tempdir().unwrap();
         let local = dir.path().join("cfg");
@@ -110,6 +122,10 @@ async fn files_with_passwords_stay_off_tftp_unless_allowed() {
         assert!(!known.status.success());
         assert!(text(&known).contains("file not found"), "{}", text(&known));
         assert_eq!(text(&known), text(&unknown), "a known and an unknown MAC look the same");
+        for secret in ["0004f2aabbcc-phone.cfg", "0004f2aabbcc-sipprov.cfg"] {
+            let out = atftp(refused, secret, &local).await;
+            assert!(text(&out).contains("file not found"), "{secret}: {}", text(&out));
+        }
         let hpa = tftp_hpa(refused, format!("get 001565aabbcc.cfg {}", local.display())).await;
         assert!(text(&hpa).contains("Error code 1"), "{}", text(&hpa));
 
@@ -118,6 +134,9 @@ async fn files_with_passwords_stay_off_tftp_unless_allowed() {
         assert!(out.status.success(), "{}", text(&out));
         let cfg = std::fs::read_to_string(&local).unwrap();
         assert!(cfg.contains("account.1.password = pw-one-1001"), "{cfg}");
+        let out = atftp(allowed, "0004f2aabbcc-phone.cfg", &local).await;
+        assert!(out.status.success(), "{}", text(&out));
+        assert_eq!(std::fs::read_to_string(&local).unwrap(), overrides);
         // The fetch is tracked as over HTTP.
         app.state.fetches.flush(&app.db).await;
         let (_, devices) = app.get("/api/device_provisions?mac=001565aabbcc").await;

@@ -479,6 +479,7 @@ pub async fn preview(
             from_phone: false,
             mask_secrets: true,
             method: "GET",
+            target: "",
             authorization: None,
         };
         if let Answer::File(rendered) = provision::answer(&state, &request).await {

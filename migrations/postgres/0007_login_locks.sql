@@ -1,0 +1,13 @@
+-- Wrong passwords counted per login name and source network (/24, /64),
+-- for names that exist and names that do not alike, so the answers never
+-- tell them apart and nobody elsewhere can lock a user out. A row goes once
+-- its lock is over and it has been quiet as long.
+CREATE TABLE login_locks (
+    login           TEXT NOT NULL,
+    network         TEXT NOT NULL,
+    attempts        BIGINT NOT NULL,
+    locked_until    TIMESTAMPTZ,
+    last_attempt_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (login, network)
+);
+CREATE INDEX login_locks_last_attempt_at ON login_locks (last_attempt_at);
