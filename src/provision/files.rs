@@ -106,11 +106,12 @@ const ROUTES: &[Route] = &[
     Route {
         name: "yealink-common",
         file: None,
-        pattern: r"^y0000000000(?P<model>[0-9a-z]{2})\.cfg$",
+        // The hardware ID, two or three digits: T46G 028, T46U 108.
+        pattern: r"^y0{9}(?P<model>[0-9]{3})\.cfg$",
         kind: Common,
         vendors: &[(Yealink, Lower), (Flyingvoice, Lower)],
         template: "y0000000000xx.cfg",
-        samples: &["y000000000028.cfg", "y000000000096.cfg", "y000000000000.cfg"],
+        samples: &["y000000000028.cfg", "y000000000108.cfg", "y000000000000.cfg"],
     },
     Route {
         name: "device-boot",
@@ -443,7 +444,7 @@ mod tests {
                 && !m.fits(Snom, "001565aabbcc.cfg")
         );
         assert_eq!(resolve("000000000000.cfg").unwrap().route, "polycom-master");
-        assert_eq!(resolve("y000000000028.cfg").unwrap().model.as_deref(), Some("28"));
+        assert_eq!(resolve("y000000000028.cfg").unwrap().model.as_deref(), Some("028"));
         assert_eq!(resolve("cfggrp2614.xml").unwrap().route, "grandstream-model");
         assert_eq!(resolve("cfg0012.xml").unwrap().route, "htek-model");
         let snom = resolve("000413922D24.xml").unwrap();

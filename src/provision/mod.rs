@@ -36,7 +36,7 @@ use self::render::{DeviceView, LineView, RenderContext, SettingsView};
 use self::user_agent::PhoneAgent;
 use crate::api::extensions::password_aad;
 use crate::app::AppState;
-use crate::domain::{Mac, Vendor, timestamp};
+use crate::domain::{Mac, SiteTimeZone, Vendor, timestamp};
 use crate::store::fetches::{Fetched, PendingPhone};
 
 pub fn router(state: AppState) -> Router {
@@ -345,12 +345,16 @@ async fn render_answer(
             if vendor_hint.is_some_and(|h| h != vendor) {
                 return (Answer::NotFound, None);
             }
+            // The phone's own MAC, when its User-Agent gives it, lets a
+            // common index file name the phone's own files.
+            let mac = agent.as_ref().and_then(|a| a.mac);
             let device = DeviceView {
-                mac: String::new(),
-                mac_upper: String::new(),
-                mac_colon: String::new(),
+                mac: mac.map(|m| m.lower()).unwrap_or_default(),
+                mac_upper: mac.map(|m| m.upper()).unwrap_or_default(),
+                mac_colon: mac.map(|m| m.colon_lower()).unwrap_or_default(),
                 name: String::new(),
                 vendor: vendor.code().into(),
+                firmware: agent.as_ref().map(|a| a.firmware.clone()).unwrap_or_default(),
                 model: matched.model.clone().or(agent.map(|a| a.model)).unwrap_or_default(),
             };
             let answer = render(
@@ -522,9 +526,11 @@ async fn settings_rows(
     Ok(rows)
 }
 
-/// Renders once: a vendor without this template does not serve the file.
+/// Renders once: a vendor without this template does not serve the file,
+/// nor does a template that renders nothing for this phone.
 fn render(state: &AppState, vendor: Vendor, matched: &FileMatch, ctx: RenderContext) -> Answer {
     match state.renderer.render(vendor, matched.template, &ctx) {
+        Ok(rendered) if rendered.body.trim().is_empty() => Answer::NotFound,
         Ok(rendered) => Answer::File(rendered),
         Err(render::RenderError::Missing(_)) => Answer::NotFound,
         Err(err) => {
@@ -641,6 +647,7 @@ async fn phone_context(
         name: first.device_name.clone(),
         vendor: vendor.code().into(),
         model,
+        firmware: agent.as_ref().map(|a| a.firmware.clone()).unwrap_or_default(),
     };
     Ok(Some((
         vendor,
@@ -651,6 +658,9 @@ async fn phone_context(
         },
     )))
 }
+
+/// Where a site has set none: XSwitch's own, China Standard Time.
+const DEFAULT_TIME_ZONE: &str = "+8";
 
 /// Provisioning settings. The SIP server defaults to the host the phone used
 /// to reach sipprov, and phones keep polling the URL they came from.
@@ -667,11 +677,8 @@ fn site_settings(host: &str, scheme: &str) -> SettingsView {
         sip_server_port: 5060,
         transport: "udp".into(),
         ntp_server: "pool.ntp.org".into(),
-        tz_offset_minutes: 480,
-        tz_offset_seconds: 480 * 60,
-        time_zone: "+8".into(),
-        time_zone_gmt: "GMT+08:00".into(),
-        language: "English".into(),
+        tz: SiteTimeZone::parse(DEFAULT_TIME_ZONE).expect("the default is an offset"),
+        language: "en".into(),
         admin_password: String::new(),
         provisioning_url: format!("{scheme}://{host}/prov/"),
         provisioning_username: String::new(),

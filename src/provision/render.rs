@@ -13,12 +13,25 @@ use rust_embed::RustEmbed;
 use serde::Serialize;
 use tera::{Context, Tera};
 
-use crate::domain::Vendor;
+use crate::domain::{SiteTimeZone, Vendor};
 
 #[derive(RustEmbed)]
 #[folder = "templates/"]
 #[exclude = "*.md"]
 struct Builtin;
+
+/// Each pack's manifest, beside its templates.
+pub const MANIFEST: &str = "vendor.toml";
+
+/// The settings a pack maps to its own values (`[values.<setting>]` in its
+/// manifest), and where each one's value comes from.
+fn mapped_settings(settings: &SettingsView) -> [(&'static str, &str); 3] {
+    [
+        ("transport", settings.transport.as_str()),
+        ("language", settings.language.as_str()),
+        ("time_zone", settings.tz.name.as_str()),
+    ]
+}
 
 /// The phone as its templates see it.
 #[derive(Debug, Clone, Serialize)]
@@ -32,6 +45,8 @@ pub struct DeviceView {
     pub name: String,
     pub vendor: String,
     pub model: String,
+    /// The firmware version its User-Agent gave, or "".
+    pub firmware: String,
 }
 
 /// One SIP account on the phone, numbered from 1.
@@ -59,13 +74,10 @@ pub struct SettingsView {
     pub sip_server_port: u16,
     pub transport: String,
     pub ntp_server: String,
-    /// Offset from UTC in minutes; each template writes its vendor's form.
-    pub tz_offset_minutes: i32,
-    pub tz_offset_seconds: i32,
-    /// `+8`, `-3:30`
-    pub time_zone: String,
-    /// `GMT+08:00`
-    pub time_zone_gmt: String,
+    /// The time zone, in every form a vendor writes it (`tz.posix`,
+    /// `tz.gmt`, `tz.offset_minutes`, `tz.dst.start.month`, ...).
+    pub tz: SiteTimeZone,
+    /// A language code (`en`, `zh-CN`, `de`); each pack maps it.
     pub language: String,
     /// The phone's own admin password; "" leaves the phone's as it is.
     pub admin_password: String,
@@ -156,6 +168,7 @@ impl RenderContext {
                 name: "Front desk".into(),
                 vendor: "yealink".into(),
                 model: "T46G".into(),
+                firmware: "28.86.0.15".into(),
             },
             lines: vec![LineView {
                 index: 1,
@@ -176,11 +189,8 @@ impl RenderContext {
                 sip_server_port: 5060,
                 transport: "udp".into(),
                 ntp_server: "pool.ntp.org".into(),
-                tz_offset_minutes: 480,
-                tz_offset_seconds: 28800,
-                time_zone: "+8".into(),
-                time_zone_gmt: "GMT+08:00".into(),
-                language: "English".into(),
+                tz: SiteTimeZone::parse("Europe/Berlin").expect("a zone in the database"),
+                language: "de".into(),
                 admin_password: "".into(),
                 provisioning_url: "http://pbx.example.com:8081/prov/".into(),
                 provisioning_username: "phones".into(),
@@ -240,12 +250,16 @@ impl Renderer {
     pub fn check_all(&self) -> Vec<(String, Result<(), String>)> {
         let mut templates: std::collections::BTreeSet<(String, String)> = Builtin::iter()
             .filter_map(|n| n.split_once('/').map(|(v, t)| (v.to_string(), t.to_string())))
+            .filter(|(_, t)| t != MANIFEST)
             .collect();
         if let Ok(dirs) = std::fs::read_dir(&self.overrides) {
             for dir in dirs.flatten() {
                 let vendor = dir.file_name().to_string_lossy().into_owned();
                 for file in std::fs::read_dir(dir.path()).into_iter().flatten().flatten() {
-                    templates.insert((vendor.clone(), file.file_name().to_string_lossy().into_owned()));
+                    let name = file.file_name().to_string_lossy().into_owned();
+                    if name != MANIFEST {
+                        templates.insert((vendor.clone(), name));
+                    }
                 }
             }
         }
@@ -270,10 +284,35 @@ impl Renderer {
             .collect()
     }
 
+    /// What the pack writes for this phone's settings: each `[values.X]`
+    /// map of its manifest, looked up with setting X's value (or the map's
+    /// `default`), as `pack.X`. A setting the map does not know is left out.
+    fn pack_values(&self, vendor: Vendor, settings: &SettingsView) -> Result<serde_json::Value, RenderError> {
+        let Some((name, source)) = self.source(vendor, MANIFEST) else {
+            return Ok(serde_json::json!({}));
+        };
+        let manifest: toml::Table =
+            toml::from_str(&source).map_err(|e| RenderError::Template(name.clone(), e.to_string()))?;
+        let maps = manifest.get("values").and_then(toml::Value::as_table);
+        let mut pack = serde_json::Map::new();
+        for (setting, value) in mapped_settings(settings) {
+            let Some(map) = maps.and_then(|m| m.get(setting)).and_then(toml::Value::as_table) else {
+                continue;
+            };
+            if let Some(found) = map.get(value).or_else(|| map.get("default")) {
+                let found =
+                    serde_json::to_value(found).map_err(|e| RenderError::Template(name.clone(), e.to_string()))?;
+                pack.insert(setting.to_string(), found);
+            }
+        }
+        Ok(serde_json::Value::Object(pack))
+    }
+
     pub fn render(&self, vendor: Vendor, template: &str, ctx: &RenderContext) -> Result<Rendered, RenderError> {
         let (name, source) = self
             .source(vendor, template)
             .ok_or_else(|| RenderError::Missing(format!("{}/{template}", vendor.code())))?;
+        let pack = self.pack_values(vendor, &ctx.settings)?;
         let format = Format::of(&source);
         let fail = |e: tera::Error| RenderError::Template(name.clone(), format!("{e}"));
         let mut tera = Tera::new();
@@ -283,7 +322,8 @@ impl Renderer {
             Format::Text => escape_text,
         });
         tera.add_raw_template("file.out", &source).map_err(fail)?;
-        let context = Context::from_serialize(ctx).map_err(fail)?;
+        let mut context = Context::from_serialize(ctx).map_err(fail)?;
+        context.insert("pack", &pack);
         let body = tera.render("file.out", &context).map_err(fail)?;
         Ok(Rendered {
             body,
@@ -327,6 +367,7 @@ mod tests {
             let renderer = Renderer::new(Path::new("/nonexistent"));
             let templates: Vec<(String, String)> = Builtin::iter()
                 .filter_map(|n| n.split_once('/').map(|(v, t)| (v.to_string(), t.to_string())))
+                .filter(|(_, t)| t != MANIFEST)
                 .collect();
             for (vendor_name, template) in templates {
                 let vendor = Vendor::resolve(&vendor_name).unwrap();

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use crate::domain::Mac;
+use crate::domain::{Mac, SiteTimeZone, language};
 use crate::provision::phone_auth::{Credential, Holder, Mode};
 use crate::provision::render::SettingsView;
 
@@ -21,8 +21,14 @@ pub const KEYS: &[(&str, &str)] = &[
     ("sip_server_port", "SIP server port, 1-65535 (default 5060)"),
     ("transport", "udp, tcp or tls (default udp)"),
     ("ntp_server", "NTP server (default pool.ntp.org)"),
-    ("time_zone", "offset from UTC: +8, -5, +5:30 (default +8)"),
-    ("language", "the phones' display language (default English)"),
+    (
+        "time_zone",
+        "an IANA time zone such as Europe/Berlin or Asia/Shanghai (daylight saving included), or an offset from UTC: +8, -5, +5:30 (default +8)",
+    ),
+    (
+        "language",
+        "the phones' display language: en, zh-CN, de, fr, ... (default en)",
+    ),
     (
         "phone_admin_password",
         "the phones' own admin password; stored encrypted, shown as ********",
@@ -108,14 +114,10 @@ pub fn validate(k: &str, v: &str) -> Result<(), String> {
             }
         }
         "time_zone" => {
-            if tz_minutes(v).is_none() {
-                return bad("is not an offset from UTC such as +8, -5 or +5:30");
-            }
+            SiteTimeZone::parse(v)?;
         }
         "language" => {
-            if v.is_empty() || v.len() > 64 || v.chars().any(char::is_control) {
-                return bad("is not a language name");
-            }
+            language::code(v)?;
         }
         "allowed_networks" => {
             if let Err(bad_net) = networks(v) {
@@ -165,18 +167,6 @@ pub fn validate(k: &str, v: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// `+8`, `-5:30`, `8` → minutes east of UTC.
-fn tz_minutes(v: &str) -> Option<i32> {
-    let (sign, rest) = match v.as_bytes().first()? {
-        b'+' => (1, &v[1..]),
-        b'-' => (-1, &v[1..]),
-        _ => (1, v),
-    };
-    let (h, m) = rest.split_once(':').unwrap_or((rest, "0"));
-    let (h, m): (i32, i32) = (h.parse().ok()?, m.parse().ok()?);
-    ((0..=14).contains(&h) && [0, 30, 45].contains(&m)).then_some(sign * (h * 60 + m))
-}
-
 /// The settings a phone gets: built-in defaults, then the site's, then its own.
 /// `open` turns a stored secret back into its value.
 pub fn apply(
@@ -192,11 +182,15 @@ pub fn apply(
             "transport" => s.transport = v.to_lowercase(),
             "ntp_server" => s.ntp_server = v.to_string(),
             "time_zone" => {
-                if let Some(minutes) = tz_minutes(v) {
-                    set_time_zone(&mut s, minutes);
+                if let Ok(tz) = SiteTimeZone::parse(v) {
+                    s.tz = tz;
                 }
             }
-            "language" => s.language = v.to_string(),
+            "language" => {
+                if let Ok(code) = language::code(v) {
+                    s.language = code.to_string();
+                }
+            }
             "phone_admin_password" => s.admin_password = open(realm, v).unwrap_or_default(),
             "resync_interval" => s.resync_interval_minutes = v.parse().unwrap_or(s.resync_interval_minutes),
             _ => {}
@@ -303,20 +297,6 @@ pub fn fetch_credential(
         let password = open(realm, "auth_password", value(realm, "auth_password")?)?;
         (!username.is_empty()).then_some((username, password))
     })
-}
-
-/// Fills every form of the time zone the templates use.
-pub fn set_time_zone(s: &mut SettingsView, minutes: i32) {
-    let sign = if minutes < 0 { '-' } else { '+' };
-    let (h, m) = (minutes.abs() / 60, minutes.abs() % 60);
-    s.tz_offset_minutes = minutes;
-    s.tz_offset_seconds = minutes * 60;
-    s.time_zone = if m == 0 {
-        format!("{sign}{h}")
-    } else {
-        format!("{sign}{h}:{m:02}")
-    };
-    s.time_zone_gmt = format!("GMT{sign}{h:02}:{m:02}");
 }
 
 #[cfg(test)]
@@ -433,7 +413,7 @@ mod tests {
         let s = apply(base, &rows, |_, v| (v == "sealed").then(|| "opened".to_string()));
         assert_eq!(s.sip_server_host, "pbx.desk");
         assert_eq!(
-            (s.tz_offset_minutes, s.time_zone.as_str(), s.time_zone_gmt.as_str()),
+            (s.tz.offset_minutes, s.tz.offset.as_str(), s.tz.gmt.as_str()),
             (-330, "-5:30", "GMT-05:30")
         );
         assert_eq!(s.admin_password, "opened");

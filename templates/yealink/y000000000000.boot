@@ -1,5 +1,8 @@
-#!version:1.0.0.1
-## The common boot file: every Yealink-family phone reads its own files next.
-include:config "y0000000000$PN.cfg"
-include:config "$MAC.cfg"
+{#- Yealink documents no macro for a boot file's includes; the MAC comes
+    from the phone's User-Agent. Without it this renders nothing, sipprov
+    answers 404, and the phone falls back to y0000000000XX.cfg and
+    <mac>.cfg. -#}
+{% if device.mac %}#!version:1.0.0.1
+include:config "{{ device.mac }}.cfg"
 overwrite_mode = 1
+{% endif %}

@@ -387,7 +387,7 @@ fn a_listener_for_phones_only() {
                 .run();
             String::from_utf8(out.stdout).unwrap()
         };
-        assert_eq!(status(format!("http://{phones}/prov/y000000000000.boot")), "200");
+        assert_eq!(status(format!("http://{phones}/prov/y000000000000.cfg")), "200");
         assert_eq!(
             status(format!("http://{phones}/api/extensions")),
             "404",

@@ -7,6 +7,7 @@ mod harness;
 mod authorization;
 mod callcenter;
 mod cli;
+mod conformance;
 mod console;
 mod device_provisions;
 mod dicts;

@@ -75,10 +75,15 @@ pub async fn phone(app: &TestApp, vendor: &str, mac: &str, model: &str) {
 async fn yealink_boot_sequence() {
     on_each_backend(|app| async move {
         phone(&app, "yealink", "001565aabbcc", "").await;
-        let ua = "Yealink SIP-T46G 28.72.0.1 00:15:65:aa:bb:cc";
+        let ua = "Yealink SIP-T46G 28.83.0.50 00:15:65:aa:bb:cc";
         let boot = fetch(&app, "/prov/y000000000000.boot", ua).await;
         assert_eq!(boot.status, 200);
         assert!(boot.body.starts_with("#!version:1.0.0.1"));
+        assert!(
+            boot.body.contains("include:config \"001565aabbcc.cfg\""),
+            "{}",
+            boot.body
+        );
         let common = fetch(&app, "/prov/y000000000028.cfg", ua).await;
         assert_eq!(
             (common.status, common.content_type.as_str()),
@@ -739,7 +744,7 @@ async fn phones_authenticate_by_digest_or_basic_with_rotation_and_per_phone_cred
             "authenticated, but no such phone"
         );
         // Common files need no credentials, and never carry them.
-        assert_eq!(curl(&[], app.url("/prov/y000000000000.boot")).await.0, 200);
+        assert_eq!(curl(&[], app.url("/prov/y000000000000.cfg")).await.0, 200);
         let (_, common) = curl(&[], app.url("/prov/y000000000028.cfg")).await;
         assert!(
             !common.contains("site-new-pass") && !common.contains("server.username"),

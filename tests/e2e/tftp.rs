@@ -77,8 +77,8 @@ async fn common_files_over_tftp_match_http_and_send_phones_to_http() {
     on_each_backend(|app| async move {
         let server = app.start_tftp(false).await;
         let dir = tempfile::tempdir().unwrap();
-        let ua = "Yealink SIP-T46G 28.72.0.1";
-        for file in ["y000000000000.boot", "y000000000028.cfg"] {
+        let ua = "Yealink SIP-T46G 28.83.0.50";
+        for file in ["y000000000000.cfg", "y000000000028.cfg"] {
             let local = dir.path().join(file);
             let out = atftp(server, file, &local).await;
             assert!(out.status.success(), "atftp {file}: {}", text(&out));
