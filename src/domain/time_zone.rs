@@ -20,6 +20,8 @@ pub struct SiteTimeZone {
     pub gmt: String,
     /// The POSIX `TZ` rule: `CET-1CEST,M3.5.0,M10.5.0/3`, or `<+08>-8`.
     pub posix: String,
+    /// Its standard part alone: `CET-1`.
+    pub posix_standard: String,
     /// The daylight-saving rule, when the zone has one.
     pub dst: Option<DaylightSaving>,
 }
@@ -28,6 +30,8 @@ pub struct SiteTimeZone {
 pub struct DaylightSaving {
     /// How far clocks go forward, in minutes (usually 60).
     pub save_minutes: i32,
+    /// The daylight part of the POSIX rule, its offset always given: `CEST-2`.
+    pub posix_daylight: String,
     pub start: Switch,
     pub end: Switch,
 }
@@ -42,6 +46,8 @@ pub struct Switch {
     pub weekday: i8,
     pub hour: i8,
     pub minute: i8,
+    /// `02:00:00`
+    pub time: String,
 }
 
 impl SiteTimeZone {
@@ -62,12 +68,18 @@ impl SiteTimeZone {
     }
 
     fn fixed(name: &str, minutes: i32) -> SiteTimeZone {
+        SiteTimeZone::standard_only(name, minutes, &format!("<{}>", posix_abbreviation(minutes)))
+    }
+
+    fn standard_only(name: &str, minutes: i32, abbreviation: &str) -> SiteTimeZone {
+        let posix = format!("{abbreviation}{}", posix_offset(minutes));
         SiteTimeZone {
             name: name.to_string(),
             offset_minutes: minutes,
             offset: short_offset(minutes),
             gmt: gmt(minutes),
-            posix: format!("<{}>{}", posix_abbreviation(minutes), posix_offset(minutes)),
+            posix_standard: posix.clone(),
+            posix,
             dst: None,
         }
     }
@@ -81,9 +93,7 @@ impl SiteTimeZone {
             [a, b] if !a.dst().is_dst() && b.dst().is_dst() => (b, a),
             _ => {
                 let minutes = current.offset().seconds() / 60;
-                let mut fixed = SiteTimeZone::fixed(name, minutes);
-                fixed.posix = format!("{}{}", quoted(current.abbreviation()), posix_offset(minutes));
-                return fixed;
+                return SiteTimeZone::standard_only(name, minutes, &quoted(current.abbreviation()));
             }
         };
         let standard = end.offset();
@@ -92,11 +102,11 @@ impl SiteTimeZone {
         let save_minutes = (daylight.seconds() - standard.seconds()) / 60;
         let start_switch = switch(start.timestamp(), standard);
         let end_switch = switch(end.timestamp(), daylight);
+        let posix_standard = format!("{}{}", quoted(end.abbreviation()), posix_offset(minutes));
+        let daylight_name = quoted(start.abbreviation());
+        // The daylight offset may be left out when it is an hour ahead.
         let posix = format!(
-            "{}{}{}{},{},{}",
-            quoted(end.abbreviation()),
-            posix_offset(minutes),
-            quoted(start.abbreviation()),
+            "{posix_standard}{daylight_name}{},{},{}",
             if save_minutes == 60 {
                 String::new()
             } else {
@@ -111,8 +121,10 @@ impl SiteTimeZone {
             offset: short_offset(minutes),
             gmt: gmt(minutes),
             posix,
+            posix_standard,
             dst: Some(DaylightSaving {
                 save_minutes,
+                posix_daylight: format!("{daylight_name}{}", posix_offset(minutes + save_minutes)),
                 start: start_switch,
                 end: end_switch,
             }),
@@ -146,6 +158,7 @@ fn switch(at: Timestamp, before: Offset) -> Switch {
         weekday: local.weekday().to_sunday_zero_offset(),
         hour: local.hour(),
         minute: local.minute(),
+        time: format!("{:02}:{:02}:00", local.hour(), local.minute()),
     }
 }
 
@@ -227,25 +240,21 @@ mod tests {
             assert_eq!(berlin.posix, "CET-1CEST,M3.5.0,M10.5.0/3", "{date}");
             assert_eq!((berlin.offset.as_str(), berlin.gmt.as_str()), ("+1", "GMT+01:00"));
             let dst = berlin.dst.unwrap();
+            let switch = |month, hour| Switch {
+                month,
+                week: 5,
+                weekday: 0,
+                hour,
+                minute: 0,
+                time: format!("{hour:02}:00:00"),
+            };
             assert_eq!(
                 (dst.save_minutes, &dst.start, &dst.end),
-                (
-                    60,
-                    &Switch {
-                        month: 3,
-                        week: 5,
-                        weekday: 0,
-                        hour: 2,
-                        minute: 0
-                    },
-                    &Switch {
-                        month: 10,
-                        week: 5,
-                        weekday: 0,
-                        hour: 3,
-                        minute: 0
-                    }
-                )
+                (60, &switch(3, 2), &switch(10, 3))
+            );
+            assert_eq!(
+                (berlin.posix_standard.as_str(), dst.posix_daylight.as_str()),
+                ("CET-1", "CEST-2")
             );
         }
         assert_eq!(zone("America/New_York", "2026-05-01").posix, "EST5EDT,M3.2.0,M11.1.0");

@@ -277,3 +277,247 @@ async fn yealink_v86_v80_and_v73() {
     })
     .await;
 }
+
+/// Every element with text, by name: `<P47>x</P47>` → P47 = x; Grandstream
+/// `<item name="k">v</item>` → k = v; `<param name="k" value="v"/>` and
+/// `<SYMB_ITEM ID="k" value="v"/>` → k = v; an `idx` attribute is kept as
+/// `name[idx]`. The document must be well-formed.
+fn xml(body: &str) -> BTreeMap<String, String> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_str(body);
+    let mut pairs = BTreeMap::new();
+    let mut open: Option<String> = None;
+    let mut text = String::new();
+    loop {
+        let event = reader
+            .read_event()
+            .unwrap_or_else(|e| panic!("not well-formed XML: {e}\n{body}"));
+        match event {
+            Event::Start(ref e) | Event::Empty(ref e) => {
+                let tag = e.name().as_ref().to_string();
+                let attr = |name: &str| {
+                    e.attributes().flatten().find(|a| a.key.as_ref() == name).map(|a| {
+                        a.normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                            .unwrap()
+                            .into_owned()
+                    })
+                };
+                let key = match (attr("name"), attr("ID"), attr("idx")) {
+                    (Some(name), _, _) => name,
+                    (None, Some(id), _) => id,
+                    (None, None, Some(idx)) => format!("{tag}[{idx}]"),
+                    (None, None, None) => tag,
+                };
+                match attr("value") {
+                    Some(value) => {
+                        pairs.insert(key, value);
+                    }
+                    None if matches!(event, Event::Start(_)) => {
+                        open = Some(key);
+                        text.clear();
+                    }
+                    None => {}
+                }
+            }
+            Event::Text(t) => text.push_str(&t),
+            Event::GeneralRef(r) => text.push_str(&format!("&{};", &*r)),
+            Event::End(_) => {
+                if let Some(key) = open.take()
+                    && !text.trim().is_empty()
+                {
+                    pairs.insert(key, quick_xml::escape::unescape(text.trim()).unwrap().into_owned());
+                }
+                text.clear();
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    pairs
+}
+
+const HTEK_WAZO: &str = "wazo-provd-plugins plugins/wazo_htek/v2_0_4_6_41/templates/base.tpl";
+const HTEK_FPBX: &str = "fusionpbx resources/templates/provision/htek/uc926/{$mac}.cfg";
+const HTEK_TANCREDI: &str = "tancredi data/templates/sangoma.tmpl and sangoma.macros (Htek OEM)";
+
+#[tokio::test]
+async fn htek_three_lines_each_with_its_profile() {
+    on_each_backend(|app| async move {
+        scenario(&app, "htek", "UC926", "001fc1aabb01").await;
+        let body = fetch(&app, "cfg001fc1aabb01.xml", "Htek UC926 2.0.4.2 00:1f:c1:aa:bb:01").await;
+        let mut rows = vec![
+            row("P237", app.url("/prov/"), HTEK_WAZO),
+            // 1 over HTTP, 3 over HTTPS (tancredi sangoma.tmpl: https → 3).
+            row("P212", 1, HTEK_TANCREDI),
+            row("P1360", FETCH_USER, HTEK_FPBX),
+            row("P1361", FETCH_PASSWORD, HTEK_FPBX),
+            row("P194", 1, HTEK_FPBX),
+            row("P193", 60, HTEK_TANCREDI),
+            row("P30", "ntp.example.com", HTEK_WAZO),
+            row("P144", 0, HTEK_FPBX),
+            row("P64", 50, "tancredi data/templates/sangoma.macros (Europe/Berlin → 50)"),
+            row("P75", 2, HTEK_WAZO),
+            row("P8621", 2, HTEK_TANCREDI),
+            row("P2525", 2, HTEK_TANCREDI),
+            row("P2", ADMIN_PASSWORD, HTEK_WAZO),
+        ];
+        // Account n's keys, and its profile's (htek-akuvox research table:
+        // wazo base.tpl for the binding and labels, fusionpbx for servers).
+        let numbers = [
+            (271, 24082, 47, 130, 20000, 35, 36, 34, 3),
+            (401, 24083, 747, 830, 20001, 735, 736, 734, 703),
+            (501, 24084, 502, 930, 20002, 504, 505, 506, 507),
+        ];
+        for (i, (active, bound, server, transport, label, user, auth, password, name)) in
+            numbers.into_iter().enumerate()
+        {
+            let n = i + 1;
+            rows.extend([
+                row(format!("P{active}"), 1, HTEK_FPBX),
+                row(format!("P{bound}"), i, HTEK_WAZO),
+                row(format!("P{server}"), "pbx.example.com:5061", HTEK_FPBX),
+                row(format!("P{transport}"), 2, HTEK_FPBX),
+                row(format!("P{label}"), format!("200{n}"), HTEK_WAZO),
+                row(format!("P{user}"), format!("200{n}"), HTEK_FPBX),
+                row(format!("P{auth}"), format!("200{n}"), HTEK_FPBX),
+                row(format!("P{password}"), format!("line-pass-200{n}"), HTEK_FPBX),
+                row(format!("P{name}"), format!("Line {n}"), HTEK_FPBX),
+            ]);
+        }
+        check_exact("Htek", &xml(&body), &rows);
+    })
+    .await;
+}
+
+const GS_FPBX_OLD: &str = "fusionpbx @d70fa030 resources/templates/provision/grandstream/gxp2160/{$mac}.xml (GXP21xx fw 1.0.10.35 P-value template)";
+const GS_FPBX_16: &str = "fusionpbx resources/templates/provision/grandstream/gxp16xx/{$mac}.xml";
+const GS_FPBX_GRP: &str = "fusionpbx resources/templates/provision/grandstream/grp2616/{$mac}.xml";
+const GS_WAZO_V2: &str = "wazo-provd-plugins plugins/wazo_grandstream/common/templates/base_v2.tpl";
+const GS_PROV: &str = "Grandstream SIP Device Provisioning Guide: P237 is the path without scheme, P212 the protocol";
+/// Grandstream's menu entry for GMT+01:00 (Berlin), as its P64 option list spells it.
+const GS_BERLIN: &str = "CET-1CEST-2,M3.5.0/02:00:00,M10.5.0/03:00:00";
+
+#[tokio::test]
+async fn grandstream_gxp_p_values_and_grp_items() {
+    on_each_backend(|app| async move {
+        let path = format!("{}/prov", app.addr);
+        scenario(&app, "grandstream", "GXP2170", "000b82aabb01").await;
+        let body = fetch(
+            &app,
+            "cfg000b82aabb01.xml",
+            "Grandstream Model HW GXP2170 SW 1.0.11.79 DevId 000b82aabb01",
+        )
+        .await;
+        let mut rows = vec![
+            row("mac", "000b82aabb01", GS_PROV),
+            // 1 HTTP, 2 HTTPS.
+            row("P212", 1, GS_FPBX_16),
+            row("P237", &path, GS_PROV),
+            row("P1360", FETCH_USER, GS_FPBX_16),
+            row("P1361", FETCH_PASSWORD, GS_FPBX_16),
+            row("P194", 1, GS_FPBX_16),
+            row("P193", 60, GS_FPBX_16),
+            row("P30", "ntp.example.com", GS_FPBX_16),
+            row("P144", 0, GS_FPBX_16),
+            row("P64", GS_BERLIN, GS_FPBX_16),
+            row("P143", 0, GS_FPBX_OLD),
+            row("P1362", "de", GS_FPBX_16),
+            row("P2", ADMIN_PASSWORD, GS_FPBX_16),
+        ];
+        let numbers = [
+            (271, 270, 47, 35, 36, 34, 3, 130),
+            (401, 417, 402, 404, 405, 406, 407, 448),
+            (501, 517, 502, 504, 505, 506, 507, 548),
+        ];
+        for (i, (active, label, server, user, auth, password, name, transport)) in numbers.into_iter().enumerate() {
+            let n = i + 1;
+            rows.extend([
+                row(format!("P{active}"), 1, GS_FPBX_OLD),
+                row(format!("P{label}"), format!("200{n}"), GS_FPBX_OLD),
+                row(format!("P{server}"), "pbx.example.com:5061", GS_FPBX_OLD),
+                row(format!("P{user}"), format!("200{n}"), GS_FPBX_OLD),
+                row(format!("P{auth}"), format!("200{n}"), GS_FPBX_OLD),
+                row(format!("P{password}"), format!("line-pass-200{n}"), GS_FPBX_OLD),
+                row(format!("P{name}"), format!("Line {n}"), GS_FPBX_OLD),
+                row(format!("P{transport}"), 2, GS_FPBX_OLD),
+            ]);
+        }
+        check_exact("GXP2170", &xml(&body), &rows);
+
+        scenario(&app, "grandstream", "GRP2614", "000b82aabb02").await;
+        let body = fetch(
+            &app,
+            "cfg000b82aabb02.xml",
+            "Grandstream GRP2614 1.0.5.15 DevId 000b82aabb02",
+        )
+        .await;
+        let mut rows = vec![
+            row("mac", "000b82aabb02", GS_PROV),
+            row("provisioning.config.protocol", "HTTP", GS_FPBX_GRP),
+            row("provisioning.config.serverPath", &path, GS_FPBX_GRP),
+            row("provisioning.config.username", FETCH_USER, GS_FPBX_GRP),
+            row("provisioning.config.password", FETCH_PASSWORD, GS_FPBX_GRP),
+            row("provisioning.auto.mode", "YesUpgradeMin", GS_FPBX_GRP),
+            row("provisioning.auto.minute", 60, GS_FPBX_GRP),
+            row("dateTime.ntp.server.1", "ntp.example.com", GS_WAZO_V2),
+            row("dateTime.override.dhcp.allowOption42", "No", GS_FPBX_GRP),
+            row("dateTime.timezone", GS_BERLIN, GS_FPBX_GRP),
+            row("dateTime.override.dhcp.allowOption2", "No", GS_FPBX_GRP),
+            row("language.gui", "de", GS_WAZO_V2),
+            row("users.admin.password", ADMIN_PASSWORD, GS_WAZO_V2),
+        ];
+        for n in 1..=3 {
+            let a = |k: &str| format!("account.{n}.{k}");
+            rows.extend([
+                row(a("enable"), "Yes", GS_FPBX_GRP),
+                row(a("name"), format!("200{n}"), GS_FPBX_GRP),
+                row(a("sip.server.1.address"), "pbx.example.com:5061", GS_FPBX_GRP),
+                row(a("sip.userid"), format!("200{n}"), GS_FPBX_GRP),
+                row(a("sip.subscriber.userid"), format!("200{n}"), GS_FPBX_GRP),
+                row(a("sip.subscriber.password"), format!("line-pass-200{n}"), GS_FPBX_GRP),
+                row(a("sip.subscriber.name"), format!("Line {n}"), GS_FPBX_GRP),
+                // fusionpbx commit 7d62cc1e63 "Fix the server 2 address and sip transport": numeric.
+                row(a("sip.transport"), 2, GS_FPBX_GRP),
+            ]);
+        }
+        check_exact("GRP2614", &xml(&body), &rows);
+
+        // Accounts 5 and 6 of a GXP2170 are Grandstream's P17xx and P18xx blocks.
+        for n in 4..=6 {
+            let extn = format!("200{n}");
+            assert_done(
+                &app.post(
+                    "/api/extensions",
+                    json!({"extn": extn, "password": format!("line-pass-{extn}")}),
+                )
+                .await,
+            );
+        }
+        let six = (1..=6)
+            .map(|n| format!("{{\"extn\":\"200{n}\"}}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        assert_done(
+            &app.post(
+                "/api/device_provisions",
+                json!({"vendor": "grandstream", "mac": "000b82aabb03", "type": "GXP2170", "extn": format!("[{six}]")}),
+            )
+            .await,
+        );
+        let body = fetch(&app, "cfg000b82aabb03.xml", "").await;
+        check(
+            "GXP2170 accounts 5 and 6",
+            &xml(&body),
+            &[
+                row("P1701", 1, GS_FPBX_OLD),
+                row("P1702", "pbx.example.com:5061", GS_FPBX_OLD),
+                row("P1706", "line-pass-2005", GS_FPBX_OLD),
+                row("P1748", 2, GS_FPBX_OLD),
+                row("P1801", 1, GS_FPBX_OLD),
+                row("P1806", "line-pass-2006", GS_FPBX_OLD),
+                row("P1848", 2, GS_FPBX_OLD),
+            ],
+        );
+    })
+    .await;
+}
