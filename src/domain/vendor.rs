@@ -79,6 +79,7 @@ const OUIS: &[(&str, Vendor)] = &[
     ("68efbd", Vendor::Cisco),
     ("001fc1", Vendor::Htek),
     ("0021f2", Vendor::Flyingvoice),
+    ("0c1105", Vendor::Akuvox),
     ("7c2f80", Vendor::Gigaset),
     ("002104", Vendor::Gigaset),
     ("589ec6", Vendor::Gigaset),

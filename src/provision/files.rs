@@ -138,6 +138,17 @@ const ROUTES: &[Route] = &[
         samples: &["001565aabbcc.cfg", "0c383e07e16c.cfg"],
     },
     Route {
+        // Akuvox phones given a folder name their file with the MAC in
+        // upper case (tancredi patterns.d/akuvox.ini matches either case).
+        name: "device-cfg-upper",
+        file: None,
+        pattern: r"^(?P<mac>[0-9A-F]{12})\.cfg$",
+        kind: DeviceConfig,
+        vendors: &[(Akuvox, Upper)],
+        template: "mac.cfg",
+        samples: &["0C1105AABBCC.cfg"],
+    },
+    Route {
         name: "polycom-config",
         file: Some("{mac}-sipprov.cfg"),
         pattern: r"^(?P<mac>[0-9a-f]{12})-sipprov\.cfg$",
@@ -462,7 +473,7 @@ mod tests {
             "../etc/passwd",
             "cfg000b82aabbcc",
             "001565aabbcc.cfg.bak",
-            "001565AABBCC.cfg",
+            "001565AaBBCC.cfg",
         ] {
             assert_eq!(resolve(unknown), None, "{unknown}");
         }

@@ -521,3 +521,210 @@ async fn grandstream_gxp_p_values_and_grp_items() {
     })
     .await;
 }
+
+const SNOM_WAZO: &str = "wazo-provd-plugins plugins/wazo_snom/common/templates/base.tpl";
+const SNOM_TANCREDI: &str = "tancredi data/templates/snom.tmpl and snom.macros";
+const SNOM_FPBX: &str = "fusionpbx resources/templates/provision/snom/d785/{$mac}.xml";
+const SNOM_WIKI: &str =
+    "Snom wiki, Identities/Login (user_host is the domain part of the AOR) and Provisioning Polling for desk phones";
+
+#[tokio::test]
+async fn snom_host_bare_and_transport_in_the_outbound_proxy() {
+    on_each_backend(|app| async move {
+        scenario(&app, "snom", "D785", "000413aabb01").await;
+        let body = fetch(
+            &app,
+            "000413AABB01.xml",
+            "Mozilla/4.0 (compatible; snomD785-SIP 10.1.33.33 2010.12-00004-g9ba52f5 000413AABB01 SXM:0 UXM:0)",
+        )
+        .await;
+        let mut rows = vec![
+            row("setting_server", app.url("/prov/"), SNOM_WAZO),
+            row("http_client_user", FETCH_USER, SNOM_FPBX),
+            row("http_client_pass", FETCH_PASSWORD, SNOM_FPBX),
+            row("update_policy", "auto_update", SNOM_TANCREDI),
+            row("prov_polling_enabled", "off", SNOM_WIKI),
+            row("settings_refresh_timer", 3600, SNOM_WIKI),
+            row("ntp_server", "ntp.example.com", SNOM_WAZO),
+            row("timezone", "GER+1", SNOM_TANCREDI),
+            row("language", "Deutsch", SNOM_TANCREDI),
+            row("web_language", "Deutsch", SNOM_TANCREDI),
+            row("admin_mode_password", ADMIN_PASSWORD, SNOM_WAZO),
+            row("admin_mode_password_confirm", ADMIN_PASSWORD, SNOM_FPBX),
+            row("http_user", "admin", SNOM_TANCREDI),
+            row("http_pass", ADMIN_PASSWORD, SNOM_WAZO),
+        ];
+        for n in 1..=3 {
+            let k = |key: &str| format!("{key}[{n}]");
+            rows.extend([
+                row(k("user_active"), "on", SNOM_WAZO),
+                row(k("user_realname"), format!("Line {n}"), SNOM_WAZO),
+                row(k("user_idle_text"), format!("200{n}"), SNOM_WAZO),
+                row(k("user_name"), format!("200{n}"), SNOM_WAZO),
+                row(k("user_pname"), format!("200{n}"), SNOM_WAZO),
+                row(k("user_pass"), format!("line-pass-200{n}"), SNOM_WAZO),
+                row(k("user_host"), "pbx.example.com", SNOM_WIKI),
+                row(k("user_outbound"), "pbx.example.com:5061;transport=tls", SNOM_TANCREDI),
+            ]);
+        }
+        check_exact("Snom", &xml(&body), &rows);
+    })
+    .await;
+}
+
+const AKUVOX_TANCREDI: &str = "tancredi data/templates/akuvox.tmpl and akuvox.macros";
+const AKUVOX_ELASTIX: &str = "xrobau/elastix endpointconfig2 tpl/Elastix_LXPx50_cfg.tpl (Akuvox SP-R50)";
+
+#[tokio::test]
+async fn akuvox_tls_time_zone_language_and_an_upper_case_file_name() {
+    on_each_backend(|app| async move {
+        scenario(&app, "akuvox", "SP-R50P", "0c1105aabb01").await;
+        let mut rows = vec![
+            row("Config.Autoprovision.PNP.Enable", 0, AKUVOX_TANCREDI),
+            row("Config.Autoprovision.GENERAL.Url", app.url("/prov/"), AKUVOX_TANCREDI),
+            row("Config.Autoprovision.GENERAL.UserName", FETCH_USER, AKUVOX_ELASTIX),
+            row("Config.Autoprovision.GENERAL.Pwd", FETCH_PASSWORD, AKUVOX_ELASTIX),
+            // 1: at power on (elastix's comment lists 0 off, 1 power on, 2 schedule, 3 both).
+            row("Config.Autoprovision.MODE.Mode", 1, AKUVOX_ELASTIX),
+            row("Config.Settings.SNTP.Enable", 1, AKUVOX_TANCREDI),
+            row("Config.Settings.SNTP.NTPServer1", "ntp.example.com", AKUVOX_TANCREDI),
+            row("Config.Settings.SNTP.TimeZone", "+1", AKUVOX_TANCREDI),
+            row("Config.Settings.SNTP.Name", "Germany(Berlin)", AKUVOX_TANCREDI),
+            row("Config.Settings.LANGUAGE.Type", 10, AKUVOX_TANCREDI),
+            row("Config.Settings.WEB_LOGIN.Password", ADMIN_PASSWORD, AKUVOX_TANCREDI),
+        ];
+        for n in 1..=3 {
+            let a = |k: &str| format!("Config.Account{n}.{k}");
+            rows.extend([
+                row(a("GENERAL.Enable"), 1, AKUVOX_TANCREDI),
+                row(a("GENERAL.Label"), format!("200{n}"), AKUVOX_TANCREDI),
+                row(a("GENERAL.DisplayName"), format!("Line {n}"), AKUVOX_TANCREDI),
+                row(a("GENERAL.UserName"), format!("200{n}"), AKUVOX_TANCREDI),
+                row(a("GENERAL.AuthName"), format!("200{n}"), AKUVOX_TANCREDI),
+                row(a("GENERAL.Pwd"), format!("line-pass-200{n}"), AKUVOX_TANCREDI),
+                row(a("SIP.Server"), "pbx.example.com", AKUVOX_TANCREDI),
+                row(a("SIP.Port"), 5061, AKUVOX_TANCREDI),
+                row(a("SIP.TransType"), 2, AKUVOX_TANCREDI),
+            ]);
+        }
+        for name in ["0c1105aabb01.cfg", "0C1105AABB01.cfg"] {
+            let body = fetch(&app, name, "").await;
+            check_exact(name, &ini(&body), &rows);
+        }
+        // Akuvox's OUI (IEEE MA-L 0C1105, "AKUVOX (XIAMEN) NETWORKS") names an
+        // unknown phone's vendor.
+        let unknown = app
+            .client
+            .get(app.url("/prov/0C1105000009.cfg"))
+            .basic_auth(FETCH_USER, Some(FETCH_PASSWORD))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(unknown.status(), 404);
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        let (_, pending) = app.get("/api/device_provisions/pending").await;
+        assert_eq!(pending["data"][0]["vendor"], "akuvox", "{pending}");
+    })
+    .await;
+}
+
+/// Every attribute of every element, as Polycom writes its parameters. A
+/// parameter given twice fails.
+fn xml_attributes(body: &str) -> BTreeMap<String, String> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_str(body);
+    let mut pairs = BTreeMap::new();
+    loop {
+        match reader
+            .read_event()
+            .unwrap_or_else(|e| panic!("not well-formed XML: {e}\n{body}"))
+        {
+            Event::Start(e) | Event::Empty(e) => {
+                for a in e.attributes() {
+                    let a = a.unwrap_or_else(|e| panic!("a bad attribute: {e}"));
+                    let key = a.key.as_ref().to_string();
+                    let value = a
+                        .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                        .unwrap()
+                        .into_owned();
+                    assert!(pairs.insert(key.clone(), value).is_none(), "{key} is given twice");
+                }
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    pairs
+}
+
+const POLY_WAZO: &str = "wazo-provd-plugins plugins/wazo_polycom/common/templates/base.tpl and common.py";
+const POLY_FPBX: &str = "fusionpbx resources/templates/provision/polycom/6.x/{$mac}.cfg";
+const POLY_DST: &str = "Polycom SoundPoint SIP 2.2 Administrator Guide, appendix A-53 (daylightSavings, 1 = Sunday)";
+const POLY_POLL: &str =
+    "Poly Trio administrator guide p.174 and UCS 5.8.1 guide, provisional polling (mode rel, period in seconds)";
+const POLY_EXPORT: &str = "a UCS 5.4.2 phone's exported settings (device.prov.serverType as a word)";
+
+#[tokio::test]
+async fn polycom_daylight_saving_language_ntp_and_polling() {
+    on_each_backend(|app| async move {
+        scenario(&app, "polycom", "VVX411", "0004f2aabb01").await;
+        let body = fetch(
+            &app,
+            "0004f2aabb01-sipprov.cfg",
+            "FileTransport PolycomVVX-VVX_411-UA/6.4.0.2 (SN:0004f2aabb01)",
+        )
+        .await;
+        let dst = |k: &str| format!("tcpIpApp.sntp.daylightSavings.{k}");
+        let mut rows = vec![
+            row("device.set", 1, POLY_WAZO),
+            row("device.prov.serverType.set", 1, POLY_FPBX),
+            row("device.prov.serverType", "HTTP", POLY_EXPORT),
+            row("device.prov.serverName.set", 1, POLY_FPBX),
+            row("device.prov.serverName", format!("{}/prov/", app.addr), POLY_FPBX),
+            row("device.prov.user.set", 1, POLY_FPBX),
+            row("device.prov.user", FETCH_USER, POLY_FPBX),
+            row("device.prov.password.set", 1, POLY_FPBX),
+            row("device.prov.password", FETCH_PASSWORD, POLY_FPBX),
+            row("device.prov.tagSerialNo.set", 1, POLY_WAZO),
+            row("device.prov.tagSerialNo", 1, POLY_WAZO),
+            row("device.sntp.serverName.set", 1, POLY_FPBX),
+            row("device.sntp.serverName", "ntp.example.com", POLY_FPBX),
+            row("device.auth.localAdminPassword.set", 1, POLY_WAZO),
+            row("device.auth.localAdminPassword", ADMIN_PASSWORD, POLY_WAZO),
+            row("tcpIpApp.sntp.address", "ntp.example.com", POLY_WAZO),
+            row("tcpIpApp.sntp.address.overrideDHCP", 1, POLY_WAZO),
+            row("tcpIpApp.sntp.gmtOffset", 3600, POLY_WAZO),
+            row("tcpIpApp.sntp.gmtOffset.overrideDHCP", 1, POLY_FPBX),
+            row(dst("enable"), 1, POLY_DST),
+            row(dst("fixedDayEnable"), 0, POLY_DST),
+            row(dst("start.month"), 3, POLY_DST),
+            row(dst("start.dayOfWeek"), 1, POLY_DST),
+            row(dst("start.dayOfWeek.lastInMonth"), 1, POLY_DST),
+            row(dst("start.time"), 2, POLY_DST),
+            row(dst("stop.month"), 10, POLY_DST),
+            row(dst("stop.dayOfWeek"), 1, POLY_DST),
+            row(dst("stop.dayOfWeek.lastInMonth"), 1, POLY_DST),
+            row(dst("stop.time"), 3, POLY_DST),
+            row("lcl.ml.lang", "German_Germany", POLY_WAZO),
+            row("prov.polling.enabled", 1, POLY_FPBX),
+            row("prov.polling.mode", "rel", POLY_POLL),
+            row("prov.polling.period", 3600, POLY_POLL),
+        ];
+        for n in 1..=3 {
+            let r = |k: &str| format!("reg.{n}.{k}");
+            rows.extend([
+                row(r("address"), format!("200{n}@xswitch.cn"), POLY_FPBX),
+                row(r("label"), format!("200{n}"), POLY_WAZO),
+                row(r("displayName"), format!("Line {n}"), POLY_WAZO),
+                row(r("auth.userId"), format!("200{n}"), POLY_WAZO),
+                row(r("auth.password"), format!("line-pass-200{n}"), POLY_WAZO),
+                row(r("server.1.address"), "pbx.example.com", POLY_WAZO),
+                row(r("server.1.port"), 5061, POLY_WAZO),
+                row(r("server.1.register"), 1, POLY_WAZO),
+                row(r("server.1.transport"), "TLS", POLY_WAZO),
+            ]);
+        }
+        check_exact("Polycom", &xml_attributes(&body), &rows);
+    })
+    .await;
+}
