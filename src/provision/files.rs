@@ -259,11 +259,11 @@ const ROUTES: &[Route] = &[
     Route {
         name: "cisco-spa",
         file: None,
-        pattern: r"^spa(?P<model>[0-9]{3}[A-Za-z]?)\.cfg$",
+        pattern: r"^spa(?P<model>[0-9]{3}[A-Za-z]?[0-9]?)\.cfg$",
         kind: Common,
         vendors: &[(Cisco, Lower)],
         template: "spamodel.cfg",
-        samples: &["spa504G.cfg", "spa303.cfg"],
+        samples: &["spa504G.cfg", "spa303.cfg", "spa525G2.cfg"],
     },
     Route {
         name: "cisco-mpp",
@@ -273,6 +273,16 @@ const ROUTES: &[Route] = &[
         vendors: &[(Cisco, Lower)],
         template: "model-3pcc.xml",
         samples: &["7841-3PCC.xml", "8851-3PCC.xml"],
+    },
+    Route {
+        // The MPP admin guide's `$PSN` example is the bare model (8841.xml).
+        name: "cisco-mpp-bare",
+        file: None,
+        pattern: r"^(?P<model>[0-9]{4})\.xml$",
+        kind: Common,
+        vendors: &[(Cisco, Lower)],
+        template: "model-3pcc.xml",
+        samples: &["8841.xml", "6851.xml"],
     },
 ];
 

@@ -728,3 +728,267 @@ async fn polycom_daylight_saving_language_ntp_and_polling() {
     })
     .await;
 }
+
+const CISCO_MPP_AG: &str =
+    "Cisco IP Phone 8800 Multiplatform Phones Administration Guide (Proxy, SIP_Transport, Daylight_Saving_Time_Rule)";
+const CISCO_PROV: &str = "Cisco Multiplatform Phones Provisioning Guide (Profile_Rule evaluation, [--uid --pwd], Resync_Periodic in seconds)";
+const CISCO_FPBX: &str = "fusionpbx resources/templates/provision/cisco/8841/{$mac}.xml";
+const CISCO_WAZO: &str = "wazo-provd-plugins plugins/wazo_cisco_spa/common/templates/base.tpl and common.py";
+
+#[tokio::test]
+async fn cisco_mpp_comes_back_to_its_own_file_with_its_credential() {
+    on_each_backend(|app| async move {
+        scenario(&app, "cisco", "8841", "00562baabb01").await;
+        let body = fetch(&app, "00562baabb01.xml", "Cisco-CP-8841-3PCC/11.0.1 (00562baabb01)").await;
+        let mut rows = vec![
+            row("Provision_Enable", "Yes", CISCO_FPBX),
+            row(
+                "Profile_Rule",
+                format!(
+                    "[--uid {FETCH_USER} --pwd {FETCH_PASSWORD}]{}$MA.xml",
+                    app.url("/prov/")
+                ),
+                CISCO_PROV,
+            ),
+            row("Resync_On_Reset", "Yes", CISCO_FPBX),
+            row("Resync_Periodic", 3600, CISCO_PROV),
+            row("Primary_NTP_Server", "ntp.example.com", CISCO_WAZO),
+            row("Time_Zone", "GMT+01:00", CISCO_WAZO),
+            row("Ignore_DHCP_Time_Offset", "Yes", CISCO_FPBX),
+            row("Daylight_Saving_Time_Enable", "Yes", CISCO_FPBX),
+            row(
+                "Daylight_Saving_Time_Rule",
+                "start=3/-1/7/2;end=10/-1/7/3;save=1",
+                CISCO_MPP_AG,
+            ),
+            row("Language_Selection", "German", CISCO_WAZO),
+            row("Station_Name", "Desk", CISCO_WAZO),
+            row("Admin_Password", ADMIN_PASSWORD, CISCO_FPBX),
+        ];
+        for n in 1..=3 {
+            let e = |k: &str| format!("{k}_{n}_");
+            rows.extend([
+                row(e("Line_Enable"), "Yes", CISCO_FPBX),
+                row(e("Proxy"), "pbx.example.com:5061", CISCO_MPP_AG),
+                row(e("Use_DNS_SRV"), "No", CISCO_MPP_AG),
+                row(e("Display_Name"), format!("Line {n}"), CISCO_WAZO),
+                row(e("User_ID"), format!("200{n}"), CISCO_WAZO),
+                row(e("Password"), format!("line-pass-200{n}"), CISCO_WAZO),
+                row(e("Auth_ID"), format!("200{n}"), CISCO_WAZO),
+                row(e("SIP_Transport"), "TLS", CISCO_MPP_AG),
+            ]);
+        }
+        let profile = xml(&body);
+        check("Cisco MPP", &profile, &rows);
+        // The rules after the phone's own are emptied, so nothing sends it elsewhere.
+        for rule in ["Profile_Rule_B", "Profile_Rule_C", "Profile_Rule_D"] {
+            assert!(!profile.contains_key(rule), "{rule} = {:?}", profile.get(rule));
+            assert!(body.contains(&format!("<{rule} ua=\"na\"></{rule}>")), "{body}");
+        }
+        // The model file a new phone asks for, by either reading of $PSN.
+        for name in ["8841-3PCC.xml", "8841.xml"] {
+            let model = fetch(&app, name, "").await;
+            assert!(
+                model.contains(&format!("{}$MA.xml", app.url("/prov/"))),
+                "{name}: {model}"
+            );
+        }
+    })
+    .await;
+}
+
+/// Every element with text, by its path from the root: `sip/line[2]/Transport`.
+/// A segment carries the element's `index` attribute, or its position
+/// among siblings of the same name when it has one.
+fn xml_paths(body: &str) -> BTreeMap<String, String> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_str(body);
+    let mut pairs = BTreeMap::new();
+    // The open elements: each segment, and how often each child name came.
+    let mut stack: Vec<(String, BTreeMap<String, usize>)> = Vec::new();
+    let mut text = String::new();
+    loop {
+        match reader
+            .read_event()
+            .unwrap_or_else(|e| panic!("not well-formed XML: {e}\n{body}"))
+        {
+            Event::Start(e) => {
+                let name = e.name().as_ref().to_string();
+                let index = e.attributes().flatten().find(|a| a.key.as_ref() == "index").map(|a| {
+                    a.normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                        .unwrap()
+                        .into_owned()
+                });
+                let seen = stack
+                    .last_mut()
+                    .map(|(_, counts)| {
+                        let n = counts.entry(name.clone()).or_insert(0);
+                        *n += 1;
+                        *n
+                    })
+                    .unwrap_or(1);
+                let segment = match index {
+                    Some(i) => format!("{name}[{i}]"),
+                    None if seen > 1 || name.ends_with("_Entry") => format!("{name}[{seen}]"),
+                    None => name,
+                };
+                stack.push((segment, BTreeMap::new()));
+                text.clear();
+            }
+            Event::Text(t) => text.push_str(&t),
+            Event::End(_) => {
+                let path = stack
+                    .iter()
+                    .skip(1)
+                    .map(|(s, _)| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join("/");
+                stack.pop();
+                if !text.trim().is_empty() {
+                    pairs.insert(path, text.trim().to_string());
+                }
+                text.clear();
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    pairs
+}
+
+const FANVIL_WAZO: &str =
+    "wazo-provd-plugins plugins/wazo_fanvil/serie_x/templates/base-new.tpl and entry.py (_TZ_INFO, _SIP_TRANSPORT)";
+const FANVIL_WAZO_OLD: &str = "wazo-provd-plugins plugins/wazo_fanvil/serie_x/templates/base.tpl (<VOIP_CONFIG_FILE>)";
+const FANVIL_FPBX: &str = "fusionpbx resources/templates/provision/fanvil/x4u/{$mac}.cfg";
+const FANVIL_FPBX_OLD: &str = "fusionpbx resources/templates/provision/fanvil/x4/{$mac}.cfg";
+const FANVIL_TANCREDI: &str =
+    "tancredi data/templates/fanvil-X5.tmpl and fanvil.macros (scheme_map, upgrade_wait_hours)";
+
+#[tokio::test]
+async fn fanvil_sysconf_and_voip_config_file() {
+    on_each_backend(|app| async move {
+        let url = app.url("/prov/");
+        scenario(&app, "fanvil", "X5U", "0c383eaabb01").await;
+        let body = fetch(&app, "0c383eaabb01.cfg", "Fanvil X5U 2.12.1 0c383eaabb01").await;
+        let mut rows = vec![
+            row("Version", "2.0000000000", FANVIL_FPBX),
+            row("phone/date/EnableSNTP", 1, FANVIL_WAZO),
+            row("phone/date/SNTPServer", "ntp.example.com", FANVIL_WAZO),
+            // Quarter hours east of UTC, an integer.
+            row("phone/date/TimeZone", 4, FANVIL_WAZO),
+            row("phone/date/TimeZoneName", "UTC+1", FANVIL_WAZO),
+            row("phone/date/EnableDST", 2, FANVIL_WAZO),
+            row("phone/date/DSTFixedType", 2, FANVIL_WAZO),
+            row("phone/date/DSTMinOffset", 60, FANVIL_WAZO),
+            row("phone/date/DSTStartMon", 3, FANVIL_WAZO),
+            // The last week: 5 (fusionpbx and tancredi; wazo writes -1).
+            row("phone/date/DSTStartWeek", 5, FANVIL_FPBX),
+            row("phone/date/DSTStartWday", 0, FANVIL_WAZO),
+            row("phone/date/DSTStartHour", 2, FANVIL_WAZO),
+            row("phone/date/DSTEndMon", 10, FANVIL_WAZO),
+            row("phone/date/DSTEndWeek", 5, FANVIL_FPBX),
+            row("phone/date/DSTEndWday", 0, FANVIL_WAZO),
+            row("phone/date/DSTEndHour", 3, FANVIL_WAZO),
+            row("phone/display/DefaultLanguage", "de", FANVIL_WAZO),
+            row("ap/FlashServerIP", &url, FANVIL_FPBX),
+            row("ap/FlashFileName", "$mac.cfg", FANVIL_TANCREDI),
+            // 4 HTTP, 5 HTTPS.
+            row("ap/FlashProtocol", 4, FANVIL_TANCREDI),
+            row("ap/FlashMode", 2, FANVIL_TANCREDI),
+            row("ap/FlashInterval", 1, FANVIL_TANCREDI),
+            row("ap/DefaultUsername", FETCH_USER, FANVIL_FPBX),
+            row("ap/DefaultPassword", FETCH_PASSWORD, FANVIL_FPBX),
+            row("ap/pnp/PNPEnable", 0, FANVIL_WAZO),
+            row("web/account[1]/Name", "admin", FANVIL_WAZO),
+            row("web/account[1]/Password", ADMIN_PASSWORD, FANVIL_WAZO),
+            row("web/account[1]/Level", 10, FANVIL_WAZO),
+        ];
+        for n in 1..=3 {
+            let l = |k: &str| format!("sip/line[{n}]/{k}");
+            rows.extend([
+                row(l("EnableReg"), 1, FANVIL_WAZO),
+                row(l("PhoneNumber"), format!("200{n}"), FANVIL_WAZO),
+                row(l("DisplayName"), format!("Line {n}"), FANVIL_WAZO),
+                row(l("RegisterAddr"), "pbx.example.com", FANVIL_WAZO),
+                row(l("RegisterPort"), 5061, FANVIL_WAZO),
+                row(l("RegisterUser"), format!("200{n}"), FANVIL_FPBX),
+                row(l("RegisterPswd"), format!("line-pass-200{n}"), FANVIL_WAZO),
+                row(l("Transport"), 3, FANVIL_WAZO),
+            ]);
+        }
+        check_exact("Fanvil sysConf", &xml_paths(&body), &rows);
+
+        scenario(&app, "fanvil", "X4", "0c383eaabb02").await;
+        let body = fetch(&app, "0c383eaabb02.cfg", "Fanvil X4 1.6.3 0c383eaabb02").await;
+        let g = |k: &str| format!("GLOBAL_CONFIG_MODULE/{k}");
+        let a = |k: &str| format!("AUTOUPDATE_CONFIG_MODULE/{k}");
+        let mut rows = vec![
+            row("version", "2.0002", FANVIL_WAZO_OLD),
+            row(g("Enable_SNTP"), 1, FANVIL_WAZO_OLD),
+            row(g("SNTP_Server"), "ntp.example.com", FANVIL_WAZO_OLD),
+            row(g("Time_Zone"), 4, FANVIL_WAZO_OLD),
+            row(g("Time_Zone_Name"), "UTC+1", FANVIL_WAZO_OLD),
+            row(g("Enable_DST"), 2, FANVIL_WAZO_OLD),
+            row(g("DST_Fixed_Type"), 2, FANVIL_FPBX_OLD),
+            row(g("DST_Min_Offset"), 60, FANVIL_WAZO_OLD),
+            row(g("DST_Start_Mon"), 3, FANVIL_FPBX_OLD),
+            row(g("DST_Start_Week"), 5, FANVIL_FPBX_OLD),
+            row(g("DST_Start_Wday"), 0, FANVIL_FPBX_OLD),
+            row(g("DST_Start_Hour"), 2, FANVIL_FPBX_OLD),
+            row(g("DST_End_Mon"), 10, FANVIL_FPBX_OLD),
+            row(g("DST_End_Week"), 5, FANVIL_FPBX_OLD),
+            row(g("DST_End_Wday"), 0, FANVIL_FPBX_OLD),
+            row(g("DST_End_Hour"), 3, FANVIL_WAZO_OLD),
+            row(
+                g("Language"),
+                16,
+                "wazo-provd-plugins plugins/wazo_fanvil/serie_x/entry.py (_LOCALE de_DE)",
+            ),
+            row(a("Download_Server_IP"), &url, FANVIL_WAZO_OLD),
+            row(a("Config_File_Name"), "$mac.cfg", FANVIL_WAZO_OLD),
+            row(a("Download_Protocol"), 4, FANVIL_TANCREDI),
+            row(a("Download_Mode"), 2, FANVIL_TANCREDI),
+            row(a("Download_Interval"), 1, FANVIL_TANCREDI),
+            row(a("Download_Username"), FETCH_USER, FANVIL_WAZO_OLD),
+            row(a("Download_Password"), FETCH_PASSWORD, FANVIL_WAZO_OLD),
+            row(a("PNP_Enable"), 0, FANVIL_WAZO_OLD),
+            row(
+                "MMI_CONFIG_MODULE/MMI_Account/MMI_Account_Entry[1]/ID",
+                "Account1",
+                FANVIL_WAZO_OLD,
+            ),
+            row(
+                "MMI_CONFIG_MODULE/MMI_Account/MMI_Account_Entry[1]/Name",
+                "admin",
+                FANVIL_WAZO_OLD,
+            ),
+            row(
+                "MMI_CONFIG_MODULE/MMI_Account/MMI_Account_Entry[1]/Password",
+                ADMIN_PASSWORD,
+                FANVIL_WAZO_OLD,
+            ),
+            row(
+                "MMI_CONFIG_MODULE/MMI_Account/MMI_Account_Entry[1]/Level",
+                10,
+                FANVIL_WAZO_OLD,
+            ),
+        ];
+        for n in 1..=3 {
+            let e = |k: &str| format!("SIP_CONFIG_MODULE/SIP_Line_List/SIP_Line_List_Entry[{n}]/{k}");
+            rows.extend([
+                row(e("ID"), format!("SIP{n}"), FANVIL_WAZO_OLD),
+                row(e("Enable_Reg"), 1, FANVIL_WAZO_OLD),
+                row(e("Phone_Number"), format!("200{n}"), FANVIL_WAZO_OLD),
+                row(e("Display_Name"), format!("Line {n}"), FANVIL_WAZO_OLD),
+                row(e("Register_Addr"), "pbx.example.com", FANVIL_WAZO_OLD),
+                row(e("Register_Port"), 5061, FANVIL_WAZO_OLD),
+                row(e("Register_User"), format!("200{n}"), FANVIL_WAZO_OLD),
+                row(e("Register_Pswd"), format!("line-pass-200{n}"), FANVIL_WAZO_OLD),
+                // 3 per wazo and tancredi; fusionpbx's old templates write 2.
+                row(e("Transport"), 3, FANVIL_WAZO_OLD),
+            ]);
+        }
+        check_exact("Fanvil VOIP_CONFIG_FILE", &xml_paths(&body), &rows);
+    })
+    .await;
+}
