@@ -252,7 +252,14 @@ const ROUTES: &[Route] = &[
         file: Some("{mac}.xml"),
         pattern: r"^(?P<mac>[0-9a-fA-F]{12})\.xml$",
         kind: DeviceConfig,
-        vendors: &[(Snom, Upper), (Cisco, Lower), (Huawei, Lower), (Gigaset, Lower)],
+        // The Gigaset N870 family asks in lower case, the N510 in upper.
+        vendors: &[
+            (Snom, Upper),
+            (Cisco, Lower),
+            (Huawei, Lower),
+            (Gigaset, Lower),
+            (Gigaset, Upper),
+        ],
         template: "mac.xml",
         samples: &["000413922D24.xml", "00562b043615.xml", "7c2f80e0d605.xml"],
     },

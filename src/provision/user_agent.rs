@@ -37,8 +37,9 @@ static PARSERS: LazyLock<Vec<(Vendor, Regex)>> = LazyLock::new(|| {
         (Vendor::Htek, format!(r"^Htek (?P<model>[A-Z0-9]+) (?P<fw>[0-9][0-9.]*)(?: {MAC})?")),
         // Flyingvoice FIP13G V0.6.24 00:21:F2:22:AE:F1
         (Vendor::Flyingvoice, format!(r"^Flyingvoice (?P<model>[A-Za-z0-9]+) (?P<fw>V?[0-9][0-9.]*)(?: {MAC})?")),
-        // Gigaset N870 IP PRO/83.V2.11.0+build.a546b91;7C2F80E0D605
-        (Vendor::Gigaset, r"^Gigaset (?P<model>[A-Za-z0-9]+)[^/]*/(?P<fw>[^;]+)(?:;(?P<mac>[0-9A-Fa-f]{12}))?".into()),
+        // Gigaset N870 IP PRO/83.V2.11.0+build.a546b91;7C2F80E0D605 · N510 IP PRO/42.245.00.000.000;7C2F804DF9A9
+        // (the N510 and N720 leave out "Gigaset"; wazo plugins/wazo_gigaset/common/common.py)
+        (Vendor::Gigaset, r#"^"?(?:Gigaset )?(?P<model>N[0-9]{3}[A-Za-z]?)[^/]*/(?P<fw>[^;"]+)(?:;(?P<mac>[0-9A-Fa-f]{12}))?"#.into()),
         // Unverified on hardware: Akuvox and Huawei put their name and model first.
         (Vendor::Akuvox, format!(r"^Akuvox (?P<model>\S+) (?P<fw>[0-9][0-9.]*)(?: {MAC})?")),
         (Vendor::Huawei, r"^Huawei[ -](?P<model>[A-Za-z0-9-]+)(?: (?P<fw>[0-9][0-9.]*))?".into()),

@@ -801,6 +801,15 @@ async fn cisco_mpp_comes_back_to_its_own_file_with_its_credential() {
 /// A segment carries the element's `index` attribute, or its position
 /// among siblings of the same name when it has one.
 fn xml_paths(body: &str) -> BTreeMap<String, String> {
+    xml_tree(body, false)
+}
+
+/// As `xml_paths`, with each attribute too: `Device/ComCfg/Access/Sntp@URL`.
+fn xml_paths_and_attributes(body: &str) -> BTreeMap<String, String> {
+    xml_tree(body, true)
+}
+
+fn xml_tree(body: &str, with_attributes: bool) -> BTreeMap<String, String> {
     use quick_xml::events::Event;
     let mut reader = quick_xml::Reader::from_str(body);
     let mut pairs = BTreeMap::new();
@@ -812,7 +821,10 @@ fn xml_paths(body: &str) -> BTreeMap<String, String> {
             .read_event()
             .unwrap_or_else(|e| panic!("not well-formed XML: {e}\n{body}"))
         {
-            Event::Start(e) => {
+            event @ (Event::Start(_) | Event::Empty(_)) => {
+                let (Event::Start(ref e) | Event::Empty(ref e)) = event else {
+                    unreachable!()
+                };
                 let name = e.name().as_ref().to_string();
                 let index = e.attributes().flatten().find(|a| a.key.as_ref() == "index").map(|a| {
                     a.normalized_value(quick_xml::XmlVersion::Implicit1_0)
@@ -833,7 +845,25 @@ fn xml_paths(body: &str) -> BTreeMap<String, String> {
                     None => name,
                 };
                 stack.push((segment, BTreeMap::new()));
+                if with_attributes {
+                    let path = stack
+                        .iter()
+                        .skip(1)
+                        .map(|(s, _)| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join("/");
+                    for a in e.attributes().flatten() {
+                        let value = a
+                            .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                            .unwrap()
+                            .into_owned();
+                        pairs.insert(format!("{path}@{}", a.key.as_ref()), value);
+                    }
+                }
                 text.clear();
+                if matches!(event, Event::Empty(_)) {
+                    stack.pop();
+                }
             }
             Event::Text(t) => text.push_str(&t),
             Event::End(_) => {
@@ -989,6 +1019,168 @@ async fn fanvil_sysconf_and_voip_config_file() {
             ]);
         }
         check_exact("Fanvil VOIP_CONFIG_FILE", &xml_paths(&body), &rows);
+    })
+    .await;
+}
+
+const GS5: &str = "amooma/GS5 app/controllers/config_gigaset_controller.rb (N510 items, decimal numbers)";
+const GIGA_N510: &str =
+    "wazo-provd-plugins plugins/wazo_gigaset/N510/templates/base.tpl, fixed in commit e191cee1 (line 1 unsuffixed)";
+const GIGA_WIKI: &str = "Gigaset pro wiki, The XML provisioning file (MAC_ADDRESS and PROFILE_NAME must match)";
+const GIGA_NX70: &str =
+    "wazo-provd-plugins plugins/wazo_gigaset/Nx70_83_v2_65_0/templates/base.tpl and common.py (_SIP_TRANSPORT)";
+const GIGA_PERIOD: &str = "Gigaset pro wiki, Nx70 provisioning period (seconds, at least 1800)";
+
+#[tokio::test]
+async fn gigaset_n510_items_and_n870_params() {
+    on_each_backend(|app| async move {
+        scenario(&app, "gigaset", "N510", "7c2f80aabb01").await;
+        let body = fetch(&app, "7C2F80AABB01.xml", "N510 IP PRO/42.245.00.000.000;7C2F80AABB01").await;
+        let q = |v: &str| format!("\"{v}\"");
+        let mut rows = vec![
+            row("MAC_ADDRESS", "7C2F80AABB01", GIGA_WIKI),
+            row("PROFILE_NAME", "N510", GIGA_WIKI),
+            row(
+                "BS_IP_Data1.aucS_DATA_SERVER[0]",
+                q(&format!("{}/prov", app.addr)),
+                GIGA_N510,
+            ),
+            row("BS_IP_Data.ucB_AUTO_UPDATE_PROFILE", 1, GS5),
+            row("BS_IP_Data1.aucS_TIME_NTP_SERVER", q("ntp.example.com"), GIGA_N510),
+            row("BS_IP_Data1.uiI_TIME_TIMEZONE", 27, GS5),
+            row("BS_IP_Data1.ucB_TIME_USE_AUTOMATIC_DST", 1, GIGA_N510),
+            row("BS_IP_Data1.ucI_HTTPLANGUAGE", 2, GIGA_N510),
+        ];
+        for n in 1..=3 {
+            let s = if n == 1 { String::new() } else { format!("_{n}") };
+            rows.extend([
+                row(
+                    format!("BS_IP_Data1.aucS_SIP_ACCOUNT_NAME_{n}"),
+                    q(&format!("200{n}")),
+                    GIGA_N510,
+                ),
+                row(format!("BS_IP_Data1.ucB_SIP_ACCOUNT_IS_ACTIVE_{n}"), 1, GIGA_N510),
+                row(
+                    format!("BS_IP_Data1.aucS_SIP_DISPLAYNAME{s}"),
+                    q(&format!("Line {n}")),
+                    GIGA_N510,
+                ),
+                row(
+                    format!("BS_IP_Data1.aucS_SIP_USER_ID{s}"),
+                    q(&format!("200{n}")),
+                    GIGA_N510,
+                ),
+                row(format!("BS_IP_Data3.aucS_SIP_LOGIN_ID{s}"), q(&format!("200{n}")), GS5),
+                row(
+                    format!("BS_IP_Data1.aucS_SIP_PASSWORD{s}"),
+                    q(&format!("line-pass-200{n}")),
+                    GIGA_N510,
+                ),
+                row(
+                    format!("BS_IP_Data1.aucS_SIP_DOMAIN{s}"),
+                    q("pbx.example.com"),
+                    GIGA_N510,
+                ),
+                row(
+                    format!("BS_IP_Data1.aucS_SIP_SERVER{s}"),
+                    q("pbx.example.com"),
+                    GIGA_N510,
+                ),
+                row(
+                    format!("BS_IP_Data1.aucS_SIP_REGISTRAR{s}"),
+                    q("pbx.example.com"),
+                    GIGA_N510,
+                ),
+                row(format!("BS_IP_Data1.uiI_SIP_SERVER_PORT{s}"), 5061, GS5),
+                row(format!("BS_IP_Data1.uiI_SIP_REGISTRAR_PORT{s}"), 5061, GS5),
+                row(
+                    format!("BS_Accounts.astAccounts[{}].aucAccountName[0]", n - 1),
+                    q(&format!("200{n}")),
+                    GS5,
+                ),
+                // One bit per handset (wazo commit f7d0d5cf).
+                row(
+                    format!("BS_Accounts.astAccounts[{}].uiSendMask", n - 1),
+                    1 << (n - 1),
+                    GS5,
+                ),
+                row(
+                    format!("BS_Accounts.astAccounts[{}].uiReceiveMask", n - 1),
+                    1 << (n - 1),
+                    GS5,
+                ),
+            ]);
+        }
+        check_exact("N510", &xml(&body), &rows);
+
+        scenario(&app, "gigaset", "N870", "7c2f80aabb02").await;
+        let body = fetch(
+            &app,
+            "7c2f80aabb02.xml",
+            "Gigaset N870 IP PRO/83.V2.11.0+build.a546b91;7C2F80AABB02",
+        )
+        .await;
+        assert!(
+            body.contains("<provisioning version=\"1.1\" productID=\"e2\">"),
+            "{body}"
+        );
+        let mut rows = vec![
+            row("Provisioning.global.ProvisioningServer", app.url("/prov/"), GIGA_NX70),
+            row("Provisioning.global.Period", 3600, GIGA_PERIOD),
+            row("DmGlobal.0.NtpServer", "ntp.example.com", GIGA_NX70),
+            row("DmGlobal.0.TimeZone", "Europe/Berlin", GIGA_NX70),
+            row("WebUIAccounts.1.Password", ADMIN_PASSWORD, GIGA_NX70),
+            row("SipProvider.0.Name", "sipprov", GIGA_NX70),
+            row("SipProvider.0.Domain", "pbx.example.com", GIGA_NX70),
+            row("SipProvider.0.ProxyServerAddress", "pbx.example.com", GIGA_NX70),
+            row("SipProvider.0.ProxyServerPort", 5061, GIGA_NX70),
+            row("SipProvider.0.RegServerAddress", "pbx.example.com", GIGA_NX70),
+            row("SipProvider.0.RegServerPort", 5061, GIGA_NX70),
+            row("SipProvider.0.TransportProtocol", 3, GIGA_NX70),
+        ];
+        for n in 1..=3 {
+            let a = |k: &str| format!("SipAccount.0000{n}.{k}");
+            rows.extend([
+                row(a("AuthName"), format!("200{n}"), GIGA_NX70),
+                row(a("AuthPassword"), format!("line-pass-200{n}"), GIGA_NX70),
+                row(a("UserName"), format!("200{n}"), GIGA_NX70),
+                row(a("DisplayName"), format!("Line {n}"), GIGA_NX70),
+                row(a("ProviderId"), 0, GIGA_NX70),
+            ]);
+        }
+        check_exact("N870", &xml(&body), &rows);
+    })
+    .await;
+}
+
+const HUAWEI_EXPORT: &str =
+    "an eSpace 7910's exported configuration (tetesh/Huawei_espace_gui_configurator Config-eSpace7910_old.xml)";
+
+#[tokio::test]
+async fn huawei_ntp_language_and_accounts_where_an_export_shows_them() {
+    on_each_backend(|app| async move {
+        scenario(&app, "huawei", "eSpace7910", "00e0fcaabb01").await;
+        let body = fetch(&app, "00e0fcaabb01.xml", "").await;
+        let mut rows = vec![
+            row("Device/ComCfg/Access/Sntp@URL", "ntp.example.com", HUAWEI_EXPORT),
+            row("Device/ComCfg/Access/Sntp@ENABLESNTP", 1, HUAWEI_EXPORT),
+            row("Device/ComCfg/Lang@language", "de-DE", HUAWEI_EXPORT),
+            row("Device/ComCfg/WebAdminUser@UserName", "admin", HUAWEI_EXPORT),
+            row("Device/ComCfg/WebAdminUser@PassWord", ADMIN_PASSWORD, HUAWEI_EXPORT),
+        ];
+        for n in 1..=3 {
+            let a = |k: &str| format!("Device/UserCfg/Account{n}{k}");
+            rows.extend([
+                row(a("@Enable"), 1, HUAWEI_EXPORT),
+                row(a("@Account"), format!("200{n}"), HUAWEI_EXPORT),
+                row(a("@LabelName"), format!("Line {n}"), HUAWEI_EXPORT),
+                row(a("/Auth@UserName"), format!("200{n}"), HUAWEI_EXPORT),
+                row(a("/Auth@Passwd"), format!("line-pass-200{n}"), HUAWEI_EXPORT),
+                row(a("/Server@PrimaryRegServerAddress"), "pbx.example.com", HUAWEI_EXPORT),
+                row(a("/Server@PrimaryRegServerPort"), 5061, HUAWEI_EXPORT),
+            ]);
+        }
+        check_exact("Huawei", &xml_paths_and_attributes(&body), &rows);
     })
     .await;
 }

@@ -237,7 +237,7 @@ async fn the_other_vendors_serve_their_files() {
                 mac: "0c383e07e16c",
                 user_agent: "Fanvil X4 2.10.2.6887 0c383e07e16c",
                 files: &["F0V00X400000.cfg", "0c383e07e16c.cfg"],
-                expected: "<RegisterPswd>pw-two-1002</RegisterPswd>",
+                expected: "<Register_Pswd>pw-two-1002</Register_Pswd>",
             },
             BootCase {
                 vendor: "cisco",
