@@ -6,6 +6,7 @@
 //! breaks or control characters inside a value of a `key = value` file, so a
 //! display name can never add a setting.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -22,6 +23,16 @@ struct Builtin;
 
 /// Each pack's manifest, beside its templates.
 pub const MANIFEST: &str = "vendor.toml";
+
+/// A model name as packs list it: upper case, letters and digits only
+/// (`T21P_E2` and `t21p-e2` are one model).
+pub fn model_key(model: &str) -> String {
+    model
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
+}
 
 /// The settings a pack maps to its own values (`[values.<setting>]` in its
 /// manifest), and where each one's value comes from.
@@ -246,20 +257,17 @@ impl Renderer {
 
     /// Renders every template, built-in and overriding, against the fixture
     /// phone (as a plain model and a GRP, which some vendors branch on); XML
-    /// output must be well-formed. One result per template.
+    /// output must be well-formed. Each manifest must have the shape packs
+    /// use. One result per file.
     pub fn check_all(&self) -> Vec<(String, Result<(), String>)> {
         let mut templates: std::collections::BTreeSet<(String, String)> = Builtin::iter()
             .filter_map(|n| n.split_once('/').map(|(v, t)| (v.to_string(), t.to_string())))
-            .filter(|(_, t)| t != MANIFEST)
             .collect();
         if let Ok(dirs) = std::fs::read_dir(&self.overrides) {
             for dir in dirs.flatten() {
                 let vendor = dir.file_name().to_string_lossy().into_owned();
                 for file in std::fs::read_dir(dir.path()).into_iter().flatten().flatten() {
-                    let name = file.file_name().to_string_lossy().into_owned();
-                    if name != MANIFEST {
-                        templates.insert((vendor.clone(), name));
-                    }
+                    templates.insert((vendor.clone(), file.file_name().to_string_lossy().into_owned()));
                 }
             }
         }
@@ -269,6 +277,10 @@ impl Renderer {
                 let label = format!("{vendor_name}/{template}");
                 let check = || -> Result<(), String> {
                     let vendor = Vendor::resolve(&vendor_name).map_err(|e| e.to_string())?;
+                    if template == MANIFEST {
+                        let (_, source) = self.source(vendor, MANIFEST).ok_or("not readable")?;
+                        return check_manifest(&source);
+                    }
                     for model in ["T46G", "GRP2614"] {
                         let mut ctx = RenderContext::fixture();
                         ctx.device.model = model.into();
@@ -308,6 +320,23 @@ impl Renderer {
         Ok(serde_json::Value::Object(pack))
     }
 
+    /// The models the pack knows and how many lines each takes (`[models]`
+    /// in its manifest), by `model_key`. A model it does not list has no limit.
+    pub fn model_lines(&self, vendor: Vendor) -> HashMap<String, usize> {
+        let manifest = self
+            .source(vendor, MANIFEST)
+            .and_then(|(_, source)| toml::from_str::<toml::Table>(&source).ok());
+        let models = manifest
+            .as_ref()
+            .and_then(|m| m.get("models"))
+            .and_then(toml::Value::as_table);
+        models
+            .into_iter()
+            .flatten()
+            .filter_map(|(model, lines)| Some((model_key(model), usize::try_from(lines.as_integer()?).ok()?)))
+            .collect()
+    }
+
     pub fn render(&self, vendor: Vendor, template: &str, ctx: &RenderContext) -> Result<Rendered, RenderError> {
         let (name, source) = self
             .source(vendor, template)
@@ -330,6 +359,36 @@ impl Renderer {
             content_type: format.content_type(),
         })
     }
+}
+
+/// A manifest's shape: `[values.<setting>]` tables of values, and
+/// `[models]` of line counts from 1. Errors give the line.
+fn check_manifest(source: &str) -> Result<(), String> {
+    let manifest: toml::Table = toml::from_str(source).map_err(|e| e.to_string().trim().to_string())?;
+    for (key, value) in &manifest {
+        match (key.as_str(), value) {
+            ("values", toml::Value::Table(maps)) => {
+                for (setting, map) in maps {
+                    if !map.is_table() {
+                        return Err(format!("[values.{setting}] must be a table of values"));
+                    }
+                }
+            }
+            ("models", toml::Value::Table(models)) => {
+                for (model, lines) in models {
+                    if lines.as_integer().is_none_or(|n| n < 1) {
+                        return Err(format!("[models] {model} = {lines}: must be a number of lines from 1"));
+                    }
+                }
+            }
+            (other, _) => {
+                return Err(format!(
+                    "'{other}' is not a manifest section; use [values.<setting>] or [models]"
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Whether a document parses as XML.

@@ -369,6 +369,24 @@ fn render_prints_what_the_phone_gets_and_check_templates_finds_broken_overrides(
         let broken = run(&["check-templates"]);
         assert!(!broken.status.success());
         assert!(String::from_utf8_lossy(&broken.stdout).contains("FAIL  yealink/mac.cfg"));
+        // A pack manifest is checked too, and its problem named with its line.
+        std::fs::create_dir_all(dir.join("templates/snom")).unwrap();
+        std::fs::write(
+            dir.join("templates/snom/vendor.toml"),
+            "[values.language]\nde = \"Deutsch\"\n[models]\nD785 = 0\n",
+        )
+        .unwrap();
+        let manifest = String::from_utf8_lossy(&run(&["check-templates"]).stdout).into_owned();
+        assert!(
+            manifest.contains("FAIL  snom/vendor.toml: [models] D785 = 0: must be a number of lines from 1"),
+            "{manifest}"
+        );
+        std::fs::write(dir.join("templates/snom/vendor.toml"), "[values.language\n").unwrap();
+        let manifest = String::from_utf8_lossy(&run(&["check-templates"]).stdout).into_owned();
+        assert!(
+            manifest.contains("FAIL  snom/vendor.toml: TOML parse error at line 1"),
+            "{manifest}"
+        );
     });
 }
 

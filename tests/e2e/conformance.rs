@@ -1184,3 +1184,77 @@ async fn huawei_ntp_language_and_accounts_where_an_export_shows_them() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_phone_gets_no_more_lines_than_its_model_has() {
+    on_each_backend(|app| async move {
+        for n in 1..=2 {
+            let extn = format!("300{n}");
+            assert_done(&app.post("/api/extensions", json!({"extn": extn, "password": "line-pass-300"})).await);
+        }
+        let two = "[{\"extn\":\"3001\"},{\"extn\":\"3002\"}]";
+        // A GXP1610 has one account (fusionpbx grandstream/gxp16xx: "Account 2 - GXP1620/1625/1628/1630 only").
+        let refused = app
+            .post(
+                "/api/device_provisions",
+                json!({"vendor": "grandstream", "mac": "000b82000001", "type": "GXP1610", "extn": two}),
+            )
+            .await;
+        crate::harness::assert_error(&refused, 400, "a GXP1610 takes at most 1 line; 2 given");
+        assert!(refused.1["message"].as_str().unwrap().starts_with("extn"), "{}", refused.1);
+        // An import is refused whole.
+        let csv = format!("name,extn,vendor,mac,type\na,\"{}\",grandstream,000b82000002,GXP1620\nb,\"{}\",grandstream,000b82000003,gxp-1610\n", two.replace('"', "\"\""), two.replace('"', "\"\""));
+        let import = app
+            .client
+            .post(app.url("/api/device_provisions/import"))
+            .header("X-XTRA-AUTH-ID", &app.token)
+            .header("content-type", "text/csv")
+            .body(csv)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(import.status(), 400);
+        let report = import.text().await.unwrap();
+        assert!(report.contains("takes at most 1 line; 2 given") && report.contains("\"row\":3"), "{report}");
+        assert_eq!(app.get("/api/device_provisions").await.1["rowCount"], 0);
+        // A model the pack does not list has no limit; one that fits is fine.
+        for (mac, model) in [("000b82000004", "GXP1620"), ("000b82000005", "GXP9999")] {
+            assert_done(
+                &app.post(
+                    "/api/device_provisions",
+                    json!({"vendor": "grandstream", "mac": mac, "type": model, "extn": two}),
+                )
+                .await,
+            );
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_pack_manifest_in_the_data_dir_takes_effect_without_a_restart() {
+    on_each_backend(|app| async move {
+        scenario(&app, "snom", "D785", "000413aabb09").await;
+        let ua = "Mozilla/4.0 (compatible; snomD785-SIP 10.1.33.33 2010.12-00004-g9ba52f5 000413AABB09 SXM:0 UXM:0)";
+        assert!(xml(&fetch(&app, "000413AABB09.xml", ua).await)["language"] == "Deutsch");
+        let dir = app.data_dir.path().join("templates/snom");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("vendor.toml"),
+            "[values.language]\nde = \"Deutsch (Schweiz)\"\n[values.time_zone]\n\"Europe/Berlin\" = \"CHE+1\"\n[models]\nD785 = 1\n",
+        )
+        .unwrap();
+        // The render cache notices a changed override within a second.
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        let settings = xml(&fetch(&app, "000413AABB09.xml", ua).await);
+        assert_eq!((settings["language"].as_str(), settings["timezone"].as_str()), ("Deutsch (Schweiz)", "CHE+1"));
+        let refused = app
+            .post(
+                "/api/device_provisions",
+                json!({"vendor": "snom", "mac": "000413aabb0a", "type": "D785", "extn": "[{\"extn\":\"2001\"},{\"extn\":\"2002\"}]"}),
+            )
+            .await;
+        crate::harness::assert_error(&refused, 400, "a D785 takes at most 1 line");
+    })
+    .await;
+}

@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use crate::domain::{ExtnRef, Mac, Vendor, parse_extn_field};
 use crate::error::{ApiError, RowError};
+use crate::provision::render::{Renderer, model_key};
 use crate::store::Db;
 use crate::store::devices::DeviceFields;
 use crate::store::extensions::ExtensionKey;
@@ -455,6 +456,7 @@ impl LineCounter<'_> {
 /// count as taken.
 pub async fn plan(
     db: &Db,
+    packs: &Renderer,
     rows: Vec<Result<RawRow, RowError>>,
     replacing: Option<i64>,
 ) -> Result<Vec<DeviceFields>, ApiError> {
@@ -498,6 +500,8 @@ pub async fn plan(
     let mut planned = Vec::with_capacity(parsed.len());
     let mut first_row_of_line: HashMap<(String, i64), usize> = HashMap::new();
     let mut vendor_row: HashMap<String, (String, usize)> = HashMap::new();
+    // Each vendor's models and their lines, read once per import.
+    let mut models: HashMap<Vendor, HashMap<String, usize>> = HashMap::new();
     for mut p in parsed {
         let mac = p.mac.map(|m| m.lower());
         let err = |column: &str, value: &str, reason: String| RowError {
@@ -531,6 +535,24 @@ pub async fn plan(
                             .or_insert((vendor.code().to_string(), p.row));
                     }
                 },
+            }
+        }
+
+        if let Some(vendor) = p.vendor {
+            let limits = models.entry(vendor).or_insert_with(|| packs.model_lines(vendor));
+            if let Some(limit) = limits.get(&model_key(&p.kind))
+                && p.lines.len() > *limit
+            {
+                row_errors.push(err(
+                    "extn",
+                    &p.extn_text,
+                    format!(
+                        "a {} takes at most {limit} {}; {} given",
+                        p.kind,
+                        if *limit == 1 { "line" } else { "lines" },
+                        p.lines.len()
+                    ),
+                ));
             }
         }
 

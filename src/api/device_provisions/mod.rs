@@ -20,6 +20,7 @@ use super::{Done, done};
 use crate::app::AppState;
 use crate::domain::{Mac, Vendor, timestamp};
 use crate::error::{ApiError, ErrorBody, RowError};
+use crate::provision::render::Renderer;
 use crate::provision::{self, Answer, PhoneRequest};
 use crate::store::devices::{COLUMNS, Device, DeviceFields};
 use crate::store::fetches::{PENDING_COLUMNS, PendingPhone};
@@ -226,11 +227,15 @@ pub async fn get_one(State(db): State<Db>, ApiPath(id): ApiPath<i64>) -> Result<
         (status = 200, body = Done<String>, description = "data is the new id; for an array of rows, the created rows"),
         (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
     ))]
-pub async fn create(State(db): State<Db>, RawBody(body): RawBody) -> Result<Response, ApiError> {
+pub async fn create(
+    State(db): State<Db>,
+    State(packs): State<Renderer>,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
     match parse_json(&body)? {
-        JsonBody::Rows(rows) => write_rows(&db, rows, false).await,
+        JsonBody::Rows(rows) => write_rows(&db, &packs, rows, false).await,
         JsonBody::Single(row) => {
-            let planned = plan(&db, vec![row], None).await.map_err(single_row)?;
+            let planned = plan(&db, &packs, vec![row], None).await.map_err(single_row)?;
             let created = db.insert_devices(planned, timestamp::now()).await?;
             Ok(done(created[0].id.to_string()).into_response())
         }
@@ -251,6 +256,7 @@ pub async fn create(State(db): State<Db>, RawBody(body): RawBody) -> Result<Resp
     ))]
 pub async fn import_rows(
     State(db): State<Db>,
+    State(packs): State<Renderer>,
     ApiQuery(options): ApiQuery<ImportOptions>,
     req: Request,
 ) -> Result<Response, ApiError> {
@@ -289,7 +295,7 @@ pub async fn import_rows(
             content_type.starts_with("text/csv") || content_type.starts_with("application/csv"),
         )?
     };
-    write_rows(&db, rows, dry_run).await
+    write_rows(&db, &packs, rows, dry_run).await
 }
 
 /// An XLSX workbook by its signature; CSV when declared or when it does not
@@ -306,12 +312,17 @@ fn rows_from_bytes(bytes: &[u8], is_csv: bool) -> Result<Vec<Result<RawRow, RowE
     }
 }
 
-async fn write_rows(db: &Db, rows: Vec<Result<RawRow, RowError>>, dry_run: bool) -> Result<Response, ApiError> {
+async fn write_rows(
+    db: &Db,
+    packs: &Renderer,
+    rows: Vec<Result<RawRow, RowError>>,
+    dry_run: bool,
+) -> Result<Response, ApiError> {
     if rows.is_empty() {
         return Err(ApiError::field("devices", "no rows to import"));
     }
     let started = std::time::Instant::now();
-    let planned = plan(db, rows, None).await?;
+    let planned = plan(db, packs, rows, None).await?;
     let checked = started.elapsed();
     if dry_run {
         let count = planned.len();
@@ -348,6 +359,7 @@ async fn write_rows(db: &Db, rows: Vec<Result<RawRow, RowError>>, dry_run: bool)
     responses((status = 200, body = Done<String>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn update(
     State(db): State<Db>,
+    State(packs): State<Renderer>,
     ApiPath(id): ApiPath<i64>,
     RawBody(body): RawBody,
 ) -> Result<Json<Done<String>>, ApiError> {
@@ -365,7 +377,9 @@ pub async fn update(
         mac: given.mac.or(Some(current.mac)),
         kind: given.kind.or(Some(current.kind)),
     };
-    let planned = plan(&db, vec![Ok(merged)], Some(id)).await.map_err(single_row)?;
+    let planned = plan(&db, &packs, vec![Ok(merged)], Some(id))
+        .await
+        .map_err(single_row)?;
     if !db.update_device(id, &planned[0], timestamp::now()).await? {
         return Err(not_found(id));
     }
