@@ -77,6 +77,12 @@ const OUIS: &[(&str, Vendor)] = &[
     ("30e4db", Vendor::Cisco),
     ("002155", Vendor::Cisco),
     ("68efbd", Vendor::Cisco),
+    // wazo-provd-plugins wazo_cisco_spa / cisco MPP DHCP classes.
+    ("d0ec35", Vendor::Cisco),
+    ("00562b", Vendor::Cisco),
+    ("0021a0", Vendor::Cisco),
+    ("0002fd", Vendor::Cisco),
+    ("8843e1", Vendor::Cisco),
     ("001fc1", Vendor::Htek),
     ("0021f2", Vendor::Flyingvoice),
     ("0c1105", Vendor::Akuvox),

@@ -20,7 +20,8 @@ const MAC: &str = r"(?P<mac>[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5}|[0-9A-Fa-f]{12}
 static PARSERS: LazyLock<Vec<(Vendor, Regex)>> = LazyLock::new(|| {
     let rules: &[(Vendor, String)] = &[
         // Yealink SIP-T46G 28.72.0.1 00:15:65:4a:a9:37 · Yealink SIP VP-T49G … · Yealink W90DM 130.87.0.10 80:5e:c0:d9:c7:44
-        (Vendor::Yealink, format!(r"^Yealink[ -](?:SIP[ -](?:VP-)?)?(?P<model>[A-Za-z0-9-]+) (?P<fw>[0-9][0-9.]*)(?: {MAC})?\b")),
+        // · yealink SIP-T19P_E2  53.84.0.15 … (wazo plugins/wazo_yealink/common/common.py: lower case, two spaces, E2 models)
+        (Vendor::Yealink, format!(r"^(?i:yealink)[ -](?:SIP[ -](?:VP-)?)?(?P<model>[A-Za-z0-9_-]+) +(?P<fw>[0-9][0-9.]*)(?: {MAC})?\b")),
         // Grandstream Model HW GXP2135 SW 1.0.7.97 DevId 000b828aa872
         (Vendor::Grandstream, r"^Grandstream (?:Model HW )?(?P<model>[A-Z]{2,4}[0-9]{3,4}[A-Z]*)(?:.*? SW (?P<fw>[0-9.]+))?.*?DevId (?P<mac>[0-9a-fA-F]{12})".into()),
         // Fanvil X6U Pro 0.0.10 0c383e2cd782
@@ -28,7 +29,8 @@ static PARSERS: LazyLock<Vec<(Vendor, Regex)>> = LazyLock::new(|| {
         // FileTransport PolycomVVX-VVX_400-UA/4.1.4.7430 Type/Application · PolyCCX-CCX_500-UA/9.4.1.0508 (SN:64167f9f4c90)
         (Vendor::Polycom, r"Poly(?:com)?[A-Za-z]*-(?P<model>[A-Za-z0-9_]+)-UA/(?P<fw>[0-9.]+)(?: \(SN:(?P<mac>[0-9a-fA-F]{12})\))?".into()),
         // Mozilla/4.0 (compatible; snomD785-SIP 10.1.33.33 2010.12-00004-g9ba52f5 000413922D24 SXM:0 UXM:0)
-        (Vendor::Snom, r"snom(?P<model>[A-Za-z0-9]+)-SIP (?P<fw>[0-9.]+)(?: \S+)?(?: (?P<mac>[0-9A-F]{12}))?".into()),
+        // The build token may be missing; the MAC is still found.
+        (Vendor::Snom, r"snom(?P<model>[A-Za-z0-9]+)-SIP (?P<fw>[0-9.]+)(?:(?: \S+)? (?P<mac>[0-9A-F]{12})\b)?".into()),
         // Cisco-CP-7832-3PCC/11.0.1 (00562b043615)
         (Vendor::Cisco, r"^Cisco-CP-(?P<model>[0-9]{4}-3PCC)/(?P<fw>[0-9.]+)(?: \((?P<mac>[0-9a-fA-F]{12})\))?".into()),
         // Cisco/SPA508G-7.4.4 (0002FDFF2103)(CBT141400UK); the SPA525G sends only a serial
@@ -208,6 +210,29 @@ mod tests {
                 "N870",
                 "83.V2.11.0+build.a546b91",
                 Some("7c2f80e0d605"),
+            ),
+            // The forms wazo-provd-plugins' parsers take (wazo_yealink,
+            // wazo_snom and wazo_gigaset common.py).
+            (
+                "yealink SIP-T19P_E2  53.84.0.15 00:15:65:aa:bb:cc",
+                Vendor::Yealink,
+                "T19P_E2",
+                "53.84.0.15",
+                Some("001565aabbcc"),
+            ),
+            (
+                "Mozilla/4.0 (compatible; snomD785-SIP 10.1.33.33 000413922D24 SXM:0 UXM:0)",
+                Vendor::Snom,
+                "D785",
+                "10.1.33.33",
+                Some("000413922d24"),
+            ),
+            (
+                "N510 IP PRO/42.245.00.000.000;7C2F804DF9A9",
+                Vendor::Gigaset,
+                "N510",
+                "42.245.00.000.000",
+                Some("7c2f804df9a9"),
             ),
         ];
         for (ua, vendor, model, fw, mac) in cases {
