@@ -35,6 +35,11 @@ impl SessionUser {
 
 /// Wrong passwords allowed before a login is locked.
 pub const MAX_LOGIN_ATTEMPTS: i64 = 5;
+/// Login names one network may have counted at once; past this, a new name
+/// from it is answered as locked, so guessing names cannot grow the table.
+pub const MAX_NAMES_PER_NETWORK: i64 = 100;
+/// Counted names from every network together.
+const MAX_COUNTED_NAMES: i64 = 100_000;
 
 /// The name a login lock is kept under: the login as typed, whether or not
 /// a user has it, case folded and cut to a bounded length.
@@ -63,7 +68,9 @@ impl Db {
     /// Counts a login attempt for a login name from a source network,
     /// before any password is checked, so a burst of concurrent guesses gets
     /// at most `MAX_LOGIN_ATTEMPTS` checks. A lock that has ended starts the
-    /// count again; an attempt past the limit locks until `lock_until`.
+    /// count again; an attempt past the limit locks until `lock_until`. A
+    /// name not counted yet, from a network that already has
+    /// `MAX_NAMES_PER_NETWORK` (or with the table full), is locked at once.
     pub async fn begin_login_attempt(
         &self,
         login: &str,
@@ -78,6 +85,17 @@ impl Db {
             // names leave nothing behind.
             sqlx::query("DELETE FROM login_locks WHERE last_attempt_at < $1 AND (locked_until IS NULL OR locked_until < $2)")
                 .bind(quiet_since).bind(now).execute(&mut *tx).await?;
+            let known: bool = sqlx::query_scalar("SELECT COUNT(*) > 0 FROM login_locks WHERE login = $1 AND network = $2")
+                .bind(lock_key(login)).bind(network).fetch_one(&mut *tx).await?;
+            if !known {
+                let (from_network, everywhere): (i64, i64) = sqlx::query_as(
+                    "SELECT (SELECT COUNT(*) FROM login_locks WHERE network = $1), (SELECT COUNT(*) FROM login_locks)")
+                    .bind(network).fetch_one(&mut *tx).await?;
+                if from_network >= MAX_NAMES_PER_NETWORK || everywhere >= MAX_COUNTED_NAMES {
+                    tx.commit().await?;
+                    return Ok(LoginAttempt::Locked(lock_until));
+                }
+            }
             let (attempts, locked_until): (i64, Option<OffsetDateTime>) = sqlx::query_as(
                 "INSERT INTO login_locks (login, network, attempts, locked_until, last_attempt_at)
                  VALUES ($1, $2, 1, NULL, $3)

@@ -356,3 +356,41 @@ async fn a_burst_of_guesses_gets_five_checks_and_locks_only_its_own_network() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn guessing_many_names_from_one_network_grows_nothing() {
+    on_each_backend(|app| async move {
+        // A network that has already had 100 names counted (as a sweep of
+        // made-up names leaves it)...
+        let now = time::OffsetDateTime::now_utc();
+        let sql = "INSERT INTO login_locks (login, network, attempts, locked_until, last_attempt_at) VALUES ($1, '127.0.0.0/24', 1, NULL, $2)";
+        for i in 0..sipprov::store::users::MAX_NAMES_PER_NETWORK {
+            let name = format!("made-up-{i}");
+            match &app.db {
+                sipprov::store::Db::Sqlite(p) => drop(sqlx::query(sql).bind(&name).bind(now).execute(p).await.unwrap()),
+                sipprov::store::Db::Postgres(p) => drop(sqlx::query(sql).bind(&name).bind(now).execute(p).await.unwrap()),
+            }
+        }
+        // ...gets no row for a new name: it is answered as locked, known or not.
+        let count = || async {
+            let sql = "SELECT COUNT(*) FROM login_locks";
+            match &app.db {
+                sipprov::store::Db::Sqlite(p) => sqlx::query_scalar::<_, i64>(sql).fetch_one(p).await.unwrap(),
+                sipprov::store::Db::Postgres(p) => sqlx::query_scalar::<_, i64>(sql).fetch_one(p).await.unwrap(),
+            }
+        };
+        let before = count().await;
+        for login in ["another-made-up-name", "admin"] {
+            let (status, message) = login_from(&app, "127.0.0.1", login, "wrong-password").await;
+            assert_eq!((status, message.as_str()), (403, "login locked after 5 wrong passwords"), "{login}");
+        }
+        assert_eq!(count().await, before, "no row was added");
+        // A name it already has is counted as before; other networks are untouched.
+        assert_eq!(
+            login_from(&app, "127.0.0.1", "made-up-7", "wrong-password").await,
+            (403, "Wrong username or password".to_string())
+        );
+        assert_eq!(login_from(&app, "127.0.4.1", "admin", ADMIN_PASSWORD).await.0, 200);
+    })
+    .await;
+}
