@@ -32,11 +32,11 @@ use crate::config::{DATABASE_FILE, Settings};
 use crate::domain::timestamp;
 use crate::error::ApiError;
 use crate::jobs::Supervisor;
+use crate::packs::PackShelf;
 use crate::provision::OverTls;
 use crate::provision::cache::RenderCache;
 use crate::provision::limit::MissLimiter;
 use crate::provision::phone_auth::NonceStore;
-use crate::provision::render::Renderer;
 use crate::provision::tracking::FetchRecorder;
 use crate::secrets::{self, SecretBox};
 use crate::store::Db;
@@ -49,7 +49,8 @@ pub struct AppState {
     pub db: Db,
     pub secrets: SecretBox,
     pub settings: Arc<Settings>,
-    pub renderer: Renderer,
+    /// The vendor packs, built-in and from the data dir.
+    pub packs: Arc<PackShelf>,
     pub miss_limiter: Arc<MissLimiter>,
     pub fetches: Arc<FetchRecorder>,
     pub nonces: Arc<NonceStore>,
@@ -75,12 +76,18 @@ impl AppState {
         crate::jobs::remove_orphans(&db, &settings.data_dir, settings.request_deadline)
             .await
             .context("removing files interrupted uploads left behind")?;
-        // A shadowed file route stops the server here, not at a customer site.
-        crate::provision::files::check_table().map_err(anyhow::Error::msg)?;
-        let renderer = Renderer::new(&settings.data_dir);
+        // A broken pack or a shadowed file route stops the server here,
+        // not at a customer site.
+        let packs = PackShelf::open(&settings.data_dir).map_err(|problems| {
+            let listed: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            anyhow::anyhow!(
+                "the vendor packs have problems (sipprov check-templates lists them):\n{}",
+                listed.join("\n")
+            )
+        })?;
         let fetches = Arc::new(FetchRecorder::default());
         fetches.spawn_flusher(db.clone());
-        let cache = Arc::new(RenderCache::new(&settings.data_dir));
+        let cache = Arc::new(RenderCache::default());
         let upload_slots = Arc::new(tokio::sync::Semaphore::new(settings.max_concurrent_uploads));
         let jobs = Arc::new(Supervisor::default());
         jobs.start(
@@ -93,7 +100,7 @@ impl AppState {
                 db,
                 secrets,
                 settings: Arc::new(settings),
-                renderer,
+                packs: Arc::new(packs),
                 miss_limiter: Arc::new(MissLimiter::default()),
                 fetches,
                 nonces: Arc::new(NonceStore::default()),

@@ -11,8 +11,8 @@ use clap::{Parser, Subcommand};
 
 use crate::app::{self, AppState};
 use crate::config::{LogFormat, Overrides, ServeFlags, Settings, redact_url};
-use crate::domain::{Mac, Vendor, timestamp};
-use crate::provision::render::Renderer;
+use crate::domain::{Mac, timestamp};
+use crate::packs::Packs;
 use crate::provision::{self, Answer, PhoneRequest, tftp};
 use crate::secrets;
 use crate::store::Db;
@@ -287,9 +287,13 @@ async fn render(
             let lines = state.db.phone_lines(&mac.lower()).await?;
             let vendor = lines
                 .first()
-                .and_then(|l| Vendor::resolve(&l.vendor_code).ok())
+                .and_then(|l| state.packs.current().vendor(&l.vendor_code).ok())
                 .with_context(|| format!("no phone record has MAC {mac}"))?;
-            provision::files::config_file(vendor, mac).context("this vendor has no file of its own")?
+            state
+                .packs
+                .current()
+                .config_file(vendor, mac)
+                .context("this vendor has no file of its own")?
         }
     };
     let request = PhoneRequest {
@@ -315,19 +319,23 @@ async fn render(
     }
 }
 
+/// Checks every pack, built-in and in the data dir: manifests, routes,
+/// templates, and a render of each for a made-up phone. Each problem is
+/// named with its file and, where it has one, its line.
 fn check_templates(settings: &Settings) -> anyhow::Result<()> {
-    let mut failed = 0;
-    for (name, result) in Renderer::new(&settings.data_dir).check_all() {
-        match result {
-            Ok(()) => println!("ok    {name}"),
-            Err(reason) => {
-                failed += 1;
-                println!("FAIL  {name}: {reason}");
-            }
+    let loaded = Packs::load(&settings.data_dir.join("templates"));
+    let mut problems = loaded.problems;
+    problems.extend(loaded.packs.check_renders());
+    for file in &loaded.files {
+        if !problems.iter().any(|p| p.file == *file) {
+            println!("ok    {file}");
         }
     }
-    if failed > 0 {
-        bail!("{failed} template(s) failed");
+    for problem in &problems {
+        println!("FAIL  {problem}");
+    }
+    if !problems.is_empty() {
+        bail!("{} problem(s) in the vendor packs", problems.len());
     }
     Ok(())
 }

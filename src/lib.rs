@@ -10,6 +10,7 @@ pub mod domain;
 pub mod error;
 pub mod jobs;
 pub mod media;
+pub mod packs;
 pub mod provision;
 pub mod secrets;
 pub mod store;

@@ -1,14 +1,11 @@
 //! Rendered phone files and provisioning settings kept in memory, valid for
 //! one generation: the database's `cache_generation` (bumped in the same
 //! transaction as any change to devices, lines, extensions or dicts, on any
-//! node) together with a fingerprint of the template overrides on disk
-//! (looked at once a second). Every phone fetch reads the generation first,
+//! node) together with the print of the vendor packs in use. Every phone fetch reads the generation first,
 //! so once a change is committed no node serves what it replaced.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime};
 
 use super::render::Rendered;
 use crate::domain::Vendor;
@@ -16,8 +13,6 @@ use crate::store::Db;
 
 /// Entries kept at once; past this the cache starts again empty.
 const MAX_FILES: usize = 100_000;
-/// How often the template overrides are looked at.
-const TEMPLATE_CHECK: Duration = Duration::from_secs(1);
 
 /// What a phone file's bytes depend on besides the generation.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -40,7 +35,6 @@ pub struct CachedFile {
 pub type Generation = (i64, u64);
 
 pub struct RenderCache {
-    overrides: PathBuf,
     inner: Mutex<Inner>,
     reads: Mutex<Reads>,
     read_done: tokio::sync::Notify,
@@ -59,20 +53,21 @@ struct Reads {
 
 struct Inner {
     generation: Generation,
-    templates: u64,
-    templates_checked: Option<Instant>,
     files: HashMap<FileKey, CachedFile>,
     settings: HashMap<String, Vec<(String, String, String)>>,
 }
 
+impl Default for RenderCache {
+    fn default() -> RenderCache {
+        RenderCache::new()
+    }
+}
+
 impl RenderCache {
-    pub fn new(data_dir: &Path) -> RenderCache {
+    fn new() -> RenderCache {
         RenderCache {
-            overrides: data_dir.join("templates"),
             inner: Mutex::new(Inner {
                 generation: (0, 0),
-                templates: 0,
-                templates_checked: None,
                 files: HashMap::new(),
                 settings: HashMap::new(),
             }),
@@ -122,25 +117,10 @@ impl RenderCache {
         }
     }
 
-    /// Reads the current generation and drops everything older.
-    pub async fn refresh(&self, db: &Db) -> sqlx::Result<Generation> {
+    /// Reads the current generation, under the packs with print
+    /// `templates`, and drops everything older.
+    pub async fn refresh(&self, db: &Db, templates: u64) -> sqlx::Result<Generation> {
         let database = self.database_generation(db).await?;
-        let due = {
-            let inner = self.inner.lock().expect("cache lock");
-            inner.templates_checked.is_none_or(|t| t.elapsed() >= TEMPLATE_CHECK)
-        };
-        let templates = if due {
-            let dir = self.overrides.clone();
-            let print = tokio::task::spawn_blocking(move || fingerprint(&dir))
-                .await
-                .unwrap_or(0);
-            let mut inner = self.inner.lock().expect("cache lock");
-            inner.templates = print;
-            inner.templates_checked = Some(Instant::now());
-            print
-        } else {
-            self.inner.lock().expect("cache lock").templates
-        };
         let generation = (database, templates);
         let mut inner = self.inner.lock().expect("cache lock");
         if inner.generation != generation {
@@ -210,41 +190,13 @@ impl Drop for ReadGuard<'_> {
     }
 }
 
-/// A number that changes when any override file is added, removed or
-/// written: the files' names, sizes and modification times, hashed.
-fn fingerprint(dir: &Path) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    let Ok(vendors) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    let mut entries = Vec::new();
-    for vendor in vendors.flatten() {
-        let Ok(files) = std::fs::read_dir(vendor.path()) else {
-            continue;
-        };
-        for file in files.flatten() {
-            if let Ok(meta) = file.metadata() {
-                let modified = meta
-                    .modified()
-                    .ok()
-                    .and_then(|m| m.duration_since(SystemTime::UNIX_EPOCH).ok())
-                    .unwrap_or_default();
-                entries.push((file.path(), meta.len(), modified));
-            }
-        }
-    }
-    entries.sort();
-    entries.hash(&mut hasher);
-    hasher.finish()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     use std::sync::Arc;
     use std::sync::atomic::{AtomicI64, Ordering};
+    use std::time::Duration;
 
     async fn database() -> (tempfile::TempDir, Db) {
         let dir = tempfile::tempdir().unwrap();
@@ -257,8 +209,8 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_shared_read_never_predates_the_fetch_that_uses_it() {
-        let (dir, db) = database().await;
-        let cache = Arc::new(RenderCache::new(dir.path()));
+        let (_dir, db) = database().await;
+        let cache = Arc::new(RenderCache::new());
         let committed = Arc::new(AtomicI64::new(db.cache_generation().await.unwrap()));
         for _ in 0..30 {
             let mut readers = Vec::new();
@@ -290,24 +242,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_fetch_dropped_mid_read_does_not_hold_up_the_others() {
-        let (dir, db) = database().await;
-        let cache = RenderCache::new(dir.path());
+        let (_dir, db) = database().await;
+        let cache = RenderCache::new();
         // Dropped at its first await, while its read is under way.
         let _ = tokio::time::timeout(Duration::ZERO, cache.database_generation(&db)).await;
         let next = tokio::time::timeout(Duration::from_secs(5), cache.database_generation(&db)).await;
         assert!(next.expect("not stuck behind the dropped read").is_ok());
-    }
-
-    #[test]
-    fn the_fingerprint_follows_the_override_files() {
-        let dir = tempfile::tempdir().unwrap();
-        let empty = fingerprint(dir.path());
-        std::fs::create_dir_all(dir.path().join("yealink")).unwrap();
-        std::fs::write(dir.path().join("yealink/mac.cfg"), "a").unwrap();
-        let one = fingerprint(dir.path());
-        assert_ne!(empty, one);
-        std::fs::write(dir.path().join("yealink/mac.cfg"), "ab").unwrap();
-        assert_ne!(one, fingerprint(dir.path()), "a rewrite changes it");
-        assert_eq!(fingerprint(dir.path()), fingerprint(dir.path()));
     }
 }

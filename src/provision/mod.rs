@@ -3,7 +3,6 @@
 //! XSwitch's `/api/provision/<vendor>/<file>`.
 
 pub mod cache;
-pub mod files;
 pub mod limit;
 pub mod phone_auth;
 pub mod render;
@@ -11,7 +10,6 @@ pub mod settings;
 pub mod tftp;
 pub mod tracking;
 pub mod uploads;
-pub mod user_agent;
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -30,13 +28,14 @@ use sha2::{Digest, Sha256};
 use tower_http::services::ServeDir;
 
 use self::cache::{CachedFile, FileKey, Generation};
-use self::files::{FileKind, FileMatch};
 use self::phone_auth::Verdict;
 use self::render::{DeviceView, LineView, RenderContext, SettingsView};
-use self::user_agent::PhoneAgent;
 use crate::api::extensions::password_aad;
 use crate::app::AppState;
 use crate::domain::{Mac, SiteTimeZone, Vendor, timestamp};
+use crate::packs::Packs;
+use crate::packs::agents::PhoneAgent;
+use crate::packs::routes::{FileKind, FileMatch};
 use crate::store::fetches::{Fetched, PendingPhone};
 
 pub fn router(state: AppState) -> Router {
@@ -86,7 +85,7 @@ async fn allowed_networks_only(
     req: Request,
     next: Next,
 ) -> Response {
-    let generation = match state.cache.refresh(&state.db).await {
+    let generation = match state.cache.refresh(&state.db, state.packs.current().print()).await {
         Ok(generation) => generation,
         Err(err) => {
             tracing::error!(error = %err, "could not read the cache generation");
@@ -128,7 +127,7 @@ async fn prov(arrival: Arrival, Path(file): Path<String>, body: Bytes) -> Respon
 }
 
 async fn prov_for_vendor(arrival: Arrival, Path((vendor, file)): Path<(String, String)>, body: Bytes) -> Response {
-    match Vendor::resolve(&vendor) {
+    match arrival.state.packs.current().vendor(&vendor) {
         Ok(vendor) => serve(&arrival, &file, Some(vendor), &body).await,
         Err(_) => (
             StatusCode::NOT_FOUND,
@@ -212,7 +211,7 @@ async fn serve(arrival: &Arrival, path: &str, vendor_hint: Option<Vendor>, body:
         answer(state, &request).await
     };
     match answered {
-        Answer::File(r) => respond(r.body, r.content_type, headers),
+        Answer::File(r) => respond(r.body, &r.content_type, headers),
         // Every miss looks the same: an unknown name, an unknown MAC, a MAC
         // of another vendor. Nothing tells a scanner which MACs exist.
         Answer::NotFound => text(StatusCode::NOT_FOUND, "Not Found\n"),
@@ -249,10 +248,12 @@ pub async fn answer(state: &AppState, req: &PhoneRequest<'_>) -> Answer {
         return Answer::Throttled(wait);
     }
     let name = req.path.rsplit('/').next().unwrap_or(req.path);
-    let Some(matched) = files::resolve(name) else {
+    // One set of packs answers the whole request, and names its generation.
+    let packs = state.packs.current();
+    let Some(matched) = packs.resolve(name) else {
         return Answer::NotFound;
     };
-    let agent = user_agent::parse(req.user_agent);
+    let agent = packs.parse_user_agent(req.user_agent);
     if let Some(refused) = matched
         .mac
         .and_then(|mac| foreign_file(state, req, agent.as_ref(), name, mac))
@@ -262,7 +263,7 @@ pub async fn answer(state: &AppState, req: &PhoneRequest<'_>) -> Answer {
     // Phones are served from the cache of the current generation; previews
     // always render afresh.
     let generation = if req.from_phone {
-        match state.cache.refresh(&state.db).await {
+        match state.cache.refresh(&state.db, packs.print()).await {
             Ok(generation) => Some(generation),
             Err(err) => {
                 tracing::error!(error = %err, "could not read the cache generation");
@@ -283,7 +284,8 @@ pub async fn answer(state: &AppState, req: &PhoneRequest<'_>) -> Answer {
         scheme: req.scheme.to_string(),
         user_agent: req.user_agent.to_string(),
     };
-    let cacheable = generation.filter(|_| !uploads::reads_back(name));
+    // A file the phone writes back may change on disk at any time.
+    let cacheable = generation.filter(|_| matched.kind != FileKind::WrittenBack);
     if let Some(generation) = cacheable
         && let Some(hit) = state.cache.file(generation, &key)
     {
@@ -292,7 +294,7 @@ pub async fn answer(state: &AppState, req: &PhoneRequest<'_>) -> Answer {
         }
         return Answer::File(hit.rendered);
     }
-    let (answer, vendor) = render_answer(state, req, name, &matched, agent, &rows).await;
+    let (answer, vendor) = render_answer(state, &packs, req, name, &matched, agent, &rows).await;
     if let (Some(generation), Answer::File(rendered), Some(vendor)) = (cacheable, &answer, vendor) {
         let rendered = rendered.clone();
         state.cache.keep_file(generation, key, CachedFile { rendered, vendor });
@@ -304,6 +306,7 @@ pub async fn answer(state: &AppState, req: &PhoneRequest<'_>) -> Answer {
 /// vendor that answered.
 async fn render_answer(
     state: &AppState,
+    packs: &Packs,
     req: &PhoneRequest<'_>,
     name: &str,
     matched: &FileMatch,
@@ -319,7 +322,7 @@ async fn render_answer(
     });
     // A phone learns its fetch credential from a file that already needed
     // it, so a rotation (new and previous password) reaches every phone.
-    if matched.kind == FileKind::DeviceConfig
+    if matched.kind.carries_secrets()
         && let Some((username, password)) = settings::fetch_credential(rows, |realm, k, sealed| {
             state.secrets.decrypt(sealed, &settings::secret_aad(realm, k)).ok()
         })
@@ -338,10 +341,13 @@ async fn render_answer(
     match matched.mac {
         None => {
             // A common file: the vendor the request names, else the one the phone says it is.
-            let vendor = vendor_hint
+            let Some(vendor) = vendor_hint
                 .or(agent.as_ref().map(|a| a.vendor))
-                .filter(|v| matched.vendors.iter().any(|(m, _)| m == v))
-                .unwrap_or(matched.vendors[0].0);
+                .filter(|v| matched.entry(*v, name).is_some())
+                .or_else(|| matched.vendors().next())
+            else {
+                return (Answer::NotFound, None);
+            };
             if vendor_hint.is_some_and(|h| h != vendor) {
                 return (Answer::NotFound, None);
             }
@@ -358,8 +364,9 @@ async fn render_answer(
                 model: matched.model.clone().or(agent.map(|a| a.model)).unwrap_or_default(),
             };
             let answer = render(
-                state,
+                packs,
                 vendor,
+                name,
                 matched,
                 RenderContext {
                     device,
@@ -380,17 +387,19 @@ async fn render_answer(
                 from_phone: req.from_phone,
                 mask_secrets: req.mask_secrets,
             };
-            match phone_context(state, &fetch, mac, settings).await {
+            match phone_context(state, packs, &fetch, mac, settings).await {
                 Ok(Some((vendor, ctx))) => {
                     track(state, req, name, mac, vendor, fetch.agent.as_ref(), matched.kind);
-                    if let Some(body) = uploads::served_back(&state.settings.data_dir, mac, name).await {
+                    if matched.kind == FileKind::WrittenBack
+                        && let Some(body) = uploads::served_back(&state.settings.data_dir, mac, name).await
+                    {
                         let file = render::Rendered {
                             body,
-                            content_type: "text/xml; charset=utf-8",
+                            content_type: "text/xml; charset=utf-8".into(),
                         };
                         return (Answer::File(file), Some(vendor));
                     }
-                    (render(state, vendor, matched, ctx), Some(vendor))
+                    (render(packs, vendor, name, matched, ctx), Some(vendor))
                 }
                 Ok(None) => (Answer::NotFound, None),
                 Err(err) => {
@@ -415,7 +424,7 @@ fn track(
     if !req.from_phone {
         return;
     }
-    if kind == FileKind::DeviceConfig {
+    if kind == FileKind::Config {
         tracing::info!(mac = %mac, file = name, vendor = vendor.code(), peer = %req.peer, "served a phone its configuration");
     }
     state.fetches.fetched(
@@ -528,10 +537,18 @@ async fn settings_rows(
 
 /// Renders once: a vendor without this template does not serve the file,
 /// nor does a template that renders nothing for this phone.
-fn render(state: &AppState, vendor: Vendor, matched: &FileMatch, ctx: RenderContext) -> Answer {
-    match state.renderer.render(vendor, matched.template, &ctx) {
+fn render(packs: &Packs, vendor: Vendor, name: &str, matched: &FileMatch, ctx: RenderContext) -> Answer {
+    let Some(entry) = matched.entry(vendor, name) else {
+        return Answer::NotFound;
+    };
+    match packs.render(vendor, &entry.template, &ctx) {
         Ok(rendered) if rendered.body.trim().is_empty() => Answer::NotFound,
-        Ok(rendered) => Answer::File(rendered),
+        Ok(mut rendered) => {
+            if let Some(content_type) = &entry.content_type {
+                rendered.content_type.clone_from(content_type);
+            }
+            Answer::File(rendered)
+        }
         Err(render::RenderError::Missing(_)) => Answer::NotFound,
         Err(err) => {
             tracing::error!(error = %err, vendor = vendor.code(), "template failed");
@@ -556,6 +573,7 @@ struct Fetch<'a> {
 /// this file: its device view and every line with its password.
 async fn phone_context(
     state: &AppState,
+    packs: &Packs,
     fetch: &Fetch<'_>,
     mac: Mac,
     settings: SettingsView,
@@ -584,7 +602,7 @@ async fn phone_context(
                 vendor: agent
                     .as_ref()
                     .map(|a| a.vendor)
-                    .or(Vendor::from_oui(&mac))
+                    .or(packs.vendor_of_oui(&mac))
                     .map_or("", |v| v.code())
                     .to_string(),
                 model: agent.as_ref().map(|a| a.model.clone()).unwrap_or_default(),
@@ -597,10 +615,10 @@ async fn phone_context(
         );
         return Ok(None);
     };
-    let Ok(vendor) = Vendor::resolve(&first.vendor_code) else {
+    let Ok(vendor) = packs.vendor(&first.vendor_code) else {
         return Ok(None);
     };
-    if !matched.fits(vendor, name) || vendor_hint.is_some_and(|h| h != vendor) {
+    if matched.entry(vendor, name).is_none() || vendor_hint.is_some_and(|h| h != vendor) {
         return Ok(None);
     }
     let mut lines = Vec::new();
@@ -688,7 +706,7 @@ fn site_settings(host: &str, scheme: &str) -> SettingsView {
 }
 
 /// The body with a strong ETag; a matching If-None-Match gets 304.
-fn respond(body: String, content_type: &'static str, headers: &HeaderMap) -> Response {
+fn respond(body: String, content_type: &str, headers: &HeaderMap) -> Response {
     let etag = format!("\"{}\"", hex::encode(&Sha256::digest(body.as_bytes())[..16]));
     let matches = headers
         .get(IF_NONE_MATCH)
@@ -699,7 +717,14 @@ fn respond(body: String, content_type: &'static str, headers: &HeaderMap) -> Res
         return (StatusCode::NOT_MODIFIED, [(ETAG, etag)]).into_response();
     }
     (
-        [(CONTENT_TYPE, HeaderValue::from_static(content_type)), (ETAG, etag)],
+        // Manifests' content types are checked when packs load.
+        [
+            (
+                CONTENT_TYPE,
+                HeaderValue::from_str(content_type).unwrap_or(HeaderValue::from_static("text/plain")),
+            ),
+            (ETAG, etag),
+        ],
         body,
     )
         .into_response()

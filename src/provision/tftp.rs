@@ -18,7 +18,6 @@ use std::time::Duration;
 use tokio::net::UdpSocket;
 use tokio::sync::Semaphore;
 
-use super::files;
 use super::{Answer, PhoneRequest};
 use crate::app::AppState;
 
@@ -287,7 +286,11 @@ async fn answer_request(
         _ => format!("{}:{}", local.to_canonical(), http.port),
     };
     let name = request.file.trim_start_matches('/');
-    let secret = files::resolve(name.rsplit('/').next().unwrap_or(name)).is_some_and(|m| m.kind.carries_secrets());
+    let secret = state
+        .packs
+        .current()
+        .resolve(name.rsplit('/').next().unwrap_or(name))
+        .is_some_and(|m| m.kind.carries_secrets());
     let answer = if secret && !state.settings.tftp_serve_secrets {
         Answer::NotFound
     } else {

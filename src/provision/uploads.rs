@@ -1,59 +1,33 @@
-//! Files phones write back with PUT: Polycom's logs, its override file
-//! (settings changed on the phone) and its contacts. They are kept under
-//! `<data-dir>/uploads/<mac>/`. The override file and the contacts are
-//! served back in place of the template, so what a user changed on the
-//! phone survives its next reboot; they are as secret as its configuration.
+//! Files phones write back with PUT: the written-back files of their
+//! pack (Polycom's override file, with settings changed on the phone, and
+//! its contacts) and the uploads it declares (logs). They are kept under
+//! `<data-dir>/uploads/<mac>/`. Written-back files are served back in
+//! place of the template, so what a user changed on the phone survives its
+//! next reboot; they are as secret as its configuration.
 //!
 //! Writing needs phone authentication (`auth_mode`): with it off, anyone
 //! could replace a phone's settings. A phone writes only its own files: the
 //! credential it proved is that phone's own, or the site's with the file's
-//! MAC in its User-Agent.
+//! MAC in its User-Agent. The names a pack declares are a fixed set, so one
+//! phone's uploads are bounded too.
 
 use std::path::{Path, PathBuf};
-use std::sync::LazyLock;
 
-use regex::Regex;
-
-use super::files::FileKind;
 use super::phone_auth::{Holder, Verdict};
 use super::{Answer, PhoneRequest};
 use crate::app::AppState;
-use crate::domain::{Mac, Vendor};
+use crate::domain::Mac;
+use crate::packs::routes::FileKind;
 
 /// The largest file a phone may upload; Polycom logs stay well below.
 pub const MAX_UPLOAD_BYTES: usize = 1024 * 1024;
-
-/// The names a phone may write. The set is fixed, so one phone's uploads
-/// are bounded too.
-static UPLOADABLE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^(?P<mac>[0-9a-f]{12})-(?:app\.log|boot\.log|phone\.cfg|directory\.xml|calls\.xml)$")
-        .expect("a valid pattern")
-});
-
-/// Of those, the ones the phone also reads back.
-const SERVED_BACK: [&str; 2] = ["-phone.cfg", "-directory.xml"];
-
-/// The phone a file name belongs to, if phones may upload it.
-fn uploadable(name: &str) -> Option<Mac> {
-    let caps = UPLOADABLE.captures(name)?;
-    caps["mac"].parse().ok()
-}
 
 fn stored_path(data_dir: &Path, mac: Mac, name: &str) -> PathBuf {
     data_dir.join("uploads").join(mac.lower()).join(name)
 }
 
-/// Whether `name` is a file the phone reads back (so it may change on disk
-/// at any time, and is not cached).
-pub fn reads_back(name: &str) -> bool {
-    uploadable(name).is_some() && SERVED_BACK.iter().any(|suffix| name.ends_with(suffix))
-}
-
-/// What the phone uploaded under `name`, when it is a file it reads back.
+/// What the phone uploaded under `name`, one of its written-back files.
 pub async fn served_back(data_dir: &Path, mac: Mac, name: &str) -> Option<String> {
-    if !SERVED_BACK.iter().any(|suffix| name.ends_with(suffix)) || uploadable(name) != Some(mac) {
-        return None;
-    }
     let path = crate::confined::within(&data_dir.join("uploads"), &stored_path(data_dir, mac, name)).await?;
     let bytes = tokio::fs::read(path).await.ok()?;
     String::from_utf8(bytes).ok()
@@ -67,10 +41,11 @@ pub async fn keep(state: &AppState, req: &PhoneRequest<'_>, body: &[u8]) -> Answ
         return Answer::Throttled(wait);
     }
     let name = req.path.rsplit('/').next().unwrap_or(req.path);
-    let Some(mac) = uploadable(name) else {
+    let packs = state.packs.current();
+    let Some((mac, writers)) = packs.uploadable(name) else {
         return Answer::NotFound;
     };
-    let agent = super::user_agent::parse(req.user_agent);
+    let agent = packs.parse_user_agent(req.user_agent);
     if let Some(refused) = super::foreign_file(state, req, agent.as_ref(), name, mac) {
         return refused;
     }
@@ -88,13 +63,14 @@ pub async fn keep(state: &AppState, req: &PhoneRequest<'_>, body: &[u8]) -> Answ
         return Answer::Forbidden;
     }
     let vendor = match state.db.phone_lines(&mac.lower()).await {
-        Ok(rows) => rows.first().and_then(|r| Vendor::resolve(&r.vendor_code).ok()),
+        Ok(rows) => rows.first().and_then(|r| packs.vendor(&r.vendor_code).ok()),
         Err(err) => {
             tracing::error!(error = %err, "could not read a phone record");
             return Answer::Unavailable;
         }
     };
-    if vendor != Some(Vendor::Polycom) || req.vendor_hint.is_some_and(|v| v != Vendor::Polycom) {
+    let writes_it = vendor.is_some_and(|v| writers.contains(&v) && req.vendor_hint.is_none_or(|h| h == v));
+    if !writes_it {
         state.miss_limiter.unknown_mac(req.peer, mac);
         return Answer::NotFound;
     }
@@ -128,33 +104,4 @@ async fn write_atomically(root: &Path, path: &Path, body: &[u8]) -> std::io::Res
     let _ = tokio::fs::remove_file(&partial).await;
     tokio::fs::write(&partial, body).await?;
     tokio::fs::rename(&partial, &path).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_a_phones_own_logs_overrides_and_contacts() {
-        let mac: Mac = "0004f2aabbcc".parse().unwrap();
-        for name in [
-            "0004f2aabbcc-app.log",
-            "0004f2aabbcc-boot.log",
-            "0004f2aabbcc-phone.cfg",
-            "0004f2aabbcc-directory.xml",
-            "0004f2aabbcc-calls.xml",
-        ] {
-            assert_eq!(uploadable(name), Some(mac), "{name}");
-        }
-        for name in [
-            "0004f2aabbcc.cfg",
-            "0004f2aabbcc-sipprov.cfg",
-            "000000000000.cfg",
-            "0004F2AABBCC-app.log",
-            "../0004f2aabbcc-app.log",
-            "0004f2aabbcc-app.log/x",
-        ] {
-            assert_eq!(uploadable(name), None, "{name}");
-        }
-    }
 }

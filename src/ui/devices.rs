@@ -11,9 +11,9 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use super::{Admin, Console, Fields, PAGE_SIZE, Routes, Submission, flash, pager};
-use crate::api::device_provisions::LIST;
+use crate::api::device_provisions::{LIST, vendor_named};
 use crate::api::paging::{ListParams, PageBody};
-use crate::domain::{Mac, Vendor, parse_extn_field, timestamp};
+use crate::domain::{Mac, parse_extn_field, timestamp};
 use crate::provision::settings::{SITE_REALM, phone_realm};
 use crate::store::devices::Device;
 
@@ -49,7 +49,10 @@ async fn list(State(console): State<Console>, admin: Admin, Query(query): Query<
         params.insert(field.to_string(), q.to_string());
     }
     let listed = match ListParams::from_map(params) {
-        Ok(params) => LIST.fetch::<Device>(&console.app.db, &params).await,
+        Ok(mut params) => match vendor_named(&console.app.packs.current(), &mut params) {
+            Ok(()) => LIST.fetch::<Device>(&console.app.db, &params).await,
+            Err(err) => Err(err),
+        },
         Err(err) => Err(err),
     };
     let (envelope, error) = match listed {
@@ -186,7 +189,7 @@ async fn form_page(console: &Console, admin: &Admin, id: Option<i64>, form: Valu
             "id": id,
             "form": form,
             "errors": errors,
-            "vendors": Vendor::all().map(Vendor::code).collect::<Vec<_>>(),
+            "vendors": console.app.packs.current().vendors().map(|v| v.code()).collect::<Vec<_>>(),
             "extension_numbers": numbers,
         }),
     )
@@ -205,7 +208,7 @@ pub async fn extension_numbers(console: &Console, admin: &Admin) -> Vec<Value> {
 }
 
 async fn new_form(State(console): State<Console>, admin: Admin) -> Response {
-    let form = json!({"name": "", "mac": "", "vendor": "yealink", "type": "", "extn": ""});
+    let form = json!({"name": "", "mac": "", "vendor": "", "type": "", "extn": ""});
     form_page(&console, &admin, None, form, json!({})).await
 }
 
@@ -240,7 +243,7 @@ async fn edit_form(State(console): State<Console>, admin: Admin, Path(id): Path<
             let form = json!({
                 "name": device["name"],
                 "mac": device["mac"].as_str().and_then(|m| m.parse::<Mac>().ok()).map_or(device["mac"].clone(), |m| json!(m.colon_upper())),
-                "vendor": device["vendor"].as_str().and_then(|v| Vendor::resolve(v).ok()).map_or("", Vendor::code),
+                "vendor": device["vendor"].as_str().and_then(|v| console.app.packs.current().vendor(v).ok()).map_or("", |v| v.code()),
                 "type": device["type"],
                 "extn": shown_extn(device["extn"].as_str().unwrap_or("")),
             });
@@ -294,7 +297,14 @@ async fn preview(State(console): State<Console>, admin: Admin, Path(id): Path<i6
     };
     let base = format!("http://{}", admin.host);
     let urls: Vec<Value> = std::iter::once(json!({"vendor": "any", "url": preview["provisioning_url"]}))
-        .chain(Vendor::all().map(|v| json!({"vendor": v.code(), "url": format!("{base}/api/provision/{}/", v.code())})))
+        .chain(
+            console
+                .app
+                .packs
+                .current()
+                .vendors()
+                .map(|v| json!({"vendor": v.code(), "url": format!("{base}/api/provision/{}/", v.code())})),
+        )
         .collect();
     let mac_shown = preview["mac"]
         .as_str()

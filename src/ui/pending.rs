@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::devices::lines_field;
 use super::{Admin, Console, PAGE_SIZE, Routes, Submission, pager};
-use crate::domain::{Mac, Vendor};
+use crate::domain::Mac;
 
 pub fn routes() -> Routes {
     Routes::default()
@@ -92,7 +92,7 @@ async fn form_page(
             "chosen": chosen,
             "errors": errors,
             "extensions": extensions,
-            "vendors": Vendor::all().map(Vendor::code).collect::<Vec<_>>(),
+            "vendors": console.app.packs.current().vendors().map(|v| v.code()).collect::<Vec<_>>(),
         }),
     )
 }
@@ -116,8 +116,8 @@ async fn claim_form(State(console): State<Console>, admin: Admin, Path(mac): Pat
     };
     let vendor = phone["vendor"]
         .as_str()
-        .and_then(|v| Vendor::resolve(v).ok())
-        .map_or("yealink", Vendor::code);
+        .and_then(|v| console.app.packs.current().vendor(v).ok())
+        .map_or("", |v| v.code());
     let form = json!({"name": "", "vendor": vendor, "type": phone["model"]});
     form_page(&console, &admin, phone, form, Vec::new(), json!({})).await
 }

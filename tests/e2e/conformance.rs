@@ -1258,3 +1258,94 @@ async fn a_pack_manifest_in_the_data_dir_takes_effect_without_a_restart() {
     })
     .await;
 }
+
+/// A family sipprov was not built with: a pack folder in the data dir gives
+/// its names, OUI, User-Agent, file name, values and models, and the
+/// running server takes it within a second, with no rebuild or restart.
+#[tokio::test]
+async fn a_made_up_family_dropped_into_the_data_dir_takes_effect_without_a_rebuild() {
+    on_each_backend(|app| async move {
+        let dir = app.data_dir.path().join("templates/acme");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("vendor.toml"),
+            r#"[vendor]
+names = ["Acme Phones"]
+ouis = ["02ac3e"]
+fetch_credential = ["auth_user"]
+
+[[user_agents]]
+pattern = '^AcmePhone (?P<model>[A-Z0-9]+)/(?P<fw>[0-9.]+) {mac}'
+samples = ["AcmePhone A2/1.2 02:ac:3e:00:00:01"]
+
+[[files]]
+name = "acme-{MAC}.ini"
+template = "phone.ini"
+kind = "config"
+content_type = "text/x-acme; charset=utf-8"
+
+[values.transport]
+udp = "U"
+tls = "S"
+
+[models]
+A2 = 2
+"#,
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("phone.ini"),
+            "auth_user={{ settings.provisioning_username }}\n{% for line in lines %}line{{ line.index }}={{ line.extn }}:{{ line.password }}@{{ settings.sip_server_host }};{{ pack.transport }}\n{% endfor %}",
+        )
+        .unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+
+        // An unknown Acme phone asks: the pack's User-Agent rule and OUI name it.
+        let ask = || {
+            app.client
+                .get(app.url("/prov/acme-02AC3E000001.ini"))
+                .header("user-agent", "AcmePhone A2/1.2 02:ac:3e:00:00:01")
+                .send()
+        };
+        assert_eq!(ask().await.unwrap().status(), 404);
+        crate::provisioning::eventually("the Acme phone is pending", || async {
+            app.get("/api/device_provisions/pending").await.1["rowCount"] == 1
+        })
+        .await;
+        let (_, pending) = app.get("/api/device_provisions/pending").await;
+        assert_eq!(pending["data"][0]["vendor"], "acme", "{pending}");
+        assert_eq!(pending["data"][0]["model"], "A2", "{pending}");
+
+        // Its limit of two lines holds, and its name is one the API takes.
+        assert_done(&app.post("/api/extensions", json!({"extn": "2001", "password": "line-pass-2001"})).await);
+        assert_done(&app.post("/api/extensions", json!({"extn": "2002", "password": "line-pass-2002"})).await);
+        assert_done(&app.post("/api/extensions", json!({"extn": "2003", "password": "line-pass-2003"})).await);
+        let three = "[{\"extn\":\"2001\"},{\"extn\":\"2002\"},{\"extn\":\"2003\"}]";
+        crate::harness::assert_error(
+            &app.post("/api/device_provisions", json!({"vendor": "Acme Phones", "mac": "02ac3e000001", "type": "A2", "extn": three}))
+                .await,
+            400,
+            "a A2 takes at most 2 lines",
+        );
+        let two = "[{\"extn\":\"2001\"},{\"extn\":\"2002\"}]";
+        assert_done(
+            &app.post("/api/device_provisions", json!({"vendor": "Acme Phones", "mac": "02ac3e000001", "type": "A2", "extn": two}))
+                .await,
+        );
+        for (k, v) in [("sip_server_host", "pbx.example.com"), ("transport", "tls")] {
+            assert_done(&app.post("/api/dicts", json!({"realm": "PROVISION", "k": k, "v": v})).await);
+        }
+        let response = ask().await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["content-type"], "text/x-acme; charset=utf-8");
+        let body = response.text().await.unwrap();
+        assert_eq!(
+            body,
+            "auth_user=\nline1=2001:line-pass-2001@pbx.example.com;S\nline2=2002:line-pass-2002@pbx.example.com;S\n"
+        );
+        // The file is Acme's own: the lower-case name is no Acme file.
+        let lower = app.client.get(app.url("/prov/acme-02ac3e000001.ini")).send().await.unwrap();
+        assert_eq!(lower.status(), 404);
+    })
+    .await;
+}

@@ -244,7 +244,7 @@ async fn extn_forms_mac_spellings_and_vendor_names() {
             )
             .await,
             400,
-            "unknown vendor 'acme'; accepted: yealink, 亿联",
+            "unknown vendor 'acme'; accepted: akuvox, cisco, fanvil, 方位,",
         );
         assert_error(
             &app.post(

@@ -439,7 +439,7 @@ async fn a_mac_sweep_gets_nothing_and_is_throttled_but_a_booting_site_is_not() {
 }
 
 /// Polls `check` until it holds; fetch tracking is written in batches.
-async fn eventually<F, Fut>(what: &str, check: F)
+pub async fn eventually<F, Fut>(what: &str, check: F)
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = bool>,

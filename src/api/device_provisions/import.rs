@@ -11,7 +11,8 @@ use serde_json::Value;
 
 use crate::domain::{ExtnRef, Mac, Vendor, parse_extn_field};
 use crate::error::{ApiError, RowError};
-use crate::provision::render::{Renderer, model_key};
+use crate::packs::Packs;
+use crate::provision::render::model_key;
 use crate::store::Db;
 use crate::store::devices::DeviceFields;
 use crate::store::extensions::ExtensionKey;
@@ -456,7 +457,7 @@ impl LineCounter<'_> {
 /// count as taken.
 pub async fn plan(
     db: &Db,
-    packs: &Renderer,
+    packs: &Packs,
     rows: Vec<Result<RawRow, RowError>>,
     replacing: Option<i64>,
 ) -> Result<Vec<DeviceFields>, ApiError> {
@@ -464,7 +465,7 @@ pub async fn plan(
     let mut parsed = Vec::with_capacity(rows.len());
     for row in rows {
         match row {
-            Ok(raw) => parsed.push(check_row(raw)),
+            Ok(raw) => parsed.push(check_row(packs, raw)),
             Err(e) => errors.push(e),
         }
     }
@@ -646,7 +647,7 @@ struct CheckedRow {
     errors: Vec<RowError>,
 }
 
-fn check_row(raw: RawRow) -> CheckedRow {
+fn check_row(packs: &Packs, raw: RawRow) -> CheckedRow {
     let row = raw.row;
     let err = |column: &str, value: &str, reason: String| RowError {
         row,
@@ -677,11 +678,12 @@ fn check_row(raw: RawRow) -> CheckedRow {
         errors.push(err(
             "vendor",
             "",
-            format!("required; accepted: {}", Vendor::accepted_names()),
+            format!("required; accepted: {}", packs.accepted_names()),
         ));
         None
     } else {
-        Vendor::resolve(&vendor_text)
+        packs
+            .vendor(&vendor_text)
             .map_err(|e| errors.push(err("vendor", &vendor_text, e.to_string())))
             .ok()
     };
@@ -810,13 +812,16 @@ mod tests {
 
     #[test]
     fn every_bad_field_of_a_row_is_reported() {
-        let errors = check_row(RawRow {
-            row: 7,
-            mac: Some("00a859f6c74i".into()),
-            vendor: Some("acme".into()),
-            extn: Some("[oops".into()),
-            ..Default::default()
-        })
+        let errors = check_row(
+            &Packs::builtin(),
+            RawRow {
+                row: 7,
+                mac: Some("00a859f6c74i".into()),
+                vendor: Some("acme".into()),
+                extn: Some("[oops".into()),
+                ..Default::default()
+            },
+        )
         .errors;
         let columns: Vec<&str> = errors.iter().map(|e| e.column.as_str()).collect();
         assert_eq!(columns, vec!["mac", "vendor", "extn"]);

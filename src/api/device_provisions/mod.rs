@@ -7,6 +7,8 @@ use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Request, State};
 use axum::http::HeaderMap;
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE, HOST};
 use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -18,9 +20,9 @@ use super::extract::{ApiPath, ApiQuery, RawBody};
 use super::paging::{Filter, ListParams, ListSpec, PageBody, like_pattern};
 use super::{Done, done};
 use crate::app::AppState;
-use crate::domain::{Mac, Vendor, timestamp};
+use crate::domain::{Mac, timestamp};
 use crate::error::{ApiError, ErrorBody, RowError};
-use crate::provision::render::Renderer;
+use crate::packs::{PackShelf, Packs};
 use crate::provision::{self, Answer, PhoneRequest};
 use crate::store::devices::{COLUMNS, Device, DeviceFields};
 use crate::store::fetches::{PENDING_COLUMNS, PendingPhone};
@@ -49,7 +51,9 @@ pub const LIST: ListSpec = ListSpec {
     filters: &[
         Filter::Contains("name", "name"),
         Filter::Contains("type", "type"),
-        Filter::Custom("vendor", vendor_filter),
+        // Any name of the family finds all its records (`gs` finds `潮流`):
+        // `vendor_named` turns the name into the code first.
+        Filter::Equals("vendor", "vendor_code"),
         Filter::Custom("mac", mac_filter),
         Filter::Custom("extn", extn_filter),
     ],
@@ -82,10 +86,15 @@ const PENDING: ListSpec = ListSpec {
     default_order: "last_seen DESC, mac",
 };
 
-/// Any spelling of the vendor finds all its records (`gs` finds `潮流`).
-fn vendor_filter(value: &str, sql: &mut ListSql) -> Result<(), ApiError> {
-    let vendor = Vendor::resolve(value).map_err(|e| ApiError::field("vendor", e))?;
-    sql.push(|p| format!("vendor_code = {p}"), Arg::Text(vendor.code().into()));
+/// Turns a `vendor` filter, any name of a family, into the family's code.
+pub fn vendor_named(packs: &Packs, params: &mut ListParams) -> Result<(), ApiError> {
+    if let Some(name) = params.filters.get_mut("vendor") {
+        *name = packs
+            .vendor(name)
+            .map_err(|e| ApiError::field("vendor", e))?
+            .code()
+            .to_string();
+    }
     Ok(())
 }
 
@@ -211,7 +220,12 @@ pub struct DownloadOptions {
         ("type" = Option<String>, Query, description = "part of the model"),
     ),
     responses((status = 200, body = PageBody<Device>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
-pub async fn list(State(db): State<Db>, params: ListParams) -> Result<Json<PageBody<Device>>, ApiError> {
+pub async fn list(
+    State(db): State<Db>,
+    State(packs): State<Arc<PackShelf>>,
+    mut params: ListParams,
+) -> Result<Json<PageBody<Device>>, ApiError> {
+    vendor_named(&packs.current(), &mut params)?;
     Ok(Json(LIST.fetch(&db, &params).await?))
 }
 
@@ -229,13 +243,13 @@ pub async fn get_one(State(db): State<Db>, ApiPath(id): ApiPath<i64>) -> Result<
     ))]
 pub async fn create(
     State(db): State<Db>,
-    State(packs): State<Renderer>,
+    State(packs): State<Arc<PackShelf>>,
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
     match parse_json(&body)? {
-        JsonBody::Rows(rows) => write_rows(&db, &packs, rows, false).await,
+        JsonBody::Rows(rows) => write_rows(&db, &packs.current(), rows, false).await,
         JsonBody::Single(row) => {
-            let planned = plan(&db, &packs, vec![row], None).await.map_err(single_row)?;
+            let planned = plan(&db, &packs.current(), vec![row], None).await.map_err(single_row)?;
             let created = db.insert_devices(planned, timestamp::now()).await?;
             Ok(done(created[0].id.to_string()).into_response())
         }
@@ -256,7 +270,7 @@ pub async fn create(
     ))]
 pub async fn import_rows(
     State(db): State<Db>,
-    State(packs): State<Renderer>,
+    State(packs): State<Arc<PackShelf>>,
     ApiQuery(options): ApiQuery<ImportOptions>,
     req: Request,
 ) -> Result<Response, ApiError> {
@@ -295,7 +309,7 @@ pub async fn import_rows(
             content_type.starts_with("text/csv") || content_type.starts_with("application/csv"),
         )?
     };
-    write_rows(&db, &packs, rows, dry_run).await
+    write_rows(&db, &packs.current(), rows, dry_run).await
 }
 
 /// An XLSX workbook by its signature; CSV when declared or when it does not
@@ -314,7 +328,7 @@ fn rows_from_bytes(bytes: &[u8], is_csv: bool) -> Result<Vec<Result<RawRow, RowE
 
 async fn write_rows(
     db: &Db,
-    packs: &Renderer,
+    packs: &Packs,
     rows: Vec<Result<RawRow, RowError>>,
     dry_run: bool,
 ) -> Result<Response, ApiError> {
@@ -359,7 +373,7 @@ async fn write_rows(
     responses((status = 200, body = Done<String>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn update(
     State(db): State<Db>,
-    State(packs): State<Renderer>,
+    State(packs): State<Arc<PackShelf>>,
     ApiPath(id): ApiPath<i64>,
     RawBody(body): RawBody,
 ) -> Result<Json<Done<String>>, ApiError> {
@@ -377,7 +391,7 @@ pub async fn update(
         mac: given.mac.or(Some(current.mac)),
         kind: given.kind.or(Some(current.kind)),
     };
-    let planned = plan(&db, &packs, vec![Ok(merged)], Some(id))
+    let planned = plan(&db, &packs.current(), vec![Ok(merged)], Some(id))
         .await
         .map_err(single_row)?;
     if !db.update_device(id, &planned[0], timestamp::now()).await? {
@@ -404,9 +418,11 @@ pub async fn delete(State(db): State<Db>, ApiPath(id): ApiPath<i64>) -> Result<J
     ))]
 pub async fn download(
     State(db): State<Db>,
+    State(packs): State<Arc<PackShelf>>,
     ApiQuery(options): ApiQuery<DownloadOptions>,
-    params: ListParams,
+    mut params: ListParams,
 ) -> Result<Response, ApiError> {
+    vendor_named(&packs.current(), &mut params)?;
     let headers = match options.language.as_deref() {
         Some(l) if l.to_lowercase().starts_with("zh") => HEADERS_ZH,
         _ => HEADERS_EN,
@@ -475,14 +491,15 @@ pub async fn preview(
     headers: HeaderMap,
 ) -> Result<Json<Preview>, ApiError> {
     let device = find(&state.db, id).await?;
-    let vendor = Vendor::resolve(&device.vendor).map_err(|e| ApiError::field("vendor", e))?;
+    let packs = state.packs.current();
+    let vendor = packs.vendor(&device.vendor).map_err(|e| ApiError::field("vendor", e))?;
     let mac: Mac = device
         .mac
         .parse()
         .map_err(|e: crate::domain::InvalidMac| ApiError::field("mac", e))?;
     let host = headers.get(HOST).and_then(|v| v.to_str().ok()).unwrap_or("localhost");
     let mut files = Vec::new();
-    for (name, _) in provision::files::phone_files(vendor, mac) {
+    for (name, _) in packs.phone_files(vendor, mac) {
         let request = PhoneRequest {
             peer: std::net::Ipv4Addr::LOCALHOST.into(),
             path: &name,

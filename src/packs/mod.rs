@@ -1,0 +1,735 @@
+//! Vendor packs: one folder per phone family, `templates/<family>/`, with
+//! its templates and a manifest (`vendor.toml`, see `manifest`). Packs are
+//! built into the binary; a folder under `<data-dir>/templates/` overrides a
+//! built-in pack file by file (its manifest merges over the built-in one
+//! table by table) or adds a family, without a rebuild. Everything sipprov
+//! knows about a family comes from here: its names, OUIs, User-Agents, file
+//! routes, models and values.
+
+pub mod agents;
+pub mod manifest;
+pub mod routes;
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use regex::Regex;
+use rust_embed::RustEmbed;
+
+use self::agents::{AgentTable, PhoneAgent};
+use self::manifest::{Manifest, Problem, line_of};
+use self::routes::{FileKind, FileMatch, MacCase, RouteEntry, RouteSpec, RouteTable};
+use crate::domain::{Mac, UnknownVendor, Vendor};
+use crate::provision::render::{RenderContext, RenderError, Rendered, Templates, model_key, well_formed};
+
+#[derive(RustEmbed)]
+#[folder = "templates/"]
+#[exclude = "*.md"]
+struct Builtin;
+
+/// Each pack's manifest, beside its templates.
+pub const MANIFEST: &str = "vendor.toml";
+
+/// How often the data dir's packs are looked at for changes.
+const DISK_CHECK: Duration = Duration::from_secs(1);
+
+/// One family, ready to serve.
+pub struct Pack {
+    pub vendor: Vendor,
+    /// Its code first, then the other names, lower-case.
+    names: Vec<String>,
+    manifest: Manifest,
+    /// Lines per model, by `model_key`.
+    models: HashMap<String, i64>,
+    uploads: Vec<Regex>,
+    templates: Templates,
+}
+
+impl Pack {
+    /// The format generation of a model: its own, else the pack's default.
+    fn format(&self, model: &str) -> Option<&str> {
+        let key = model_key(model);
+        self.manifest
+            .formats
+            .iter()
+            .find(|(_, models)| models.iter().any(|m| manifest::names_model(m, &key)))
+            .map(|(format, _)| format.as_str())
+            .or(self.manifest.vendor.default_format.as_deref())
+    }
+}
+
+/// Every pack, with the tables built from them.
+pub struct Packs {
+    packs: Vec<Pack>,
+    by_name: HashMap<String, usize>,
+    ouis: HashMap<String, Vendor>,
+    routes: RouteTable,
+    agents: AgentTable,
+    /// Changes whenever any pack file does.
+    print: u64,
+}
+
+/// A family's files as found, before they are read.
+#[derive(Default)]
+struct Sources {
+    /// Manifests, built-in first: (label, text).
+    manifests: Vec<(String, String)>,
+    /// Template name → (label, text); an override replaces the built-in.
+    templates: BTreeMap<String, (String, String)>,
+}
+
+/// What loading found: the packs (as far as they could be built) and every
+/// problem, by file.
+pub struct Loaded {
+    pub packs: Packs,
+    pub problems: Vec<Problem>,
+    /// Every pack file read, by label.
+    pub files: Vec<String>,
+}
+
+fn valid_code(code: &str) -> bool {
+    !code.is_empty()
+        && code.len() <= 32
+        && code
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+fn gather(overrides: &Path, problems: &mut Vec<Problem>) -> BTreeMap<String, Sources> {
+    let mut families: BTreeMap<String, Sources> = BTreeMap::new();
+    let mut add = |family: &str, file: &str, label: String, text: String| {
+        let sources = families.entry(family.to_string()).or_default();
+        if file == MANIFEST {
+            sources.manifests.push((label, text));
+        } else {
+            sources.templates.insert(file.to_string(), (label, text));
+        }
+    };
+    for path in Builtin::iter() {
+        if let (Some((family, file)), Some(data)) = (path.split_once('/'), Builtin::get(&path)) {
+            add(
+                family,
+                file,
+                path.to_string(),
+                String::from_utf8_lossy(&data.data).into_owned(),
+            );
+        }
+    }
+    let Ok(dirs) = std::fs::read_dir(overrides) else {
+        return families;
+    };
+    let mut dirs: Vec<PathBuf> = dirs.flatten().map(|d| d.path()).filter(|p| p.is_dir()).collect();
+    dirs.sort();
+    for dir in dirs {
+        let family = dir.file_name().unwrap_or_default().to_string_lossy().into_owned();
+        if !valid_code(&family) {
+            problems.push(Problem {
+                file: dir.display().to_string(),
+                line: None,
+                message: "a pack folder's name is its code: lower-case letters, digits, '-' and '_', at most 32".into(),
+            });
+            continue;
+        }
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|f| f.path())
+            .collect();
+        files.sort();
+        for path in files {
+            let label = path.display().to_string();
+            // A file that links out of the templates folder is not read.
+            let Some(real) = crate::confined::within_blocking(overrides, &path) else {
+                problems.push(Problem {
+                    file: label,
+                    line: None,
+                    message: "leads out of the templates folder; not read".into(),
+                });
+                continue;
+            };
+            if !real.is_file() || path.extension().is_some_and(|e| e == "md") {
+                continue;
+            }
+            match std::fs::read_to_string(&real) {
+                Ok(text) => add(
+                    &family,
+                    &path.file_name().unwrap_or_default().to_string_lossy(),
+                    label,
+                    text,
+                ),
+                Err(e) => problems.push(Problem {
+                    file: label,
+                    line: None,
+                    message: format!("not readable as UTF-8 text: {e}"),
+                }),
+            }
+        }
+    }
+    families
+}
+
+/// A number that changes when any file in the data dir's packs is added,
+/// removed or written: names, sizes and modification times, hashed.
+fn disk_print(dir: &Path) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    let mut entries = Vec::new();
+    for family in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        for file in std::fs::read_dir(family.path()).into_iter().flatten().flatten() {
+            if let Ok(meta) = file.metadata() {
+                let modified = meta
+                    .modified()
+                    .ok()
+                    .and_then(|m| m.duration_since(SystemTime::UNIX_EPOCH).ok())
+                    .unwrap_or_default();
+                entries.push((file.path(), meta.len(), modified));
+            }
+        }
+    }
+    entries.sort();
+    entries.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// One load under way: the files found, their texts, each family's
+/// manifest, and the problems so far.
+#[derive(Default)]
+struct Loader {
+    families: BTreeMap<String, Sources>,
+    texts: HashMap<String, String>,
+    /// Each family's own manifests merged, and the last file of them.
+    tables: BTreeMap<String, (toml::Table, String)>,
+    problems: Vec<Problem>,
+}
+
+impl Loader {
+    /// A problem in `file`, on the line where `needle` first appears.
+    fn problem(&mut self, file: &str, needle: Option<&str>, message: String) {
+        let line = needle.and_then(|n| line_of(self.texts.get(file).map_or("", String::as_str), n));
+        self.problems.push(Problem {
+            file: file.to_string(),
+            line,
+            message,
+        });
+    }
+
+    fn origin(&self, pack: &Pack) -> String {
+        self.tables[pack.vendor.code()].1.clone()
+    }
+
+    /// Each family's manifests, read and merged in order (built-in first).
+    fn read_manifests(&mut self) {
+        for (code, sources) in &self.families {
+            let mut merged = toml::Table::new();
+            let mut origin = None;
+            for (label, text) in &sources.manifests {
+                match manifest::read(label, text) {
+                    Ok(table) => {
+                        manifest::merge(&mut merged, table);
+                        origin = Some(label.clone());
+                    }
+                    Err(found) => self.problems.extend(found),
+                }
+            }
+            match origin {
+                Some(origin) => {
+                    self.tables.insert(code.clone(), (merged, origin));
+                }
+                None if sources.manifests.is_empty() => self.problems.push(Problem {
+                    file: format!("{code}/{MANIFEST}"),
+                    line: None,
+                    message: "a pack needs a manifest".into(),
+                }),
+                None => {}
+            }
+        }
+    }
+
+    /// One family's pack: its manifest with what it takes from
+    /// `templates_from`, and its templates compiled.
+    fn build(&mut self, code: &str) -> Option<Pack> {
+        let (own, origin) = self.tables[code].clone();
+        let mut table = own.clone();
+        let mut templates = self.families[code].templates.clone();
+        let base = own
+            .get("vendor")
+            .and_then(|v| v.get("templates_from"))
+            .and_then(toml::Value::as_str)
+            .map(str::to_string);
+        if let Some(base) = base.as_deref() {
+            let Some((base_table, _)) = self.tables.get(base) else {
+                self.problem(&origin, Some(base), format!("templates_from = '{base}': no such pack"));
+                return None;
+            };
+            if base_table.get("vendor").and_then(|v| v.get("templates_from")).is_some() {
+                let message = format!("templates_from = '{base}': that pack takes from another itself");
+                self.problem(&origin, Some(base), message);
+                return None;
+            }
+            // Who the family is stays its own: names, OUIs, User-Agents.
+            let mut inherited = base_table.clone();
+            if let Some(toml::Value::Table(vendor)) = inherited.get_mut("vendor") {
+                vendor.retain(|key: &str, _| key != "names" && key != "ouis");
+            }
+            inherited.remove("user_agents");
+            manifest::merge(&mut inherited, own);
+            table = inherited;
+            for (name, source) in &self.families[base].templates {
+                templates.entry(name.clone()).or_insert_with(|| source.clone());
+            }
+        }
+        let manifest: Manifest = match toml::Value::Table(table).try_into() {
+            Ok(m) => m,
+            Err(e) => {
+                self.problem(&origin, None, e.message().to_string());
+                return None;
+            }
+        };
+        let (compiled, template_problems) = Templates::compile(&templates);
+        self.problems.extend(template_problems);
+        for rule in &manifest.files {
+            if !templates.contains_key(&rule.template) {
+                let message = format!("file '{}': no template '{}' in the pack", rule.name, rule.template);
+                self.problem(&origin, Some(&rule.template), message);
+            }
+        }
+        let uploads = manifest
+            .vendor
+            .uploads
+            .iter()
+            .filter_map(|name| {
+                let rule = manifest::FileRule {
+                    name: name.clone(),
+                    template: String::new(),
+                    kind: FileKind::Common,
+                    model: None,
+                    samples: Vec::new(),
+                    content_type: None,
+                };
+                Regex::new(&manifest::file_pattern(&rule).ok()?).ok()
+            })
+            .collect();
+        let mut names = vec![code.to_string()];
+        names.extend(manifest.vendor.names.iter().map(|n| n.trim().to_lowercase()));
+        Some(Pack {
+            vendor: Vendor::intern(code),
+            names,
+            models: manifest
+                .models
+                .iter()
+                .map(|(m, lines)| (model_key(m), *lines))
+                .collect(),
+            manifest,
+            uploads,
+            templates: compiled,
+        })
+    }
+
+    /// Every name and OUI, each claimed by one family. Built-in packs claim
+    /// first, so a clash is blamed on the data dir's pack.
+    fn names_and_ouis(&mut self, packs: &[Pack]) -> (HashMap<String, usize>, HashMap<String, Vendor>) {
+        let mut by_name = HashMap::new();
+        let mut ouis = HashMap::new();
+        let mut order: Vec<usize> = (0..packs.len()).collect();
+        order.sort_by_key(|&i| self.origin(&packs[i]) != format!("{}/{MANIFEST}", packs[i].vendor));
+        for index in order {
+            let pack = &packs[index];
+            let origin = self.origin(pack);
+            for name in &pack.names {
+                if let Some(other) = by_name.insert(name.clone(), index) {
+                    let message = format!("the name '{name}' is taken by {}", packs[other].vendor);
+                    self.problem(&origin, Some(name), message);
+                }
+            }
+            for oui in &pack.manifest.vendor.ouis {
+                if let Some(other) = ouis.insert(oui.clone(), pack.vendor) {
+                    self.problem(&origin, Some(oui), format!("OUI {oui} is {other}'s too"));
+                }
+            }
+        }
+        (by_name, ouis)
+    }
+
+    /// The User-Agent rules, family by family; each sample must be read as
+    /// its own family.
+    fn agents(&mut self, packs: &[Pack]) -> AgentTable {
+        let mut agents = AgentTable::default();
+        let mut samples = Vec::new();
+        for pack in packs {
+            for rule in &pack.manifest.user_agents {
+                if let Ok(re) = Regex::new(&manifest::expand_agent_pattern(&rule.pattern)) {
+                    agents.push(pack.vendor, re);
+                    samples.extend(rule.samples.iter().map(|s| (pack.vendor, s.clone(), self.origin(pack))));
+                }
+            }
+        }
+        for (vendor, sample, origin) in samples {
+            let read = agents.parse(&sample).map(|a| a.vendor);
+            if read != Some(vendor) {
+                let read = read.map_or("no phone".to_string(), |v| v.to_string());
+                self.problem(
+                    &origin,
+                    Some(&sample),
+                    format!("User-Agent sample '{sample}' is read as {read}"),
+                );
+            }
+        }
+        agents
+    }
+
+    /// The file routes of every family, merged; with a shadowed route, none.
+    fn routes(&mut self, packs: &[Pack]) -> RouteTable {
+        let mut specs = Vec::new();
+        for pack in packs {
+            for rule in &pack.manifest.files {
+                let Ok(pattern) = manifest::file_pattern(rule) else {
+                    continue;
+                };
+                let case = if rule.name.contains("{MAC}") {
+                    MacCase::Upper
+                } else {
+                    MacCase::Lower
+                };
+                specs.push(RouteSpec {
+                    pattern,
+                    name: rule.name.clone(),
+                    entry: RouteEntry {
+                        vendor: pack.vendor,
+                        case,
+                        kind: rule.kind,
+                        template: rule.template.clone(),
+                        content_type: rule.content_type.clone(),
+                    },
+                    samples: rule.samples.clone(),
+                    origin: self.origin(pack),
+                });
+            }
+        }
+        RouteTable::build(specs).unwrap_or_else(|found| {
+            for (origin, name, message) in found {
+                self.problem(&origin, Some(&format!("\"{name}\"")), message);
+            }
+            RouteTable::build(Vec::new()).expect("an empty table builds")
+        })
+    }
+}
+
+impl Packs {
+    /// Only the built-in packs.
+    pub fn builtin() -> Packs {
+        let loaded = Packs::load(Path::new("/nonexistent"));
+        assert!(loaded.problems.is_empty(), "built-in packs: {:?}", loaded.problems);
+        loaded.packs
+    }
+
+    /// Reads the built-in packs and those in `overrides`
+    /// (`<data-dir>/templates`). Whatever has a problem is left out and
+    /// the problem reported.
+    pub fn load(overrides: &Path) -> Loaded {
+        let mut loader = Loader::default();
+        let families = gather(overrides, &mut loader.problems);
+        let mut print = std::collections::hash_map::DefaultHasher::new();
+        let mut files = Vec::new();
+        for sources in families.values() {
+            for (label, text) in sources.manifests.iter().chain(sources.templates.values()) {
+                (label, text).hash(&mut print);
+                files.push(label.clone());
+                loader.texts.insert(label.clone(), text.clone());
+            }
+        }
+        loader.families = families;
+        loader.read_manifests();
+        let codes: Vec<String> = loader.tables.keys().cloned().collect();
+        let packs: Vec<Pack> = codes.iter().filter_map(|code| loader.build(code)).collect();
+        let (by_name, ouis) = loader.names_and_ouis(&packs);
+        let agents = loader.agents(&packs);
+        let routes = loader.routes(&packs);
+        // A template two packs share is reported once.
+        let mut seen = std::collections::HashSet::new();
+        loader.problems.retain(|p| seen.insert(p.to_string()));
+        Loaded {
+            packs: Packs {
+                packs,
+                by_name,
+                ouis,
+                routes,
+                agents,
+                print: print.finish(),
+            },
+            problems: loader.problems,
+            files,
+        }
+    }
+
+    /// Changes whenever any pack file does.
+    pub fn print(&self) -> u64 {
+        self.print
+    }
+
+    fn pack(&self, vendor: Vendor) -> Option<&Pack> {
+        self.packs.iter().find(|p| p.vendor == vendor)
+    }
+
+    /// Every family, by code.
+    pub fn vendors(&self) -> impl Iterator<Item = Vendor> + '_ {
+        self.packs.iter().map(|p| p.vendor)
+    }
+
+    /// Resolves a vendor name as admins write it: any case, any of its names.
+    pub fn vendor(&self, name: &str) -> Result<Vendor, UnknownVendor> {
+        self.by_name
+            .get(&name.trim().to_lowercase())
+            .map(|&i| self.packs[i].vendor)
+            .ok_or_else(|| UnknownVendor {
+                name: name.to_string(),
+                accepted: self.accepted_names(),
+            })
+    }
+
+    pub fn accepted_names(&self) -> String {
+        self.packs
+            .iter()
+            .flat_map(|p| p.names.iter().map(String::as_str))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The family whose prefix a MAC carries, if it is a known one.
+    pub fn vendor_of_oui(&self, mac: &Mac) -> Option<Vendor> {
+        self.ouis.get(&mac.lower()[..6]).copied()
+    }
+
+    pub fn parse_user_agent(&self, user_agent: &str) -> Option<PhoneAgent> {
+        self.agents.parse(user_agent)
+    }
+
+    /// Resolves a requested file name (the last path segment).
+    pub fn resolve(&self, name: &str) -> Option<FileMatch> {
+        self.routes.resolve(name)
+    }
+
+    /// The names of a phone's own files, as its family asks for them, in
+    /// boot order: one name per template.
+    pub fn phone_files(&self, vendor: Vendor, mac: Mac) -> Vec<(String, FileKind)> {
+        let Some(pack) = self.pack(vendor) else {
+            return Vec::new();
+        };
+        let mut seen = Vec::new();
+        pack.manifest
+            .files
+            .iter()
+            .filter(|r| !r.name.contains("{model}") && (r.name.contains("{mac}") || r.name.contains("{MAC}")))
+            .filter(|r| {
+                let first = !seen.contains(&&r.template);
+                seen.push(&r.template);
+                first
+            })
+            .map(|r| {
+                (
+                    r.name.replace("{mac}", &mac.lower()).replace("{MAC}", &mac.upper()),
+                    r.kind,
+                )
+            })
+            .collect()
+    }
+
+    /// The file that carries a phone's configuration.
+    pub fn config_file(&self, vendor: Vendor, mac: Mac) -> Option<String> {
+        self.phone_files(vendor, mac)
+            .into_iter()
+            .rev()
+            .find(|(_, kind)| *kind == FileKind::Config)
+            .map(|(name, _)| name)
+    }
+
+    /// The phone a name belongs to and the families whose phones may write
+    /// it: their written-back files and their declared uploads.
+    pub fn uploadable(&self, name: &str) -> Option<(Mac, Vec<Vendor>)> {
+        let mut vendors = Vec::new();
+        let mut mac = None;
+        if let Some(m) = self.resolve(name).filter(|m| m.kind == FileKind::WrittenBack) {
+            mac = m.mac;
+            vendors.extend(
+                self.vendors()
+                    .filter(|v| m.entry(*v, name).is_some_and(|e| e.kind == FileKind::WrittenBack)),
+            );
+        }
+        for pack in &self.packs {
+            // Uploads name the phone in lower case.
+            let found = pack
+                .uploads
+                .iter()
+                .find_map(|re| re.captures(name))
+                .and_then(|c| c.name("mac"));
+            if let Some(m) = found.filter(|m| !m.as_str().chars().any(|c| c.is_ascii_uppercase())) {
+                mac = m.as_str().parse().ok();
+                vendors.push(pack.vendor);
+            }
+        }
+        Some((mac?, vendors))
+    }
+
+    /// The models a family knows and how many lines each takes, by
+    /// `model_key`. A model it does not list has no limit.
+    pub fn model_lines(&self, vendor: Vendor) -> HashMap<String, usize> {
+        self.pack(vendor)
+            .map(|p| {
+                p.models
+                    .iter()
+                    .filter_map(|(m, lines)| Some((m.clone(), usize::try_from(*lines).ok()?)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// What the pack writes for this phone: each `[values.X]` map looked
+    /// up with setting X's value (or the map's `default`), as `pack.X`, and
+    /// the model's format generation as `pack.format`.
+    fn pack_values(pack: &Pack, ctx: &RenderContext) -> serde_json::Value {
+        let mut values = serde_json::Map::new();
+        for (setting, value) in ctx.settings.mapped() {
+            let Some(map) = pack.manifest.values.get(setting) else {
+                continue;
+            };
+            if let Some(found) = map.get(value).or_else(|| map.get("default"))
+                && let Ok(found) = serde_json::to_value(found)
+            {
+                values.insert(setting.to_string(), found);
+            }
+        }
+        if let Some(format) = pack.format(&ctx.device.model) {
+            values.insert("format".into(), format.into());
+        }
+        serde_json::Value::Object(values)
+    }
+
+    pub fn render(&self, vendor: Vendor, template: &str, ctx: &RenderContext) -> Result<Rendered, RenderError> {
+        let pack = self
+            .pack(vendor)
+            .ok_or_else(|| RenderError::Missing(format!("{vendor}/{template}")))?;
+        pack.templates.render(template, ctx, Self::pack_values(pack, ctx))
+    }
+
+    /// Renders every template of every pack against the fixture phone, once
+    /// per format generation the pack has; XML must be well-formed, and the
+    /// configuration must carry each declared fetch-credential key.
+    pub fn check_renders(&self) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        for pack in &self.packs {
+            // One model of each generation: the default's, then the first
+            // each `[formats]` entry names.
+            let mut models: Vec<String> = vec![String::new()];
+            models.extend(
+                pack.manifest
+                    .formats
+                    .values()
+                    .filter_map(|names| names.first())
+                    .map(|name| name.trim_end_matches('*').to_string()),
+            );
+            let mut config_text = String::new();
+            for template in pack.templates.names() {
+                let label = pack.templates.label(template).to_string();
+                for model in &models {
+                    let mut ctx = RenderContext::fixture();
+                    ctx.device.vendor = pack.vendor.code().into();
+                    ctx.device.model = model.clone();
+                    match self.render(pack.vendor, template, &ctx) {
+                        Ok(rendered) => {
+                            if rendered.content_type.starts_with("text/xml")
+                                && let Err(message) = well_formed(&rendered.body)
+                            {
+                                problems.push(Problem {
+                                    file: label.clone(),
+                                    line: None,
+                                    message: format!("model '{model}': {message}"),
+                                });
+                            }
+                            if pack
+                                .manifest
+                                .files
+                                .iter()
+                                .any(|f| f.template == template && f.kind == FileKind::Config)
+                            {
+                                let text = quick_xml::escape::unescape(&rendered.body)
+                                    .map_or(rendered.body.clone(), |t| t.into_owned());
+                                config_text.push_str(&text);
+                            }
+                        }
+                        Err(e) => problems.push(Problem {
+                            file: label.clone(),
+                            line: None,
+                            message: e.to_string(),
+                        }),
+                    }
+                }
+            }
+            for key in &pack.manifest.vendor.fetch_credential {
+                if !config_text.contains(key.as_str()) {
+                    problems.push(Problem {
+                        file: format!("{}/{MANIFEST}", pack.vendor),
+                        line: None,
+                        message: format!("fetch_credential key '{key}' is in no configuration file the pack renders"),
+                    });
+                }
+            }
+        }
+        problems
+    }
+}
+
+/// The packs a running server uses: the built-in ones and the data dir's,
+/// read again when a file there changes (looked at once a second). A change
+/// with a problem is not taken; the packs before it stay in use.
+pub struct PackShelf {
+    overrides: PathBuf,
+    current: RwLock<Arc<Packs>>,
+    check: Mutex<(u64, Instant)>,
+}
+
+impl PackShelf {
+    /// Loads the packs; any problem stops here, so a broken pack is found
+    /// at start, not by a phone.
+    pub fn open(data_dir: &Path) -> Result<PackShelf, Vec<Problem>> {
+        let overrides = data_dir.join("templates");
+        let disk = disk_print(&overrides);
+        let loaded = Packs::load(&overrides);
+        if !loaded.problems.is_empty() {
+            return Err(loaded.problems);
+        }
+        Ok(PackShelf {
+            overrides,
+            current: RwLock::new(Arc::new(loaded.packs)),
+            check: Mutex::new((disk, Instant::now())),
+        })
+    }
+
+    /// The packs in use, after a look at the data dir if one is due.
+    pub fn current(&self) -> Arc<Packs> {
+        // One caller looks at a time; the others go on with what there is.
+        if let Ok(mut check) = self.check.try_lock()
+            && check.1.elapsed() >= DISK_CHECK
+        {
+            let disk = disk_print(&self.overrides);
+            check.1 = Instant::now();
+            if disk != check.0 {
+                check.0 = disk;
+                let loaded = Packs::load(&self.overrides);
+                if loaded.problems.is_empty() {
+                    tracing::info!("the packs in the data dir changed; reloaded");
+                    *self.current.write().expect("packs lock") = Arc::new(loaded.packs);
+                } else {
+                    for problem in &loaded.problems {
+                        tracing::error!(%problem, "a changed pack has a problem; the packs before it stay in use");
+                    }
+                }
+            }
+        }
+        self.current.read().expect("packs lock").clone()
+    }
+}
+
+#[cfg(test)]
+mod tests;

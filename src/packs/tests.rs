@@ -1,0 +1,600 @@
+//! The built-in packs, and packs a data dir adds or changes.
+
+use std::path::Path;
+
+use proptest::prelude::*;
+
+use super::*;
+
+fn builtin() -> &'static Packs {
+    static PACKS: std::sync::LazyLock<Packs> = std::sync::LazyLock::new(Packs::builtin);
+    &PACKS
+}
+
+fn v(code: &str) -> Vendor {
+    Vendor::intern(code)
+}
+
+#[test]
+fn every_builtin_pack_loads_renders_and_gives_well_formed_xml() {
+    let packs = builtin();
+    assert_eq!(packs.vendors().count(), 12, "{:?}", packs.vendors().collect::<Vec<_>>());
+    assert_eq!(packs.check_renders(), Vec::<Problem>::new());
+}
+
+#[test]
+fn names_resolve_in_any_case_and_language() {
+    let packs = builtin();
+    assert_eq!(packs.vendor("潮流").unwrap(), v("grandstream"));
+    assert_eq!(packs.vendor("GS").unwrap(), v("grandstream"));
+    assert_eq!(packs.vendor(" Yealink ").unwrap(), v("yealink"));
+    assert_eq!(packs.vendor("华为").unwrap(), v("huawei"));
+    assert_eq!(packs.vendor("poly").unwrap(), v("polycom"));
+    let err = packs.vendor("acme").unwrap_err().to_string();
+    assert!(
+        err.contains("'acme'") && err.contains("yealink") && err.contains("潮流"),
+        "{err}"
+    );
+}
+
+#[test]
+fn guesses_by_oui() {
+    let mac = |s: &str| s.parse::<Mac>().unwrap();
+    let packs = builtin();
+    assert_eq!(packs.vendor_of_oui(&mac("00:15:65:12:34:56")), Some(v("yealink")));
+    assert_eq!(packs.vendor_of_oui(&mac("000B82AABBCC")), Some(v("grandstream")));
+    assert_eq!(packs.vendor_of_oui(&mac("0c1105aabbcc")), Some(v("akuvox")));
+    assert_eq!(packs.vendor_of_oui(&mac("020000000001")), None);
+}
+
+fn agent(ua: &str) -> (String, String, String, Option<String>) {
+    let a = builtin()
+        .parse_user_agent(ua)
+        .unwrap_or_else(|| panic!("not parsed: {ua}"));
+    (a.vendor.to_string(), a.model, a.firmware, a.mac.map(|m| m.lower()))
+}
+
+#[test]
+fn real_user_agents() {
+    let cases: &[(&str, &str, &str, &str, Option<&str>)] = &[
+        (
+            "Yealink SIP-T46G 28.72.0.1 00:15:65:4a:a9:37",
+            "yealink",
+            "T46G",
+            "28.72.0.1",
+            Some("0015654aa937"),
+        ),
+        (
+            "Yealink SIP-T56A 58.80.0.25 001565f429a4",
+            "yealink",
+            "T56A",
+            "58.80.0.25",
+            Some("001565f429a4"),
+        ),
+        (
+            "Yealink SIP VP-T49G 51.80.0.10 00:15:65:11:22:33",
+            "yealink",
+            "T49G",
+            "51.80.0.10",
+            Some("001565112233"),
+        ),
+        (
+            "Yealink W90DM 130.87.0.10 80:5e:c0:d9:c7:44",
+            "yealink",
+            "W90DM",
+            "130.87.0.10",
+            Some("805ec0d9c744"),
+        ),
+        (
+            "Yealink-T46G 28.71.0.81 28.1.0.128.0.0.0",
+            "yealink",
+            "T46G",
+            "28.71.0.81",
+            None,
+        ),
+        (
+            "Grandstream Model HW GXP2135 SW 1.0.7.97 DevId 000b828aa872",
+            "grandstream",
+            "GXP2135",
+            "1.0.7.97",
+            Some("000b828aa872"),
+        ),
+        (
+            "Grandstream Model HW GXV3350  V1.3A SW 1.0.1.8 DevId c074ad150b88",
+            "grandstream",
+            "GXV3350",
+            "1.0.1.8",
+            Some("c074ad150b88"),
+        ),
+        (
+            "Fanvil X4 2.10.2.6887 0c383e07e16c",
+            "fanvil",
+            "X4",
+            "2.10.2.6887",
+            Some("0c383e07e16c"),
+        ),
+        (
+            "Fanvil X6U Pro 0.0.10 0c383e2cd782",
+            "fanvil",
+            "X6U Pro",
+            "0.0.10",
+            Some("0c383e2cd782"),
+        ),
+        (
+            "FileTransport PolycomVVX-VVX_400-UA/4.1.4.7430 Type/Application",
+            "polycom",
+            "VVX_400",
+            "4.1.4.7430",
+            None,
+        ),
+        (
+            "FileTransport PolyCCX-CCX_500-UA/9.4.1.0508 (SN:64167f9f4c90) Type/Application",
+            "polycom",
+            "CCX_500",
+            "9.4.1.0508",
+            Some("64167f9f4c90"),
+        ),
+        (
+            "Mozilla/4.0 (compatible; snomD785-SIP 10.1.33.33 2010.12-00004-g9ba52f5 000413922D24 SXM:0 UXM:0)",
+            "snom",
+            "D785",
+            "10.1.33.33",
+            Some("000413922d24"),
+        ),
+        (
+            "Mozilla/4.0 (compatible; snom320-SIP 8.4.18 1.1.3-s)",
+            "snom",
+            "320",
+            "8.4.18",
+            None,
+        ),
+        (
+            "Cisco-CP-7832-3PCC/11.0.1 (00562b043615)",
+            "cisco",
+            "7832-3PCC",
+            "11.0.1",
+            Some("00562b043615"),
+        ),
+        (
+            "Cisco/SPA508G-7.4.4 (0002FDFF2103)(CBT141400UK)",
+            "cisco",
+            "508G",
+            "7.4.4",
+            Some("0002fdff2103"),
+        ),
+        ("Cisco/SPA525G-7.4.7 (CBT141900G7)", "cisco", "525G", "7.4.7", None),
+        (
+            "Htek UC903 2.0.4.2 00:1f:c1:1c:22:a9",
+            "htek",
+            "UC903",
+            "2.0.4.2",
+            Some("001fc11c22a9"),
+        ),
+        (
+            "Flyingvoice FIP13G V0.6.24 00:21:F2:22:AE:F1",
+            "flyingvoice",
+            "FIP13G",
+            "V0.6.24",
+            Some("0021f222aef1"),
+        ),
+        (
+            "Gigaset N870 IP PRO/83.V2.11.0+build.a546b91;7C2F80E0D605",
+            "gigaset",
+            "N870",
+            "83.V2.11.0+build.a546b91",
+            Some("7c2f80e0d605"),
+        ),
+        // The forms wazo-provd-plugins' parsers take (wazo_yealink,
+        // wazo_snom and wazo_gigaset common.py).
+        (
+            "yealink SIP-T19P_E2  53.84.0.15 00:15:65:aa:bb:cc",
+            "yealink",
+            "T19P_E2",
+            "53.84.0.15",
+            Some("001565aabbcc"),
+        ),
+        (
+            "Mozilla/4.0 (compatible; snomD785-SIP 10.1.33.33 000413922D24 SXM:0 UXM:0)",
+            "snom",
+            "D785",
+            "10.1.33.33",
+            Some("000413922d24"),
+        ),
+        (
+            "N510 IP PRO/42.245.00.000.000;7C2F804DF9A9",
+            "gigaset",
+            "N510",
+            "42.245.00.000.000",
+            Some("7c2f804df9a9"),
+        ),
+    ];
+    for (ua, vendor, model, fw, mac) in cases {
+        assert_eq!(
+            agent(ua),
+            (
+                vendor.to_string(),
+                model.to_string(),
+                fw.to_string(),
+                mac.map(str::to_string)
+            ),
+            "{ua}"
+        );
+    }
+}
+
+#[test]
+fn browsers_and_tools_are_not_phones() {
+    for ua in [
+        "curl/8.5.0",
+        "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0",
+        "",
+        "Wget/1.21",
+    ] {
+        assert_eq!(builtin().parse_user_agent(ua), None, "{ua}");
+    }
+}
+
+#[test]
+fn a_phones_own_files_resolve_back_to_it() {
+    let packs = builtin();
+    let mac: Mac = "000413aabbcc".parse().unwrap();
+    let names = |vendor: &str| {
+        packs
+            .phone_files(v(vendor), mac)
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names("snom"), vec!["000413AABBCC.xml"]);
+    assert_eq!(
+        names("polycom"),
+        vec![
+            "000413aabbcc.cfg",
+            "000413aabbcc-sipprov.cfg",
+            "000413aabbcc-phone.cfg",
+            "000413aabbcc-directory.xml"
+        ]
+    );
+    assert_eq!(names("akuvox"), vec!["000413aabbcc.cfg"], "one name per template");
+    assert_eq!(
+        packs.config_file(v("polycom"), mac).as_deref(),
+        Some("000413aabbcc-sipprov.cfg")
+    );
+    assert_eq!(
+        packs.config_file(v("yealink"), mac).as_deref(),
+        Some("000413aabbcc.cfg")
+    );
+    assert_eq!(
+        packs.config_file(v("flyingvoice"), mac).as_deref(),
+        Some("000413aabbcc.cfg")
+    );
+    for vendor in packs.vendors().filter(|v| v.code() != "xyt") {
+        assert!(packs.config_file(vendor, mac).is_some(), "{vendor}");
+        for (name, _) in packs.phone_files(vendor, mac) {
+            let m = packs.resolve(&name).unwrap();
+            assert!(
+                m.entry(vendor, &name).is_some() && m.mac == Some(mac),
+                "{vendor} {name}"
+            );
+        }
+    }
+}
+
+#[test]
+fn names_resolve_to_families_mac_and_kind() {
+    let packs = builtin();
+    let m = packs.resolve("001565aabbcc.cfg").unwrap();
+    assert_eq!(
+        (m.kind, m.mac.unwrap().lower()),
+        (FileKind::Config, "001565aabbcc".to_string())
+    );
+    assert!(m.entry(v("yealink"), "001565aabbcc.cfg").is_some());
+    assert!(m.entry(v("polycom"), "001565aabbcc.cfg").is_some());
+    assert!(m.entry(v("snom"), "001565aabbcc.cfg").is_none());
+    assert_eq!(packs.resolve("000000000000.cfg").unwrap().route, "000000000000.cfg");
+    assert_eq!(
+        packs.resolve("y000000000028.cfg").unwrap().model.as_deref(),
+        Some("028")
+    );
+    assert_eq!(
+        packs.resolve("cfggrp2614.xml").unwrap().model.as_deref(),
+        Some("grp2614")
+    );
+    assert_eq!(packs.resolve("cfg0012.xml").unwrap().model.as_deref(), Some("0012"));
+    assert_eq!(
+        packs.resolve("0004f2aabbcc-phone.cfg").unwrap().kind,
+        FileKind::WrittenBack
+    );
+    let snom = packs.resolve("000413922D24.xml").unwrap();
+    assert!(snom.entry(v("snom"), "000413922D24.xml").is_some());
+    let lower = packs.resolve("000413922d24.xml").unwrap();
+    assert!(
+        lower.entry(v("snom"), "000413922d24.xml").is_none(),
+        "Snom asks in upper case"
+    );
+    assert!(lower.entry(v("cisco"), "000413922d24.xml").is_some());
+    assert_eq!(
+        packs.resolve("snomD785-000413922D24.htm").unwrap().mac.unwrap().upper(),
+        "000413922D24"
+    );
+    for unknown in [
+        "",
+        "index.html",
+        "../etc/passwd",
+        "cfg000b82aabbcc",
+        "001565aabbcc.cfg.bak",
+        "001565AaBBCC.cfg",
+    ] {
+        assert_eq!(packs.resolve(unknown), None, "{unknown}");
+    }
+}
+
+#[test]
+fn only_a_phones_own_logs_overrides_and_contacts_are_uploadable() {
+    let packs = builtin();
+    let mac: Mac = "0004f2aabbcc".parse().unwrap();
+    for name in [
+        "0004f2aabbcc-app.log",
+        "0004f2aabbcc-boot.log",
+        "0004f2aabbcc-phone.cfg",
+        "0004f2aabbcc-directory.xml",
+        "0004f2aabbcc-calls.xml",
+    ] {
+        assert_eq!(packs.uploadable(name), Some((mac, vec![v("polycom")])), "{name}");
+    }
+    for name in [
+        "0004f2aabbcc.cfg",
+        "0004f2aabbcc-sipprov.cfg",
+        "000000000000.cfg",
+        "0004F2AABBCC-app.log",
+        "../0004f2aabbcc-app.log",
+        "0004f2aabbcc-app.log/x",
+    ] {
+        assert_eq!(packs.uploadable(name).filter(|(_, v)| !v.is_empty()), None, "{name}");
+    }
+}
+
+#[test]
+fn models_give_lines_and_format_generations() {
+    let packs = builtin();
+    assert_eq!(packs.model_lines(v("grandstream"))["GXP2170"], 6);
+    let mut ctx = RenderContext::fixture();
+    let format = |packs: &Packs, vendor: &str, model: &str, ctx: &mut RenderContext| {
+        ctx.device.model = model.into();
+        Packs::pack_values(packs.pack(v(vendor)).unwrap(), ctx)["format"].clone()
+    };
+    assert_eq!(format(packs, "grandstream", "GRP2614", &mut ctx), "grp");
+    assert_eq!(format(packs, "grandstream", "GXP2170", &mut ctx), "gxp");
+    assert_eq!(format(packs, "gigaset", "N510 IP PRO", &mut ctx), "n510");
+    assert_eq!(format(packs, "fanvil", "X3S", &mut ctx), "voip_config_file");
+    assert_eq!(format(packs, "fanvil", "X3U", &mut ctx), "sysconf");
+    assert_eq!(format(packs, "yealink", "T28P", &mut ctx), "v73");
+    assert_eq!(
+        format(packs, "flyingvoice", "FIP13G", &mut ctx),
+        "v80",
+        "taken from yealink"
+    );
+}
+
+#[test]
+fn the_fixture_escapes_in_every_format() {
+    let packs = builtin();
+    let ctx = RenderContext::fixture();
+    let text = packs.render(v("yealink"), "mac.cfg", &ctx).unwrap().body;
+    assert!(
+        text.contains("account.1.display_name = Ops & \"Sales\" <1> 'x'next = line"),
+        "{text}"
+    );
+    assert!(
+        !text.lines().any(|l| l.starts_with("next = line")),
+        "a value cannot start a new line"
+    );
+    let xml = packs.render(v("grandstream"), "cfgmac.xml", &ctx).unwrap().body;
+    assert!(
+        xml.contains("<P3>Ops &amp; &quot;Sales&quot; &lt;1&gt; &apos;x&apos;"),
+        "{xml}"
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Whatever an admin names a phone or a line, every built-in XML file
+    /// stays well-formed, and no text file gets a line the name smuggled in.
+    #[test]
+    fn any_name_is_escaped_in_every_format(name in "\\PC{0,24}|[<>&'\"\\-]{0,8}|.*\n[a-z.]+ = 1") {
+        let packs = builtin();
+        for pack in &packs.packs {
+            for template in pack.templates.names() {
+                let mut ctx = RenderContext::fixture();
+                ctx.device.name = name.clone();
+                for line in &mut ctx.lines {
+                    line.display_name = name.clone();
+                }
+                let rendered = packs.render(pack.vendor, template, &ctx).unwrap();
+                if rendered.content_type.starts_with("text/xml") {
+                    prop_assert!(well_formed(&rendered.body).is_ok(), "{}/{}: {:?}", pack.vendor, template, well_formed(&rendered.body));
+                } else if let Some((_, smuggled)) = name.split_once('\n') {
+                    let injected = smuggled.trim();
+                    prop_assert!(!rendered.body.lines().any(|l| l.trim() == injected), "{}/{} has the line {:?}", pack.vendor, template, injected);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_mac_round_trips_through_its_family_names(bytes in any::<[u8; 6]>()) {
+        let packs = builtin();
+        let mac: Mac = hex::encode(bytes).parse().unwrap();
+        for (name, vendor) in [
+            (format!("{}.cfg", mac.lower()), "yealink"),
+            (format!("cfg{}.xml", mac.lower()), "grandstream"),
+            (format!("{}.xml", mac.upper()), "snom"),
+            (format!("{}.xml", mac.lower()), "cisco"),
+            (format!("snomD785-{}.htm", mac.upper()), "snom"),
+        ] {
+            // The all-zero MAC is Polycom's master file name, never a phone.
+            if mac.lower() == "000000000000" && name.ends_with(".cfg") {
+                continue;
+            }
+            let m = packs.resolve(&name).unwrap();
+            prop_assert_eq!(m.mac, Some(mac));
+            prop_assert!(m.entry(v(vendor), &name).is_some(), "{} for {}", name, vendor);
+        }
+    }
+
+    #[test]
+    fn arbitrary_names_and_user_agents_never_panic(text in ".{0,200}") {
+        let _ = builtin().resolve(&text);
+        let _ = builtin().parse_user_agent(&text);
+        let _ = builtin().uploadable(&text);
+    }
+}
+
+/// Writes a pack folder under `root/templates/<family>/`.
+fn pack_dir(root: &Path, family: &str, files: &[(&str, &str)]) {
+    let dir = root.join("templates").join(family);
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, text) in files {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+}
+
+const ACME: &str = r#"
+[vendor]
+names = ["acme phones"]
+ouis = ["02acme"]
+"#;
+
+#[test]
+fn a_made_up_family_in_the_data_dir_joins_the_built_in_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = "[vendor]\nnames = [\"Acme Phones\"]\nouis = [\"02ac3e\"]\n\n[[user_agents]]\npattern = '^AcmePhone (?P<model>[A-Z0-9]+)/(?P<fw>[0-9.]+) {mac}'\nsamples = [\"AcmePhone A1/1.2 02:ac:3e:00:00:01\"]\n\n[[files]]\nname = \"acme-{MAC}.ini\"\ntemplate = \"phone.ini\"\nkind = \"config\"\n\n[values.transport]\nudp = \"U\"\ntls = \"S\"\n\n[models]\nA1 = 2\n";
+    pack_dir(
+        dir.path(),
+        "acme",
+        &[
+            ("vendor.toml", manifest),
+            (
+                "phone.ini",
+                "{% for line in lines %}line{{ line.index }}={{ line.extn }}@{{ settings.sip_server_host }};{{ pack.transport }}\n{% endfor %}",
+            ),
+        ],
+    );
+    let loaded = Packs::load(&dir.path().join("templates"));
+    assert_eq!(loaded.problems, Vec::<Problem>::new());
+    let packs = loaded.packs;
+    let acme = packs.vendor("ACME PHONES").unwrap();
+    assert_eq!(acme.code(), "acme");
+    let mac: Mac = "02ac3e000001".parse().unwrap();
+    assert_eq!(packs.vendor_of_oui(&mac), Some(acme));
+    assert_eq!(
+        packs
+            .parse_user_agent("AcmePhone A1/1.2 02:ac:3e:00:00:01")
+            .unwrap()
+            .mac,
+        Some(mac)
+    );
+    assert_eq!(packs.config_file(acme, mac).as_deref(), Some("acme-02AC3E000001.ini"));
+    let m = packs.resolve("acme-02AC3E000001.ini").unwrap();
+    let entry = m.entry(acme, "acme-02AC3E000001.ini").unwrap();
+    let mut ctx = RenderContext::fixture();
+    ctx.settings.transport = "tls".into();
+    let body = packs.render(acme, &entry.template, &ctx).unwrap().body;
+    assert!(body.starts_with("line1=1001@pbx.example.com;S\n"), "{body}");
+    assert_eq!(packs.model_lines(acme)["A1"], 2);
+    assert!(packs.vendor("yealink").is_ok(), "the built-in packs are still there");
+}
+
+#[test]
+fn problems_name_the_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    // A route that takes a built-in one's names, a bad OUI and a taken name.
+    pack_dir(
+        dir.path(),
+        "acme",
+        &[(
+            "vendor.toml",
+            "[vendor]\nnames = [\"poly\"]\n\n[[files]]\nname = \"{mac}-sipprov.cfg\"\ntemplate = \"missing.cfg\"\nkind = \"config\"\n\n[[user_agents]]\npattern = '^Acme'\nsamples = [\"Yealink SIP-T46G 28.72.0.1\"]\n",
+        )],
+    );
+    pack_dir(dir.path(), "broken", &[("vendor.toml", ACME)]);
+    pack_dir(dir.path(), "Bad Name", &[("vendor.toml", "")]);
+    pack_dir(dir.path(), "yealink", &[("mac.cfg", "{% for x in %}")]);
+    let loaded = Packs::load(&dir.path().join("templates"));
+    let shown: Vec<String> = loaded.problems.iter().map(ToString::to_string).collect();
+    let has = |needle: &str| assert!(shown.iter().any(|p| p.contains(needle)), "{needle} not in {shown:#?}");
+    let acme = dir.path().join("templates/acme/vendor.toml").display().to_string();
+    has(&format!("{acme}:2: the name 'poly' is taken by polycom"));
+    has(&format!(
+        "{acme}:6: file '{{mac}}-sipprov.cfg': no template 'missing.cfg' in the pack"
+    ));
+    has(&format!(
+        "{}:4: OUI '02acme': must be six lower-case hex digits",
+        dir.path().join("templates/broken/vendor.toml").display()
+    ));
+    has(&format!(
+        "{acme}:11: User-Agent sample 'Yealink SIP-T46G 28.72.0.1' is read as yealink"
+    ));
+    has("Bad Name: a pack folder's name is its code");
+    has(&format!(
+        "{}:1: Found `%}}`",
+        dir.path().join("templates/yealink/mac.cfg").display()
+    ));
+    assert!(
+        PackShelf::open(dir.path()).is_err(),
+        "a server does not start with a broken pack"
+    );
+}
+
+#[test]
+fn an_override_manifest_changes_only_what_it_names() {
+    let dir = tempfile::tempdir().unwrap();
+    pack_dir(
+        dir.path(),
+        "snom",
+        &[(
+            "vendor.toml",
+            "[values.language]\nde = \"Deutsch (Schweiz)\"\n[models]\nD785 = 1\n",
+        )],
+    );
+    let loaded = Packs::load(&dir.path().join("templates"));
+    assert_eq!(loaded.problems, Vec::<Problem>::new());
+    let packs = loaded.packs;
+    assert_eq!(packs.model_lines(v("snom"))["D785"], 1);
+    assert!(
+        packs
+            .resolve("000413AABBCC.xml")
+            .unwrap()
+            .entry(v("snom"), "000413AABBCC.xml")
+            .is_some(),
+        "its files stay"
+    );
+    let ctx = RenderContext::fixture();
+    let values = Packs::pack_values(packs.pack(v("snom")).unwrap(), &ctx);
+    assert_eq!(values["language"], "Deutsch (Schweiz)");
+}
+
+#[test]
+fn a_changed_pack_is_taken_and_a_broken_change_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let shelf = PackShelf::open(dir.path()).unwrap();
+    assert!(shelf.current().vendor("acme").is_err());
+    let manifest = "[vendor]\nouis = [\"02ac3e\"]\n";
+    pack_dir(dir.path(), "acme", &[("vendor.toml", manifest)]);
+    std::thread::sleep(DISK_CHECK);
+    assert!(
+        shelf.current().vendor("acme").is_ok(),
+        "a new pack is taken within a second"
+    );
+    pack_dir(
+        dir.path(),
+        "acme",
+        &[("vendor.toml", "[vendor]\nouis = [\"nothex\"]\n")],
+    );
+    std::thread::sleep(DISK_CHECK);
+    assert!(
+        shelf.current().vendor("acme").is_ok(),
+        "a broken change leaves the packs before it"
+    );
+}
