@@ -2,7 +2,6 @@
 //! serving it on a bound listener (which is how the tests start it too).
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::Path;
 use std::sync::Arc;
@@ -32,6 +31,7 @@ use crate::config::{DATABASE_FILE, Settings};
 use crate::domain::timestamp;
 use crate::error::ApiError;
 use crate::jobs::Supervisor;
+use crate::listener::ConnectionLimits;
 use crate::packs::PackShelf;
 use crate::provision::OverTls;
 use crate::provision::cache::RenderCache;
@@ -265,41 +265,18 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    serve_router(listener, router(state), None, shutdown).await
+    let limits = ConnectionLimits::of(&state.settings);
+    crate::listener::serve(listener, router(state), None, limits, shutdown).await
 }
 
-/// Serves `routes`, over HTTPS when `tls` is given, until `shutdown`
-/// resolves; then finishes requests in flight.
-pub async fn serve_router(
-    listener: TcpListener,
-    routes: Router,
-    tls: Option<RustlsConfig>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let Some(tls) = tls else {
-        return axum::serve(listener, routes.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown)
-            .await;
-    };
-    let handle = axum_server::Handle::new();
-    let stopper = handle.clone();
-    tokio::spawn(async move {
-        shutdown.await;
-        stopper.graceful_shutdown(Some(GRACE));
-    });
-    // Phones keep polling the URL they came by, so they must learn it was
-    // https; browsers are told to come back over HTTPS only.
-    let routes = routes
+/// The routes of an HTTPS listener: phones keep polling the URL they came
+/// by, so they must learn it was https; browsers are told to come back over
+/// HTTPS only.
+pub fn over_tls(routes: Router) -> Router {
+    routes
         .layer(Extension(OverTls))
-        .layer(header_if_absent(header::STRICT_TRANSPORT_SECURITY, "max-age=31536000"));
-    axum_server::from_tcp_rustls(listener.into_std()?, tls)?
-        .handle(handle)
-        .serve(routes.into_make_service_with_connect_info::<SocketAddr>())
-        .await
+        .layer(header_if_absent(header::STRICT_TRANSPORT_SECURITY, "max-age=31536000"))
 }
-
-/// How long a stopping HTTPS listener waits for requests in flight.
-const GRACE: Duration = Duration::from_secs(10);
 
 /// Loads a PEM certificate chain and its private key for an HTTPS listener.
 pub fn tls_config(cert: &Path, key: &Path) -> anyhow::Result<RustlsConfig> {

@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 use crate::app::{self, AppState};
 use crate::config::{LogFormat, Overrides, ServeFlags, Settings, redact_url};
 use crate::domain::{Mac, timestamp};
+use crate::listener::{self, ConnectionLimits};
 use crate::packs::Packs;
 use crate::provision::{self, Answer, PhoneRequest, tftp};
 use crate::secrets;
@@ -214,15 +215,21 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             until_stopped(stopped.clone()),
         ))
     });
+    let limits = ConnectionLimits::of(&state.settings);
+    // An HTTPS listener's routes say so to phones and browsers.
+    let routes = |routes, tls: &Option<_>| if tls.is_some() { app::over_tls(routes) } else { routes };
     let phone_server = phones.map(|l| {
-        tokio::spawn(app::serve_router(
+        let phone_routes = routes(app::phone_router(state.clone()), &phones_tls);
+        tokio::spawn(listener::serve(
             l,
-            app::phone_router(state.clone()),
+            phone_routes,
             phones_tls,
+            limits,
             until_stopped(stopped.clone()),
         ))
     });
-    app::serve_router(listener, app::router(state), api_tls, until_stopped(stopped)).await?;
+    let api_routes = routes(app::router(state), &api_tls);
+    listener::serve(listener, api_routes, api_tls, limits, until_stopped(stopped)).await?;
     for server in [phone_server, tftp_server].into_iter().flatten() {
         server.await??;
     }

@@ -65,6 +65,16 @@ pub struct Settings {
     pub request_deadline: Duration,
     /// Media uploads received at once; more get 503.
     pub max_concurrent_uploads: usize,
+    /// How long a client may take to send a request's headers.
+    #[serde(deserialize_with = "deserialize_duration")]
+    pub header_read_timeout: Duration,
+    /// How long a connection may sit with nothing sent or read.
+    #[serde(deserialize_with = "deserialize_duration")]
+    pub idle_timeout: Duration,
+    /// Open connections per listener; past it, a new one is closed at once.
+    pub max_connections: usize,
+    /// The most a request's headers may take, in bytes (431 past it).
+    pub max_header_bytes: usize,
     /// Text-to-speech engines: TOML table `[tts]`, env `SIPPROV_TTS__<KEY>`.
     #[serde(default)]
     pub tts: TtsSettings,
@@ -203,7 +213,11 @@ impl Settings {
             .set_default("upload_max_size", 100 * 1024 * 1024)?
             .set_default("media_retention_days", 30)?
             .set_default("request_deadline", "30s")?
-            .set_default("max_concurrent_uploads", 4)?;
+            .set_default("max_concurrent_uploads", 4)?
+            .set_default("header_read_timeout", "10s")?
+            .set_default("idle_timeout", "60s")?
+            .set_default("max_connections", 10_000)?
+            .set_default("max_header_bytes", 16 * 1024)?;
         builder = match config_file {
             Some(path) => builder.add_source(File::from(path).format(FileFormat::Toml).required(true)),
             None => builder.add_source(
@@ -251,6 +265,16 @@ impl Settings {
         }
         if settings.max_concurrent_uploads == 0 {
             anyhow::bail!("max_concurrent_uploads must be 1 or more");
+        }
+        if settings.header_read_timeout.is_zero() || settings.idle_timeout.is_zero() {
+            anyhow::bail!("header_read_timeout and idle_timeout must be longer than zero");
+        }
+        if settings.max_connections == 0 {
+            anyhow::bail!("max_connections must be 1 or more");
+        }
+        // hyper reads headers into a buffer of at least 8 KiB.
+        if settings.max_header_bytes < 8192 {
+            anyhow::bail!("max_header_bytes must be 8192 or more");
         }
         for (cert, key, what) in [
             (&settings.tls_cert, &settings.tls_key, "tls"),
@@ -333,6 +357,16 @@ impl std::fmt::Debug for Settings {
                 &humantime::format_duration(self.request_deadline).to_string(),
             )
             .field("max_concurrent_uploads", &self.max_concurrent_uploads)
+            .field(
+                "header_read_timeout",
+                &humantime::format_duration(self.header_read_timeout).to_string(),
+            )
+            .field(
+                "idle_timeout",
+                &humantime::format_duration(self.idle_timeout).to_string(),
+            )
+            .field("max_connections", &self.max_connections)
+            .field("max_header_bytes", &self.max_header_bytes)
             .field("tts", &self.tts)
             .finish()
     }

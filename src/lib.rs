@@ -9,6 +9,7 @@ pub mod confined;
 pub mod domain;
 pub mod error;
 pub mod jobs;
+pub mod listener;
 pub mod media;
 pub mod packs;
 pub mod provision;

@@ -307,3 +307,105 @@ async fn no_path_leads_out_of_the_data_dir() {
     })
     .await;
 }
+
+/// Reads until the server closes the connection or `wait` passes; true if
+/// it closed (or reset) it.
+async fn closed_within(stream: &mut tokio::net::TcpStream, wait: Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buffer = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buffer)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
+#[tokio::test]
+async fn oversized_headers_trickling_and_idle_clients_and_a_flood_of_connections() {
+    use tokio::io::AsyncWriteExt;
+    let mut app = crate::harness::TestApp::start(crate::harness::Backend::Sqlite, Duration::from_secs(3600)).await;
+    // Headers past max_header_bytes (16 KiB by default): 431, before any handler.
+    let (status, _) = raw_get(
+        &app,
+        "/prov/000000000000.cfg",
+        &format!("x-padding: {}\r\n", "a".repeat(20 * 1024)),
+    )
+    .await;
+    assert_eq!(status, 431);
+    let (status, _) = raw_get(&app, "/prov/000000000000.cfg", "").await;
+    assert_eq!(status, 200, "a normal request still passes");
+
+    let mut settings = app.settings.clone();
+    settings.header_read_timeout = Duration::from_secs(2);
+    settings.idle_timeout = Duration::from_secs(2);
+    settings.max_connections = 50;
+    app.settings = settings;
+    let app = app.restart().await;
+
+    // A client that trickles a header line every half second is let go at
+    // the header deadline, not when it chooses to stop.
+    let mut trickler = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    trickler
+        .write_all(b"GET /prov/000000000000.cfg HTTP/1.1\r\nhost: x\r\n")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let trickle = tokio::spawn(async move {
+        for n in 0..40 {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            if trickler.write_all(format!("x-{n}: y\r\n").as_bytes()).await.is_err() {
+                break;
+            }
+        }
+        trickler
+    });
+    let mut trickler = trickle.await.unwrap();
+    assert!(
+        closed_within(&mut trickler, Duration::from_secs(1)).await,
+        "still connected"
+    );
+    assert!(started.elapsed() < Duration::from_secs(15), "{:?}", started.elapsed());
+
+    // A connection that sends nothing is let go too.
+    let mut idle = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    assert!(
+        closed_within(&mut idle, Duration::from_secs(5)).await,
+        "an idle connection is held"
+    );
+
+    // Past max_connections a new connection is closed at once; the ones
+    // before it go on, and so do phones once the flood is gone.
+    let mut flood = Vec::new();
+    for _ in 0..50 {
+        flood.push(tokio::net::TcpStream::connect(app.addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut extra = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    assert!(
+        closed_within(&mut extra, Duration::from_millis(500)).await,
+        "admitted past max_connections"
+    );
+    drop(flood);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (status, _) = raw_get(&app, "/prov/000000000000.cfg", "").await;
+    assert_eq!(status, 200);
+}
+
+/// 2,000 idle connections (more than a default open-file limit of 1,024
+/// would allow beside them) do not stop a phone's fetch.
+#[tokio::test]
+async fn thousands_of_idle_connections_leave_room_for_a_phone() {
+    let app = crate::harness::TestApp::start(crate::harness::Backend::Sqlite, Duration::from_secs(3600)).await;
+    let mut idle = Vec::new();
+    for _ in 0..2000 {
+        idle.push(tokio::net::TcpStream::connect(app.addr).await.unwrap());
+    }
+    let started = std::time::Instant::now();
+    let (status, _) = raw_get(&app, "/prov/000000000000.cfg", "").await;
+    assert_eq!(status, 200);
+    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    drop(idle);
+}
