@@ -33,11 +33,11 @@ use crate::error::ApiError;
 use crate::jobs::Supervisor;
 use crate::listener::ConnectionLimits;
 use crate::packs::PackShelf;
-use crate::provision::OverTls;
 use crate::provision::cache::RenderCache;
 use crate::provision::limit::MissLimiter;
 use crate::provision::phone_auth::NonceStore;
 use crate::provision::tracking::FetchRecorder;
+use crate::provision::{OverTls, PublicUrl};
 use crate::secrets::{self, SecretBox};
 use crate::store::Db;
 use crate::tts::Synthesizer;
@@ -87,7 +87,7 @@ impl AppState {
         })?;
         let fetches = Arc::new(FetchRecorder::default());
         fetches.spawn_flusher(db.clone());
-        let cache = Arc::new(RenderCache::default());
+        let cache = Arc::new(RenderCache::new(settings.render_cache_bytes));
         let upload_slots = Arc::new(tokio::sync::Semaphore::new(settings.max_concurrent_uploads));
         let jobs = Arc::new(Supervisor::default());
         jobs.start(
@@ -266,7 +266,16 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let limits = ConnectionLimits::of(&state.settings);
-    crate::listener::serve(listener, router(state), None, limits, shutdown).await
+    let routes = with_public_url(router(state.clone()), state.settings.public_url.as_deref());
+    crate::listener::serve(listener, routes, None, limits, shutdown).await
+}
+
+/// Tells a listener's phone routes the URL phones reach it by, if set.
+pub fn with_public_url(routes: Router, url: Option<&str>) -> Router {
+    match url.and_then(|u| PublicUrl::parse(u).ok()) {
+        Some(url) => routes.layer(Extension(url)),
+        None => routes,
+    }
 }
 
 /// The routes of an HTTPS listener: phones keep polling the URL they came

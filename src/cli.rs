@@ -219,7 +219,11 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     // An HTTPS listener's routes say so to phones and browsers.
     let routes = |routes, tls: &Option<_>| if tls.is_some() { app::over_tls(routes) } else { routes };
     let phone_server = phones.map(|l| {
-        let phone_routes = routes(app::phone_router(state.clone()), &phones_tls);
+        let phone_routes = app::with_public_url(
+            app::phone_router(state.clone()),
+            state.settings.prov_public_url.as_deref(),
+        );
+        let phone_routes = routes(phone_routes, &phones_tls);
         tokio::spawn(listener::serve(
             l,
             phone_routes,
@@ -228,7 +232,8 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             until_stopped(stopped.clone()),
         ))
     });
-    let api_routes = routes(app::router(state), &api_tls);
+    let api_routes = app::with_public_url(app::router(state.clone()), state.settings.public_url.as_deref());
+    let api_routes = routes(api_routes, &api_tls);
     listener::serve(listener, api_routes, api_tls, limits, until_stopped(stopped)).await?;
     for server in [phone_server, tftp_server].into_iter().flatten() {
         server.await??;

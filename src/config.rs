@@ -75,6 +75,15 @@ pub struct Settings {
     pub max_connections: usize,
     /// The most a request's headers may take, in bytes (431 past it).
     pub max_header_bytes: usize,
+    /// The most rendered files and settings kept in memory, in bytes.
+    pub render_cache_bytes: usize,
+    /// The URL phones reach the API listener by (`https://pbx.example.com:8081`);
+    /// when set, files name it whatever Host a request carries.
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// The same for the phone listener (`prov_listen`).
+    #[serde(default)]
+    pub prov_public_url: Option<String>,
     /// Text-to-speech engines: TOML table `[tts]`, env `SIPPROV_TTS__<KEY>`.
     #[serde(default)]
     pub tts: TtsSettings,
@@ -217,7 +226,8 @@ impl Settings {
             .set_default("header_read_timeout", "10s")?
             .set_default("idle_timeout", "60s")?
             .set_default("max_connections", 10_000)?
-            .set_default("max_header_bytes", 16 * 1024)?;
+            .set_default("max_header_bytes", 16 * 1024)?
+            .set_default("render_cache_bytes", 64 * 1024 * 1024)?;
         builder = match config_file {
             Some(path) => builder.add_source(File::from(path).format(FileFormat::Toml).required(true)),
             None => builder.add_source(
@@ -271,6 +281,14 @@ impl Settings {
         }
         if settings.max_connections == 0 {
             anyhow::bail!("max_connections must be 1 or more");
+        }
+        for (url, what) in [
+            (&settings.public_url, "public_url"),
+            (&settings.prov_public_url, "prov_public_url"),
+        ] {
+            if let Some(url) = url {
+                crate::provision::PublicUrl::parse(url).map_err(|e| anyhow::anyhow!("{what}: {e}"))?;
+            }
         }
         // hyper reads headers into a buffer of at least 8 KiB.
         if settings.max_header_bytes < 8192 {
@@ -367,6 +385,9 @@ impl std::fmt::Debug for Settings {
             )
             .field("max_connections", &self.max_connections)
             .field("max_header_bytes", &self.max_header_bytes)
+            .field("render_cache_bytes", &self.render_cache_bytes)
+            .field("public_url", &self.public_url)
+            .field("prov_public_url", &self.prov_public_url)
             .field("tts", &self.tts)
             .finish()
     }

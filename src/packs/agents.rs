@@ -6,13 +6,16 @@ use regex::Regex;
 
 use crate::domain::{Mac, Vendor};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct PhoneAgent {
     pub vendor: Vendor,
     pub model: String,
     pub firmware: String,
     pub mac: Option<Mac>,
 }
+
+/// The longest model or firmware kept from a User-Agent.
+const MAX_FIELD: usize = 64;
 
 #[derive(Debug, Default)]
 pub struct AgentTable {
@@ -25,13 +28,16 @@ impl AgentTable {
     }
 
     /// Reads a User-Agent; None for anything that is not a known phone.
+    /// Model and firmware are cut to `MAX_FIELD` characters: they reach
+    /// files and the render cache's keys.
     pub fn parse(&self, user_agent: &str) -> Option<PhoneAgent> {
+        let field = |m: Option<regex::Match<'_>>| m.map_or("", |m| m.as_str()).chars().take(MAX_FIELD).collect();
         self.rules.iter().find_map(|(vendor, re)| {
             let c = re.captures(user_agent)?;
             Some(PhoneAgent {
                 vendor: *vendor,
-                model: c.name("model").map_or("", |m| m.as_str()).to_string(),
-                firmware: c.name("fw").map_or("", |m| m.as_str()).to_string(),
+                model: field(c.name("model")),
+                firmware: field(c.name("fw")),
                 mac: c.name("mac").and_then(|m| m.as_str().parse().ok()),
             })
         })

@@ -4,24 +4,24 @@
 //! node) together with the print of the vendor packs in use. Every phone fetch reads the generation first,
 //! so once a change is committed no node serves what it replaced.
 
-use std::collections::HashMap;
+use lru::LruCache;
 use std::sync::Mutex;
 
 use super::render::Rendered;
 use crate::domain::Vendor;
+use crate::packs::agents::PhoneAgent;
 use crate::store::Db;
 
-/// Entries kept at once; past this the cache starts again empty.
-const MAX_FILES: usize = 100_000;
-
-/// What a phone file's bytes depend on besides the generation.
+/// What a phone file's bytes depend on besides the generation: the name,
+/// the host and scheme the phone came by (validated, or the listener's
+/// public URL), and of its User-Agent only what templates read.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct FileKey {
     pub name: String,
     pub vendor_hint: Option<Vendor>,
     pub host: String,
     pub scheme: String,
-    pub user_agent: String,
+    pub agent: Option<PhoneAgent>,
 }
 
 #[derive(Debug, Clone)]
@@ -51,25 +51,83 @@ struct Reads {
     value: i64,
 }
 
-struct Inner {
-    generation: Generation,
-    files: HashMap<FileKey, CachedFile>,
-    settings: HashMap<String, Vec<(String, String, String)>>,
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key {
+    File(FileKey),
+    Settings(String),
 }
 
-impl Default for RenderCache {
-    fn default() -> RenderCache {
-        RenderCache::new()
+enum Entry {
+    File(CachedFile),
+    Settings(Vec<(String, String, String)>),
+}
+
+/// About what an entry takes in memory: its strings and a fixed overhead.
+fn weight(key: &Key, entry: &Entry) -> usize {
+    const OVERHEAD: usize = 256;
+    let key = match key {
+        Key::File(k) => {
+            k.name.len()
+                + k.host.len()
+                + k.scheme.len()
+                + k.agent.as_ref().map_or(0, |a| a.model.len() + a.firmware.len())
+        }
+        Key::Settings(realm) => realm.len(),
+    };
+    let entry = match entry {
+        Entry::File(f) => f.rendered.body.len() + f.rendered.content_type.len(),
+        Entry::Settings(rows) => rows.iter().map(|(a, b, c)| a.len() + b.len() + c.len() + 72).sum(),
+    };
+    OVERHEAD + key + entry
+}
+
+/// Files and settings of one generation, least recently used first out
+/// once they take more than `max_bytes`.
+struct Inner {
+    generation: Generation,
+    entries: LruCache<Key, Entry>,
+    bytes: usize,
+    max_bytes: usize,
+}
+
+impl Inner {
+    fn get(&mut self, generation: Generation, key: &Key) -> Option<&Entry> {
+        if self.generation != generation {
+            return None;
+        }
+        self.entries.get(key)
+    }
+
+    /// Keeps an entry made under `generation`, unless a newer one has begun
+    /// meanwhile (what was read may then be out of date).
+    fn keep(&mut self, generation: Generation, key: Key, entry: Entry) {
+        let size = weight(&key, &entry);
+        if self.generation != generation || size > self.max_bytes {
+            return;
+        }
+        if let Some(old) = self.entries.peek(&key) {
+            self.bytes -= weight(&key, old);
+        }
+        self.entries.put(key, entry);
+        self.bytes += size;
+        while self.bytes > self.max_bytes {
+            let Some((key, entry)) = self.entries.pop_lru() else {
+                break;
+            };
+            self.bytes -= weight(&key, &entry);
+        }
     }
 }
 
 impl RenderCache {
-    fn new() -> RenderCache {
+    /// A cache holding at most about `max_bytes`.
+    pub fn new(max_bytes: usize) -> RenderCache {
         RenderCache {
             inner: Mutex::new(Inner {
                 generation: (0, 0),
-                files: HashMap::new(),
-                settings: HashMap::new(),
+                entries: LruCache::unbounded(),
+                bytes: 0,
+                max_bytes,
             }),
             reads: Mutex::default(),
             read_done: tokio::sync::Notify::new(),
@@ -125,48 +183,41 @@ impl RenderCache {
         let mut inner = self.inner.lock().expect("cache lock");
         if inner.generation != generation {
             inner.generation = generation;
-            inner.files.clear();
-            inner.settings.clear();
+            inner.entries.clear();
+            inner.bytes = 0;
         }
         Ok(generation)
     }
 
     pub fn file(&self, generation: Generation, key: &FileKey) -> Option<CachedFile> {
-        let inner = self.inner.lock().expect("cache lock");
-        (inner.generation == generation)
-            .then(|| inner.files.get(key).cloned())
-            .flatten()
+        let mut inner = self.inner.lock().expect("cache lock");
+        match inner.get(generation, &Key::File(key.clone())) {
+            Some(Entry::File(file)) => Some(file.clone()),
+            _ => None,
+        }
     }
 
-    /// Keeps a file rendered under `generation`, unless a newer one has
-    /// begun meanwhile (what was read may then be out of date).
     pub fn keep_file(&self, generation: Generation, key: FileKey, file: CachedFile) {
         let mut inner = self.inner.lock().expect("cache lock");
-        if inner.generation != generation {
-            return;
-        }
-        if inner.files.len() >= MAX_FILES {
-            inner.files.clear();
-        }
-        inner.files.insert(key, file);
+        inner.keep(generation, Key::File(key), Entry::File(file));
     }
 
     pub fn settings(&self, generation: Generation, realm: &str) -> Option<Vec<(String, String, String)>> {
-        let inner = self.inner.lock().expect("cache lock");
-        (inner.generation == generation)
-            .then(|| inner.settings.get(realm).cloned())
-            .flatten()
+        let mut inner = self.inner.lock().expect("cache lock");
+        match inner.get(generation, &Key::Settings(realm.to_string())) {
+            Some(Entry::Settings(rows)) => Some(rows.clone()),
+            _ => None,
+        }
     }
 
     pub fn keep_settings(&self, generation: Generation, realm: &str, rows: Vec<(String, String, String)>) {
         let mut inner = self.inner.lock().expect("cache lock");
-        if inner.generation != generation {
-            return;
-        }
-        if inner.settings.len() >= MAX_FILES {
-            inner.settings.clear();
-        }
-        inner.settings.insert(realm.to_string(), rows);
+        inner.keep(generation, Key::Settings(realm.to_string()), Entry::Settings(rows));
+    }
+
+    /// What the cache holds now, in bytes, as it counts them.
+    pub fn bytes(&self) -> usize {
+        self.inner.lock().expect("cache lock").bytes
     }
 }
 
@@ -210,7 +261,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_shared_read_never_predates_the_fetch_that_uses_it() {
         let (_dir, db) = database().await;
-        let cache = Arc::new(RenderCache::new());
+        let cache = Arc::new(RenderCache::new(1 << 20));
         let committed = Arc::new(AtomicI64::new(db.cache_generation().await.unwrap()));
         for _ in 0..30 {
             let mut readers = Vec::new();
@@ -243,10 +294,53 @@ mod tests {
     #[tokio::test]
     async fn a_fetch_dropped_mid_read_does_not_hold_up_the_others() {
         let (_dir, db) = database().await;
-        let cache = RenderCache::new();
+        let cache = RenderCache::new(1 << 20);
         // Dropped at its first await, while its read is under way.
         let _ = tokio::time::timeout(Duration::ZERO, cache.database_generation(&db)).await;
         let next = tokio::time::timeout(Duration::from_secs(5), cache.database_generation(&db)).await;
         assert!(next.expect("not stuck behind the dropped read").is_ok());
+    }
+
+    fn file_key(n: usize) -> FileKey {
+        FileKey {
+            name: format!("file{n}.cfg"),
+            vendor_hint: None,
+            host: "pbx.example.com:8081".into(),
+            scheme: "http".into(),
+            agent: None,
+        }
+    }
+
+    fn file(bytes: usize) -> CachedFile {
+        CachedFile {
+            rendered: Rendered {
+                body: "x".repeat(bytes),
+                content_type: "text/plain".into(),
+            },
+            vendor: Vendor::intern("acme"),
+        }
+    }
+
+    #[test]
+    fn the_cache_stays_within_its_bytes_and_drops_the_least_recently_used() {
+        let cache = RenderCache::new(64 * 1024);
+        let generation = (0, 0);
+        for n in 0..1000 {
+            cache.keep_file(generation, file_key(n), file(1000));
+            // The first file is read again and again: it stays.
+            assert!(cache.file(generation, &file_key(0)).is_some(), "after {n}");
+            assert!(cache.bytes() <= 64 * 1024, "{} bytes", cache.bytes());
+        }
+        assert!(
+            cache.file(generation, &file_key(1)).is_none(),
+            "the least recently used went"
+        );
+        assert!(cache.file(generation, &file_key(999)).is_some());
+        cache.keep_file(generation, file_key(5000), file(100 * 1024));
+        assert!(
+            cache.file(generation, &file_key(5000)).is_none(),
+            "an entry larger than the cache is not kept"
+        );
+        assert!(cache.file(generation, &file_key(999)).is_some());
     }
 }

@@ -108,6 +108,67 @@ async fn allowed_networks_only(
 #[derive(Clone, Copy, Debug)]
 pub struct OverTls;
 
+/// The URL phones reach a listener by (`public_url`, `prov_public_url`):
+/// when set, files name it whatever Host a request carries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublicUrl {
+    pub scheme: String,
+    /// Host and port, as phones write them.
+    pub host: String,
+}
+
+impl PublicUrl {
+    pub fn parse(url: &str) -> Result<PublicUrl, String> {
+        let parsed = reqwest::Url::parse(url).map_err(|e| format!("'{url}' is not a URL: {e}"))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(format!("'{url}' must start with http:// or https://"));
+        }
+        let host = parsed.host_str().ok_or_else(|| format!("'{url}' has no host"))?;
+        let host = match parsed.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_string(),
+        };
+        if !valid_host(&host) {
+            return Err(format!("'{url}': the host must be a host name or an address"));
+        }
+        Ok(PublicUrl {
+            scheme: parsed.scheme().to_string(),
+            host,
+        })
+    }
+}
+
+/// The most a Host header may be: a DNS name's length.
+const MAX_HOST_LEN: usize = 255;
+
+/// Whether a Host header is a host name or IP address, with an optional
+/// port: what a phone's files may name. Anything else would be written
+/// into files, and into the render cache's keys.
+pub fn valid_host(host: &str) -> bool {
+    if host.is_empty() || host.len() > MAX_HOST_LEN {
+        return false;
+    }
+    let port_ok = |port: &str| port.parse::<u16>().is_ok();
+    if let Some(rest) = host.strip_prefix('[') {
+        let Some((v6, after)) = rest.split_once(']') else {
+            return false;
+        };
+        return v6.parse::<std::net::Ipv6Addr>().is_ok()
+            && (after.is_empty() || after.strip_prefix(':').is_some_and(port_ok));
+    }
+    let (name, port) = match host.rsplit_once(':') {
+        Some((name, port)) => (name, Some(port)),
+        None => (host, None),
+    };
+    let label_ok = |label: &str| {
+        !label.is_empty()
+            && label.len() <= 63
+            && !label.starts_with('-')
+            && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    };
+    port.is_none_or(port_ok) && (name.parse::<std::net::Ipv4Addr>().is_ok() || name.split('.').all(label_ok))
+}
+
 /// What every phone fetch carries besides the file name.
 #[derive(axum::extract::FromRequestParts)]
 struct Arrival {
@@ -119,6 +180,7 @@ struct Arrival {
     uri: Uri,
     headers: HeaderMap,
     tls: Option<Extension<OverTls>>,
+    public: Option<Extension<PublicUrl>>,
 }
 
 /// A fetch (GET, HEAD) or, for the few files phones write back, an upload (PUT).
@@ -184,26 +246,42 @@ async fn serve(arrival: &Arrival, path: &str, vendor_hint: Option<Vendor>, body:
         uri,
         headers,
         tls,
+        public,
     } = arrival;
     let header = |name| headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
+    let text = |status: StatusCode, body: &'static str| {
+        (status, [(CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
+    };
+    // Files name the listener's public URL when it has one; else the host
+    // the phone came by, which must be a host name or address.
+    let (host, scheme) = match public {
+        Some(Extension(url)) => (url.host.as_str(), url.scheme.as_str()),
+        None => {
+            // HTTP/2 carries the host in the URI, not in a Host header.
+            let host = header(HOST)
+                .or(uri.authority().map(|a| a.as_str()))
+                .unwrap_or("localhost");
+            if !valid_host(host) {
+                return text(
+                    StatusCode::BAD_REQUEST,
+                    "Host: must be a host name or IP address with an optional port, at most 255 characters\n",
+                );
+            }
+            (host, if tls.is_some() { "https" } else { "http" })
+        }
+    };
     let request = PhoneRequest {
         peer: peer.ip(),
         path,
         vendor_hint,
         user_agent: header(USER_AGENT).unwrap_or(""),
-        // HTTP/2 carries the host in the URI, not in a Host header.
-        host: header(HOST)
-            .or(uri.authority().map(|a| a.as_str()))
-            .unwrap_or("localhost"),
-        scheme: if tls.is_some() { "https" } else { "http" },
+        host,
+        scheme,
         from_phone: true,
         mask_secrets: false,
         method: method.as_str(),
         target: uri.path_and_query().map_or(uri.path(), |p| p.as_str()),
         authorization: header(AUTHORIZATION),
-    };
-    let text = |status: StatusCode, body: &'static str| {
-        (status, [(CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
     };
     let answered = if *method == Method::PUT {
         uploads::keep(state, &request, body).await
@@ -282,7 +360,7 @@ pub async fn answer(state: &AppState, req: &PhoneRequest<'_>) -> Answer {
         vendor_hint: req.vendor_hint,
         host: req.host.to_string(),
         scheme: req.scheme.to_string(),
-        user_agent: req.user_agent.to_string(),
+        agent: agent.clone(),
     };
     // A file the phone writes back may change on disk at any time.
     let cacheable = generation.filter(|_| matched.kind != FileKind::WrittenBack);
@@ -728,4 +806,52 @@ fn respond(body: String, content_type: &str, headers: &HeaderMap) -> Response {
         body,
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_are_names_or_addresses_with_an_optional_port() {
+        for good in [
+            "pbx.example.com",
+            "pbx.example.com:8081",
+            "10.0.0.5",
+            "10.0.0.5:80",
+            "[2001:db8::1]",
+            "[2001:db8::1]:8081",
+            "localhost",
+        ] {
+            assert!(valid_host(good), "{good}");
+        }
+        let long = format!("{}.com", "a.".repeat(130));
+        for bad in [
+            "",
+            "pbx.example.com:99999",
+            "evil.com/x",
+            "user@pbx.example.com",
+            "a b",
+            "pbx..example.com",
+            "-pbx.example.com",
+            "[2001:db8::1",
+            "[nothex]:80",
+            "pbx.example.com:80:80",
+            long.as_str(),
+        ] {
+            assert!(!valid_host(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_public_url_gives_scheme_and_host() {
+        let url = PublicUrl::parse("https://prov.example.com:8443/").unwrap();
+        assert_eq!(
+            (url.scheme.as_str(), url.host.as_str()),
+            ("https", "prov.example.com:8443")
+        );
+        assert_eq!(PublicUrl::parse("http://10.0.0.5").unwrap().host, "10.0.0.5");
+        assert!(PublicUrl::parse("ftp://x.example.com").is_err());
+        assert!(PublicUrl::parse("prov.example.com").is_err());
+    }
 }

@@ -136,7 +136,9 @@ async fn bodies_are_bounded_slow_clients_are_cut_off_and_uploads_are_capped() {
 async fn raw_get(app: &crate::harness::TestApp, target: &str, extra: &str) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
-    let request = format!("GET {target} HTTP/1.1\r\nhost: x\r\n{extra}connection: close\r\n\r\n");
+    // A Host given in `extra` is the only one.
+    let host = if extra.starts_with("host:") { "" } else { "host: x\r\n" };
+    let request = format!("GET {target} HTTP/1.1\r\n{host}{extra}connection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut answer = Vec::new();
     stream.read_to_end(&mut answer).await.unwrap();
@@ -408,4 +410,73 @@ async fn thousands_of_idle_connections_leave_room_for_a_phone() {
     assert_eq!(status, 200);
     assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
     drop(idle);
+}
+
+/// The render cache keeps only what changes a file's bytes, within its
+/// byte budget: hosts are checked, User-Agents reduced to what templates
+/// read, and a public URL, when set, replaces the Host altogether.
+#[tokio::test]
+async fn the_render_cache_holds_only_what_changes_the_bytes_within_its_budget() {
+    let mut app = crate::harness::TestApp::start(crate::harness::Backend::Sqlite, Duration::from_secs(3600)).await;
+    for bad in ["evil.example.com/x", "user@pbx.example.com", &"a".repeat(300)] {
+        let (status, body) = raw_get(&app, "/prov/cfg.xml", &format!("host: {bad}\r\n")).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert!(body.contains("Host: must be a host name or IP address"), "{body}");
+    }
+    let mut settings = app.settings.clone();
+    settings.render_cache_bytes = 256 * 1024;
+    app.settings = settings;
+    let app = app.restart().await;
+    let cache = app.state.cache.clone();
+    let fetch = |host: String, agent: String| {
+        let client = app.client.clone();
+        let url = app.url("/prov/cfg.xml");
+        async move {
+            let r = client
+                .get(url)
+                .header("host", host)
+                .header("user-agent", agent)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            r.text().await.unwrap()
+        }
+    };
+    // The same phone with a User-Agent that differs only where templates
+    // do not look: one entry.
+    let phone = "Grandstream Model HW GXP2135 SW 1.0.7.97 DevId 000b828aa872";
+    fetch("pbx.example.com".into(), phone.into()).await;
+    let one = cache.bytes();
+    for n in 0..300 {
+        fetch(
+            "pbx.example.com".into(),
+            format!("{phone} junk-{n}-{}", "x".repeat(2000)),
+        )
+        .await;
+    }
+    assert_eq!(cache.bytes(), one, "User-Agent noise grew the cache");
+    // Thousands of valid hosts: the cache stays within its budget.
+    for n in 0..2000 {
+        fetch(format!("h{n}.{}.{}.example.com", "y".repeat(60), "z".repeat(60)), phone.into()).await;
+        assert!(cache.bytes() <= 256 * 1024, "{} bytes after {n}", cache.bytes());
+    }
+    drop(app);
+
+    // With a public URL, files name it, whatever the Host.
+    let mut app = crate::harness::TestApp::start(crate::harness::Backend::Sqlite, Duration::from_secs(3600)).await;
+    let mut settings = app.settings.clone();
+    settings.public_url = Some("https://prov.example.com:8443".into());
+    app.settings = settings;
+    let app = app.restart().await;
+    let r = app
+        .client
+        .get(app.url("/prov/cfg.xml"))
+        .header("host", "other.example.com")
+        .send()
+        .await
+        .unwrap();
+    let body = r.text().await.unwrap();
+    assert!(body.contains("prov.example.com:8443"), "{body}");
+    assert!(!body.contains("other.example.com"), "{body}");
 }
