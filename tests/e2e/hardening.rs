@@ -458,7 +458,11 @@ async fn the_render_cache_holds_only_what_changes_the_bytes_within_its_budget() 
     assert_eq!(cache.bytes(), one, "User-Agent noise grew the cache");
     // Thousands of valid hosts: the cache stays within its budget.
     for n in 0..2000 {
-        fetch(format!("h{n}.{}.{}.example.com", "y".repeat(60), "z".repeat(60)), phone.into()).await;
+        fetch(
+            format!("h{n}.{}.{}.example.com", "y".repeat(60), "z".repeat(60)),
+            phone.into(),
+        )
+        .await;
         assert!(cache.bytes() <= 256 * 1024, "{} bytes after {n}", cache.bytes());
     }
     drop(app);

@@ -62,6 +62,16 @@ fn column_of(header: &str) -> Option<Column> {
 }
 
 impl RawRow {
+    /// A value past `MAX_FIELD_CHARS`: not kept, and shown cut short.
+    fn too_long(&self, column: &str) -> RowError {
+        RowError {
+            row: self.row,
+            column: column.into(),
+            value: String::new(),
+            reason: format!("longer than {MAX_FIELD_CHARS} characters"),
+        }
+    }
+
     fn set(&mut self, column: Column, value: String) {
         let slot = match column {
             Column::Name => &mut self.name,
@@ -157,9 +167,12 @@ struct RowsWire(Vec<Result<RawRow, RowError>>);
 
 impl RowsWire {
     fn visit<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<Vec<Result<RawRow, RowError>>, A::Error> {
-        let mut rows = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        let mut rows = Vec::new();
         while let Some(RowWire(row)) = seq.next_element::<RowWire>()? {
             let number = rows.len() + 1;
+            if number > MAX_IMPORT_ROWS {
+                return Err(de::Error::custom(too_many_rows()));
+            }
             rows.push(
                 row.map(|r| RawRow { row: number, ..r })
                     .map_err(|e| RowError { row: number, ..e }),
@@ -267,6 +280,9 @@ impl RawRow {
     fn take(&mut self, column: Column, key: &str, value: FieldWire) -> Result<(), RowError> {
         let text = match value {
             FieldWire::Null => return Ok(()),
+            FieldWire::Text(t) | FieldWire::Array(t) if t.chars().count() > MAX_FIELD_CHARS => {
+                return Err(self.too_long(key));
+            }
             FieldWire::Text(t) => t,
             FieldWire::Array(json) if column == Column::Extn => json,
             FieldWire::Array(shown) | FieldWire::Other(shown) => {
@@ -328,6 +344,15 @@ impl<'de> Deserialize<'de> for FieldWire {
     }
 }
 
+/// The most rows one import takes: more than any MAC list.
+pub const MAX_IMPORT_ROWS: usize = 200_000;
+/// The longest value a cell or a field may hold.
+pub const MAX_FIELD_CHARS: usize = 4096;
+
+fn too_many_rows() -> String {
+    format!("more than {MAX_IMPORT_ROWS} rows; import at most {MAX_IMPORT_ROWS} at once")
+}
+
 /// Reads a CSV spreadsheet with a header row naming the columns.
 pub fn rows_from_csv(bytes: &[u8]) -> Result<Vec<Result<RawRow, RowError>>, ApiError> {
     let mut reader = csv::ReaderBuilder::new()
@@ -374,10 +399,21 @@ pub fn rows_from_csv(bytes: &[u8]) -> Result<Vec<Result<RawRow, RowError>>, ApiE
         if record.iter().all(str::is_empty) {
             continue;
         }
+        if rows.len() == MAX_IMPORT_ROWS {
+            return Err(ApiError::field("file", too_many_rows()));
+        }
         let mut raw = RawRow {
             row,
             ..Default::default()
         };
+        let long = record
+            .iter()
+            .zip(&headers)
+            .find(|(value, _)| value.chars().count() > MAX_FIELD_CHARS);
+        if let Some((_, header)) = long {
+            rows.push(Err(raw.too_long(header)));
+            continue;
+        }
         for (value, column) in record.iter().zip(&columns) {
             if let Some(column) = column {
                 raw.set(*column, value.to_string());
@@ -388,9 +424,16 @@ pub fn rows_from_csv(bytes: &[u8]) -> Result<Vec<Result<RawRow, RowError>>, ApiE
     Ok(rows)
 }
 
-/// The most rows read from a spreadsheet: more than any MAC list, and a
-/// stop for a sheet that claims millions of rows.
-const MAX_SHEET_ROWS: usize = 200_000;
+/// The most columns a sheet may use; sipprov reads five.
+const MAX_SHEET_COLUMNS: u32 = 64;
+/// The most cells a sheet may hold.
+const MAX_SHEET_CELLS: usize = 2_000_000;
+/// The most shared strings a workbook may declare or hold.
+const MAX_SHARED_STRINGS: u64 = 1_000_000;
+/// The most any part of a workbook may take once decompressed, and the
+/// most it may grow over its compressed size.
+const MAX_PART_BYTES: u64 = 128 * 1024 * 1024;
+const MAX_PART_RATIO: u64 = 200;
 
 /// Whether the bytes are an XLSX workbook (a ZIP archive).
 pub fn is_xlsx(bytes: &[u8]) -> bool {
@@ -402,20 +445,12 @@ pub fn is_xlsx(bytes: &[u8]) -> bool {
 pub fn rows_from_xlsx(bytes: &[u8]) -> Result<Vec<Result<RawRow, RowError>>, ApiError> {
     use calamine::Reader;
     let unreadable = |e: &dyn std::fmt::Display| ApiError::field("file", format!("cannot read the XLSX workbook: {e}"));
+    xlsx_within_limits(bytes)?;
     let mut workbook = calamine::open_workbook_auto_from_rs(std::io::Cursor::new(bytes)).map_err(|e| unreadable(&e))?;
     let sheet = workbook
         .worksheet_range_at(0)
         .ok_or_else(|| ApiError::field("file", "the XLSX workbook has no sheet"))?
         .map_err(|e| unreadable(&e))?;
-    if sheet.height() > MAX_SHEET_ROWS {
-        return Err(ApiError::field(
-            "file",
-            format!(
-                "the sheet has {} rows; at most {MAX_SHEET_ROWS} are read",
-                sheet.height()
-            ),
-        ));
-    }
     // Rows above the used range are blank lines to the CSV reader, so
     // row numbers stay the ones the spreadsheet shows.
     let first_row = sheet.start().map_or(0, |(row, _)| row as usize);
@@ -427,6 +462,123 @@ pub fn rows_from_xlsx(bytes: &[u8]) -> Result<Vec<Result<RawRow, RowError>>, Api
     }
     let csv_bytes = csv_text.into_inner().map_err(|e| unreadable(&e))?;
     rows_from_csv(&csv_bytes)
+}
+
+/// Checks what a workbook declares and holds before calamine reads it:
+/// every part's decompressed size (and its ratio to its compressed size,
+/// against zip bombs), each sheet's dimension, cell references and cell
+/// count, and the shared strings' declared and actual count. calamine
+/// allocates by those, so a 2 KB file could otherwise ask for terabytes.
+fn xlsx_within_limits(bytes: &[u8]) -> Result<(), ApiError> {
+    use std::io::Read;
+    let refuse = |reason: String| ApiError::field("file", reason);
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes))
+        .map_err(|e| refuse(format!("cannot read the XLSX workbook: {e}")))?;
+    for index in 0..archive.len() {
+        let part = archive
+            .by_index(index)
+            .map_err(|e| refuse(format!("cannot read the XLSX workbook: {e}")))?;
+        let name = part.name().map(|n| n.into_owned()).unwrap_or_default();
+        let (size, packed) = (part.size(), part.compressed_size().max(1));
+        if size > MAX_PART_BYTES || size / packed > MAX_PART_RATIO {
+            return Err(refuse(format!(
+                "the XLSX part {name} unpacks to {size} bytes from {packed}; at most {MAX_PART_BYTES} bytes and {MAX_PART_RATIO} times its packed size are read"
+            )));
+        }
+        let is_sheet = name.starts_with("xl/worksheets/") && name.ends_with(".xml");
+        if !is_sheet && name != "xl/sharedStrings.xml" {
+            continue;
+        }
+        // The declared size may lie: what is read stops past the limit.
+        let mut reader = quick_xml::Reader::from_reader(std::io::BufReader::new(part.take(MAX_PART_BYTES + 1)));
+        let mut buffer = Vec::new();
+        let mut count = 0usize;
+        loop {
+            let event = reader
+                .read_event_into(&mut buffer)
+                .map_err(|e| refuse(format!("the XLSX part {name} is not readable XML: {e}")))?;
+            let element = match &event {
+                quick_xml::events::Event::Start(e) | quick_xml::events::Event::Empty(e) => e,
+                quick_xml::events::Event::Eof => break,
+                _ => {
+                    buffer.clear();
+                    continue;
+                }
+            };
+            let attribute = |key: &str| {
+                element
+                    .try_get_attribute(key)
+                    .ok()
+                    .flatten()
+                    .map(|a| a.value.into_owned())
+            };
+            match (is_sheet, element.local_name().as_ref()) {
+                (true, "dimension") => {
+                    for cell in attribute("ref").unwrap_or_default().split(':') {
+                        cell_within_limits(&name, cell)?;
+                    }
+                }
+                (true, "c") => {
+                    count += 1;
+                    if count > MAX_SHEET_CELLS {
+                        return Err(refuse(format!(
+                            "the sheet {name} has more than {MAX_SHEET_CELLS} cells"
+                        )));
+                    }
+                    if let Some(cell) = attribute("r") {
+                        cell_within_limits(&name, &cell)?;
+                    }
+                }
+                (false, "sst") => {
+                    for key in ["count", "uniqueCount"] {
+                        let declared = attribute(key).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+                        if declared > MAX_SHARED_STRINGS {
+                            return Err(refuse(format!(
+                                "the workbook declares {declared} shared strings; at most {MAX_SHARED_STRINGS} are read"
+                            )));
+                        }
+                    }
+                }
+                (false, "si") => {
+                    count += 1;
+                    if count as u64 > MAX_SHARED_STRINGS {
+                        return Err(refuse(format!(
+                            "the workbook has more than {MAX_SHARED_STRINGS} shared strings"
+                        )));
+                    }
+                }
+                _ => {}
+            }
+            buffer.clear();
+        }
+        if reader.buffer_position() > MAX_PART_BYTES {
+            return Err(refuse(format!(
+                "the XLSX part {name} unpacks to more than {MAX_PART_BYTES} bytes"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A cell reference (`B12`) within `MAX_SHEET_COLUMNS` and `MAX_IMPORT_ROWS`.
+fn cell_within_limits(part: &str, cell: &str) -> Result<(), ApiError> {
+    let letters: String = cell.chars().take_while(char::is_ascii_alphabetic).collect();
+    let column = letters.chars().try_fold(0u32, |n, c| {
+        n.checked_mul(26)?
+            .checked_add(c.to_ascii_uppercase() as u32 - 'A' as u32 + 1)
+    });
+    let row = cell[letters.len()..].parse::<u64>().ok();
+    match (column, row) {
+        (Some(column), _) if column > MAX_SHEET_COLUMNS => Err(ApiError::field(
+            "file",
+            format!("the sheet {part} uses cell {cell}; at most {MAX_SHEET_COLUMNS} columns are read"),
+        )),
+        (_, Some(row)) if row > MAX_IMPORT_ROWS as u64 + 1 => Err(ApiError::field(
+            "file",
+            format!("the sheet {part} uses cell {cell}; at most {MAX_IMPORT_ROWS} rows are read"),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Counts newlines up to increasing byte offsets.
