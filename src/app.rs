@@ -33,6 +33,7 @@ use crate::error::ApiError;
 use crate::jobs::Supervisor;
 use crate::listener::ConnectionLimits;
 use crate::packs::PackShelf;
+use crate::passwords::{LoginGate, PasswordPool};
 use crate::provision::cache::RenderCache;
 use crate::provision::limit::MissLimiter;
 use crate::provision::phone_auth::NonceStore;
@@ -57,6 +58,10 @@ pub struct AppState {
     pub jobs: Arc<Supervisor>,
     pub tts: Arc<Synthesizer>,
     pub cache: Arc<RenderCache>,
+    /// Password hashing and checks, a few at a time.
+    pub passwords: Arc<PasswordPool>,
+    /// Logins under way and started, per source network.
+    pub login_gate: Arc<LoginGate>,
     /// One permit per media upload being received.
     pub upload_slots: Arc<tokio::sync::Semaphore>,
 }
@@ -107,6 +112,8 @@ impl AppState {
                 jobs,
                 tts: Arc::new(Synthesizer::default()),
                 cache,
+                passwords: Arc::new(PasswordPool::default()),
+                login_gate: Arc::new(LoginGate::default()),
                 upload_slots,
             },
             generated,

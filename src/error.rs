@@ -35,6 +35,9 @@ pub enum ApiError {
     /// A service sipprov relies on refused or failed (502).
     #[error("{0}")]
     BadGateway(String),
+    /// Too many attempts from one source (429).
+    #[error("{0}")]
+    TooMany(String),
     /// A feature that is not configured (503).
     #[error("{0}")]
     Unavailable(String),
@@ -100,6 +103,7 @@ impl ApiError {
             ApiError::TimedOut(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Unsupported(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
+            ApiError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

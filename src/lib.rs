@@ -12,6 +12,7 @@ pub mod jobs;
 pub mod listener;
 pub mod media;
 pub mod packs;
+pub mod passwords;
 pub mod provision;
 pub mod secrets;
 pub mod store;

@@ -79,6 +79,7 @@ pub struct LogoutResponse {
         (status = 200, body = LoginResponse, description = "Logged in; also sets the session cookie"),
         (status = 400, body = ErrorBody, description = "login or password missing"),
         (status = 403, body = ErrorBody, description = "wrong credentials, or the login is locked"),
+        (status = 429, body = ErrorBody, description = "too many logins at once, or in a short time, from one network"),
     ),
     security(())
 )]
@@ -108,10 +109,18 @@ pub async fn login(
     // Locks go by the name as typed, whether or not a user has it, and by
     // the network it came from: nobody elsewhere can lock a user out, and
     // an unknown name answers exactly as a known one.
-    let network = peer.map_or_else(
-        || "unknown".into(),
-        |Extension(ConnectInfo(peer))| source_network(peer.ip()).to_string(),
-    );
+    let source = peer.map(|Extension(ConnectInfo(peer))| source_network(peer.ip()));
+    let network = source.map_or_else(|| "unknown".into(), |n| n.to_string());
+    // Each network gets a few password checks at once and a few a second.
+    let _entry = match source.map(|n| state.login_gate.enter(n)) {
+        Some(Err(wait)) => {
+            return Err(ApiError::TooMany(format!(
+                "too many logins from your network; try again in {} s",
+                wait.as_secs().max(1)
+            )));
+        }
+        entered => entered,
+    };
     let last_attempt = match db.begin_login_attempt(&login, &network, now, lock_until).await? {
         LoginAttempt::Locked(until) => return Err(locked(until)),
         LoginAttempt::Check { last } => last,
@@ -121,18 +130,19 @@ pub async fn login(
         Secret::Password(_) => u.password_hash.clone(),
         Secret::DevKey(_) => u.dev_key_hash.clone(),
     });
-    let matches = tokio::task::spawn_blocking(move || match secret {
-        // A missing user or hash is still checked against a dummy, so the
-        // answer takes as long either way.
-        Secret::Password(p) => secrets::verify_password(&p, stored.as_deref()),
-        Secret::DevKey(k) => {
-            let presented = secrets::token_hash(&k);
-            let expected = stored.unwrap_or_default();
-            presented.len() == expected.len() && bool::from(presented.as_bytes().ct_eq(expected.as_bytes()))
-        }
-    })
-    .await
-    .map_err(anyhow::Error::from)?;
+    let matches = state
+        .passwords
+        .run(move || match secret {
+            // A missing user or hash is still checked against a dummy, so the
+            // answer takes as long either way.
+            Secret::Password(p) => secrets::verify_password(&p, stored.as_deref()),
+            Secret::DevKey(k) => {
+                let presented = secrets::token_hash(&k);
+                let expected = stored.unwrap_or_default();
+                presented.len() == expected.len() && bool::from(presented.as_bytes().ct_eq(expected.as_bytes()))
+            }
+        })
+        .await?;
 
     let user = match user {
         Some(user) if matches => user,

@@ -4,6 +4,8 @@
 //! manages users; a user may read itself, set its own agent status and
 //! change its own password (the guards are in `api/mod.rs`).
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
@@ -21,6 +23,7 @@ use super::{Done, done};
 use crate::app::AppState;
 use crate::domain::timestamp;
 use crate::error::{ApiError, ErrorBody};
+use crate::passwords::PasswordPool;
 use crate::secrets::{self, SecretBox};
 use crate::store::agents::{COLUMNS, User, UserFields};
 use crate::store::{Db, UniqueViolation};
@@ -336,9 +339,7 @@ pub async fn create(
         vm_password_enc: seal_vm_password(&state.secrets, input.vm_password.as_deref()),
         agent_info: Value::Object(agent_info).to_string(),
     };
-    let hash = tokio::task::spawn_blocking(move || secrets::hash_password(&password))
-        .await
-        .map_err(anyhow::Error::from)?;
+    let hash = state.passwords.run(move || secrets::hash_password(&password)).await?;
     let (id, extn_id) = state
         .db
         .create_user(fields, &hash, extension.as_ref(), timestamp::now())
@@ -441,9 +442,7 @@ pub async fn update(
         return Err(not_found(id));
     }
     if let Some(p) = password {
-        let hash = tokio::task::spawn_blocking(move || secrets::hash_password(&p))
-            .await
-            .map_err(anyhow::Error::from)?;
+        let hash = state.passwords.run(move || secrets::hash_password(&p)).await?;
         state.db.set_user_password(id, &hash, None, timestamp::now()).await?;
     }
     Ok(done(id.to_string()))
@@ -468,6 +467,7 @@ pub async fn delete(State(db): State<Db>, ApiPath(id): ApiPath<i64>) -> Result<J
     responses((status = 200, body = Done<String>, description = "data is \"{}\"; the user is signed out everywhere"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody, description = "wrong old password, or another user's and not an administrator"), (status = 404, body = ErrorBody)))]
 pub async fn change_password(
     State(db): State<Db>,
+    State(passwords): State<Arc<PasswordPool>>,
     user: AuthUser,
     Input(input): Input<PasswordChange>,
 ) -> Result<Json<Done<String>>, ApiError> {
@@ -487,9 +487,9 @@ pub async fn change_password(
     if old.is_some() || !resets_another {
         let old = old.unwrap_or_default();
         let hash = db.password_hash(id).await?;
-        let matches = tokio::task::spawn_blocking(move || secrets::verify_password(&old, hash.as_deref()))
-            .await
-            .map_err(anyhow::Error::from)?;
+        let matches = passwords
+            .run(move || secrets::verify_password(&old, hash.as_deref()))
+            .await?;
         if !matches {
             return Err(ApiError::Forbidden("old_password: wrong password".into()));
         }
@@ -500,9 +500,7 @@ pub async fn change_password(
         secrets::ha1(sip_user, &f.domain, &password),
         secrets::ha1b(sip_user, &f.domain, &password),
     );
-    let hash = tokio::task::spawn_blocking(move || secrets::hash_password(&password))
-        .await
-        .map_err(anyhow::Error::from)?;
+    let hash = passwords.run(move || secrets::hash_password(&password)).await?;
     if !db
         .set_user_password(id, &hash, Some((&ha1, &ha1b)), timestamp::now())
         .await?

@@ -1,0 +1,162 @@
+//! Password checks are slow and take memory on purpose (argon2): each one
+//! holds tens of MiB on a blocking thread. They run in a bounded pool, and
+//! each source network may start only a few logins at a time and a few a
+//! second, so a flood of bogus logins can neither exhaust memory nor keep
+//! anyone else from logging in.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use ipnet::IpNet;
+use tokio::sync::Semaphore;
+
+/// Runs password hashing and checks, a few at a time.
+pub struct PasswordPool {
+    permits: Semaphore,
+}
+
+impl Default for PasswordPool {
+    /// Twice the cores: enough to keep them busy, few enough that memory
+    /// stays at a few argon2 blocks.
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        PasswordPool::new(2 * cores)
+    }
+}
+
+impl PasswordPool {
+    pub fn new(size: usize) -> PasswordPool {
+        PasswordPool {
+            permits: Semaphore::new(size),
+        }
+    }
+
+    /// Runs `work` on a blocking thread once the pool has room.
+    pub async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> anyhow::Result<T> {
+        let _permit = self.permits.acquire().await?;
+        Ok(tokio::task::spawn_blocking(work).await?)
+    }
+}
+
+/// Logins one network may have under way at once.
+const IN_FLIGHT_PER_NETWORK: u32 = 2;
+/// Logins one network may start in a burst, and how fast that refills.
+const BURST: f64 = 30.0;
+const PER_SECOND: f64 = 5.0;
+/// Networks tracked at once; past this, those at rest are forgotten.
+const MAX_NETWORKS: usize = 10_000;
+
+#[derive(Default)]
+pub struct LoginGate {
+    networks: Mutex<HashMap<IpNet, Bucket>>,
+}
+
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+    in_flight: u32,
+}
+
+/// A login let through; dropping it frees its network's place.
+pub struct Entry<'a> {
+    gate: &'a LoginGate,
+    network: IpNet,
+}
+
+impl Drop for Entry<'_> {
+    fn drop(&mut self) {
+        let mut networks = self.gate.networks.lock().expect("login gate lock");
+        if let Some(bucket) = networks.get_mut(&self.network) {
+            bucket.in_flight = bucket.in_flight.saturating_sub(1);
+        }
+    }
+}
+
+impl LoginGate {
+    /// Lets a login from `network` through, or says how long to wait.
+    pub fn enter(&self, network: IpNet) -> Result<Entry<'_>, Duration> {
+        let now = Instant::now();
+        let mut networks = self.networks.lock().expect("login gate lock");
+        if networks.len() >= MAX_NETWORKS && !networks.contains_key(&network) {
+            // A network at rest with a full bucket is the same as one never seen.
+            networks.retain(|_, b| b.in_flight > 0 || refilled(b, now) < BURST);
+            if networks.len() >= MAX_NETWORKS {
+                return Err(Duration::from_secs(1));
+            }
+        }
+        let bucket = networks.entry(network).or_insert(Bucket {
+            tokens: BURST,
+            at: now,
+            in_flight: 0,
+        });
+        bucket.tokens = refilled(bucket, now);
+        bucket.at = now;
+        if bucket.in_flight >= IN_FLIGHT_PER_NETWORK || bucket.tokens < 1.0 {
+            let wait = ((1.0 - bucket.tokens).max(0.0) / PER_SECOND).max(0.5);
+            return Err(Duration::from_secs_f64(wait));
+        }
+        bucket.tokens -= 1.0;
+        bucket.in_flight += 1;
+        Ok(Entry { gate: self, network })
+    }
+}
+
+fn refilled(bucket: &Bucket, now: Instant) -> f64 {
+    (bucket.tokens + now.duration_since(bucket.at).as_secs_f64() * PER_SECOND).min(BURST)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn net(text: &str) -> IpNet {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn a_network_gets_a_few_logins_at_once_and_a_few_a_second() {
+        let gate = LoginGate::default();
+        let a = net("192.0.2.0/24");
+        let first = gate.enter(a).unwrap();
+        let second = gate.enter(a).unwrap();
+        assert!(gate.enter(a).is_err(), "a third at once");
+        assert!(
+            gate.enter(net("198.51.100.0/24")).is_ok(),
+            "another network is not held up"
+        );
+        drop(first);
+        drop(second);
+        let mut let_through = 2;
+        while gate.enter(a).is_ok() {
+            let_through += 1;
+        }
+        assert_eq!(let_through, BURST as usize, "the burst, then a wait");
+    }
+
+    #[tokio::test]
+    async fn the_pool_runs_no_more_than_its_size_at_once() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let pool = Arc::new(PasswordPool::new(3));
+        let (running, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let mut tasks = Vec::new();
+        for _ in 0..12 {
+            let (pool, running, most) = (pool.clone(), running.clone(), most.clone());
+            tasks.push(tokio::spawn(async move {
+                pool.run(move || {
+                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(now, Ordering::SeqCst);
+                    std::thread::sleep(Duration::from_millis(20));
+                    running.fetch_sub(1, Ordering::SeqCst);
+                })
+                .await
+                .unwrap();
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+        assert_eq!(most.load(Ordering::SeqCst), 3);
+    }
+}
