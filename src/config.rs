@@ -57,6 +57,10 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// The largest file `POST /api/upload` takes, in bytes.
     pub upload_max_size: u64,
+    /// The most one `POST /api/upload` request takes, all parts together.
+    pub upload_max_request_size: u64,
+    /// The most parts one `POST /api/upload` request may have.
+    pub upload_max_parts: usize,
     /// Days RECORD and TTS media are kept; 0 keeps them for ever.
     pub media_retention_days: u64,
     /// The longest a request may take, body included, before it gets 408;
@@ -220,6 +224,8 @@ impl Settings {
             .set_default("token_lifetime", "24h")?
             .set_default("log_format", "text")?
             .set_default("upload_max_size", 100 * 1024 * 1024)?
+            .set_default("upload_max_request_size", 200 * 1024 * 1024)?
+            .set_default("upload_max_parts", 20)?
             .set_default("media_retention_days", 30)?
             .set_default("request_deadline", "30s")?
             .set_default("max_concurrent_uploads", 4)?
@@ -369,6 +375,8 @@ impl std::fmt::Debug for Settings {
             .field("secret_key", &hidden(&self.secret_key))
             .field("log_format", &self.log_format)
             .field("upload_max_size", &self.upload_max_size)
+            .field("upload_max_request_size", &self.upload_max_request_size)
+            .field("upload_max_parts", &self.upload_max_parts)
             .field("media_retention_days", &self.media_retention_days)
             .field(
                 "request_deadline",

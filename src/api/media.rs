@@ -168,7 +168,7 @@ pub async fn describe_file(fields: &mut MediaFields, path: &Path) {
 
 #[utoipa::path(post, path = "/api/upload", tag = "media", request_body(content_type = "multipart/form-data", description = "one or more parts named file"),
     responses((status = 200, body = Vec<MediaFile>, description = "the created rows, type UPLOAD"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 413, body = ErrorBody, description = "a file is larger than upload_max_size"), (status = 415, body = ErrorBody, description = "HTML, JavaScript or an executable"),
+        (status = 413, body = ErrorBody, description = "a file is larger than upload_max_size, or the request than upload_max_request_size, or has more than upload_max_parts parts"), (status = 415, body = ErrorBody, description = "HTML, JavaScript or an executable"),
         (status = 503, body = ErrorBody, description = "max_concurrent_uploads are being received")))]
 pub async fn upload(
     State(state): State<AppState>,
@@ -215,8 +215,14 @@ async fn receive_files(
     written: &mut Vec<(PathBuf, MediaFields)>,
 ) -> Result<(), ApiError> {
     let limit = state.settings.upload_max_size;
+    let mut request = RequestBudget::of(&state.settings);
     while let Some(mut field) = multipart.next_field().await.map_err(multipart_error)? {
+        request.part()?;
         if field.name() != Some("file") {
+            // Read, not kept, and counted like any other part.
+            while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+                request.bytes(chunk.len())?;
+            }
             continue;
         }
         let original = field
@@ -229,6 +235,7 @@ async fn receive_files(
         let mut size: u64 = 0;
         let streamed: Result<(), ApiError> = async {
             while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+                request.bytes(chunk.len())?;
                 size += chunk.len() as u64;
                 if size > limit {
                     return Err(ApiError::PayloadTooLarge(format!(
@@ -277,6 +284,47 @@ async fn receive_files(
         written.push((path, fields));
     }
     Ok(())
+}
+
+/// What one upload request may hold in all: parts and bytes.
+struct RequestBudget {
+    parts: usize,
+    bytes: u64,
+    max_parts: usize,
+    max_bytes: u64,
+}
+
+impl RequestBudget {
+    fn of(settings: &crate::config::Settings) -> RequestBudget {
+        RequestBudget {
+            parts: 0,
+            bytes: 0,
+            max_parts: settings.upload_max_parts,
+            max_bytes: settings.upload_max_request_size,
+        }
+    }
+
+    fn part(&mut self) -> Result<(), ApiError> {
+        self.parts += 1;
+        if self.parts > self.max_parts {
+            return Err(ApiError::PayloadTooLarge(format!(
+                "file: more than upload_max_parts ({}) parts in one upload",
+                self.max_parts
+            )));
+        }
+        Ok(())
+    }
+
+    fn bytes(&mut self, more: usize) -> Result<(), ApiError> {
+        self.bytes += more as u64;
+        if self.bytes > self.max_bytes {
+            return Err(ApiError::PayloadTooLarge(format!(
+                "file: the upload is larger than upload_max_request_size ({} bytes)",
+                self.max_bytes
+            )));
+        }
+        Ok(())
+    }
 }
 
 fn multipart_error(err: axum::extract::multipart::MultipartError) -> ApiError {

@@ -132,6 +132,39 @@ async fn uploads_are_typed_by_their_bytes_kept_whole_or_not_at_all() {
                 .contains("larger than upload_max_size (1000 bytes)")
         );
         assert_eq!(stored_files(&app), 2);
+
+        // Per request too: many files each under the limit are refused as
+        // a whole once they pass the request's size or part count.
+        let mut app = app;
+        app.settings.upload_max_size = 1024 * 1024;
+        app.settings.upload_max_request_size = 2 * 1024 * 1024;
+        app.settings.upload_max_parts = 5;
+        let app = app.restart().await;
+        let small: Vec<_> = (0..6).map(|n| file(&format!("p{n}.png"), PNG)).collect();
+        let (status, body) = upload(&app, &small.iter().map(|p| p.as_path()).collect::<Vec<_>>()).await;
+        assert_eq!(status, 413, "{body}");
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .contains("more than upload_max_parts (5) parts"),
+            "{body}"
+        );
+        let mut big = PNG.to_vec();
+        big.resize(900 * 1024, 0);
+        let large: Vec<_> = (0..3).map(|n| file(&format!("b{n}.png"), &big)).collect();
+        let (status, body) = upload(&app, &large.iter().map(|p| p.as_path()).collect::<Vec<_>>()).await;
+        assert_eq!(status, 413, "{body}");
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .contains("larger than upload_max_request_size (2097152 bytes)"),
+            "{body}"
+        );
+        assert_eq!(stored_files(&app), 2, "nothing kept");
+        let (status, body) = upload(&app, &large[..2].iter().map(|p| p.as_path()).collect::<Vec<_>>()).await;
+        assert_eq!(status, 200, "within both limits: {body}");
     })
     .await;
 }
