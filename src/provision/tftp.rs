@@ -10,7 +10,7 @@
 //! client's ERROR packet (its issue #18): phones that probe `tsize` and then
 //! abort would have it retransmit until it timed out.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -34,8 +34,17 @@ const DEFAULT_BLOCK_SIZE: u16 = 512;
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Sends of one packet before the transfer is given up.
 const TRIES: u32 = 5;
+/// Sends of the first packet, before the client has shown it is at its
+/// address by acknowledging anything: what a forged request can make
+/// sipprov send to someone else.
+const FIRST_TRIES: u32 = 2;
+/// The longest per-packet timeout a client may ask for; a longer one is
+/// not acknowledged, and the default applies.
+const MAX_TIMEOUT_SECS: u8 = 5;
 /// Transfers at once; past this, phones are told to come back.
 const MAX_TRANSFERS: usize = 1024;
+/// Transfers at once for one host, so one host cannot hold them all.
+const MAX_TRANSFERS_PER_HOST: usize = 8;
 
 /// RFC 1350 error codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,7 +142,9 @@ fn parse_read(body: &[u8]) -> Result<ReadRequest, Malformed> {
                 request.block_size = Some(size.min(MAX_BLOCK_SIZE));
             }
             Some("timeout") => match value.parse::<u8>() {
-                Ok(t) if t >= 1 => request.timeout = Some(t),
+                Ok(t) if (1..=MAX_TIMEOUT_SECS).contains(&t) => request.timeout = Some(t),
+                // Longer waits hold a transfer slot; the option is declined.
+                Ok(t) if t > MAX_TIMEOUT_SECS => {}
                 _ => return Err(Malformed("timeout must be 1 to 255 seconds")),
             },
             Some("tsize") => request.wants_size = true,
@@ -216,8 +227,8 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let slots = Arc::new(Semaphore::new(MAX_TRANSFERS));
     // A phone that resends its request while the first is being answered
-    // gets one transfer, not two.
-    let active: Arc<Mutex<HashSet<SocketAddr>>> = Arc::default();
+    // gets one transfer, not two; no host gets more than a few at once.
+    let active: Arc<Mutex<Transfers>> = Arc::default();
     let bind_ip = socket.local_addr()?.ip();
     let mut buf = vec![0u8; 2048];
     tokio::pin!(shutdown);
@@ -249,11 +260,21 @@ pub async fn serve(
                 continue;
             }
         };
-        if !active.lock().expect("tftp lock").insert(peer) {
-            continue;
-        }
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            active.lock().expect("tftp lock").remove(&peer);
+        let admitted = active.lock().expect("tftp lock").admit(peer);
+        let busy = match admitted {
+            Admission::Duplicate => continue,
+            Admission::HostBusy => true,
+            Admission::Admitted => false,
+        };
+        let slot = if busy {
+            None
+        } else {
+            slots.clone().try_acquire_owned().ok()
+        };
+        let Some(slot) = slot else {
+            if !busy {
+                active.lock().expect("tftp lock").end(peer);
+            }
             let _ = socket
                 .send_to(&error_packet(ErrorCode::NotDefined, "server busy, try again"), peer)
                 .await;
@@ -264,9 +285,50 @@ pub async fn serve(
             if let Err(err) = answer_request(&state, bind_ip, peer, http, request).await {
                 tracing::debug!(peer = %peer, error = %err, "tftp transfer socket");
             }
-            active.lock().expect("tftp lock").remove(&peer);
+            active.lock().expect("tftp lock").end(peer);
             drop(slot);
         });
+    }
+}
+
+/// The transfers under way, by client port and by host.
+#[derive(Default)]
+struct Transfers {
+    peers: HashSet<SocketAddr>,
+    per_host: HashMap<IpAddr, usize>,
+}
+
+enum Admission {
+    Admitted,
+    /// The same client port again: its request is being answered.
+    Duplicate,
+    /// The host has `MAX_TRANSFERS_PER_HOST` under way.
+    HostBusy,
+}
+
+impl Transfers {
+    fn admit(&mut self, peer: SocketAddr) -> Admission {
+        if self.peers.contains(&peer) {
+            return Admission::Duplicate;
+        }
+        let host = self.per_host.entry(peer.ip()).or_default();
+        if *host >= MAX_TRANSFERS_PER_HOST {
+            return Admission::HostBusy;
+        }
+        *host += 1;
+        self.peers.insert(peer);
+        Admission::Admitted
+    }
+
+    fn end(&mut self, peer: SocketAddr) {
+        if self.peers.remove(&peer)
+            && let Some(count) = self.per_host.get_mut(&peer.ip())
+        {
+            *count -= 1;
+            if *count == 0 {
+                self.per_host.remove(&peer.ip());
+            }
+        }
     }
 }
 
@@ -351,7 +413,7 @@ async fn answer_request(
 enum Ended {
     #[error("the client sent error {0}: {1}")]
     ByClient(u16, String),
-    #[error("no acknowledgement after {TRIES} tries")]
+    #[error("no acknowledgement in time")]
     TimedOut,
     #[error("the client sent a packet out of place")]
     Confused,
@@ -363,8 +425,12 @@ async fn send_file(socket: &UdpSocket, request: &ReadRequest, body: &[u8]) -> Re
     let wait = request
         .timeout
         .map_or(DEFAULT_TIMEOUT, |t| Duration::from_secs(u64::from(t)));
+    // Until the client acknowledges something, its address may be forged:
+    // the first packet is sent fewer times.
+    let mut tries = FIRST_TRIES;
     if let Some(oack) = option_ack(request, body.len()) {
-        exchange(socket, &oack, 0, wait).await?;
+        exchange(socket, &oack, 0, wait, tries).await?;
+        tries = TRIES;
     }
     let size = usize::from(request.block_size.unwrap_or(DEFAULT_BLOCK_SIZE));
     // The last block is shorter than the block size, even if empty.
@@ -373,7 +439,8 @@ async fn send_file(socket: &UdpSocket, request: &ReadRequest, body: &[u8]) -> Re
         let chunk = &body[n * size..((n + 1) * size).min(body.len())];
         // Block numbers wrap after 65535, as most clients expect.
         let block = ((n + 1) % 65536) as u16;
-        exchange(socket, &data_packet(block, chunk), block, wait).await?;
+        exchange(socket, &data_packet(block, chunk), block, wait, tries).await?;
+        tries = TRIES;
     }
     Ok(())
 }
@@ -381,9 +448,9 @@ async fn send_file(socket: &UdpSocket, request: &ReadRequest, body: &[u8]) -> Re
 /// Sends `packet` until block `block` is acknowledged. Older, duplicate
 /// acknowledgements are ignored rather than answered, which avoids the
 /// Sorcerer's Apprentice bug.
-async fn exchange(socket: &UdpSocket, packet: &[u8], block: u16, wait: Duration) -> Result<(), Ended> {
+async fn exchange(socket: &UdpSocket, packet: &[u8], block: u16, wait: Duration, tries: u32) -> Result<(), Ended> {
     let mut buf = [0u8; 516];
-    for _ in 0..TRIES {
+    for _ in 0..tries {
         socket.send(packet).await?;
         let deadline = tokio::time::Instant::now() + wait;
         loop {

@@ -209,3 +209,88 @@ async fn a_client_that_aborts_after_option_negotiation_is_let_go() {
     })
     .await;
 }
+
+/// A read request with `fields`, as raw bytes.
+fn read_request(fields: &[&str]) -> Vec<u8> {
+    let mut rrq = vec![0, 1];
+    for field in fields {
+        rrq.extend_from_slice(field.as_bytes());
+        rrq.push(0);
+    }
+    rrq
+}
+
+/// One host that floods read requests with the longest timeout and never
+/// acknowledges holds at most a few transfers, for a few seconds; another
+/// host's phone is served at once; and a request nobody acknowledges gets
+/// back at most two first packets.
+#[tokio::test]
+async fn one_hosts_flood_neither_holds_the_server_nor_amplifies_much() {
+    let app = TestApp::start(crate::harness::Backend::Sqlite, Duration::from_secs(3600)).await;
+    let server = app.start_tftp(false).await;
+    let mut flood = Vec::new();
+    let mut busy = 0;
+    for _ in 0..100 {
+        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        socket
+            .send_to(&read_request(&["y000000000000.cfg", "octet", "timeout", "255"]), server)
+            .await
+            .unwrap();
+        flood.push(socket);
+    }
+    let mut first = [0u8; 2048];
+    let mut timeout_acknowledged = false;
+    for socket in &flood {
+        if let Ok(Ok((n, _))) = tokio::time::timeout(Duration::from_secs(2), socket.recv_from(&mut first)).await {
+            if first[..2] == [0, 5] && String::from_utf8_lossy(&first[4..n]).contains("busy") {
+                busy += 1;
+            }
+            if first[..2] == [0, 6] && String::from_utf8_lossy(&first[2..n]).contains("timeout") {
+                timeout_acknowledged = true;
+            }
+        }
+    }
+    assert!(busy >= 90, "only {busy} of 100 were told the server is busy");
+    assert!(!timeout_acknowledged, "a 255 s timeout was agreed to");
+    // Another host (127.0.0.2) gets its file while the flood is held.
+    let started = std::time::Instant::now();
+    let out = fetch_over_tftp_from("127.0.0.2", server, "y000000000000.cfg").await;
+    assert!(out.0, "{}", out.1);
+    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+
+    // A plain request nobody acknowledges: the first block, twice at most.
+    let victim = UdpSocket::bind("127.0.0.3:0").await.unwrap();
+    let request = read_request(&["y000000000000.cfg", "octet"]);
+    victim.send_to(&request, server).await.unwrap();
+    let mut received = 0;
+    while let Ok(Ok((n, _))) = tokio::time::timeout(Duration::from_secs(3), victim.recv_from(&mut first)).await {
+        received += n;
+    }
+    assert!(
+        received <= 2 * 516,
+        "{received} bytes for a {}-byte request",
+        request.len()
+    );
+}
+
+/// A plain RFC 1350 fetch from a given source address: (success, body or error).
+async fn fetch_over_tftp_from(source: &str, server: SocketAddr, file: &str) -> (bool, String) {
+    // Neither Debian client can pick its source address; this exchange can.
+    let socket = UdpSocket::bind(format!("{source}:0")).await.unwrap();
+    socket.send_to(&read_request(&[file, "octet"]), server).await.unwrap();
+    let mut buf = [0u8; 1024];
+    let mut body = Vec::new();
+    loop {
+        let Ok(Ok((n, from))) = tokio::time::timeout(Duration::from_secs(2), socket.recv_from(&mut buf)).await else {
+            return (false, "no answer".into());
+        };
+        if buf[..2] != [0, 3] {
+            return (false, String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+        body.extend_from_slice(&buf[4..n]);
+        socket.send_to(&[0, 4, buf[2], buf[3]], from).await.unwrap();
+        if n < 516 {
+            return (true, String::from_utf8_lossy(&body).into_owned());
+        }
+    }
+}
