@@ -6,6 +6,17 @@
 //! trips it at once; a whole site behind one NAT rebooting after a power cut
 //! never does, because successful fetches do not count and each unregistered
 //! phone is one MAC, however often it asks.
+//!
+//! A sweep spread over many networks, each staying under its threshold, is
+//! seen by a global count of distinct unknown MACs: past `GLOBAL_BUDGET` in
+//! a window, every network's threshold tightens to `TIGHT_THRESHOLD`. And a
+//! MAC that gets a record is forgiven at once: the misses it caused no
+//! longer count, so a rollout's phones get their files at their next retry.
+//!
+//! A network blocked for unknown MACs is refused only what would be a miss:
+//! registered phones behind it are still served. One blocked for wrong
+//! credentials is refused every credential check, the right password too,
+//! or the block would tell a guesser when it had found it.
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -19,6 +30,13 @@ use crate::domain::{Mac, source_network};
 
 /// Networks tracked at once; past this, idle entries are dropped first.
 const MAX_TRACKED: usize = 50_000;
+/// Distinct unknown MACs, over all networks, in a window before every
+/// network's threshold tightens.
+const GLOBAL_BUDGET: usize = 1_000;
+/// The per-network threshold once the global budget is spent.
+const TIGHT_THRESHOLD: usize = 10;
+/// Distinct unknown MACs remembered globally; past it, only the count matters.
+const MAX_GLOBAL: usize = 100_000;
 
 #[derive(Debug)]
 pub struct MissLimiter {
@@ -27,7 +45,14 @@ pub struct MissLimiter {
     credential_threshold: AtomicU32,
     window: Duration,
     cooldown: Duration,
-    networks: Mutex<HashMap<IpNet, Tracked>>,
+    state: Mutex<Counts>,
+}
+
+#[derive(Debug)]
+struct Counts {
+    networks: HashMap<IpNet, Tracked>,
+    global_since: Instant,
+    global_unknown: HashSet<Mac>,
 }
 
 #[derive(Debug)]
@@ -36,6 +61,8 @@ struct Tracked {
     unknown: HashSet<Mac>,
     wrong_credentials: u32,
     blocked_until: Option<Instant>,
+    /// Whether wrong credentials set the block.
+    for_credentials: bool,
 }
 
 impl Default for MissLimiter {
@@ -53,7 +80,11 @@ impl MissLimiter {
             credential_threshold: AtomicU32::new(credential_threshold),
             window,
             cooldown,
-            networks: Mutex::new(HashMap::new()),
+            state: Mutex::new(Counts {
+                networks: HashMap::new(),
+                global_since: Instant::now(),
+                global_unknown: HashSet::new(),
+            }),
         }
     }
 
@@ -71,26 +102,77 @@ impl MissLimiter {
     /// How long the address's network must still wait, if it is blocked.
     pub fn blocked_for(&self, ip: IpAddr) -> Option<Duration> {
         let now = Instant::now();
-        let networks = self.networks.lock().expect("limiter lock");
-        let until = networks.get(&source_network(ip))?.blocked_until?;
+        let counts = self.state.lock().expect("limiter lock");
+        let until = counts.networks.get(&source_network(ip))?.blocked_until?;
         (until > now).then(|| until - now)
+    }
+
+    /// How long the address's network must still wait before it may try
+    /// credentials again, if wrong ones blocked it.
+    pub fn credentials_blocked_for(&self, ip: IpAddr) -> Option<Duration> {
+        let counts = self.state.lock().expect("limiter lock");
+        let tracked = counts.networks.get(&source_network(ip))?;
+        tracked.for_credentials.then_some(())?;
+        drop(counts);
+        self.blocked_for(ip)
     }
 
     /// Counts a request for a MAC no phone record has.
     pub fn unknown_mac(&self, ip: IpAddr, mac: Mac) {
-        self.count(ip, |t| {
+        self.count(ip, Some(mac), |t| {
             t.unknown.insert(mac);
         });
     }
 
-    /// Counts a request with wrong phone credentials.
-    pub fn wrong_credentials(&self, ip: IpAddr) {
-        self.count(ip, |t| t.wrong_credentials += 1);
+    /// Forgets the misses of MACs that now have a record; a network blocked
+    /// only by them is let through again.
+    pub fn forgive(&self, macs: impl IntoIterator<Item = Mac>) {
+        let macs: HashSet<Mac> = macs.into_iter().collect();
+        let mut counts = self.state.lock().expect("limiter lock");
+        counts.global_unknown.retain(|m| !macs.contains(m));
+        let threshold = self.threshold_now(&counts);
+        let credential_threshold = self.credential_threshold.load(Ordering::Relaxed);
+        for tracked in counts.networks.values_mut() {
+            let before = tracked.unknown.len();
+            tracked.unknown.retain(|m| !macs.contains(m));
+            if tracked.unknown.len() < before
+                && tracked.unknown.len() < threshold
+                && tracked.wrong_credentials < credential_threshold
+            {
+                tracked.blocked_until = None;
+            }
+        }
     }
 
-    fn count(&self, ip: IpAddr, failure: impl FnOnce(&mut Tracked)) {
+    /// The per-network threshold, tightened once the global budget is spent.
+    fn threshold_now(&self, counts: &Counts) -> usize {
+        let threshold = self.threshold.load(Ordering::Relaxed);
+        if counts.global_unknown.len() >= GLOBAL_BUDGET {
+            threshold.min(TIGHT_THRESHOLD)
+        } else {
+            threshold
+        }
+    }
+
+    /// Counts a request with wrong phone credentials.
+    pub fn wrong_credentials(&self, ip: IpAddr) {
+        self.count(ip, None, |t| t.wrong_credentials += 1);
+    }
+
+    fn count(&self, ip: IpAddr, unknown: Option<Mac>, failure: impl FnOnce(&mut Tracked)) {
         let now = Instant::now();
-        let mut networks = self.networks.lock().expect("limiter lock");
+        let mut counts = self.state.lock().expect("limiter lock");
+        if now - counts.global_since >= self.window {
+            counts.global_since = now;
+            counts.global_unknown.clear();
+        }
+        if let Some(mac) = unknown
+            && counts.global_unknown.len() < MAX_GLOBAL
+        {
+            counts.global_unknown.insert(mac);
+        }
+        let threshold = self.threshold_now(&counts);
+        let networks = &mut counts.networks;
         if networks.len() >= MAX_TRACKED {
             networks.retain(|_, t| t.blocked_until.is_some_and(|u| u > now) || now - t.since < self.window);
         }
@@ -99,14 +181,16 @@ impl MissLimiter {
             unknown: HashSet::new(),
             wrong_credentials: 0,
             blocked_until: None,
+            for_credentials: false,
         };
         let tracked = networks.entry(source_network(ip)).or_insert_with(fresh);
         if now - tracked.since >= self.window && tracked.blocked_until.is_none_or(|u| u <= now) {
             *tracked = fresh();
         }
         failure(tracked);
-        let tripped = tracked.unknown.len() >= self.threshold.load(Ordering::Relaxed)
-            || tracked.wrong_credentials >= self.credential_threshold.load(Ordering::Relaxed);
+        let by_credentials = tracked.wrong_credentials >= self.credential_threshold.load(Ordering::Relaxed);
+        let tripped = tracked.unknown.len() >= threshold || by_credentials;
+        tracked.for_credentials |= by_credentials;
         if tripped && tracked.blocked_until.is_none() {
             tracked.blocked_until = Some(now + self.cooldown);
             tracing::warn!(
@@ -178,5 +262,39 @@ mod tests {
         assert_eq!(limiter.blocked_for(guesser), None);
         limiter.wrong_credentials(guesser);
         assert!(limiter.blocked_for(guesser).is_some());
+    }
+
+    #[test]
+    fn a_mac_that_gets_a_record_is_forgiven_and_its_network_let_through() {
+        let limiter = MissLimiter::new(5, 1000, Duration::from_secs(60), Duration::from_secs(600));
+        let site: IpAddr = "10.1.1.1".parse().unwrap();
+        for n in 0..8 {
+            limiter.unknown_mac(site, mac(n));
+        }
+        assert!(limiter.blocked_for(site).is_some());
+        limiter.forgive((0..3).map(mac));
+        assert!(limiter.blocked_for(site).is_some(), "five misses are still unforgiven");
+        limiter.forgive((3..8).map(mac));
+        assert_eq!(limiter.blocked_for(site), None, "the rollout's phones were registered");
+    }
+
+    #[test]
+    fn a_sweep_over_many_networks_tightens_every_threshold() {
+        let limiter = MissLimiter::new(100, 1000, Duration::from_secs(60), Duration::from_secs(600));
+        let mut misses = 0u32;
+        let mut blocked = None;
+        'sweep: for network in 0..60u32 {
+            let ip: IpAddr = format!("10.{}.{}.1", network / 256, network % 256).parse().unwrap();
+            for n in 0..99 {
+                limiter.unknown_mac(ip, mac(network * 1000 + n));
+                misses += 1;
+                if limiter.blocked_for(ip).is_some() {
+                    blocked = Some(misses);
+                    break 'sweep;
+                }
+            }
+        }
+        let blocked = blocked.expect("a spread sweep is never blocked");
+        assert!(blocked < 2000, "blocked only after {blocked} misses");
     }
 }

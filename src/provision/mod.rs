@@ -319,12 +319,6 @@ async fn serve(arrival: &Arrival, path: &str, vendor_hint: Option<Vendor>, body:
 
 /// Resolves, checks and renders one phone request.
 pub async fn answer(state: &AppState, req: &PhoneRequest<'_>) -> Answer {
-    let peer = req.peer;
-    if req.from_phone
-        && let Some(wait) = state.miss_limiter.blocked_for(peer)
-    {
-        return Answer::Throttled(wait);
-    }
     let name = req.path.rsplit('/').next().unwrap_or(req.path);
     // One set of packs answers the whole request, and names its generation.
     let packs = state.packs.current();
@@ -479,7 +473,7 @@ async fn render_answer(
                     }
                     (render(packs, vendor, name, matched, ctx), Some(vendor))
                 }
-                Ok(None) => (Answer::NotFound, None),
+                Ok(None) => (miss(state, req), None),
                 Err(err) => {
                     tracing::error!(error = %err, mac = %mac, "could not read a phone's lines");
                     (Answer::Unavailable, None)
@@ -577,6 +571,15 @@ async fn admit(
     let (mode, credentials) = settings::phone_auth(&rows, |realm, k, sealed| {
         state.secrets.decrypt(sealed, &settings::secret_aad(realm, k)).ok()
     });
+    // A network that guessed wrong too often gets no answer to credentials,
+    // right or wrong, until its block ends.
+    if let Some(wait) = state
+        .miss_limiter
+        .credentials_blocked_for(req.peer)
+        .filter(|_| req.authorization.is_some())
+    {
+        return Err(Answer::Throttled(wait));
+    }
     let verdict = state
         .nonces
         .verify(mode, req.authorization, (req.method, req.target), &credentials);
@@ -590,6 +593,16 @@ async fn admit(
             state.miss_limiter.wrong_credentials(req.peer);
             Err(Answer::Unauthorized(state.nonces.challenges(mode, false)))
         }
+    }
+}
+
+/// What a phone gets for a MAC no record serves it: 404, or 429 while its
+/// network is blocked. Registered phones behind that network are served as
+/// ever; only misses are refused.
+fn miss(state: &AppState, req: &PhoneRequest<'_>) -> Answer {
+    match state.miss_limiter.blocked_for(req.peer).filter(|_| req.from_phone) {
+        Some(wait) => Answer::Throttled(wait),
+        None => Answer::NotFound,
     }
 }
 

@@ -37,9 +37,6 @@ pub async fn served_back(data_dir: &Path, mac: Mac, name: &str) -> Option<String
 /// passwords (throttling, the allow-list, phone credentials), proof that
 /// the writer is the file's phone, and a phone record for the MAC.
 pub async fn keep(state: &AppState, req: &PhoneRequest<'_>, body: &[u8]) -> Answer {
-    if let Some(wait) = state.miss_limiter.blocked_for(req.peer) {
-        return Answer::Throttled(wait);
-    }
     let name = req.path.rsplit('/').next().unwrap_or(req.path);
     let packs = state.packs.current();
     let Some((mac, writers)) = packs.uploadable(name) else {
@@ -72,7 +69,7 @@ pub async fn keep(state: &AppState, req: &PhoneRequest<'_>, body: &[u8]) -> Answ
     let writes_it = vendor.is_some_and(|v| writers.contains(&v) && req.vendor_hint.is_none_or(|h| h == v));
     if !writes_it {
         state.miss_limiter.unknown_mac(req.peer, mac);
-        return Answer::NotFound;
+        return super::miss(state, req);
     }
     let path = stored_path(&state.settings.data_dir, mac, name);
     match write_atomically(&state.settings.data_dir.join("uploads"), &path, body).await {

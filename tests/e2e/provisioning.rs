@@ -430,10 +430,12 @@ async fn a_mac_sweep_gets_nothing_and_is_throttled_but_a_booting_site_is_not() {
         }
         assert!(!statuses.contains_key(&200), "{statuses:?}");
         assert!(statuses[&429] > 9_800, "the sweep is throttled early: {statuses:?}");
-        // The sweeping network is now refused even for a real phone's file.
-        let blocked = app.client.get(app.url("/prov/001565aabbcc.cfg")).send().await.unwrap();
+        // The sweeping network is refused every miss, with a time to wait...
+        let blocked = app.client.get(app.url("/prov/0015ffffffff.cfg")).send().await.unwrap();
         assert_eq!(blocked.status(), 429);
         assert!(blocked.headers().contains_key("retry-after"));
+        // ...but a registered phone behind it is still served.
+        assert_eq!(fetch(&app, "/prov/001565aabbcc.cfg", "").await.status, 200);
     })
     .await;
 }
@@ -1115,6 +1117,100 @@ async fn tracking_a_boot_storm_does_not_empty_the_render_cache() {
                 .body
                 .contains("Reception")
         );
+    })
+    .await;
+}
+
+/// A status for `/prov/<file>` asked from `source` (a loopback address of
+/// its own /24), with no User-Agent.
+async fn status_from(app: &TestApp, client: &reqwest::Client, file: &str) -> u16 {
+    client
+        .get(app.url(&format!("/prov/{file}")))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+fn client_from(source: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .local_address(source.parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap()
+}
+
+/// 500 registered phones and a rollout of 150 new ones behind one address:
+/// the new ones trip the throttle, the registered ones are never refused,
+/// and once the admin imports the new ones they get their files at their
+/// next retry. A sweep from one network is stopped at its threshold, and a
+/// sweep spread over 60 networks, each under it, before 2,000 misses.
+#[tokio::test]
+async fn the_throttle_lets_a_rollout_through_and_still_sees_a_sweep() {
+    on_each_backend(|app| async move {
+        let import = |macs: Vec<String>| {
+            let rows: Vec<_> = macs.iter().map(|m| json!({"mac": m, "vendor": "yealink"})).collect();
+            app.post("/api/device_provisions/import", json!(rows))
+        };
+        let registered: Vec<String> = (0..500).map(|n| format!("0015650{n:05x}")).collect();
+        assert_done(&import(registered.clone()).await);
+        let site = client_from("127.0.0.1");
+
+        // The rollout: 150 phones with no record yet, behind the same address.
+        let rollout: Vec<String> = (0..150).map(|n| format!("0015651{n:05x}")).collect();
+        let mut statuses = Vec::new();
+        for mac in &rollout {
+            statuses.push(status_from(&app, &site, &format!("{mac}.cfg")).await);
+        }
+        assert!(statuses[..99].iter().all(|s| *s == 404), "{statuses:?}");
+        assert!(statuses[100..].iter().all(|s| *s == 429), "{statuses:?}");
+        // Registered phones behind the blocked address are served, every one.
+        for mac in &registered {
+            assert_eq!(status_from(&app, &site, &format!("{mac}.cfg")).await, 200, "{mac}");
+        }
+        assert_eq!(
+            status_from(&app, &site, "y000000000000.boot").await,
+            404,
+            "an unknown name is a plain 404"
+        );
+        assert_eq!(
+            status_from(&app, &site, "000000000000.cfg").await,
+            200,
+            "common files are served"
+        );
+        // The admin imports the rollout: every phone gets its file at its next retry.
+        assert_done(&import(rollout.clone()).await);
+        for mac in &rollout {
+            assert_eq!(status_from(&app, &site, &format!("{mac}.cfg")).await, 200, "{mac}");
+        }
+
+        // A sweep from one network is stopped at its threshold.
+        let sweeper = client_from("127.0.5.1");
+        let mut first_429 = None;
+        for n in 0..150u32 {
+            if status_from(&app, &sweeper, &format!("02aa{n:08x}.cfg")).await == 429 {
+                first_429 = Some(n);
+                break;
+            }
+        }
+        assert_eq!(first_429, Some(99), "the 100th unknown MAC is refused");
+
+        // A sweep over 60 networks, 99 MACs each (under every threshold):
+        // the global budget tightens them all before 2,000 misses.
+        let mut misses = 0;
+        let mut stopped = false;
+        'sweep: for network in 10..70u32 {
+            let client = client_from(&format!("127.0.{network}.1"));
+            for n in 0..99u32 {
+                misses += 1;
+                if status_from(&app, &client, &format!("02bb{network:02x}{n:06x}.cfg")).await == 429 {
+                    stopped = true;
+                    break 'sweep;
+                }
+            }
+        }
+        assert!(stopped && misses < 2000, "stopped: {stopped} after {misses} misses");
     })
     .await;
 }

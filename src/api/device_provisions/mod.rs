@@ -23,6 +23,7 @@ use crate::app::AppState;
 use crate::domain::{Mac, timestamp};
 use crate::error::{ApiError, ErrorBody, RowError};
 use crate::packs::{PackShelf, Packs};
+use crate::provision::limit::MissLimiter;
 use crate::provision::{self, Answer, PhoneRequest};
 use crate::store::devices::{COLUMNS, Device, DeviceFields};
 use crate::store::fetches::{PENDING_COLUMNS, PendingPhone};
@@ -244,13 +245,14 @@ pub async fn get_one(State(db): State<Db>, ApiPath(id): ApiPath<i64>) -> Result<
 pub async fn create(
     State(db): State<Db>,
     State(packs): State<Arc<PackShelf>>,
+    State(limiter): State<Arc<MissLimiter>>,
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
     match parse_json(&body)? {
-        JsonBody::Rows(rows) => write_rows(&db, &packs.current(), rows, false).await,
+        JsonBody::Rows(rows) => write_rows(&db, &packs.current(), &limiter, rows, false).await,
         JsonBody::Single(row) => {
             let planned = plan(&db, &packs.current(), vec![row], None).await.map_err(single_row)?;
-            let created = db.insert_devices(planned, timestamp::now()).await?;
+            let created = insert(&db, &limiter, planned).await?;
             Ok(done(created[0].id.to_string()).into_response())
         }
     }
@@ -271,6 +273,7 @@ pub async fn create(
 pub async fn import_rows(
     State(db): State<Db>,
     State(packs): State<Arc<PackShelf>>,
+    State(limiter): State<Arc<MissLimiter>>,
     ApiQuery(options): ApiQuery<ImportOptions>,
     req: Request,
 ) -> Result<Response, ApiError> {
@@ -309,7 +312,7 @@ pub async fn import_rows(
             content_type.starts_with("text/csv") || content_type.starts_with("application/csv"),
         )?
     };
-    write_rows(&db, &packs.current(), rows, dry_run).await
+    write_rows(&db, &packs.current(), &limiter, rows, dry_run).await
 }
 
 /// An XLSX workbook by its signature; CSV when declared or when it does not
@@ -326,9 +329,19 @@ fn rows_from_bytes(bytes: &[u8], is_csv: bool) -> Result<Vec<Result<RawRow, RowE
     }
 }
 
+/// Writes new records; the misses their MACs caused are forgiven at once,
+/// so phones that asked before their records existed are not throttled.
+async fn insert(db: &Db, limiter: &MissLimiter, planned: Vec<DeviceFields>) -> Result<Vec<Device>, ApiError> {
+    let macs: Vec<Mac> = planned.iter().filter_map(|d| d.mac.parse().ok()).collect();
+    let created = db.insert_devices(planned, timestamp::now()).await?;
+    limiter.forgive(macs);
+    Ok(created)
+}
+
 async fn write_rows(
     db: &Db,
     packs: &Packs,
+    limiter: &MissLimiter,
     rows: Vec<Result<RawRow, RowError>>,
     dry_run: bool,
 ) -> Result<Response, ApiError> {
@@ -359,7 +372,7 @@ async fn write_rows(
         response.extensions_mut().insert(NothingChanged);
         return Ok(response);
     }
-    let created = db.insert_devices(planned, timestamp::now()).await?;
+    let created = insert(db, limiter, planned).await?;
     tracing::info!(
         rows = created.len(),
         check_ms = checked.as_millis() as u64,
@@ -374,6 +387,7 @@ async fn write_rows(
 pub async fn update(
     State(db): State<Db>,
     State(packs): State<Arc<PackShelf>>,
+    State(limiter): State<Arc<MissLimiter>>,
     ApiPath(id): ApiPath<i64>,
     RawBody(body): RawBody,
 ) -> Result<Json<Done<String>>, ApiError> {
@@ -397,6 +411,7 @@ pub async fn update(
     if !db.update_device(id, &planned[0], timestamp::now()).await? {
         return Err(not_found(id));
     }
+    limiter.forgive(planned[0].mac.parse::<Mac>().ok());
     Ok(done(id.to_string()))
 }
 
