@@ -9,11 +9,15 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
-use tokio::sync::Semaphore;
 
-/// Runs password hashing and checks, a few at a time.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Runs password hashing and checks on a few threads of its own. Their own
+/// threads, not the runtime's blocking pool: each argon2 block is freed
+/// into its thread's allocator arena and kept there, so memory stays at a
+/// few blocks instead of one per blocking thread ever used.
 pub struct PasswordPool {
-    permits: Semaphore,
+    jobs: tokio::sync::mpsc::Sender<Job>,
 }
 
 impl Default for PasswordPool {
@@ -26,16 +30,39 @@ impl Default for PasswordPool {
 }
 
 impl PasswordPool {
+    /// `size` threads; they end when the pool is dropped.
     pub fn new(size: usize) -> PasswordPool {
-        PasswordPool {
-            permits: Semaphore::new(size),
+        // Callers past the queue wait their turn without holding a thread.
+        let (jobs, queue) = tokio::sync::mpsc::channel::<Job>(size * 16);
+        let queue = std::sync::Arc::new(Mutex::new(queue));
+        for n in 0..size {
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name(format!("passwords-{n}"))
+                .spawn(move || {
+                    loop {
+                        let job = queue.lock().expect("password queue lock").blocking_recv();
+                        match job {
+                            Some(job) => job(),
+                            None => break,
+                        }
+                    }
+                })
+                .expect("a password thread starts");
         }
+        PasswordPool { jobs }
     }
 
-    /// Runs `work` on a blocking thread once the pool has room.
+    /// Runs `work` on one of the pool's threads once one is free.
     pub async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> anyhow::Result<T> {
-        let _permit = self.permits.acquire().await?;
-        Ok(tokio::task::spawn_blocking(work).await?)
+        let (done, result) = tokio::sync::oneshot::channel();
+        self.jobs
+            .send(Box::new(move || {
+                let _ = done.send(work());
+            }))
+            .await
+            .map_err(|_| anyhow::anyhow!("the password pool has stopped"))?;
+        Ok(result.await?)
     }
 }
 

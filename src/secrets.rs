@@ -8,11 +8,14 @@ use std::sync::{Arc, LazyLock};
 use aes_gcm::aead::{Aead, Generate, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use anyhow::{Context, bail};
-use argon2::{Argon2, PasswordHasher, PasswordVerifier};
+use std::cell::RefCell;
+
+use argon2::Argon2;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use md5::{Digest, Md5};
 use sha2::Sha256;
+use subtle::ConstantTimeEq;
 
 const KEY_FILE: &str = "secret.key";
 const CIPHERTEXT_PREFIX: &str = "v1:";
@@ -162,12 +165,59 @@ pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-/// argon2id, in a PHC string. Slow on purpose: call it off the async runtime.
+thread_local! {
+    /// This thread's argon2 working memory, kept and reused: allocating and
+    /// freeing ~19 MiB per check leaves it in the allocator's arenas, many
+    /// times over under a flood of logins.
+    static ARGON2_MEMORY: RefCell<Vec<argon2::Block>> = const { RefCell::new(Vec::new()) };
+}
+
+/// argon2 of `password` and `salt` into `out`, in this thread's memory.
+fn argon2_into(
+    algorithm: argon2::Algorithm,
+    version: argon2::Version,
+    params: argon2::Params,
+    password: &[u8],
+    salt: &[u8],
+    out: &mut [u8],
+) -> Result<(), argon2::Error> {
+    ARGON2_MEMORY.with_borrow_mut(|memory| {
+        let needed = params.block_count();
+        if memory.len() < needed {
+            memory.resize(needed, argon2::Block::default());
+        }
+        Argon2::new(algorithm, version, params).hash_password_into_with_memory(
+            password,
+            salt,
+            out,
+            &mut memory[..needed],
+        )
+    })
+}
+
+/// argon2id with the default parameters, in a PHC string. Slow on purpose:
+/// run it in the password pool.
 pub fn hash_password(password: &str) -> String {
-    Argon2::default()
-        .hash_password(password.as_bytes())
-        .expect("argon2 with default parameters")
-        .to_string()
+    let params = argon2::Params::default();
+    let salt: [u8; 16] = random_bytes();
+    let mut out = [0u8; argon2::Params::DEFAULT_OUTPUT_LEN];
+    argon2_into(
+        argon2::Algorithm::Argon2id,
+        argon2::Version::V0x13,
+        params.clone(),
+        password.as_bytes(),
+        &salt,
+        &mut out,
+    )
+    .expect("argon2 with default parameters");
+    let phc = argon2::PasswordHash {
+        algorithm: argon2::Algorithm::Argon2id.ident(),
+        version: Some(argon2::Version::V0x13.into()),
+        params: (&params).try_into().expect("default parameters in PHC form"),
+        salt: Some(argon2::password_hash::phc::Salt::new(&salt).expect("a 16-byte salt")),
+        hash: Some(argon2::password_hash::phc::Output::new(&out).expect("a 32-byte output")),
+    };
+    phc.to_string()
 }
 
 /// Constant-time check of a password against a stored PHC string. A missing
@@ -175,13 +225,17 @@ pub fn hash_password(password: &str) -> String {
 /// takes as long as a real one.
 pub fn verify_password(password: &str, stored: Option<&str>) -> bool {
     static DUMMY: LazyLock<String> = LazyLock::new(|| hash_password("sipprov-dummy-password"));
-    match stored {
-        Some(hash) => Argon2::default().verify_password(password.as_bytes(), hash).is_ok(),
-        None => {
-            let _ = Argon2::default().verify_password(password.as_bytes(), DUMMY.as_str());
-            false
-        }
-    }
+    let matches = || -> Option<bool> {
+        let phc = argon2::PasswordHash::new(stored.unwrap_or(DUMMY.as_str())).ok()?;
+        let algorithm = argon2::Algorithm::new(phc.algorithm.as_str()).ok()?;
+        let version = argon2::Version::try_from(phc.version.unwrap_or(0x13)).ok()?;
+        let params = argon2::Params::try_from(&phc).ok()?;
+        let (salt, expected) = (phc.salt?, phc.hash?);
+        let mut out = vec![0u8; expected.as_bytes().len()];
+        argon2_into(algorithm, version, params, password.as_bytes(), &salt, &mut out).ok()?;
+        Some(bool::from(out.as_slice().ct_eq(expected.as_bytes())))
+    };
+    stored.is_some() && matches().unwrap_or(false)
 }
 
 fn md5_hex(input: &str) -> String {
@@ -254,6 +308,15 @@ mod tests {
         assert!(verify_password("correct horse", Some(&h)));
         assert!(!verify_password("wrong", Some(&h)));
         assert!(!verify_password("anything", None));
+        assert!(!verify_password("anything", Some("not a PHC string")));
+        // Hashes the argon2 crate made itself, as earlier versions stored
+        // them, still verify; and the crate verifies ours.
+        use argon2::{PasswordHasher, PasswordVerifier};
+        let stored = Argon2::default().hash_password(b"old password").unwrap().to_string();
+        assert!(verify_password("old password", Some(&stored)));
+        assert!(!verify_password("old passwore", Some(&stored)));
+        let ours = argon2::PasswordHash::new(&h).unwrap();
+        assert!(Argon2::default().verify_password(b"correct horse", &ours).is_ok());
         let (token, hash) = new_token();
         assert_eq!(token.len(), 64);
         assert_eq!(token_hash(&token), hash);

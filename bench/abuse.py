@@ -1,0 +1,266 @@
+"""The attacks of bench/abuse.sh, beside a steady boot storm of real phones.
+
+Usage: abuse.py HTTP_ADDR TFTP_ADDR TOKEN PID SECONDS DEVICES
+
+Legitimate phones (from 127.0.0.1, registered) fetch their own files at a
+steady rate; their latency and failures are what the run is judged by.
+Beside them, from other loopback networks, attackers:
+  - fill the render cache: unique valid Hosts and noisy User-Agents;
+  - send oversized headers;
+  - import hostile spreadsheets (a far cell, a huge shared-string count);
+  - log in as unknown users, 100 at once;
+  - trickle headers on hundreds of connections and hold 2,000 idle ones;
+  - flood TFTP read requests with the longest timeout, never acknowledged;
+  - sweep MACs from one network and from 60;
+  - upload many small parts in one request.
+ONLY=<text> runs only the attacks whose names contain it. Every 5 s it
+prints sipprov's RSS; at the end, the legitimate fetches'
+p50/p99 and failures, and the peak RSS.
+"""
+
+import asyncio
+import io
+import json
+import os
+import random
+import socket
+import statistics
+import sys
+import time
+import zipfile
+
+HTTP, TFTP, TOKEN, PID = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+SECONDS, DEVICES = int(sys.argv[5]), int(sys.argv[6])
+HOST, PORT = HTTP.split(":")[0], int(HTTP.split(":")[1])
+LEGIT_RATE = 200  # phone fetches a second
+END = time.monotonic() + SECONDS
+
+latencies, failures, rss = [], [], []
+attack_counts = {}
+
+
+def rss_mib():
+    with open(f"/proc/{PID}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS"):
+                return int(line.split()[1]) // 1024
+    return 0
+
+
+async def request(reader, writer, method, path, headers=(), body=b""):
+    """One request on a keep-alive connection: (status, body)."""
+    head = f"{method} {path} HTTP/1.1\r\nHost: {HTTP}\r\nContent-Length: {len(body)}\r\n"
+    head += "".join(f"{k}: {v}\r\n" for k, v in headers) + "\r\n"
+    writer.write(head.encode() + body)
+    await writer.drain()
+    status_line = await reader.readline()
+    status = int(status_line.split()[1]) if status_line else 0
+    length = 0
+    while True:
+        line = await reader.readline()
+        if line in (b"\r\n", b""):
+            break
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":")[1])
+    await reader.readexactly(length)
+    return status
+
+
+async def connect(source="127.0.0.1"):
+    return await asyncio.open_connection(HOST, PORT, local_addr=(source, 0))
+
+
+def counted(name):
+    attack_counts[name] = attack_counts.get(name, 0) + 1
+
+
+async def legit_phone(worker, workers):
+    """Registered phones fetching their configuration at a steady rate."""
+    interval = workers / LEGIT_RATE
+    reader, writer = await connect()
+    while time.monotonic() < END:
+        started = time.monotonic()
+        mac = "02%010x" % random.randrange(DEVICES)
+        try:
+            status = await asyncio.wait_for(
+                request(reader, writer, "GET", f"/prov/{mac}.cfg", [("User-Agent", "Yealink SIP-T46G 28.86.0.15")]), 10)
+        except Exception as err:  # a refused or dropped fetch is a failure
+            status = repr(err)
+            reader, writer = await connect()
+        took = time.monotonic() - started
+        if status == 200:
+            latencies.append(took * 1000)
+        else:
+            failures.append(status)
+        await asyncio.sleep(max(0, interval - took))
+
+
+async def attack_loop(name, source, body):
+    while time.monotonic() < END:
+        try:
+            await body(source)
+        except Exception:
+            pass
+        counted(name)
+
+
+async def cache_filler(source):
+    reader, writer = await connect(source)
+    for n in range(200):
+        host = f"h{random.getrandbits(64):x}.{'y' * 60}.example.com"
+        ua = f"Yealink SIP-T46G 28.86.0.15 00:15:65:00:00:01 {'x' * 4000}{n}"
+        writer.write(f"GET /prov/cfg.xml HTTP/1.1\r\nHost: {host}\r\nUser-Agent: {ua}\r\n\r\n".encode())
+    await writer.drain()
+    await asyncio.sleep(0.2)
+    writer.close()
+
+
+async def oversized_headers(source):
+    reader, writer = await connect(source)
+    writer.write(f"GET /prov/cfg.xml HTTP/1.1\r\nHost: {'a' * 200_000}\r\n\r\n".encode())
+    await writer.drain()
+    await reader.read(100)
+    writer.close()
+
+
+def hostile_workbook(kind):
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("[Content_Types].xml", '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"/>')
+        z.writestr("xl/workbook.xml", '<?xml version="1.0"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheets><sheet name="a" sheetId="1"/></sheets></workbook>')
+        cell = '<c r="XFD200000" t="s"><v>0</v></c>' if kind == "far" else '<c r="A1" t="s"><v>0</v></c>'
+        z.writestr("xl/worksheets/sheet1.xml", f'<?xml version="1.0"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData><row r="1">{cell}</row></sheetData></worksheet>')
+        count = "100000000000" if kind == "sst" else "1"
+        z.writestr("xl/sharedStrings.xml", f'<?xml version="1.0"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="{count}" uniqueCount="{count}"><si><t>mac</t></si></sst>')
+    return out.getvalue()
+
+
+WORKBOOKS = [hostile_workbook("far"), hostile_workbook("sst")]
+
+
+async def spreadsheets(source):
+    reader, writer = await connect(source)
+    for book in WORKBOOKS:
+        await request(reader, writer, "POST", "/api/device_provisions/import?dry_run=1",
+                      [("X-XTRA-AUTH-ID", TOKEN), ("Content-Type", "application/octet-stream")], book)
+    writer.close()
+    await asyncio.sleep(1)
+
+
+async def bogus_logins(_):
+    async def one(n):
+        reader, writer = await connect(f"127.0.{50 + n % 4}.1")
+        body = json.dumps({"login": f"nobody-{n}", "password": "wrong-password"}).encode()
+        await request(reader, writer, "POST", "/api/sessions", [("Content-Type", "application/json")], body)
+        writer.close()
+    await asyncio.gather(*(one(n) for n in range(100)), return_exceptions=True)
+
+
+async def tricklers(source):
+    async def one():
+        reader, writer = await connect(source)
+        writer.write(b"GET /prov/cfg.xml HTTP/1.1\r\n")
+        while time.monotonic() < END:
+            await asyncio.sleep(5)
+            writer.write(b"x-slow: 1\r\n")
+            await writer.drain()
+    await asyncio.gather(*(one() for _ in range(300)), return_exceptions=True)
+
+
+async def idle_connections(source):
+    held = []
+    for _ in range(2000):
+        try:
+            held.append(await connect(source))
+        except OSError:
+            break
+    await asyncio.sleep(30)
+    for _, writer in held:
+        writer.close()
+
+
+async def tftp_flood(source):
+    if TFTP == "-":
+        await asyncio.sleep(60)
+        return
+    host, port = TFTP.split(":")
+    sockets = []
+    for _ in range(200):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind((source, 0))
+        s.sendto(b"\x00\x01y000000000000.cfg\x00octet\x00timeout\x00255\x00", (host, int(port)))
+        sockets.append(s)
+    await asyncio.sleep(5)
+    for s in sockets:
+        s.close()
+
+
+async def sweeps(_):
+    async def sweep(network, count):
+        reader, writer = await connect(f"127.1.{network}.1")
+        for n in range(count):
+            await request(reader, writer, "GET", f"/prov/02ff{network:02x}{random.getrandbits(24):06x}.cfg")
+        writer.close()
+    await sweep(0, 150)
+    await asyncio.gather(*(sweep(n, 99) for n in range(1, 61)), return_exceptions=True)
+
+
+async def many_parts(source):
+    reader, writer = await connect(source)
+    boundary = "bench"
+    parts = "".join(f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="p{n}.png"\r\n\r\n\x89PNG\r\n\x1a\n\r\n'
+                    for n in range(40))
+    body = (parts + f"--{boundary}--\r\n").encode("latin-1")
+    await request(reader, writer, "POST", "/api/upload",
+                  [("X-XTRA-AUTH-ID", TOKEN), ("Content-Type", f"multipart/form-data; boundary={boundary}")], body)
+    writer.close()
+    await asyncio.sleep(1)
+
+
+async def sample_rss():
+    started = time.monotonic()
+    while time.monotonic() < END:
+        rss.append(rss_mib())
+        print(f"t={time.monotonic() - started:5.0f}s rss={rss[-1]} MiB legit={len(latencies)} failed={len(failures)}", flush=True)
+        await asyncio.sleep(5)
+
+
+async def main():
+    workers = 20
+    attacks = [
+        ("cache filler", "127.0.10.1", cache_filler),
+        ("oversized headers", "127.0.11.1", oversized_headers),
+        ("hostile spreadsheets", "127.0.12.1", spreadsheets),
+        ("100 bogus logins", "127.0.50.1", bogus_logins),
+        ("300 trickling clients", "127.0.13.1", tricklers),
+        ("2,000 idle connections", "127.0.14.1", idle_connections),
+        ("TFTP flood", "127.0.15.1", tftp_flood),
+        ("MAC sweeps", "127.1.0.1", sweeps),
+        ("40-part upload", "127.0.16.1", many_parts),
+    ]
+    # ONLY=<words> runs just the attacks whose names contain them.
+    only = os.environ.get("ONLY")
+    if only:
+        attacks = [a for a in attacks if only in a[0]]
+    await asyncio.gather(
+        sample_rss(),
+        *(legit_phone(n, workers) for n in range(workers)),
+        *(attack_loop(name, source, body) for name, source, body in attacks),
+    )
+    ordered = sorted(latencies)
+    p = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+    print()
+    print("| | measured | target |")
+    print("|---|---|---|")
+    print(f"| peak RSS | {max(rss)} MiB | < 200 MiB |")
+    print(f"| legitimate fetches | {len(latencies)} | |")
+    print(f"| legitimate p50 | {p(0.50):.1f} ms | |")
+    print(f"| legitimate p99 | {p(0.99):.1f} ms | < 50 ms |")
+    print(f"| legitimate failures | {len(failures)} | 0 |")
+    print()
+    print("attack rounds: " + ", ".join(f"{k} {v}" for k, v in attack_counts.items()))
+    if failures:
+        print("failures: " + ", ".join(sorted({str(f) for f in failures})[:10]))
+
+
+asyncio.run(main())

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Abuse resistance under load: a release sipprov with DEVICES phones (and
+# a TFTP listener) takes a SECONDS-long mix of every attack sipprov bounds
+# (bench/abuse.py lists them) while registered phones fetch their files at
+# a steady 200 a second beside it. Prints sipprov's RSS every 5 s, then the
+# legitimate fetches' p50/p99, their failures and the peak RSS, against
+# the targets (RSS < 200 MiB, p99 < 50 ms, no failure).
+# Usage: bench/abuse.sh [SECONDS] [DEVICES] [DATABASE_URL]
+# A benchmark, not a CI test: the attackers share the machine's cores.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECONDS_TOTAL=${1:-600}
+DEVICES=${2:-10000}
+DB_URL=${3:-}
+OUT=bench/out/abuse
+
+. bench/lib.sh
+TFTP_PORT=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+SIPPROV_TFTP_LISTEN=127.0.0.1:$TFTP_PORT start_sipprov "$OUT" "$DB_URL"
+make_extensions
+
+python3 - "$DEVICES" >"$OUT/rows.json" <<'PY'
+import json, sys
+n = int(sys.argv[1])
+rows = [{"name": f"phone {i}", "vendor": "yealink", "mac": "02%010x" % i,
+         "extn": str(10000 + i % 1000)} for i in range(n)]
+json.dump({"devices": rows}, sys.stdout)
+PY
+api POST /api/device_provisions/import -H 'Content-Type: application/json' --data-binary @"$OUT/rows.json" >/dev/null
+curl -fsS "http://$ADDR/prov/020000000007.cfg" | grep -q 'account.1.password = bench-sip-pass' ||
+  { echo "a phone's file lacks its line"; exit 1; }
+
+printf 'backend: %s, devices: %s, %ss, %s cores shared with the attackers\n' \
+  "$(backend_name "$DB_URL")" "$DEVICES" "$SECONDS_TOTAL" "$(nproc)"
+python3 bench/abuse.py "$ADDR" "127.0.0.1:$TFTP_PORT" "$TOKEN" "$PID" "$SECONDS_TOTAL" "$DEVICES" | tee "$OUT/report.txt"
