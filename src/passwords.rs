@@ -1,5 +1,5 @@
 //! Password checks are slow and take memory on purpose (argon2): each one
-//! holds tens of MiB on a blocking thread. They run in a bounded pool, and
+//! holds about 19 MiB and a core. They run in a small pool of their own, and
 //! each source network may start only a few logins at a time and a few a
 //! second, so a flood of bogus logins can neither exhaust memory nor keep
 //! anyone else from logging in.
@@ -21,11 +21,13 @@ pub struct PasswordPool {
 }
 
 impl Default for PasswordPool {
-    /// Twice the cores: enough to keep them busy, few enough that memory
-    /// stays at a few argon2 blocks.
+    /// Half the cores (at least one): a flood of logins may take those,
+    /// and the phones keep the rest. Measured with bench/abuse.sh: with
+    /// twice the cores, 100 bogus logins at once pushed the phones' p99
+    /// past 500 ms on 2 cores.
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(2, usize::from);
-        PasswordPool::new(2 * cores)
+        PasswordPool::new((cores / 2).max(1))
     }
 }
 

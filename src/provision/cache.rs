@@ -62,9 +62,12 @@ enum Entry {
     Settings(Vec<(String, String, String)>),
 }
 
-/// About what an entry takes in memory: its strings and a fixed overhead.
+/// About what an entry takes in memory: its strings, and a fixed part for
+/// the list node, the key and entry structs, the map's slot and the
+/// allocator's rounding of five or six allocations (estimated from the
+/// structs' sizes: about 450 bytes beyond the strings).
 fn weight(key: &Key, entry: &Entry) -> usize {
-    const OVERHEAD: usize = 256;
+    const OVERHEAD: usize = 448;
     let key = match key {
         Key::File(k) => {
             k.name.len()

@@ -29,7 +29,9 @@ use ipnet::IpNet;
 use crate::domain::{Mac, source_network};
 
 /// Networks tracked at once; past this, idle entries are dropped first.
-const MAX_TRACKED: usize = 50_000;
+/// With at most a threshold's worth of MACs each, this bounds the memory a
+/// sweep over many networks (IPv6 /64s are cheap) can make sipprov hold.
+const MAX_TRACKED: usize = 10_000;
 /// Distinct unknown MACs, over all networks, in a window before every
 /// network's threshold tightens.
 const GLOBAL_BUDGET: usize = 1_000;
@@ -119,8 +121,12 @@ impl MissLimiter {
 
     /// Counts a request for a MAC no phone record has.
     pub fn unknown_mac(&self, ip: IpAddr, mac: Mac) {
+        let most = self.threshold.load(Ordering::Relaxed);
         self.count(ip, Some(mac), |t| {
-            t.unknown.insert(mac);
+            // Past the threshold the network is blocked: more MACs change nothing.
+            if t.unknown.len() < most {
+                t.unknown.insert(mac);
+            }
         });
     }
 
@@ -272,9 +278,13 @@ mod tests {
             limiter.unknown_mac(site, mac(n));
         }
         assert!(limiter.blocked_for(site).is_some());
-        limiter.forgive((0..3).map(mac));
-        assert!(limiter.blocked_for(site).is_some(), "five misses are still unforgiven");
-        limiter.forgive((3..8).map(mac));
+        // Past the threshold nothing more was counted, so nothing changes.
+        limiter.forgive((5..8).map(mac));
+        assert!(
+            limiter.blocked_for(site).is_some(),
+            "the counted misses are still unforgiven"
+        );
+        limiter.forgive((0..5).map(mac));
         assert_eq!(limiter.blocked_for(site), None, "the rollout's phones were registered");
     }
 
@@ -296,5 +306,16 @@ mod tests {
         }
         let blocked = blocked.expect("a spread sweep is never blocked");
         assert!(blocked < 2000, "blocked only after {blocked} misses");
+    }
+
+    #[test]
+    fn a_blocked_network_remembers_no_more_than_its_threshold() {
+        let limiter = MissLimiter::new(5, 1000, Duration::from_secs(60), Duration::from_secs(600));
+        let sweeper: IpAddr = "192.0.2.1".parse().unwrap();
+        for n in 0..1000 {
+            limiter.unknown_mac(sweeper, mac(n));
+        }
+        let counts = limiter.state.lock().unwrap();
+        assert_eq!(counts.networks[&source_network(sweeper)].unknown.len(), 5);
     }
 }

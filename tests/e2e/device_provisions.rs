@@ -597,78 +597,79 @@ fn with_part(workbook: &[u8], part: &str, body: &[u8]) -> Vec<u8> {
 /// and JSON bodies have their row count and field length bounded too.
 #[tokio::test]
 async fn hostile_spreadsheets_get_a_400_naming_the_limit() {
-    let app =
-        crate::harness::TestApp::start(crate::harness::Backend::Sqlite, std::time::Duration::from_secs(3600)).await;
-    let send = |bytes: Vec<u8>, name: &'static str| {
-        let form = reqwest::multipart::Form::new().part("file", reqwest::multipart::Part::bytes(bytes).file_name(name));
-        app.client
+    on_each_backend(|app| async move {
+        let send = |bytes: Vec<u8>, name: &'static str| {
+            let form = reqwest::multipart::Form::new().part("file", reqwest::multipart::Part::bytes(bytes).file_name(name));
+            app.client
+                .post(app.url("/api/device_provisions/import?dry_run=1"))
+                .header("X-XTRA-AUTH-ID", &app.token)
+                .multipart(form)
+                .send()
+        };
+        let refused = |bytes: Vec<u8>, name: &'static str, needle: &'static str| {
+            let sent = send(bytes, name);
+            async move {
+                let r = sent.await.unwrap();
+                let status = r.status();
+                let body: Value = r.json().await.unwrap();
+                assert_eq!(status, 400, "{body}");
+                assert!(body.to_string().contains(needle), "{needle} not in {body}");
+            }
+        };
+        app.extension("1001", "xswitch.cn", "good-pass").await;
+        let good = workbook(&[("前台", 1001.0, "亿联", "00:15:65:aa:bb:01")]);
+        // One cell far out: XFD200000 (a sheet that size would take terabytes).
+        let mut book = rust_xlsxwriter::Workbook::new();
+        let sheet = book.add_worksheet();
+        sheet.write_string(0, 0, "mac").unwrap();
+        sheet.write_string(199_999, 16_383, "x").unwrap();
+        refused(
+            book.save_to_buffer().unwrap(),
+            "far.xlsx",
+            "at most 64 columns are read",
+        )
+        .await;
+        // A shared-strings part that declares 100 billion strings.
+        let sst = br#"<?xml version="1.0" encoding="UTF-8"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="100000000000" uniqueCount="100000000000"><si><t>mac</t></si></sst>"#;
+        refused(
+            with_part(&good, "xl/sharedStrings.xml", sst),
+            "sst.xlsx",
+            "at most 1000000 are read",
+        )
+        .await;
+        // A part that unpacks to far more than it weighs.
+        let mut bomb = br#"<?xml version="1.0" encoding="UTF-8"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><si><t>"#.to_vec();
+        bomb.extend(std::iter::repeat_n(b'a', 16 * 1024 * 1024));
+        bomb.extend(b"</t></si></sst>");
+        refused(
+            with_part(&good, "xl/sharedStrings.xml", &bomb),
+            "bomb.xlsx",
+            "times its packed size are read",
+        )
+        .await;
+        // The good workbook still goes through.
+        assert_eq!(send(good, "good.xlsx").await.unwrap().status(), 200);
+
+        // CSV: too many rows, and a value too long.
+        let mut csv = String::from("mac,vendor\n");
+        for n in 0..200_001u32 {
+            csv.push_str(&format!("02{n:010x},yealink\n"));
+        }
+        refused(csv.into_bytes(), "many.csv", "import at most 200000 at once").await;
+        let long = format!("mac,name\n001565aabb01,{}\n", "n".repeat(5000));
+        refused(long.into_bytes(), "long.csv", "longer than 4096 characters").await;
+        // JSON: the same bounds.
+        let rows: Vec<Value> = (0..200_001u32).map(|n| json!({"mac": format!("02{n:010x}")})).collect();
+        let r = app
+            .client
             .post(app.url("/api/device_provisions/import?dry_run=1"))
             .header("X-XTRA-AUTH-ID", &app.token)
-            .multipart(form)
+            .json(&rows)
             .send()
-    };
-    let refused = |bytes: Vec<u8>, name: &'static str, needle: &'static str| {
-        let sent = send(bytes, name);
-        async move {
-            let r = sent.await.unwrap();
-            let status = r.status();
-            let body: Value = r.json().await.unwrap();
-            assert_eq!(status, 400, "{body}");
-            assert!(body.to_string().contains(needle), "{needle} not in {body}");
-        }
-    };
-    app.extension("1001", "xswitch.cn", "good-pass").await;
-    let good = workbook(&[("前台", 1001.0, "亿联", "00:15:65:aa:bb:01")]);
-    // One cell far out: XFD200000 (a sheet that size would take terabytes).
-    let mut book = rust_xlsxwriter::Workbook::new();
-    let sheet = book.add_worksheet();
-    sheet.write_string(0, 0, "mac").unwrap();
-    sheet.write_string(199_999, 16_383, "x").unwrap();
-    refused(
-        book.save_to_buffer().unwrap(),
-        "far.xlsx",
-        "at most 64 columns are read",
-    )
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400);
+        assert!(r.text().await.unwrap().contains("import at most 200000 at once"));
+    })
     .await;
-    // A shared-strings part that declares 100 billion strings.
-    let sst = br#"<?xml version="1.0" encoding="UTF-8"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="100000000000" uniqueCount="100000000000"><si><t>mac</t></si></sst>"#;
-    refused(
-        with_part(&good, "xl/sharedStrings.xml", sst),
-        "sst.xlsx",
-        "at most 1000000 are read",
-    )
-    .await;
-    // A part that unpacks to far more than it weighs.
-    let mut bomb = br#"<?xml version="1.0" encoding="UTF-8"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><si><t>"#.to_vec();
-    bomb.extend(std::iter::repeat_n(b'a', 16 * 1024 * 1024));
-    bomb.extend(b"</t></si></sst>");
-    refused(
-        with_part(&good, "xl/sharedStrings.xml", &bomb),
-        "bomb.xlsx",
-        "times its packed size are read",
-    )
-    .await;
-    // The good workbook still goes through.
-    assert_eq!(send(good, "good.xlsx").await.unwrap().status(), 200);
-
-    // CSV: too many rows, and a value too long.
-    let mut csv = String::from("mac,vendor\n");
-    for n in 0..200_001u32 {
-        csv.push_str(&format!("02{n:010x},yealink\n"));
-    }
-    refused(csv.into_bytes(), "many.csv", "import at most 200000 at once").await;
-    let long = format!("mac,name\n001565aabb01,{}\n", "n".repeat(5000));
-    refused(long.into_bytes(), "long.csv", "longer than 4096 characters").await;
-    // JSON: the same bounds.
-    let rows: Vec<Value> = (0..200_001u32).map(|n| json!({"mac": format!("02{n:010x}")})).collect();
-    let r = app
-        .client
-        .post(app.url("/api/device_provisions/import?dry_run=1"))
-        .header("X-XTRA-AUTH-ID", &app.token)
-        .json(&rows)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 400);
-    assert!(r.text().await.unwrap().contains("import at most 200000 at once"));
 }
