@@ -1184,6 +1184,9 @@ async fn the_throttle_lets_a_rollout_through_and_still_sees_a_sweep() {
         for mac in &rollout {
             assert_eq!(status_from(&app, &site, &format!("{mac}.cfg")).await, 200, "{mac}");
         }
+        // Their misses were forgiven, so the site is no longer blocked: a
+        // phone still without a record gets the plain 404 again.
+        assert_eq!(status_from(&app, &site, "0015652fffff.cfg").await, 404);
 
         // A sweep from one network is stopped at its threshold.
         let sweeper = client_from("127.0.5.1");
