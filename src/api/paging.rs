@@ -32,6 +32,13 @@ impl<S: Send + Sync> FromRequestParts<S> for ListParams {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        // A parameter given twice would be read as only one of its values.
+        let mut seen = std::collections::HashSet::new();
+        for (name, _) in form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes()) {
+            if !seen.insert(name.clone()) {
+                return Err(ApiError::field(&name, "given more than once"));
+            }
+        }
         let Query(raw) = Query::<HashMap<String, String>>::from_request_parts(parts, state).await?;
         ListParams::from_map(raw)
     }

@@ -309,6 +309,12 @@ async fn extn_forms_mac_spellings_and_vendor_names() {
 #[tokio::test]
 async fn list_filters() {
     on_each_backend(|app| async move {
+        // A parameter given twice is refused, not read as one of its values.
+        assert_error(
+            &app.get("/api/device_provisions?page=&page=x").await,
+            400,
+            "page: given more than once",
+        );
         for e in ["1001", "1002", "2001"] {
             app.extension(e, "xswitch.cn", "good-pass").await;
         }
