@@ -19,16 +19,7 @@ TFTP_PORT=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SO
 SIPPROV_TFTP_LISTEN=127.0.0.1:$TFTP_PORT start_sipprov "$OUT" "$DB_URL"
 make_extensions
 
-python3 - "$DEVICES" >"$OUT/rows.json" <<'PY'
-import json, sys
-n = int(sys.argv[1])
-rows = [{"name": f"phone {i}", "vendor": "yealink", "mac": "02%010x" % i,
-         "extn": str(10000 + i % 1000)} for i in range(n)]
-json.dump({"devices": rows}, sys.stdout)
-PY
-api POST /api/device_provisions/import -H 'Content-Type: application/json' --data-binary @"$OUT/rows.json" >/dev/null
-curl -fsS "http://$ADDR/prov/020000000007.cfg" | grep -q 'account.1.password = bench-sip-pass' ||
-  { echo "a phone's file lacks its line"; exit 1; }
+import_phones "$DEVICES" "$OUT"
 
 printf 'backend: %s, devices: %s, %ss, %s cores shared with the attackers\n' \
   "$(backend_name "$DB_URL")" "$DEVICES" "$SECONDS_TOTAL" "$(nproc)"

@@ -19,18 +19,7 @@ command -v wrk >/dev/null || { echo "wrk is needed (apt-get install wrk)"; exit 
 start_sipprov "$OUT" "$DB_URL"
 make_extensions
 
-python3 - "$DEVICES" >"$OUT/rows.json" <<'PY'
-import json, sys
-n = int(sys.argv[1])
-rows = [{"name": f"phone {i}", "vendor": "yealink", "mac": "02%010x" % i,
-         "extn": str(10000 + i % 1000)} for i in range(n)]
-json.dump({"devices": rows}, sys.stdout)
-PY
-api POST /api/device_provisions/import -H 'Content-Type: application/json' --data-binary @"$OUT/rows.json" >/dev/null
-
-# Every phone's file must really be served: one fetch checked by hand.
-curl -fsS "http://$ADDR/prov/020000000007.cfg" | grep -q 'account.1.password = bench-sip-pass' ||
-  { echo "a phone's file lacks its line"; exit 1; }
+import_phones "$DEVICES" "$OUT"
 
 load() { # label, then wrk script arguments
   local label=$1

@@ -40,3 +40,19 @@ peak_rss_mib() { awk '/VmHWM/ {print int($2 / 1024)}' "/proc/$PID/status"; }
 
 # The backend's name for reports.
 backend_name() { case "${1:-}" in postgres*) echo postgres ;; *) echo sqlite ;; esac; }
+
+# N Yealink phones (MACs 02000000000..), each with one of the 1,000 lines,
+# imported in one request; then checks one phone's file carries its line.
+import_phones() {
+  local n=$1 out=$2
+  python3 - "$n" >"$out/rows.json" <<'PY'
+import json, sys
+n = int(sys.argv[1])
+rows = [{"name": f"phone {i}", "vendor": "yealink", "mac": "02%010x" % i,
+         "extn": str(10000 + i % 1000)} for i in range(n)]
+json.dump({"devices": rows}, sys.stdout)
+PY
+  api POST /api/device_provisions/import -H 'Content-Type: application/json' --data-binary @"$out/rows.json" >/dev/null
+  curl -fsS "http://$ADDR/prov/020000000007.cfg" | grep -q 'account.1.password = bench-sip-pass' ||
+    { echo "a phone's file lacks its line"; exit 1; }
+}
