@@ -1,16 +1,15 @@
-//! The application: its shared state, the whole router with its layers, and
-//! serving it on a bound listener (which is how the tests start it too).
+//! The application: the whole router with its layers, and serving it on a
+//! bound listener (which is how the tests start it too).
 
 use std::future::Future;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use axum::Extension;
-use axum::extract::{FromRef, State};
-use axum::http::{HeaderName, HeaderValue, Request, StatusCode, header};
+use axum::extract::State;
+use axum::http::{HeaderName, HeaderValue, Method, Request, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -27,158 +26,28 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-use crate::config::{DATABASE_FILE, Settings};
 use crate::domain::timestamp;
 use crate::error::ApiError;
-use crate::jobs::Supervisor;
 use crate::listener::ConnectionLimits;
-use crate::packs::PackShelf;
-use crate::passwords::{LoginGate, PasswordPool};
-use crate::provision::cache::RenderCache;
-use crate::provision::limit::MissLimiter;
-use crate::provision::phone_auth::NonceStore;
-use crate::provision::tracking::FetchRecorder;
-use crate::provision::{OverTls, PublicUrl};
-use crate::secrets::{self, SecretBox};
-use crate::store::Db;
-use crate::tts::Synthesizer;
-
-pub const INITIAL_PASSWORD_FILE: &str = "initial-admin-password";
-
-#[derive(Clone, FromRef)]
-pub struct AppState {
-    pub db: Db,
-    pub secrets: SecretBox,
-    pub settings: Arc<Settings>,
-    /// The vendor packs, built-in and from the data dir.
-    pub packs: Arc<PackShelf>,
-    pub miss_limiter: Arc<MissLimiter>,
-    pub fetches: Arc<FetchRecorder>,
-    pub nonces: Arc<NonceStore>,
-    pub jobs: Arc<Supervisor>,
-    pub tts: Arc<Synthesizer>,
-    pub cache: Arc<RenderCache>,
-    /// Password hashing and checks, a few at a time.
-    pub passwords: Arc<PasswordPool>,
-    /// Logins under way and started, per source network.
-    pub login_gate: Arc<LoginGate>,
-    /// One permit per media upload being received.
-    pub upload_slots: Arc<tokio::sync::Semaphore>,
-}
-
-impl AppState {
-    /// Opens the data dir and database, applies migrations and makes sure
-    /// the administrator has a password. Returns the state and, when one was
-    /// generated just now, that password.
-    pub async fn open(settings: Settings) -> anyhow::Result<(AppState, Option<String>)> {
-        make_data_dir(&settings)?;
-        let secrets = SecretBox::load_or_create(settings.secret_key.as_deref(), &settings.data_dir)?;
-        let db = Db::connect(&settings.database_url()).await?;
-        db.migrate().await.context("applying migrations")?;
-        let generated = bootstrap_admin(&db, &settings).await?;
-        // An upload cut off by a crash leaves no file behind once it is old
-        // enough that no live upload can still own it.
-        crate::jobs::remove_orphans(&db, &settings.data_dir, settings.request_deadline)
-            .await
-            .context("removing files interrupted uploads left behind")?;
-        // A broken pack or a shadowed file route stops the server here,
-        // not at a customer site.
-        let packs = PackShelf::open(&settings.data_dir).map_err(|problems| {
-            let listed: Vec<String> = problems.iter().map(ToString::to_string).collect();
-            anyhow::anyhow!(
-                "the vendor packs have problems (sipprov check-templates lists them):\n{}",
-                listed.join("\n")
-            )
-        })?;
-        let fetches = Arc::new(FetchRecorder::default());
-        fetches.spawn_flusher(db.clone());
-        let cache = Arc::new(RenderCache::new(settings.render_cache_bytes));
-        let upload_slots = Arc::new(tokio::sync::Semaphore::new(settings.max_concurrent_uploads));
-        let jobs = Arc::new(Supervisor::default());
-        jobs.start(
-            db.clone(),
-            settings.data_dir.clone(),
-            Duration::from_secs(settings.media_retention_days * 86_400),
-        );
-        Ok((
-            AppState {
-                db,
-                secrets,
-                settings: Arc::new(settings),
-                packs: Arc::new(packs),
-                miss_limiter: Arc::new(MissLimiter::default()),
-                fetches,
-                nonces: Arc::new(NonceStore::default()),
-                jobs,
-                tts: Arc::new(Synthesizer::default()),
-                cache,
-                passwords: Arc::new(PasswordPool::default()),
-                login_gate: Arc::new(LoginGate::default()),
-                upload_slots,
-            },
-            generated,
-        ))
-    }
-}
-
-/// Creates the data dir if needed, and keeps it private: it holds the key,
-/// the database and the phones' uploads. Every file and folder sipprov
-/// creates from here on is its user's alone (umask 077); a data dir or a
-/// database made before is closed too.
-pub fn make_data_dir(settings: &Settings) -> anyhow::Result<()> {
-    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
-    let dir = &settings.data_dir;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .with_context(|| format!("creating data dir {}", dir.display()))?;
-    let private = |path: &Path, mode: u32| {
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-            .with_context(|| format!("making {} private", path.display()))
-    };
-    private(dir, 0o700)?;
-    for name in [DATABASE_FILE, "sipprov.db-wal", "sipprov.db-shm"] {
-        let path = dir.join(name);
-        if path.exists() {
-            private(&path, 0o600)?;
-        }
-    }
-    Ok(())
-}
-
-/// Gives user `admin` its first password: `SIPPROV_ADMIN_PASSWORD`, or a
-/// random one kept in `<data-dir>/initial-admin-password` (mode 0600).
-async fn bootstrap_admin(db: &Db, settings: &Settings) -> anyhow::Result<Option<String>> {
-    if db.admin_has_password().await? {
-        return Ok(None);
-    }
-    let (password, generated) = match settings.admin_password.as_deref().filter(|p| !p.is_empty()) {
-        Some(p) => (p.to_string(), false),
-        None => (secrets::random_password(20), true),
-    };
-    let hash = {
-        let password = password.clone();
-        tokio::task::spawn_blocking(move || secrets::hash_password(&password)).await?
-    };
-    db.set_password("admin", &hash, timestamp::now()).await?;
-    if !generated {
-        return Ok(None);
-    }
-    secrets::write_private_file(&settings.data_dir.join(INITIAL_PASSWORD_FILE), &password)?;
-    Ok(Some(password))
-}
+use crate::provision::{OverTls, Provisioner, PublicUrl};
+use crate::state::AppState;
 
 /// Every route sipprov serves.
 pub fn router(state: AppState) -> Router {
     let deadline = state.settings.request_deadline;
+    let provisioner = state.provisioner.clone();
+    let managed = crate::ui::router(state.clone())
+        .merge(crate::api::router(state.clone()))
+        .layer(middleware::from_fn_with_state(
+            provisioner.clone(),
+            changes_read_before_answering,
+        ));
     with_layers(
         Router::new()
             .route("/healthz", get(healthz))
-            .with_state(state.clone())
-            .merge(crate::provision::router(state.clone()))
-            .merge(crate::ui::router(state.clone()))
-            .merge(crate::api::router(state)),
+            .with_state(state)
+            .merge(crate::provision::router(provisioner))
+            .merge(managed),
         deadline,
     )
 }
@@ -186,7 +55,23 @@ pub fn router(state: AppState) -> Router {
 /// Only what phones fetch, for a listener of their own.
 pub fn phone_router(state: AppState) -> Router {
     let deadline = state.settings.request_deadline;
-    with_layers(crate::provision::router(state), deadline)
+    with_layers(crate::provision::router(state.provisioner), deadline)
+}
+
+/// After a request that may have changed the phones' data, this node reads
+/// the change before answering, so the next fetch it serves has it, and
+/// tells the other nodes.
+async fn changes_read_before_answering(
+    State(provisioner): State<Arc<Provisioner>>,
+    req: Request<axum::body::Body>,
+    next: Next,
+) -> Response {
+    let writes = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let response = next.run(req).await;
+    if writes {
+        provisioner.changed_here().await;
+    }
+    response
 }
 
 /// The whole-request deadline: a client that trickles its request is cut

@@ -9,13 +9,14 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 
-use crate::app::{self, AppState};
+use crate::app;
 use crate::config::{LogFormat, Overrides, ServeFlags, Settings, redact_url};
 use crate::domain::{Mac, timestamp};
 use crate::listener::{self, ConnectionLimits};
 use crate::packs::Packs;
-use crate::provision::{self, Answer, PhoneRequest, tftp};
+use crate::provision::{Answer, PhoneRequest, tftp};
 use crate::secrets;
+use crate::state::{self, AppState};
 use crate::store::Db;
 
 #[derive(Debug, Parser)]
@@ -125,7 +126,7 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(_) => serve(settings).await,
         Command::Migrate => {
-            app::make_data_dir(&settings)?;
+            state::make_data_dir(&settings)?;
             let db = Db::connect(&settings.database_url()).await?;
             db.migrate().await?;
             println!("migrations applied to {}", redact_url(&settings.database_url()));
@@ -150,7 +151,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         // Shown once, on the console only; never logged.
         println!(
             "The administrator account is 'admin' with password: {password}\n(also in {}; change it with `sipprov user set-password admin`)",
-            state.settings.data_dir.join(app::INITIAL_PASSWORD_FILE).display()
+            state.settings.data_dir.join(state::INITIAL_PASSWORD_FILE).display()
         );
     }
     let bind = |addr: SocketAddr| async move {
@@ -206,7 +207,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let until_stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
-    let (db, fetches) = (state.db.clone(), state.fetches.clone());
+    let (db, fetches) = (state.db.clone(), state.provisioner.fetches.clone());
     let tftp_server = tftp_socket.map(|socket| {
         tokio::spawn(tftp::serve(
             socket,
@@ -245,7 +246,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
 }
 
 async fn user(settings: Settings, cmd: UserCommand) -> anyhow::Result<()> {
-    app::make_data_dir(&settings)?;
+    state::make_data_dir(&settings)?;
     let db = Db::connect(&settings.database_url()).await?;
     db.migrate().await?;
     let now = timestamp::now();
@@ -321,7 +322,7 @@ async fn render(
         target: "",
         authorization: None,
     };
-    match provision::answer(&state, &request).await {
+    match state.provisioner.answer(&request).await {
         Answer::File(rendered) => {
             print!("{}", rendered.body);
             Ok(())

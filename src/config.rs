@@ -79,8 +79,13 @@ pub struct Settings {
     pub max_connections: usize,
     /// The most a request's headers may take, in bytes (431 past it).
     pub max_header_bytes: usize,
-    /// The most rendered files and settings kept in memory, in bytes.
+    /// The most rendered files kept in memory, in bytes.
     pub render_cache_bytes: usize,
+    /// How often a node asks the database whether another node, the
+    /// command line or an administrator's SQL changed the phones' data
+    /// (besides PostgreSQL's notifications and SQLite's file watch).
+    #[serde(deserialize_with = "deserialize_duration")]
+    pub change_check_interval: Duration,
     /// The URL phones reach the API listener by (`https://pbx.example.com:8081`);
     /// when set, files name it whatever Host a request carries.
     #[serde(default)]
@@ -233,7 +238,8 @@ impl Settings {
             .set_default("idle_timeout", "60s")?
             .set_default("max_connections", 10_000)?
             .set_default("max_header_bytes", 16 * 1024)?
-            .set_default("render_cache_bytes", 64 * 1024 * 1024)?;
+            .set_default("render_cache_bytes", 64 * 1024 * 1024)?
+            .set_default("change_check_interval", "1s")?;
         builder = match config_file {
             Some(path) => builder.add_source(File::from(path).format(FileFormat::Toml).required(true)),
             None => builder.add_source(
@@ -284,6 +290,9 @@ impl Settings {
         }
         if settings.header_read_timeout.is_zero() || settings.idle_timeout.is_zero() {
             anyhow::bail!("header_read_timeout and idle_timeout must be longer than zero");
+        }
+        if settings.change_check_interval.is_zero() {
+            anyhow::bail!("change_check_interval must be longer than zero");
         }
         if settings.max_connections == 0 {
             anyhow::bail!("max_connections must be 1 or more");
@@ -394,6 +403,10 @@ impl std::fmt::Debug for Settings {
             .field("max_connections", &self.max_connections)
             .field("max_header_bytes", &self.max_header_bytes)
             .field("render_cache_bytes", &self.render_cache_bytes)
+            .field(
+                "change_check_interval",
+                &humantime::format_duration(self.change_check_interval).to_string(),
+            )
             .field("public_url", &self.public_url)
             .field("prov_public_url", &self.prov_public_url)
             .field("tts", &self.tts)

@@ -15,6 +15,7 @@ pub mod packs;
 pub mod passwords;
 pub mod provision;
 pub mod secrets;
+pub mod state;
 pub mod store;
 pub mod telemetry;
 pub mod tts;

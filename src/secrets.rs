@@ -116,6 +116,16 @@ fn decode_key(text: &str) -> anyhow::Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// The binding of an extension's encrypted SIP password to its account.
+pub fn password_aad(extn: &str, domain: &str) -> String {
+    format!("{extn}@{domain}")
+}
+
+/// The binding of an encrypted setting to its realm and key.
+pub fn secret_aad(realm: &str, k: &str) -> String {
+    format!("dicts:{realm}:{k}")
+}
+
 /// Writes a file only its owner can read.
 pub fn write_private_file(path: &Path, contents: &str) -> anyhow::Result<()> {
     use std::io::Write;

@@ -13,10 +13,10 @@ use utoipa_axum::routes;
 use super::audit::SecretFields;
 use super::extract::{ApiPath, ApiQuery, Input, lenient};
 use super::{Done, done};
-use crate::app::AppState;
 use crate::domain::timestamp;
 use crate::error::{ApiError, ErrorBody};
 use crate::provision::{MASK, settings};
+use crate::state::AppState;
 use crate::store::dicts::{Dict, DictFields};
 use crate::store::{Db, UniqueViolation};
 
@@ -174,7 +174,7 @@ fn checked(state: &AppState, input: DictInput, current: Option<Dict>) -> Result<
                 settings::validate(&k, &v).map_err(|reason| ApiError::field("v", format!("{k}: {reason}")))?;
             }
             if secret {
-                state.secrets.encrypt(v.trim(), &settings::secret_aad(&realm, &k))
+                state.secrets.encrypt(v.trim(), &crate::secrets::secret_aad(&realm, &k))
             } else {
                 v.trim().to_string()
             }

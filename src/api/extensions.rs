@@ -11,10 +11,10 @@ use utoipa_axum::routes;
 use super::extract::{ApiPath, Input, lenient};
 use super::paging::{Filter, ListParams, ListSpec, PageBody};
 use super::{Done, done};
-use crate::app::AppState;
 use crate::domain::timestamp;
 use crate::error::{ApiError, ErrorBody};
-use crate::secrets::{self, SecretBox};
+use crate::secrets::{self, SecretBox, password_aad};
+use crate::state::AppState;
 use crate::store::extensions::{COLUMNS, Extension, ExtensionFields};
 use crate::store::{Db, UniqueViolation};
 
@@ -276,11 +276,6 @@ fn not_found(id: i64) -> ApiError {
 
 fn open_password(secrets: &SecretBox, e: &Extension) -> Result<String, ApiError> {
     Ok(secrets.decrypt(&e.fields.password_enc, &password_aad(&e.fields.extn, &e.fields.domain))?)
-}
-
-/// Binds a stored password to its account.
-pub fn password_aad(extn: &str, domain: &str) -> String {
-    format!("{extn}@{domain}")
 }
 
 async fn insert(db: &Db, rows: Vec<ExtensionFields>) -> Result<Vec<Extension>, ApiError> {

@@ -6,8 +6,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::paging::{Filter, ListParams, ListSpec, PageBody};
-use crate::app::AppState;
 use crate::error::{ApiError, ErrorBody};
+use crate::state::AppState;
 use crate::store::logs::{COLUMNS, LogEntry};
 use crate::store::{Arg, Db, ListSql};
 

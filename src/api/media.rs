@@ -22,10 +22,10 @@ use utoipa_axum::routes;
 use super::extract::{ApiPath, AuthUser, Input, lenient};
 use super::paging::{Filter, ListParams, ListSpec, PageBody};
 use super::{Done, done};
-use crate::app::AppState;
 use crate::domain::timestamp;
 use crate::error::{ApiError, ErrorBody};
 use crate::media::{self, SNIFF_BYTES};
+use crate::state::AppState;
 use crate::store::media::{COLUMNS, MediaFields, MediaFile};
 use crate::store::{Arg, Db, ListSql};
 

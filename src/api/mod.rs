@@ -29,8 +29,8 @@ use utoipa::{Modify, OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::app::AppState;
 use crate::error::ApiError;
+use crate::state::AppState;
 
 /// XSwitch's answer to a create, update, delete or import:
 /// `{code: 200, message: "success", data}`.

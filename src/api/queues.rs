@@ -15,9 +15,9 @@ use utoipa_axum::routes;
 use super::extract::{ApiPath, Input, lenient};
 use super::paging::{Filter, ListParams, ListSpec, PageBody};
 use super::{Done, done};
-use crate::app::AppState;
 use crate::domain::timestamp;
 use crate::error::{ApiError, ErrorBody};
+use crate::state::AppState;
 use crate::store::queues::{AGENT_COLUMNS, AGENT_FROM, COLUMNS, Queue, QueueAgent, QueueFields, QueueParam};
 use crate::store::{Db, UniqueViolation};
 

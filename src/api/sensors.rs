@@ -14,9 +14,9 @@ use utoipa_axum::routes;
 use super::extract::{ApiPath, Input, lenient};
 use super::paging::{Filter, ListParams, ListSpec, PageBody};
 use super::{Done, done};
-use crate::app::AppState;
 use crate::domain::timestamp;
 use crate::error::{ApiError, ErrorBody};
+use crate::state::AppState;
 use crate::store::Db;
 use crate::store::sensors::{COLUMNS, DEVICE_COLUMNS, Sensor, SensorDevice, SensorFields};
 

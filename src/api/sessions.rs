@@ -14,11 +14,11 @@ use utoipa_axum::routes;
 
 use super::auth::{SESSION_COOKIE, SessionToken};
 use super::extract::Input;
-use crate::app::AppState;
 use crate::domain::{source_network, timestamp};
 use crate::error::{ApiError, ErrorBody};
 use crate::provision::OverTls;
 use crate::secrets;
+use crate::state::AppState;
 use crate::store::Db;
 use crate::store::users::{LoginAttempt, SessionUser};
 

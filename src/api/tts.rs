@@ -13,9 +13,9 @@ use utoipa_axum::routes;
 
 use super::extract::{ApiPath, AuthUser, Input, lenient};
 use super::media::{describe_file, generated_name, media_dir};
-use crate::app::AppState;
 use crate::domain::timestamp;
 use crate::error::{ApiError, ErrorBody};
+use crate::state::AppState;
 use crate::store::media::{MediaFields, MediaFile};
 use crate::tts::{self, Engine, TtsError};
 

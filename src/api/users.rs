@@ -14,17 +14,15 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extensions::{
-    DEFAULT_CONTEXT, DEFAULT_DOMAIN, ExtensionDetail, ExtensionInput, new_fields, password_aad, text_or,
-};
+use super::extensions::{DEFAULT_CONTEXT, DEFAULT_DOMAIN, ExtensionDetail, ExtensionInput, new_fields, text_or};
 use super::extract::{ApiPath, AuthUser, Input, lenient};
 use super::paging::{Filter, ListParams, ListSpec, PageBody};
 use super::{Done, done};
-use crate::app::AppState;
 use crate::domain::timestamp;
 use crate::error::{ApiError, ErrorBody};
 use crate::passwords::PasswordPool;
-use crate::secrets::{self, SecretBox};
+use crate::secrets::{self, SecretBox, password_aad};
+use crate::state::AppState;
 use crate::store::agents::{COLUMNS, User, UserFields};
 use crate::store::{Db, UniqueViolation};
 

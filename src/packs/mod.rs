@@ -536,6 +536,18 @@ impl Packs {
             .collect()
     }
 
+    /// The files of a family named the same for every phone: no MAC, no model.
+    pub fn common_files(&self, vendor: Vendor) -> Vec<String> {
+        self.pack(vendor).map_or_else(Vec::new, |pack| {
+            pack.manifest
+                .files
+                .iter()
+                .filter(|r| !r.name.contains('{'))
+                .map(|r| r.name.clone())
+                .collect()
+        })
+    }
+
     /// The file that carries a phone's configuration.
     pub fn config_file(&self, vendor: Vendor, mac: Mac) -> Option<String> {
         self.phone_files(vendor, mac)

@@ -75,11 +75,6 @@ pub fn is_secret_setting(realm: &str, k: &str) -> bool {
     is_settings_realm(realm) && is_secret(k)
 }
 
-/// Binds an encrypted setting to its realm and key.
-pub fn secret_aad(realm: &str, k: &str) -> String {
-    format!("dicts:{realm}:{k}")
-}
-
 /// The realm of one phone's overrides.
 pub fn phone_realm(mac: Mac) -> String {
     format!("{SITE_REALM}:{}", mac.lower())
@@ -422,5 +417,99 @@ mod tests {
                 && !is_settings_realm("PROVISION:xyz")
                 && !is_settings_realm("QUEUE_CC_PARAM")
         );
+    }
+}
+
+/// Where a site has set none: XSwitch's own, China Standard Time.
+const DEFAULT_TIME_ZONE: &str = "+8";
+
+/// Built-in provisioning settings. The SIP server defaults to the host the
+/// phone used to reach sipprov, and phones keep polling the URL they came from.
+pub fn defaults(host: &str, scheme: &str) -> SettingsView {
+    let server = host.rsplit_once(':').map_or(host, |(h, port)| {
+        if port.chars().all(|c| c.is_ascii_digit()) {
+            h
+        } else {
+            host
+        }
+    });
+    SettingsView {
+        sip_server_host: server.trim_start_matches('[').trim_end_matches(']').to_string(),
+        sip_server_port: 5060,
+        transport: "udp".into(),
+        ntp_server: "pool.ntp.org".into(),
+        tz: SiteTimeZone::parse(DEFAULT_TIME_ZONE).expect("the default is an offset"),
+        language: "en".into(),
+        admin_password: String::new(),
+        provisioning_url: format!("{scheme}://{host}/prov/"),
+        provisioning_username: String::new(),
+        provisioning_password: String::new(),
+        resync_interval_minutes: 1440,
+    }
+}
+
+/// The settings one phone is served under (the site's, then its own),
+/// parsed and with their secrets opened once per change, not per fetch.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    rows: Vec<(String, String, String)>,
+    allowed: Vec<Vec<IpNet>>,
+    pub unknown_mac_threshold: Option<usize>,
+    pub wrong_credential_threshold: Option<u32>,
+    pub mode: Mode,
+    pub credentials: Vec<Credential>,
+    fetch_credential: Option<(String, String)>,
+    admin_password: Option<String>,
+}
+
+impl Resolved {
+    /// `rows` are the site's settings then the phone's; `open` turns a
+    /// stored secret of (realm, key) back into its value.
+    pub fn new(rows: Vec<(String, String, String)>, open: impl Fn(&str, &str, &str) -> Option<String>) -> Resolved {
+        let allowed = rows
+            .iter()
+            .filter(|(realm, k, _)| realm == SITE_REALM && k == "allowed_networks")
+            .filter_map(|(_, _, v)| networks(v).ok())
+            .filter(|nets| !nets.is_empty())
+            .collect();
+        let (unknown_mac_threshold, wrong_credential_threshold) = throttle_thresholds(&rows);
+        let (mode, credentials) = phone_auth(&rows, &open);
+        let fetch_credential = fetch_credential(&rows, &open);
+        let admin_password = rows
+            .iter()
+            .rfind(|(_, k, _)| k == "phone_admin_password")
+            .map(|(realm, k, v)| open(realm, k, v).unwrap_or_default());
+        Resolved {
+            rows,
+            allowed,
+            unknown_mac_threshold,
+            wrong_credential_threshold,
+            mode,
+            credentials,
+            fetch_credential,
+            admin_password,
+        }
+    }
+
+    /// Whether the site lets `peer` fetch: true unless `allowed_networks`
+    /// is set and leaves it out.
+    pub fn allows(&self, peer: IpAddr) -> bool {
+        let peer = match peer {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(peer, IpAddr::V4),
+            v4 => v4,
+        };
+        self.allowed.iter().all(|nets| nets.iter().any(|n| n.contains(&peer)))
+    }
+
+    /// What templates see, for a phone that came by `host` over `scheme`;
+    /// files with secrets also carry the fetch credential.
+    pub fn view(&self, host: &str, scheme: &str, with_fetch_credential: bool) -> SettingsView {
+        let admin_password = self.admin_password.clone().unwrap_or_default();
+        let mut view = apply(defaults(host, scheme), &self.rows, |_, _| Some(admin_password.clone()));
+        if with_fetch_credential && let Some((username, password)) = &self.fetch_credential {
+            view.provisioning_username.clone_from(username);
+            view.provisioning_password.clone_from(password);
+        }
+        view
     }
 }

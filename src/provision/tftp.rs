@@ -19,7 +19,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::Semaphore;
 
 use super::{Answer, PhoneRequest};
-use crate::app::AppState;
+use crate::state::AppState;
 
 const RRQ: u16 = 1;
 const WRQ: u16 = 2;
@@ -356,9 +356,9 @@ async fn answer_request(
     let answer = if secret && !state.settings.tftp_serve_secrets {
         Answer::NotFound
     } else {
-        super::answer(
-            state,
-            &PhoneRequest {
+        state
+            .provisioner
+            .answer(&PhoneRequest {
                 peer: peer.ip().to_canonical(),
                 path: name,
                 vendor_hint: None,
@@ -370,9 +370,8 @@ async fn answer_request(
                 method: "GET",
                 target: "",
                 authorization: None,
-            },
-        )
-        .await
+            })
+            .await
     };
     let body = match answer {
         Answer::File(rendered) => rendered.body.into_bytes(),

@@ -14,8 +14,7 @@
 use std::path::{Path, PathBuf};
 
 use super::phone_auth::{Holder, Verdict};
-use super::{Answer, PhoneRequest};
-use crate::app::AppState;
+use super::{Answer, PhoneRequest, Provisioner};
 use crate::domain::Mac;
 use crate::packs::routes::FileKind;
 
@@ -33,53 +32,55 @@ pub async fn served_back(data_dir: &Path, mac: Mac, name: &str) -> Option<String
     String::from_utf8(bytes).ok()
 }
 
-/// Keeps one upload, after the same checks as a fetch of a file with
-/// passwords (throttling, the allow-list, phone credentials), proof that
-/// the writer is the file's phone, and a phone record for the MAC.
-pub async fn keep(state: &AppState, req: &PhoneRequest<'_>, body: &[u8]) -> Answer {
-    let name = req.path.rsplit('/').next().unwrap_or(req.path);
-    let packs = state.packs.current();
-    let Some((mac, writers)) = packs.uploadable(name) else {
-        return Answer::NotFound;
-    };
-    let agent = packs.parse_user_agent(req.user_agent);
-    if let Some(refused) = super::foreign_file(state, req, agent.as_ref(), name, mac) {
-        return refused;
-    }
-    let verdict = match super::admit(state, req, Some(mac), FileKind::WrittenBack, None).await {
-        Ok(admitted) => admitted.verdict,
-        Err(refused) => return refused,
-    };
-    let its_own_phone = match verdict {
-        Verdict::Proven(Holder::Phone) => true,
-        Verdict::Proven(Holder::Site) => agent.and_then(|a| a.mac) == Some(mac),
-        _ => false,
-    };
-    if !its_own_phone {
-        tracing::warn!(peer = %req.peer, file = name, "refused an upload not proven to come from its phone");
-        return Answer::Forbidden;
-    }
-    let vendor = match state.db.phone_lines(&mac.lower()).await {
-        Ok(rows) => rows.first().and_then(|r| packs.vendor(&r.vendor_code).ok()),
-        Err(err) => {
-            tracing::error!(error = %err, "could not read a phone record");
-            return Answer::Unavailable;
+impl Provisioner {
+    /// Keeps one upload, after the same checks as a fetch of a file with
+    /// passwords (throttling, the allow-list, phone credentials), proof that
+    /// the writer is the file's phone, and a phone record for the MAC.
+    pub async fn keep_upload(&self, req: &PhoneRequest<'_>, body: &[u8]) -> Answer {
+        let name = req.path.rsplit('/').next().unwrap_or(req.path);
+        let packs = self.packs.current();
+        let Some((mac, writers)) = packs.uploadable(name) else {
+            return Answer::NotFound;
+        };
+        let agent = packs.parse_user_agent(req.user_agent);
+        if let Some(refused) = self.foreign_file(req, agent.as_ref(), name, mac) {
+            return refused;
         }
-    };
-    let writes_it = vendor.is_some_and(|v| writers.contains(&v) && req.vendor_hint.is_none_or(|h| h == v));
-    if !writes_it {
-        state.miss_limiter.unknown_mac(req.peer, mac);
-        return super::miss(state, req);
-    }
-    let path = stored_path(&state.settings.data_dir, mac, name);
-    match write_atomically(&state.settings.data_dir.join("uploads"), &path, body).await {
-        Ok(()) => {
-            tracing::info!(mac = %mac, file = name, bytes = body.len(), peer = %req.peer, "kept a phone's upload");
-            Answer::Stored
+        let verdict = match self.admit(req, &self.settings_for(Some(mac)), Some(mac), FileKind::WrittenBack) {
+            Ok(verdict) => verdict,
+            Err(refused) => return refused,
+        };
+        let its_own_phone = match verdict {
+            Verdict::Proven(Holder::Phone) => true,
+            Verdict::Proven(Holder::Site) => agent.and_then(|a| a.mac) == Some(mac),
+            _ => false,
+        };
+        if !its_own_phone {
+            tracing::warn!(peer = %req.peer, file = name, "refused an upload not proven to come from its phone");
+            return Answer::Forbidden;
         }
-        Err(err) => {
-            tracing::error!(error = %err, file = %path.display(), "could not keep a phone's upload");
-            Answer::Unavailable
+        let vendor = match self.db.phone_lines(&mac.lower()).await {
+            Ok(rows) => rows.first().and_then(|r| packs.vendor(&r.vendor_code).ok()),
+            Err(err) => {
+                tracing::error!(error = %err, "could not read a phone record");
+                return Answer::Unavailable;
+            }
+        };
+        let writes_it = vendor.is_some_and(|v| writers.contains(&v) && req.vendor_hint.is_none_or(|h| h == v));
+        if !writes_it {
+            self.miss_limiter.unknown_mac(req.peer, mac);
+            return self.miss(req);
+        }
+        let path = stored_path(&self.data_dir, mac, name);
+        match write_atomically(&self.data_dir.join("uploads"), &path, body).await {
+            Ok(()) => {
+                tracing::info!(mac = %mac, file = name, bytes = body.len(), peer = %req.peer, "kept a phone's upload");
+                Answer::Stored
+            }
+            Err(err) => {
+                tracing::error!(error = %err, file = %path.display(), "could not keep a phone's upload");
+                Answer::Unavailable
+            }
         }
     }
 }

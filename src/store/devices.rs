@@ -187,6 +187,7 @@ impl Db {
 /// One line of a phone, with what its configuration needs.
 #[derive(Debug, Clone, FromRow)]
 pub struct PhoneLine {
+    pub mac: String,
     pub device_id: i64,
     pub device_name: String,
     pub vendor_code: String,
@@ -205,15 +206,23 @@ impl Db {
     /// line order: the phone's lines. A record without lines gives one row
     /// whose line fields are empty.
     pub async fn phone_lines(&self, mac: &str) -> sqlx::Result<Vec<PhoneLine>> {
-        on_db!(self, pool => sqlx::query_as(
-            "SELECT d.id AS device_id, d.name AS device_name, d.vendor_code, d.type AS model,
+        self.phones_lines(&[mac.to_string()]).await
+    }
+
+    /// [`Db::phone_lines`] of several phones at once, each phone's rows in
+    /// its order.
+    pub async fn phones_lines(&self, macs: &[String]) -> sqlx::Result<Vec<PhoneLine>> {
+        self.fetch_where_in(
+            "SELECT d.mac, d.id AS device_id, d.name AS device_name, d.vendor_code, d.type AS model,
                     e.extn, e.name AS extn_name, e.domain, e.cid_name, e.cid_number, e.password_enc, e.disabled
              FROM device_provisions d
              LEFT JOIN device_provision_lines l ON l.device_id = d.id
              LEFT JOIN extensions e ON e.id = l.extension_id AND e.deleted_at IS NULL
-             WHERE d.mac = $1 AND d.deleted_at IS NULL
-             ORDER BY d.id, l.position")
-            .bind(mac).fetch_all(pool).await)
+             WHERE d.mac IN ({in}) AND d.deleted_at IS NULL
+             ORDER BY d.id, l.position",
+            macs,
+        )
+        .await
     }
 }
 

@@ -5,6 +5,7 @@
 //! truly differs (id allocation, connection set-up) is written per backend.
 
 pub mod agents;
+pub mod changes;
 pub mod devices;
 pub mod dicts;
 pub mod extensions;
@@ -190,11 +191,6 @@ impl Db {
 
     pub async fn close(&self) {
         on_db!(self, pool => pool.close().await)
-    }
-
-    /// The number every change to what phones are served bumps.
-    pub async fn cache_generation(&self) -> sqlx::Result<i64> {
-        on_db!(self, pool => sqlx::query_scalar("SELECT generation FROM cache_generation WHERE id = 1").fetch_one(pool).await)
     }
 
     pub async fn ping(&self) -> sqlx::Result<()> {

@@ -38,8 +38,8 @@ use tower_http::csrf::CsrfLayer;
 
 pub use self::i18n::Lang;
 use crate::api::auth::{SESSION_COOKIE, TOKEN_HEADER};
-use crate::app::AppState;
 use crate::secrets::token_hash;
+use crate::state::AppState;
 use crate::store::users::SessionUser;
 
 /// The console's state: the app, the API it calls, and its pages.

@@ -427,7 +427,8 @@ async fn the_render_cache_holds_only_what_changes_the_bytes_within_its_budget() 
     settings.render_cache_bytes = 256 * 1024;
     app.settings = settings;
     let app = app.restart().await;
-    let cache = app.state.cache.clone();
+    let provisioner = app.state.provisioner.clone();
+    let cache = &provisioner.cache;
     let fetch = |host: String, agent: String| {
         let client = app.client.clone();
         let url = app.url("/prov/cfg.xml");

@@ -10,9 +10,10 @@ use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use sipprov::app::{self, AppState};
+use sipprov::app;
 use sipprov::config::{LogFormat, Overrides, ServeFlags, Settings};
 use sipprov::provision::tftp;
+use sipprov::state::AppState;
 use sipprov::store::Db;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;

@@ -1091,15 +1091,15 @@ async fn tracking_a_boot_storm_does_not_empty_the_render_cache() {
         phone(&app, "yealink", "001565aabbcc", "").await;
         let ua = "Yealink SIP-T46G 28.72.0.1 00:15:65:aa:bb:cc";
         let first = fetch(&app, "/prov/001565aabbcc.cfg", ua).await;
-        app.state.fetches.flush(&app.db).await;
-        let generation = app.db.cache_generation().await.unwrap();
+        app.state.provisioner.fetches.flush(&app.db).await;
+        let generation = app.db.latest_change().await.unwrap();
         for _ in 0..3 {
             let again = fetch(&app, "/prov/001565aabbcc.cfg", ua).await;
             assert_eq!(again.body, first.body);
-            app.state.fetches.flush(&app.db).await;
+            app.state.provisioner.fetches.flush(&app.db).await;
         }
         assert_eq!(
-            app.db.cache_generation().await.unwrap(),
+            app.db.latest_change().await.unwrap(),
             generation,
             "fetch tracking is not a change"
         );
@@ -1110,7 +1110,7 @@ async fn tracking_a_boot_storm_does_not_empty_the_render_cache() {
         );
         // A change through the API is one.
         assert_done(&app.put("/api/device_provisions/1", json!({"name": "Reception"})).await);
-        assert!(app.db.cache_generation().await.unwrap() > generation);
+        assert!(app.db.latest_change().await.unwrap() > generation);
         assert!(
             fetch(&app, "/prov/001565aabbcc.cfg", ua)
                 .await

@@ -138,7 +138,7 @@ async fn files_with_passwords_stay_off_tftp_unless_allowed() {
         assert!(out.status.success(), "{}", text(&out));
         assert_eq!(std::fs::read_to_string(&local).unwrap(), overrides);
         // The fetch is tracked as over HTTP.
-        app.state.fetches.flush(&app.db).await;
+        app.state.provisioner.fetches.flush(&app.db).await;
         let (_, devices) = app.get("/api/device_provisions?mac=001565aabbcc").await;
         assert_eq!(devices["data"][0]["last_file"], "001565aabbcc.cfg", "{devices}");
     })

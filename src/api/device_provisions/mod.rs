@@ -19,12 +19,11 @@ use super::audit::NothingChanged;
 use super::extract::{ApiPath, ApiQuery, RawBody};
 use super::paging::{Filter, ListParams, ListSpec, PageBody, like_pattern};
 use super::{Done, done};
-use crate::app::AppState;
 use crate::domain::{Mac, timestamp};
 use crate::error::{ApiError, ErrorBody, RowError};
 use crate::packs::{PackShelf, Packs};
-use crate::provision::limit::MissLimiter;
-use crate::provision::{self, Answer, PhoneRequest};
+use crate::provision::{Answer, PhoneRequest};
+use crate::state::AppState;
 use crate::store::devices::{COLUMNS, Device, DeviceFields};
 use crate::store::fetches::{PENDING_COLUMNS, PendingPhone};
 use crate::store::{Arg, Db, ListSql};
@@ -245,14 +244,13 @@ pub async fn get_one(State(db): State<Db>, ApiPath(id): ApiPath<i64>) -> Result<
 pub async fn create(
     State(db): State<Db>,
     State(packs): State<Arc<PackShelf>>,
-    State(limiter): State<Arc<MissLimiter>>,
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
     match parse_json(&body)? {
-        JsonBody::Rows(rows) => write_rows(&db, &packs.current(), &limiter, rows, false).await,
+        JsonBody::Rows(rows) => write_rows(&db, &packs.current(), rows, false).await,
         JsonBody::Single(row) => {
             let planned = plan(&db, &packs.current(), vec![row], None).await.map_err(single_row)?;
-            let created = insert(&db, &limiter, planned).await?;
+            let created = insert(&db, planned).await?;
             Ok(done(created[0].id.to_string()).into_response())
         }
     }
@@ -273,7 +271,6 @@ pub async fn create(
 pub async fn import_rows(
     State(db): State<Db>,
     State(packs): State<Arc<PackShelf>>,
-    State(limiter): State<Arc<MissLimiter>>,
     ApiQuery(options): ApiQuery<ImportOptions>,
     req: Request,
 ) -> Result<Response, ApiError> {
@@ -312,7 +309,7 @@ pub async fn import_rows(
             content_type.starts_with("text/csv") || content_type.starts_with("application/csv"),
         )?
     };
-    write_rows(&db, &packs.current(), &limiter, rows, dry_run).await
+    write_rows(&db, &packs.current(), rows, dry_run).await
 }
 
 /// An XLSX workbook by its signature; CSV when declared or when it does not
@@ -329,19 +326,16 @@ fn rows_from_bytes(bytes: &[u8], is_csv: bool) -> Result<Vec<Result<RawRow, RowE
     }
 }
 
-/// Writes new records; the misses their MACs caused are forgiven at once,
-/// so phones that asked before their records existed are not throttled.
-async fn insert(db: &Db, limiter: &MissLimiter, planned: Vec<DeviceFields>) -> Result<Vec<Device>, ApiError> {
-    let macs: Vec<Mac> = planned.iter().filter_map(|d| d.mac.parse().ok()).collect();
-    let created = db.insert_devices(planned, timestamp::now()).await?;
-    limiter.forgive(macs);
-    Ok(created)
+/// Writes new records. The misses their MACs caused are forgiven when
+/// each node reads the change, so phones that asked before their records
+/// existed are not throttled.
+async fn insert(db: &Db, planned: Vec<DeviceFields>) -> Result<Vec<Device>, ApiError> {
+    Ok(db.insert_devices(planned, timestamp::now()).await?)
 }
 
 async fn write_rows(
     db: &Db,
     packs: &Packs,
-    limiter: &MissLimiter,
     rows: Vec<Result<RawRow, RowError>>,
     dry_run: bool,
 ) -> Result<Response, ApiError> {
@@ -372,7 +366,7 @@ async fn write_rows(
         response.extensions_mut().insert(NothingChanged);
         return Ok(response);
     }
-    let created = insert(db, limiter, planned).await?;
+    let created = insert(db, planned).await?;
     tracing::info!(
         rows = created.len(),
         check_ms = checked.as_millis() as u64,
@@ -387,7 +381,6 @@ async fn write_rows(
 pub async fn update(
     State(db): State<Db>,
     State(packs): State<Arc<PackShelf>>,
-    State(limiter): State<Arc<MissLimiter>>,
     ApiPath(id): ApiPath<i64>,
     RawBody(body): RawBody,
 ) -> Result<Json<Done<String>>, ApiError> {
@@ -411,7 +404,6 @@ pub async fn update(
     if !db.update_device(id, &planned[0], timestamp::now()).await? {
         return Err(not_found(id));
     }
-    limiter.forgive(planned[0].mac.parse::<Mac>().ok());
     Ok(done(id.to_string()))
 }
 
@@ -528,7 +520,7 @@ pub async fn preview(
             target: "",
             authorization: None,
         };
-        if let Answer::File(rendered) = provision::answer(&state, &request).await {
+        if let Answer::File(rendered) = state.provisioner.answer(&request).await {
             files.push(PreviewFile {
                 url: format!("http://{host}/prov/{name}"),
                 content_type: rendered.content_type.to_string(),

@@ -1,0 +1,541 @@
+//! What a phone gets for a request, however it came (HTTP, TFTP, the
+//! console's preview, `sipprov render`): the file resolved, the request
+//! checked, and the file served from memory or rendered once.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+
+use super::Provisioner;
+use super::cache::{CachedFile, FileKey};
+use super::phone_auth::Verdict;
+use super::render::{self, DeviceView, LineView, RenderContext, SettingsView};
+use super::settings::Resolved;
+use super::uploads;
+use crate::domain::{Mac, Vendor, timestamp};
+use crate::packs::Packs;
+use crate::packs::agents::PhoneAgent;
+use crate::packs::routes::{FileKind, FileMatch};
+use crate::secrets::password_aad;
+use crate::store::devices::PhoneLine;
+use crate::store::fetches::{Fetched, PendingPhone};
+
+/// A request for a phone file, however it arrived.
+pub struct PhoneRequest<'a> {
+    pub peer: IpAddr,
+    /// The path after the provisioning root; its last segment names the file.
+    pub path: &'a str,
+    pub vendor_hint: Option<Vendor>,
+    pub user_agent: &'a str,
+    /// The host the phone used to reach sipprov.
+    pub host: &'a str,
+    /// How the phone reached sipprov: `http` or `https`.
+    pub scheme: &'a str,
+    /// A real phone's fetch: tracked, rate limited and cached. Previews are not.
+    pub from_phone: bool,
+    /// Shows `********` in place of every password.
+    pub mask_secrets: bool,
+    pub method: &'a str,
+    /// The request target as sent (path and query), which a Digest
+    /// response must name.
+    pub target: &'a str,
+    /// The `Authorization` header, if any.
+    pub authorization: Option<&'a str>,
+}
+
+/// What a phone gets.
+#[derive(Clone)]
+pub enum Answer {
+    File(render::Rendered),
+    NotFound,
+    Forbidden,
+    Throttled(std::time::Duration),
+    /// The `WWW-Authenticate` challenges to send.
+    Unauthorized(Vec<String>),
+    Unavailable,
+    /// An upload was kept.
+    Stored,
+}
+
+pub const MASK: &str = "********";
+
+/// A render and the vendor that answered it.
+type Rendering = (Answer, Option<Vendor>);
+
+/// Renders under way, by file: one render answers every fetch of the same
+/// file that arrives meanwhile. Entries live only while a fetch waits on
+/// them, so the map holds at most as many as there are requests.
+pub type InFlight = Mutex<HashMap<FileKey, Arc<tokio::sync::OnceCell<Rendering>>>>;
+
+/// A request's file, as far as it is understood before any check.
+pub(super) struct Wanted<'r> {
+    pub name: &'r str,
+    pub matched: FileMatch,
+    pub agent: Option<PhoneAgent>,
+    pub settings: Arc<Resolved>,
+}
+
+impl Provisioner {
+    /// Resolves, checks and serves one phone request.
+    pub async fn answer(&self, req: &PhoneRequest<'_>) -> Answer {
+        let name = req.path.rsplit('/').next().unwrap_or(req.path);
+        // One set of packs answers the whole request.
+        let packs = self.packs.current();
+        let Some(matched) = packs.resolve(name) else {
+            return Answer::NotFound;
+        };
+        let agent = packs.parse_user_agent(req.user_agent);
+        if let Some(refused) = matched
+            .mac
+            .and_then(|mac| self.foreign_file(req, agent.as_ref(), name, mac))
+        {
+            return refused;
+        }
+        let (settings, known) = {
+            let fleet = self.fleet.read().expect("fleet lock");
+            let known = matched.mac.map(|m| fleet.phones.contains_key(&m));
+            (fleet.settings_for(matched.mac), known)
+        };
+        if let Err(refused) = self.admit(req, &settings, matched.mac, matched.kind) {
+            return refused;
+        }
+        if let (Some(mac), Some(false)) = (matched.mac, known) {
+            return self.unknown_phone(req, &packs, mac, agent.as_ref());
+        }
+        if req.from_phone {
+            self.prerender.learn(req.host, req.scheme);
+        }
+        let wanted = Wanted {
+            name,
+            matched,
+            agent,
+            settings,
+        };
+        // A file the phone writes back may change on disk at any time.
+        let cacheable = req.from_phone && wanted.matched.kind != FileKind::WrittenBack;
+        let (answer, vendor) = if cacheable {
+            self.cached_or_rendered(&packs, req, &wanted).await
+        } else {
+            self.render(&packs, req, &wanted).await
+        };
+        if let (Answer::File(_), Some(mac), Some(vendor)) = (&answer, wanted.matched.mac, vendor) {
+            self.track(req, name, mac, vendor, wanted.agent.as_ref(), wanted.matched.kind);
+        }
+        answer
+    }
+
+    /// The file from memory, or rendered once for every fetch that wants
+    /// it meanwhile and kept.
+    async fn cached_or_rendered(&self, packs: &Packs, req: &PhoneRequest<'_>, wanted: &Wanted<'_>) -> Rendering {
+        let key = FileKey {
+            name: wanted.name.to_string(),
+            vendor_hint: req.vendor_hint,
+            host: req.host.to_string(),
+            scheme: req.scheme.to_string(),
+            agent: wanted.agent.clone(),
+        };
+        if let Some(hit) = self.cache.file(packs.print(), &key) {
+            return (Answer::File(hit.rendered), Some(hit.vendor));
+        }
+        let waiting = Waiting {
+            in_flight: &self.in_flight,
+            key: &key,
+            cell: Some(
+                self.in_flight
+                    .lock()
+                    .expect("in-flight lock")
+                    .entry(key.clone())
+                    .or_default()
+                    .clone(),
+            ),
+        };
+        let rendering = waiting
+            .cell
+            .as_ref()
+            .expect("held until dropped")
+            .get_or_init(|| async {
+                let stamp = self.cache.stamp(packs.print());
+                let (answer, vendor) = self.render(packs, req, wanted).await;
+                if let (Answer::File(rendered), Some(vendor)) = (&answer, vendor) {
+                    let file = CachedFile {
+                        rendered: rendered.clone(),
+                        vendor,
+                    };
+                    self.cache.keep(stamp, key.clone(), wanted.matched.mac, file);
+                }
+                (answer, vendor)
+            })
+            .await
+            .clone();
+        drop(waiting);
+        rendering
+    }
+
+    /// Renders what a request asks for, reading the phone's lines.
+    pub(super) async fn render(&self, packs: &Packs, req: &PhoneRequest<'_>, wanted: &Wanted<'_>) -> Rendering {
+        let Wanted {
+            name,
+            ref matched,
+            ref agent,
+            ref settings,
+        } = *wanted;
+        let Some(mac) = matched.mac else {
+            let view = masked(
+                settings.view(req.host, req.scheme, matched.kind.carries_secrets()),
+                req.mask_secrets,
+            );
+            // A common file: the vendor the request names, else the one the phone says it is.
+            let Some(vendor) = req
+                .vendor_hint
+                .or(agent.as_ref().map(|a| a.vendor))
+                .filter(|v| matched.entry(*v, name).is_some())
+                .or_else(|| matched.vendors().next())
+            else {
+                return (Answer::NotFound, None);
+            };
+            if req.vendor_hint.is_some_and(|h| h != vendor) {
+                return (Answer::NotFound, None);
+            }
+            // The phone's own MAC, when its User-Agent gives it, lets a
+            // common index file name the phone's own files.
+            let mac = agent.as_ref().and_then(|a| a.mac);
+            let device = DeviceView {
+                mac: mac.map(|m| m.lower()).unwrap_or_default(),
+                mac_upper: mac.map(|m| m.upper()).unwrap_or_default(),
+                mac_colon: mac.map(|m| m.colon_lower()).unwrap_or_default(),
+                name: String::new(),
+                vendor: vendor.code().into(),
+                model: matched
+                    .model
+                    .clone()
+                    .or(agent.as_ref().map(|a| a.model.clone()))
+                    .unwrap_or_default(),
+                firmware: agent.as_ref().map(|a| a.firmware.clone()).unwrap_or_default(),
+            };
+            let ctx = RenderContext {
+                device,
+                lines: Vec::new(),
+                settings: view,
+            };
+            return (render_file(packs, vendor, name, matched, ctx), Some(vendor));
+        };
+        match self.db.phone_lines(&mac.lower()).await {
+            Ok(rows) => self.render_phone(packs, req, wanted, mac, &rows).await,
+            Err(err) => {
+                tracing::error!(error = %err, mac = %mac, "could not read a phone's lines");
+                (Answer::Unavailable, None)
+            }
+        }
+    }
+
+    /// Renders a phone's file from its lines.
+    pub(super) async fn render_phone(
+        &self,
+        packs: &Packs,
+        req: &PhoneRequest<'_>,
+        wanted: &Wanted<'_>,
+        mac: Mac,
+        rows: &[PhoneLine],
+    ) -> Rendering {
+        let (name, matched) = (wanted.name, &wanted.matched);
+        let phone = match self.phone_view(packs, req, wanted, (mac, rows)) {
+            Ok(Some(phone)) => phone,
+            Ok(None) => return (Answer::NotFound, None),
+            Err(err) => {
+                tracing::error!(error = %err, mac = %mac, "could not open a phone's line password");
+                return (Answer::Unavailable, None);
+            }
+        };
+        let (vendor, ctx) = phone;
+        if matched.kind == FileKind::WrittenBack
+            && let Some(body) = uploads::served_back(&self.data_dir, mac, name).await
+        {
+            let file = render::Rendered {
+                body,
+                content_type: "text/xml; charset=utf-8".into(),
+            };
+            return (Answer::File(file), Some(vendor));
+        }
+        (render_file(packs, vendor, name, matched, ctx), Some(vendor))
+    }
+
+    /// The phone behind a MAC, if its record's vendor asks for this file:
+    /// its device view and every line with its password.
+    fn phone_view(
+        &self,
+        packs: &Packs,
+        req: &PhoneRequest<'_>,
+        wanted: &Wanted<'_>,
+        (mac, rows): (Mac, &[PhoneLine]),
+    ) -> anyhow::Result<Option<(Vendor, RenderContext)>> {
+        let settings = masked(
+            wanted
+                .settings
+                .view(req.host, req.scheme, wanted.matched.kind.carries_secrets()),
+            req.mask_secrets,
+        );
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        let Ok(vendor) = packs.vendor(&first.vendor_code) else {
+            return Ok(None);
+        };
+        if wanted.matched.entry(vendor, wanted.name).is_none() || req.vendor_hint.is_some_and(|h| h != vendor) {
+            return Ok(None);
+        }
+        let mut lines = Vec::new();
+        for row in rows.iter().filter(|r| r.extn.is_some()) {
+            let extn = row.extn.clone().unwrap_or_default();
+            let domain = row.domain.clone().unwrap_or_default();
+            let password = if req.mask_secrets {
+                MASK.to_string()
+            } else {
+                self.secrets.decrypt(
+                    row.password_enc.as_deref().unwrap_or_default(),
+                    &password_aad(&extn, &domain),
+                )?
+            };
+            let cid_name = row.cid_name.clone().unwrap_or_default();
+            lines.push(LineView {
+                index: lines.len() + 1,
+                auth_name: extn.clone(),
+                display_name: if cid_name.is_empty() {
+                    row.extn_name.clone().unwrap_or_default()
+                } else {
+                    cid_name.clone()
+                },
+                cid_name,
+                cid_number: row.cid_number.clone().unwrap_or_default(),
+                password,
+                server_host: settings.sip_server_host.clone(),
+                server_port: settings.sip_server_port,
+                transport: settings.transport.clone(),
+                enabled: row.disabled == Some(0),
+                extn,
+                domain,
+            });
+        }
+        let agent = wanted.agent.as_ref();
+        let model = if first.model.is_empty() {
+            agent.map(|a| a.model.clone()).unwrap_or_default()
+        } else {
+            first.model.clone()
+        };
+        let device = DeviceView {
+            mac: mac.lower(),
+            mac_upper: mac.upper(),
+            mac_colon: mac.colon_lower(),
+            name: first.device_name.clone(),
+            vendor: vendor.code().into(),
+            model,
+            firmware: agent.map(|a| a.firmware.clone()).unwrap_or_default(),
+        };
+        Ok(Some((
+            vendor,
+            RenderContext {
+                device,
+                lines,
+                settings,
+            },
+        )))
+    }
+
+    /// Records a phone's fetch (coalesced).
+    fn track(
+        &self,
+        req: &PhoneRequest<'_>,
+        name: &str,
+        mac: Mac,
+        vendor: Vendor,
+        agent: Option<&PhoneAgent>,
+        kind: FileKind,
+    ) {
+        if !req.from_phone {
+            return;
+        }
+        // At debug: at info, a boot storm's log would cost more than its files.
+        if kind == FileKind::Config {
+            tracing::debug!(mac = %mac, file = name, vendor = vendor.code(), peer = %req.peer, "served a phone its configuration");
+        }
+        self.fetches.fetched(
+            mac,
+            Fetched {
+                mac: mac.lower(),
+                at: timestamp::now(),
+                ip: req.peer.to_string(),
+                user_agent: req.user_agent.chars().take(255).collect(),
+                firmware: agent.map(|a| a.firmware.clone()).unwrap_or_default(),
+                file: name.to_string(),
+            },
+        );
+    }
+
+    /// A MAC no record serves: counted toward its network's throttle and
+    /// shown as pending, then answered as every miss is.
+    fn unknown_phone(&self, req: &PhoneRequest<'_>, packs: &Packs, mac: Mac, agent: Option<&PhoneAgent>) -> Answer {
+        if req.from_phone {
+            self.miss_limiter.unknown_mac(req.peer, mac);
+            let now = timestamp::now();
+            self.fetches.unknown(
+                mac,
+                PendingPhone {
+                    mac: mac.lower(),
+                    vendor: agent
+                        .map(|a| a.vendor)
+                        .or(packs.vendor_of_oui(&mac))
+                        .map_or("", |v| v.code())
+                        .to_string(),
+                    model: agent.map(|a| a.model.clone()).unwrap_or_default(),
+                    ip: req.peer.to_string(),
+                    user_agent: req.user_agent.chars().take(255).collect(),
+                    first_seen: now,
+                    last_seen: now,
+                    count: 1,
+                },
+            );
+        }
+        self.miss(req)
+    }
+
+    /// Refuses a phone whose User-Agent names another MAC than the file's.
+    pub(super) fn foreign_file(
+        &self,
+        req: &PhoneRequest<'_>,
+        agent: Option<&PhoneAgent>,
+        name: &str,
+        mac: Mac,
+    ) -> Option<Answer> {
+        let says = agent?.mac?;
+        if says == mac {
+            return None;
+        }
+        tracing::warn!(peer = %req.peer, file = name, "a phone asked for another phone's file");
+        self.miss_limiter.unknown_mac(req.peer, mac);
+        Some(Answer::Forbidden)
+    }
+
+    /// Checks a request against the allow-list and, for files that name a
+    /// MAC, the phone credentials. Returns what the credentials proved, or
+    /// the refusal to send.
+    pub(super) fn admit(
+        &self,
+        req: &PhoneRequest<'_>,
+        settings: &Resolved,
+        mac: Option<Mac>,
+        kind: FileKind,
+    ) -> Result<Verdict, Answer> {
+        if !req.from_phone {
+            return Ok(Verdict::Open);
+        }
+        self.miss_limiter
+            .set_thresholds(settings.unknown_mac_threshold, settings.wrong_credential_threshold);
+        if !settings.allows(req.peer) {
+            return Err(Answer::Forbidden);
+        }
+        // With phone authentication on, every file that names a MAC asks for
+        // credentials before the MAC is looked up, so no answer (status, body,
+        // or a count toward the throttle) tells a known MAC from an unknown one.
+        if mac.is_none() && !kind.carries_secrets() {
+            return Ok(Verdict::Open);
+        }
+        let mode = settings.mode;
+        // A network that guessed wrong too often gets no answer to credentials,
+        // right or wrong, until its block ends.
+        if let Some(wait) = self
+            .miss_limiter
+            .credentials_blocked_for(req.peer)
+            .filter(|_| req.authorization.is_some())
+        {
+            return Err(Answer::Throttled(wait));
+        }
+        let verdict = self
+            .nonces
+            .verify(mode, req.authorization, (req.method, req.target), &settings.credentials);
+        match verdict {
+            Verdict::Open | Verdict::Proven(_) => Ok(verdict),
+            // Only wrong credentials count: a first request without any is
+            // how Digest starts, and a stale nonce had the right password.
+            Verdict::Missing => Err(Answer::Unauthorized(self.nonces.challenges(mode, false))),
+            Verdict::Stale => Err(Answer::Unauthorized(self.nonces.challenges(mode, true))),
+            Verdict::Wrong => {
+                self.miss_limiter.wrong_credentials(req.peer);
+                Err(Answer::Unauthorized(self.nonces.challenges(mode, false)))
+            }
+        }
+    }
+
+    /// What a phone gets for a MAC no record serves: 404, or 429 while its
+    /// network is blocked. Registered phones behind that network are served
+    /// as ever; only misses are refused.
+    pub(super) fn miss(&self, req: &PhoneRequest<'_>) -> Answer {
+        match self.miss_limiter.blocked_for(req.peer).filter(|_| req.from_phone) {
+            Some(wait) => Answer::Throttled(wait),
+            None => Answer::NotFound,
+        }
+    }
+
+    /// The settings a request for `mac` is checked under.
+    pub(super) fn settings_for(&self, mac: Option<Mac>) -> Arc<Resolved> {
+        self.fleet.read().expect("fleet lock").settings_for(mac)
+    }
+
+    /// Whether a record serves this MAC.
+    pub fn knows(&self, mac: Mac) -> bool {
+        self.fleet.read().expect("fleet lock").phones.contains_key(&mac)
+    }
+}
+
+/// Leaves the in-flight map once the last fetch waiting on a render is
+/// done with it, or gone (a phone that hung up).
+struct Waiting<'a> {
+    in_flight: &'a InFlight,
+    key: &'a FileKey,
+    cell: Option<Arc<tokio::sync::OnceCell<Rendering>>>,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        let mut map = self.in_flight.lock().expect("in-flight lock");
+        // Let go under the lock, so the last fetch to leave sees that it is.
+        drop(self.cell.take());
+        if map.get(self.key).is_some_and(|c| Arc::strong_count(c) == 1) {
+            map.remove(self.key);
+        }
+    }
+}
+
+/// The settings with `********` for every secret, when asked. A phone
+/// learns its fetch credential only from a file that already needed it, so
+/// a rotation (new and previous password) reaches every phone.
+fn masked(mut view: SettingsView, mask: bool) -> SettingsView {
+    if mask {
+        for secret in [&mut view.admin_password, &mut view.provisioning_password] {
+            if !secret.is_empty() {
+                *secret = MASK.into();
+            }
+        }
+    }
+    view
+}
+
+/// Renders once: a vendor without this template does not serve the file,
+/// nor does a template that renders nothing for this phone.
+fn render_file(packs: &Packs, vendor: Vendor, name: &str, matched: &FileMatch, ctx: RenderContext) -> Answer {
+    let Some(entry) = matched.entry(vendor, name) else {
+        return Answer::NotFound;
+    };
+    match packs.render(vendor, &entry.template, &ctx) {
+        Ok(rendered) if rendered.body.trim().is_empty() => Answer::NotFound,
+        Ok(mut rendered) => {
+            if let Some(content_type) = &entry.content_type {
+                rendered.content_type.clone_from(content_type);
+            }
+            Answer::File(rendered)
+        }
+        Err(render::RenderError::Missing(_)) => Answer::NotFound,
+        Err(err) => {
+            tracing::error!(error = %err, vendor = vendor.code(), "template failed");
+            Answer::Unavailable
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! The phones a node knows, held in memory so a fetch needs no database:
+//! every MAC with a live record, its vendor and last User-Agent, and the
+//! settings it is served under, resolved once per change.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::settings::{Resolved, SITE_REALM, phone_realm};
+use crate::domain::Mac;
+use crate::secrets::{SecretBox, secret_aad};
+use crate::store::Db;
+use crate::store::changes::KnownPhoneRow;
+
+/// A phone with a live record.
+#[derive(Debug, Clone)]
+pub struct KnownPhone {
+    pub vendor_code: Box<str>,
+    /// The User-Agent of its last fetch, which pre-rendering renders for.
+    pub user_agent: Box<str>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Fleet {
+    site_rows: Vec<(String, String, String)>,
+    pub site: Arc<Resolved>,
+    /// The settings of each MAC with its own (record or not): the site's
+    /// and its own together.
+    own_settings: HashMap<Mac, Arc<Resolved>>,
+    pub phones: HashMap<Mac, KnownPhone>,
+}
+
+type Rows = Vec<(String, String, String)>;
+
+impl Fleet {
+    /// Reads every phone and setting.
+    pub async fn load(db: &Db, secrets: &SecretBox) -> sqlx::Result<Fleet> {
+        let settings = db.all_provision_settings().await?;
+        let (site_rows, own): (Rows, Rows) = settings.into_iter().partition(|(realm, _, _)| realm == SITE_REALM);
+        let site = Arc::new(resolve(secrets, site_rows.clone()));
+        let mut fleet = Fleet {
+            site_rows,
+            site,
+            own_settings: HashMap::new(),
+            phones: HashMap::new(),
+        };
+        let phones = db.known_phones().await?;
+        fleet.admit(secrets, phones, own);
+        Ok(fleet)
+    }
+
+    /// Puts what the database now says of a patch's phones in place of
+    /// what was known; returns those of them that have a record.
+    pub fn apply(&mut self, secrets: &SecretBox, patch: Patch) -> Vec<Mac> {
+        for mac in &patch.macs {
+            self.phones.remove(mac);
+            self.own_settings.remove(mac);
+        }
+        self.admit(secrets, patch.phones, patch.own);
+        patch.macs.into_iter().filter(|m| self.phones.contains_key(m)).collect()
+    }
+
+    /// Adds phones, the first record of a MAC serving it, and the
+    /// settings of MACs with their own.
+    fn admit(&mut self, secrets: &SecretBox, phones: Vec<KnownPhoneRow>, own: Rows) {
+        let mut own_by_mac: HashMap<Mac, Rows> = HashMap::new();
+        for row in own {
+            if let Some(mac) = row.0.strip_prefix("PROVISION:").and_then(|m| m.parse::<Mac>().ok()) {
+                own_by_mac.entry(mac).or_default().push(row);
+            }
+        }
+        for (mac, own) in own_by_mac {
+            let rows = self.site_rows.iter().chain(&own).cloned().collect();
+            self.own_settings.insert(mac, Arc::new(resolve(secrets, rows)));
+        }
+        for row in phones {
+            let Ok(mac) = row.mac.parse::<Mac>() else {
+                continue;
+            };
+            self.phones.entry(mac).or_insert_with(|| KnownPhone {
+                vendor_code: row.vendor_code.into(),
+                user_agent: row.last_user_agent.into(),
+            });
+        }
+    }
+
+    /// The settings a request for `mac` (or for a common file) is served under.
+    pub fn settings_for(&self, mac: Option<Mac>) -> Arc<Resolved> {
+        mac.and_then(|m| self.own_settings.get(&m))
+            .map_or_else(|| self.site.clone(), Arc::clone)
+    }
+}
+
+fn resolve(secrets: &SecretBox, rows: Rows) -> Resolved {
+    Resolved::new(rows, |realm, k, sealed| {
+        secrets.decrypt(sealed, &secret_aad(realm, k)).ok()
+    })
+}
+
+/// Some phones as the database has them now.
+pub struct Patch {
+    macs: Vec<Mac>,
+    phones: Vec<KnownPhoneRow>,
+    own: Rows,
+}
+
+impl Patch {
+    pub async fn read(db: &Db, macs: Vec<Mac>) -> sqlx::Result<Patch> {
+        let lower: Vec<String> = macs.iter().map(Mac::lower).collect();
+        let realms: Vec<String> = macs.iter().map(|m| phone_realm(*m)).collect();
+        Ok(Patch {
+            phones: db.known_phones_of(&lower).await?,
+            own: db.provision_settings_of(&realms).await?,
+            macs,
+        })
+    }
+}

@@ -1,0 +1,210 @@
+//! Pre-rendering: at start, and in the background after each change, the
+//! files of every known phone are rendered before they are asked for, for
+//! the address phones reach sipprov by and each phone's last User-Agent.
+//! It stops once the render cache is 90% full: past that it would only
+//! push out files phones are asking for.
+
+use std::collections::{HashMap, HashSet};
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use super::answer::Wanted;
+use super::cache::{CachedFile, FileKey};
+use super::{Answer, PhoneRequest, Provisioner, PublicUrl};
+use crate::domain::Mac;
+use crate::packs::routes::FileKind;
+use crate::store::devices::PhoneLine;
+
+/// Phones whose lines are read in one query.
+const BATCH: usize = 500;
+/// Changes that arrive this close together are pre-rendered once.
+const SETTLE: Duration = Duration::from_millis(200);
+
+pub struct Prerender {
+    /// The host and scheme phones reach sipprov by: the public URL, else
+    /// what the first phone fetch came by.
+    address: OnceLock<(String, String)>,
+    wake: tokio::sync::Notify,
+    /// Set once the first full pass has finished.
+    pub done_once: AtomicBool,
+}
+
+impl Prerender {
+    pub fn new(public: Option<PublicUrl>) -> Prerender {
+        let address = OnceLock::new();
+        if let Some(url) = public {
+            let _ = address.set((url.host, url.scheme));
+        }
+        Prerender {
+            address,
+            wake: tokio::sync::Notify::new(),
+            done_once: AtomicBool::new(false),
+        }
+    }
+
+    /// Asks for a pass soon.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Learns the address from a phone's fetch, if it was not known.
+    pub fn learn(&self, host: &str, scheme: &str) {
+        if self.address.get().is_none() && self.address.set((host.to_string(), scheme.to_string())).is_ok() {
+            self.wake();
+        }
+    }
+}
+
+impl Provisioner {
+    /// Pre-renders now and after every change, for as long as the server runs.
+    pub fn spawn_prerender(self: &Arc<Self>) {
+        let provisioner = Arc::clone(self);
+        tokio::spawn(async move {
+            loop {
+                if let Some((host, scheme)) = provisioner.prerender.address.get().cloned() {
+                    let rendered = provisioner.prerender_pass(&host, &scheme).await;
+                    tracing::debug!(files = rendered, "pre-rendered phone files");
+                }
+                provisioner.prerender.done_once.store(true, Ordering::SeqCst);
+                provisioner.prerender.wake.notified().await;
+                tokio::time::sleep(SETTLE).await;
+            }
+        });
+    }
+
+    /// Renders every known phone's files that are not in the cache; returns
+    /// how many it rendered.
+    async fn prerender_pass(&self, host: &str, scheme: &str) -> usize {
+        let packs = self.packs.current();
+        let phones: Vec<(Mac, Box<str>, Box<str>)> = {
+            let fleet = self.fleet.read().expect("fleet lock");
+            fleet
+                .phones
+                .iter()
+                .map(|(mac, p)| (*mac, p.vendor_code.clone(), p.user_agent.clone()))
+                .collect()
+        };
+        let mut rendered = 0;
+        let mut commons = HashSet::new();
+        for batch in phones.chunks(BATCH) {
+            if !self.cache.has_room() {
+                break;
+            }
+            let stamp = self.cache.stamp(packs.print());
+            let mut wanted = Vec::new();
+            for (mac, vendor_code, user_agent) in batch {
+                let Ok(vendor) = packs.vendor(vendor_code) else {
+                    continue;
+                };
+                let agent = packs.parse_user_agent(user_agent);
+                for name in packs.common_files(vendor) {
+                    commons.insert((name, agent.clone(), user_agent.clone()));
+                }
+                for (name, kind) in packs.phone_files(vendor, *mac) {
+                    if kind == FileKind::WrittenBack {
+                        continue;
+                    }
+                    let key = FileKey {
+                        name: name.clone(),
+                        vendor_hint: None,
+                        host: host.to_string(),
+                        scheme: scheme.to_string(),
+                        agent: agent.clone(),
+                    };
+                    if self.cache.file(packs.print(), &key).is_none() {
+                        wanted.push((*mac, key, user_agent.clone()));
+                    }
+                }
+            }
+            if wanted.is_empty() {
+                continue;
+            }
+            let macs: Vec<String> = wanted.iter().map(|(mac, _, _)| mac.lower()).collect();
+            let rows = match self.db.phones_lines(&macs).await {
+                Ok(rows) => rows,
+                Err(err) => {
+                    tracing::warn!(error = %err, "pre-rendering could not read the phones' lines");
+                    return rendered;
+                }
+            };
+            let mut by_mac: HashMap<&str, Vec<PhoneLine>> = HashMap::new();
+            for row in &rows {
+                by_mac.entry(row.mac.as_str()).or_default().push(row.clone());
+            }
+            for (mac, key, user_agent) in wanted {
+                let lines = by_mac.get(mac.lower().as_str()).map_or(&[][..], Vec::as_slice);
+                if self
+                    .prerender_one(&packs, stamp, key, Some((mac, lines)), &user_agent)
+                    .await
+                {
+                    rendered += 1;
+                }
+            }
+            // Phones' own fetches come first.
+            tokio::task::yield_now().await;
+        }
+        for (name, agent, user_agent) in commons {
+            let key = FileKey {
+                name,
+                vendor_hint: None,
+                host: host.to_string(),
+                scheme: scheme.to_string(),
+                agent,
+            };
+            let stamp = self.cache.stamp(packs.print());
+            if self.cache.file(packs.print(), &key).is_none()
+                && self.prerender_one(&packs, stamp, key, None, &user_agent).await
+            {
+                rendered += 1;
+            }
+        }
+        rendered
+    }
+
+    /// Renders one file as a phone's fetch of it would, and keeps it.
+    async fn prerender_one(
+        &self,
+        packs: &crate::packs::Packs,
+        stamp: super::cache::Stamp,
+        key: FileKey,
+        phone: Option<(Mac, &[PhoneLine])>,
+        user_agent: &str,
+    ) -> bool {
+        let Some(matched) = packs.resolve(&key.name) else {
+            return false;
+        };
+        let mac = phone.map(|(mac, _)| mac);
+        let wanted = Wanted {
+            name: &key.name,
+            settings: self.settings_for(mac),
+            agent: key.agent.clone(),
+            matched,
+        };
+        let req = PhoneRequest {
+            peer: Ipv4Addr::LOCALHOST.into(),
+            path: &key.name,
+            vendor_hint: None,
+            user_agent,
+            host: &key.host,
+            scheme: &key.scheme,
+            from_phone: true,
+            mask_secrets: false,
+            method: "GET",
+            target: "",
+            authorization: None,
+        };
+        let (answer, vendor) = match phone {
+            Some((mac, lines)) => self.render_phone(packs, &req, &wanted, mac, lines).await,
+            None => self.render(packs, &req, &wanted).await,
+        };
+        match (answer, vendor) {
+            (Answer::File(rendered), Some(vendor)) => {
+                self.cache
+                    .keep(stamp, key.clone(), mac, CachedFile { rendered, vendor })
+            }
+            _ => false,
+        }
+    }
+}
