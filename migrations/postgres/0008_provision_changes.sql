@@ -66,11 +66,11 @@ BEGIN
 END;
 $$;
 
-CREATE TRIGGER device_provisions_in_order BEFORE INSERT OR UPDATE OR DELETE ON device_provisions
+CREATE TRIGGER device_provisions_in_order BEFORE INSERT OR DELETE OR UPDATE OF name, vendor, vendor_code, mac, extn, type, deleted_at ON device_provisions
     FOR EACH STATEMENT EXECUTE FUNCTION provision_changes_in_order();
 CREATE TRIGGER device_provision_lines_in_order BEFORE INSERT OR UPDATE OR DELETE ON device_provision_lines
     FOR EACH STATEMENT EXECUTE FUNCTION provision_changes_in_order();
-CREATE TRIGGER extensions_in_order BEFORE UPDATE OR DELETE ON extensions
+CREATE TRIGGER extensions_in_order BEFORE DELETE OR UPDATE OF extn, name, domain, cid_name, cid_number, password_enc, disabled, deleted_at ON extensions
     FOR EACH STATEMENT EXECUTE FUNCTION provision_changes_in_order();
 CREATE TRIGGER dicts_in_order BEFORE INSERT OR UPDATE OR DELETE ON dicts
     FOR EACH STATEMENT EXECUTE FUNCTION provision_changes_in_order();

@@ -2,12 +2,12 @@
 //! console's preview, `sipprov render`): the file resolved, the request
 //! checked, and the file served from memory or rendered once.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use super::Provisioner;
 use super::cache::{CachedFile, FileKey};
+use super::in_flight::InFlight;
 use super::phone_auth::Verdict;
 use super::render::{self, DeviceView, LineView, RenderContext, SettingsView};
 use super::settings::Resolved;
@@ -63,9 +63,8 @@ pub const MASK: &str = "********";
 type Rendering = (Answer, Option<Vendor>);
 
 /// Renders under way, by file: one render answers every fetch of the same
-/// file that arrives meanwhile. Entries live only while a fetch waits on
-/// them, so the map holds at most as many as there are requests.
-pub type InFlight = Mutex<HashMap<FileKey, Arc<tokio::sync::OnceCell<Rendering>>>>;
+/// file that arrives meanwhile.
+pub type Renders = InFlight<FileKey, Rendering>;
 
 /// A request's file, as far as it is understood before any check.
 pub(super) struct Wanted<'r> {
@@ -137,23 +136,8 @@ impl Provisioner {
         if let Some(hit) = self.cache.file(packs.print(), &key) {
             return (Answer::File(hit.rendered), Some(hit.vendor));
         }
-        let waiting = Waiting {
-            in_flight: &self.in_flight,
-            key: &key,
-            cell: Some(
-                self.in_flight
-                    .lock()
-                    .expect("in-flight lock")
-                    .entry(key.clone())
-                    .or_default()
-                    .clone(),
-            ),
-        };
-        let rendering = waiting
-            .cell
-            .as_ref()
-            .expect("held until dropped")
-            .get_or_init(|| async {
+        self.in_flight
+            .share(&key, || async {
                 let stamp = self.cache.stamp(packs.print());
                 let (answer, vendor) = self.render(packs, req, wanted).await;
                 if let (Answer::File(rendered), Some(vendor)) = (&answer, vendor) {
@@ -166,9 +150,6 @@ impl Provisioner {
                 (answer, vendor)
             })
             .await
-            .clone();
-        drop(waiting);
-        rendering
     }
 
     /// Renders what a request asks for, reading the phone's lines.
@@ -482,25 +463,6 @@ impl Provisioner {
     /// Whether a record serves this MAC.
     pub fn knows(&self, mac: Mac) -> bool {
         self.fleet.read().expect("fleet lock").phones.contains_key(&mac)
-    }
-}
-
-/// Leaves the in-flight map once the last fetch waiting on a render is
-/// done with it, or gone (a phone that hung up).
-struct Waiting<'a> {
-    in_flight: &'a InFlight,
-    key: &'a FileKey,
-    cell: Option<Arc<tokio::sync::OnceCell<Rendering>>>,
-}
-
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        let mut map = self.in_flight.lock().expect("in-flight lock");
-        // Let go under the lock, so the last fetch to leave sees that it is.
-        drop(self.cell.take());
-        if map.get(self.key).is_some_and(|c| Arc::strong_count(c) == 1) {
-            map.remove(self.key);
-        }
     }
 }
 

@@ -75,7 +75,22 @@ struct Inner {
     by_phone: HashMap<Mac, Vec<FileKey>>,
     bytes: usize,
     max_bytes: usize,
-    evictions: u64,
+    stats: CacheStats,
+}
+
+/// What the cache has done since start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Fetches answered from memory.
+    pub hits: u64,
+    /// Fetches that found no file.
+    pub misses: u64,
+    /// Files pushed out to stay within the byte bound.
+    pub evictions: u64,
+    /// Files dropped because a change touched them.
+    pub dropped: u64,
+    /// Files kept (rendered by a fetch or pre-rendered).
+    pub kept: u64,
 }
 
 impl Inner {
@@ -89,6 +104,7 @@ impl Inner {
 
     fn clear(&mut self) {
         self.epoch += 1;
+        self.stats.dropped += self.entries.len() as u64;
         self.entries.clear();
         self.by_phone.clear();
         self.bytes = 0;
@@ -117,7 +133,7 @@ impl RenderCache {
                 by_phone: HashMap::new(),
                 bytes: 0,
                 max_bytes,
-                evictions: 0,
+                stats: CacheStats::default(),
             }),
         }
     }
@@ -126,7 +142,19 @@ impl RenderCache {
     pub fn file(&self, packs: u64, key: &FileKey) -> Option<CachedFile> {
         let mut inner = self.inner.lock().expect("cache lock");
         inner.align(packs);
-        inner.entries.get(key).map(|e| e.file.clone())
+        let found = inner.entries.get(key).map(|e| e.file.clone());
+        match found {
+            Some(_) => inner.stats.hits += 1,
+            None => inner.stats.misses += 1,
+        }
+        found
+    }
+
+    /// Whether a file is kept, without counting a fetch or refreshing it.
+    pub fn holds(&self, packs: u64, key: &FileKey) -> bool {
+        let mut inner = self.inner.lock().expect("cache lock");
+        inner.align(packs);
+        inner.entries.contains(key)
     }
 
     /// Taken before a render reads the database.
@@ -163,13 +191,14 @@ impl RenderCache {
         }
         inner.entries.put(key, entry);
         inner.bytes += size;
+        inner.stats.kept += 1;
         while inner.bytes > inner.max_bytes {
             let Some((key, entry)) = inner.entries.pop_lru() else {
                 break;
             };
             inner.bytes -= weight(&key, &entry);
             inner.unindex(&key, entry.mac);
-            inner.evictions += 1;
+            inner.stats.evictions += 1;
         }
         true
     }
@@ -182,6 +211,7 @@ impl RenderCache {
             for key in inner.by_phone.remove(mac).unwrap_or_default() {
                 if let Some(entry) = inner.entries.pop(&key) {
                     inner.bytes -= weight(&key, &entry);
+                    inner.stats.dropped += 1;
                 }
             }
         }
@@ -195,6 +225,15 @@ impl RenderCache {
     /// What the cache holds now, in bytes, as it counts them.
     pub fn bytes(&self) -> usize {
         self.inner.lock().expect("cache lock").bytes
+    }
+
+    pub fn stats(&self) -> CacheStats {
+        self.inner.lock().expect("cache lock").stats
+    }
+
+    /// How many files the cache holds.
+    pub fn files(&self) -> usize {
+        self.inner.lock().expect("cache lock").entries.len()
     }
 
     /// Whether the cache has room left for more pre-rendered files.

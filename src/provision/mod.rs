@@ -12,6 +12,7 @@ pub mod cache;
 pub mod changes;
 pub mod fleet;
 pub mod http;
+pub mod in_flight;
 pub mod limit;
 pub mod phone_auth;
 pub mod prerender;
@@ -21,9 +22,8 @@ pub mod tftp;
 pub mod tracking;
 pub mod uploads;
 
-use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 pub use self::answer::{Answer, MASK, PhoneRequest};
@@ -58,7 +58,7 @@ pub struct Provisioner {
     pub fetches: Arc<FetchRecorder>,
     nonces: NonceStore,
     /// Renders under way, shared by concurrent fetches of the same file.
-    in_flight: answer::InFlight,
+    in_flight: answer::Renders,
     feed: tokio::sync::Mutex<Feed>,
     prerender: prerender::Prerender,
 }
@@ -95,7 +95,7 @@ impl Provisioner {
             miss_limiter: MissLimiter::default(),
             fetches,
             nonces: NonceStore::default(),
-            in_flight: Mutex::new(HashMap::new()),
+            in_flight: answer::Renders::new(),
             feed: tokio::sync::Mutex::new(Feed {
                 seen,
                 caught_up_at: Instant::now(),

@@ -113,7 +113,7 @@ impl Provisioner {
                         scheme: scheme.to_string(),
                         agent: agent.clone(),
                     };
-                    if self.cache.file(packs.print(), &key).is_none() {
+                    if !self.cache.holds(packs.print(), &key) {
                         wanted.push((*mac, key, user_agent.clone()));
                     }
                 }
@@ -154,8 +154,7 @@ impl Provisioner {
                 agent,
             };
             let stamp = self.cache.stamp(packs.print());
-            if self.cache.file(packs.print(), &key).is_none()
-                && self.prerender_one(&packs, stamp, key, None, &user_agent).await
+            if !self.cache.holds(packs.print(), &key) && self.prerender_one(&packs, stamp, key, None, &user_agent).await
             {
                 rendered += 1;
             }

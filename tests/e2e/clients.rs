@@ -13,6 +13,7 @@ const PACKAGES: &[(&str, &str)] = &[
     ("lame", "lame"),
     ("chromedriver", "chromium-driver"),
     ("psql", "postgresql-client"),
+    ("sqlite3", "sqlite3"),
 ];
 
 /// Runs a client, failing the test with the package to install when the

@@ -206,6 +206,14 @@ impl TestApp {
         next
     }
 
+    /// Starts another node on the same data dir and database, with
+    /// `settings` (this node's, changed as a test needs).
+    pub async fn node(&self, settings: Settings) -> TestApp {
+        let mut node = TestApp::launch(settings, self.data_dir.clone(), self._pg.clone()).await;
+        node.token = self.token.clone();
+        node
+    }
+
     pub async fn stop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());

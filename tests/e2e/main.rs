@@ -12,6 +12,7 @@ mod console;
 mod device_provisions;
 mod dicts;
 mod extensions;
+mod freshness;
 mod hardening;
 mod logs;
 mod media;
