@@ -2,8 +2,9 @@
 //! one write per phone per flush, not a write per request.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::domain::Mac;
 use crate::store::Db;
@@ -12,9 +13,14 @@ use crate::store::fetches::{Fetched, PendingPhone};
 /// How often collected fetches are written.
 pub const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 
+/// How often the files served are counted in the log.
+const SUMMARY_INTERVAL: Duration = Duration::from_secs(60);
+
 #[derive(Debug, Default)]
 pub struct FetchRecorder {
     batch: Mutex<Batch>,
+    /// Files served to known phones since the last summary.
+    served: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -26,6 +32,7 @@ struct Batch {
 impl FetchRecorder {
     /// A known phone fetched a file; only its latest fetch is kept.
     pub fn fetched(&self, mac: Mac, fetch: Fetched) {
+        self.served.fetch_add(1, Ordering::Relaxed);
         self.batch.lock().expect("recorder lock").fetched.insert(mac, fetch);
     }
 
@@ -63,9 +70,17 @@ impl FetchRecorder {
         let recorder = Arc::clone(self);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(FLUSH_INTERVAL);
+            let mut summarised = Instant::now();
             loop {
                 tick.tick().await;
                 recorder.flush(&db).await;
+                if summarised.elapsed() >= SUMMARY_INTERVAL {
+                    summarised = Instant::now();
+                    let served = recorder.served.swap(0, Ordering::Relaxed);
+                    if served > 0 {
+                        tracing::info!(files = served, "served phones their files in the last minute");
+                    }
+                }
             }
         });
     }
