@@ -36,16 +36,16 @@ use crate::state::AppState;
 /// Every route sipprov serves.
 pub fn router(state: AppState) -> Router {
     let deadline = state.settings.request_deadline;
-    let provisioner = state.provisioner.clone();
     let managed = crate::ui::router(state.clone())
         .merge(crate::api::router(state.clone()))
         .layer(middleware::from_fn_with_state(
-            provisioner.clone(),
+            state.provisioner.clone(),
             changes_read_before_answering,
         ));
     phone_router(state.clone()).merge(with_layers(
         Router::new()
             .route("/healthz", get(healthz))
+            .route("/readyz", get(readyz))
             .with_state(state)
             .merge(managed),
         deadline,
@@ -160,6 +160,21 @@ async fn healthz(State(state): State<AppState>) -> Response {
             )
                 .into_response()
         }
+    }
+}
+
+/// Readiness: 200 once the database is migrated (it is before any listener
+/// opens) and the phones' files are pre-rendered; 503 until then, so a
+/// load balancer sends a boot storm only to a node that can take it.
+async fn readyz(State(state): State<AppState>) -> Response {
+    if state.provisioner.prerendered() {
+        Json(json!({"status": "ready", "version": env!("CARGO_PKG_VERSION")})).into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "starting", "version": env!("CARGO_PKG_VERSION")})),
+        )
+            .into_response()
     }
 }
 

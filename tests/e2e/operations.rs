@@ -16,6 +16,48 @@ async fn healthz_needs_no_token_and_names_the_backend() {
     .await;
 }
 
+/// Ready once the phones' files are pre-rendered: a node started with 300
+/// phones and a public URL says so within seconds, and not before it has
+/// them in memory.
+#[tokio::test]
+async fn readyz_waits_for_the_pre_render() {
+    on_each_backend(|mut app| async move {
+        app.post(
+            "/api/extensions",
+            serde_json::json!({"extn": "1001", "password": "pass-1001-x"}),
+        )
+        .await;
+        let rows: Vec<Value> = (0..300)
+            .map(|i| serde_json::json!({"vendor": "yealink", "mac": format!("02{i:010x}"), "extn": "1001"}))
+            .collect();
+        let (status, body) = app
+            .post("/api/device_provisions/import", serde_json::json!({"devices": rows}))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let mut settings = app.settings.clone();
+        settings.public_url = Some(format!("http://{}", app.addr));
+        app.settings = settings;
+        let app = app.restart().await;
+        let start = std::time::Instant::now();
+        loop {
+            let r = app.client.get(app.url("/readyz")).send().await.unwrap();
+            let status = r.status();
+            let body: Value = r.json().await.unwrap();
+            assert_eq!(body["version"], env!("CARGO_PKG_VERSION"), "{status} {body}");
+            if status == 200 {
+                assert_eq!(body["status"], "ready");
+                break;
+            }
+            assert_eq!((status.as_u16(), &body["status"]), (503, &Value::from("starting")));
+            assert!(start.elapsed().as_secs() < 10, "not ready after 10 s");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        let kept = app.state.provisioner.cache.stats().kept;
+        assert!(kept >= 300, "ready with only {kept} files pre-rendered");
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn openapi_describes_every_route_and_the_docs_page_is_served_locally() {
     on_each_backend(|app| async move {
