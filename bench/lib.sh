@@ -12,15 +12,27 @@ start_sipprov() {
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   ADDR=127.0.0.1:$port
   export SIPPROV_ADMIN_PASSWORD=bench-admin-password
-  local args=(--data-dir "$out/data" serve --listen "$ADDR")
-  [ -n "$db_url" ] && args=(--database-url "$db_url" "${args[@]}")
-  "$BIN" "${args[@]}" >"$out/server.log" 2>&1 &
-  PID=$!
-  trap 'kill $PID 2>/dev/null || true' EXIT
-  for _ in $(seq 1 100); do curl -fs "http://$ADDR/healthz" >/dev/null && break; sleep 0.1; done
+  # PUBLIC_URL=1: files name this address whatever the Host, and the
+  # phones' files are pre-rendered for it at start.
+  [ "${PUBLIC_URL:-}" = 1 ] && export SIPPROV_PUBLIC_URL="http://$ADDR"
+  LAUNCH_ARGS=(--data-dir "$out/data" serve --listen "$ADDR")
+  [ -n "$db_url" ] && LAUNCH_ARGS=(--database-url "$db_url" "${LAUNCH_ARGS[@]}")
+  SERVER_LOG=$out/server.log
+  launch_sipprov
   TOKEN=$(curl -fsS "http://$ADDR/api/sessions" -H 'Content-Type: application/json' \
     -d "{\"login\":\"admin\",\"password\":\"$SIPPROV_ADMIN_PASSWORD\"}" |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+}
+
+# Starts sipprov with the arguments start_sipprov chose (again, after a
+# kill: the same data and address) and waits until /healthz answers.
+launch_sipprov() {
+  "$BIN" "${LAUNCH_ARGS[@]}" >>"$SERVER_LOG" 2>&1 &
+  PID=$!
+  trap 'kill $PID 2>/dev/null || true' EXIT
+  for _ in $(seq 1 300); do curl -fs "http://$ADDR/healthz" >/dev/null && return; sleep 0.05; done
+  echo "sipprov did not start; see $SERVER_LOG"
+  exit 1
 }
 
 api() {
@@ -37,6 +49,8 @@ make_extensions() {
 
 # Peak resident memory of sipprov so far, in MiB.
 peak_rss_mib() { awk '/VmHWM/ {print int($2 / 1024)}' "/proc/$PID/status"; }
+# Resident memory of sipprov now, in MiB.
+rss_mib() { awk '/VmRSS/ {print int($2 / 1024)}' "/proc/$PID/status"; }
 
 # The backend's name for reports.
 backend_name() { case "${1:-}" in postgres*) echo postgres ;; *) echo sqlite ;; esac; }

@@ -356,16 +356,17 @@ impl Loader {
     /// The User-Agent rules, family by family; each sample must be read as
     /// its own family.
     fn agents(&mut self, packs: &[Pack]) -> AgentTable {
-        let mut agents = AgentTable::default();
+        let mut rules = Vec::new();
         let mut samples = Vec::new();
         for pack in packs {
             for rule in &pack.manifest.user_agents {
                 if let Ok(re) = Regex::new(&manifest::expand_agent_pattern(&rule.pattern)) {
-                    agents.push(pack.vendor, re);
+                    rules.push((pack.vendor, re));
                     samples.extend(rule.samples.iter().map(|s| (pack.vendor, s.clone(), self.origin(pack))));
                 }
             }
         }
+        let agents = AgentTable::new(rules);
         for (vendor, sample, origin) in samples {
             let read = agents.parse(&sample).map(|a| a.vendor);
             if read != Some(vendor) {
@@ -666,7 +667,7 @@ impl Packs {
                                 .any(|f| f.template == template && f.kind == FileKind::Config)
                             {
                                 let text = quick_xml::escape::unescape(&rendered.body)
-                                    .map_or(rendered.body.clone(), |t| t.into_owned());
+                                    .map_or(rendered.body.to_string(), |t| t.into_owned());
                                 config_text.push_str(&text);
                             }
                         }

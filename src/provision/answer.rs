@@ -231,10 +231,7 @@ impl Provisioner {
         if matched.kind == FileKind::WrittenBack
             && let Some(body) = uploads::served_back(&self.data_dir, mac, name).await
         {
-            let file = render::Rendered {
-                body,
-                content_type: "text/xml; charset=utf-8".into(),
-            };
+            let file = render::Rendered::new(body, "text/xml; charset=utf-8".into());
             return (Answer::File(file), Some(vendor));
         }
         (render_file(packs, vendor, name, matched, ctx), Some(vendor))

@@ -259,10 +259,7 @@ mod tests {
 
     fn file(bytes: usize) -> CachedFile {
         CachedFile {
-            rendered: Rendered {
-                body: "x".repeat(bytes),
-                content_type: "text/plain".into(),
-            },
+            rendered: Rendered::new("x".repeat(bytes), "text/plain".into()),
             vendor: Vendor::intern("acme"),
         }
     }

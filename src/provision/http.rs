@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::DefaultBodyLimit;
 use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::header::{
@@ -17,9 +17,9 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Router};
-use sha2::{Digest, Sha256};
 use tower_http::services::ServeDir;
 
+use super::render::Rendered;
 use super::{Answer, PhoneRequest, Provisioner, uploads};
 use crate::domain::Vendor;
 
@@ -229,7 +229,7 @@ async fn serve(arrival: &Arrival, path: &str, vendor_hint: Option<Vendor>, body:
         state.answer(&request).await
     };
     match answered {
-        Answer::File(r) => respond(r.body, &r.content_type, headers),
+        Answer::File(r) => respond(r, headers),
         // Every miss looks the same: an unknown name, an unknown MAC, a MAC
         // of another vendor. Nothing tells a scanner which MACs exist.
         Answer::NotFound => text(StatusCode::NOT_FOUND, "Not Found\n"),
@@ -257,14 +257,22 @@ async fn serve(arrival: &Arrival, path: &str, vendor_hint: Option<Vendor>, body:
     }
 }
 
-/// The body with a strong ETag; a matching If-None-Match gets 304.
-fn respond(body: String, content_type: &str, headers: &HeaderMap) -> Response {
-    let etag = format!("\"{}\"", hex::encode(&Sha256::digest(body.as_bytes())[..16]));
+/// A file's body as the response's, without a copy.
+struct SharedBody(Arc<str>);
+
+impl AsRef<[u8]> for SharedBody {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+/// The body with its strong ETag; a matching If-None-Match gets 304.
+fn respond(file: Rendered, headers: &HeaderMap) -> Response {
     let matches = headers
         .get(IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
-    let etag = HeaderValue::from_str(&etag).expect("hex is a valid header value");
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == file.etag || t.trim() == "*"));
+    let etag = HeaderValue::from_str(&file.etag).expect("hex is a valid header value");
     if matches {
         return (StatusCode::NOT_MODIFIED, [(ETAG, etag)]).into_response();
     }
@@ -273,11 +281,11 @@ fn respond(body: String, content_type: &str, headers: &HeaderMap) -> Response {
         [
             (
                 CONTENT_TYPE,
-                HeaderValue::from_str(content_type).unwrap_or(HeaderValue::from_static("text/plain")),
+                HeaderValue::from_str(&file.content_type).unwrap_or(HeaderValue::from_static("text/plain")),
             ),
             (ETAG, etag),
         ],
-        body,
+        Body::from(Bytes::from_owner(SharedBody(file.body))),
     )
         .into_response()
 }

@@ -6,6 +6,9 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
 
 use serde::Serialize;
 use tera::{Context, Tera};
@@ -102,8 +105,22 @@ pub struct RenderContext {
 /// A rendered file and how to label it.
 #[derive(Debug, Clone)]
 pub struct Rendered {
-    pub body: String,
+    /// Shared: a file served from memory is not copied for each fetch.
+    pub body: Arc<str>,
     pub content_type: String,
+    /// A strong ETag of the body, made once.
+    pub etag: String,
+}
+
+impl Rendered {
+    pub fn new(body: String, content_type: String) -> Rendered {
+        let etag = format!("\"{}\"", hex::encode(&Sha256::digest(body.as_bytes())[..16]));
+        Rendered {
+            body: body.into(),
+            content_type,
+            etag,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -281,10 +298,7 @@ impl Templates {
         let mut context = Context::from_serialize(ctx).map_err(fail)?;
         context.insert("pack", &pack);
         let body = compiled.tera.render(TEMPLATE, &context).map_err(fail)?;
-        Ok(Rendered {
-            body,
-            content_type: compiled.format.content_type().to_string(),
-        })
+        Ok(Rendered::new(body, compiled.format.content_type().to_string()))
     }
 }
 

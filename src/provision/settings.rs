@@ -207,20 +207,6 @@ pub fn networks(v: &str) -> Result<Vec<IpNet>, String> {
         .collect()
 }
 
-/// Whether the site lets `peer` fetch: true unless `allowed_networks` is set
-/// and leaves it out. Only the site's own setting counts.
-pub fn allows(rows: &[(String, String, String)], peer: IpAddr) -> bool {
-    let peer = match peer {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(peer, IpAddr::V4),
-        v4 => v4,
-    };
-    rows.iter()
-        .filter(|(realm, k, _)| realm == SITE_REALM && k == "allowed_networks")
-        .filter_map(|(_, _, v)| networks(v).ok())
-        .filter(|nets| !nets.is_empty())
-        .all(|nets| nets.iter().any(|n| n.contains(&peer)))
-}
-
 /// The site's throttle thresholds, where set: unknown MACs, wrong credentials.
 pub fn throttle_thresholds(rows: &[(String, String, String)]) -> (Option<usize>, Option<u32>) {
     let site = |key: &str| {
@@ -368,6 +354,8 @@ mod tests {
     fn allowed_networks() {
         let rows = |v: &str| vec![("PROVISION".to_string(), "allowed_networks".to_string(), v.to_string())];
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let allows =
+            |rows: &[(String, String, String)], peer| Resolved::new(rows.to_vec(), |_, _, _| None).allows(peer);
         assert!(allows(&[], ip("203.0.113.9")));
         assert!(allows(&rows("10.0.0.0/8, 192.168.1.7"), ip("10.2.3.4")));
         assert!(allows(&rows("10.0.0.0/8, 192.168.1.7"), ip("192.168.1.7")));

@@ -374,7 +374,7 @@ async fn answer_request(
             .await
     };
     let body = match answer {
-        Answer::File(rendered) => rendered.body.into_bytes(),
+        Answer::File(rendered) => rendered.body.as_bytes().to_vec(),
         // Unknown, refused or unauthorised all read the same, as over HTTP.
         Answer::NotFound | Answer::Unauthorized(_) => {
             return socket

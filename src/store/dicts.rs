@@ -64,11 +64,4 @@ impl Db {
         on_db!(self, pool => sqlx::query("UPDATE dicts SET deleted_at = $2, updated_at = $2 WHERE id = $1 AND deleted_at IS NULL")
             .bind(id).bind(now).execute(pool).await.map(|r| r.rows_affected() == 1))
     }
-
-    /// Site provisioning settings, then this phone's overrides.
-    pub async fn provision_settings(&self, phone_realm: &str) -> sqlx::Result<Vec<(String, String, String)>> {
-        on_db!(self, pool => sqlx::query_as(
-            "SELECT realm, k, v FROM dicts WHERE deleted_at IS NULL AND realm IN ('PROVISION', $1) ORDER BY realm = $1, id")
-            .bind(phone_realm).fetch_all(pool).await)
-    }
 }

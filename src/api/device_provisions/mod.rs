@@ -524,7 +524,7 @@ pub async fn preview(
             files.push(PreviewFile {
                 url: format!("http://{host}/prov/{name}"),
                 content_type: rendered.content_type.to_string(),
-                body: rendered.body,
+                body: rendered.body.to_string(),
                 name,
             });
         }
