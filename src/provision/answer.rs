@@ -137,22 +137,36 @@ impl Provisioner {
             return (Answer::File(hit.rendered), Some(hit.vendor));
         }
         self.in_flight
-            .share(&key, || async {
-                let stamp = self.cache.stamp(packs.print());
-                let (answer, vendor) = self.render(packs, req, wanted).await;
-                if let (Answer::File(rendered), Some(vendor)) = (&answer, vendor) {
-                    let file = CachedFile {
-                        rendered: rendered.clone(),
-                        vendor,
-                    };
-                    self.cache.keep(stamp, key.clone(), wanted.matched.mac, file);
-                }
-                (answer, vendor)
-            })
+            .share(&key, || self.render_kept(packs, req, wanted, &key, None))
             .await
     }
 
-    /// Renders what a request asks for, reading the phone's lines.
+    /// Renders a file and keeps it, unless a change came meanwhile; `lines`
+    /// are the phone's, when the caller has them at hand.
+    pub(super) async fn render_kept(
+        &self,
+        packs: &Packs,
+        req: &PhoneRequest<'_>,
+        wanted: &Wanted<'_>,
+        key: &FileKey,
+        lines: Option<&[PhoneLine]>,
+    ) -> Rendering {
+        let stamp = self.cache.stamp(packs.print());
+        let (answer, vendor) = match (wanted.matched.mac, lines) {
+            (Some(mac), Some(lines)) => self.render_phone(packs, req, wanted, mac, lines).await,
+            _ => self.render(packs, req, wanted).await,
+        };
+        if let (Answer::File(rendered), Some(vendor)) = (&answer, vendor) {
+            let file = CachedFile {
+                rendered: rendered.clone(),
+                vendor,
+            };
+            self.cache.keep(stamp, key.clone(), wanted.matched.mac, file);
+        }
+        (answer, vendor)
+    }
+
+    /// Renders what a request asks for, from the phone's lines in memory.
     pub(super) async fn render(&self, packs: &Packs, req: &PhoneRequest<'_>, wanted: &Wanted<'_>) -> Rendering {
         let Wanted {
             name,
@@ -200,12 +214,16 @@ impl Provisioner {
             };
             return (render_file(packs, vendor, name, matched, ctx), Some(vendor));
         };
-        match self.db.phone_lines(&mac.lower()).await {
-            Ok(rows) => self.render_phone(packs, req, wanted, mac, &rows).await,
-            Err(err) => {
-                tracing::error!(error = %err, mac = %mac, "could not read a phone's lines");
-                (Answer::Unavailable, None)
-            }
+        let lines = self
+            .fleet
+            .read()
+            .expect("fleet lock")
+            .phones
+            .get(&mac)
+            .map(|p| p.lines.clone());
+        match lines {
+            Some(lines) => self.render_phone(packs, req, wanted, mac, &lines).await,
+            None => (Answer::NotFound, None),
         }
     }
 

@@ -1,6 +1,7 @@
-//! The phones a node knows, held in memory so a fetch needs no database:
-//! every MAC with a live record, its vendor and last User-Agent, and the
-//! settings it is served under, resolved once per change.
+//! The phones a node knows, held in memory so a fetch needs no database,
+//! even to render: every MAC with a live record, its lines (passwords still
+//! sealed), its last User-Agent, and the settings it is served under,
+//! resolved once per change.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -9,14 +10,24 @@ use super::settings::{Resolved, SITE_REALM, phone_realm};
 use crate::domain::Mac;
 use crate::secrets::{SecretBox, secret_aad};
 use crate::store::Db;
-use crate::store::changes::KnownPhoneRow;
+use crate::store::devices::PhoneLine;
 
 /// A phone with a live record.
 #[derive(Debug, Clone)]
 pub struct KnownPhone {
-    pub vendor_code: Box<str>,
+    /// Its records joined with their lines, as [`Db::phone_lines`] gives them.
+    pub lines: Arc<[PhoneLine]>,
+}
+
+impl KnownPhone {
+    pub fn vendor_code(&self) -> &str {
+        &self.lines[0].vendor_code
+    }
+
     /// The User-Agent of its last fetch, which pre-rendering renders for.
-    pub user_agent: Box<str>,
+    pub fn user_agent(&self) -> &str {
+        &self.lines[0].last_user_agent
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -43,7 +54,7 @@ impl Fleet {
             own_settings: HashMap::new(),
             phones: HashMap::new(),
         };
-        let phones = db.known_phones().await?;
+        let phones = db.all_phones_lines().await?;
         fleet.admit(secrets, phones, own);
         Ok(fleet)
     }
@@ -61,7 +72,7 @@ impl Fleet {
 
     /// Adds phones, the first record of a MAC serving it, and the
     /// settings of MACs with their own.
-    fn admit(&mut self, secrets: &SecretBox, phones: Vec<KnownPhoneRow>, own: Rows) {
+    fn admit(&mut self, secrets: &SecretBox, phones: Vec<PhoneLine>, own: Rows) {
         let mut own_by_mac: HashMap<Mac, Rows> = HashMap::new();
         for row in own {
             if let Some(mac) = row.0.strip_prefix("PROVISION:").and_then(|m| m.parse::<Mac>().ok()) {
@@ -72,14 +83,14 @@ impl Fleet {
             let rows = self.site_rows.iter().chain(&own).cloned().collect();
             self.own_settings.insert(mac, Arc::new(resolve(secrets, rows)));
         }
+        let mut lines: HashMap<Mac, Vec<PhoneLine>> = HashMap::new();
         for row in phones {
-            let Ok(mac) = row.mac.parse::<Mac>() else {
-                continue;
-            };
-            self.phones.entry(mac).or_insert_with(|| KnownPhone {
-                vendor_code: row.vendor_code.into(),
-                user_agent: row.last_user_agent.into(),
-            });
+            if let Ok(mac) = row.mac.parse::<Mac>() {
+                lines.entry(mac).or_default().push(row);
+            }
+        }
+        for (mac, lines) in lines {
+            self.phones.insert(mac, KnownPhone { lines: lines.into() });
         }
     }
 
@@ -99,7 +110,7 @@ fn resolve(secrets: &SecretBox, rows: Rows) -> Resolved {
 /// Some phones as the database has them now.
 pub struct Patch {
     macs: Vec<Mac>,
-    phones: Vec<KnownPhoneRow>,
+    phones: Vec<PhoneLine>,
     own: Rows,
 }
 
@@ -108,7 +119,7 @@ impl Patch {
         let lower: Vec<String> = macs.iter().map(Mac::lower).collect();
         let realms: Vec<String> = macs.iter().map(|m| phone_realm(*m)).collect();
         Ok(Patch {
-            phones: db.known_phones_of(&lower).await?,
+            phones: db.phones_lines(&lower).await?,
             own: db.provision_settings_of(&realms).await?,
             macs,
         })

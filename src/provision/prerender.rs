@@ -4,21 +4,22 @@
 //! It stops once the render cache is 90% full: past that it would only
 //! push out files phones are asking for.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use super::answer::Wanted;
-use super::cache::{CachedFile, FileKey};
+use super::cache::FileKey;
+use super::fleet::KnownPhone;
 use super::{Answer, PhoneRequest, Provisioner, PublicUrl};
 use crate::domain::Mac;
 use crate::packs::routes::FileKind;
 use crate::store::devices::PhoneLine;
 
-/// Phones whose lines are read in one query.
-const BATCH: usize = 500;
+/// Phones rendered between two looks at the cache's room and the fetches.
+const BATCH: usize = 100;
 /// Changes that arrive this close together are pre-rendered once.
 const SETTLE: Duration = Duration::from_millis(200);
 
@@ -78,72 +79,45 @@ impl Provisioner {
     /// how many it rendered.
     async fn prerender_pass(&self, host: &str, scheme: &str) -> usize {
         let packs = self.packs.current();
-        let phones: Vec<(Mac, Box<str>, Box<str>)> = {
+        let phones: Vec<(Mac, KnownPhone)> = {
             let fleet = self.fleet.read().expect("fleet lock");
-            fleet
-                .phones
-                .iter()
-                .map(|(mac, p)| (*mac, p.vendor_code.clone(), p.user_agent.clone()))
-                .collect()
+            fleet.phones.iter().map(|(mac, p)| (*mac, p.clone())).collect()
         };
         let mut rendered = 0;
         let mut commons = HashSet::new();
-        for batch in phones.chunks(BATCH) {
-            if !self.cache.has_room() {
-                break;
-            }
-            let stamp = self.cache.stamp(packs.print());
-            let mut wanted = Vec::new();
-            for (mac, vendor_code, user_agent) in batch {
-                let Ok(vendor) = packs.vendor(vendor_code) else {
-                    continue;
-                };
-                let agent = packs.parse_user_agent(user_agent);
-                for name in packs.common_files(vendor) {
-                    commons.insert((name, agent.clone(), user_agent.clone()));
+        for (n, (mac, phone)) in phones.iter().enumerate() {
+            if n % BATCH == 0 {
+                if !self.cache.has_room() {
+                    break;
                 }
-                for (name, kind) in packs.phone_files(vendor, *mac) {
-                    if kind == FileKind::WrittenBack {
-                        continue;
-                    }
-                    let key = FileKey {
-                        name: name.clone(),
-                        vendor_hint: None,
-                        host: host.to_string(),
-                        scheme: scheme.to_string(),
-                        agent: agent.clone(),
-                    };
-                    if !self.cache.holds(packs.print(), &key) {
-                        wanted.push((*mac, key, user_agent.clone()));
-                    }
-                }
+                // Phones' own fetches come first.
+                tokio::task::yield_now().await;
             }
-            if wanted.is_empty() {
+            let Ok(vendor) = packs.vendor(phone.vendor_code()) else {
                 continue;
-            }
-            let macs: Vec<String> = wanted.iter().map(|(mac, _, _)| mac.lower()).collect();
-            let rows = match self.db.phones_lines(&macs).await {
-                Ok(rows) => rows,
-                Err(err) => {
-                    tracing::warn!(error = %err, "pre-rendering could not read the phones' lines");
-                    return rendered;
-                }
             };
-            let mut by_mac: HashMap<&str, Vec<PhoneLine>> = HashMap::new();
-            for row in &rows {
-                by_mac.entry(row.mac.as_str()).or_default().push(row.clone());
+            let agent = packs.parse_user_agent(phone.user_agent());
+            for name in packs.common_files(vendor) {
+                commons.insert((name, agent.clone(), phone.user_agent().to_string()));
             }
-            for (mac, key, user_agent) in wanted {
-                let lines = by_mac.get(mac.lower().as_str()).map_or(&[][..], Vec::as_slice);
+            for (name, kind) in packs.phone_files(vendor, *mac) {
+                if kind == FileKind::WrittenBack {
+                    continue;
+                }
+                let key = FileKey {
+                    name,
+                    vendor_hint: None,
+                    host: host.to_string(),
+                    scheme: scheme.to_string(),
+                    agent: agent.clone(),
+                };
                 if self
-                    .prerender_one(&packs, stamp, key, Some((mac, lines)), &user_agent)
+                    .prerender_one(&packs, key, Some((*mac, &phone.lines)), phone.user_agent())
                     .await
                 {
                     rendered += 1;
                 }
             }
-            // Phones' own fetches come first.
-            tokio::task::yield_now().await;
         }
         for (name, agent, user_agent) in commons {
             let key = FileKey {
@@ -153,9 +127,7 @@ impl Provisioner {
                 scheme: scheme.to_string(),
                 agent,
             };
-            let stamp = self.cache.stamp(packs.print());
-            if !self.cache.holds(packs.print(), &key) && self.prerender_one(&packs, stamp, key, None, &user_agent).await
-            {
+            if self.prerender_one(&packs, key, None, &user_agent).await {
                 rendered += 1;
             }
         }
@@ -166,11 +138,13 @@ impl Provisioner {
     async fn prerender_one(
         &self,
         packs: &crate::packs::Packs,
-        stamp: super::cache::Stamp,
         key: FileKey,
         phone: Option<(Mac, &[PhoneLine])>,
         user_agent: &str,
     ) -> bool {
+        if self.cache.holds(packs.print(), &key) {
+            return false;
+        }
         let Some(matched) = packs.resolve(&key.name) else {
             return false;
         };
@@ -194,16 +168,13 @@ impl Provisioner {
             target: "",
             authorization: None,
         };
-        let (answer, vendor) = match phone {
-            Some((mac, lines)) => self.render_phone(packs, &req, &wanted, mac, lines).await,
-            None => self.render(packs, &req, &wanted).await,
-        };
-        match (answer, vendor) {
-            (Answer::File(rendered), Some(vendor)) => {
-                self.cache
-                    .keep(stamp, key.clone(), mac, CachedFile { rendered, vendor })
-            }
-            _ => false,
-        }
+        // Through the same in-flight renders as fetches: a phone that asks
+        // meanwhile waits for this render instead of making its own.
+        let lines = phone.map(|(_, lines)| lines);
+        let rendering = self
+            .in_flight
+            .share(&key, || self.render_kept(packs, &req, &wanted, &key, lines))
+            .await;
+        matches!(rendering.0, Answer::File(_))
     }
 }

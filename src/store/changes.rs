@@ -13,15 +13,6 @@ pub struct Change {
     pub mac: Option<String>,
 }
 
-/// A live phone record, as a node keeps it in memory: the first live record
-/// of each MAC is the one that serves it.
-#[derive(Debug, Clone, FromRow)]
-pub struct KnownPhoneRow {
-    pub mac: String,
-    pub vendor_code: String,
-    pub last_user_agent: String,
-}
-
 /// The PostgreSQL channel nodes announce changes on.
 pub const CHANGES_CHANNEL: &str = "sipprov_changes";
 
@@ -55,23 +46,6 @@ impl Db {
                 .await
                 .map(|_| ()),
         }
-    }
-
-    /// Every phone with a live record.
-    pub async fn known_phones(&self) -> sqlx::Result<Vec<KnownPhoneRow>> {
-        on_db!(self, pool => sqlx::query_as(
-            "SELECT mac, vendor_code, last_user_agent FROM device_provisions WHERE deleted_at IS NULL ORDER BY id")
-            .fetch_all(pool).await)
-    }
-
-    /// The live records of these MACs.
-    pub async fn known_phones_of(&self, macs: &[String]) -> sqlx::Result<Vec<KnownPhoneRow>> {
-        self.fetch_where_in(
-            "SELECT mac, vendor_code, last_user_agent FROM device_provisions
-             WHERE deleted_at IS NULL AND mac IN ({in}) ORDER BY id",
-            macs,
-        )
-        .await
     }
 
     /// Every live provisioning setting, the site's and each phone's.

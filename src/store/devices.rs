@@ -184,11 +184,31 @@ impl Db {
     }
 }
 
+/// Live records joined with their lines, in record then line order, with
+/// `$filter` added to the condition.
+macro_rules! phone_lines_sql {
+    ($filter:literal) => {
+        concat!(
+            "SELECT d.mac, d.id AS device_id, d.last_user_agent, d.name AS device_name, d.vendor_code,
+                    d.type AS model, e.extn, e.name AS extn_name, e.domain, e.cid_name, e.cid_number,
+                    e.password_enc, e.disabled
+             FROM device_provisions d
+             LEFT JOIN device_provision_lines l ON l.device_id = d.id
+             LEFT JOIN extensions e ON e.id = l.extension_id AND e.deleted_at IS NULL
+             WHERE d.deleted_at IS NULL",
+            $filter,
+            " ORDER BY d.id, l.position"
+        )
+    };
+}
+
 /// One line of a phone, with what its configuration needs.
 #[derive(Debug, Clone, FromRow)]
 pub struct PhoneLine {
     pub mac: String,
     pub device_id: i64,
+    /// The User-Agent of the phone's last fetch, which pre-rendering renders for.
+    pub last_user_agent: String,
     pub device_name: String,
     pub vendor_code: String,
     pub model: String,
@@ -212,17 +232,13 @@ impl Db {
     /// [`Db::phone_lines`] of several phones at once, each phone's rows in
     /// its order.
     pub async fn phones_lines(&self, macs: &[String]) -> sqlx::Result<Vec<PhoneLine>> {
-        self.fetch_where_in(
-            "SELECT d.mac, d.id AS device_id, d.name AS device_name, d.vendor_code, d.type AS model,
-                    e.extn, e.name AS extn_name, e.domain, e.cid_name, e.cid_number, e.password_enc, e.disabled
-             FROM device_provisions d
-             LEFT JOIN device_provision_lines l ON l.device_id = d.id
-             LEFT JOIN extensions e ON e.id = l.extension_id AND e.deleted_at IS NULL
-             WHERE d.mac IN ({in}) AND d.deleted_at IS NULL
-             ORDER BY d.id, l.position",
-            macs,
-        )
-        .await
+        self.fetch_where_in(phone_lines_sql!(" AND d.mac IN ({in})"), macs)
+            .await
+    }
+
+    /// [`Db::phone_lines`] of every phone with a live record.
+    pub async fn all_phones_lines(&self) -> sqlx::Result<Vec<PhoneLine>> {
+        on_db!(self, pool => sqlx::query_as(phone_lines_sql!("")).fetch_all(pool).await)
     }
 }
 

@@ -170,7 +170,8 @@ async fn a_change_by_another_process_is_served_within_a_second() {
 }
 
 /// After a restart the phones' files are pre-rendered; with the database
-/// gone, phones are still served, and unknown MACs still get a plain 404.
+/// gone, phones are still served, even a file that was not pre-rendered,
+/// and unknown MACs still get a plain 404.
 #[tokio::test]
 async fn after_a_restart_phones_are_served_from_memory_without_the_database() {
     on_each_backend(|mut app| async move {
@@ -201,6 +202,9 @@ async fn after_a_restart_phones_are_served_from_memory_without_the_database() {
         let after = config(&app, "00156500000a", UA_A).await;
         assert_eq!(after, before, "the file names the public URL, as the first did");
         assert!(config(&app, "00156500000b", UA_B).await.contains("Bert"));
+        // New firmware: a file that was not pre-rendered renders from memory.
+        let upgraded = "Yealink SIP-T46G 28.90.0.1 00:15:65:00:00:0b";
+        assert!(config(&app, "00156500000b", upgraded).await.contains("Bert"));
         let unknown = fetch(&app, "/prov/00156500ffff.cfg", "").await;
         assert_eq!(unknown.status, 404, "{}", unknown.body);
     })
