@@ -30,25 +30,28 @@ PUBLIC_URL=1 start_sipprov "$OUT"
 make_extensions
 mkdir -p "$OUT/www/prov"
 
-# The rows of phones FROM..TO-1, and for them: curl configs (one for
-# sipprov, keeping the bodies as nginx's files, one for nginx) and wrk's walk.
+# The rows of phones FROM..TO-1, and for them: curl configs (a pass over
+# sipprov, the same keeping the bodies as nginx's files, a pass over nginx)
+# and wrk's walk.
 phones() {
   python3 - "$1" "$2" "$OUT" "$ADDR" "${NGINX_ADDR:-}" <<'PY'
 import json, sys
 start, end, out, addr, nginx = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
 rows = []
 with open(f"{out}/pass-sipprov.txt", "w") as mine, open(f"{out}/pass-nginx.txt", "w") as theirs, \
-        open(f"{out}/walk.txt", "w") as walk:
+        open(f"{out}/save-sipprov.txt", "w") as save, open(f"{out}/walk.txt", "w") as walk:
     for i in range(start, end):
         if i > start:  # curl's option groups: one per URL
-            mine.write("next\n")
-            theirs.write("next\n")
+            for f in (mine, theirs, save):
+                f.write("next\n")
         mac = "02%010x" % i
         colon = ":".join(mac[j:j + 2] for j in range(0, 12, 2))
         agent = f"Yealink SIP-T46U 108.86.0.20 {colon}"
         rows.append({"name": f"phone {i}", "vendor": "yealink", "mac": mac, "extn": str(10000 + i % 1000)})
         report = 'write-out = "%{http_code} %{time_total}\\n"\n'
-        mine.write(f'url = "http://{addr}/prov/{mac}.cfg"\nuser-agent = "{agent}"\noutput = "{out}/www/prov/{mac}.cfg"\n{report}')
+        # Measured passes write to /dev/null, as nginx's does.
+        mine.write(f'url = "http://{addr}/prov/{mac}.cfg"\nuser-agent = "{agent}"\noutput = "/dev/null"\n{report}')
+        save.write(f'url = "http://{addr}/prov/{mac}.cfg"\nuser-agent = "{agent}"\noutput = "{out}/www/prov/{mac}.cfg"\n{report}')
         theirs.write(f'url = "http://{nginx}/prov/{mac}.cfg"\nuser-agent = "{agent}"\noutput = "/dev/null"\n{report}')
         walk.write(f"/prov/{mac}.cfg\t{agent}\n")
 json.dump({"devices": rows}, open(f"{out}/rows.json", "w"))
@@ -91,6 +94,7 @@ NGINX_ADDR=127.0.0.1:$NGINX_PORT
 phones 0 "$PHONES"
 import_rows
 read -r IMPORT_RPS IMPORT_P99 < <(pass "$OUT/pass-sipprov.txt")
+pass "$OUT/save-sipprov.txt" >/dev/null
 FILES=$(find "$OUT/www/prov" -type f | wc -l)
 [ "$FILES" = "$PHONES" ] || { echo "only $FILES of $PHONES files were served"; exit 1; }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::Extension;
 use axum::extract::State;
-use axum::http::{HeaderName, HeaderValue, Method, Request, StatusCode, header};
+use axum::http::{HeaderName, Method, Request, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -22,14 +22,13 @@ use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::sensitive_headers::{SetSensitiveRequestHeadersLayer, SetSensitiveResponseHeadersLayer};
-use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::domain::timestamp;
 use crate::error::ApiError;
-use crate::listener::ConnectionLimits;
+use crate::listener::{ConnectionLimits, header_if_absent};
 use crate::provision::{OverTls, Provisioner, PublicUrl};
 use crate::state::AppState;
 
@@ -135,11 +134,6 @@ fn with_layers(routes: Router, deadline: Duration) -> Router {
         .layer(SetSensitiveRequestHeadersLayer::from_shared(sensitive))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-}
-
-/// Sets a fixed response header unless the handler set its own.
-pub fn header_if_absent(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
-    SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
 }
 
 /// Liveness, database reachability and the last heartbeat, without a token.

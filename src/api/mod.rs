@@ -152,7 +152,7 @@ pub fn router(state: AppState) -> Router {
         public,
         doc,
     } = areas();
-    let header = crate::app::header_if_absent;
+    let header = crate::listener::header_if_absent;
     let admin_only = || middleware::from_fn(auth::admin_only);
     admin
         .merge(uploads.layer(RequestBodyTimeoutLayer::new(state.settings.request_deadline)))

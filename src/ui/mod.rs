@@ -124,7 +124,7 @@ pub fn router(app: AppState) -> Router {
         app,
         pages: Arc::new(tera),
     };
-    let header = crate::app::header_if_absent;
+    let header = crate::listener::header_if_absent;
     routes()
         .router
         // Browsers say where a form came from; a post from another site is refused
