@@ -136,7 +136,8 @@ fn with_layers(routes: Router, deadline: Duration) -> Router {
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
 }
 
-/// Liveness, database reachability and the last heartbeat, without a token.
+/// Liveness: the version, whether the database answers (503 if not) and
+/// the last heartbeat, without a token.
 async fn healthz(State(state): State<AppState>) -> Response {
     let db = &state.db;
     let heartbeat = state
@@ -145,12 +146,18 @@ async fn healthz(State(state): State<AppState>) -> Response {
         .map(|t| timestamp::format(&t))
         .unwrap_or_default();
     match db.ping().await {
-        Ok(()) => Json(json!({"status": "ok", "database": db.backend(), "heartbeat": heartbeat})).into_response(),
+        Ok(()) => Json(json!({
+            "status": "ok",
+            "version": env!("CARGO_PKG_VERSION"),
+            "database": db.backend(),
+            "heartbeat": heartbeat,
+        }))
+        .into_response(),
         Err(err) => {
             tracing::error!(error = %err, "health check: database unreachable");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({"status": "unavailable", "database": db.backend()})),
+                Json(json!({"status": "unavailable", "version": env!("CARGO_PKG_VERSION"), "database": db.backend()})),
             )
                 .into_response()
         }

@@ -11,7 +11,17 @@ async fn healthz_needs_no_token_and_names_the_backend() {
         assert!(r.headers().contains_key("x-request-id"));
         let body: Value = r.json().await.unwrap();
         assert_eq!(body["status"], "ok");
+        assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
         assert_eq!(body["database"], if app.is_postgres() { "postgres" } else { "sqlite" });
+        // The database gone: 503, still with the version.
+        app.db.close().await;
+        let r = app.client.get(app.url("/healthz")).send().await.unwrap();
+        assert_eq!(r.status(), 503);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(
+            (body["status"].as_str(), body["version"].as_str()),
+            (Some("unavailable"), Some(env!("CARGO_PKG_VERSION")))
+        );
     })
     .await;
 }
