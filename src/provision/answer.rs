@@ -474,11 +474,6 @@ impl Provisioner {
     pub(super) fn settings_for(&self, mac: Option<Mac>) -> Arc<Resolved> {
         self.fleet.read().expect("fleet lock").settings_for(mac)
     }
-
-    /// Whether a record serves this MAC.
-    pub fn knows(&self, mac: Mac) -> bool {
-        self.fleet.read().expect("fleet lock").phones.contains_key(&mac)
-    }
 }
 
 /// The settings with `********` for every secret, when asked. A phone

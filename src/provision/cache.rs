@@ -231,11 +231,6 @@ impl RenderCache {
         self.inner.lock().expect("cache lock").stats
     }
 
-    /// How many files the cache holds.
-    pub fn files(&self) -> usize {
-        self.inner.lock().expect("cache lock").entries.len()
-    }
-
     /// Whether the cache has room left for more pre-rendered files.
     pub fn has_room(&self) -> bool {
         let inner = self.inner.lock().expect("cache lock");

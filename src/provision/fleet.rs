@@ -30,7 +30,7 @@ impl KnownPhone {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Fleet {
     site_rows: Vec<(String, String, String)>,
     pub site: Arc<Resolved>,

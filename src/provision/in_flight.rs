@@ -43,10 +43,12 @@ impl<K: Hash + Eq + Clone, V: Clone> InFlight<K, V> {
     }
 
     /// Keys with work under way.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.lock().len()
     }
 
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
