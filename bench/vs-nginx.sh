@@ -136,6 +136,7 @@ wait "$PID" 2>/dev/null || true
 SPAWNED=$(date +%s.%N)
 launch_sipprov
 HEALTHY=$(date +%s.%N)
+trap 'kill $PID 2>/dev/null || true; nginx -c "$PWD/$OUT/nginx.conf" -s stop 2>/dev/null || true' EXIT
 (
   until curl -fs "http://$ADDR/readyz" >/dev/null; do sleep 0.01; done
   date +%s.%N >"$OUT/ready.at"
