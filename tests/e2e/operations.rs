@@ -73,7 +73,11 @@ async fn openapi_describes_every_route_and_the_docs_page_is_served_locally() {
     on_each_backend(|app| async move {
         let (status, doc) = app.get("/api/openapi.json").await;
         assert_eq!(status, 200);
-        assert_eq!(doc["info"]["version"], env!("CARGO_PKG_VERSION"), "the document's version is Cargo's");
+        assert_eq!(
+            doc["info"]["version"],
+            env!("CARGO_PKG_VERSION"),
+            "the document's version is Cargo's"
+        );
         let paths = doc["paths"].as_object().unwrap();
         let expected = [
             ("/api/sessions", "post"),
