@@ -37,10 +37,10 @@ pub struct RealmQuery {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct DictInput {
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(schema_with = lenient::text_schema, example = "PROVISION")]
+    #[schema(schema_with = lenient::required_text::<64>, required = true, example = "PROVISION")]
     pub realm: Option<String>,
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(schema_with = lenient::text_schema, example = "ntp_server")]
+    #[schema(schema_with = lenient::required_text::<128>, required = true, example = "ntp_server")]
     pub k: Option<String>,
     #[serde(default, deserialize_with = "lenient::text")]
     #[schema(schema_with = lenient::text_schema, example = "ntp.example.com")]
@@ -51,7 +51,7 @@ pub struct DictInput {
     pub d: Option<String>,
     /// Order within the realm.
     #[serde(default, deserialize_with = "lenient::int")]
-    #[schema(value_type = Option<i64>)]
+    #[schema(schema_with = lenient::int_schema)]
     pub o: Option<i64>,
 }
 
@@ -154,10 +154,10 @@ fn checked(state: &AppState, input: DictInput, current: Option<Dict>) -> Result<
     };
     let realm = keep(input.realm, current.as_ref().map(|c| &c.realm));
     let k = keep(input.k, current.as_ref().map(|c| &c.k));
-    if realm.is_empty() || realm.len() > 64 {
+    if realm.is_empty() || realm.chars().count() > 64 {
         return Err(ApiError::field("realm", "required, at most 64 characters"));
     }
-    if k.is_empty() || k.len() > 128 {
+    if k.is_empty() || k.chars().count() > 128 {
         return Err(ApiError::field("k", "required, at most 128 characters"));
     }
     if settings::is_settings_realm(&realm) && !settings::KEYS.iter().any(|(known, _)| *known == k) {

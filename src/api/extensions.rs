@@ -8,8 +8,11 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use utoipa::openapi::schema::Schema;
+
+use super::extract::lenient::MAX_SAFE_INTEGER;
 use super::extract::{ApiPath, Input, lenient};
-use super::paging::{Filter, ListParams, ListSpec, PageBody};
+use super::paging::{Filter, ListParams, ListSpec, PageBody, list_query};
 use super::{Done, done};
 use crate::domain::timestamp;
 use crate::error::{ApiError, ErrorBody};
@@ -52,30 +55,31 @@ const LIST: ListSpec = ListSpec {
     ],
     default_order: "id",
 };
+list_query!(ExtensionQuery, LIST);
 
 /// Fields of an extension as clients send them; every one is optional on
 /// update, and numbers may arrive as strings.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct ExtensionInput {
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(schema_with = lenient::text_schema, example = "1001")]
+    #[schema(schema_with = extn_schema, required = true, example = "1001")]
     pub extn: Option<String>,
     #[serde(default, deserialize_with = "lenient::text")]
     #[schema(schema_with = lenient::text_schema)]
     pub name: Option<String>,
     /// Plaintext; stored encrypted. Generated when absent on create.
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(schema_with = lenient::text_schema)]
+    #[schema(schema_with = sip_password_schema)]
     pub password: Option<String>,
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(schema_with = lenient::text_schema, example = "xswitch.cn")]
+    #[schema(schema_with = domain_schema, example = "xswitch.cn")]
     pub domain: Option<String>,
     #[serde(default, deserialize_with = "lenient::text")]
     #[schema(schema_with = lenient::text_schema, example = "default")]
     pub context: Option<String>,
     /// SIP, VERTO, WEBRTC or TDM.
     #[serde(default, rename = "type", deserialize_with = "lenient::text")]
-    #[schema(value_type = Option<String>, example = "SIP")]
+    #[schema(schema_with = extension_type, example = "SIP")]
     pub kind: Option<String>,
     #[serde(default, deserialize_with = "lenient::text")]
     #[schema(schema_with = lenient::text_schema)]
@@ -87,7 +91,7 @@ pub struct ExtensionInput {
     #[schema(schema_with = lenient::text_schema)]
     pub description: Option<String>,
     #[serde(default, deserialize_with = "lenient::int")]
-    #[schema(value_type = Option<i64>)]
+    #[schema(schema_with = lenient::int_schema)]
     pub user_id: Option<i64>,
     /// 0 or 1.
     #[serde(default, deserialize_with = "lenient::flag")]
@@ -95,18 +99,62 @@ pub struct ExtensionInput {
     pub disabled: Option<i64>,
 }
 
+/// An extension number: letters, digits and `-_.+*#!$@`, at most 32.
+fn extn_schema() -> Schema {
+    lenient::patterned(
+        r"^\s*[A-Za-z0-9_.+*#!$@-]{1,32}\s*$",
+        -MAX_SAFE_INTEGER,
+        MAX_SAFE_INTEGER,
+        false,
+    )
+}
+
+/// The same where blank or null means "none" (a user's own extension).
+pub(crate) fn extn_or_none_schema() -> Schema {
+    lenient::patterned(
+        r"^\s*([A-Za-z0-9_.+*#!$@-]{1,32})?\s*$",
+        -MAX_SAFE_INTEGER,
+        MAX_SAFE_INTEGER,
+        true,
+    )
+}
+
+/// A host name or address; blank means the default domain.
+fn domain_schema() -> Schema {
+    lenient::patterned(
+        r"^\s*[A-Za-z0-9.-]{0,253}\s*$",
+        -MAX_SAFE_INTEGER,
+        MAX_SAFE_INTEGER,
+        true,
+    )
+}
+
+/// One end of a range: digits, leading zeros kept.
+fn range_end_schema() -> Schema {
+    lenient::patterned(r"^\s*[0-9]{1,15}\s*$", 0, MAX_SAFE_INTEGER, false)
+}
+
+pub(crate) fn sip_password_schema() -> Schema {
+    lenient::password_schema::<MIN_PASSWORD>(true)
+}
+
+/// SIP, VERTO, WEBRTC or TDM; blank is SIP.
+fn extension_type() -> Schema {
+    lenient::choice_schema(TYPES)
+}
+
 /// A range of extensions sharing one password (XSwitch spells it `muti_add`).
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RangeInput {
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(schema_with = lenient::required_text_schema, required = true, example = "1000")]
+    #[schema(schema_with = range_end_schema, required = true, example = "1000")]
     pub extns_start: Option<String>,
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(schema_with = lenient::required_text_schema, required = true, example = "1019")]
+    #[schema(schema_with = range_end_schema, required = true, example = "1019")]
     pub extns_end: Option<String>,
     /// Shared by the whole range; when absent each extension gets its own random one.
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(schema_with = lenient::text_schema)]
+    #[schema(schema_with = sip_password_schema)]
     pub password: Option<String>,
     #[serde(default, deserialize_with = "lenient::text")]
     #[schema(schema_with = lenient::text_schema)]
@@ -125,12 +173,7 @@ pub struct ExtensionDetail {
 }
 
 #[utoipa::path(get, path = "/api/extensions", tag = "extensions",
-    params(
-        ("page" = Option<i64>, Query, minimum = 1), ("perPage" = Option<i64>, Query, minimum = 1, maximum = 10000), ("page_size" = Option<i64>, Query, minimum = 1, maximum = 10000),
-        ("sort_field" = Option<String>, Query), ("sort_order" = Option<String>, Query),
-        ("extn" = Option<String>, Query, description = "part of the number"), ("name" = Option<String>, Query, description = "part of the name"),
-        ("domain" = Option<String>, Query), ("context" = Option<String>, Query),
-    ),
+    params(ExtensionQuery),
     responses((status = 200, body = PageBody<Extension>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn list(State(db): State<Db>, params: ListParams) -> Result<Json<PageBody<Extension>>, ApiError> {
     Ok(Json(LIST.fetch(&db, &params).await?))
@@ -337,8 +380,11 @@ pub(crate) async fn new_fields(state: &AppState, input: ExtensionInput) -> Resul
         Some(p) if p == extn => {
             return Err(ApiError::field("password", "must not equal the extension number"));
         }
-        Some(p) if p.chars().any(char::is_control) || p.len() > 128 => {
-            return Err(ApiError::field("password", "must be printable and at most 128 bytes"));
+        Some(p) if p.chars().any(char::is_control) || p.chars().count() > 128 => {
+            return Err(ApiError::field(
+                "password",
+                "must be printable and at most 128 characters",
+            ));
         }
         Some(p) => p,
     };

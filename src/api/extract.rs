@@ -122,15 +122,98 @@ pub mod lenient {
     use std::fmt;
     use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
 
-    /// How `text` fields are documented: a string, or a number kept as
-    /// written (XSwitch clients and spreadsheets send both), or null.
-    pub fn text_schema() -> Schema {
-        text_or_number(true)
+    /// Numbers sent for text or ids are whole and within JSON's exact range,
+    /// so every client reads them the same and their text stays short.
+    pub const MAX_SAFE_INTEGER: i64 = 9_007_199_254_740_991;
+
+    pub fn safe_integer() -> ObjectBuilder {
+        ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .minimum(Some(-MAX_SAFE_INTEGER))
+            .maximum(Some(MAX_SAFE_INTEGER))
     }
 
-    /// The same for a required field: no null.
+    fn null() -> ObjectBuilder {
+        ObjectBuilder::new().schema_type(Type::Null)
+    }
+
+    /// Optional free text: a string, a whole number kept as written (XSwitch
+    /// clients and spreadsheets send both), or null for "not given".
+    pub fn text_schema() -> Schema {
+        text_up_to::<{ usize::MAX }>()
+    }
+
+    /// Optional text of at most `MAX` characters.
+    pub fn text_up_to<const MAX: usize>() -> Schema {
+        let mut text = ObjectBuilder::new().schema_type(Type::String);
+        if MAX != usize::MAX {
+            text = text.max_length(Some(MAX));
+        }
+        Schema::OneOf(OneOfBuilder::new().item(text).item(safe_integer()).item(null()).build())
+    }
+
+    /// Required text of 1 to `MAX` characters: blank is refused as missing.
+    pub fn required_text<const MAX: usize>() -> Schema {
+        let mut text = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .pattern(Some(NOT_BLANK));
+        if MAX != usize::MAX {
+            text = text.max_length(Some(MAX));
+        }
+        Schema::OneOf(OneOfBuilder::new().item(text).item(safe_integer()).build())
+    }
+
+    /// Text that may be left out (null) but not blank, as on an update.
+    pub fn nonblank_or_null<const MAX: usize>() -> Schema {
+        with_null(required_text::<MAX>())
+    }
+
+    /// `schema`, or null.
+    pub fn with_null(schema: Schema) -> Schema {
+        match schema {
+            Schema::OneOf(mut one_of) => {
+                one_of.items.push(null().into());
+                Schema::OneOf(one_of)
+            }
+            other => Schema::OneOf(OneOfBuilder::new().item(other).item(null()).build()),
+        }
+    }
+
+    /// Required text of any length.
     pub fn required_text_schema() -> Schema {
-        text_or_number(false)
+        required_text::<{ usize::MAX }>()
+    }
+
+    /// Some character that `str::trim` keeps.
+    pub const NOT_BLANK: &str = r"[^ \t\n\r\x0b\x0c\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]";
+
+    /// Text that matches `pattern`, or a whole number between `lowest` and
+    /// `highest` (standing for its digits), or null when `nullable`.
+    pub fn patterned(pattern: &str, lowest: i64, highest: i64, nullable: bool) -> Schema {
+        let mut one_of = OneOfBuilder::new()
+            .item(ObjectBuilder::new().schema_type(Type::String).pattern(Some(pattern)))
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .minimum(Some(lowest))
+                    .maximum(Some(highest)),
+            );
+        if nullable {
+            one_of = one_of.item(null());
+        }
+        Schema::OneOf(one_of.build())
+    }
+
+    /// An optional whole number: a number, its digits as text, or "" or null
+    /// for "not given".
+    pub fn int_schema() -> Schema {
+        patterned(r"^\s*(-?[0-9]{1,15})?\s*$", -MAX_SAFE_INTEGER, MAX_SAFE_INTEGER, true)
+    }
+
+    /// A required whole number: a number or its digits as text.
+    pub fn required_int_schema() -> Schema {
+        patterned(r"^\s*-?[0-9]{1,15}\s*$", -MAX_SAFE_INTEGER, MAX_SAFE_INTEGER, false)
     }
 
     /// How `flag` fields are documented: 0 or 1, a boolean, the same as text, or null.
@@ -149,19 +232,81 @@ pub mod lenient {
                         .schema_type(Type::String)
                         .pattern(Some(r"^\s*(0|1|true|false)?\s*$")),
                 )
-                .item(ObjectBuilder::new().schema_type(Type::Null))
+                .item(null())
                 .build(),
         )
     }
 
-    fn text_or_number(nullable: bool) -> Schema {
-        let mut one_of = OneOfBuilder::new()
-            .item(ObjectBuilder::new().schema_type(Type::String))
-            .item(ObjectBuilder::new().schema_type(Type::Number));
+    /// Optional text that must be one of `values` (in any case, around
+    /// blanks); blank or null is "not given".
+    pub fn choice_schema(values: &[&str]) -> Schema {
+        let mut choices = vec![""];
+        choices.extend_from_slice(values);
+        Schema::OneOf(
+            OneOfBuilder::new()
+                .item(
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .enum_values(Some(choices)),
+                )
+                .item(null())
+                .build(),
+        )
+    }
+
+    /// The same when the field is required.
+    pub fn required_choice_schema(values: &[&str]) -> Schema {
+        Schema::Object(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(values.iter().copied()))
+                .build(),
+        )
+    }
+
+    /// A password of `MIN` to 128 printable characters; a number of at least
+    /// `MIN` digits counts as its digits.
+    pub fn password_schema<const MIN: usize>(nullable: bool) -> Schema {
+        let text = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(format!(r"^[^\x00-\x1f\x7f-\x9f]{{{MIN},128}}$")));
+        let digits = ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .minimum(Some(10_i64.pow(MIN as u32 - 1)))
+            .maximum(Some(MAX_SAFE_INTEGER));
+        let mut one_of = OneOfBuilder::new().item(text).item(digits);
         if nullable {
-            one_of = one_of.item(ObjectBuilder::new().schema_type(Type::Null));
+            one_of = one_of.item(null());
         }
         Schema::OneOf(one_of.build())
+    }
+
+    /// A number's text where it stands for text: whole and within
+    /// `MAX_SAFE_INTEGER`, else `None`.
+    pub fn number_as_text(n: &serde_json::Number) -> Option<String> {
+        let whole = match (n.as_i64(), n.as_u64(), n.as_f64()) {
+            (Some(v), _, _) => safe::<serde_json::Error>(v.into()).ok(),
+            (_, Some(v), _) => safe::<serde_json::Error>(v.into()).ok(),
+            (_, _, Some(v)) => whole::<serde_json::Error>(v).ok(),
+            _ => None,
+        };
+        whole.map(|v| v.to_string())
+    }
+
+    /// A whole number within `MAX_SAFE_INTEGER`, or the error for one outside.
+    fn safe<E: de::Error>(v: i128) -> Result<i64, E> {
+        i64::try_from(v)
+            .ok()
+            .filter(|v| v.abs() <= MAX_SAFE_INTEGER)
+            .ok_or_else(|| E::custom(format!("{v} is out of range (at most {MAX_SAFE_INTEGER} either way)")))
+    }
+
+    fn whole<E: de::Error>(v: f64) -> Result<i64, E> {
+        if v.fract() == 0.0 && v.abs() <= MAX_SAFE_INTEGER as f64 {
+            Ok(v as i64)
+        } else {
+            Err(E::custom(format!("expected a whole number, found {v}")))
+        }
     }
 
     struct IntVisitor;
@@ -173,26 +318,23 @@ pub mod lenient {
             f.write_str("a whole number")
         }
         fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-            Ok(Some(v))
+            safe(v.into()).map(Some)
         }
         fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-            i64::try_from(v).map(Some).map_err(|_| E::custom("number too large"))
+            safe(v.into()).map(Some)
         }
         fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-            if v.fract() == 0.0 && v.abs() < 9e15 {
-                Ok(Some(v as i64))
-            } else {
-                Err(E::custom(format!("expected a whole number, found {v}")))
-            }
+            whole(v).map(Some)
         }
         fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
             let v = v.trim();
             if v.is_empty() {
                 return Ok(None);
             }
-            v.parse()
-                .map(Some)
-                .map_err(|_| E::custom(format!("expected a whole number, found '{v}'")))
+            let n: i64 = v
+                .parse()
+                .map_err(|_| E::custom(format!("expected a whole number, found '{v}'")))?;
+            safe(n.into()).map(Some)
         }
         fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
             Ok(None)
@@ -227,6 +369,9 @@ pub mod lenient {
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
                 self.visit_i64(i64::try_from(v).unwrap_or(i64::MAX))
             }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                self.visit_i64(whole(v)?)
+            }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
                 match v.trim() {
                     "0" | "false" => Ok(Some(0)),
@@ -254,13 +399,13 @@ pub mod lenient {
                 Ok(Some(v.to_string()))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-                Ok(Some(v.to_string()))
+                safe(v.into()).map(|v| Some(v.to_string()))
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-                Ok(Some(v.to_string()))
+                safe(v.into()).map(|v| Some(v.to_string()))
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-                Ok(Some(v.to_string()))
+                whole(v).map(|v| Some(v.to_string()))
             }
             fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
                 Ok(None)
@@ -300,6 +445,32 @@ mod tests {
         // JSON sent under a form content type, as curl -d does.
         let s: Sample = parse_body(br#"{"user_id":1}"#, true).unwrap();
         assert_eq!(s.user_id, Some(1));
+    }
+
+    /// Numbers stand for text only when whole and exact in JSON, as the
+    /// document's `integer` branches say.
+    #[test]
+    fn numbers_for_text_are_whole_and_within_the_safe_range() {
+        let s: Sample = parse_body(br#"{"extn":1001.0,"user_id":9007199254740991,"disabled":1.0}"#, false).unwrap();
+        assert_eq!(
+            (s.extn.as_deref(), s.user_id, s.disabled),
+            (Some("1001"), Some(9007199254740991), Some(1))
+        );
+        for body in [
+            &br#"{"extn":1.5}"#[..],
+            br#"{"extn":9007199254740992}"#,
+            br#"{"user_id":-9007199254740992}"#,
+            br#"{"user_id":"99999999999999999"}"#,
+        ] {
+            let err = parse_body::<Sample>(body, false).unwrap_err().to_string();
+            assert!(err.starts_with("extn: ") || err.starts_with("user_id: "), "{err}");
+        }
+        let big = serde_json::Number::from(u64::MAX);
+        assert_eq!(lenient::number_as_text(&big), None);
+        assert_eq!(
+            lenient::number_as_text(&serde_json::Number::from(-42)).as_deref(),
+            Some("-42")
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@ use axum::extract::State;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::paging::{Filter, ListParams, ListSpec, PageBody};
+use super::paging::{Filter, ListParams, ListSpec, PageBody, list_query};
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 use crate::store::logs::{COLUMNS, LogEntry};
@@ -20,7 +20,7 @@ const LIST: ListSpec = ListSpec {
     from: "logs",
     always: &[],
     filters: &[
-        Filter::Custom("operator", operator_filter),
+        Filter::Custom("operator", operator_filter, None),
         Filter::EqualsIgnoreCase("resource", "resource"),
         Filter::EqualsIgnoreCase("action", "action"),
         Filter::From("startDate", "created_at"),
@@ -35,6 +35,7 @@ const LIST: ListSpec = ListSpec {
     ],
     default_order: "id DESC",
 };
+list_query!(LogQuery, LIST);
 
 /// The operator as a user's login or display name, ignoring case.
 fn operator_filter(value: &str, sql: &mut ListSql) -> Result<(), ApiError> {
@@ -50,14 +51,7 @@ fn operator_filter(value: &str, sql: &mut ListSql) -> Result<(), ApiError> {
 }
 
 #[utoipa::path(get, path = "/api/logs", tag = "logs",
-    params(
-        ("page" = Option<i64>, Query, minimum = 1), ("perPage" = Option<i64>, Query, minimum = 1, maximum = 10000), ("sort_field" = Option<String>, Query), ("sort_order" = Option<String>, Query),
-        ("operator" = Option<String>, Query, description = "a user's login or name, any case"),
-        ("resource" = Option<String>, Query, description = "e.g. device_provisions"),
-        ("action" = Option<String>, Query, description = "CREATE, UPDATE, DELETE, IMPORT, LOGIN or LOGOUT"),
-        ("startDate" = Option<String>, Query, description = "YYYY-MM-DD or YYYY-MM-DD HH:MM:SS (UTC)"),
-        ("endDate" = Option<String>, Query, description = "inclusive; a bare date means the whole day"),
-    ),
+    params(LogQuery),
     responses((status = 200, body = PageBody<LogEntry>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn list(State(db): State<Db>, params: ListParams) -> Result<Json<PageBody<LogEntry>>, ApiError> {
     Ok(Json(LIST.fetch(&db, &params).await?))

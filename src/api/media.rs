@@ -20,7 +20,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::{ApiPath, AuthUser, Input, lenient};
-use super::paging::{Filter, ListParams, ListSpec, PageBody};
+use super::paging::{Filter, ListParams, ListSpec, PageBody, list_query};
 use super::{Done, done};
 use crate::domain::timestamp;
 use crate::error::{ApiError, ErrorBody};
@@ -67,11 +67,11 @@ const LIST: ListSpec = ListSpec {
     filters: &[
         Filter::Equals("uuid", "channel_uuid"),
         Filter::EqualsIgnoreCase("type", "type"),
-        Filter::Custom("types", types_filter),
+        Filter::Custom("types", types_filter, Some(SOME_TYPE)),
         Filter::Contains("name", "name"),
         Filter::From("startDate", "created_at"),
         Filter::Until("endDate", "created_at"),
-        Filter::Custom("q", search_filter),
+        Filter::Custom("q", search_filter, None),
     ],
     sortable: &[
         ("id", "id"),
@@ -83,6 +83,10 @@ const LIST: ListSpec = ListSpec {
     ],
     default_order: "id DESC",
 };
+list_query!(MediaQuery, LIST);
+
+/// What `types_filter` takes: something besides commas, or blank.
+const SOME_TYPE: &str = r"^(\s*|[\s\S]*[^,\s][\s\S]*)$";
 
 /// `types=UPLOAD,TTS,SYSTEM`.
 fn types_filter(value: &str, sql: &mut ListSql) -> Result<(), ApiError> {
@@ -122,14 +126,18 @@ pub struct MaxSize {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct MediaInput {
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(schema_with = lenient::text_schema)]
+    #[schema(schema_with = lenient::nonblank_or_null::<255>)]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "lenient::text")]
     #[schema(schema_with = lenient::text_schema)]
     pub description: Option<String>,
     #[serde(default, rename = "type", deserialize_with = "lenient::text")]
-    #[schema(value_type = Option<String>, example = "UPLOAD")]
+    #[schema(schema_with = media_type_schema, example = "UPLOAD")]
     pub kind: Option<String>,
+}
+
+fn media_type_schema() -> utoipa::openapi::schema::Schema {
+    lenient::with_null(lenient::required_choice_schema(TYPES))
 }
 
 /// Where media of a type is kept.
@@ -166,7 +174,34 @@ pub async fn describe_file(fields: &mut MediaFields, path: &Path) {
     }
 }
 
-#[utoipa::path(post, path = "/api/upload", tag = "media", request_body(content_type = "multipart/form-data", description = "one or more parts named file"),
+/// The upload form, as the API document states it: a part named `file`
+/// (more such parts upload more files); other parts are read and dropped,
+/// and a part's name may not hold control characters, which no header may.
+struct UploadForm;
+
+impl utoipa::PartialSchema for UploadForm {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+        ObjectBuilder::new()
+            .property(
+                "file",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary))),
+            )
+            .required("file")
+            .property_names(Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some(r"^[^\x00-\x08\x0a-\x1f\x7f]*$")),
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for UploadForm {}
+
+#[utoipa::path(post, path = "/api/upload", tag = "media", request_body(content = UploadForm, content_type = "multipart/form-data", description = "one or more parts named file"),
     responses((status = 200, body = Vec<MediaFile>, description = "the created rows, type UPLOAD"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 413, body = ErrorBody, description = "a file is larger than upload_max_size, or the request than upload_max_request_size, or has more than upload_max_parts parts"), (status = 415, body = ErrorBody, description = "HTML, JavaScript or an executable"),
         (status = 503, body = ErrorBody, description = "max_concurrent_uploads are being received")))]
@@ -344,9 +379,7 @@ pub async fn upload_max_size(State(state): State<AppState>) -> Json<MaxSize> {
 }
 
 #[utoipa::path(get, path = "/api/media_files", tag = "media",
-    params(("page" = Option<i64>, Query, minimum = 1), ("perPage" = Option<i64>, Query, minimum = 1, maximum = 10000), ("uuid" = Option<String>, Query, description = "a call's UUID"),
-        ("type" = Option<String>, Query), ("types" = Option<String>, Query, description = "UPLOAD,TTS,SYSTEM"), ("name" = Option<String>, Query),
-        ("startDate" = Option<String>, Query), ("endDate" = Option<String>, Query), ("q" = Option<String>, Query, description = "part of the name or description")),
+    params(MediaQuery),
     responses((status = 200, body = PageBody<MediaFile>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn list(State(db): State<Db>, params: ListParams) -> Result<Json<PageBody<MediaFile>>, ApiError> {
     Ok(Json(LIST.fetch(&db, &params).await?))
@@ -362,7 +395,7 @@ pub async fn by_uuid(State(db): State<Db>, ApiPath(uuid): ApiPath<String>) -> Re
 }
 
 /// `/api/media_files/:id` (the row) or `/api/media_files/:id.:ext` (its bytes).
-#[utoipa::path(get, path = "/api/media_files/{id}", tag = "media", params(("id" = String, Path, description = "an id, or id.ext for the file's bytes (with Range and ETag)")),
+#[utoipa::path(get, path = "/api/media_files/{id}", tag = "media", params(("id" = String, Path, pattern = r"^-?[0-9]{1,18}(\.[\s\S]*)?$", description = "an id, or id.ext for the file's bytes (with Range and ETag)")),
     responses((status = 200, body = MediaFile), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get_one(
     State(state): State<AppState>,
@@ -416,7 +449,7 @@ pub async fn update(
 ) -> Result<Json<Done<String>>, ApiError> {
     let current = find(&db, id).await?;
     let name = input.name.map(|n| n.trim().to_string()).unwrap_or(current.fields.name);
-    if name.is_empty() || name.len() > 255 {
+    if name.is_empty() || name.chars().count() > 255 {
         return Err(ApiError::field("name", "required, at most 255 characters"));
     }
     let kind = match input.kind.map(|k| k.trim().to_uppercase()) {

@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod auth;
 pub mod check;
+mod contract;
 pub mod device_provisions;
 pub mod dicts;
 pub mod extensions;
@@ -125,6 +126,7 @@ fn areas() -> Areas {
     for part in [uploads_doc, own_record_doc, any_user_doc, public_doc] {
         doc.merge(part);
     }
+    contract::updates_take_partial_bodies(&mut doc);
     Areas {
         admin,
         uploads,

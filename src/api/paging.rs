@@ -11,6 +11,10 @@ use sqlx::FromRow;
 use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 
+use utoipa::openapi::Required;
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+
 use crate::domain::timestamp;
 use crate::error::ApiError;
 use crate::store::{Arg, Db, ListSql};
@@ -54,17 +58,25 @@ impl ListParams {
             per_page = per_page.or(value);
         }
         let per_page = per_page.unwrap_or(DEFAULT_PAGE_SIZE);
-        let mut take = |names: &[&str]| names.iter().find_map(|n| raw.remove(*n));
         // An empty sort parameter means none; an empty number is an error.
-        let field = take(&["sort_field", "sortField"]).filter(|v| !v.trim().is_empty());
-        let order = take(&["sort_order", "sortOrder"]).filter(|v| !v.trim().is_empty());
-        let descending = match order.as_deref().map(str::to_lowercase).as_deref() {
-            None | Some("asc") | Some("ascend") | Some("ascending") => false,
-            Some("desc") | Some("descend") | Some("descending") => true,
-            Some(other) => {
-                return Err(ApiError::field("sort_order", format!("'{other}' is not asc or desc")));
-            }
-        };
+        let field = ["sort_field", "sortField"]
+            .map(|name| raw.remove(name).filter(|v| !v.trim().is_empty()))
+            .into_iter()
+            .flatten()
+            .next();
+        // Every spelling given is checked; the first one given counts.
+        let mut descending = None;
+        for name in ["sort_order", "sortOrder"] {
+            let Some(order) = raw.remove(name) else { continue };
+            let given = match order.trim().to_lowercase().as_str() {
+                "" => continue,
+                "asc" | "ascend" | "ascending" => false,
+                "desc" | "descend" | "descending" => true,
+                _ => return Err(ApiError::field(name, format!("'{order}' is not asc or desc"))),
+            };
+            descending = descending.or(Some(given));
+        }
+        let descending = descending.unwrap_or(false);
         Ok(ListParams {
             page,
             per_page,
@@ -115,8 +127,16 @@ pub enum Filter {
     From(&'static str, &'static str),
     /// Rows at or before a time; a bare date means its whole day.
     Until(&'static str, &'static str),
-    /// Anything else: the parameter name and a function that adds conditions.
-    Custom(&'static str, fn(&str, &mut ListSql) -> Result<(), ApiError>),
+    /// A vendor by any of its names (`vendor_named` turns it into the code
+    /// first), matched against a column of codes.
+    Vendor(&'static str, &'static str),
+    /// Anything else: the parameter name, a function that adds conditions,
+    /// and the pattern of the values it takes (`None`: any text).
+    Custom(
+        &'static str,
+        fn(&str, &mut ListSql) -> Result<(), ApiError>,
+        Option<&'static str>,
+    ),
 }
 
 impl Filter {
@@ -127,7 +147,8 @@ impl Filter {
             | Filter::EqualsIgnoreCase(p, _)
             | Filter::From(p, _)
             | Filter::Until(p, _)
-            | Filter::Custom(p, _) => p,
+            | Filter::Vendor(p, _)
+            | Filter::Custom(p, _, _) => p,
         }
     }
 
@@ -145,13 +166,15 @@ impl Filter {
                 |p| format!("lower({col}) LIKE {p} ESCAPE '\\'"),
                 Arg::Text(like_pattern(value)),
             ),
-            Filter::Equals(_, col) => sql.push(|p| format!("{col} = {p}"), Arg::Text(value.to_string())),
+            Filter::Equals(_, col) | Filter::Vendor(_, col) => {
+                sql.push(|p| format!("{col} = {p}"), Arg::Text(value.to_string()))
+            }
             Filter::EqualsIgnoreCase(_, col) => {
                 sql.push(|p| format!("lower({col}) = lower({p})"), Arg::Text(value.to_string()))
             }
             Filter::From(_, col) => sql.push(|p| format!("{col} >= {p}"), Arg::Time(time(false)?)),
             Filter::Until(_, col) => sql.push(|p| format!("{col} <= {p}"), Arg::Time(time(true)?)),
-            Filter::Custom(_, f) => f(value, sql)?,
+            Filter::Custom(_, f, _) => f(value, sql)?,
         }
         Ok(())
     }
@@ -247,6 +270,105 @@ impl ListSpec {
     }
 }
 
+/// `YYYY-MM-DD` or `YYYY-MM-DD HH:MM:SS`, or blank for no bound. Days past
+/// a month's end are left out, so every value the pattern allows is a date.
+const DATE_PATTERN: &str =
+    r"^\s*([0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])( ([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9])?)?\s*$";
+
+/// The sort orders `ListParams` reads; blank is the default order.
+const SORT_ORDERS: &[&str] = &["", "asc", "desc", "ascend", "descend", "ascending", "descending"];
+
+impl ListSpec {
+    /// The query parameters this list reads, as the API document states
+    /// them: what `ListParams` and `query` accept, no more and no less.
+    pub fn parameters(&self) -> Vec<Parameter> {
+        let number = |name: &str, max: i64| {
+            query_param(
+                name,
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .minimum(Some(1))
+                    .maximum(Some(max)),
+                None,
+            )
+        };
+        let mut params = vec![number("page", i64::MAX)];
+        let size = Some("rows per page (all three spellings are read; the first given counts)");
+        for name in ["perPage", "page_size", "pageSize"] {
+            params.push(number(name, MAX_PAGE_SIZE).description(size));
+        }
+        let mut sort_fields = vec![""];
+        sort_fields.extend(self.sortable.iter().map(|(name, _)| *name));
+        // The camelCase spellings (sortField, sortOrder) are read too, and
+        // left out here so a generated request never gives two sorts.
+        params.push(query_param(
+            "sort_field",
+            choice(&sort_fields),
+            Some("blank: the default order"),
+        ));
+        params.push(query_param("sort_order", choice(SORT_ORDERS), None));
+        let mut params: Vec<Parameter> = params.into_iter().map(ParameterBuilder::build).collect();
+        params.extend(self.filters.iter().map(Filter::parameter));
+        params
+    }
+}
+
+impl Filter {
+    fn parameter(&self) -> Parameter {
+        let text = || ObjectBuilder::new().schema_type(Type::String);
+        let (schema, what) = match self {
+            Filter::Contains(..) => (text(), "part of it, any case".to_string()),
+            Filter::Equals(..) => (text(), "exactly".to_string()),
+            Filter::EqualsIgnoreCase(..) => (text(), "exactly, any case".to_string()),
+            Filter::From(..) => (text().pattern(Some(DATE_PATTERN)), "at or after (UTC)".to_string()),
+            Filter::Until(..) => (
+                text().pattern(Some(DATE_PATTERN)),
+                "at or before (UTC); a bare date means its whole day".to_string(),
+            ),
+            Filter::Vendor(..) => {
+                let names = crate::packs::builtin_vendor_names();
+                let mut choices = vec![""];
+                choices.extend(names.iter().map(String::as_str));
+                (choice(&choices), "any name of a family".to_string())
+            }
+            Filter::Custom(_, _, pattern) => (text().pattern(*pattern), "see the resource".to_string()),
+        };
+        query_param(self.param(), schema, Some(&format!("{what}; blank: no filter"))).build()
+    }
+}
+
+fn choice(values: &[&str]) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(values.iter().copied()))
+}
+
+fn query_param(name: &str, schema: ObjectBuilder, description: Option<&str>) -> ParameterBuilder {
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(ParameterIn::Query)
+        .required(Required::False)
+        .description(description)
+        .schema(Some(schema))
+}
+
+/// Documents a list's query parameters from its `ListSpec`, so the document
+/// cannot drift from what the list reads: `list_query!(DeviceQuery, LIST)`,
+/// then `params(DeviceQuery)` on the route.
+macro_rules! list_query {
+    ($name:ident, $spec:expr) => {
+        pub struct $name;
+        impl utoipa::IntoParams for $name {
+            fn into_params(
+                _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+            ) -> Vec<utoipa::openapi::path::Parameter> {
+                $spec.parameters()
+            }
+        }
+    };
+}
+pub(crate) use list_query;
+
 /// XSwitch's list envelope.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PageBody<T> {
@@ -332,6 +454,55 @@ mod tests {
                 .to_string()
                 .starts_with("sort_order:")
         );
+    }
+
+    #[test]
+    fn every_sort_order_given_is_checked_and_the_first_counts() {
+        let err = params(&[("sort_order", "asc"), ("sortOrder", "up")]).unwrap_err();
+        assert_eq!(err.to_string(), "sortOrder: 'up' is not asc or desc");
+        let p = params(&[("sort_field", "id"), ("sort_order", ""), ("sortOrder", "DESC")]).unwrap();
+        assert_eq!(p.sort, Some(("id".to_string(), true)));
+        let p = params(&[("sortField", "name"), ("sort_order", "asc"), ("sortOrder", "desc")]).unwrap();
+        assert_eq!(p.sort, Some(("name".to_string(), false)));
+    }
+
+    /// What the document states for a list is what `query` accepts: every
+    /// sort field it lists sorts, and a date the pattern allows parses.
+    #[test]
+    fn documented_parameters_are_accepted() {
+        let spec = ListSpec {
+            columns: "id",
+            from: "t",
+            always: &[],
+            filters: &[
+                Filter::From("startDate", "created_at"),
+                Filter::Contains("name", "name"),
+            ],
+            sortable: &[("id", "id"), ("name", "name")],
+            default_order: "id",
+        };
+        let documented = serde_json::to_value(spec.parameters()).unwrap();
+        let schema_of = |name: &str| {
+            documented
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["name"] == name)
+                .unwrap_or_else(|| panic!("{name} is documented"))["schema"]
+                .clone()
+        };
+        for field in schema_of("sort_field")["enum"].as_array().unwrap() {
+            let field = field.as_str().unwrap();
+            spec.query(&params(&[("sort_field", field)]).unwrap()).unwrap();
+        }
+        let pattern = regex::Regex::new(schema_of("startDate")["pattern"].as_str().unwrap()).unwrap();
+        for date in ["2026-02-28", " 2026-12-31 23:59:59 ", "", "2026-11-30 00:00:00"] {
+            if pattern.is_match(date) {
+                spec.query(&params(&[("startDate", date)]).unwrap()).unwrap();
+            }
+        }
+        assert!(!pattern.is_match("2026-13-01") && !pattern.is_match("yesterday"));
+        assert!(spec.query(&params(&[("startDate", "yesterday")]).unwrap()).is_err());
     }
 
     #[test]

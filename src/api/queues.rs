@@ -13,7 +13,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::{ApiPath, Input, lenient};
-use super::paging::{Filter, ListParams, ListSpec, PageBody};
+use super::paging::{Filter, ListParams, ListSpec, PageBody, list_query};
 use super::{Done, done};
 use crate::domain::timestamp;
 use crate::error::{ApiError, ErrorBody};
@@ -61,6 +61,7 @@ const LIST: ListSpec = ListSpec {
     ],
     default_order: "id",
 };
+list_query!(QueueQuery, LIST);
 
 const AGENTS: ListSpec = ListSpec {
     columns: AGENT_COLUMNS,
@@ -70,23 +71,24 @@ const AGENTS: ListSpec = ListSpec {
     sortable: &[("id", "a.id"), ("level", "a.level"), ("position", "a.position")],
     default_order: "a.id",
 };
+list_query!(AgentQuery, AGENTS);
 
 /// A queue as clients send it. `moh_sound` and `greeting` take a media id,
 /// or a JSON string (or object) `{"media_path": ...}`.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct QueueInput {
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(schema_with = lenient::text_schema, example = "test2")]
+    #[schema(schema_with = lenient::required_text::<64>, required = true, example = "test2")]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "lenient::text")]
     #[schema(schema_with = lenient::text_schema)]
     pub description: Option<String>,
     /// callcenter or fifo.
     #[serde(default, rename = "type", deserialize_with = "lenient::text")]
-    #[schema(value_type = Option<String>, example = "callcenter")]
+    #[schema(schema_with = queue_type, required = true, example = "callcenter")]
     pub kind: Option<String>,
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(schema_with = lenient::text_schema, example = "agent-with-fewest-calls")]
+    #[schema(schema_with = strategy, example = "agent-with-fewest-calls")]
     pub strategy: Option<String>,
     #[serde(default, deserialize_with = "lenient::text")]
     #[schema(schema_with = lenient::text_schema)]
@@ -95,10 +97,10 @@ pub struct QueueInput {
     #[schema(schema_with = lenient::text_schema)]
     pub cti_template: Option<String>,
     #[serde(default)]
-    #[schema(value_type = Option<String>, example = 411)]
+    #[schema(schema_with = media_ref_schema, example = 411)]
     pub moh_sound: Option<Value>,
     #[serde(default)]
-    #[schema(value_type = Option<String>, example = "{\"media_path\":\"phrase:welcome@xui\"}")]
+    #[schema(schema_with = media_ref_schema, example = "{\"media_path\":\"phrase:welcome@xui\"}")]
     pub greeting: Option<Value>,
     #[serde(default, deserialize_with = "lenient::flag")]
     #[schema(schema_with = lenient::flag_schema)]
@@ -111,16 +113,71 @@ pub struct QueueInput {
     pub load_url_params: Option<String>,
 }
 
+fn toggle() -> utoipa::openapi::schema::Schema {
+    lenient::choice_schema(&["toggle"])
+}
+
+/// CC for a callcenter queue, FIFO for a fifo queue.
+fn param_realm_schema() -> utoipa::openapi::schema::Schema {
+    lenient::required_choice_schema(&["CC", "FIFO"])
+}
+
+/// callcenter or fifo, any case.
+fn queue_type() -> utoipa::openapi::schema::Schema {
+    lenient::required_choice_schema(TYPES)
+}
+
+/// One of `STRATEGIES`; blank keeps the current one (or the type's default).
+fn strategy() -> utoipa::openapi::schema::Schema {
+    lenient::choice_schema(STRATEGIES)
+}
+
+/// What `media_ref` takes: a media id (a number or its digits), an object
+/// with `media_id` or `media_path`, that object as JSON text, or blank.
+fn media_ref_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+    let id = ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .minimum(Some(1))
+        .maximum(Some(lenient::MAX_SAFE_INTEGER));
+    let id_text = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(r"^\s*([1-9][0-9]{0,14})?\s*$"));
+    let path_text = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(r#"^\{"media_path": ?"[a-zA-Z0-9:@._/-]{1,512}"\}$"#));
+    let path = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property(
+            "media_path",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .max_length(Some(1024))
+                .pattern(Some(lenient::NOT_BLANK)),
+        )
+        .required("media_path");
+    Schema::OneOf(
+        OneOfBuilder::new()
+            .item(id)
+            .item(id_text)
+            .item(path_text)
+            .item(path)
+            .item(ObjectBuilder::new().schema_type(Type::Null))
+            .build(),
+    )
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct AgentsInput {
     #[serde(default)]
+    #[schema(min_items = 1)]
     pub agents: Vec<AgentRef>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct AgentRef {
     #[serde(default, deserialize_with = "lenient::int")]
-    #[schema(value_type = i64, example = 24)]
+    #[schema(schema_with = lenient::required_int_schema, required = true, example = 24)]
     pub agent_id: Option<i64>,
     #[serde(default, deserialize_with = "lenient::text")]
     #[schema(schema_with = lenient::text_schema, example = "1022")]
@@ -131,22 +188,22 @@ pub struct AgentRef {
 pub struct ParamInput {
     /// CC for a callcenter queue, FIFO for a fifo queue.
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(schema_with = lenient::text_schema, example = "CC")]
+    #[schema(schema_with = param_realm_schema, required = true, example = "CC")]
     pub realm: Option<String>,
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(schema_with = lenient::text_schema, example = "announce-sound")]
+    #[schema(schema_with = lenient::required_text_schema, required = true, example = "announce-sound")]
     pub k: Option<String>,
     #[serde(default, deserialize_with = "lenient::text")]
     #[schema(schema_with = lenient::text_schema, example = "1")]
     pub v: Option<String>,
     /// `toggle` flips `disabled`.
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(schema_with = lenient::text_schema, example = "toggle")]
+    #[schema(schema_with = toggle, example = "toggle")]
     pub action: Option<String>,
 }
 
 #[utoipa::path(get, path = "/api/queues", tag = "queues",
-    params(("page" = Option<i64>, Query, minimum = 1), ("perPage" = Option<i64>, Query, minimum = 1, maximum = 10000), ("name" = Option<String>, Query), ("type" = Option<String>, Query)),
+    params(QueueQuery),
     responses((status = 200, body = PageBody<Object>, description = "rows with their enabled extra parameters merged in"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn list(State(db): State<Db>, params: ListParams) -> Result<Json<PageBody<Value>>, ApiError> {
     let page: PageBody<Queue> = LIST.fetch(&db, &params).await?;
@@ -207,7 +264,7 @@ pub async fn delete(State(db): State<Db>, ApiPath(id): ApiPath<i64>) -> Result<J
     Ok(done(id.to_string()))
 }
 
-#[utoipa::path(get, path = "/api/queues/{id}/agents", tag = "queues", params(("id" = i64, Path), ("page" = Option<i64>, Query, minimum = 1), ("perPage" = Option<i64>, Query, minimum = 1, maximum = 10000)),
+#[utoipa::path(get, path = "/api/queues/{id}/agents", tag = "queues", params(("id" = i64, Path), AgentQuery),
     responses((status = 200, body = PageBody<Object>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn agents(
     State(db): State<Db>,
@@ -425,7 +482,8 @@ fn checked(input: QueueInput, current: Option<QueueFields>) -> Result<QueueField
     set(input.name, &mut f.name);
     set(input.description, &mut f.description);
     set(input.kind.map(|k| k.to_lowercase()), &mut f.kind);
-    set(input.strategy, &mut f.strategy);
+    // A blank strategy keeps the current one, or on create the type's default.
+    set(input.strategy.filter(|s| !s.trim().is_empty()), &mut f.strategy);
     set(input.template, &mut f.template);
     set(input.cti_template, &mut f.cti_template);
     set(input.load_url, &mut f.load_url);
@@ -439,7 +497,7 @@ fn checked(input: QueueInput, current: Option<QueueFields>) -> Result<QueueField
     if let Some(m) = input.greeting {
         f.greeting = media_ref("greeting", &m)?;
     }
-    if f.name.is_empty() || f.name.len() > 64 {
+    if f.name.is_empty() || f.name.chars().count() > 64 {
         return Err(ApiError::field("name", "required, at most 64 characters"));
     }
     if !TYPES.contains(&f.kind.as_str()) {
@@ -492,7 +550,10 @@ fn media_ref(field: &str, given: &Value) -> Result<String, ApiError> {
     };
     match given {
         Value::Null => Ok(String::new()),
-        Value::Number(n) if n.as_i64().is_some_and(|n| n > 0) => Ok(json!({"media_id": n.to_string()}).to_string()),
+        Value::Number(n) => match lenient::number_as_text(n).filter(|id| !id.starts_with(['-', '0'])) {
+            Some(id) => Ok(json!({"media_id": id}).to_string()),
+            None => Err(bad()),
+        },
         Value::String(s) if s.trim().is_empty() => Ok(String::new()),
         Value::String(s) if s.trim().parse::<i64>().is_ok_and(|n| n > 0) => {
             Ok(json!({"media_id": s.trim()}).to_string())

@@ -12,7 +12,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::{ApiPath, Input, lenient};
-use super::paging::{Filter, ListParams, ListSpec, PageBody};
+use super::paging::{Filter, ListParams, ListSpec, PageBody, list_query};
 use super::{Done, done};
 use crate::domain::timestamp;
 use crate::error::{ApiError, ErrorBody};
@@ -39,6 +39,7 @@ const LIST: ListSpec = ListSpec {
     sortable: &[("id", "id"), ("name", "name"), ("created_at", "created_at")],
     default_order: "id DESC",
 };
+list_query!(SensorQuery, LIST);
 
 const DEVICES: ListSpec = ListSpec {
     columns: DEVICE_COLUMNS,
@@ -48,11 +49,12 @@ const DEVICES: ListSpec = ListSpec {
     sortable: &[("id", "id"), ("device_id", "device_id")],
     default_order: "id DESC",
 };
+list_query!(SensorDeviceQuery, DEVICES);
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct SensorInput {
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(schema_with = lenient::text_schema, example = "新增传感器数据")]
+    #[schema(schema_with = lenient::required_text::<128>, required = true, example = "新增传感器数据")]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "lenient::text")]
     #[schema(schema_with = lenient::text_schema)]
@@ -61,32 +63,42 @@ pub struct SensorInput {
     #[schema(schema_with = lenient::text_schema, example = "1000")]
     pub caller_number: Option<String>,
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(schema_with = lenient::text_schema, example = "100")]
+    #[schema(schema_with = seconds_schema, example = "100")]
     pub call_duration: Option<String>,
     /// The extension that calls.
     #[serde(default, deserialize_with = "lenient::int")]
-    #[schema(value_type = Option<i64>, example = 2)]
+    #[schema(schema_with = lenient::int_schema, example = 2)]
     pub extn_id: Option<i64>,
     /// playback.
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(schema_with = lenient::text_schema, example = "playback")]
+    #[schema(schema_with = action_schema, example = "playback")]
     pub action: Option<String>,
     /// The media file to play: its id.
     #[serde(default, deserialize_with = "lenient::int")]
-    #[schema(value_type = Option<i64>, example = 209)]
+    #[schema(schema_with = lenient::required_int_schema, required = true, example = 209)]
     pub data: Option<i64>,
+}
+
+/// A number of seconds (digits), or blank.
+fn seconds_schema() -> utoipa::openapi::schema::Schema {
+    lenient::patterned(r"^\s*[0-9]*\s*$", 0, lenient::MAX_SAFE_INTEGER, true)
+}
+
+fn action_schema() -> utoipa::openapi::schema::Schema {
+    lenient::with_null(lenient::required_choice_schema(ACTIONS))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct DevicesInput {
     #[serde(default)]
+    #[schema(min_items = 1)]
     pub data: Vec<DeviceInput>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct DeviceInput {
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(schema_with = lenient::required_text_schema, required = true, example = "003")]
+    #[schema(schema_with = lenient::required_text::<64>, required = true, example = "003")]
     pub device_id: Option<String>,
     #[serde(default, deserialize_with = "lenient::text")]
     #[schema(schema_with = lenient::text_schema, example = "传感器设备003")]
@@ -94,7 +106,7 @@ pub struct DeviceInput {
 }
 
 #[utoipa::path(get, path = "/api/extn_alarms", tag = "sensors",
-    params(("page" = Option<i64>, Query, minimum = 1), ("perPage" = Option<i64>, Query, minimum = 1, maximum = 10000), ("name" = Option<String>, Query)),
+    params(SensorQuery),
     responses((status = 200, body = PageBody<Sensor>, description = "data as the JSON string it is stored as"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn list(State(db): State<Db>, params: ListParams) -> Result<Json<PageBody<Sensor>>, ApiError> {
     Ok(Json(LIST.fetch(&db, &params).await?))
@@ -141,7 +153,7 @@ pub async fn delete(State(db): State<Db>, ApiPath(id): ApiPath<i64>) -> Result<J
     Ok(done("{}".to_string()))
 }
 
-#[utoipa::path(get, path = "/api/extn_alarms/{id}/alarms", tag = "sensors", params(("id" = i64, Path), ("page" = Option<i64>, Query, minimum = 1), ("perPage" = Option<i64>, Query, minimum = 1, maximum = 10000)),
+#[utoipa::path(get, path = "/api/extn_alarms/{id}/alarms", tag = "sensors", params(("id" = i64, Path), SensorDeviceQuery),
     responses((status = 200, body = PageBody<SensorDevice>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn devices(
     State(db): State<Db>,
@@ -174,7 +186,7 @@ pub async fn import(
             .map(|d| d.trim().to_string())
             .filter(|d| !d.is_empty())
             .ok_or_else(|| ApiError::field(&field, "required"))?;
-        if device_id.len() > 64 {
+        if device_id.chars().count() > 64 {
             return Err(ApiError::field(&field, "at most 64 characters"));
         }
         if !seen.insert(device_id.clone()) {
@@ -231,7 +243,7 @@ async fn checked(db: &Db, input: SensorInput, current: Option<SensorFields>) -> 
             *old = v.trim().to_string();
         }
     }
-    if f.name.is_empty() || f.name.len() > 128 {
+    if f.name.is_empty() || f.name.chars().count() > 128 {
         return Err(ApiError::field("name", "required, at most 128 characters"));
     }
     if !ACTIONS.contains(&f.action.as_str()) {

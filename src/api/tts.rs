@@ -34,7 +34,7 @@ pub struct TtsInput {
     pub engine: Option<String>,
     /// The text to speak, at most 1000 characters.
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(schema_with = lenient::required_text_schema, required = true, example = "你好,欢迎致电烟台小樱桃网络科技有限公司")]
+    #[schema(schema_with = lenient::required_text::<1000>, required = true, example = "你好,欢迎致电烟台小樱桃网络科技有限公司")]
     pub input: Option<String>,
 }
 

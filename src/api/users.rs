@@ -16,7 +16,7 @@ use utoipa_axum::routes;
 
 use super::extensions::{DEFAULT_CONTEXT, DEFAULT_DOMAIN, ExtensionDetail, ExtensionInput, new_fields, text_or};
 use super::extract::{ApiPath, AuthUser, Input, lenient};
-use super::paging::{Filter, ListParams, ListSpec, PageBody};
+use super::paging::{Filter, ListParams, ListSpec, PageBody, list_query};
 use super::{Done, done};
 use crate::domain::timestamp;
 use crate::error::{ApiError, ErrorBody};
@@ -97,28 +97,29 @@ const LIST: ListSpec = ListSpec {
     ],
     default_order: "id",
 };
+list_query!(UserQuery, LIST);
 
 /// A user as clients send it. Agent settings may come inside `agent_info`
 /// (an object, or a JSON string of one) or as keys of their own.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct UserInput {
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(schema_with = lenient::text_schema, example = "1234")]
+    #[schema(schema_with = login_schema, required = true, example = "1234")]
     pub login: Option<String>,
     #[serde(default, deserialize_with = "lenient::text")]
     #[schema(schema_with = lenient::text_schema)]
     pub name: Option<String>,
     /// The login password: at least 8 characters, not the login.
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(schema_with = lenient::text_schema)]
+    #[schema(schema_with = login_password_schema, required = true)]
     pub password: Option<String>,
     /// Creates the user's extension with this number.
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(schema_with = lenient::text_schema, example = "1234")]
+    #[schema(schema_with = super::extensions::extn_or_none_schema, example = "1234")]
     pub extn: Option<String>,
     /// The extension's SIP password; `password` when absent.
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(schema_with = lenient::text_schema)]
+    #[schema(schema_with = super::extensions::sip_password_schema)]
     pub extn_password: Option<String>,
     #[serde(default, deserialize_with = "lenient::text")]
     #[schema(schema_with = lenient::text_schema, example = "xswitch.cn")]
@@ -128,7 +129,7 @@ pub struct UserInput {
     pub context: Option<String>,
     /// NORMAL, AGENT or CONFMAN.
     #[serde(default, rename = "type", deserialize_with = "lenient::text")]
-    #[schema(value_type = Option<String>, example = "AGENT")]
+    #[schema(schema_with = user_type_schema, example = "AGENT")]
     pub kind: Option<String>,
     #[serde(default, deserialize_with = "lenient::text")]
     #[schema(schema_with = lenient::text_schema)]
@@ -236,13 +237,13 @@ pub struct CreatedUser {
 pub struct PasswordChange {
     /// The user; the session's own when absent.
     #[serde(default, deserialize_with = "lenient::int")]
-    #[schema(value_type = Option<i64>)]
+    #[schema(schema_with = lenient::int_schema)]
     pub id: Option<i64>,
     #[serde(default, deserialize_with = "lenient::text")]
     #[schema(schema_with = lenient::text_schema)]
     pub old_password: Option<String>,
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(schema_with = lenient::required_text_schema, required = true)]
+    #[schema(schema_with = login_password_schema, required = true)]
     pub password: Option<String>,
 }
 
@@ -252,11 +253,7 @@ pub struct QueueName {
 }
 
 #[utoipa::path(get, path = "/api/users", tag = "users",
-    params(
-        ("page" = Option<i64>, Query, minimum = 1), ("perPage" = Option<i64>, Query, minimum = 1, maximum = 10000),
-        ("type" = Option<String>, Query, description = "NORMAL, AGENT or CONFMAN"),
-        ("login" = Option<String>, Query, description = "part of the login"), ("name" = Option<String>, Query, description = "part of the name"),
-    ),
+    params(UserQuery),
     responses((status = 200, body = PageBody<Object>, description = "rows with agent_info merged in"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn list(State(state): State<AppState>, params: ListParams) -> Result<Json<PageBody<Value>>, ApiError> {
     let page: PageBody<User> = LIST.fetch(&state.db, &params).await?;
@@ -638,6 +635,21 @@ fn agent_setting<'k>(key: &'k str, value: &Value) -> Result<Option<(&'k str, Str
     Ok(Some((key, checked)))
 }
 
+/// 1 to 64 letters, digits or `._-@`.
+fn login_schema() -> utoipa::openapi::schema::Schema {
+    let max = lenient::MAX_SAFE_INTEGER;
+    lenient::patterned(r"^\s*[\w.@-]{1,64}\s*$", -max, max, false)
+}
+
+fn login_password_schema() -> utoipa::openapi::schema::Schema {
+    lenient::password_schema::<MIN_PASSWORD>(false)
+}
+
+/// NORMAL, AGENT or CONFMAN, any case; blank keeps the current one.
+fn user_type_schema() -> utoipa::openapi::schema::Schema {
+    lenient::choice_schema(TYPES)
+}
+
 fn user_type(kind: Option<&str>) -> Result<Option<String>, ApiError> {
     let Some(kind) = kind.map(|k| k.trim().to_uppercase()).filter(|k| !k.is_empty()) else {
         return Ok(None);
@@ -652,7 +664,10 @@ fn user_type(kind: Option<&str>) -> Result<Option<String>, ApiError> {
 }
 
 fn check_login(login: &str) -> Result<(), ApiError> {
-    if login.is_empty() || login.len() > 64 || !login.chars().all(|c| c.is_alphanumeric() || "._-@".contains(c)) {
+    if login.is_empty()
+        || login.chars().count() > 64
+        || !login.chars().all(|c| c.is_alphanumeric() || "._-@".contains(c))
+    {
         return Err(ApiError::field(
             "login",
             format!("'{login}' must be 1 to 64 letters, digits or . _ - @"),
@@ -672,8 +687,11 @@ fn check_password(password: &str, login: &str) -> Result<(), ApiError> {
     if password.eq_ignore_ascii_case(login) {
         return Err(ApiError::field("password", "must not equal the login"));
     }
-    if password.chars().any(char::is_control) || password.len() > 128 {
-        return Err(ApiError::field("password", "must be printable and at most 128 bytes"));
+    if password.chars().any(char::is_control) || password.chars().count() > 128 {
+        return Err(ApiError::field(
+            "password",
+            "must be printable and at most 128 characters",
+        ));
     }
     Ok(())
 }

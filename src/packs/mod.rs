@@ -418,6 +418,15 @@ impl Loader {
     }
 }
 
+/// Every name of the built-in families, as the API document lists them.
+pub fn builtin_vendor_names() -> &'static [String] {
+    static NAMES: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
+        let packs = Packs::builtin();
+        packs.packs.iter().flat_map(|p| p.names.iter().cloned()).collect()
+    });
+    &NAMES
+}
+
 impl Packs {
     /// Only the built-in packs.
     pub fn builtin() -> Packs {

@@ -437,6 +437,13 @@ async fn csv_import_dry_run_and_download_round_trip() {
             ])
         );
 
+        // Blank parameters are "not given", as forms send them.
+        let (status, blank) = app
+            .get("/api/device_provisions/download?format=&vendor=&sort_order=&name=back")
+            .await;
+        assert_eq!(status, 200, "{blank}");
+        assert_eq!(blank[1], json!(["Back", "1002", "yealink", "001565aabb02"]));
+
         // The CSV export imports back (after the records are gone).
         let csv = app
             .client

@@ -224,3 +224,87 @@ fn every_operation_documents_its_refusals() {
         schemes.contains_key("xtra_auth") && schemes.contains_key("bearer") && schemes.contains_key("session_cookie")
     );
 }
+
+/// The document states what the server requires: a create names its
+/// required fields and refuses null for them; the matching update (PUT)
+/// requires nothing and takes null as "leave as it is"; a list's sort
+/// fields are the ones it can sort by. schemathesis (.ci/fuzz-api) checks
+/// the rest against a running server.
+#[test]
+fn the_document_is_as_strict_as_the_server() {
+    let doc = serde_json::to_value(sipprov::api::openapi()).unwrap();
+    let schemas = &doc["components"]["schemas"];
+    let body_of = |path: &str, method: &str| {
+        let reference = doc["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{method} {path} has a body schema"))
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_string();
+        // A flattened map joins the fields through `allOf`.
+        let schema = &schemas[reference.as_str()];
+        schema["allOf"]
+            .as_array()
+            .and_then(|parts| parts.iter().find(|p| p.get("properties").is_some()))
+            .unwrap_or(schema)
+            .clone()
+    };
+    let allows_null = |schema: &serde_json::Value| {
+        schema["oneOf"]
+            .as_array()
+            .is_some_and(|items| items.iter().any(|i| i["type"] == "null"))
+            || schema["type"] == "null"
+    };
+    for (path, required) in [
+        ("/api/device_provisions", &["vendor", "mac"][..]),
+        ("/api/extensions", &["extn"][..]),
+        ("/api/dicts", &["realm", "k"][..]),
+        ("/api/queues", &["name", "type"][..]),
+        ("/api/users", &["login", "password"][..]),
+    ] {
+        let create = body_of(path, "post");
+        let listed: Vec<&str> = create["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        for field in required {
+            assert!(listed.contains(field), "POST {path}: {field} is required ({listed:?})");
+            assert!(
+                !allows_null(&create["properties"][*field]),
+                "POST {path}: {field} refuses null"
+            );
+        }
+        let update_path = format!("{path}/{{id}}");
+        let update = body_of(&update_path, "put");
+        assert!(
+            update.get("required").is_none_or(|r| r.as_array().unwrap().is_empty()),
+            "PUT {update_path}"
+        );
+        for field in required {
+            assert!(
+                allows_null(&update["properties"][*field]),
+                "PUT {update_path}: {field} takes null"
+            );
+        }
+    }
+    let sort_field = doc["paths"]["/api/device_provisions"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "sort_field")
+        .unwrap()
+        .clone();
+    let fields: Vec<&str> = sort_field["schema"]["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fields,
+        ["", "id", "name", "vendor", "mac", "type", "created_at", "updated_at"]
+    );
+}

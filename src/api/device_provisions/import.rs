@@ -9,6 +9,7 @@ use std::fmt;
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
+use crate::api::extract::lenient;
 use crate::domain::{ExtnRef, Mac, Vendor, parse_extn_field};
 use crate::error::{ApiError, RowError};
 use crate::packs::Packs;
@@ -299,6 +300,15 @@ impl RawRow {
     }
 }
 
+/// A number stands for its digits when it is whole and exact in JSON;
+/// any other is refused, as the API's other text fields do.
+fn number(n: serde_json::Number) -> FieldWire {
+    match lenient::number_as_text(&n) {
+        Some(text) => FieldWire::Text(text),
+        None => FieldWire::Other(n.to_string()),
+    }
+}
+
 impl<'de> Deserialize<'de> for FieldWire {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct FieldVisitor;
@@ -314,13 +324,13 @@ impl<'de> Deserialize<'de> for FieldWire {
                 Ok(FieldWire::Text(v))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-                Ok(FieldWire::Text(v.to_string()))
+                Ok(number(v.into()))
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-                Ok(FieldWire::Text(v.to_string()))
+                Ok(number(v.into()))
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-                Ok(FieldWire::Text(v.to_string()))
+                Ok(serde_json::Number::from_f64(v).map_or(FieldWire::Other(v.to_string()), number))
             }
             fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
                 Ok(FieldWire::Other(v.to_string()))

@@ -16,8 +16,8 @@ use utoipa_axum::routes;
 
 use self::import::{HEADERS_EN, HEADERS_ZH, JsonBody, RawRow, parse_json, plan, rows_from_csv, rows_from_json};
 use super::audit::NothingChanged;
-use super::extract::{ApiPath, ApiQuery, RawBody};
-use super::paging::{Filter, ListParams, ListSpec, PageBody, like_pattern};
+use super::extract::{ApiPath, ApiQuery, RawBody, lenient};
+use super::paging::{Filter, ListParams, ListSpec, PageBody, like_pattern, list_query};
 use super::{Done, done};
 use crate::domain::{Mac, timestamp};
 use crate::error::{ApiError, ErrorBody, RowError};
@@ -53,9 +53,9 @@ pub const LIST: ListSpec = ListSpec {
         Filter::Contains("type", "type"),
         // Any name of the family finds all its records (`gs` finds `潮流`):
         // `vendor_named` turns the name into the code first.
-        Filter::Equals("vendor", "vendor_code"),
-        Filter::Custom("mac", mac_filter),
-        Filter::Custom("extn", extn_filter),
+        Filter::Vendor("vendor", "vendor_code"),
+        Filter::Custom("mac", mac_filter, Some(MAC_PART)),
+        Filter::Custom("extn", extn_filter, None),
     ],
     sortable: &[
         ("id", "id"),
@@ -68,6 +68,7 @@ pub const LIST: ListSpec = ListSpec {
     ],
     default_order: "id",
 };
+list_query!(DeviceQuery, LIST);
 
 /// Unknown phones that asked for a configuration, newest first; a MAC
 /// leaves the list once a record claims it.
@@ -75,7 +76,10 @@ const PENDING: ListSpec = ListSpec {
     columns: PENDING_COLUMNS,
     from: "pending_phones",
     always: &["mac NOT IN (SELECT mac FROM device_provisions WHERE deleted_at IS NULL)"],
-    filters: &[Filter::Custom("mac", mac_filter), Filter::Equals("vendor", "vendor")],
+    filters: &[
+        Filter::Custom("mac", mac_filter, Some(MAC_PART)),
+        Filter::Vendor("vendor", "vendor"),
+    ],
     sortable: &[
         ("mac", "mac"),
         ("vendor", "vendor"),
@@ -85,10 +89,12 @@ const PENDING: ListSpec = ListSpec {
     ],
     default_order: "last_seen DESC, mac",
 };
+list_query!(PendingQuery, PENDING);
 
-/// Turns a `vendor` filter, any name of a family, into the family's code.
+/// Turns a `vendor` filter, any name of a family, into the family's code;
+/// a blank one is no filter.
 pub fn vendor_named(packs: &Packs, params: &mut ListParams) -> Result<(), ApiError> {
-    if let Some(name) = params.filters.get_mut("vendor") {
+    if let Some(name) = params.filters.get_mut("vendor").filter(|name| !name.trim().is_empty()) {
         *name = packs
             .vendor(name)
             .map_err(|e| ApiError::field("vendor", e))?
@@ -97,6 +103,9 @@ pub fn vendor_named(packs: &Packs, params: &mut ListParams) -> Result<(), ApiErr
     }
     Ok(())
 }
+
+/// What `mac_filter` takes: some hex digits among `:-. `, or blank.
+const MAC_PART: &str = r"^\s*([0-9A-Fa-f:.\- ]*[0-9A-Fa-f][0-9A-Fa-f:.\- ]*)?\s*$";
 
 /// Part of a MAC, in any of its spellings.
 fn mac_filter(value: &str, sql: &mut ListSql) -> Result<(), ApiError> {
@@ -127,22 +136,37 @@ fn extn_filter(value: &str, sql: &mut ListSql) -> Result<(), ApiError> {
 /// names (名称, 分机号, 供应商, MAC); unknown keys are ignored.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct DeviceInput {
-    #[schema(schema_with = super::extract::lenient::text_schema, example = "我在测试")]
+    #[schema(schema_with = lenient::text_up_to::<128>, example = "我在测试")]
     pub name: Option<String>,
     /// yealink (亿联), grandstream (gs, 潮流), fanvil (方位), huawei (华为),
     /// polycom (poly), snom, cisco, htek, flyingvoice, akuvox, gigaset or xyt.
-    #[schema(schema_with = super::extract::lenient::text_schema, example = "gs")]
+    #[schema(schema_with = vendor_schema, required = true, example = "gs")]
     pub vendor: Option<String>,
     /// 00:0B:74:61:58:2D, 00-0b-74-61-58-2d, 000B7461582D or 000b.7461.582d.
-    #[schema(schema_with = super::extract::lenient::text_schema, example = "000B7461582D")]
+    #[schema(schema_with = mac_schema, required = true, example = "000B7461582D")]
     pub mac: Option<String>,
     /// The lines: `[{"extn":"1001"}]` as a string, `1007|domain`, `1007@domain` or `1001`.
     #[schema(schema_with = lines, example = "[{\"extn\":\"1001\"}]")]
     pub extn: Option<String>,
     /// The phone model.
     #[serde(rename = "type")]
-    #[schema(schema_with = super::extract::lenient::text_schema)]
+    #[schema(schema_with = lenient::text_up_to::<64>)]
     pub kind: Option<String>,
+}
+
+/// Any name of a family, any case.
+fn vendor_schema() -> utoipa::openapi::schema::Schema {
+    let names: Vec<&str> = crate::packs::builtin_vendor_names()
+        .iter()
+        .map(String::as_str)
+        .collect();
+    lenient::required_choice_schema(&names)
+}
+
+/// A MAC in one of the spellings `Mac` reads, or its 12 digits as a number.
+fn mac_schema() -> utoipa::openapi::schema::Schema {
+    const MAC: &str = r"^\s*([0-9A-Fa-f]{12}|[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}|[0-9A-Fa-f]{2}(-[0-9A-Fa-f]{2}){5}|[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4})\s*$";
+    lenient::patterned(MAC, 100_000_000_000, 999_999_999_999, false)
 }
 
 /// The lines: text (`1001`, `1007|domain`, or XSwitch's JSON array as a
@@ -151,7 +175,7 @@ fn lines() -> utoipa::openapi::schema::Schema {
     use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, Type};
     let line = ObjectBuilder::new()
         .schema_type(Type::Object)
-        .property("extn", super::extract::lenient::required_text_schema())
+        .property("extn", lenient::required_text_schema())
         .required("extn");
     Schema::OneOf(
         OneOfBuilder::new()
@@ -166,6 +190,7 @@ fn lines() -> utoipa::openapi::schema::Schema {
 /// Many records at once: `devices` (or `data`) holds the rows.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct DeviceRows {
+    #[schema(min_items = 1)]
     pub devices: Vec<DeviceInput>,
 }
 
@@ -204,21 +229,14 @@ pub struct DownloadOptions {
     /// `zh-CN` for Chinese headers.
     #[serde(default)]
     pub language: Option<String>,
-    /// `json` (XSwitch's array of rows, the default) or `csv`.
+    /// `json` (XSwitch's array of rows, the default; also when blank) or `csv`.
     #[serde(default)]
+    #[param(value_type = Option<String>, pattern = "^(|json|csv)$")]
     pub format: Option<String>,
 }
 
 #[utoipa::path(get, path = "/api/device_provisions", tag = "device_provisions",
-    params(
-        ("page" = Option<i64>, Query, minimum = 1), ("perPage" = Option<i64>, Query, minimum = 1, maximum = 10000), ("page_size" = Option<i64>, Query, minimum = 1, maximum = 10000),
-        ("sort_field" = Option<String>, Query), ("sort_order" = Option<String>, Query),
-        ("name" = Option<String>, Query, description = "part of the name"),
-        ("vendor" = Option<String>, Query, description = "any spelling of a vendor"),
-        ("mac" = Option<String>, Query, description = "part of a MAC, any spelling"),
-        ("extn" = Option<String>, Query, description = "part of a line's extension number"),
-        ("type" = Option<String>, Query, description = "part of the model"),
-    ),
+    params(DeviceQuery),
     responses((status = 200, body = PageBody<Device>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn list(
     State(db): State<Db>,
@@ -418,9 +436,10 @@ pub async fn delete(State(db): State<Db>, ApiPath(id): ApiPath<i64>) -> Result<J
 
 /// Every record matching the list filters, header row first: XSwitch's
 /// array of rows, or CSV that imports back unchanged.
-#[utoipa::path(get, path = "/api/device_provisions/download", tag = "device_provisions", params(DownloadOptions),
+#[utoipa::path(get, path = "/api/device_provisions/download", tag = "device_provisions", params(DownloadOptions, DeviceQuery),
     responses(
-        (status = 200, body = Vec<Vec<String>>, description = "[[\"name\",\"extn\",\"vendor\",\"mac\"], [...], ...]"),
+        (status = 200, description = "[[\"name\",\"extn\",\"vendor\",\"mac\"], [...], ...], or with format=csv the same as CSV",
+            content((Vec<Vec<String>> = "application/json"), (String = "text/csv"))),
         (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
     ))]
 pub async fn download(
@@ -437,7 +456,7 @@ pub async fn download(
     let devices: Vec<Device> = db.fetch_all_matching(&LIST.query(&params)?).await?;
     let rows = std::iter::once(headers.map(str::to_string))
         .chain(devices.into_iter().map(|d| [d.name, d.extn, d.vendor, d.mac]));
-    match options.format.as_deref().unwrap_or("json") {
+    match options.format.as_deref().filter(|f| !f.is_empty()).unwrap_or("json") {
         "json" => Ok(Json(rows.collect::<Vec<_>>()).into_response()),
         "csv" => {
             let mut out = csv::Writer::from_writer(Vec::new());
@@ -458,13 +477,14 @@ pub async fn download(
     }
 }
 
-#[utoipa::path(get, path = "/api/device_provisions/pending", tag = "device_provisions",
-    params(
-        ("page" = Option<i64>, Query, minimum = 1), ("perPage" = Option<i64>, Query, minimum = 1, maximum = 10000), ("sort_field" = Option<String>, Query), ("sort_order" = Option<String>, Query),
-        ("mac" = Option<String>, Query, description = "part of a MAC, any spelling"), ("vendor" = Option<String>, Query, description = "the guessed vendor code"),
-    ),
+#[utoipa::path(get, path = "/api/device_provisions/pending", tag = "device_provisions", params(PendingQuery),
     responses((status = 200, body = PageBody<PendingPhone>, description = "claim one by creating its record"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
-pub async fn pending(State(db): State<Db>, params: ListParams) -> Result<Json<PageBody<PendingPhone>>, ApiError> {
+pub async fn pending(
+    State(db): State<Db>,
+    State(packs): State<Arc<PackShelf>>,
+    mut params: ListParams,
+) -> Result<Json<PageBody<PendingPhone>>, ApiError> {
+    vendor_named(&packs.current(), &mut params)?;
     Ok(Json(PENDING.fetch(&db, &params).await?))
 }
 
