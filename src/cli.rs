@@ -1,17 +1,23 @@
 //! The `sipprov` command line.
 
 use std::collections::HashMap;
-use std::io::{BufRead, IsTerminal};
+use std::io::{BufRead, IsTerminal, Read, Write};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
+use crate::api::device_provisions::export::{self, Headers, Model};
+use crate::api::device_provisions::import::{Step, rows_from_bytes, write_rows};
+use crate::api::device_provisions::{IMPORT_BODY_LIMIT, ImportedRows};
+use crate::api::paging::ListParams;
 use crate::app;
 use crate::config::{LogFormat, Overrides, ServeFlags, Settings, redact_url};
 use crate::domain::{Mac, timestamp};
+use crate::error::ApiError;
 use crate::listener::{self, ConnectionLimits};
 use crate::packs::Packs;
 use crate::provision::{Answer, PhoneRequest, tftp};
@@ -69,6 +75,40 @@ enum Command {
     /// Render every template (built-in and overrides) against a sample phone
     /// and check XML output is well-formed; exits 1 if any fails.
     CheckTemplates,
+    /// Import device records from a CSV or XLSX file with Chinese or English
+    /// headers, as POST /api/device_provisions/import takes it: all or nothing.
+    Import {
+        file: PathBuf,
+        /// Check every row and print the records that would be created; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Write every device record to a file that `import` reads back.
+    Export {
+        /// The file to write; `-` is standard output.
+        file: PathBuf,
+        /// [default: from the file's extension, else csv]
+        #[arg(long, value_enum)]
+        format: Option<ExportFormat>,
+        /// `zh-CN` for Chinese headers.
+        #[arg(long)]
+        language: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ExportFormat {
+    Csv,
+    Xlsx,
+}
+
+impl ExportFormat {
+    fn of(file: &Path) -> ExportFormat {
+        match file.extension().and_then(|e| e.to_str()) {
+            Some(e) if e.eq_ignore_ascii_case("xlsx") => ExportFormat::Xlsx,
+            _ => ExportFormat::Csv,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -126,9 +166,7 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(_) => serve(settings).await,
         Command::Migrate => {
-            state::make_data_dir(&settings)?;
-            let db = Db::connect(&settings.database_url()).await?;
-            db.migrate().await?;
+            open_database(&settings).await?;
             println!("migrations applied to {}", redact_url(&settings.database_url()));
             Ok(())
         }
@@ -140,7 +178,17 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
             host,
         } => render(settings, &mac, file, &user_agent, host).await,
         Command::CheckTemplates => check_templates(&settings),
+        Command::Import { file, dry_run } => import(settings, &file, dry_run).await,
+        Command::Export { file, format, language } => export(settings, &file, format, language.as_deref()).await,
     }
+}
+
+/// The database, migrated, with its data dir made private first.
+async fn open_database(settings: &Settings) -> anyhow::Result<Db> {
+    state::make_data_dir(settings)?;
+    let db = Db::connect(&settings.database_url()).await?;
+    db.migrate().await?;
+    Ok(db)
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
@@ -246,9 +294,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
 }
 
 async fn user(settings: Settings, cmd: UserCommand) -> anyhow::Result<()> {
-    state::make_data_dir(&settings)?;
-    let db = Db::connect(&settings.database_url()).await?;
-    db.migrate().await?;
+    let db = open_database(&settings).await?;
     let now = timestamp::now();
     match cmd {
         UserCommand::Add { login, name, admin } => {
@@ -349,6 +395,121 @@ fn check_templates(settings: &Settings) -> anyhow::Result<()> {
     }
     if !problems.is_empty() {
         bail!("{} problem(s) in the vendor packs", problems.len());
+    }
+    Ok(())
+}
+
+/// Imports a file through the API's own import: the same limits, checks,
+/// report and single transaction.
+async fn import(settings: Settings, file: &Path, dry_run: bool) -> anyhow::Result<()> {
+    let bytes = read_upload(file)?;
+    let failed = |err: ApiError| import_failure(file, err);
+    // Multipart uploads are read the same way: any of CSV, XLSX or JSON rows.
+    let rows = rows_from_bytes(&bytes, false).map_err(failed)?;
+    drop(bytes);
+    let db = open_database(&settings).await?;
+    let packs = state::open_packs(&settings.data_dir)?;
+    let bar = import_progress(rows.len());
+    let on_step = |step| match step {
+        Step::Checking => bar.set_message("checking"),
+        Step::Written(rows) => {
+            bar.set_message("writing");
+            bar.inc(rows as u64);
+            // Cleared before the commit's log line, which would leave it stale on screen.
+            if Some(bar.position()) == bar.length() {
+                bar.finish_and_clear();
+            }
+        }
+    };
+    let report = write_rows(&db, &packs.current(), rows, dry_run, &on_step).await;
+    bar.finish_and_clear();
+    db.close().await;
+    let report = report.map_err(failed)?;
+    match &report.data {
+        // The API's own report, row by row: what a script or jq reads.
+        ImportedRows::Planned(_) => println!("{}", serde_json::to_string_pretty(&report)?),
+        ImportedRows::Created(created) => {
+            println!("{} device records imported from {}", created.len(), file.display())
+        }
+    }
+    Ok(())
+}
+
+/// A file's bytes, read no further than the API's upload limit, so that no
+/// file can make sipprov hold more than an upload could.
+fn read_upload(file: &Path) -> anyhow::Result<Vec<u8>> {
+    let opened = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
+    let mut bytes = Vec::new();
+    opened
+        .take(IMPORT_BODY_LIMIT as u64 + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("reading {}", file.display()))?;
+    if bytes.len() > IMPORT_BODY_LIMIT {
+        bail!(
+            "{} is larger than {} MiB, the most one import takes",
+            file.display(),
+            IMPORT_BODY_LIMIT / (1024 * 1024)
+        );
+    }
+    Ok(bytes)
+}
+
+/// The import's error with every bad row on a line of its own: row, column,
+/// value and reason, as the API lists them.
+fn import_failure(file: &Path, err: ApiError) -> anyhow::Error {
+    let ApiError::BadRows { message, errors } = err else {
+        return anyhow::Error::new(err).context(format!("importing {}", file.display()));
+    };
+    let mut text = format!("importing {}: {message}", file.display());
+    for error in errors {
+        text.push_str(&format!("\n  row {}", error.row));
+        if !error.column.is_empty() {
+            text.push_str(&format!(", {}", error.column));
+        }
+        if !error.value.is_empty() {
+            text.push_str(&format!(" '{}'", error.value));
+        }
+        text.push_str(&format!(": {}", error.reason));
+    }
+    anyhow::anyhow!(text)
+}
+
+/// Rows done and rows per second, on standard error when it is a terminal;
+/// indicatif's stderr target draws nothing anywhere else.
+fn import_progress(rows: usize) -> ProgressBar {
+    let style = ProgressStyle::with_template("{msg:>8} {wide_bar} {pos}/{len} rows, {rate}")
+        .expect("the template is valid")
+        .with_key("rate", |state: &ProgressState, out: &mut dyn std::fmt::Write| {
+            let _ = write!(out, "{:.0} rows/s", state.per_sec());
+        });
+    let bar = ProgressBar::with_draw_target(Some(rows as u64), ProgressDrawTarget::stderr()).with_style(style);
+    // Checking shows no rows moving; the tick keeps the time and rate current.
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    bar
+}
+
+/// Writes every live record, with the model, in the import's columns.
+async fn export(
+    settings: Settings,
+    file: &Path,
+    format: Option<ExportFormat>,
+    language: Option<&str>,
+) -> anyhow::Result<()> {
+    let format = format.unwrap_or_else(|| ExportFormat::of(file));
+    let db = open_database(&settings).await?;
+    let devices = export::records(&db, &ListParams::from_map(HashMap::new())?).await?;
+    db.close().await;
+    let count = devices.len();
+    let table = export::table(devices, Headers::for_language(language), Model::Kept);
+    let bytes = match format {
+        ExportFormat::Csv => export::csv_bytes(&table)?,
+        ExportFormat::Xlsx => export::xlsx_bytes(&table)?,
+    };
+    if file == Path::new("-") {
+        std::io::stdout().write_all(&bytes)?;
+    } else {
+        std::fs::write(file, bytes).with_context(|| format!("writing {}", file.display()))?;
+        println!("{count} device records exported to {}", file.display());
     }
     Ok(())
 }

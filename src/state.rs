@@ -57,14 +57,7 @@ impl AppState {
             .context("removing files interrupted uploads left behind")?;
         // A broken pack or a shadowed file route stops the server here,
         // not at a customer site.
-        let packs = PackShelf::open(&settings.data_dir).map_err(|problems| {
-            let listed: Vec<String> = problems.iter().map(ToString::to_string).collect();
-            anyhow::anyhow!(
-                "the vendor packs have problems (sipprov check-templates lists them):\n{}",
-                listed.join("\n")
-            )
-        })?;
-        let packs = Arc::new(packs);
+        let packs = Arc::new(open_packs(&settings.data_dir)?);
         let public = settings
             .prov_public_url
             .as_deref()
@@ -105,6 +98,18 @@ impl AppState {
             generated,
         ))
     }
+}
+
+/// The packs, built-in and in the data dir; a broken pack or a shadowed
+/// file route stops here, not at a customer site.
+pub fn open_packs(data_dir: &Path) -> anyhow::Result<PackShelf> {
+    PackShelf::open(data_dir).map_err(|problems| {
+        let listed: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!(
+            "the vendor packs have problems (sipprov check-templates lists them):\n{}",
+            listed.join("\n")
+        )
+    })
 }
 
 /// Creates the data dir if needed, and keeps it private: it holds the key,

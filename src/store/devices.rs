@@ -91,7 +91,14 @@ impl Db {
     }
 
     /// Inserts every record and its lines in one transaction: all or none.
-    pub async fn insert_devices(&self, rows: Vec<DeviceFields>, now: OffsetDateTime) -> sqlx::Result<Vec<Device>> {
+    /// `written` is told each chunk's row count as it goes in, for a
+    /// progress display.
+    pub async fn insert_devices(
+        &self,
+        rows: Vec<DeviceFields>,
+        now: OffsetDateTime,
+        written: &(dyn Fn(usize) + Sync),
+    ) -> sqlx::Result<Vec<Device>> {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
@@ -109,6 +116,7 @@ impl Db {
                         .bind(&r.mac).bind(&r.extn).bind(&r.kind).bind(now).bind(now);
                 }
                 q.execute(&mut *tx).await?;
+                written(chunk.len());
             }
 
             let lines: Vec<(i64, i64, &str, i64)> = rows.iter().zip(&ids)

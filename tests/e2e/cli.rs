@@ -2,7 +2,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -146,18 +146,45 @@ fn login(addr: &str, login: &str, password: &str) -> Value {
     ])
 }
 
+/// The generated admin password a fresh server printed first, and a token
+/// from logging in with it.
+fn first_admin_session(server: &mut Server) -> (String, String) {
+    let mut first_line = String::new();
+    server.stdout.read_line(&mut first_line).unwrap();
+    let password = first_line.trim().rsplit(' ').next().unwrap().to_string();
+    let token = login(&server.addr, "admin", &password)["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    (password, token)
+}
+
 fn for_each_database(run: impl Fn(&Path, Option<&str>)) {
+    for_each_backend_with_databases(1, |sites| run(&sites[0].0, sites[0].1.as_deref()));
+}
+
+/// Runs once per backend with `count` fresh databases of that backend, each
+/// with its own data dir (one that does not exist yet: sipprov makes it).
+fn for_each_backend_with_databases(count: usize, run: impl Fn(&[(PathBuf, Option<String>)])) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     for backend in backends() {
         let dir = tempfile::tempdir().unwrap();
-        match backend {
-            // A data dir that does not exist yet: sipprov makes it.
-            Backend::Sqlite => run(&dir.path().join("data"), None),
-            Backend::Postgres(server) => {
-                let (_pg, url): (ScratchPg, String) = rt.block_on(ScratchPg::create(&server));
-                run(&dir.path().join("data"), Some(&url));
-            }
-        }
+        // Dropped after the run: each scratch database goes with its guard.
+        let mut guards: Vec<ScratchPg> = Vec::new();
+        let sites: Vec<(PathBuf, Option<String>)> = (0..count)
+            .map(|i| {
+                let data = dir.path().join(if i == 0 { "data".into() } else { format!("data{i}") });
+                match &backend {
+                    Backend::Sqlite => (data, None),
+                    Backend::Postgres(server) => {
+                        let (guard, url) = rt.block_on(ScratchPg::create(server));
+                        guards.push(guard);
+                        (data, Some(url))
+                    }
+                }
+            })
+            .collect();
+        run(&sites);
     }
 }
 
@@ -311,13 +338,7 @@ fn render_prints_what_the_phone_gets_and_check_templates_finds_broken_overrides(
 
         // A phone with a line, made through the API of a running server.
         let mut server = serve(dir, db);
-        let mut first_line = String::new();
-        server.stdout.read_line(&mut first_line).unwrap();
-        let password = first_line.trim().rsplit(' ').next().unwrap().to_string();
-        let token = login(&server.addr, "admin", &password)["token"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let (_, token) = first_admin_session(&mut server);
         let api = |path: &str, body: &str| {
             curl(&[
                 &format!("http://{}{path}", server.addr),
@@ -991,5 +1012,274 @@ fn the_data_dir_is_private_and_a_locked_login_is_unlocked_from_the_command_line(
             assert_eq!(mode(&folder), 0o700, "{}", folder.display());
         }
         server.terminate();
+    });
+}
+
+/// Starts a server on the database just long enough to create these
+/// extensions through the API, each with a SIP password an export must
+/// never show (`secret-<extn>`); returns the admin's password.
+fn create_extensions(dir: &Path, db: Option<&str>, extns: &[&str]) -> String {
+    let mut server = serve(dir, db);
+    let (password, token) = first_admin_session(&mut server);
+    for extn in extns {
+        let created = curl(&[
+            &format!("http://{}/api/extensions", server.addr),
+            "-H",
+            &format!("X-XTRA-AUTH-ID: {token}"),
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            &format!(r#"{{"extn":"{extn}","password":"secret-{extn}"}}"#),
+        ]);
+        assert_eq!(created["code"], 200, "{created}");
+    }
+    server.terminate();
+    password
+}
+
+/// Output for a pipe or a file: no escape sequence, no carriage return
+/// (what a progress bar draws with).
+fn assert_plain(out: &std::process::Output) {
+    for (stream, bytes) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+        assert!(
+            !bytes.iter().any(|b| *b == 0x1b || *b == b'\r'),
+            "control codes on {stream}: {:?}",
+            String::from_utf8_lossy(bytes)
+        );
+    }
+}
+
+/// Runs a command of the binary off a terminal, its output checked plain.
+fn run_plain(dir: &Path, db: Option<&str>, args: &[&str]) -> std::process::Output {
+    let out = sipprov(dir, db).args(args).stdin(Stdio::null()).output().unwrap();
+    assert_plain(&out);
+    out
+}
+
+/// Standard output of a command that must succeed.
+fn succeeded(out: std::process::Output) -> String {
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The stored records as `export -` prints them: CSV on standard output.
+fn exported(dir: &Path, db: Option<&str>) -> String {
+    succeeded(run_plain(dir, db, &["export", "-"]))
+}
+
+/// An export of no records: the header row alone.
+const NO_RECORDS: &str = "name,extn,vendor,mac,type\n";
+
+/// A workbook of text cells, first row the headers.
+fn text_workbook(rows: &[&[&str]]) -> Vec<u8> {
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    for (row, cells) in rows.iter().enumerate() {
+        for (column, cell) in cells.iter().enumerate() {
+            sheet.write_string(row as u32, column as u16, *cell).unwrap();
+        }
+    }
+    book.save_to_buffer().unwrap()
+}
+
+/// The first sheet's cells, as text.
+fn sheet_cells(path: &Path) -> Vec<Vec<String>> {
+    use calamine::Reader;
+    let mut book = calamine::open_workbook_auto(path).unwrap();
+    let sheet = book.worksheet_range_at(0).unwrap().unwrap();
+    sheet
+        .rows()
+        .map(|row| row.iter().map(|cell| cell.to_string()).collect())
+        .collect()
+}
+
+#[test]
+fn import_and_export_round_trip_through_csv_and_xlsx() {
+    for_each_backend_with_databases(2, |sites| {
+        let [(first, first_db), (fresh, fresh_db)] = sites else {
+            unreachable!()
+        };
+        let (first_db, fresh_db) = (first_db.as_deref(), fresh_db.as_deref());
+        for (dir, db) in [(first, first_db), (fresh, fresh_db)] {
+            create_extensions(dir, db, &["1001", "1002", "1003"]);
+        }
+        let work = tempfile::tempdir().unwrap();
+        let file = |name: &str| work.path().join(name).display().to_string();
+        std::fs::write(
+            file("zh.csv"),
+            "名称,分机号,供应商,MAC,型号\n前台,1001,亿联,00:15:65:AA:BB:01,T46U\n后台,\"[{\"\"extn\"\":\"\"1002\"\"}]\",gs,000b.82d7.4615,GXP2170\n",
+        )
+        .unwrap();
+        std::fs::write(
+            file("en.xlsx"),
+            text_workbook(&[
+                &["name", "extn", "vendor", "mac", "type"],
+                &["Meeting room", "1003", "fanvil", "0c:38:3e:00:00:01", "X6"],
+                &["Lobby", "", "snom", "000413000001", ""],
+            ]),
+        )
+        .unwrap();
+        let imported = succeeded(run_plain(first, first_db, &["import", &file("zh.csv")]));
+        assert!(imported.contains("2 device records imported"), "{imported}");
+        let imported = succeeded(run_plain(first, first_db, &["import", &file("en.xlsx")]));
+        assert!(imported.contains("2 device records imported"), "{imported}");
+
+        succeeded(run_plain(first, first_db, &["export", &file("first.csv")]));
+        let first_csv = std::fs::read_to_string(file("first.csv")).unwrap();
+        assert_eq!(
+            first_csv,
+            "name,extn,vendor,mac,type\n\
+             前台,1001,亿联,001565aabb01,T46U\n\
+             后台,\"[{\"\"extn\"\":\"\"1002\"\"}]\",gs,000b82d74615,GXP2170\n\
+             Meeting room,1003,fanvil,0c383e000001,X6\n\
+             Lobby,,snom,000413000001,\n",
+            "the extensions as the import reads them"
+        );
+        assert!(!first_csv.contains("secret-"), "no SIP password leaves: {first_csv}");
+        assert_eq!(exported(first, first_db), first_csv, "`-` is standard output");
+        succeeded(run_plain(first, first_db, &["export", &file("first.xlsx")]));
+        let first_sheet = sheet_cells(Path::new(&file("first.xlsx")));
+        let table: Vec<Vec<String>> = csv::Reader::from_reader(first_csv.as_bytes())
+            .records()
+            .map(|r| r.unwrap().iter().map(String::from).collect())
+            .collect();
+        assert_eq!(first_sheet[1..], table[..], "the workbook holds the same table");
+
+        // The CSV export checks clean against the fresh database; the
+        // workbook goes in, and comes out as the first database's records.
+        let dry = succeeded(run_plain(fresh, fresh_db, &["import", "--dry-run", &file("first.csv")]));
+        let dry: Value = serde_json::from_str(&dry).unwrap();
+        assert_eq!(dry["data"].as_array().unwrap().len(), 4, "{dry}");
+        succeeded(run_plain(fresh, fresh_db, &["import", &file("first.xlsx")]));
+        succeeded(run_plain(
+            fresh,
+            fresh_db,
+            &["export", "--format", "csv", &file("again.out")],
+        ));
+        assert_eq!(std::fs::read_to_string(file("again.out")).unwrap(), first_csv);
+        succeeded(run_plain(fresh, fresh_db, &["export", &file("again.xlsx")]));
+        assert_eq!(sheet_cells(Path::new(&file("again.xlsx"))), first_sheet);
+        let chinese = succeeded(run_plain(fresh, fresh_db, &["export", "--language", "zh-CN", "-"]));
+        assert!(chinese.starts_with("名称,分机号,供应商,MAC,型号\n"), "{chinese}");
+    });
+}
+
+#[test]
+fn a_dry_run_prints_the_apis_report_and_writes_nothing() {
+    for_each_database(|dir, db| {
+        let password = create_extensions(dir, db, &["1001"]);
+        let work = tempfile::tempdir().unwrap();
+        let csv = work.path().join("phones.csv");
+        std::fs::write(
+            &csv,
+            "name,extn,vendor,mac,type\nFront,1001,yealink,00-15-65-aa-bb-01,T46U\nBack,,gs,000B82D74615,\n",
+        )
+        .unwrap();
+        // The API's report for the same file, from a server on the same database.
+        let mut server = serve(dir, db);
+        let token = login(&server.addr, "admin", &password)["token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let from_api = curl(&[
+            &format!("http://{}/api/device_provisions/import?dry_run=1", server.addr),
+            "-H",
+            &format!("X-XTRA-AUTH-ID: {token}"),
+            "-F",
+            &format!("file=@{}", csv.display()),
+        ]);
+        server.terminate();
+
+        let printed = succeeded(run_plain(dir, db, &["import", "--dry-run", &csv.display().to_string()]));
+        let report: Value = serde_json::from_str(&printed).unwrap();
+        assert_eq!(report, from_api, "the API's report, row by row");
+        assert_eq!(
+            report["data"][0],
+            serde_json::json!({"name": "Front", "vendor": "yealink", "mac": "001565aabb01", "extn": "1001", "type": "T46U"})
+        );
+        assert!(report["message"].as_str().unwrap().contains("nothing was written"));
+        assert_eq!(exported(dir, db), NO_RECORDS, "a dry run writes nothing");
+    });
+}
+
+#[test]
+fn a_bad_row_or_a_hostile_file_fails_the_import_and_writes_nothing() {
+    for_each_database(|dir, db| {
+        let work = tempfile::tempdir().unwrap();
+        let file = |name: &str| work.path().join(name).display().to_string();
+        let refused = |name: &str| {
+            let out = run_plain(dir, db, &["import", &file(name)]);
+            assert!(!out.status.success(), "{name} was imported");
+            assert!(out.stdout.is_empty(), "{}", String::from_utf8_lossy(&out.stdout));
+            String::from_utf8(out.stderr).unwrap()
+        };
+        // Good rows around a bad one, on line 4 after a blank line.
+        std::fs::write(
+            file("bad.csv"),
+            "name,extn,vendor,mac\nFront,,yealink,001565aabb01\n\nBack,,yealink,00:15:65:aa:bb:zz\nSide,,gs,000b82d74615\n",
+        )
+        .unwrap();
+        let said = refused("bad.csv");
+        assert!(said.contains("1 bad row; nothing was written"), "{said}");
+        assert!(said.contains("row 4, mac '00:15:65:aa:bb:zz': "), "{said}");
+        std::fs::write(
+            file("bad.xlsx"),
+            text_workbook(&[
+                &["名称", "分机号", "供应商", "MAC"],
+                &["前台", "", "亿联", "001565aabb01"],
+                &["后台", "", "acme", "001565aabb02"],
+            ]),
+        )
+        .unwrap();
+        let said = refused("bad.xlsx");
+        assert!(said.contains("row 3, vendor 'acme': unknown vendor"), "{said}");
+
+        // The limits of an upload: its size, and what a workbook declares.
+        let huge = std::fs::File::create(file("huge.csv")).unwrap();
+        huge.set_len(64 * 1024 * 1024 + 1).unwrap();
+        let said = refused("huge.csv");
+        assert!(said.contains("larger than 64 MiB"), "{said}");
+        let mut book = rust_xlsxwriter::Workbook::new();
+        let sheet = book.add_worksheet();
+        sheet.write_string(0, 0, "mac").unwrap();
+        sheet.write_string(300_000, 0, "001565aabb01").unwrap();
+        std::fs::write(file("tall.xlsx"), book.save_to_buffer().unwrap()).unwrap();
+        let said = refused("tall.xlsx");
+        assert!(said.contains("at most 200000 rows are read"), "{said}");
+
+        assert_eq!(exported(dir, db), NO_RECORDS, "nothing was written");
+    });
+}
+
+#[test]
+fn the_progress_bar_shows_on_a_terminal_only() {
+    for_each_database(|dir, db| {
+        let work = tempfile::tempdir().unwrap();
+        let rows: String = (0..5000)
+            .map(|i| format!("phone {i},,yealink,001565{i:06x}\n"))
+            .collect();
+        let csv = work.path().join("phones.csv");
+        std::fs::write(&csv, format!("name,extn,vendor,mac\n{rows}")).unwrap();
+        let csv = csv.display().to_string();
+        let imported = succeeded(run_plain(dir, db, &["import", "--dry-run", &csv]));
+        assert!(imported.contains("dry run: 5000 rows"));
+
+        // On a terminal (script gives the command one) the bar draws.
+        let mut command = vec![BIN.to_string(), "--data-dir".into(), dir.display().to_string()];
+        if let Some(url) = db {
+            command.extend(["--database-url".into(), url.to_string()]);
+        }
+        command.extend(["import".into(), csv.clone()]);
+        let on_terminal = Command::new("script")
+            .args(["-qec", &command.join(" "), "/dev/null"])
+            .env_remove("DATABASE_URL")
+            .env_remove("SIPPROV_DATABASE_URL")
+            .stdin(Stdio::null())
+            .run();
+        let shown = String::from_utf8_lossy(&on_terminal.stdout);
+        assert!(on_terminal.status.success(), "{shown}");
+        assert!(shown.contains("/5000 rows") && shown.contains("rows/s"), "{shown}");
+        assert!(shown.contains("5000 device records imported"), "{shown}");
+        assert_eq!(exported(dir, db).lines().count(), 5001);
     });
 }

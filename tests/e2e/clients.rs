@@ -14,6 +14,7 @@ const PACKAGES: &[(&str, &str)] = &[
     ("chromedriver", "chromium-driver"),
     ("psql", "postgresql-client"),
     ("sqlite3", "sqlite3"),
+    ("script", "bsdutils"),
 ];
 
 /// Runs a client, failing the test with the package to install when the

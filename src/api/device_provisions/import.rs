@@ -9,13 +9,15 @@ use std::fmt;
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
+use super::{ImportedRows, PlannedDevice};
 use crate::api::extract::lenient;
-use crate::domain::{ExtnRef, Mac, Vendor, parse_extn_field};
+use crate::api::{Done, done};
+use crate::domain::{ExtnRef, Mac, Vendor, parse_extn_field, timestamp};
 use crate::error::{ApiError, RowError};
 use crate::packs::Packs;
 use crate::provision::render::model_key;
 use crate::store::Db;
-use crate::store::devices::DeviceFields;
+use crate::store::devices::{Device, DeviceFields};
 use crate::store::extensions::ExtensionKey;
 
 /// One input row before validation. `row` is what the admin sees: the
@@ -56,6 +58,9 @@ const COLUMN_NAMES: &[(&str, Column)] = &[
 /// Export headers, in import order, so an export imports back unchanged.
 pub const HEADERS_EN: [&str; 4] = ["name", "extn", "vendor", "mac"];
 pub const HEADERS_ZH: [&str; 4] = ["名称", "分机号", "供应商", "MAC"];
+/// The model's header, a column XSwitch's download leaves out.
+pub const MODEL_HEADER_EN: &str = "type";
+pub const MODEL_HEADER_ZH: &str = "型号";
 
 fn column_of(header: &str) -> Option<Column> {
     let header = header.trim().trim_start_matches('\u{feff}').to_lowercase();
@@ -611,6 +616,85 @@ impl LineCounter<'_> {
         }
         self.line
     }
+}
+
+/// Reads an uploaded file or body: an XLSX workbook by its signature; CSV
+/// when declared or when it does not look like JSON.
+pub fn rows_from_bytes(bytes: &[u8], is_csv: bool) -> Result<Vec<Result<RawRow, RowError>>, ApiError> {
+    if is_xlsx(bytes) {
+        return rows_from_xlsx(bytes);
+    }
+    let text = String::from_utf8_lossy(bytes);
+    if !is_csv && text.trim_start().starts_with(['{', '[']) {
+        rows_from_json(bytes)
+    } else {
+        rows_from_csv(bytes)
+    }
+}
+
+/// Where an import is, told as it goes for a progress display.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// The rows are being checked against the packs and the database.
+    Checking,
+    /// This many more rows went into the (still open) transaction.
+    Written(usize),
+}
+
+/// Told each `Step`; the API tells no one (`&|_| {}`).
+pub type OnStep<'a> = &'a (dyn Fn(Step) + Sync);
+
+/// Writes new records. The misses their MACs caused are forgiven when
+/// each node reads the change, so phones that asked before their records
+/// existed are not throttled.
+pub async fn insert(db: &Db, planned: Vec<DeviceFields>, on_step: OnStep<'_>) -> Result<Vec<Device>, ApiError> {
+    let written = |rows| on_step(Step::Written(rows));
+    Ok(db.insert_devices(planned, timestamp::now(), &written).await?)
+}
+
+/// An import, for the API and the command line alike: every row is
+/// checked, then all are written in one transaction, or none. A dry run
+/// reports the records it would create.
+pub async fn write_rows(
+    db: &Db,
+    packs: &Packs,
+    rows: Vec<Result<RawRow, RowError>>,
+    dry_run: bool,
+    on_step: OnStep<'_>,
+) -> Result<Done<ImportedRows>, ApiError> {
+    if rows.is_empty() {
+        return Err(ApiError::field("devices", "no rows to import"));
+    }
+    let started = std::time::Instant::now();
+    on_step(Step::Checking);
+    let planned = plan(db, packs, rows, None).await?;
+    let checked = started.elapsed();
+    if dry_run {
+        let count = planned.len();
+        let rows = planned
+            .into_iter()
+            .map(|d: DeviceFields| PlannedDevice {
+                name: d.name,
+                vendor: d.vendor,
+                mac: d.mac,
+                extn: d.extn,
+                kind: d.kind,
+            })
+            .collect();
+        return Ok(Done {
+            code: 200,
+            message: format!("dry run: {count} rows would be created; nothing was written"),
+            data: ImportedRows::Planned(rows),
+        });
+    }
+    let created = insert(db, planned, on_step).await?;
+    tracing::info!(
+        rows = created.len(),
+        check_ms = checked.as_millis() as u64,
+        write_ms = (started.elapsed() - checked).as_millis() as u64,
+        "device records imported"
+    );
+    Ok(done(ImportedRows::Created(created)).0)
 }
 
 /// The records to write, or every reason they cannot be.

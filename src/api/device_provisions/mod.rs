@@ -1,5 +1,6 @@
 //! `/api/device_provisions`: phones by MAC, per XSwitch's 话机自动配置 API.
 
+pub mod export;
 pub mod import;
 
 use axum::Json;
@@ -14,7 +15,8 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use self::import::{HEADERS_EN, HEADERS_ZH, JsonBody, RawRow, parse_json, plan, rows_from_csv, rows_from_json};
+use self::export::{Headers, Model};
+use self::import::{JsonBody, RawRow, insert, parse_json, plan, rows_from_bytes, write_rows};
 use super::audit::NothingChanged;
 use super::extract::{ApiPath, ApiQuery, RawBody, lenient};
 use super::paging::{Filter, ListParams, ListSpec, PageBody, like_pattern, list_query};
@@ -24,7 +26,7 @@ use crate::error::{ApiError, ErrorBody, RowError};
 use crate::packs::{PackShelf, Packs};
 use crate::provision::{Answer, PhoneRequest};
 use crate::state::AppState;
-use crate::store::devices::{COLUMNS, Device, DeviceFields};
+use crate::store::devices::{COLUMNS, Device};
 use crate::store::fetches::{PENDING_COLUMNS, PendingPhone};
 use crate::store::{Arg, Db, ListSql};
 
@@ -265,10 +267,12 @@ pub async fn create(
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
     match parse_json(&body)? {
-        JsonBody::Rows(rows) => write_rows(&db, &packs.current(), rows, false).await,
+        JsonBody::Rows(rows) => Ok(import_answer(
+            write_rows(&db, &packs.current(), rows, false, &|_| {}).await?,
+        )),
         JsonBody::Single(row) => {
             let planned = plan(&db, &packs.current(), vec![row], None).await.map_err(single_row)?;
-            let created = insert(&db, planned).await?;
+            let created = insert(&db, planned, &|_| {}).await?;
             Ok(done(created[0].id.to_string()).into_response())
         }
     }
@@ -327,71 +331,19 @@ pub async fn import_rows(
             content_type.starts_with("text/csv") || content_type.starts_with("application/csv"),
         )?
     };
-    write_rows(&db, &packs.current(), rows, dry_run).await
+    Ok(import_answer(
+        write_rows(&db, &packs.current(), rows, dry_run, &|_| {}).await?,
+    ))
 }
 
-/// An XLSX workbook by its signature; CSV when declared or when it does not
-/// look like JSON.
-fn rows_from_bytes(bytes: &[u8], is_csv: bool) -> Result<Vec<Result<RawRow, RowError>>, ApiError> {
-    if import::is_xlsx(bytes) {
-        return import::rows_from_xlsx(bytes);
-    }
-    let text = String::from_utf8_lossy(bytes);
-    if !is_csv && text.trim_start().starts_with(['{', '[']) {
-        rows_from_json(bytes)
-    } else {
-        rows_from_csv(bytes)
-    }
-}
-
-/// Writes new records. The misses their MACs caused are forgiven when
-/// each node reads the change, so phones that asked before their records
-/// existed are not throttled.
-async fn insert(db: &Db, planned: Vec<DeviceFields>) -> Result<Vec<Device>, ApiError> {
-    Ok(db.insert_devices(planned, timestamp::now()).await?)
-}
-
-async fn write_rows(
-    db: &Db,
-    packs: &Packs,
-    rows: Vec<Result<RawRow, RowError>>,
-    dry_run: bool,
-) -> Result<Response, ApiError> {
-    if rows.is_empty() {
-        return Err(ApiError::field("devices", "no rows to import"));
-    }
-    let started = std::time::Instant::now();
-    let planned = plan(db, packs, rows, None).await?;
-    let checked = started.elapsed();
+/// The API's answer to an import: its report; a dry run is not logged as a change.
+fn import_answer(report: Done<ImportedRows>) -> Response {
+    let dry_run = matches!(report.data, ImportedRows::Planned(_));
+    let mut response = Json(report).into_response();
     if dry_run {
-        let count = planned.len();
-        let rows = planned
-            .into_iter()
-            .map(|d: DeviceFields| PlannedDevice {
-                name: d.name,
-                vendor: d.vendor,
-                mac: d.mac,
-                extn: d.extn,
-                kind: d.kind,
-            })
-            .collect();
-        let body = Done {
-            code: 200,
-            message: format!("dry run: {count} rows would be created; nothing was written"),
-            data: ImportedRows::Planned(rows),
-        };
-        let mut response = Json(body).into_response();
         response.extensions_mut().insert(NothingChanged);
-        return Ok(response);
     }
-    let created = insert(db, planned).await?;
-    tracing::info!(
-        rows = created.len(),
-        check_ms = checked.as_millis() as u64,
-        write_ms = (started.elapsed() - checked).as_millis() as u64,
-        "device records imported"
-    );
-    Ok(done(ImportedRows::Created(created)).into_response())
+    response
 }
 
 #[utoipa::path(put, path = "/api/device_provisions/{id}", tag = "device_provisions", params(("id" = i64, Path)), request_body = DeviceInput,
@@ -449,30 +401,19 @@ pub async fn download(
     mut params: ListParams,
 ) -> Result<Response, ApiError> {
     vendor_named(&packs.current(), &mut params)?;
-    let headers = match options.language.as_deref() {
-        Some(l) if l.to_lowercase().starts_with("zh") => HEADERS_ZH,
-        _ => HEADERS_EN,
-    };
-    let devices: Vec<Device> = db.fetch_all_matching(&LIST.query(&params)?).await?;
-    let rows = std::iter::once(headers.map(str::to_string))
-        .chain(devices.into_iter().map(|d| [d.name, d.extn, d.vendor, d.mac]));
+    let devices = export::records(&db, &params).await?;
+    let headers = Headers::for_language(options.language.as_deref());
+    let table = export::table(devices, headers, Model::Left);
     match options.format.as_deref().filter(|f| !f.is_empty()).unwrap_or("json") {
-        "json" => Ok(Json(rows.collect::<Vec<_>>()).into_response()),
-        "csv" => {
-            let mut out = csv::Writer::from_writer(Vec::new());
-            for row in rows {
-                out.write_record(&row).map_err(anyhow::Error::from)?;
-            }
-            let bytes = out.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?;
-            Ok((
-                [
-                    (CONTENT_TYPE, "text/csv; charset=utf-8"),
-                    (CONTENT_DISPOSITION, "attachment; filename=\"device_provisions.csv\""),
-                ],
-                bytes,
-            )
-                .into_response())
-        }
+        "json" => Ok(Json(table).into_response()),
+        "csv" => Ok((
+            [
+                (CONTENT_TYPE, "text/csv; charset=utf-8"),
+                (CONTENT_DISPOSITION, "attachment; filename=\"device_provisions.csv\""),
+            ],
+            export::csv_bytes(&table)?,
+        )
+            .into_response()),
         other => Err(ApiError::field("format", format!("'{other}' is not json or csv"))),
     }
 }

@@ -1,0 +1,82 @@
+//! Device records as the import reads them back: a header row, then one
+//! row per record, for the API's download and `sipprov export`.
+
+use super::LIST;
+use super::import::{HEADERS_EN, HEADERS_ZH, MODEL_HEADER_EN, MODEL_HEADER_ZH};
+use crate::api::paging::ListParams;
+use crate::error::ApiError;
+use crate::store::Db;
+use crate::store::devices::Device;
+
+/// The language of the header row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Headers {
+    English,
+    Chinese,
+}
+
+impl Headers {
+    /// Chinese for a `zh…` language tag, else English.
+    pub fn for_language(tag: Option<&str>) -> Headers {
+        match tag {
+            Some(tag) if tag.to_lowercase().starts_with("zh") => Headers::Chinese,
+            _ => Headers::English,
+        }
+    }
+}
+
+/// Whether the model goes in a column of its own. XSwitch's download has
+/// four columns; a backup that is imported back keeps the model too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Model {
+    Left,
+    Kept,
+}
+
+/// Every live record the list filters let through, in id order; a
+/// `vendor` filter must already be a family's code (`vendor_named`).
+pub async fn records(db: &Db, params: &ListParams) -> Result<Vec<Device>, ApiError> {
+    Ok(db.fetch_all_matching(&LIST.query(params)?).await?)
+}
+
+/// The header row, then one row per record, in the import's column order.
+pub fn table(devices: Vec<Device>, headers: Headers, model: Model) -> Vec<Vec<String>> {
+    let (names, model_name) = match headers {
+        Headers::English => (HEADERS_EN, MODEL_HEADER_EN),
+        Headers::Chinese => (HEADERS_ZH, MODEL_HEADER_ZH),
+    };
+    let mut header: Vec<String> = names.map(str::to_string).into();
+    if model == Model::Kept {
+        header.push(model_name.to_string());
+    }
+    let rows = devices.into_iter().map(|d| {
+        let mut row = vec![d.name, d.extn, d.vendor, d.mac];
+        if model == Model::Kept {
+            row.push(d.kind);
+        }
+        row
+    });
+    std::iter::once(header).chain(rows).collect()
+}
+
+/// The table as CSV.
+pub fn csv_bytes(table: &[Vec<String>]) -> anyhow::Result<Vec<u8>> {
+    let mut out = csv::Writer::from_writer(Vec::new());
+    for row in table {
+        out.write_record(row)?;
+    }
+    out.into_inner().map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// The table as the first sheet of an XLSX workbook. Every cell is text,
+/// so MACs and extension numbers keep their leading zeros.
+pub fn xlsx_bytes(table: &[Vec<String>]) -> anyhow::Result<Vec<u8>> {
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    for (row, cells) in table.iter().enumerate() {
+        for (column, cell) in cells.iter().enumerate() {
+            sheet.write_string(u32::try_from(row)?, u16::try_from(column)?, cell)?;
+        }
+    }
+    Ok(book.save_to_buffer()?)
+}
