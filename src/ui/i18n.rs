@@ -325,6 +325,7 @@ const LABELS: &[(&str, &str, &str)] = &[
         "Previous phone password",
         "旧话机认证密码",
     ),
+    ("fleet", "Fleet", "话机概况"),
     ("done_created", "Saved.", "已保存。"),
     ("done_updated", "Saved.", "已保存。"),
     ("done_deleted", "Deleted.", "已删除。"),

@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::clients::RunClient;
-use crate::harness::{ADMIN_PASSWORD, TestApp, on_each_backend};
+use crate::harness::{ADMIN_PASSWORD, TestApp, assert_done, on_each_backend};
 
 /// A ChromeDriver on a free port, stopped when dropped.
 struct Driver {
@@ -102,6 +102,21 @@ async fn text_when(browser: &Client, css: &str, ready: impl Fn(&str) -> bool) ->
             _ => tokio::time::sleep(Duration::from_millis(100)).await,
         }
     }
+}
+
+/// The element's text on the page at `url`, reloaded until `ready` holds
+/// (or 10 s pass): what phones fetched reaches the database in batches.
+async fn text_after_reloads(browser: &Client, url: &str, css: &str, ready: impl Fn(&str) -> bool) -> String {
+    let mut text = String::new();
+    for _ in 0..50 {
+        browser.goto(url).await.unwrap();
+        text = text_of(browser, css).await;
+        if ready(&text) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    text
 }
 
 async fn fill(browser: &Client, name: &str, value: &str) {
@@ -224,15 +239,10 @@ async fn an_admin_rolls_out_phones_in_a_real_browser() {
         // A phone fetches its file: the table shows when, from where, which firmware.
         assert_eq!(phone_fetch(&app, "001565000002").await, StatusCode::OK);
         let row = "tr[data-mac='001565000002']";
-        let mut shown = String::new();
-        for _ in 0..50 {
-            browser.goto(&app.url("/ui/devices")).await.unwrap();
-            shown = text_of(&browser, row).await;
-            if shown.contains("Has the current config") {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        let shown = text_after_reloads(&browser, &app.url("/ui/devices"), row, |t| {
+            t.contains("Has the current config")
+        })
+        .await;
         assert!(shown.contains("127.0.0.1") && shown.contains("108.86.0.20"), "{shown}");
         let (_, device) = app.get("/api/device_provisions?mac=001565000002").await;
         let fetched_at = device["data"][0]["last_provisioned_at"].as_str().unwrap().to_string();
@@ -283,15 +293,10 @@ async fn an_admin_rolls_out_phones_in_a_real_browser() {
 
         // A pending phone is claimed with an extension.
         assert_eq!(phone_fetch(&app, "001565abcdef").await, StatusCode::NOT_FOUND);
-        let mut listed = String::new();
-        for _ in 0..50 {
-            browser.goto(&app.url("/ui/pending")).await.unwrap();
-            listed = text_of(&browser, "#pending").await;
-            if listed.contains("00:15:65:AB:CD:EF") {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        let listed = text_after_reloads(&browser, &app.url("/ui/pending"), "#pending", |t| {
+            t.contains("00:15:65:AB:CD:EF")
+        })
+        .await;
         assert!(listed.contains("00:15:65:AB:CD:EF") && listed.contains("T46U"), "{listed}");
         screenshot(&browser, "pending").await;
         click(&browser, "tr[data-mac='001565abcdef'] a").await;
@@ -623,6 +628,116 @@ async fn console_forms_edit_delete_export_and_reset_passwords() {
             (StatusCode::SEE_OTHER, "/ui/devices?done=deleted")
         );
         assert_eq!(app.get(&format!("/api/device_provisions/{id}")).await.0, 404);
+    })
+    .await;
+}
+
+/// A browser logged in to the console as the admin, on the Devices page.
+async fn admin_browser(driver: &Driver, app: &TestApp) -> Client {
+    let browser = driver.browser("en-US").await;
+    browser.goto(&app.url("/ui/login")).await.unwrap();
+    fill(&browser, "login", "admin").await;
+    fill(&browser, "password", ADMIN_PASSWORD).await;
+    click(&browser, "#log-in").await;
+    text_of(&browser, "#devices").await;
+    browser
+}
+
+async fn fleet_count(browser: &Client, state: &str) -> String {
+    text_of(browser, &format!("#fleet li[data-state='{state}'] .count")).await
+}
+
+#[tokio::test]
+async fn the_devices_page_sums_up_the_fleet() {
+    let driver = Driver::start();
+    let driver = &driver;
+    on_each_backend(|app| async move {
+        let browser = admin_browser(driver, &app).await;
+        for extn in ["5001", "5002", "5003"] {
+            app.extension(extn, "xswitch.cn", "fleet-Secret9").await;
+        }
+        let record = |mac: &str, extn: &str| json!({"mac": mac, "vendor": "yealink", "extn": extn});
+        for (mac, extn) in [
+            ("001565005001", "5001"),
+            ("001565005002", "5002"),
+            ("001565005003", "5003"),
+        ] {
+            assert_done(&app.post("/api/device_provisions", record(mac, extn)).await);
+        }
+        // A deleted record counts for nothing, even never fetched.
+        let deleted = assert_done(&app.post("/api/device_provisions", record("001565005004", "")).await);
+        let deleted = deleted.as_str().unwrap().to_string();
+        assert_done(&app.delete(&format!("/api/device_provisions/{deleted}")).await);
+
+        // Two phones fetch; two unknown ones ask, and one of those is then claimed.
+        for mac in ["001565005001", "001565005002"] {
+            assert_eq!(phone_fetch(&app, mac).await, StatusCode::OK);
+        }
+        for mac in ["001565005098", "001565005099"] {
+            assert_eq!(phone_fetch(&app, mac).await, StatusCode::NOT_FOUND);
+        }
+        // Fetches reach the database in batches.
+        for _ in 0..100 {
+            let (_, fetched) = app.get("/api/device_provisions?perPage=10").await;
+            let (_, pending) = app.get("/api/device_provisions/pending").await;
+            let fetches = fetched["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|d| d["last_provisioned_at"].as_str().is_some_and(|t| !t.is_empty()))
+                .count();
+            if fetches == 2 && pending["rowCount"] == 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_done(&app.post("/api/device_provisions", record("001565005098", "")).await);
+
+        // Times are whole seconds: the change lands in a later one than the fetch.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let second_line = extension_id(&app, "5002").await;
+        assert_done(
+            &app.put(&format!("/api/extensions/{second_line}"), json!({"name": "Renamed"}))
+                .await,
+        );
+
+        browser.goto(&app.url("/ui/devices")).await.unwrap();
+        assert_eq!(fleet_count(&browser, "current").await, "1");
+        assert_eq!(fleet_count(&browser, "older").await, "1");
+        assert_eq!(fleet_count(&browser, "never").await, "2");
+        assert_eq!(fleet_count(&browser, "pending").await, "1");
+        // The rows say the same of each phone.
+        assert!(
+            text_of(&browser, "tr[data-mac='001565005001']")
+                .await
+                .contains("Has the current config")
+        );
+        assert!(
+            text_of(&browser, "tr[data-mac='001565005002']")
+                .await
+                .contains("Has an older config")
+        );
+        assert!(
+            text_of(&browser, "tr[data-mac='001565005003']")
+                .await
+                .contains("Never fetched")
+        );
+        screenshot(&browser, "devices-fleet").await;
+
+        // The older phone fetches again and is current.
+        assert_eq!(phone_fetch(&app, "001565005002").await, StatusCode::OK);
+        let current = text_after_reloads(
+            &browser,
+            &app.url("/ui/devices"),
+            "#fleet li[data-state='current'] .count",
+            |t| t == "2",
+        )
+        .await;
+        assert_eq!(
+            (current.as_str(), fleet_count(&browser, "older").await.as_str()),
+            ("2", "0")
+        );
+        browser.close().await.unwrap();
     })
     .await;
 }
