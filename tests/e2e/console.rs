@@ -643,6 +643,185 @@ async fn admin_browser(driver: &Driver, app: &TestApp) -> Client {
     browser
 }
 
+/// The (operator, resource, action) of each row the Activity page shows, in order.
+async fn activity_rows(browser: &Client) -> Vec<(String, String, String)> {
+    text_of(browser, "#activity").await;
+    let mut rows = Vec::new();
+    for row in browser
+        .find_all(Locator::Css("#activity tbody tr[data-id]"))
+        .await
+        .unwrap()
+    {
+        let cells = row.find_all(Locator::Css("td")).await.unwrap();
+        let mut texts = Vec::new();
+        for cell in cells {
+            texts.push(cell.text().await.unwrap());
+        }
+        rows.push((texts[1].clone(), texts[3].clone(), texts[4].clone()));
+    }
+    rows
+}
+
+/// Sets the Activity page's filters to `given`, the others to any, and applies them.
+async fn filter_activity(browser: &Client, given: &[(&str, &str)]) {
+    for name in ["operator", "resource", "action", "startDate", "endDate"] {
+        let value = given.iter().find(|(n, _)| *n == name).map_or("", |(_, v)| *v);
+        if name == "resource" || name == "action" {
+            browser
+                .find(Locator::Css(&format!("select[name='{name}']")))
+                .await
+                .unwrap()
+                .select_by_value(value)
+                .await
+                .unwrap();
+        } else {
+            fill(browser, name, value).await;
+        }
+    }
+    let shown = browser.find(Locator::Css("#activity")).await.unwrap();
+    click(browser, "#filter").await;
+    // The table goes stale once the filtered page has replaced it.
+    for _ in 0..100 {
+        if shown.text().await.is_err() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the filtered page did not load");
+}
+
+fn row(operator: &str, resource: &str, action: &str) -> (String, String, String) {
+    (operator.into(), resource.into(), action.into())
+}
+
+#[tokio::test]
+async fn the_activity_page_filters_the_operation_log_newest_first() {
+    let driver = Driver::start();
+    let driver = &driver;
+    on_each_backend(|app| async move {
+        let browser = admin_browser(driver, &app).await;
+        // Changes through the API, and another operator's login.
+        app.extension("4001", "xswitch.cn", "activity-Secret9").await;
+        let created = assert_done(
+            &app.post(
+                "/api/device_provisions",
+                json!({"mac": "001565004001", "vendor": "yealink", "extn": "4001", "name": "Hall"}),
+            )
+            .await,
+        );
+        let device = created.as_str().unwrap().to_string();
+        for n in 0..21 {
+            let renamed =
+                json!({"mac": "001565004001", "vendor": "yealink", "extn": "4001", "name": format!("Hall {n}")});
+            assert_done(&app.put(&format!("/api/device_provisions/{device}"), renamed).await);
+        }
+        assert_done(
+            &app.post(
+                "/api/users",
+                json!({"login": "auditor", "name": "Auditor", "password": "auditor-Passw0rd", "type": "NORMAL"}),
+            )
+            .await,
+        );
+        app.login("auditor", "auditor-Passw0rd").await;
+
+        // Everything, newest first.
+        browser.goto(&app.url("/ui/activity")).await.unwrap();
+        let all = activity_rows(&browser).await;
+        assert_eq!(all.len(), 20, "a page of rows: {all:?}");
+        assert_eq!(all[0], row("Auditor", "sessions", "LOGIN"));
+        assert_eq!(all[1], row("Admin", "users", "CREATE"));
+        assert_eq!(all[2], row("Admin", "device_provisions", "UPDATE"));
+        assert!(text_of(&browser, "nav a.on").await.contains("Activity"));
+        screenshot(&browser, "activity").await;
+
+        // By resource, over two pages, the filter kept by the pager.
+        filter_activity(&browser, &[("resource", "device_provisions")]).await;
+        let first = activity_rows(&browser).await;
+        assert_eq!(first.len(), 20);
+        assert!(
+            first.iter().all(|r| *r == row("Admin", "device_provisions", "UPDATE")),
+            "{first:?}"
+        );
+        assert!(text_of(&browser, ".pager").await.contains("Page 1 / 2 · 22 rows"));
+        click(&browser, "a[rel='next']").await;
+        text_when(&browser, ".pager", |t| t.contains("Page 2 / 2")).await;
+        assert_eq!(
+            activity_rows(&browser).await,
+            [
+                row("Admin", "device_provisions", "UPDATE"),
+                row("Admin", "device_provisions", "CREATE")
+            ]
+        );
+
+        // By action, across resources, newest first.
+        filter_activity(&browser, &[("action", "CREATE")]).await;
+        text_when(&browser, ".pager", |t| t.contains("3 rows")).await;
+        assert_eq!(
+            activity_rows(&browser).await,
+            [
+                row("Admin", "users", "CREATE"),
+                row("Admin", "device_provisions", "CREATE"),
+                row("Admin", "extensions", "CREATE"),
+            ]
+        );
+
+        // By operator, login or name in any case.
+        for operator in ["auditor", "AUDITOR"] {
+            filter_activity(&browser, &[("operator", operator)]).await;
+            text_when(&browser, ".pager", |t| t.contains("1 rows")).await;
+            assert_eq!(activity_rows(&browser).await, [row("Auditor", "sessions", "LOGIN")]);
+        }
+
+        // By date: a bare end date means its whole day.
+        let today = text_of(&browser, "#activity tbody tr[data-id] td").await[..10].to_string();
+        assert!(!today.is_empty(), "{today}");
+        for (from, until, rows) in [
+            (today.as_str(), today.as_str(), "3 rows"),
+            ("2000-01-01", "", "3 rows"),
+            ("2999-01-01", "", "0 rows"),
+            ("", "2000-01-01", "0 rows"),
+        ] {
+            filter_activity(
+                &browser,
+                &[("action", "CREATE"), ("startDate", from), ("endDate", until)],
+            )
+            .await;
+            let pager = text_when(&browser, ".pager", |t| t.contains(rows)).await;
+            assert!(pager.contains(rows), "{from}..{until}: {pager}");
+        }
+        assert!(text_of(&browser, "#activity").await.contains("No operations match"));
+
+        // Bad input: a message naming the field, beside it; never a 500.
+        filter_activity(&browser, &[("startDate", "2024-13-45")]).await;
+        let message = text_of(&browser, "[data-field='startDate']").await;
+        assert!(message.contains("startDate: '2024-13-45' is not a date"), "{message}");
+        screenshot(&browser, "activity-bad-date").await;
+        browser
+            .goto(&app.url("/ui/activity?action=ERASE&resource=phones"))
+            .await
+            .unwrap();
+        let message = text_of(&browser, "[data-field='resource']").await;
+        assert!(message.contains("resource: 'phones' is not one of"), "{message}");
+        let (cookie, _) = console_session(&app).await;
+        for (uri, field) in [
+            ("/ui/activity?endDate=yesterday", "endDate: 'yesterday' is not a date"),
+            ("/ui/activity?action=ERASE", "action: 'ERASE' is not one of CREATE"),
+            ("/ui/activity?page=x", "page: 'x' is not a whole number"),
+        ] {
+            let (status, body) = page(&app, &cookie, uri).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {body}");
+            assert!(body.replace("&#39;", "'").contains(field), "{uri}: {body}");
+        }
+
+        // The page in Chinese.
+        click(&browser, "a[lang='zh']").await;
+        assert!(text_of(&browser, "nav").await.contains("操作日志"));
+        assert!(text_of(&browser, "h1").await.contains("操作日志"));
+        browser.close().await.unwrap();
+    })
+    .await;
+}
+
 async fn fleet_count(browser: &Client, state: &str) -> String {
     text_of(browser, &format!("#fleet li[data-state='{state}'] .count")).await
 }
