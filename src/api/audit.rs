@@ -125,6 +125,22 @@ pub async fn record(State(db): State<Db>, req: Request, next: Next) -> Response 
     response
 }
 
+/// Every action a log row names.
+pub const ACTIONS: [&str; 6] = ["CREATE", "UPDATE", "DELETE", "IMPORT", "LOGIN", "LOGOUT"];
+
+/// Every resource a log row can name: those of the documented API paths, sorted.
+pub fn resources() -> Vec<String> {
+    let mut resources: Vec<String> = super::openapi()
+        .paths
+        .paths
+        .keys()
+        .map(|path| resource_of(path).to_string())
+        .collect();
+    resources.sort();
+    resources.dedup();
+    resources
+}
+
 /// `device_provisions` in `/api/device_provisions/12`.
 fn resource_of(path: &str) -> &str {
     path.trim_start_matches('/').split('/').nth(1).unwrap_or("")
@@ -366,6 +382,15 @@ mod tests {
         assert_eq!(action_of(&Method::POST, "/api/extensions/muti_add"), "CREATE");
         assert_eq!(action_of(&Method::PUT, "/api/extensions/3"), "UPDATE");
         assert_eq!(resource_of("/api/device_provisions/12"), "device_provisions");
+        for path in ["/api/sessions", "/api/x/import", "/api/x", "/api/x/1"] {
+            for method in [Method::GET, Method::POST, Method::PUT, Method::DELETE] {
+                assert!(ACTIONS.contains(&action_of(&method, path)), "{method} {path}");
+            }
+        }
+        let resources = resources();
+        for logged in ["device_provisions", "extensions", "sessions", "dicts"] {
+            assert!(resources.iter().any(|r| r == logged), "{logged} in {resources:?}");
+        }
     }
 
     #[test]

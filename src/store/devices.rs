@@ -250,27 +250,51 @@ impl Db {
     }
 }
 
-/// A line of a phone, and when its account last changed.
+/// A line of a phone, as the device list shows it.
 #[derive(Debug, Clone, FromRow)]
-pub struct LineChange {
+pub struct LineNumber {
     pub mac: String,
     pub extn: String,
-    pub changed_at: OffsetDateTime,
 }
 
-/// When a settings realm last changed.
+/// Whether a live record's phone has the config it would get now:
+/// `never` fetched, `current` (its last fetch is at or after every change to
+/// what its files are made of: the record itself, the accounts on its lines,
+/// the site's settings in realm PROVISION and its own in PROVISION:<mac>,
+/// a deletion counting as a change) or `older`. Times are whole seconds, so
+/// a change within the second of a fetch counts as fetched.
+macro_rules! config_state_sql {
+    () => {
+        "CASE WHEN d.last_provisioned_at IS NULL THEN 'never'
+              WHEN d.updated_at > d.last_provisioned_at
+                OR EXISTS (SELECT 1 FROM device_provision_lines l JOIN extensions e ON e.id = l.extension_id
+                           WHERE l.device_id = d.id AND COALESCE(e.deleted_at, e.updated_at) > d.last_provisioned_at)
+                OR EXISTS (SELECT 1 FROM dicts s
+                           WHERE (s.realm = 'PROVISION' OR s.realm = 'PROVISION:' || d.mac)
+                             AND COALESCE(s.deleted_at, s.updated_at) > d.last_provisioned_at)
+              THEN 'older' ELSE 'current' END"
+    };
+}
+
+/// A phone's config state (see `config_state_sql!`).
 #[derive(Debug, Clone, FromRow)]
-pub struct RealmChange {
-    pub realm: String,
-    pub changed_at: OffsetDateTime,
+pub struct ConfigState {
+    pub mac: String,
+    pub state: String,
+}
+
+/// How many live records' phones are in a config state.
+#[derive(Debug, Clone, FromRow)]
+pub struct StateCount {
+    pub state: String,
+    pub phones: i64,
 }
 
 impl Db {
-    /// The lines of these phones, in line order, with when each account
-    /// last changed (a deleted account counts as a change).
-    pub async fn line_changes(&self, macs: &[String]) -> sqlx::Result<Vec<LineChange>> {
+    /// The numbers on the lines of these phones, in line order.
+    pub async fn line_numbers(&self, macs: &[String]) -> sqlx::Result<Vec<LineNumber>> {
         self.fetch_where_in(
-            "SELECT d.mac, e.extn, COALESCE(e.deleted_at, e.updated_at) AS changed_at
+            "SELECT d.mac, e.extn
              FROM device_provisions d
              JOIN device_provision_lines l ON l.device_id = d.id
              JOIN extensions e ON e.id = l.extension_id
@@ -281,13 +305,27 @@ impl Db {
         .await
     }
 
-    /// When each of these settings realms last changed, deletions included.
-    pub async fn realm_changes(&self, realms: &[String]) -> sqlx::Result<Vec<RealmChange>> {
+    /// The config state of each of these phones.
+    pub async fn config_states(&self, macs: &[String]) -> sqlx::Result<Vec<ConfigState>> {
         self.fetch_where_in(
-            "SELECT realm, MAX(COALESCE(deleted_at, updated_at)) AS changed_at
-             FROM dicts WHERE realm IN ({in}) GROUP BY realm",
-            realms,
+            concat!(
+                "SELECT d.mac, ",
+                config_state_sql!(),
+                " AS state FROM device_provisions d WHERE d.deleted_at IS NULL AND d.mac IN ({in})"
+            ),
+            macs,
         )
         .await
+    }
+
+    /// How many phones with a live record are in each config state; a state
+    /// no phone is in is absent.
+    pub async fn config_state_counts(&self) -> sqlx::Result<Vec<StateCount>> {
+        on_db!(self, pool => sqlx::query_as(concat!(
+            "SELECT state, COUNT(*) AS phones FROM (SELECT ",
+            config_state_sql!(),
+            " AS state FROM device_provisions d WHERE d.deleted_at IS NULL) AS fleet GROUP BY state"
+        ))
+        .fetch_all(pool).await)
     }
 }

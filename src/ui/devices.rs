@@ -8,14 +8,14 @@ use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
-use time::OffsetDateTime;
 
 use super::{Admin, Console, Fields, PAGE_SIZE, Routes, Submission, flash, pager};
-use crate::api::device_provisions::{LIST, vendor_named};
+use crate::api::device_provisions::{LIST, PENDING, vendor_named};
 use crate::api::paging::{ListParams, PageBody};
 use crate::domain::{Mac, parse_extn_field, timestamp};
-use crate::provision::settings::{SITE_REALM, phone_realm};
+use crate::error::ApiError;
 use crate::store::devices::Device;
+use crate::store::fetches::PendingPhone;
 
 pub fn routes() -> Routes {
     Routes::default()
@@ -65,6 +65,10 @@ async fn list(State(console): State<Console>, admin: Admin, Query(query): Query<
         Ok(rows) => rows,
         Err(err) => return super::problem(&console, admin.lang, StatusCode::SERVICE_UNAVAILABLE, &err.to_string()),
     };
+    let fleet = match fleet_summary(&console).await {
+        Ok(fleet) => fleet,
+        Err(err) => return super::problem(&console, admin.lang, err.status(), &err.to_string()),
+    };
     let summary = json!({"page": envelope.page, "pageCount": envelope.page_count, "rowCount": envelope.row_count});
     console.page(
         &admin,
@@ -73,6 +77,7 @@ async fn list(State(console): State<Console>, admin: Admin, Query(query): Query<
             "nav": "devices",
             "done": flash(admin.lang, &query),
             "devices": rows,
+            "fleet": fleet,
             "search_fields": SEARCH_FIELDS,
             "field": field,
             "q": q,
@@ -92,54 +97,35 @@ fn empty_page() -> PageBody<Device> {
     }
 }
 
-/// Each device as the table shows it, with its lines and whether the phone
-/// has fetched its current configuration: one it fetched after the device,
-/// its lines' accounts and its settings last changed.
+/// Each device as the table shows it, with its lines and its config state.
 async fn table_rows(console: &Console, devices: &[Device]) -> sqlx::Result<Vec<Value>> {
     let macs: Vec<String> = devices.iter().map(|d| d.mac.clone()).collect();
-    let lines = console.app.db.line_changes(&macs).await?;
-    let mut realms: Vec<String> = vec![SITE_REALM.to_string()];
-    realms.extend(
-        devices
-            .iter()
-            .filter_map(|d| d.mac.parse::<Mac>().ok())
-            .map(phone_realm),
-    );
-    let realm_changes: HashMap<String, OffsetDateTime> = console
+    let lines = console.app.db.line_numbers(&macs).await?;
+    let states: HashMap<String, String> = console
         .app
         .db
-        .realm_changes(&realms)
+        .config_states(&macs)
         .await?
         .into_iter()
-        .map(|r| (r.realm, r.changed_at))
+        .map(|s| (s.mac, s.state))
         .collect();
-    let site_changed = realm_changes.get(SITE_REALM).copied();
     Ok(devices
         .iter()
         .map(|d| {
-            let mine: Vec<_> = lines.iter().filter(|l| l.mac == d.mac).collect();
-            let parsed = d.mac.parse::<Mac>().ok();
-            let own_settings = parsed.and_then(|m| realm_changes.get(&phone_realm(m)).copied());
-            let changed = mine
+            let mine: Vec<&str> = lines
                 .iter()
-                .map(|l| l.changed_at)
-                .chain(site_changed)
-                .chain(own_settings)
-                .fold(d.updated_at, OffsetDateTime::max);
-            let status = match d.last_provisioned_at {
-                None => "never",
-                Some(fetched) if fetched >= changed => "current",
-                Some(_) => "older",
-            };
+                .filter(|l| l.mac == d.mac)
+                .map(|l| l.extn.as_str())
+                .collect();
             let shown_lines = if mine.is_empty() {
                 shown_extn(&d.extn)
             } else {
-                mine.iter().map(|l| l.extn.as_str()).collect::<Vec<_>>().join(", ")
+                mine.join(", ")
             };
             json!({
                 "id": d.id,
                 "mac": d.mac,
-                "mac_shown": parsed.map_or_else(|| d.mac.clone(), |m| m.colon_upper()),
+                "mac_shown": d.mac.parse::<Mac>().map_or_else(|_| d.mac.clone(), |m| m.colon_upper()),
                 "name": d.name,
                 "vendor": d.vendor,
                 "type": d.kind,
@@ -147,10 +133,22 @@ async fn table_rows(console: &Console, devices: &[Device]) -> sqlx::Result<Vec<V
                 "last_provisioned_at": d.last_provisioned_at.map(|t| timestamp::format(&t)),
                 "last_ip": d.last_ip,
                 "firmware": d.firmware,
-                "status": status,
+                "status": states.get(&d.mac),
             })
         })
         .collect())
+}
+
+/// The fleet at a glance: how many phones have each config state, and how
+/// many unknown phones wait to be claimed (the Pending page's count).
+async fn fleet_summary(console: &Console) -> Result<Value, ApiError> {
+    let mut summary = json!({"current": 0, "older": 0, "never": 0});
+    for count in console.app.db.config_state_counts().await? {
+        summary[count.state] = json!(count.phones);
+    }
+    let one = ListParams::from_map(HashMap::from([("perPage".to_string(), "1".to_string())]))?;
+    summary["pending"] = json!(PENDING.fetch::<PendingPhone>(&console.app.db, &one).await?.row_count);
+    Ok(summary)
 }
 
 /// `1001, 1002` as the API takes lines: one number as is, several as

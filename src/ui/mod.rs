@@ -5,6 +5,7 @@
 //! admin's own session token. The console so has the API's checks, its
 //! all-or-nothing imports and its operation log, and no rules of its own.
 
+mod activity;
 mod devices;
 mod extensions;
 mod i18n;
@@ -65,6 +66,7 @@ const PAGES: &[(&str, &str)] = &[
     ("extensions.html", include_str!("pages/extensions.html")),
     ("extension_form.html", include_str!("pages/extension_form.html")),
     ("settings.html", include_str!("pages/settings.html")),
+    ("activity.html", include_str!("pages/activity.html")),
     ("problem.html", include_str!("pages/problem.html")),
 ];
 
@@ -108,6 +110,7 @@ fn routes() -> Routes {
         .merge(pending::routes())
         .merge(extensions::routes())
         .merge(settings::routes())
+        .merge(activity::routes())
 }
 
 /// Every console path, as routed.
@@ -492,7 +495,7 @@ fn with_status(mut page: Response, status: StatusCode) -> Response {
 }
 
 /// The query string for a list page: the filters kept, the page replaced.
-fn page_query(filters: &[(&str, &str)], page: i64) -> String {
+fn page_query(filters: &[(&str, &str)], page: impl std::fmt::Display) -> String {
     let mut query = form_urlencoded::Serializer::new(String::new());
     for (k, v) in filters.iter().filter(|(_, v)| !v.is_empty()) {
         query.append_pair(k, v);

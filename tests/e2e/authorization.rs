@@ -115,6 +115,7 @@ const POLICY: &[(&str, &str, Who)] = &[
     ("POST", "/ui/extensions/{id}/reset", Admin),
     ("GET", "/ui/settings", Admin),
     ("POST", "/ui/settings", Admin),
+    ("GET", "/ui/activity", Admin),
 ];
 
 fn who_may(method: &str, path: &str) -> Who {

@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::clients::RunClient;
-use crate::harness::{ADMIN_PASSWORD, TestApp, on_each_backend};
+use crate::harness::{ADMIN_PASSWORD, TestApp, assert_done, on_each_backend};
 
 /// A ChromeDriver on a free port, stopped when dropped.
 struct Driver {
@@ -102,6 +102,21 @@ async fn text_when(browser: &Client, css: &str, ready: impl Fn(&str) -> bool) ->
             _ => tokio::time::sleep(Duration::from_millis(100)).await,
         }
     }
+}
+
+/// The element's text on the page at `url`, reloaded until `ready` holds
+/// (or 10 s pass): what phones fetched reaches the database in batches.
+async fn text_after_reloads(browser: &Client, url: &str, css: &str, ready: impl Fn(&str) -> bool) -> String {
+    let mut text = String::new();
+    for _ in 0..50 {
+        browser.goto(url).await.unwrap();
+        text = text_of(browser, css).await;
+        if ready(&text) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    text
 }
 
 async fn fill(browser: &Client, name: &str, value: &str) {
@@ -224,15 +239,10 @@ async fn an_admin_rolls_out_phones_in_a_real_browser() {
         // A phone fetches its file: the table shows when, from where, which firmware.
         assert_eq!(phone_fetch(&app, "001565000002").await, StatusCode::OK);
         let row = "tr[data-mac='001565000002']";
-        let mut shown = String::new();
-        for _ in 0..50 {
-            browser.goto(&app.url("/ui/devices")).await.unwrap();
-            shown = text_of(&browser, row).await;
-            if shown.contains("Has the current config") {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        let shown = text_after_reloads(&browser, &app.url("/ui/devices"), row, |t| {
+            t.contains("Has the current config")
+        })
+        .await;
         assert!(shown.contains("127.0.0.1") && shown.contains("108.86.0.20"), "{shown}");
         let (_, device) = app.get("/api/device_provisions?mac=001565000002").await;
         let fetched_at = device["data"][0]["last_provisioned_at"].as_str().unwrap().to_string();
@@ -283,15 +293,10 @@ async fn an_admin_rolls_out_phones_in_a_real_browser() {
 
         // A pending phone is claimed with an extension.
         assert_eq!(phone_fetch(&app, "001565abcdef").await, StatusCode::NOT_FOUND);
-        let mut listed = String::new();
-        for _ in 0..50 {
-            browser.goto(&app.url("/ui/pending")).await.unwrap();
-            listed = text_of(&browser, "#pending").await;
-            if listed.contains("00:15:65:AB:CD:EF") {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        let listed = text_after_reloads(&browser, &app.url("/ui/pending"), "#pending", |t| {
+            t.contains("00:15:65:AB:CD:EF")
+        })
+        .await;
         assert!(listed.contains("00:15:65:AB:CD:EF") && listed.contains("T46U"), "{listed}");
         screenshot(&browser, "pending").await;
         click(&browser, "tr[data-mac='001565abcdef'] a").await;
@@ -623,6 +628,295 @@ async fn console_forms_edit_delete_export_and_reset_passwords() {
             (StatusCode::SEE_OTHER, "/ui/devices?done=deleted")
         );
         assert_eq!(app.get(&format!("/api/device_provisions/{id}")).await.0, 404);
+    })
+    .await;
+}
+
+/// A browser logged in to the console as the admin, on the Devices page.
+async fn admin_browser(driver: &Driver, app: &TestApp) -> Client {
+    let browser = driver.browser("en-US").await;
+    browser.goto(&app.url("/ui/login")).await.unwrap();
+    fill(&browser, "login", "admin").await;
+    fill(&browser, "password", ADMIN_PASSWORD).await;
+    click(&browser, "#log-in").await;
+    text_of(&browser, "#devices").await;
+    browser
+}
+
+/// The (operator, resource, action) of each row the Activity page shows, in order.
+async fn activity_rows(browser: &Client) -> Vec<(String, String, String)> {
+    text_of(browser, "#activity").await;
+    let mut rows = Vec::new();
+    for row in browser
+        .find_all(Locator::Css("#activity tbody tr[data-id]"))
+        .await
+        .unwrap()
+    {
+        let cells = row.find_all(Locator::Css("td")).await.unwrap();
+        let mut texts = Vec::new();
+        for cell in cells {
+            texts.push(cell.text().await.unwrap());
+        }
+        rows.push((texts[1].clone(), texts[3].clone(), texts[4].clone()));
+    }
+    rows
+}
+
+/// Sets the Activity page's filters to `given`, the others to any, and applies them.
+async fn filter_activity(browser: &Client, given: &[(&str, &str)]) {
+    for name in ["operator", "resource", "action", "startDate", "endDate"] {
+        let value = given.iter().find(|(n, _)| *n == name).map_or("", |(_, v)| *v);
+        if name == "resource" || name == "action" {
+            browser
+                .find(Locator::Css(&format!("select[name='{name}']")))
+                .await
+                .unwrap()
+                .select_by_value(value)
+                .await
+                .unwrap();
+        } else {
+            fill(browser, name, value).await;
+        }
+    }
+    let shown = browser.find(Locator::Css("#activity")).await.unwrap();
+    click(browser, "#filter").await;
+    // The table goes stale once the filtered page has replaced it.
+    for _ in 0..100 {
+        if shown.text().await.is_err() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the filtered page did not load");
+}
+
+fn row(operator: &str, resource: &str, action: &str) -> (String, String, String) {
+    (operator.into(), resource.into(), action.into())
+}
+
+#[tokio::test]
+async fn the_activity_page_filters_the_operation_log_newest_first() {
+    let driver = Driver::start();
+    let driver = &driver;
+    on_each_backend(|app| async move {
+        let browser = admin_browser(driver, &app).await;
+        // Changes through the API, and another operator's login.
+        app.extension("4001", "xswitch.cn", "activity-Secret9").await;
+        let created = assert_done(
+            &app.post(
+                "/api/device_provisions",
+                json!({"mac": "001565004001", "vendor": "yealink", "extn": "4001", "name": "Hall"}),
+            )
+            .await,
+        );
+        let device = created.as_str().unwrap().to_string();
+        for n in 0..21 {
+            let renamed =
+                json!({"mac": "001565004001", "vendor": "yealink", "extn": "4001", "name": format!("Hall {n}")});
+            assert_done(&app.put(&format!("/api/device_provisions/{device}"), renamed).await);
+        }
+        assert_done(
+            &app.post(
+                "/api/users",
+                json!({"login": "auditor", "name": "Auditor", "password": "auditor-Passw0rd", "type": "NORMAL"}),
+            )
+            .await,
+        );
+        app.login("auditor", "auditor-Passw0rd").await;
+
+        // Everything, newest first.
+        browser.goto(&app.url("/ui/activity")).await.unwrap();
+        let all = activity_rows(&browser).await;
+        assert_eq!(all.len(), 20, "a page of rows: {all:?}");
+        assert_eq!(all[0], row("Auditor", "sessions", "LOGIN"));
+        assert_eq!(all[1], row("Admin", "users", "CREATE"));
+        assert_eq!(all[2], row("Admin", "device_provisions", "UPDATE"));
+        assert!(text_of(&browser, "nav a.on").await.contains("Activity"));
+        screenshot(&browser, "activity").await;
+
+        // By resource, over two pages, the filter kept by the pager.
+        filter_activity(&browser, &[("resource", "device_provisions")]).await;
+        let first = activity_rows(&browser).await;
+        assert_eq!(first.len(), 20);
+        assert!(
+            first.iter().all(|r| *r == row("Admin", "device_provisions", "UPDATE")),
+            "{first:?}"
+        );
+        assert!(text_of(&browser, ".pager").await.contains("Page 1 / 2 · 22 rows"));
+        click(&browser, "a[rel='next']").await;
+        text_when(&browser, ".pager", |t| t.contains("Page 2 / 2")).await;
+        assert_eq!(
+            activity_rows(&browser).await,
+            [
+                row("Admin", "device_provisions", "UPDATE"),
+                row("Admin", "device_provisions", "CREATE")
+            ]
+        );
+
+        // By action, across resources, newest first.
+        filter_activity(&browser, &[("action", "CREATE")]).await;
+        text_when(&browser, ".pager", |t| t.contains("3 rows")).await;
+        assert_eq!(
+            activity_rows(&browser).await,
+            [
+                row("Admin", "users", "CREATE"),
+                row("Admin", "device_provisions", "CREATE"),
+                row("Admin", "extensions", "CREATE"),
+            ]
+        );
+
+        // By operator, login or name in any case.
+        for operator in ["auditor", "AUDITOR"] {
+            filter_activity(&browser, &[("operator", operator)]).await;
+            text_when(&browser, ".pager", |t| t.contains("1 rows")).await;
+            assert_eq!(activity_rows(&browser).await, [row("Auditor", "sessions", "LOGIN")]);
+        }
+
+        // By date: a bare end date means its whole day.
+        let today = text_of(&browser, "#activity tbody tr[data-id] td").await[..10].to_string();
+        assert!(!today.is_empty(), "{today}");
+        for (from, until, rows) in [
+            (today.as_str(), today.as_str(), "3 rows"),
+            ("2000-01-01", "", "3 rows"),
+            ("2999-01-01", "", "0 rows"),
+            ("", "2000-01-01", "0 rows"),
+        ] {
+            filter_activity(
+                &browser,
+                &[("action", "CREATE"), ("startDate", from), ("endDate", until)],
+            )
+            .await;
+            let pager = text_when(&browser, ".pager", |t| t.contains(rows)).await;
+            assert!(pager.contains(rows), "{from}..{until}: {pager}");
+        }
+        assert!(text_of(&browser, "#activity").await.contains("No operations match"));
+
+        // Bad input: a message naming the field, beside it; never a 500.
+        filter_activity(&browser, &[("startDate", "2024-13-45")]).await;
+        let message = text_of(&browser, "[data-field='startDate']").await;
+        assert!(message.contains("startDate: '2024-13-45' is not a date"), "{message}");
+        screenshot(&browser, "activity-bad-date").await;
+        browser
+            .goto(&app.url("/ui/activity?action=ERASE&resource=phones"))
+            .await
+            .unwrap();
+        let message = text_of(&browser, "[data-field='resource']").await;
+        assert!(message.contains("resource: 'phones' is not one of"), "{message}");
+        let (cookie, _) = console_session(&app).await;
+        for (uri, field) in [
+            ("/ui/activity?endDate=yesterday", "endDate: 'yesterday' is not a date"),
+            ("/ui/activity?action=ERASE", "action: 'ERASE' is not one of CREATE"),
+            ("/ui/activity?page=x", "page: 'x' is not a whole number"),
+        ] {
+            let (status, body) = page(&app, &cookie, uri).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {body}");
+            assert!(body.replace("&#39;", "'").contains(field), "{uri}: {body}");
+        }
+
+        // The page in Chinese.
+        click(&browser, "a[lang='zh']").await;
+        assert!(text_of(&browser, "nav").await.contains("操作日志"));
+        assert!(text_of(&browser, "h1").await.contains("操作日志"));
+        browser.close().await.unwrap();
+    })
+    .await;
+}
+
+async fn fleet_count(browser: &Client, state: &str) -> String {
+    text_of(browser, &format!("#fleet li[data-state='{state}'] .count")).await
+}
+
+#[tokio::test]
+async fn the_devices_page_sums_up_the_fleet() {
+    let driver = Driver::start();
+    let driver = &driver;
+    on_each_backend(|app| async move {
+        let browser = admin_browser(driver, &app).await;
+        for extn in ["5001", "5002", "5003"] {
+            app.extension(extn, "xswitch.cn", "fleet-Secret9").await;
+        }
+        let record = |mac: &str, extn: &str| json!({"mac": mac, "vendor": "yealink", "extn": extn});
+        for (mac, extn) in [
+            ("001565005001", "5001"),
+            ("001565005002", "5002"),
+            ("001565005003", "5003"),
+        ] {
+            assert_done(&app.post("/api/device_provisions", record(mac, extn)).await);
+        }
+        // A deleted record counts for nothing, even never fetched.
+        let deleted = assert_done(&app.post("/api/device_provisions", record("001565005004", "")).await);
+        let deleted = deleted.as_str().unwrap().to_string();
+        assert_done(&app.delete(&format!("/api/device_provisions/{deleted}")).await);
+
+        // Two phones fetch; two unknown ones ask, and one of those is then claimed.
+        for mac in ["001565005001", "001565005002"] {
+            assert_eq!(phone_fetch(&app, mac).await, StatusCode::OK);
+        }
+        for mac in ["001565005098", "001565005099"] {
+            assert_eq!(phone_fetch(&app, mac).await, StatusCode::NOT_FOUND);
+        }
+        // Fetches reach the database in batches.
+        for _ in 0..100 {
+            let (_, fetched) = app.get("/api/device_provisions?perPage=10").await;
+            let (_, pending) = app.get("/api/device_provisions/pending").await;
+            let fetches = fetched["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|d| d["last_provisioned_at"].as_str().is_some_and(|t| !t.is_empty()))
+                .count();
+            if fetches == 2 && pending["rowCount"] == 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_done(&app.post("/api/device_provisions", record("001565005098", "")).await);
+
+        // Times are whole seconds: the change lands in a later one than the fetch.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let second_line = extension_id(&app, "5002").await;
+        assert_done(
+            &app.put(&format!("/api/extensions/{second_line}"), json!({"name": "Renamed"}))
+                .await,
+        );
+
+        browser.goto(&app.url("/ui/devices")).await.unwrap();
+        assert_eq!(fleet_count(&browser, "current").await, "1");
+        assert_eq!(fleet_count(&browser, "older").await, "1");
+        assert_eq!(fleet_count(&browser, "never").await, "2");
+        assert_eq!(fleet_count(&browser, "pending").await, "1");
+        // The rows say the same of each phone.
+        assert!(
+            text_of(&browser, "tr[data-mac='001565005001']")
+                .await
+                .contains("Has the current config")
+        );
+        assert!(
+            text_of(&browser, "tr[data-mac='001565005002']")
+                .await
+                .contains("Has an older config")
+        );
+        assert!(
+            text_of(&browser, "tr[data-mac='001565005003']")
+                .await
+                .contains("Never fetched")
+        );
+        screenshot(&browser, "devices-fleet").await;
+
+        // The older phone fetches again and is current.
+        assert_eq!(phone_fetch(&app, "001565005002").await, StatusCode::OK);
+        let current = text_after_reloads(
+            &browser,
+            &app.url("/ui/devices"),
+            "#fleet li[data-state='current'] .count",
+            |t| t == "2",
+        )
+        .await;
+        assert_eq!(
+            (current.as_str(), fleet_count(&browser, "older").await.as_str()),
+            ("2", "0")
+        );
+        browser.close().await.unwrap();
     })
     .await;
 }

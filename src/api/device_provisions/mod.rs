@@ -74,7 +74,7 @@ list_query!(DeviceQuery, LIST);
 
 /// Unknown phones that asked for a configuration, newest first; a MAC
 /// leaves the list once a record claims it.
-const PENDING: ListSpec = ListSpec {
+pub const PENDING: ListSpec = ListSpec {
     columns: PENDING_COLUMNS,
     from: "pending_phones",
     always: &["mac NOT IN (SELECT mac FROM device_provisions WHERE deleted_at IS NULL)"],
