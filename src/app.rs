@@ -40,6 +40,10 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(
             state.provisioner.clone(),
             changes_read_before_answering,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.provisioner.metrics.clone(),
+            crate::metrics::count_requests,
         ));
     phone_router(state.clone()).merge(with_layers(
         Router::new()

@@ -246,6 +246,14 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         }
         None => None,
     };
+    let metrics_listener = match settings.metrics_listen {
+        Some(addr) => {
+            let l = bind(addr).await?;
+            tracing::info!(address = %l.local_addr()?, role = "metrics", "listening");
+            Some(l)
+        }
+        None => None,
+    };
     // One signal stops every listener.
     let (stop, stopped) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
@@ -281,10 +289,16 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             until_stopped(stopped.clone()),
         ))
     });
+    let metrics_server = metrics_listener.map(|l| {
+        let metrics = &state.provisioner.metrics;
+        let registry = std::sync::Arc::new(metrics.registry(state.provisioner.clone()));
+        let routes = crate::metrics::router(registry, metrics.clone(), state.db.clone());
+        tokio::spawn(listener::serve(l, routes, None, limits, until_stopped(stopped.clone())))
+    });
     let api_routes = app::with_public_url(app::router(state.clone()), state.settings.public_url.as_deref());
     let api_routes = routes(api_routes, &api_tls);
     listener::serve(listener, api_routes, api_tls, limits, until_stopped(stopped)).await?;
-    for server in [phone_server, tftp_server].into_iter().flatten() {
+    for server in [phone_server, tftp_server, metrics_server].into_iter().flatten() {
         server.await??;
     }
     // Fetches seen since the last flush are not lost on a clean stop.
@@ -367,6 +381,7 @@ async fn render(
         method: "GET",
         target: "",
         authorization: None,
+        if_none_match: None,
     };
     match state.provisioner.answer(&request).await {
         Answer::File(rendered) => {

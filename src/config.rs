@@ -34,6 +34,10 @@ pub struct Settings {
     /// An optional read-only TFTP server for phones, e.g. 0.0.0.0:69.
     #[serde(default)]
     pub tftp_listen: Option<SocketAddr>,
+    /// Where Prometheus scrapes `/metrics`, e.g. 10.0.0.5:9108; off when
+    /// unset. No token guards it, so bind it to an internal address.
+    #[serde(default)]
+    pub metrics_listen: Option<SocketAddr>,
     /// Whether TFTP may hand out files that carry SIP passwords. TFTP has no
     /// authentication and no encryption, so by default it serves only the
     /// common files, which send phones on to HTTP.
@@ -197,6 +201,10 @@ pub struct ServeFlags {
     /// Serve phones over TFTP too (read-only), e.g. 0.0.0.0:69.
     #[arg(long, value_name = "ADDR")]
     pub tftp_listen: Option<SocketAddr>,
+    /// Serve Prometheus metrics at /metrics on this address (off by default;
+    /// no token guards it, so bind it to an internal address).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
     /// Lifetime of an API token: seconds or e.g. 24h [default: 24h].
     #[arg(long, value_name = "DURATION")]
     pub token_lifetime: Option<String>,
@@ -267,6 +275,7 @@ impl Settings {
             .set_override_option("listen", serve.listen.map(|a| a.to_string()))?
             .set_override_option("prov_listen", serve.prov_listen.map(|a| a.to_string()))?
             .set_override_option("tftp_listen", serve.tftp_listen.map(|a| a.to_string()))?
+            .set_override_option("metrics_listen", serve.metrics_listen.map(|a| a.to_string()))?
             .set_override_option("tls_cert", path(&serve.tls_cert))?
             .set_override_option("tls_key", path(&serve.tls_key))?
             .set_override_option("prov_tls_cert", path(&serve.prov_tls_cert))?
@@ -371,6 +380,7 @@ impl std::fmt::Debug for Settings {
             .field("listen", &self.listen)
             .field("prov_listen", &self.prov_listen)
             .field("tftp_listen", &self.tftp_listen)
+            .field("metrics_listen", &self.metrics_listen)
             .field("tftp_serve_secrets", &self.tftp_serve_secrets)
             .field("tls_cert", &self.tls_cert)
             .field("prov_tls_cert", &self.prov_tls_cert)

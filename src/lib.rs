@@ -11,6 +11,7 @@ pub mod error;
 pub mod jobs;
 pub mod listener;
 pub mod media;
+pub mod metrics;
 pub mod packs;
 pub mod passwords;
 pub mod provision;

@@ -33,6 +33,16 @@ impl FileKind {
     pub fn carries_secrets(self) -> bool {
         matches!(self, FileKind::Config | FileKind::WrittenBack)
     }
+
+    /// Its name in metrics.
+    pub fn label(self) -> &'static str {
+        match self {
+            FileKind::Common => "common",
+            FileKind::Index => "index",
+            FileKind::Config => "config",
+            FileKind::WrittenBack => "written_back",
+        }
+    }
 }
 
 /// How a family writes the MAC in a file name.

@@ -13,6 +13,7 @@ use super::render::{self, DeviceView, LineView, RenderContext, SettingsView};
 use super::settings::Resolved;
 use super::uploads;
 use crate::domain::{Mac, Vendor, timestamp};
+use crate::metrics::Metrics;
 use crate::packs::Packs;
 use crate::packs::agents::PhoneAgent;
 use crate::packs::routes::{FileKind, FileMatch};
@@ -41,6 +42,8 @@ pub struct PhoneRequest<'a> {
     pub target: &'a str,
     /// The `Authorization` header, if any.
     pub authorization: Option<&'a str>,
+    /// The ETags the phone already has (`If-None-Match`), if any.
+    pub if_none_match: Option<&'a str>,
 }
 
 /// What a phone gets.
@@ -74,16 +77,45 @@ pub(super) struct Wanted<'r> {
     pub settings: Arc<Resolved>,
 }
 
+/// What a request was for, as far as it got: its metric's labels.
+#[derive(Default)]
+struct Seen {
+    vendor: Option<Vendor>,
+    kind: Option<FileKind>,
+}
+
 impl Provisioner {
-    /// Resolves, checks and serves one phone request.
+    /// Resolves, checks and serves one phone request, and counts a phone's.
     pub async fn answer(&self, req: &PhoneRequest<'_>) -> Answer {
+        let mut seen = Seen::default();
+        let answer = self.answer_seen(req, &mut seen).await;
+        if req.from_phone {
+            let outcome = match &answer {
+                Answer::File(file) if req.if_none_match.is_some_and(|tags| file.matches(tags)) => "304",
+                Answer::File(_) => "served",
+                Answer::Stored => "stored",
+                Answer::NotFound => "404",
+                Answer::Forbidden => "403",
+                Answer::Unauthorized(_) => "401",
+                Answer::Throttled(_) => "429",
+                Answer::Unavailable => "503",
+            };
+            let kind = seen.kind.map_or("unknown", FileKind::label);
+            self.metrics.fetch(seen.vendor.map(Vendor::code), kind, outcome);
+        }
+        answer
+    }
+
+    async fn answer_seen(&self, req: &PhoneRequest<'_>, seen: &mut Seen) -> Answer {
         let name = req.path.rsplit('/').next().unwrap_or(req.path);
         // One set of packs answers the whole request.
         let packs = self.packs.current();
         let Some(matched) = packs.resolve(name) else {
             return Answer::NotFound;
         };
+        seen.kind = Some(matched.kind);
         let agent = packs.parse_user_agent(req.user_agent);
+        seen.vendor = req.vendor_hint.or(agent.as_ref().map(|a| a.vendor));
         if let Some(refused) = matched
             .mac
             .and_then(|mac| self.foreign_file(req, agent.as_ref(), name, mac))
@@ -120,6 +152,7 @@ impl Provisioner {
         if let (Answer::File(_), Some(mac), Some(vendor)) = (&answer, wanted.matched.mac, vendor) {
             self.track(req, name, mac, vendor, wanted.agent.as_ref(), wanted.matched.kind);
         }
+        seen.vendor = vendor.or(seen.vendor);
         answer
     }
 
@@ -212,7 +245,10 @@ impl Provisioner {
                 lines: Vec::new(),
                 settings: view,
             };
-            return (render_file(packs, vendor, name, matched, ctx), Some(vendor));
+            return (
+                render_file(packs, &self.metrics, vendor, name, matched, ctx),
+                Some(vendor),
+            );
         };
         let lines = self
             .fleet
@@ -252,7 +288,10 @@ impl Provisioner {
             let file = render::Rendered::new(body, "text/xml; charset=utf-8".into());
             return (Answer::File(file), Some(vendor));
         }
-        (render_file(packs, vendor, name, matched, ctx), Some(vendor))
+        (
+            render_file(packs, &self.metrics, vendor, name, matched, ctx),
+            Some(vendor),
+        )
     }
 
     /// The phone behind a MAC, if its record's vendor asks for this file:
@@ -492,11 +531,21 @@ fn masked(mut view: SettingsView, mask: bool) -> SettingsView {
 
 /// Renders once: a vendor without this template does not serve the file,
 /// nor does a template that renders nothing for this phone.
-fn render_file(packs: &Packs, vendor: Vendor, name: &str, matched: &FileMatch, ctx: RenderContext) -> Answer {
+fn render_file(
+    packs: &Packs,
+    metrics: &Metrics,
+    vendor: Vendor,
+    name: &str,
+    matched: &FileMatch,
+    ctx: RenderContext,
+) -> Answer {
     let Some(entry) = matched.entry(vendor, name) else {
         return Answer::NotFound;
     };
-    match packs.render(vendor, &entry.template, &ctx) {
+    let started = std::time::Instant::now();
+    let rendered = packs.render(vendor, &entry.template, &ctx);
+    metrics.rendered_in(started.elapsed());
+    match rendered {
         Ok(rendered) if rendered.body.trim().is_empty() => Answer::NotFound,
         Ok(mut rendered) => {
             if let Some(content_type) = &entry.content_type {

@@ -222,6 +222,7 @@ async fn serve(arrival: &Arrival, path: &str, vendor_hint: Option<Vendor>, body:
         method: method.as_str(),
         target: uri.path_and_query().map_or(uri.path(), |p| p.as_str()),
         authorization: header(AUTHORIZATION),
+        if_none_match: header(IF_NONE_MATCH),
     };
     let answered = if *method == Method::PUT {
         state.keep_upload(&request, body).await
@@ -271,7 +272,7 @@ fn respond(file: Rendered, headers: &HeaderMap) -> Response {
     let matches = headers
         .get(IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == file.etag || t.trim() == "*"));
+        .is_some_and(|v| file.matches(v));
     let etag = HeaderValue::from_str(&file.etag).expect("hex is a valid header value");
     if matches {
         return (StatusCode::NOT_MODIFIED, [(ETAG, etag)]).into_response();

@@ -101,6 +101,17 @@ impl MissLimiter {
         }
     }
 
+    /// How many networks are told to wait now.
+    pub fn throttled_networks(&self) -> usize {
+        let now = Instant::now();
+        let counts = self.state.lock().expect("limiter lock");
+        counts
+            .networks
+            .values()
+            .filter(|t| t.blocked_until.is_some_and(|until| until > now))
+            .count()
+    }
+
     /// How long the address's network must still wait, if it is blocked.
     pub fn blocked_for(&self, ip: IpAddr) -> Option<Duration> {
         let now = Instant::now();

@@ -35,6 +35,7 @@ use self::limit::MissLimiter;
 use self::phone_auth::NonceStore;
 use self::tracking::FetchRecorder;
 use crate::domain::Mac;
+use crate::metrics::Metrics;
 use crate::packs::PackShelf;
 use crate::secrets::SecretBox;
 use crate::store::Db;
@@ -61,6 +62,8 @@ pub struct Provisioner {
     in_flight: answer::Renders,
     feed: tokio::sync::Mutex<Feed>,
     prerender: prerender::Prerender,
+    /// Counted as phones fetch; see `crate::metrics`.
+    pub metrics: Metrics,
 }
 
 /// How far this node has read the change log.
@@ -101,6 +104,7 @@ impl Provisioner {
                 caught_up_at: Instant::now(),
             }),
             prerender: prerender::Prerender::new(public),
+            metrics: Metrics::default(),
         }))
     }
 

@@ -167,6 +167,7 @@ impl Provisioner {
             method: "GET",
             target: "",
             authorization: None,
+            if_none_match: None,
         };
         // Through the same in-flight renders as fetches: a phone that asks
         // meanwhile waits for this render instead of making its own.

@@ -121,6 +121,13 @@ impl Rendered {
             etag,
         }
     }
+
+    /// Whether an `If-None-Match` value names this body (or `*`).
+    pub fn matches(&self, if_none_match: &str) -> bool {
+        if_none_match
+            .split(',')
+            .any(|t| t.trim() == self.etag || t.trim() == "*")
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

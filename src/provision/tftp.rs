@@ -272,6 +272,7 @@ pub async fn serve(
             slots.clone().try_acquire_owned().ok()
         };
         let Some(slot) = slot else {
+            state.provisioner.metrics.tftp("refused");
             if !busy {
                 active.lock().expect("tftp lock").end(peer);
             }
@@ -370,25 +371,30 @@ async fn answer_request(
                 method: "GET",
                 target: "",
                 authorization: None,
+                if_none_match: None,
             })
             .await
     };
+    let metrics = &state.provisioner.metrics;
     let body = match answer {
         Answer::File(rendered) => rendered.body.as_bytes().to_vec(),
         // Unknown, refused or unauthorised all read the same, as over HTTP.
         Answer::NotFound | Answer::Unauthorized(_) => {
+            metrics.tftp("not_found");
             return socket
                 .send(&error_packet(ErrorCode::FileNotFound, "file not found"))
                 .await
                 .map(drop);
         }
         Answer::Forbidden => {
+            metrics.tftp("forbidden");
             return socket
                 .send(&error_packet(ErrorCode::AccessViolation, "forbidden"))
                 .await
                 .map(drop);
         }
         Answer::Throttled(_) | Answer::Unavailable | Answer::Stored => {
+            metrics.tftp("refused");
             return socket
                 .send(&error_packet(ErrorCode::NotDefined, "try again later"))
                 .await
@@ -401,8 +407,14 @@ async fn answer_request(
     };
     let outcome = send_file(&socket, &request, &body).await;
     match &outcome {
-        Ok(()) => tracing::info!(peer = %peer, file = name, bytes = body.len(), "tftp transfer done"),
-        Err(end) => tracing::info!(peer = %peer, file = name, outcome = %end, "tftp transfer ended early"),
+        Ok(()) => {
+            metrics.tftp("sent");
+            tracing::info!(peer = %peer, file = name, bytes = body.len(), "tftp transfer done");
+        }
+        Err(end) => {
+            metrics.tftp("failed");
+            tracing::info!(peer = %peer, file = name, outcome = %end, "tftp transfer ended early");
+        }
     }
     Ok(())
 }

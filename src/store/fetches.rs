@@ -2,7 +2,7 @@
 //! asked for a configuration nobody has registered yet.
 
 use serde::Serialize;
-use sqlx::FromRow;
+use sqlx::{AssertSqlSafe, FromRow};
 use time::OffsetDateTime;
 
 use super::{Backend, Db, on_db};
@@ -10,6 +10,9 @@ use crate::domain::timestamp;
 
 /// The most unknown phones kept; older ones are dropped, so a sweep cannot fill the database.
 pub const MAX_PENDING: i64 = 1000;
+
+/// A pending phone leaves the list once a live record claims its MAC.
+pub const UNCLAIMED: &str = "mac NOT IN (SELECT mac FROM device_provisions WHERE deleted_at IS NULL)";
 
 pub const PENDING_COLUMNS: &str = "mac, vendor, model, ip, user_agent, first_seen, last_seen, count";
 
@@ -43,6 +46,12 @@ pub struct PendingPhone {
 }
 
 impl Db {
+    /// Unknown phones that asked and that no live record claims.
+    pub async fn pending_phone_count(&self) -> sqlx::Result<i64> {
+        let sql = format!("SELECT count(*) FROM pending_phones WHERE {UNCLAIMED}");
+        on_db!(self, pool => sqlx::query_scalar(AssertSqlSafe(sql.as_str())).fetch_one(pool).await)
+    }
+
     /// Writes a batch of fetches in one transaction.
     pub async fn record_fetches(&self, fetched: &[Fetched], pending: &[PendingPhone]) -> sqlx::Result<()> {
         if fetched.is_empty() && pending.is_empty() {

@@ -49,6 +49,14 @@ macro_rules! on_db {
 }
 pub(crate) use on_db;
 
+/// How many connections a pool holds and may hold.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolUse {
+    pub idle: i64,
+    pub in_use: i64,
+    pub max: i64,
+}
+
 /// A value bound into a query assembled at run time (lists, filters).
 #[derive(Debug, Clone)]
 pub enum Arg {
@@ -180,6 +188,18 @@ impl Db {
             Db::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
         }
         Ok(())
+    }
+
+    /// The pool's connections now.
+    pub fn pool_use(&self) -> PoolUse {
+        on_db!(self, pool => {
+            let idle = i64::try_from(pool.num_idle()).unwrap_or(i64::MAX);
+            PoolUse {
+                idle,
+                in_use: i64::from(pool.size()) - idle,
+                max: i64::from(pool.options().get_max_connections()),
+            }
+        })
     }
 
     pub fn backend(&self) -> &'static str {

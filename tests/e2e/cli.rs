@@ -105,7 +105,7 @@ fn serve_in(mut command: Command, flags: &[&str]) -> (Server, std::collections::
     });
     let wanted = 1 + flags
         .iter()
-        .filter(|f| ["--prov-listen", "--tftp-listen"].contains(f))
+        .filter(|f| ["--prov-listen", "--tftp-listen", "--metrics-listen"].contains(f))
         .count();
     let mut addresses = std::collections::HashMap::new();
     while addresses.len() < wanted {
@@ -143,6 +143,19 @@ fn login(addr: &str, login: &str, password: &str) -> Value {
         &format!("http://{addr}/api/sessions"),
         "-d",
         &format!("login={login}&password={password}"),
+    ])
+}
+
+/// A JSON body posted to the API of a running server with a token.
+fn post_json(server: &Server, token: &str, path: &str, body: &str) -> Value {
+    curl(&[
+        &format!("http://{}{path}", server.addr),
+        "-H",
+        &format!("X-XTRA-AUTH-ID: {token}"),
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        body,
     ])
 }
 
@@ -339,17 +352,7 @@ fn render_prints_what_the_phone_gets_and_check_templates_finds_broken_overrides(
         // A phone with a line, made through the API of a running server.
         let mut server = serve(dir, db);
         let (_, token) = first_admin_session(&mut server);
-        let api = |path: &str, body: &str| {
-            curl(&[
-                &format!("http://{}{path}", server.addr),
-                "-H",
-                &format!("X-XTRA-AUTH-ID: {token}"),
-                "-H",
-                "Content-Type: application/json",
-                "-d",
-                body,
-            ])
-        };
+        let api = |path: &str, body: &str| post_json(&server, &token, path, body);
         assert_eq!(
             api("/api/extensions", r#"{"extn":"1001","password":"render-pass-1"}"#)["code"],
             200
@@ -455,6 +458,173 @@ fn a_listener_for_phones_only() {
         let common = std::fs::read_to_string(&got).unwrap();
         assert!(common.contains(&format!("= http://{phones}/prov/")), "{common}");
         // Every listener stops on one SIGTERM.
+        server.terminate();
+    });
+}
+
+/// Scrapes `/metrics` with curl and parses it with a Prometheus parser
+/// (prometheus-parse), as Prometheus would read it.
+fn scrape(metrics: &str) -> (String, prometheus_parse::Scrape) {
+    let out = Command::new("curl")
+        .args(["-sS", "--fail", &format!("http://{metrics}/metrics")])
+        .run();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines = text.lines().map(|l| Ok(l.to_string()));
+    let parsed = prometheus_parse::Scrape::parse(lines).expect("the Prometheus text format");
+    (text, parsed)
+}
+
+/// A sample's value: the one series of `name` whose labels include `labels`.
+fn sample(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
+    let found: Vec<f64> = scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .map(|s| match s.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => v,
+            _ => f64::NAN,
+        })
+        .collect();
+    assert_eq!(found.len(), 1, "{name} {labels:?}: {found:?}");
+    found[0]
+}
+
+/// The metrics listener counts what phones, TFTP clients and API callers
+/// got, labelled by vendor, file kind, outcome and route template, never by
+/// MAC or address; the phone side's own series are read at each scrape.
+#[test]
+fn metrics_count_fetches_transfers_and_api_calls_without_naming_a_phone() {
+    for_each_database(|dir, db| {
+        let (mut server, others) = serve_with(
+            dir,
+            db,
+            &["--metrics-listen", "127.0.0.1:0", "--tftp-listen", "127.0.0.1:0"],
+        );
+        let (_, token) = first_admin_session(&mut server);
+        let metrics = &others["metrics"];
+        let api = |path: &str, body: &str| post_json(&server, &token, path, body);
+        api("/api/extensions", r#"{"extn":"1001","password":"line-pass-1001"}"#);
+        api(
+            "/api/device_provisions",
+            r#"{"name":"desk","vendor":"yealink","mac":"001565aabbcc","extn":"1001"}"#,
+        );
+        api(
+            "/api/dicts",
+            r#"{"realm":"PROVISION","k":"throttle_unknown_macs","v":"3"}"#,
+        );
+        let phone = "Yealink SIP-T46S 66.86.0.15 00:15:65:aa:bb:cc";
+        let fetch = |agent: &str, file: &str, extra: &[&str]| {
+            let out = Command::new("curl")
+                .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-A", agent])
+                .args(extra)
+                .arg(format!("http://{}/prov/{file}", server.addr))
+                .run();
+            String::from_utf8(out.stdout).unwrap()
+        };
+        assert_eq!(fetch(phone, "001565aabbcc.cfg", &[]), "200");
+        let etag = {
+            let out = Command::new("curl")
+                .args(["-s", "-D", "-", "-o", "/dev/null", "-A", phone])
+                .arg(format!("http://{}/prov/001565aabbcc.cfg", server.addr))
+                .run();
+            let head = String::from_utf8(out.stdout).unwrap();
+            head.lines()
+                .find_map(|l| l.strip_prefix("etag: "))
+                .unwrap()
+                .trim()
+                .to_string()
+        };
+        let if_none_match = format!("If-None-Match: {etag}");
+        assert_eq!(fetch(phone, "001565aabbcc.cfg", &["-H", &if_none_match]), "304");
+        // Another phone's file, asked for by this one.
+        assert_eq!(fetch(phone, "001565000009.cfg", &[]), "403");
+        // Unknown MACs are answered 404 until the network is told to wait.
+        let mut seen = std::collections::HashMap::<String, f64>::new();
+        for n in 1..=9 {
+            let status = fetch("Yealink SIP-T46S 66.86.0.15", &format!("00156500000{n}.cfg"), &[]);
+            *seen.entry(status.clone()).or_default() += 1.0;
+            if status == "429" {
+                break;
+            }
+        }
+        assert!(seen.contains_key("404") && seen.contains_key("429"), "{seen:?}");
+        let (tftp_host, tftp_port) = others["tftp"].rsplit_once(':').unwrap();
+        for file in ["y000000000000.cfg", "no-such-file.cfg"] {
+            Command::new("tftp")
+                .args([tftp_host, tftp_port, "-c", "get", file])
+                .arg(dir.join("tftp.out"))
+                .run();
+        }
+
+        // What a caller makes up (a method, a path) gets no series of its own.
+        for (method, path) in [("FROBNICATE", "/api/extensions"), ("GET", "/api/no-such-route-7c1f")] {
+            Command::new("curl")
+                .args(["-s", "-o", "/dev/null", "-X", method])
+                .arg(format!("http://{}{path}", server.addr))
+                .run();
+        }
+
+        // Pending phones are written in batches; the gauge follows the database.
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let (text, parsed) = loop {
+            let (text, parsed) = scrape(metrics);
+            if sample(&parsed, "sipprov_pending_phones", &[]) > 0.0 || Instant::now() > deadline {
+                break (text, parsed);
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        let fetches = |kind: &str, outcome: &str| {
+            let labels = [("vendor", "yealink"), ("kind", kind), ("outcome", outcome)];
+            sample(&parsed, "sipprov_phone_fetches_total", &labels)
+        };
+        assert_eq!(fetches("config", "served"), 2.0, "{text}");
+        assert_eq!(fetches("config", "304"), 1.0);
+        assert_eq!(fetches("config", "403"), 1.0);
+        assert_eq!(fetches("config", "404"), seen["404"]);
+        assert_eq!(fetches("config", "429"), 1.0);
+        // The foreign MAC and each unknown one that got a 404 asked.
+        assert_eq!(
+            sample(&parsed, "sipprov_pending_phones", &[]),
+            seen["404"] + 1.0,
+            "{text}"
+        );
+        assert_eq!(sample(&parsed, "sipprov_throttled_networks", &[]), 1.0);
+        assert_eq!(
+            sample(&parsed, "sipprov_tftp_transfers_total", &[("outcome", "sent")]),
+            1.0
+        );
+        assert_eq!(
+            sample(&parsed, "sipprov_tftp_transfers_total", &[("outcome", "not_found")]),
+            1.0
+        );
+        assert!(sample(&parsed, "sipprov_render_cache_hits_total", &[]) >= 2.0, "{text}");
+        assert!(sample(&parsed, "sipprov_render_cache_bytes", &[]) > 0.0);
+        assert!(sample(&parsed, "sipprov_render_seconds_count", &[]) >= 1.0);
+        let created = [
+            ("route", "/api/device_provisions"),
+            ("method", "POST"),
+            ("status", "200"),
+        ];
+        assert_eq!(sample(&parsed, "sipprov_api_requests_total", &created), 1.0);
+        assert!(sample(&parsed, "sipprov_db_connections", &[("state", "max")]) >= 1.0);
+        let made_up = [("route", "/api/extensions"), ("method", "other"), ("status", "405")];
+        assert_eq!(sample(&parsed, "sipprov_api_requests_total", &made_up), 1.0, "{text}");
+        let unmatched = [("route", "unmatched"), ("method", "GET"), ("status", "404")];
+        assert_eq!(sample(&parsed, "sipprov_api_requests_total", &unmatched), 1.0, "{text}");
+        // No series names a phone, an address, a concrete path or a made-up method.
+        for forbidden in [
+            "001565",
+            "00:15:65",
+            "127.0.0.1",
+            "/prov/",
+            "FROBNICATE",
+            "no-such-route",
+        ] {
+            assert!(!text.contains(forbidden), "metrics name '{forbidden}':\n{text}");
+        }
         server.terminate();
     });
 }

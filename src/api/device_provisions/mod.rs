@@ -27,7 +27,7 @@ use crate::packs::{PackShelf, Packs};
 use crate::provision::{Answer, PhoneRequest};
 use crate::state::AppState;
 use crate::store::devices::{COLUMNS, Device};
-use crate::store::fetches::{PENDING_COLUMNS, PendingPhone};
+use crate::store::fetches::{PENDING_COLUMNS, PendingPhone, UNCLAIMED};
 use crate::store::{Arg, Db, ListSql};
 
 /// Imports carry whole MAC lists: 100,000 rows are about 10 MiB of JSON.
@@ -77,7 +77,7 @@ list_query!(DeviceQuery, LIST);
 pub const PENDING: ListSpec = ListSpec {
     columns: PENDING_COLUMNS,
     from: "pending_phones",
-    always: &["mac NOT IN (SELECT mac FROM device_provisions WHERE deleted_at IS NULL)"],
+    always: &[UNCLAIMED],
     filters: &[
         Filter::Custom("mac", mac_filter, Some(MAC_PART)),
         Filter::Vendor("vendor", "vendor"),
@@ -480,6 +480,7 @@ pub async fn preview(
             method: "GET",
             target: "",
             authorization: None,
+            if_none_match: None,
         };
         if let Answer::File(rendered) = state.provisioner.answer(&request).await {
             files.push(PreviewFile {
