@@ -99,6 +99,26 @@ pub struct ExtensionInput {
     pub disabled: Option<i64>,
 }
 
+/// The rules a SIP password must meet, each named when broken.
+pub(crate) fn check_sip_password(password: &str, extn: &str) -> Result<(), ApiError> {
+    if password.chars().count() < MIN_PASSWORD {
+        return Err(ApiError::field(
+            "password",
+            format!("too short: at least {MIN_PASSWORD} characters"),
+        ));
+    }
+    if password == extn {
+        return Err(ApiError::field("password", "must not equal the extension number"));
+    }
+    if password.chars().any(char::is_control) || password.chars().count() > 128 {
+        return Err(ApiError::field(
+            "password",
+            "must be printable and at most 128 characters",
+        ));
+    }
+    Ok(())
+}
+
 /// An extension number: letters, digits and `-_.+*#!$@`, at most 32.
 fn extn_schema() -> Schema {
     lenient::patterned(
@@ -371,22 +391,10 @@ pub(crate) async fn new_fields(state: &AppState, input: ExtensionInput) -> Resul
     }
     let password = match input.password {
         None => secrets::random_password(16),
-        Some(p) if p.chars().count() < MIN_PASSWORD => {
-            return Err(ApiError::field(
-                "password",
-                format!("too short: at least {MIN_PASSWORD} characters"),
-            ));
+        Some(p) => {
+            check_sip_password(&p, &extn)?;
+            p
         }
-        Some(p) if p == extn => {
-            return Err(ApiError::field("password", "must not equal the extension number"));
-        }
-        Some(p) if p.chars().any(char::is_control) || p.chars().count() > 128 => {
-            return Err(ApiError::field(
-                "password",
-                "must be printable and at most 128 characters",
-            ));
-        }
-        Some(p) => p,
     };
     // Unowned extensions belong to user 0, which always exists.
     let user_id = input.user_id.unwrap_or(0);

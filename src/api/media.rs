@@ -175,8 +175,7 @@ pub async fn describe_file(fields: &mut MediaFields, path: &Path) {
 }
 
 /// The upload form, as the API document states it: a part named `file`
-/// (more such parts upload more files); other parts are read and dropped,
-/// and a part's name may not hold control characters, which no header may.
+/// (more such parts upload more files); other parts are read and dropped.
 struct UploadForm;
 
 impl utoipa::PartialSchema for UploadForm {
@@ -190,11 +189,6 @@ impl utoipa::PartialSchema for UploadForm {
                     .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary))),
             )
             .required("file")
-            .property_names(Some(
-                ObjectBuilder::new()
-                    .schema_type(Type::String)
-                    .pattern(Some(r"^[^\x00-\x08\x0a-\x1f\x7f]*$")),
-            ))
             .into()
     }
 }

@@ -275,8 +275,15 @@ impl ListSpec {
 const DATE_PATTERN: &str =
     r"^\s*([0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])( ([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9])?)?\s*$";
 
-/// The sort orders `ListParams` reads; blank is the default order.
-const SORT_ORDERS: &[&str] = &["", "asc", "desc", "ascend", "descend", "ascending", "descending"];
+/// The sort orders `ListParams` reads, in any case.
+const SORT_ORDERS: &[&str] = &["asc", "desc", "ascend", "descend", "ascending", "descending"];
+
+/// A pattern matching `word` in any case: `[aA][sS][cC]`.
+fn any_case(word: &str) -> String {
+    word.chars()
+        .map(|c| format!("[{}{}]", c.to_ascii_lowercase(), c.to_ascii_uppercase()))
+        .collect()
+}
 
 impl ListSpec {
     /// The query parameters this list reads, as the API document states
@@ -297,16 +304,25 @@ impl ListSpec {
         for name in ["perPage", "page_size", "pageSize"] {
             params.push(number(name, MAX_PAGE_SIZE).description(size));
         }
-        let mut sort_fields = vec![""];
-        sort_fields.extend(self.sortable.iter().map(|(name, _)| *name));
-        // The camelCase spellings (sortField, sortOrder) are read too, and
-        // left out here so a generated request never gives two sorts.
+        // Blank (spaces only) is the default order; a field is named
+        // exactly, an order in any case. The camelCase spellings (sortField,
+        // sortOrder) are read too, and left out here so a generated request
+        // never gives two sorts.
+        let fields: Vec<&str> = self.sortable.iter().map(|(name, _)| *name).collect();
+        let escaped: Vec<String> = fields.iter().map(|f| regex::escape(f)).collect();
+        let orders: Vec<String> = SORT_ORDERS.iter().map(|o| any_case(o)).collect();
+        let text = |pattern: String| ObjectBuilder::new().schema_type(Type::String).pattern(Some(pattern));
+        let described = format!("blank: the default order; one of: {}", fields.join(", "));
         params.push(query_param(
             "sort_field",
-            choice(&sort_fields),
-            Some("blank: the default order"),
+            text(format!(r"^(\s*|{})$", escaped.join("|"))),
+            Some(&described),
         ));
-        params.push(query_param("sort_order", choice(SORT_ORDERS), None));
+        params.push(query_param(
+            "sort_order",
+            text(format!(r"^\s*({})?\s*$", orders.join("|"))),
+            Some("asc or desc (or ascend, descending…), any case; blank: ascending"),
+        ));
         let mut params: Vec<Parameter> = params.into_iter().map(ParameterBuilder::build).collect();
         params.extend(self.filters.iter().map(Filter::parameter));
         params
@@ -491,10 +507,21 @@ mod tests {
                 .unwrap_or_else(|| panic!("{name} is documented"))["schema"]
                 .clone()
         };
-        for field in schema_of("sort_field")["enum"].as_array().unwrap() {
-            let field = field.as_str().unwrap();
+        let fields = regex::Regex::new(schema_of("sort_field")["pattern"].as_str().unwrap()).unwrap();
+        for field in ["id", "name", "", " \x0c"] {
+            assert!(fields.is_match(field), "{field:?}");
             spec.query(&params(&[("sort_field", field)]).unwrap()).unwrap();
         }
+        for refused in ["secret", " id", "ID"] {
+            assert!(!fields.is_match(refused), "{refused:?}");
+            assert!(spec.query(&params(&[("sort_field", refused)]).unwrap()).is_err());
+        }
+        let orders = regex::Regex::new(schema_of("sort_order")["pattern"].as_str().unwrap()).unwrap();
+        for order in ["asc", " DESC ", "Descending", ""] {
+            assert!(orders.is_match(order), "{order:?}");
+            params(&[("sort_order", order)]).unwrap();
+        }
+        assert!(!orders.is_match("up") && params(&[("sort_order", "up")]).is_err());
         let pattern = regex::Regex::new(schema_of("startDate")["pattern"].as_str().unwrap()).unwrap();
         for date in ["2026-02-28", " 2026-12-31 23:59:59 ", "", "2026-11-30 00:00:00"] {
             if pattern.is_match(date) {

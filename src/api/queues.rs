@@ -483,7 +483,9 @@ fn checked(input: QueueInput, current: Option<QueueFields>) -> Result<QueueField
     set(input.description, &mut f.description);
     set(input.kind.map(|k| k.to_lowercase()), &mut f.kind);
     // A blank strategy keeps the current one, or on create the type's default.
-    set(input.strategy.filter(|s| !s.trim().is_empty()), &mut f.strategy);
+    let strategy = input.strategy.filter(|s| !s.trim().is_empty());
+    let strategy_given = strategy.is_some();
+    set(strategy, &mut f.strategy);
     set(input.template, &mut f.template);
     set(input.cti_template, &mut f.cti_template);
     set(input.load_url, &mut f.load_url);
@@ -508,7 +510,11 @@ fn checked(input: QueueInput, current: Option<QueueFields>) -> Result<QueueField
         };
         return Err(ApiError::field("type", format!("{given} one of callcenter, fifo")));
     }
-    if creating && f.strategy.is_empty() {
+    let fits =
+        |f: &QueueFields| STRATEGIES.contains(&f.strategy.as_str()) || (f.kind == "fifo" && f.strategy == "ringall");
+    // A new queue, or one whose new type cannot use the strategy it kept
+    // (ringall, after fifo), takes the type's default.
+    if (creating && f.strategy.is_empty()) || (!strategy_given && !fits(&f)) {
         f.strategy = if f.kind == "fifo" {
             "ringall"
         } else {
@@ -516,8 +522,7 @@ fn checked(input: QueueInput, current: Option<QueueFields>) -> Result<QueueField
         }
         .into();
     }
-    let fits = STRATEGIES.contains(&f.strategy.as_str()) || (f.kind == "fifo" && f.strategy == "ringall");
-    if !fits {
+    if !fits(&f) {
         let extra = if f.kind == "fifo" { " (or ringall)" } else { "" };
         return Err(ApiError::field(
             "strategy",

@@ -14,7 +14,9 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extensions::{DEFAULT_CONTEXT, DEFAULT_DOMAIN, ExtensionDetail, ExtensionInput, new_fields, text_or};
+use super::extensions::{
+    DEFAULT_CONTEXT, DEFAULT_DOMAIN, ExtensionDetail, ExtensionInput, check_sip_password, new_fields, text_or,
+};
 use super::extract::{ApiPath, AuthUser, Input, lenient};
 use super::paging::{Filter, ListParams, ListSpec, PageBody, list_query};
 use super::{Done, done};
@@ -119,7 +121,7 @@ pub struct UserInput {
     pub extn: Option<String>,
     /// The extension's SIP password; `password` when absent.
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(schema_with = super::extensions::sip_password_schema)]
+    #[schema(schema_with = extn_password_schema)]
     pub extn_password: Option<String>,
     #[serde(default, deserialize_with = "lenient::text")]
     #[schema(schema_with = lenient::text_schema, example = "xswitch.cn")]
@@ -288,6 +290,10 @@ pub async fn create(
     let context = text_or(input.context.clone(), DEFAULT_CONTEXT);
     let name = text_or(input.name.clone(), &login);
     let extn = input.extn.clone().map(|e| e.trim().to_string()).unwrap_or_default();
+    // Checked even without an extension, so the same value is refused alike.
+    if let Some(given) = input.extn_password.as_deref().filter(|p| !p.is_empty()) {
+        check_sip_password(given, &extn).map_err(|e| e.renamed_field("password", "extn_password"))?;
+    }
     let extension = if extn.is_empty() {
         None
     } else {
@@ -639,6 +645,21 @@ fn agent_setting<'k>(key: &'k str, value: &Value) -> Result<Option<(&'k str, Str
 fn login_schema() -> utoipa::openapi::schema::Schema {
     let max = lenient::MAX_SAFE_INTEGER;
     lenient::patterned(r"^\s*[\w.@-]{1,64}\s*$", -max, max, false)
+}
+
+/// A SIP password, or blank or null for the login password.
+fn extn_password_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+    let Schema::OneOf(mut one_of) = super::extensions::sip_password_schema() else {
+        unreachable!("a password's schema is a oneOf")
+    };
+    one_of.items.push(
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .max_length(Some(0))
+            .into(),
+    );
+    Schema::OneOf(one_of)
 }
 
 fn login_password_schema() -> utoipa::openapi::schema::Schema {

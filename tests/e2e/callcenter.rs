@@ -326,3 +326,38 @@ fn md5_of(text: &str) -> u128 {
     use md5::{Digest, Md5};
     u128::from_be_bytes(Md5::digest(text.as_bytes()).into())
 }
+
+/// A fifo queue turned into a callcenter one cannot keep `ringall`, which
+/// only fifo queues use: it takes the callcenter default, unless the
+/// update names a strategy. A user's `extn_password` follows the SIP
+/// password rules even when no extension is made with it.
+#[tokio::test]
+async fn a_queue_changing_type_takes_a_strategy_it_can_use() {
+    on_each_backend(|app| async move {
+        let (_, created) = app
+            .post("/api/queues", json!({"name": "hold line", "type": "fifo"}))
+            .await;
+        let id = created["data"].as_str().unwrap().to_string();
+        let (_, queue) = app.get(&format!("/api/queues/{id}")).await;
+        assert_eq!(queue["strategy"], "ringall", "{queue}");
+        assert_done(
+            &app.put(&format!("/api/queues/{id}"), json!({"type": "callcenter"}))
+                .await,
+        );
+        let (_, queue) = app.get(&format!("/api/queues/{id}")).await;
+        assert_eq!(
+            (&queue["type"], &queue["strategy"]),
+            (&json!("callcenter"), &json!("longest-idle-agent"))
+        );
+        assert_error(
+            &app.put(&format!("/api/queues/{id}"), json!({"strategy": "ringall"}))
+                .await,
+            400,
+            "strategy:",
+        );
+
+        let user = json!({"login": "4100", "password": "agent-pass-4100", "extn_password": "abc"});
+        assert_error(&app.post("/api/users", user).await, 400, "extn_password: too short");
+    })
+    .await;
+}
