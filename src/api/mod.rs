@@ -126,6 +126,7 @@ fn areas() -> Areas {
     for part in [uploads_doc, own_record_doc, any_user_doc, public_doc] {
         doc.merge(part);
     }
+    contract::optional_fields_state_their_defaults(&mut doc);
     contract::updates_take_partial_bodies(&mut doc);
     Areas {
         admin,

@@ -289,20 +289,21 @@ impl ListSpec {
     /// The query parameters this list reads, as the API document states
     /// them: what `ListParams` and `query` accept, no more and no less.
     pub fn parameters(&self) -> Vec<Parameter> {
-        let number = |name: &str, max: i64| {
+        let number = |name: &str, max: i64, default: i64| {
             query_param(
                 name,
                 ObjectBuilder::new()
                     .schema_type(Type::Integer)
                     .minimum(Some(1))
-                    .maximum(Some(max)),
+                    .maximum(Some(max))
+                    .default(Some(default.into())),
                 None,
             )
         };
-        let mut params = vec![number("page", i64::MAX)];
+        let mut params = vec![number("page", i64::MAX, 1)];
         let size = Some("rows per page (all three spellings are read; the first given counts)");
         for name in ["perPage", "page_size", "pageSize"] {
-            params.push(number(name, MAX_PAGE_SIZE).description(size));
+            params.push(number(name, MAX_PAGE_SIZE, DEFAULT_PAGE_SIZE).description(size));
         }
         // Blank (spaces only) is the default order; a field is named
         // exactly, an order in any case. The camelCase spellings (sortField,

@@ -170,7 +170,7 @@ fn media_ref_schema() -> utoipa::openapi::schema::Schema {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct AgentsInput {
     #[serde(default)]
-    #[schema(min_items = 1)]
+    #[schema(min_items = 1, required = true)]
     pub agents: Vec<AgentRef>,
 }
 

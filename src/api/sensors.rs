@@ -91,7 +91,7 @@ fn action_schema() -> utoipa::openapi::schema::Schema {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct DevicesInput {
     #[serde(default)]
-    #[schema(min_items = 1)]
+    #[schema(min_items = 1, required = true)]
     pub data: Vec<DeviceInput>,
 }
 

@@ -290,6 +290,38 @@ fn the_document_is_as_strict_as_the_server() {
             );
         }
     }
+    // Every optional field of a create says what it is, and its default
+    // where that is a fixed value; an update's fields have none.
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let Some(reference) = item["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"].as_str()
+        else {
+            continue;
+        };
+        let name = reference.rsplit('/').next().unwrap();
+        let schema = &schemas[name];
+        for part in schema["allOf"].as_array().map_or(vec![schema.clone()], |p| p.clone()) {
+            let required: Vec<&Value> = part["required"]
+                .as_array()
+                .map(|r| r.iter().collect())
+                .unwrap_or_default();
+            for (field, property) in part["properties"].as_object().into_iter().flatten() {
+                if !required.contains(&&Value::from(field.as_str())) {
+                    assert!(
+                        property["description"].is_string(),
+                        "POST {path}: {name}.{field} says what it is"
+                    );
+                }
+            }
+        }
+    }
+    let extension = body_of("/api/extensions", "post");
+    assert_eq!(extension["properties"]["domain"]["default"], "xswitch.cn");
+    assert_eq!(extension["properties"]["type"]["default"], "SIP");
+    let update = body_of("/api/extensions/{id}", "put");
+    assert!(
+        update["properties"]["domain"].get("default").is_none(),
+        "an update keeps what it leaves out"
+    );
     let sort_field = doc["paths"]["/api/device_provisions"]["get"]["parameters"]
         .as_array()
         .unwrap()

@@ -233,7 +233,7 @@ pub struct DownloadOptions {
     pub language: Option<String>,
     /// `json` (XSwitch's array of rows, the default; also when blank) or `csv`.
     #[serde(default)]
-    #[param(value_type = Option<String>, pattern = "^(|json|csv)$")]
+    #[param(value_type = Option<String>, pattern = "^(|json|csv)$", default = "json")]
     pub format: Option<String>,
 }
 
