@@ -1,7 +1,7 @@
 //! What the API document says beyond what each route's annotations give.
 
 use serde_json::{Value, json};
-use utoipa::openapi::schema::{Schema, Type};
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::{OpenApi, RefOr};
 
 use super::extensions::{DEFAULT_CONTEXT, DEFAULT_DOMAIN};
@@ -240,14 +240,26 @@ pub fn updates_take_partial_bodies(doc: &mut OpenApi) {
     }
 }
 
+/// Required whole numbers (a sensor's media `data`) that `lenient::int`
+/// reads as not given when blank: on an update, blank keeps the value as
+/// null does.
+const BLANK_KEEPS: &[&str] = &["data"];
+
 /// `schema` with nothing required and null allowed for every property
 /// (through `allOf`, where a flattened map joins the fields).
 fn partial(schema: &Schema) -> Schema {
     match schema {
         Schema::Object(whole) => {
             let mut partial = whole.clone();
-            partial.required.clear();
-            for property in partial.properties.values_mut() {
+            let required = std::mem::take(&mut partial.required);
+            for (name, property) in partial.properties.iter_mut() {
+                if let RefOr::T(Schema::OneOf(one_of)) = property
+                    && required.contains(name)
+                    && BLANK_KEEPS.contains(&name.as_str())
+                {
+                    let blank = ObjectBuilder::new().schema_type(Type::String).pattern(Some(r"^\s*$"));
+                    one_of.items.push(blank.into());
+                }
                 if let RefOr::T(schema) = property {
                     // Left out, a field keeps its value: no default applies.
                     match schema {

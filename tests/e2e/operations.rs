@@ -322,6 +322,14 @@ fn the_document_is_as_strict_as_the_server() {
         update["properties"]["domain"].get("default").is_none(),
         "an update keeps what it leaves out"
     );
+    // A blank media id on a sensor's update keeps it, as null does.
+    let sensor_update = body_of("/api/extn_alarms/{id}", "put");
+    let blank_allowed = sensor_update["properties"]["data"]["oneOf"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|branch| branch["pattern"] == r"^\s*$");
+    assert!(blank_allowed, "{sensor_update}");
     let sort_field = doc["paths"]["/api/device_provisions"]["get"]["parameters"]
         .as_array()
         .unwrap()
