@@ -133,7 +133,9 @@ async fn table_rows(console: &Console, devices: &[Device]) -> sqlx::Result<Vec<V
                 "last_provisioned_at": d.last_provisioned_at.map(|t| timestamp::format(&t)),
                 "last_ip": d.last_ip,
                 "firmware": d.firmware,
-                "status": states.get(&d.mac),
+                // The state is read after the row: a fetch recorded in
+                // between must not show as current beside "never fetched".
+                "status": if d.last_provisioned_at.is_none() { Some("never") } else { states.get(&d.mac).map(String::as_str) },
             })
         })
         .collect())
