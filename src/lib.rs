@@ -8,6 +8,7 @@ pub mod config;
 pub mod confined;
 pub mod domain;
 pub mod error;
+pub mod if_range;
 pub mod jobs;
 pub mod listener;
 pub mod media;

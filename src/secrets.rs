@@ -230,13 +230,23 @@ pub fn hash_password(password: &str) -> String {
     phc.to_string()
 }
 
+/// A hash of the default cost that no password is checked true against:
+/// what a missing user's password is checked against.
+static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| hash_password("sipprov-dummy-password"));
+
+/// Makes the dummy hash now, so the first login for a missing user costs
+/// what every other does.
+pub fn prepare_dummy_hash() {
+    LazyLock::force(&DUMMY_HASH);
+}
+
 /// Constant-time check of a password against a stored PHC string. A missing
-/// hash (a user who cannot log in) is checked against a dummy so the answer
-/// takes as long as a real one.
+/// hash (a user who does not exist or cannot log in) is checked against a
+/// dummy of the same cost, and the check always runs in full, so the answer
+/// takes as long either way.
 pub fn verify_password(password: &str, stored: Option<&str>) -> bool {
-    static DUMMY: LazyLock<String> = LazyLock::new(|| hash_password("sipprov-dummy-password"));
     let matches = || -> Option<bool> {
-        let phc = argon2::PasswordHash::new(stored.unwrap_or(DUMMY.as_str())).ok()?;
+        let phc = argon2::PasswordHash::new(stored.unwrap_or(DUMMY_HASH.as_str())).ok()?;
         let algorithm = argon2::Algorithm::new(phc.algorithm.as_str()).ok()?;
         let version = argon2::Version::try_from(phc.version.unwrap_or(0x13)).ok()?;
         let params = argon2::Params::try_from(&phc).ok()?;
@@ -245,7 +255,9 @@ pub fn verify_password(password: &str, stored: Option<&str>) -> bool {
         argon2_into(algorithm, version, params, password.as_bytes(), &salt, &mut out).ok()?;
         Some(bool::from(out.as_slice().ct_eq(expected.as_bytes())))
     };
-    stored.is_some() && matches().unwrap_or(false)
+    // The check runs before `stored` is looked at: `&&` would skip it.
+    let matched = matches().unwrap_or(false);
+    stored.is_some() && matched
 }
 
 fn md5_hex(input: &str) -> String {

@@ -13,8 +13,11 @@ use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
+use tower::Layer;
 use tower::ServiceExt;
 use tower_http::services::ServeFile;
+
+use crate::if_range::IfRangeLayer;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -422,9 +425,11 @@ pub async fn get_one(
             file.fields.ext
         )));
     }
-    // ServeFile brings Range, ETag and conditional requests; the type is
+    // ServeFile brings Range, ETag and conditional requests, our layer
+    // If-Range; the type is
     // the one the bytes showed at upload, not a guess from the name.
-    let mut served = ServeFile::new(path)
+    let mut served = IfRangeLayer
+        .layer(ServeFile::new(path))
         .oneshot(request)
         .await
         .map_err(anyhow::Error::from)?;

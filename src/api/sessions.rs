@@ -16,6 +16,7 @@ use super::auth::{SESSION_COOKIE, SessionToken};
 use super::extract::Input;
 use crate::domain::{source_network, timestamp};
 use crate::error::{ApiError, ErrorBody};
+use crate::passwords::Priority;
 use crate::provision::OverTls;
 use crate::secrets;
 use crate::state::AppState;
@@ -121,9 +122,11 @@ pub async fn login(
         }
         entered => entered,
     };
-    let last_attempt = match db.begin_login_attempt(&login, &network, now, lock_until).await? {
+    let priority = match db.begin_login_attempt(&login, &network, now).await? {
         LoginAttempt::Locked(until) => return Err(locked(until)),
-        LoginAttempt::Check { last } => last,
+        LoginAttempt::NetworkFull => return Err(network_full()),
+        LoginAttempt::Check { clean: true } => Priority::First,
+        LoginAttempt::Check { clean: false } => Priority::Normal,
     };
     let user = db.login_user(&login).await?.filter(|u| u.disabled == 0);
     let stored = user.as_ref().and_then(|u| match secret {
@@ -132,7 +135,7 @@ pub async fn login(
     });
     let matches = state
         .passwords
-        .run(move || match secret {
+        .run(priority, move || match secret {
             // A missing user or hash is still checked against a dummy, so the
             // answer takes as long either way.
             Secret::Password(p) => secrets::verify_password(&p, stored.as_deref()),
@@ -146,12 +149,17 @@ pub async fn login(
 
     let user = match user {
         Some(user) if matches => user,
-        _ if last_attempt => {
-            db.lock_login(&login, &network, lock_until).await?;
-            tracing::warn!(network = %network, "a login name locked after repeated wrong passwords");
-            return Err(locked(lock_until));
+        _ => {
+            return Err(
+                match db.count_wrong_password(&login, &network, now, lock_until).await? {
+                    Some(until) => {
+                        tracing::warn!(network = %network, "a login name locked after repeated wrong passwords");
+                        locked(until)
+                    }
+                    None => ApiError::Forbidden(WRONG_CREDENTIALS.into()),
+                },
+            );
         }
-        _ => return Err(ApiError::Forbidden(WRONG_CREDENTIALS.into())),
     };
     db.clear_login_attempts(&login, &network).await?;
 
@@ -186,6 +194,15 @@ pub async fn login(
 enum Secret {
     Password(String),
     DevKey(String),
+}
+
+/// A network that has had too many names counted may try no new one.
+fn network_full() -> ApiError {
+    ApiError::TooMany(format!(
+        "too many failed logins from your network ({} names); try again after {} without one",
+        crate::store::users::MAX_NAMES_PER_NETWORK,
+        humantime::format_duration(std::time::Duration::from_secs(LOCKOUT.whole_seconds().unsigned_abs()))
+    ))
 }
 
 fn locked(until: time::OffsetDateTime) -> ApiError {

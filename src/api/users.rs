@@ -22,7 +22,7 @@ use super::paging::{Filter, ListParams, ListSpec, PageBody, list_query};
 use super::{Done, done};
 use crate::domain::timestamp;
 use crate::error::{ApiError, ErrorBody};
-use crate::passwords::PasswordPool;
+use crate::passwords::{PasswordPool, Priority};
 use crate::secrets::{self, SecretBox, password_aad};
 use crate::state::AppState;
 use crate::store::agents::{COLUMNS, User, UserFields};
@@ -340,7 +340,10 @@ pub async fn create(
         vm_password_enc: seal_vm_password(&state.secrets, input.vm_password.as_deref()),
         agent_info: Value::Object(agent_info).to_string(),
     };
-    let hash = state.passwords.run(move || secrets::hash_password(&password)).await?;
+    let hash = state
+        .passwords
+        .run(Priority::First, move || secrets::hash_password(&password))
+        .await?;
     let (id, extn_id) = state
         .db
         .create_user(fields, &hash, extension.as_ref(), timestamp::now())
@@ -443,7 +446,10 @@ pub async fn update(
         return Err(not_found(id));
     }
     if let Some(p) = password {
-        let hash = state.passwords.run(move || secrets::hash_password(&p)).await?;
+        let hash = state
+            .passwords
+            .run(Priority::First, move || secrets::hash_password(&p))
+            .await?;
         state.db.set_user_password(id, &hash, None, timestamp::now()).await?;
     }
     Ok(done(id.to_string()))
@@ -489,7 +495,7 @@ pub async fn change_password(
         let old = old.unwrap_or_default();
         let hash = db.password_hash(id).await?;
         let matches = passwords
-            .run(move || secrets::verify_password(&old, hash.as_deref()))
+            .run(Priority::First, move || secrets::verify_password(&old, hash.as_deref()))
             .await?;
         if !matches {
             return Err(ApiError::Forbidden("old_password: wrong password".into()));
@@ -501,7 +507,9 @@ pub async fn change_password(
         secrets::ha1(sip_user, &f.domain, &password),
         secrets::ha1b(sip_user, &f.domain, &password),
     );
-    let hash = passwords.run(move || secrets::hash_password(&password)).await?;
+    let hash = passwords
+        .run(Priority::First, move || secrets::hash_password(&password))
+        .await?;
     if !db
         .set_user_password(id, &hash, Some((&ha1, &ha1b)), timestamp::now())
         .await?

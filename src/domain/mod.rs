@@ -1,5 +1,6 @@
 //! Domain types shared by the API, the store and the phone-facing side.
 
+pub mod cell;
 pub mod extn_ref;
 pub mod language;
 pub mod mac;

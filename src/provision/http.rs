@@ -25,11 +25,16 @@ use crate::domain::Vendor;
 
 pub fn router(state: Arc<Provisioner>) -> Router {
     // Firmware images are plain files: Range, ETag and If-None-Match come
-    // with ServeDir, which also refuses `..`; links out of the folder, and
+    // with ServeDir, If-Range with our layer around it, which also refuses `..`; links out of the folder, and
     // networks the site does not allow, are refused before it.
     let firmware_root = state.data_dir.join("firmware");
     let firmware = Router::new()
-        .nest_service("/prov/firmware", ServeDir::new(&firmware_root))
+        .nest_service(
+            "/prov/firmware",
+            tower::ServiceBuilder::new()
+                .layer(crate::if_range::IfRangeLayer)
+                .service(ServeDir::new(&firmware_root)),
+        )
         .layer(middleware::from_fn_with_state(firmware_root, confine_firmware))
         .layer(middleware::from_fn_with_state(state.clone(), allowed_networks_only));
     Router::new()

@@ -25,13 +25,21 @@ use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
+use lru::LruCache;
 
 use crate::domain::{Mac, source_network};
 
-/// Networks tracked at once; past this, idle entries are dropped first.
-/// With at most a threshold's worth of MACs each, this bounds the memory a
-/// sweep over many networks (IPv6 /64s are cheap) can make sipprov hold.
-const MAX_TRACKED: usize = 10_000;
+/// Networks tracked at once; past this, the one that failed least recently
+/// is forgotten (a blocked one only when the few least recent all are).
+/// Every operation costs the same at any size: the table is an LRU list
+/// with an index, and forgiving a MAC looks up the networks that counted it.
+pub const MAX_TRACKED: usize = 100_000;
+/// Unknown MACs remembered over all networks together (each network
+/// remembers at most its threshold); past this, whole networks are
+/// forgotten, least recent first.
+const MAX_REMEMBERED: usize = 200_000;
+/// Entries looked at from the least recent end for one that is not blocked.
+const EVICTION_PROBES: usize = 8;
 /// Distinct unknown MACs, over all networks, in a window before every
 /// network's threshold tightens.
 const GLOBAL_BUDGET: usize = 1_000;
@@ -52,7 +60,11 @@ pub struct MissLimiter {
 
 #[derive(Debug)]
 struct Counts {
-    networks: HashMap<IpNet, Tracked>,
+    networks: LruCache<IpNet, Tracked>,
+    /// The networks that counted each unknown MAC.
+    counted_by: HashMap<Mac, Vec<IpNet>>,
+    /// (network, MAC) pairs remembered, the sum of every `unknown`'s length.
+    remembered: usize,
     global_since: Instant,
     global_unknown: HashSet<Mac>,
 }
@@ -60,11 +72,72 @@ struct Counts {
 #[derive(Debug)]
 struct Tracked {
     since: Instant,
-    unknown: HashSet<Mac>,
+    /// At most the threshold's worth: a blocked network counts no more.
+    unknown: Vec<Mac>,
     wrong_credentials: u32,
     blocked_until: Option<Instant>,
     /// Whether wrong credentials set the block.
     for_credentials: bool,
+}
+
+impl Tracked {
+    fn fresh(now: Instant) -> Tracked {
+        Tracked {
+            since: now,
+            unknown: Vec::new(),
+            wrong_credentials: 0,
+            blocked_until: None,
+            for_credentials: false,
+        }
+    }
+
+    fn blocked_at(&self, now: Instant) -> bool {
+        self.blocked_until.is_some_and(|until| until > now)
+    }
+}
+
+impl Counts {
+    /// Forgets a network and the MACs it counted.
+    fn forget(&mut self, network: &IpNet, tracked: &Tracked) {
+        self.remembered -= tracked.unknown.len();
+        for mac in &tracked.unknown {
+            if let Some(networks) = self.counted_by.get_mut(mac) {
+                networks.retain(|n| n != network);
+                if networks.is_empty() {
+                    self.counted_by.remove(mac);
+                }
+            }
+        }
+    }
+
+    /// Makes room for one more network: the least recent that is not
+    /// blocked goes, or the least recent of all if the few looked at are.
+    fn evict_one(&mut self, now: Instant) {
+        for probe in 0..EVICTION_PROBES {
+            let Some((network, tracked)) = self.networks.pop_lru() else {
+                return;
+            };
+            if tracked.blocked_at(now) && probe + 1 < EVICTION_PROBES {
+                // Kept, as the most recent: blocks outlive quiet counts.
+                self.networks.push(network, tracked);
+                continue;
+            }
+            self.forget(&network, &tracked);
+            return;
+        }
+    }
+
+    /// Forgets the counts of a network whose window has passed and which
+    /// is not blocked, so it starts again.
+    fn renew(&mut self, network: IpNet, now: Instant, window: Duration) {
+        let stale = self
+            .networks
+            .peek(&network)
+            .is_some_and(|t| now - t.since >= window && !t.blocked_at(now));
+        if stale && let Some(old) = self.networks.pop(&network) {
+            self.forget(&network, &old);
+        }
+    }
 }
 
 impl Default for MissLimiter {
@@ -83,7 +156,9 @@ impl MissLimiter {
             window,
             cooldown,
             state: Mutex::new(Counts {
-                networks: HashMap::new(),
+                networks: LruCache::unbounded(),
+                counted_by: HashMap::new(),
+                remembered: 0,
                 global_since: Instant::now(),
                 global_unknown: HashSet::new(),
             }),
@@ -101,62 +176,62 @@ impl MissLimiter {
         }
     }
 
-    /// How many networks are told to wait now.
+    /// How many networks are told to wait now (for the metrics: it walks
+    /// the table).
     pub fn throttled_networks(&self) -> usize {
         let now = Instant::now();
         let counts = self.state.lock().expect("limiter lock");
-        counts
-            .networks
-            .values()
-            .filter(|t| t.blocked_until.is_some_and(|until| until > now))
-            .count()
+        counts.networks.iter().filter(|(_, t)| t.blocked_at(now)).count()
+    }
+
+    /// How many networks are tracked now.
+    pub fn tracked_networks(&self) -> usize {
+        self.state.lock().expect("limiter lock").networks.len()
     }
 
     /// How long the address's network must still wait, if it is blocked.
     pub fn blocked_for(&self, ip: IpAddr) -> Option<Duration> {
         let now = Instant::now();
         let counts = self.state.lock().expect("limiter lock");
-        let until = counts.networks.get(&source_network(ip))?.blocked_until?;
+        let until = counts.networks.peek(&source_network(ip))?.blocked_until?;
         (until > now).then(|| until - now)
     }
 
     /// How long the address's network must still wait before it may try
     /// credentials again, if wrong ones blocked it.
     pub fn credentials_blocked_for(&self, ip: IpAddr) -> Option<Duration> {
+        let now = Instant::now();
         let counts = self.state.lock().expect("limiter lock");
-        let tracked = counts.networks.get(&source_network(ip))?;
-        tracked.for_credentials.then_some(())?;
-        drop(counts);
-        self.blocked_for(ip)
+        let tracked = counts.networks.peek(&source_network(ip))?;
+        let until = tracked.blocked_until.filter(|_| tracked.for_credentials)?;
+        (until > now).then(|| until - now)
     }
 
     /// Counts a request for a MAC no phone record has.
     pub fn unknown_mac(&self, ip: IpAddr, mac: Mac) {
-        let most = self.threshold.load(Ordering::Relaxed);
-        self.count(ip, Some(mac), |t| {
-            // Past the threshold the network is blocked: more MACs change nothing.
-            if t.unknown.len() < most {
-                t.unknown.insert(mac);
-            }
-        });
+        self.count(ip, Some(mac));
     }
 
     /// Forgets the misses of MACs that now have a record; a network blocked
-    /// only by them is let through again.
+    /// only by them is let through again. Costs one look-up per MAC.
     pub fn forgive(&self, macs: impl IntoIterator<Item = Mac>) {
-        let macs: HashSet<Mac> = macs.into_iter().collect();
         let mut counts = self.state.lock().expect("limiter lock");
-        counts.global_unknown.retain(|m| !macs.contains(m));
         let threshold = self.threshold_now(&counts);
         let credential_threshold = self.credential_threshold.load(Ordering::Relaxed);
-        for tracked in counts.networks.values_mut() {
-            let before = tracked.unknown.len();
-            tracked.unknown.retain(|m| !macs.contains(m));
-            if tracked.unknown.len() < before
-                && tracked.unknown.len() < threshold
-                && tracked.wrong_credentials < credential_threshold
-            {
-                tracked.blocked_until = None;
+        for mac in macs {
+            counts.global_unknown.remove(&mac);
+            let Some(networks) = counts.counted_by.remove(&mac) else {
+                continue;
+            };
+            for network in networks {
+                let Some(tracked) = counts.networks.peek_mut(&network) else {
+                    continue;
+                };
+                tracked.unknown.retain(|m| *m != mac);
+                if tracked.unknown.len() < threshold && tracked.wrong_credentials < credential_threshold {
+                    tracked.blocked_until = None;
+                }
+                counts.remembered -= 1;
             }
         }
     }
@@ -173,11 +248,13 @@ impl MissLimiter {
 
     /// Counts a request with wrong phone credentials.
     pub fn wrong_credentials(&self, ip: IpAddr) {
-        self.count(ip, None, |t| t.wrong_credentials += 1);
+        self.count(ip, None);
     }
 
-    fn count(&self, ip: IpAddr, unknown: Option<Mac>, failure: impl FnOnce(&mut Tracked)) {
+    /// Counts a failure: an unknown MAC, or wrong credentials (`None`).
+    fn count(&self, ip: IpAddr, unknown: Option<Mac>) {
         let now = Instant::now();
+        let network = source_network(ip);
         let mut counts = self.state.lock().expect("limiter lock");
         if now - counts.global_since >= self.window {
             counts.global_since = now;
@@ -189,27 +266,40 @@ impl MissLimiter {
             counts.global_unknown.insert(mac);
         }
         let threshold = self.threshold_now(&counts);
-        let networks = &mut counts.networks;
-        if networks.len() >= MAX_TRACKED {
-            networks.retain(|_, t| t.blocked_until.is_some_and(|u| u > now) || now - t.since < self.window);
+        counts.renew(network, now, self.window);
+        if !counts.networks.contains(&network) {
+            while counts.networks.len() >= MAX_TRACKED {
+                counts.evict_one(now);
+            }
+            counts.networks.push(network, Tracked::fresh(now));
         }
-        let fresh = || Tracked {
-            since: now,
-            unknown: HashSet::new(),
-            wrong_credentials: 0,
-            blocked_until: None,
-            for_credentials: false,
+        // Past the threshold the network is blocked: more MACs change nothing.
+        let new_mac = unknown.filter(|mac| {
+            let tracked = counts.networks.peek(&network).expect("just tracked");
+            tracked.unknown.len() < threshold && !tracked.unknown.contains(mac)
+        });
+        if let Some(mac) = new_mac {
+            while counts.remembered >= MAX_REMEMBERED && counts.networks.len() > 1 {
+                counts.evict_one(now);
+            }
+            counts.remembered += 1;
+            counts.counted_by.entry(mac).or_default().push(network);
+        }
+        let credential_threshold = self.credential_threshold.load(Ordering::Relaxed);
+        let cooldown = self.cooldown;
+        let Some(tracked) = counts.networks.get_mut(&network) else {
+            return;
         };
-        let tracked = networks.entry(source_network(ip)).or_insert_with(fresh);
-        if now - tracked.since >= self.window && tracked.blocked_until.is_none_or(|u| u <= now) {
-            *tracked = fresh();
+        match (unknown, new_mac) {
+            (None, _) => tracked.wrong_credentials += 1,
+            (Some(_), Some(mac)) => tracked.unknown.push(mac),
+            (Some(_), None) => {}
         }
-        failure(tracked);
-        let by_credentials = tracked.wrong_credentials >= self.credential_threshold.load(Ordering::Relaxed);
+        let by_credentials = tracked.wrong_credentials >= credential_threshold;
         let tripped = tracked.unknown.len() >= threshold || by_credentials;
         tracked.for_credentials |= by_credentials;
         if tripped && tracked.blocked_until.is_none() {
-            tracked.blocked_until = Some(now + self.cooldown);
+            tracked.blocked_until = Some(now + cooldown);
             tracing::warn!(
                 unknown_macs = tracked.unknown.len(),
                 wrong_credentials = tracked.wrong_credentials,
@@ -327,6 +417,31 @@ mod tests {
             limiter.unknown_mac(sweeper, mac(n));
         }
         let counts = limiter.state.lock().unwrap();
-        assert_eq!(counts.networks[&source_network(sweeper)].unknown.len(), 5);
+        assert_eq!(counts.networks.peek(&source_network(sweeper)).unwrap().unknown.len(), 5);
+        assert_eq!(counts.remembered, 5);
+    }
+
+    #[test]
+    fn the_table_has_a_hard_bound_and_keeps_blocks_over_quiet_counts() {
+        let limiter = MissLimiter::new(2, 1000, Duration::from_secs(600), Duration::from_secs(600));
+        let blocked: IpAddr = "2001:db8::1".parse().unwrap();
+        limiter.unknown_mac(blocked, mac(1));
+        limiter.unknown_mac(blocked, mac(2));
+        assert!(limiter.blocked_for(blocked).is_some());
+        for n in 0..MAX_TRACKED as u32 + 500 {
+            let ip: IpAddr = std::net::Ipv6Addr::new(0x2001, 0xdb9, (n >> 16) as u16, n as u16, 0, 0, 0, 1).into();
+            limiter.unknown_mac(ip, mac(10 + n));
+        }
+        let counts = limiter.state.lock().unwrap();
+        assert_eq!(counts.networks.len(), MAX_TRACKED);
+        assert!(counts.remembered <= MAX_REMEMBERED);
+        let pairs: usize = counts.networks.iter().map(|(_, t)| t.unknown.len()).sum();
+        assert_eq!(pairs, counts.remembered);
+        assert_eq!(counts.counted_by.values().map(Vec::len).sum::<usize>(), pairs);
+        drop(counts);
+        assert!(
+            limiter.blocked_for(blocked).is_some(),
+            "the block outlived 100,500 quiet networks"
+        );
     }
 }

@@ -35,11 +35,14 @@ impl SessionUser {
 
 /// Wrong passwords allowed before a login is locked.
 pub const MAX_LOGIN_ATTEMPTS: i64 = 5;
-/// Login names one network may have counted at once; past this, a new name
-/// from it is answered as locked, so guessing names cannot grow the table.
+/// Login names one network may have counted at once; past this, the
+/// network may try no name it has not tried before, so guessing names
+/// from one network cannot grow the table.
 pub const MAX_NAMES_PER_NETWORK: i64 = 100;
-/// Counted names from every network together.
-const MAX_COUNTED_NAMES: i64 = 100_000;
+/// Counted names from every network together. Past it, a new count takes
+/// the place of the one tried least recently that is not a lock, so a full
+/// table refuses nobody: only counts go, never a lock.
+pub const MAX_COUNTED_NAMES: i64 = 100_000;
 
 /// The name a login lock is kept under: the login as typed, whether or not
 /// a user has it, case folded and cut to a bounded length.
@@ -50,11 +53,14 @@ fn lock_key(login: &str) -> String {
 /// What a login attempt may do, decided before its password is checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LoginAttempt {
-    /// Check the password; `last` when a wrong one locks the name.
-    Check {
-        last: bool,
-    },
+    /// Check the password. `clean` when the network has no wrong password
+    /// counted for any name.
+    Check { clean: bool },
+    /// Wrong passwords for this name from this network locked it.
     Locked(OffsetDateTime),
+    /// The network has `MAX_NAMES_PER_NETWORK` names counted and this is
+    /// not one of them.
+    NetworkFull,
 }
 
 impl Db {
@@ -65,64 +71,76 @@ impl Db {
             .bind(login).fetch_optional(pool).await)
     }
 
-    /// Counts a login attempt for a login name from a source network,
-    /// before any password is checked, so a burst of concurrent guesses gets
-    /// at most `MAX_LOGIN_ATTEMPTS` checks. A lock that has ended starts the
-    /// count again; an attempt past the limit locks until `lock_until`. A
-    /// name not counted yet, from a network that already has
-    /// `MAX_NAMES_PER_NETWORK` (or with the table full), is locked at once.
+    /// Whether a login name may be tried from a source network: not while a
+    /// lock of its own is on, nor a name the network has not tried before
+    /// when it has tried too many. Reads only: a right password from a
+    /// network with no wrong ones counted writes nothing here.
     pub async fn begin_login_attempt(
         &self,
         login: &str,
         network: &str,
         now: OffsetDateTime,
-        lock_until: OffsetDateTime,
     ) -> sqlx::Result<LoginAttempt> {
-        let quiet_since = now - (lock_until - now);
         on_db!(self, pool => {
-            let mut tx = pool.begin_write().await?;
-            // Rows of names nobody tries any more go, so guesses at made-up
-            // names leave nothing behind.
-            sqlx::query("DELETE FROM login_locks WHERE last_attempt_at < $1 AND (locked_until IS NULL OR locked_until < $2)")
-                .bind(quiet_since).bind(now).execute(&mut *tx).await?;
-            let known: bool = sqlx::query_scalar("SELECT COUNT(*) > 0 FROM login_locks WHERE login = $1 AND network = $2")
-                .bind(lock_key(login)).bind(network).fetch_one(&mut *tx).await?;
-            if !known {
-                let (from_network, everywhere): (i64, i64) = sqlx::query_as(
-                    "SELECT (SELECT COUNT(*) FROM login_locks WHERE network = $1), (SELECT COUNT(*) FROM login_locks)")
-                    .bind(network).fetch_one(&mut *tx).await?;
-                if from_network >= MAX_NAMES_PER_NETWORK || everywhere >= MAX_COUNTED_NAMES {
-                    tx.commit().await?;
-                    return Ok(LoginAttempt::Locked(lock_until));
-                }
-            }
-            let (attempts, locked_until): (i64, Option<OffsetDateTime>) = sqlx::query_as(
-                "INSERT INTO login_locks (login, network, attempts, locked_until, last_attempt_at)
-                 VALUES ($1, $2, 1, NULL, $3)
-                 ON CONFLICT (login, network) DO UPDATE SET
-                   attempts = CASE WHEN login_locks.locked_until <= $3 THEN 1 ELSE login_locks.attempts + 1 END,
-                   locked_until = CASE
-                     WHEN login_locks.locked_until <= $3 THEN NULL
-                     WHEN login_locks.attempts + 1 > $4 THEN COALESCE(login_locks.locked_until, $5)
-                     ELSE login_locks.locked_until END,
-                   last_attempt_at = $3
-                 RETURNING attempts, locked_until")
-                .bind(lock_key(login)).bind(network).bind(now).bind(MAX_LOGIN_ATTEMPTS).bind(lock_until)
-                .fetch_one(&mut *tx).await?;
-            tx.commit().await?;
+            let (counted, locked_until, from_network): (bool, Option<OffsetDateTime>, i64) = sqlx::query_as(
+                "SELECT EXISTS (SELECT 1 FROM login_locks WHERE login = $1 AND network = $2),
+                        (SELECT locked_until FROM login_locks WHERE login = $1 AND network = $2),
+                        (SELECT COUNT(*) FROM login_locks WHERE network = $2)")
+                .bind(lock_key(login)).bind(network).fetch_one(pool).await?;
             Ok(match locked_until {
-                Some(until) => LoginAttempt::Locked(until),
-                None => LoginAttempt::Check { last: attempts >= MAX_LOGIN_ATTEMPTS },
+                Some(until) if until > now => LoginAttempt::Locked(until),
+                _ if !counted && from_network >= MAX_NAMES_PER_NETWORK => LoginAttempt::NetworkFull,
+                _ => LoginAttempt::Check { clean: from_network == 0 },
             })
         })
     }
 
-    /// A wrong password on the last attempt allowed locks the name for that
-    /// network until `until`.
-    pub async fn lock_login(&self, login: &str, network: &str, until: OffsetDateTime) -> sqlx::Result<()> {
-        on_db!(self, pool => sqlx::query(
-            "UPDATE login_locks SET locked_until = COALESCE(locked_until, $3) WHERE login = $1 AND network = $2")
-            .bind(lock_key(login)).bind(network).bind(until).execute(pool).await.map(drop))
+    /// Counts a wrong password for a login name from a source network; the
+    /// `MAX_LOGIN_ATTEMPTS`th locks the name for that network until
+    /// `lock_until`, which is returned. A lock that has ended starts the
+    /// count again. Counts quiet for as long as a lock lasts go first; a
+    /// new count with the table full takes the place of the count tried
+    /// least recently that is not a lock (a lock only when every row is one).
+    pub async fn count_wrong_password(
+        &self,
+        login: &str,
+        network: &str,
+        now: OffsetDateTime,
+        lock_until: OffsetDateTime,
+    ) -> sqlx::Result<Option<OffsetDateTime>> {
+        let quiet_since = now - (lock_until - now);
+        on_db!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query("DELETE FROM login_locks WHERE last_attempt_at < $1 AND (locked_until IS NULL OR locked_until < $2)")
+                .bind(quiet_since).bind(now).execute(&mut *tx).await?;
+            let (counted, rows): (bool, i64) = sqlx::query_as(
+                "SELECT EXISTS (SELECT 1 FROM login_locks WHERE login = $1 AND network = $2),
+                        (SELECT COUNT(*) FROM login_locks)")
+                .bind(lock_key(login)).bind(network).fetch_one(&mut *tx).await?;
+            if !counted && rows >= MAX_COUNTED_NAMES {
+                sqlx::query(
+                    "DELETE FROM login_locks WHERE (login, network) IN (
+                       SELECT login, network FROM login_locks
+                       ORDER BY (locked_until IS NOT NULL AND locked_until > $1), last_attempt_at
+                       LIMIT $2)")
+                    .bind(now).bind(rows - MAX_COUNTED_NAMES + 1).execute(&mut *tx).await?;
+            }
+            let locked_until: Option<OffsetDateTime> = sqlx::query_scalar(
+                "INSERT INTO login_locks (login, network, attempts, locked_until, last_attempt_at)
+                 VALUES ($1, $2, 1, CASE WHEN $4 <= 1 THEN $5 END, $3)
+                 ON CONFLICT (login, network) DO UPDATE SET
+                   attempts = CASE WHEN login_locks.locked_until <= $3 THEN 1 ELSE login_locks.attempts + 1 END,
+                   locked_until = CASE
+                     WHEN login_locks.locked_until <= $3 THEN NULL
+                     WHEN login_locks.attempts + 1 >= $4 THEN COALESCE(login_locks.locked_until, $5)
+                     ELSE login_locks.locked_until END,
+                   last_attempt_at = $3
+                 RETURNING locked_until")
+                .bind(lock_key(login)).bind(network).bind(now).bind(MAX_LOGIN_ATTEMPTS).bind(lock_until)
+                .fetch_one(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(locked_until)
+        })
     }
 
     /// A right password clears the count of its name and network.

@@ -59,3 +59,11 @@ fn a_missing_client_names_its_package() {
         "tftp is not installed: apt-get install tftp-hpa (scripts/test installs every client the tests use)"
     );
 }
+
+/// Runs curl with `args` on a blocking thread (the test's runtime also runs
+/// the server it talks to) and returns what it printed.
+pub async fn curl(args: Vec<String>) -> Output {
+    tokio::task::spawn_blocking(move || Command::new("curl").args(&args).run())
+        .await
+        .expect("curl's thread")
+}

@@ -1204,15 +1204,7 @@ async fn a_phone_gets_no_more_lines_than_its_model_has() {
         assert!(refused.1["message"].as_str().unwrap().starts_with("extn"), "{}", refused.1);
         // An import is refused whole.
         let csv = format!("name,extn,vendor,mac,type\na,\"{}\",grandstream,000b82000002,GXP1620\nb,\"{}\",grandstream,000b82000003,gxp-1610\n", two.replace('"', "\"\""), two.replace('"', "\"\""));
-        let import = app
-            .client
-            .post(app.url("/api/device_provisions/import"))
-            .header("X-XTRA-AUTH-ID", &app.token)
-            .header("content-type", "text/csv")
-            .body(csv)
-            .send()
-            .await
-            .unwrap();
+        let import = app.import_csv(csv).await;
         assert_eq!(import.status(), 400);
         let report = import.text().await.unwrap();
         assert!(report.contains("takes at most 1 line; 2 given") && report.contains("\"row\":3"), "{report}");

@@ -920,3 +920,39 @@ async fn the_devices_page_sums_up_the_fleet() {
     })
     .await;
 }
+
+/// The claim form takes a model only as the API does: one that could start
+/// a formula, as a hostile User-Agent might offer, is refused beside its
+/// field and nothing is written.
+#[tokio::test]
+async fn claiming_a_phone_checks_its_model_like_the_api() {
+    on_each_backend(|app| async move {
+        assert_eq!(phone_fetch(&app, "001565abcd01").await, StatusCode::NOT_FOUND);
+        let (cookie, token) = console_session(&app).await;
+        let claim = |model: &'static str| {
+            app.client
+                .post(app.url("/ui/pending/001565abcd01"))
+                .header("cookie", &cookie)
+                .form(&[
+                    ("csrf", token.as_str()),
+                    ("name", "Lobby"),
+                    ("vendor", "yealink"),
+                    ("type", model),
+                ])
+                .send()
+        };
+        let refused = claim("=HYPERLINK(\"http://x\")").await.unwrap();
+        assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+        let page = refused.text().await.unwrap();
+        let beside = page
+            .split("id=\"type-error\">")
+            .nth(1)
+            .expect("an error beside the model");
+        let beside = beside.split("</span>").next().unwrap();
+        assert!(beside.contains("must begin with a letter or digit"), "{beside}");
+        assert_eq!(device_count(&app).await, 0, "nothing was written");
+        assert_eq!(claim("T46U").await.unwrap().status(), StatusCode::SEE_OTHER);
+        assert_eq!(device_count(&app).await, 1);
+    })
+    .await;
+}

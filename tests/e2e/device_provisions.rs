@@ -457,16 +457,7 @@ async fn csv_import_dry_run_and_download_round_trip() {
         for id in [1, 2] {
             assert_done(&app.delete(&format!("/api/device_provisions/{id}")).await);
         }
-        let back = app
-            .client
-            .post(app.url("/api/device_provisions/import"))
-            .header("X-XTRA-AUTH-ID", &app.token)
-            .header("content-type", "text/csv")
-            .body(exported)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(back.status(), 200);
+        assert_eq!(app.import_csv(exported).await.status(), 200);
         assert_eq!(count(&app).await, 2);
         assert_error(
             &app.get("/api/device_provisions/download?format=xml").await,
@@ -683,6 +674,68 @@ async fn hostile_spreadsheets_get_a_400_naming_the_limit() {
             .unwrap();
         assert_eq!(r.status(), 400);
         assert!(r.text().await.unwrap().contains("import at most 200000 at once"));
+    })
+    .await;
+}
+
+/// No export starts a formula in a spreadsheet (OWASP's CSV-injection
+/// rule: `=`, `+`, `-`, `@`, tab and line breaks get a leading `'`), and an
+/// export still imports back to the same values. A model is refused when it
+/// is not what phones call themselves, so a User-Agent cannot put one there.
+#[tokio::test]
+async fn exports_neutralise_formulas_and_import_back_unchanged() {
+    on_each_backend(|app| async move {
+        // What a hostile User-Agent could offer as a model is refused.
+        for model in ["=HYPERLINK(\"http://x\")", "@SUM(A1)", "T46G\tx"] {
+            let refused = app
+                .post(
+                    "/api/device_provisions",
+                    json!({"vendor": "yealink", "mac": "001565000099", "type": model}),
+                )
+                .await;
+            assert_error(&refused, 400, "type: ");
+        }
+        // Names may be anything; the cells that could run are guarded.
+        let names = ["=1+1", "+SUM(A1)", "-2+3", "@x", "'=kept", "'plain", "Front desk"];
+        for (n, name) in names.iter().enumerate() {
+            let mac = format!("0015650000{n:02}");
+            assert_done(
+                &app.post(
+                    "/api/device_provisions",
+                    json!({"name": name, "vendor": "yealink", "mac": mac, "type": "T46G"}),
+                )
+                .await,
+            );
+        }
+        let csv = crate::clients::curl(vec![
+            "-s".into(),
+            "--fail".into(),
+            "-H".into(),
+            format!("X-XTRA-AUTH-ID: {}", app.token),
+            app.url("/api/device_provisions/download?format=csv&sort_field=id"),
+        ])
+        .await;
+        assert!(csv.status.success());
+        let mut reader = csv::Reader::from_reader(csv.stdout.as_slice());
+        let cells: Vec<String> = reader.records().map(|r| r.unwrap()[0].to_string()).collect();
+        assert_eq!(
+            cells,
+            ["'=1+1", "'+SUM(A1)", "'-2+3", "'@x", "''=kept", "'plain", "Front desk"]
+        );
+
+        // The export imports back into an empty table as the same names.
+        for id in 1..=names.len() {
+            assert_done(&app.delete(&format!("/api/device_provisions/{id}")).await);
+        }
+        assert_eq!(app.import_csv(csv.stdout).await.status(), 200);
+        let (_, list) = app.get("/api/device_provisions?perPage=50&sort_field=mac").await;
+        let got: Vec<&str> = list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(got, names);
     })
     .await;
 }

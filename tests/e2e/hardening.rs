@@ -485,3 +485,54 @@ async fn the_render_cache_holds_only_what_changes_the_bytes_within_its_budget() 
     assert!(body.contains("prov.example.com:8443"), "{body}");
     assert!(!body.contains("other.example.com"), "{body}");
 }
+
+/// A firmware download resumed after the image changed gets the whole new
+/// image (RFC 9110 If-Range): curl resuming with the old ETag, or the old
+/// date, never gets the old image's start spliced to the new one's end.
+#[tokio::test]
+async fn a_resumed_firmware_download_is_never_spliced() {
+    crate::harness::on_each_backend(|app| async move {
+        let firmware = app.settings.data_dir.join("firmware");
+        std::fs::create_dir_all(&firmware).unwrap();
+        let image = firmware.join("t46u.rom");
+        std::fs::write(&image, "OLD-IMAGE-0123456789").unwrap();
+        let url = app.url("/prov/firmware/t46u.rom");
+        let fetch = |headers: &[String]| {
+            let mut args: Vec<String> = ["-s", "-D", "-", "-o", "-"].map(String::from).into();
+            for header in headers {
+                args.extend(["-H".to_string(), header.clone()]);
+            }
+            args.push(url.clone());
+            async move { String::from_utf8(crate::clients::curl(args).await.stdout).unwrap() }
+        };
+        let header = |response: &str, name: &str| {
+            response
+                .lines()
+                .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+                .unwrap()
+                .trim()
+                .to_string()
+        };
+        let first = fetch(&[]).await;
+        let (etag, date) = (header(&first, "etag"), header(&first, "last-modified"));
+        let same = fetch(&["Range: bytes=4-".into(), format!("If-Range: {etag}")]).await;
+        assert!(
+            same.starts_with("HTTP/1.1 206") && same.ends_with("IMAGE-0123456789"),
+            "{same}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        std::fs::write(&image, "NEW-IMAGE-abcdefghijk").unwrap();
+        for stale in [etag, date] {
+            let resumed = fetch(&["Range: bytes=4-".into(), format!("If-Range: {stale}")]).await;
+            assert!(resumed.starts_with("HTTP/1.1 200"), "{stale}: {resumed}");
+            assert!(resumed.ends_with("\r\n\r\nNEW-IMAGE-abcdefghijk"), "{stale}: {resumed}");
+        }
+        // Without If-Range a Range is served as ever.
+        let part = fetch(&["Range: bytes=4-".into()]).await;
+        assert!(
+            part.starts_with("HTTP/1.1 206") && part.ends_with("IMAGE-abcdefghijk"),
+            "{part}"
+        );
+    })
+    .await;
+}

@@ -293,6 +293,18 @@ impl TestApp {
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
+    /// Posts a CSV body to the device import, as the admin.
+    pub async fn import_csv(&self, csv: impl Into<reqwest::Body>) -> reqwest::Response {
+        self.client
+            .post(self.url("/api/device_provisions/import"))
+            .header("X-XTRA-AUTH-ID", &self.token)
+            .header("content-type", "text/csv")
+            .body(csv)
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
         self.send(Method::GET, path, None, Some(&self.token)).await
     }

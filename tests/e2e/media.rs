@@ -9,6 +9,18 @@ use crate::clients::RunClient;
 use crate::harness::{TestApp, assert_done, assert_error, on_each_backend};
 
 /// A PCM WAV of `seconds` of silence, 8 kHz mono.
+/// The `Last-Modified` of a file the API serves.
+async fn whole_headers(app: &TestApp, url: &str) -> String {
+    let response = app
+        .client
+        .get(url)
+        .header("X-XTRA-AUTH-ID", &app.token)
+        .send()
+        .await
+        .unwrap();
+    response.headers()["last-modified"].to_str().unwrap().to_string()
+}
+
 pub fn wav(seconds: u32) -> Vec<u8> {
     let data_len = seconds * 8000 * 2;
     let mut out = Vec::new();
@@ -234,6 +246,36 @@ async fn media_files_list_download_change_and_delete() {
         assert_eq!(part.status(), 206);
         assert_eq!(part.bytes().await.unwrap().as_ref(), b"RIFF");
         assert_eq!(get(None, Some(&etag)).await.unwrap().status(), 304);
+        // A download resumed after the file changed gets the whole new file,
+        // not the old one's start spliced to the new one's end (If-Range).
+        let on_disk = app.get(&format!("/api/media_files/{audio_id}")).await.1["abs_path"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let resume = |validator: &str| {
+            let mut args: Vec<String> = ["-s", "-o", "-", "-w", "\n%{http_code}", "-H", "Range: bytes=4-"]
+                .map(String::from)
+                .into();
+            args.extend([
+                "-H".into(),
+                format!("If-Range: {validator}"),
+                "-H".into(),
+                format!("X-XTRA-AUTH-ID: {}", app.token),
+                url.clone(),
+            ]);
+            async move { crate::clients::curl(args).await.stdout }
+        };
+        let resumed = resume(&etag).await;
+        assert!(resumed.ends_with(b"\n206"), "the same file: the rest");
+        assert_eq!(&resumed[..resumed.len() - 4], &wav(1)[4..]);
+        let last_modified = whole_headers(&app, &url).await;
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        std::fs::write(&on_disk, wav(2)).unwrap();
+        for stale in [etag.as_str(), last_modified.as_str()] {
+            let resumed = resume(stale).await;
+            assert!(resumed.ends_with(b"\n200"), "{stale}: the whole file");
+            assert_eq!(&resumed[..resumed.len() - 4], wav(2).as_slice(), "{stale}");
+        }
         assert_error(
             &app.get(&format!("/api/media_files/{audio_id}.mp3")).await,
             404,

@@ -292,8 +292,8 @@ async fn login_from(app: &TestApp, source: &str, login: &str, password: &str) ->
 async fn a_burst_of_guesses_gets_five_checks_and_locks_only_its_own_network() {
     on_each_backend(|app| async move {
         // 60 passwords at once from one network, the 45th the right one:
-        // without a count made before each check, dozens are checked, the
-        // right one among them, before the lock lands.
+        // the gate lets two be checked at a time and refuses the rest, so
+        // the right one is never checked among dozens before the lock lands.
         let mut burst = tokio::task::JoinSet::new();
         for i in 0..60 {
             let (client, url) = (app.client.clone(), app.url("/api/sessions"));
@@ -376,6 +376,42 @@ async fn a_burst_of_guesses_gets_five_checks_and_locks_only_its_own_network() {
     .await;
 }
 
+/// Runs one SQL statement with two binds on either backend.
+async fn exec(app: &TestApp, sql: &str, a: impl ToString, b: time::OffsetDateTime) {
+    let a = a.to_string();
+    match &app.db {
+        sipprov::store::Db::Sqlite(p) => drop(
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(a)
+                .bind(b)
+                .execute(p)
+                .await
+                .unwrap(),
+        ),
+        sipprov::store::Db::Postgres(p) => drop(
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(a)
+                .bind(b)
+                .execute(p)
+                .await
+                .unwrap(),
+        ),
+    }
+}
+
+async fn count(app: &TestApp, sql: &str) -> i64 {
+    match &app.db {
+        sipprov::store::Db::Sqlite(p) => sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql))
+            .fetch_one(p)
+            .await
+            .unwrap(),
+        sipprov::store::Db::Postgres(p) => sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql))
+            .fetch_one(p)
+            .await
+            .unwrap(),
+    }
+}
+
 #[tokio::test]
 async fn guessing_many_names_from_one_network_grows_nothing() {
     on_each_backend(|app| async move {
@@ -384,32 +420,143 @@ async fn guessing_many_names_from_one_network_grows_nothing() {
         let now = time::OffsetDateTime::now_utc();
         let sql = "INSERT INTO login_locks (login, network, attempts, locked_until, last_attempt_at) VALUES ($1, '127.0.0.0/24', 1, NULL, $2)";
         for i in 0..sipprov::store::users::MAX_NAMES_PER_NETWORK {
-            let name = format!("made-up-{i}");
-            match &app.db {
-                sipprov::store::Db::Sqlite(p) => drop(sqlx::query(sql).bind(&name).bind(now).execute(p).await.unwrap()),
-                sipprov::store::Db::Postgres(p) => drop(sqlx::query(sql).bind(&name).bind(now).execute(p).await.unwrap()),
-            }
+            exec(&app, sql, format!("made-up-{i}"), now).await;
         }
-        // ...gets no row for a new name: it is answered as locked, known or not.
-        let count = || async {
-            let sql = "SELECT COUNT(*) FROM login_locks";
-            match &app.db {
-                sipprov::store::Db::Sqlite(p) => sqlx::query_scalar::<_, i64>(sql).fetch_one(p).await.unwrap(),
-                sipprov::store::Db::Postgres(p) => sqlx::query_scalar::<_, i64>(sql).fetch_one(p).await.unwrap(),
-            }
-        };
-        let before = count().await;
+        // ...may try no name it has not tried before, known or not: that is
+        // the busy network refused, not a lock of the name.
+        let before = count(&app, "SELECT COUNT(*) FROM login_locks").await;
         for login in ["another-made-up-name", "admin"] {
             let (status, message) = login_from(&app, "127.0.0.1", login, "wrong-password").await;
-            assert_eq!((status, message.as_str()), (403, "login locked after 5 wrong passwords"), "{login}");
+            assert_eq!(status, 429, "{login}: {message}");
+            assert!(message.starts_with("too many failed logins from your network"), "{message}");
         }
-        assert_eq!(count().await, before, "no row was added");
+        assert_eq!(count(&app, "SELECT COUNT(*) FROM login_locks").await, before, "no row was added");
         // A name it already has is counted as before; other networks are untouched.
         assert_eq!(
             login_from(&app, "127.0.0.1", "made-up-7", "wrong-password").await,
             (403, "Wrong username or password".to_string())
         );
         assert_eq!(login_from(&app, "127.0.4.1", "admin", ADMIN_PASSWORD).await.0, 200);
+    })
+    .await;
+}
+
+/// The table of counted names full (100,000 rows from 10,000 networks, as
+/// a sweep from many networks leaves it): nobody is locked by that. The
+/// right password works from a network with no failures and from one of
+/// the sweep's own; a new name's wrong password is counted in the place of
+/// the count tried least recently, and locks stay; `sipprov user unlock`
+/// ends a real lock.
+#[tokio::test]
+async fn a_full_lock_table_locks_nobody_out() {
+    on_each_backend(|app| async move {
+        use sipprov::store::users::MAX_COUNTED_NAMES;
+        let long_ago = time::OffsetDateTime::now_utc() - time::Duration::minutes(30);
+        // Ten names from each of 10,000 networks (127.0.0.0/24 to
+        // 127.39.15.0/24), tried half an hour ago.
+        let fill = if app.is_postgres() {
+            "INSERT INTO login_locks (login, network, attempts, locked_until, last_attempt_at)
+             SELECT $1 || i, '127.' || (i / 10 / 256) || '.' || (i / 10 % 256) || '.0/24', 1, NULL, $2
+             FROM generate_series(0, 99999) AS i"
+        } else {
+            "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 99999)
+             INSERT INTO login_locks (login, network, attempts, locked_until, last_attempt_at)
+             SELECT $1 || i, '127.' || (i / 10 / 256) || '.' || (i / 10 % 256) || '.0/24', 1, NULL, $2 FROM n"
+        };
+        exec(&app, fill, "made-up-", long_ago).await;
+        // One real lock among them, on a made-up name from one network.
+        let lock = "UPDATE login_locks SET attempts = 5, locked_until = $2 WHERE login = $1";
+        exec(
+            &app,
+            lock,
+            "made-up-5",
+            time::OffsetDateTime::now_utc() + time::Duration::hours(2),
+        )
+        .await;
+        let total = "SELECT COUNT(*) FROM login_locks";
+        assert_eq!(count(&app, total).await, MAX_COUNTED_NAMES);
+
+        // The right password, from a network with no failures and from one
+        // of the sweep's networks (127.0.3.0/24 has ten names counted).
+        assert_eq!(login_from(&app, "127.200.7.1", "admin", ADMIN_PASSWORD).await.0, 200);
+        assert_eq!(login_from(&app, "127.0.3.1", "admin", ADMIN_PASSWORD).await.0, 200);
+        // Wrong passwords for names never seen, from a fresh network: told
+        // wrong, never locked, and the table stays within its bound.
+        for i in 0..3 {
+            assert_eq!(
+                login_from(&app, "127.200.8.1", &format!("someone-{i}"), "wrong").await,
+                (403, "Wrong username or password".to_string())
+            );
+        }
+        assert_eq!(
+            count(&app, total).await,
+            MAX_COUNTED_NAMES,
+            "each new count took an old one's place"
+        );
+        assert_eq!(
+            count(&app, "SELECT COUNT(*) FROM login_locks WHERE login = 'made-up-5'").await,
+            1,
+            "a lock is never the one that goes"
+        );
+        assert_eq!(login_from(&app, "127.200.7.1", "admin", ADMIN_PASSWORD).await.0, 200);
+
+        // A real lock, from wrong passwords for admin from one network...
+        for i in 0..5 {
+            login_from(&app, "127.200.9.1", "admin", &format!("wrong-{i}")).await;
+        }
+        let (status, message) = login_from(&app, "127.200.9.1", "admin", ADMIN_PASSWORD).await;
+        assert_eq!(
+            (status, message.as_str()),
+            (403, "login locked after 5 wrong passwords")
+        );
+        // ...ends with `sipprov user unlock admin`.
+        let mut unlock = std::process::Command::new(env!("CARGO_BIN_EXE_sipprov"));
+        unlock.arg("--data-dir").arg(app.data_dir.path());
+        if let Some(url) = &app.settings.database_url {
+            unlock.arg("--database-url").arg(url);
+        }
+        let out = unlock.args(["user", "unlock", "admin"]).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(login_from(&app, "127.200.9.1", "admin", ADMIN_PASSWORD).await.0, 200);
+    })
+    .await;
+}
+
+/// A wrong password costs the same whether the name exists or not: 200
+/// tries of each, interleaved, from networks that each stay under their
+/// gate and their lock; the distributions' quartiles must agree.
+#[tokio::test]
+async fn a_missing_name_costs_what_a_known_one_does() {
+    on_each_backend(|app| async move {
+        let mut known = Vec::new();
+        let mut unknown = Vec::new();
+        for n in 0..100 {
+            let source = format!("127.1.{n}.1");
+            for _ in 0..2 {
+                for (login, times) in [("admin", &mut known), ("nobody-at-all", &mut unknown)] {
+                    let started = std::time::Instant::now();
+                    let (status, message) = login_from(&app, &source, login, "a-wrong-password").await;
+                    times.push(started.elapsed().as_secs_f64());
+                    assert_eq!((status, message.as_str()), (403, "Wrong username or password"));
+                }
+            }
+        }
+        let quartiles = |times: &mut Vec<f64>| {
+            times.sort_by(f64::total_cmp);
+            [
+                times[times.len() / 4],
+                times[times.len() / 2],
+                times[times.len() * 3 / 4],
+            ]
+        };
+        let (k, u) = (quartiles(&mut known), quartiles(&mut unknown));
+        for (a, b) in k.iter().zip(&u) {
+            let ratio = a / b;
+            assert!(
+                (0.8..1.25).contains(&ratio),
+                "known {k:?} s against unknown {u:?} s: a name's existence shows"
+            );
+        }
     })
     .await;
 }

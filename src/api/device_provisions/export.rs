@@ -4,6 +4,7 @@
 use super::LIST;
 use super::import::{HEADERS_EN, HEADERS_ZH, MODEL_HEADER_EN, MODEL_HEADER_ZH};
 use crate::api::paging::ListParams;
+use crate::domain::cell;
 use crate::error::ApiError;
 use crate::store::Db;
 use crate::store::devices::Device;
@@ -39,7 +40,8 @@ pub async fn records(db: &Db, params: &ListParams) -> Result<Vec<Device>, ApiErr
     Ok(db.fetch_all_matching(&LIST.query(params)?).await?)
 }
 
-/// The header row, then one row per record, in the import's column order.
+/// The header row, then one row per record, in the import's column order;
+/// no cell can start a formula in a spreadsheet ([`cell::neutralise`]).
 pub fn table(devices: Vec<Device>, headers: Headers, model: Model) -> Vec<Vec<String>> {
     let (names, model_name) = match headers {
         Headers::English => (HEADERS_EN, MODEL_HEADER_EN),
@@ -54,7 +56,9 @@ pub fn table(devices: Vec<Device>, headers: Headers, model: Model) -> Vec<Vec<St
         if model == Model::Kept {
             row.push(d.kind);
         }
-        row
+        row.into_iter()
+            .map(|value| cell::neutralise(&value).into_owned())
+            .collect()
     });
     std::iter::once(header).chain(rows).collect()
 }

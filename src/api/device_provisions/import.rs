@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::{ImportedRows, PlannedDevice};
 use crate::api::extract::lenient;
 use crate::api::{Done, done};
-use crate::domain::{ExtnRef, Mac, Vendor, parse_extn_field, timestamp};
+use crate::domain::{ExtnRef, Mac, Vendor, cell, parse_extn_field, timestamp};
 use crate::error::{ApiError, RowError};
 use crate::packs::Packs;
 use crate::provision::render::model_key;
@@ -431,7 +431,8 @@ pub fn rows_from_csv(bytes: &[u8]) -> Result<Vec<Result<RawRow, RowError>>, ApiE
         }
         for (value, column) in record.iter().zip(&columns) {
             if let Some(column) = column {
-                raw.set(*column, value.to_string());
+                // An export's `'` before a formula character comes off.
+                raw.set(*column, cell::restore(value).to_string());
             }
         }
         rows.push(Ok(raw));
@@ -940,8 +941,8 @@ fn check_row(packs: &Packs, raw: RawRow) -> CheckedRow {
     if name.chars().count() > 128 {
         errors.push(err("name", &name, "longer than 128 characters".into()));
     }
-    if kind.chars().count() > 64 {
-        errors.push(err("type", &kind, "longer than 64 characters".into()));
+    if let Err(reason) = check_model(&kind) {
+        errors.push(err("type", &kind, reason));
     }
     CheckedRow {
         row,
@@ -956,9 +957,68 @@ fn check_row(packs: &Packs, raw: RawRow) -> CheckedRow {
     }
 }
 
+/// A model as phones name themselves (`T46G`, `SIP-T46G`, `VVX 400`,
+/// `CP-8841-3PCC`): at most 64 ASCII letters, digits, spaces and `._-+/()`,
+/// the first a letter or digit. What a phone's User-Agent offers as its model
+/// becomes a record only through this check, so no text can start a formula
+/// or carry a control character into a record.
+pub fn check_model(model: &str) -> Result<(), String> {
+    if model.chars().count() > 64 {
+        return Err("longer than 64 characters".into());
+    }
+    match model.chars().next() {
+        None => return Ok(()),
+        Some(first) if !first.is_ascii_alphanumeric() => {
+            return Err(format!("must begin with a letter or digit, not '{first}'"));
+        }
+        Some(_) => {}
+    }
+    match model
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || " ._-+/()".contains(*c)))
+    {
+        Some(c) => Err(format!(
+            "'{}' is not allowed; a model has letters, digits, spaces and ._-+/()",
+            c.escape_default()
+        )),
+        None => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn models_are_what_phones_name_themselves() {
+        for model in [
+            "",
+            "T46G",
+            "SIP-T46G",
+            "VVX 400",
+            "CP-8841-3PCC",
+            "GXP2170",
+            "W60B",
+            "D785(N)",
+            "T21P_E2",
+        ] {
+            assert_eq!(check_model(model), Ok(()), "{model}");
+        }
+        // What a hostile User-Agent could offer as its model.
+        for model in [
+            "=HYPERLINK(\"x\")",
+            "+1",
+            "-2",
+            "@SUM(A1)",
+            "\tT46G",
+            "T46G\r\n",
+            "T46G=1",
+            "a;b",
+        ] {
+            assert!(check_model(model).is_err(), "{model:?}");
+        }
+        assert!(check_model(&"T".repeat(65)).is_err());
+    }
     use serde_json::json;
 
     fn json_rows(body: serde_json::Value) -> Result<Vec<Result<RawRow, RowError>>, ApiError> {
@@ -1092,7 +1152,8 @@ mod tests {
                 let mut out = csv::Writer::from_writer(Vec::new());
                 out.write_record(HEADERS_EN).unwrap();
                 for (name, extn, vendor, mac) in &rows {
-                    out.write_record([name, extn, vendor, mac]).unwrap();
+                    // As the export writes them: no cell starts a formula.
+                    out.write_record([name, extn, vendor, mac].map(|v| cell::neutralise(v).into_owned())).unwrap();
                 }
                 let parsed = rows_from_csv(&out.into_inner().unwrap()).unwrap();
                 prop_assert_eq!(parsed.len(), rows.len());

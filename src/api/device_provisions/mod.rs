@@ -150,10 +150,21 @@ pub struct DeviceInput {
     /// The lines: `[{"extn":"1001"}]` as a string, `1007|domain`, `1007@domain` or `1001`.
     #[schema(schema_with = lines, example = "[{\"extn\":\"1001\"}]")]
     pub extn: Option<String>,
-    /// The phone model.
+    /// The phone model: letters, digits, spaces and `._-+/()`, beginning
+    /// with a letter or digit (`T46G`, `VVX 400`, `CP-8841-3PCC`).
     #[serde(rename = "type")]
-    #[schema(schema_with = lenient::text_up_to::<64>)]
+    #[schema(schema_with = model_schema)]
     pub kind: Option<String>,
+}
+
+/// What [`import::check_model`] takes, or a whole number that reads as one.
+fn model_schema() -> utoipa::openapi::schema::Schema {
+    lenient::patterned(
+        r"^\s*([A-Za-z0-9][A-Za-z0-9 ._+/()-]{0,63})?\s*$",
+        0,
+        lenient::MAX_SAFE_INTEGER,
+        true,
+    )
 }
 
 /// Any name of a family, any case.
