@@ -73,8 +73,17 @@ enum Command {
         host: Option<String>,
     },
     /// Render every template (built-in and overrides) against a sample phone
-    /// and check XML output is well-formed; exits 1 if any fails.
+    /// within its render budget and check XML output is well-formed; exits 1
+    /// if any fails.
     CheckTemplates,
+    /// Render the samples of the packs in DIR and report each problem as a
+    /// JSON line: what `check-templates` and the server's reload run in a
+    /// child process with a memory limit.
+    #[command(hide = true)]
+    SampleRenders {
+        #[arg(long, value_name = "DIR")]
+        templates: PathBuf,
+    },
     /// Import device records from a CSV or XLSX file with Chinese or English
     /// headers, as POST /api/device_provisions/import takes it: all or nothing.
     Import {
@@ -133,6 +142,18 @@ enum UserCommand {
 
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::SampleRenders { templates } = &cli.command {
+        return match crate::packs::samples::render_in_this_process(templates) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("sipprov: {err:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    if let Ok(executable) = std::env::current_exe() {
+        crate::packs::samples::run_in_children(executable);
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(err) => {
@@ -140,7 +161,11 @@ pub fn run() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(execute(cli)) {
+    let outcome = runtime.block_on(execute(cli));
+    // Work still on the blocking pool (a file being read, a slow client's
+    // request) does not hold the exit up.
+    runtime.shutdown_timeout(SHUTDOWN_WAIT);
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("sipprov: {err:#}");
@@ -148,6 +173,9 @@ pub fn run() -> ExitCode {
         }
     }
 }
+
+/// How long the exit waits for blocking work after the server stopped.
+const SHUTDOWN_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 async fn execute(cli: Cli) -> anyhow::Result<()> {
     let flags = Overrides {
@@ -177,7 +205,9 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
             user_agent,
             host,
         } => render(settings, &mac, file, &user_agent, host).await,
-        Command::CheckTemplates => check_templates(&settings),
+        Command::CheckTemplates => check_templates(&settings).await,
+        // `run` answers it before starting a runtime; here for completeness.
+        Command::SampleRenders { templates } => crate::packs::samples::render_in_this_process(&templates),
         Command::Import { file, dry_run } => import(settings, &file, dry_run).await,
         Command::Export { file, format, language } => export(settings, &file, format, language.as_deref()).await,
     }
@@ -396,10 +426,23 @@ async fn render(
 /// Checks every pack, built-in and in the data dir: manifests, routes,
 /// templates, and a render of each for a made-up phone. Each problem is
 /// named with its file and, where it has one, its line.
-fn check_templates(settings: &Settings) -> anyhow::Result<()> {
-    let loaded = Packs::load(&settings.data_dir.join("templates"));
+async fn check_templates(settings: &Settings) -> anyhow::Result<()> {
+    let overrides = settings.data_dir.join("templates");
+    let loaded = Packs::load(&overrides);
     let mut problems = loaded.problems;
-    problems.extend(loaded.packs.check_renders());
+    let packs = std::sync::Arc::new(loaded.packs);
+    // The packs on disk changing while they are checked is a problem too.
+    problems.extend(
+        crate::packs::samples::check(packs, &overrides)
+            .await
+            .unwrap_or_else(|| {
+                vec![crate::packs::manifest::Problem {
+                    file: overrides.display().to_string(),
+                    line: None,
+                    message: "the packs changed while they were checked; run check-templates again".into(),
+                }]
+            }),
+    );
     for file in &loaded.files {
         if !problems.iter().any(|p| p.file == *file) {
             println!("ok    {file}");
@@ -423,7 +466,7 @@ async fn import(settings: Settings, file: &Path, dry_run: bool) -> anyhow::Resul
     let rows = rows_from_bytes(&bytes, false).map_err(failed)?;
     drop(bytes);
     let db = open_database(&settings).await?;
-    let packs = state::open_packs(&settings.data_dir)?;
+    let packs = state::open_packs(&settings.data_dir).await?;
     let bar = import_progress(rows.len());
     let on_step = |step| match step {
         Step::Checking => bar.set_message("checking"),

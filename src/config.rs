@@ -67,6 +67,10 @@ pub struct Settings {
     pub upload_max_parts: usize,
     /// Days RECORD and TTS media are kept; 0 keeps them for ever.
     pub media_retention_days: u64,
+    /// Days operation-log rows are kept; 0 keeps them for ever.
+    pub log_retention_days: u64,
+    /// The most operation-log rows kept; the oldest go first.
+    pub log_max_rows: u64,
     /// The longest a request may take, body included, before it gets 408;
     /// media uploads instead get 408 when their body stalls this long.
     #[serde(deserialize_with = "deserialize_duration")]
@@ -240,6 +244,8 @@ impl Settings {
             .set_default("upload_max_request_size", 200 * 1024 * 1024)?
             .set_default("upload_max_parts", 20)?
             .set_default("media_retention_days", 30)?
+            .set_default("log_retention_days", 365)?
+            .set_default("log_max_rows", 1_000_000)?
             .set_default("request_deadline", "30s")?
             .set_default("max_concurrent_uploads", 4)?
             .set_default("header_read_timeout", "10s")?
@@ -293,6 +299,9 @@ impl Settings {
         }
         if settings.request_deadline.is_zero() {
             anyhow::bail!("request_deadline must be longer than zero");
+        }
+        if settings.log_max_rows == 0 || i64::try_from(settings.log_max_rows).is_err() {
+            anyhow::bail!("log_max_rows must be between 1 and {}", i64::MAX);
         }
         if settings.max_concurrent_uploads == 0 {
             anyhow::bail!("max_concurrent_uploads must be 1 or more");
@@ -397,6 +406,8 @@ impl std::fmt::Debug for Settings {
             .field("upload_max_request_size", &self.upload_max_request_size)
             .field("upload_max_parts", &self.upload_max_parts)
             .field("media_retention_days", &self.media_retention_days)
+            .field("log_retention_days", &self.log_retention_days)
+            .field("log_max_rows", &self.log_max_rows)
             .field(
                 "request_deadline",
                 &humantime::format_duration(self.request_deadline).to_string(),

@@ -5,6 +5,8 @@
 //! - `clean-file` deletes RECORD and TTS media older than the retention.
 //!   On PostgreSQL a transaction-scoped advisory lock lets one node sweep at
 //!   a time.
+//! - `clean-log` deletes operation-log rows older than their retention, and
+//!   the oldest past the most rows kept.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -90,7 +92,7 @@ impl Supervisor {
     }
 
     /// Starts sipprov's own jobs.
-    pub fn start(self: &Arc<Self>, db: Db, data_dir: PathBuf, retention: Duration) {
+    pub fn start(self: &Arc<Self>, db: Db, data_dir: PathBuf, retention: Retention) {
         let beat = Arc::clone(self);
         self.supervise("heartbeat", move || {
             let beat = Arc::clone(&beat);
@@ -103,6 +105,22 @@ impl Supervisor {
                 }
             })
         });
+        let log_db = db.clone();
+        self.supervise("clean-log", move || {
+            let db = log_db.clone();
+            Box::pin(async move {
+                let mut tick = tokio::time::interval(CLEAN_EVERY);
+                loop {
+                    tick.tick().await;
+                    match prune_log(&db, retention, timestamp::now()).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(rows = n, "clean-log removed old operation-log rows"),
+                        Err(err) => tracing::warn!(error = %err, "clean-log could not prune the operation log"),
+                    }
+                }
+            })
+        });
+        let retention = retention.media;
         self.supervise("clean-file", move || {
             let (db, data_dir) = (db.clone(), data_dir.clone());
             Box::pin(async move {
@@ -121,6 +139,28 @@ impl Supervisor {
             })
         });
     }
+}
+
+/// How long what the jobs clean up is kept.
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    /// RECORD and TTS media; zero keeps them.
+    pub media: Duration,
+    /// Operation-log rows; zero keeps them.
+    pub log: Duration,
+    /// The most operation-log rows kept.
+    pub log_rows: u64,
+}
+
+/// Deletes operation-log rows past their retention; returns how many went.
+pub async fn prune_log(db: &Db, retention: Retention, now: OffsetDateTime) -> sqlx::Result<u64> {
+    let before = if retention.log.is_zero() {
+        OffsetDateTime::UNIX_EPOCH
+    } else {
+        now - retention.log
+    };
+    db.prune_logs(before, i64::try_from(retention.log_rows).unwrap_or(i64::MAX))
+        .await
 }
 
 /// How old an unreferenced file must be before the hourly sweep removes

@@ -22,3 +22,4 @@ pub mod store;
 pub mod telemetry;
 pub mod tts;
 pub mod ui;
+pub mod workers;

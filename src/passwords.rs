@@ -5,134 +5,28 @@
 //! anyone else from logging in: checks for networks with no counted failures
 //! go first, so a flood from networks that keep failing waits behind them.
 
-use std::collections::VecDeque;
 use std::num::NonZeroUsize;
-use std::sync::{Condvar, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
 use lru::LruCache;
 
-type Job = Box<dyn FnOnce() + Send>;
+use crate::workers::{Priority, WorkerPool};
 
-/// Which queue a check waits in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Priority {
-    /// A login from a network with no counted failures, or an administrator's
-    /// own command.
-    First,
-    /// A login from a network that has failed before.
-    Normal,
-}
-
-/// Runs password hashing and checks on a few threads of its own. Their own
-/// threads, not the runtime's blocking pool: each argon2 block is freed
-/// into its thread's allocator arena and kept there, so memory stays at a
-/// few blocks instead of one per blocking thread ever used.
-pub struct PasswordPool {
-    queues: std::sync::Arc<Queues>,
-}
-
-#[derive(Default)]
-struct Queues {
-    waiting: Mutex<Waiting>,
-    ready: Condvar,
-}
-
-#[derive(Default)]
-struct Waiting {
-    first: VecDeque<Job>,
-    normal: VecDeque<Job>,
-    closed: bool,
-}
-
-impl Default for PasswordPool {
-    /// Half the cores (at least one): a flood of logins may take those,
-    /// and the phones keep the rest. Measured with bench/abuse.sh: with
-    /// twice the cores, 100 bogus logins at once pushed the phones' p99
-    /// past 500 ms on 2 cores.
-    fn default() -> Self {
-        let cores = std::thread::available_parallelism().map_or(2, usize::from);
-        PasswordPool::new((cores / 2).max(1))
-    }
-}
-
-impl Drop for PasswordPool {
-    fn drop(&mut self) {
-        self.queues.waiting.lock().expect("password queue lock").closed = true;
-        self.queues.ready.notify_all();
-    }
-}
-
-impl PasswordPool {
-    /// `size` threads; they end when the pool is dropped. The first job
-    /// makes the dummy hash unknown names are checked against, so no
-    /// login pays for it.
-    pub fn new(size: usize) -> PasswordPool {
-        let queues = std::sync::Arc::new(Queues::default());
-        for n in 0..size {
-            let queues = queues.clone();
-            std::thread::Builder::new()
-                .name(format!("passwords-{n}"))
-                .spawn(move || {
-                    while let Some(job) = queues.next() {
-                        job();
-                    }
-                })
-                .expect("a password thread starts");
-        }
-        let pool = PasswordPool { queues };
-        pool.queue(Priority::First, Box::new(crate::secrets::prepare_dummy_hash));
-        pool
-    }
-
-    fn queue(&self, priority: Priority, job: Job) {
-        let mut waiting = self.queues.waiting.lock().expect("password queue lock");
-        match priority {
-            Priority::First => waiting.first.push_back(job),
-            Priority::Normal => waiting.normal.push_back(job),
-        }
-        drop(waiting);
-        self.queues.ready.notify_one();
-    }
-
-    /// Runs `work` on one of the pool's threads once one is free, after
-    /// every job of a higher priority queued before it. A caller that gives
-    /// up (its request ended) leaves a job that does no harm when it runs.
-    pub async fn run<T: Send + 'static>(
-        &self,
-        priority: Priority,
-        work: impl FnOnce() -> T + Send + 'static,
-    ) -> anyhow::Result<T> {
-        let (done, result) = tokio::sync::oneshot::channel();
-        self.queue(
-            priority,
-            Box::new(move || {
-                if !done.is_closed() {
-                    let _ = done.send(work());
-                }
-            }),
-        );
-        result
-            .await
-            .map_err(|_| anyhow::anyhow!("the password pool has stopped"))
-    }
-}
-
-impl Queues {
-    /// The next job, first-priority ones before the rest; `None` once closed.
-    fn next(&self) -> Option<Job> {
-        let mut waiting = self.waiting.lock().expect("password queue lock");
-        loop {
-            if let Some(job) = waiting.first.pop_front().or_else(|| waiting.normal.pop_front()) {
-                return Some(job);
-            }
-            if waiting.closed {
-                return None;
-            }
-            waiting = self.ready.wait(waiting).expect("password queue lock");
-        }
-    }
+/// The pool password checks run in: half the cores (at least one), so a
+/// flood of logins may take those and the phones keep the rest. Measured
+/// with bench/abuse.sh: with twice the cores, 100 bogus logins at once
+/// pushed the phones' p99 past 500 ms on 2 cores. Its own threads, not the
+/// runtime's blocking pool: each argon2 block is freed into its thread's
+/// allocator arena and kept there, so memory stays at a few blocks instead
+/// of one per blocking thread ever used. Its first job makes the dummy hash
+/// unknown names are checked against, so no login pays for it.
+pub fn password_pool() -> WorkerPool {
+    let cores = std::thread::available_parallelism().map_or(2, usize::from);
+    let pool = WorkerPool::new("passwords", (cores / 2).max(1));
+    pool.submit(Priority::First, crate::secrets::prepare_dummy_hash);
+    pool
 }
 
 /// Logins one network may have under way at once.
@@ -245,59 +139,5 @@ mod tests {
             gate.enter(net("203.0.113.0/24")).is_ok(),
             "a new network, the table full"
         );
-    }
-
-    #[tokio::test]
-    async fn checks_from_clean_networks_go_first() {
-        use std::sync::Arc;
-        let pool = Arc::new(PasswordPool::new(1));
-        let order = Arc::new(Mutex::new(Vec::new()));
-        // Hold the one thread so the rest queue up.
-        let (release, held) = std::sync::mpsc::channel::<()>();
-        let blocker = {
-            let pool = pool.clone();
-            tokio::spawn(async move { pool.run(Priority::Normal, move || held.recv().unwrap()).await })
-        };
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let mut tasks = Vec::new();
-        for (n, priority) in [(1, Priority::Normal), (2, Priority::Normal), (3, Priority::First)] {
-            let (pool, order) = (pool.clone(), order.clone());
-            tasks.push(tokio::spawn(async move {
-                pool.run(priority, move || order.lock().unwrap().push(n)).await.unwrap()
-            }));
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        release.send(()).unwrap();
-        blocker.await.unwrap().unwrap();
-        for task in tasks {
-            task.await.unwrap();
-        }
-        assert_eq!(*order.lock().unwrap(), vec![3, 1, 2]);
-    }
-
-    #[tokio::test]
-    async fn the_pool_runs_no_more_than_its_size_at_once() {
-        use std::sync::Arc;
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        let pool = Arc::new(PasswordPool::new(3));
-        let (running, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-        let mut tasks = Vec::new();
-        for _ in 0..12 {
-            let (pool, running, most) = (pool.clone(), running.clone(), most.clone());
-            tasks.push(tokio::spawn(async move {
-                pool.run(Priority::Normal, move || {
-                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
-                    most.fetch_max(now, Ordering::SeqCst);
-                    std::thread::sleep(Duration::from_millis(20));
-                    running.fetch_sub(1, Ordering::SeqCst);
-                })
-                .await
-                .unwrap();
-            }));
-        }
-        for task in tasks {
-            task.await.unwrap();
-        }
-        assert_eq!(most.load(Ordering::SeqCst), 3);
     }
 }

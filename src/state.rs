@@ -11,13 +11,14 @@ use axum::extract::FromRef;
 
 use crate::config::{DATABASE_FILE, Settings};
 use crate::domain::timestamp;
-use crate::jobs::Supervisor;
+use crate::jobs::{Retention, Supervisor};
 use crate::packs::PackShelf;
-use crate::passwords::{LoginGate, PasswordPool};
+use crate::passwords::LoginGate;
 use crate::provision::{Provisioner, PublicUrl};
 use crate::secrets::{self, SecretBox};
 use crate::store::Db;
 use crate::tts::Synthesizer;
+use crate::workers::WorkerPool;
 
 pub const INITIAL_PASSWORD_FILE: &str = "initial-admin-password";
 
@@ -33,7 +34,7 @@ pub struct AppState {
     pub jobs: Arc<Supervisor>,
     pub tts: Arc<Synthesizer>,
     /// Password hashing and checks, a few at a time.
-    pub passwords: Arc<PasswordPool>,
+    pub passwords: Arc<WorkerPool>,
     /// Logins under way and started, per source network.
     pub login_gate: Arc<LoginGate>,
     /// One permit per media upload being received.
@@ -57,7 +58,8 @@ impl AppState {
             .context("removing files interrupted uploads left behind")?;
         // A broken pack or a shadowed file route stops the server here,
         // not at a customer site.
-        let packs = Arc::new(open_packs(&settings.data_dir)?);
+        let packs = Arc::new(open_packs(&settings.data_dir).await?);
+        packs.watch();
         let public = settings
             .prov_public_url
             .as_deref()
@@ -80,7 +82,11 @@ impl AppState {
         jobs.start(
             db.clone(),
             settings.data_dir.clone(),
-            Duration::from_secs(settings.media_retention_days * 86_400),
+            Retention {
+                media: Duration::from_secs(settings.media_retention_days * 86_400),
+                log: Duration::from_secs(settings.log_retention_days * 86_400),
+                log_rows: settings.log_max_rows,
+            },
         );
         Ok((
             AppState {
@@ -91,7 +97,7 @@ impl AppState {
                 provisioner,
                 jobs,
                 tts: Arc::new(Synthesizer::default()),
-                passwords: Arc::new(PasswordPool::default()),
+                passwords: Arc::new(crate::passwords::password_pool()),
                 login_gate: Arc::new(LoginGate::default()),
                 upload_slots,
             },
@@ -102,8 +108,8 @@ impl AppState {
 
 /// The packs, built-in and in the data dir; a broken pack or a shadowed
 /// file route stops here, not at a customer site.
-pub fn open_packs(data_dir: &Path) -> anyhow::Result<PackShelf> {
-    PackShelf::open(data_dir).map_err(|problems| {
+pub async fn open_packs(data_dir: &Path) -> anyhow::Result<PackShelf> {
+    PackShelf::open(data_dir).await.map_err(|problems| {
         let listed: Vec<String> = problems.iter().map(ToString::to_string).collect();
         anyhow::anyhow!(
             "the vendor packs have problems (sipprov check-templates lists them):\n{}",

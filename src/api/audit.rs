@@ -14,10 +14,10 @@ use axum::response::{IntoResponse, Response};
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
-use crate::domain::timestamp;
+use crate::domain::{source_network, timestamp};
 use crate::error::ApiError;
 use crate::store::Db;
-use crate::store::logs::NewLogEntry;
+use crate::store::logs::{FailedLogin, NewLogEntry};
 use crate::store::users::SessionUser;
 
 /// Bodies larger than this are not copied into the log.
@@ -100,15 +100,28 @@ pub async fn record(State(db): State<Db>, req: Request, next: Next) -> Response 
         ),
     };
     let (response, outcome) = read_outcome(response).await;
-    let actor = response.extensions().get::<SessionUser>().cloned();
-    let (user_id, user_name, summary) = match (&actor, status.is_success()) {
-        (Some(u), _) => (u.id, u.name.clone(), outcome.summary(u)),
-        (None, _) => (
-            0,
-            attempted_login(&body, is_form).unwrap_or_default(),
-            format!("login failed: {}", outcome.message),
-        ),
+    let Some(actor) = response.extensions().get::<SessionUser>().cloned() else {
+        // A failed login: counted on its row for the hour, name and network.
+        let login = attempted_login(&body, is_form).unwrap_or_default();
+        let network = source_ip
+            .parse()
+            .map_or_else(|_| "unknown".to_string(), |ip| source_network(ip).to_string());
+        let reason = if outcome.message.contains("locked") {
+            "locked"
+        } else {
+            "wrong credentials"
+        };
+        let failed = FailedLogin {
+            login: &login,
+            network: &network,
+            reason,
+        };
+        if let Err(err) = db.count_failed_login(&failed, timestamp::now()).await {
+            tracing::error!(error = %err, "could not count a failed login in the operation log");
+        }
+        return response;
     };
+    let (user_id, user_name, summary) = (actor.id, actor.name.clone(), outcome.summary(&actor));
     let entry = NewLogEntry {
         user_id,
         user_name,

@@ -16,12 +16,12 @@ use super::auth::{SESSION_COOKIE, SessionToken};
 use super::extract::Input;
 use crate::domain::{source_network, timestamp};
 use crate::error::{ApiError, ErrorBody};
-use crate::passwords::Priority;
 use crate::provision::OverTls;
 use crate::secrets;
 use crate::state::AppState;
 use crate::store::Db;
 use crate::store::users::{LoginAttempt, SessionUser};
+use crate::workers::Priority;
 
 /// How long a login stays locked after too many wrong passwords.
 const LOCKOUT: time::Duration = time::Duration::hours(2);

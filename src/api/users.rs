@@ -22,11 +22,11 @@ use super::paging::{Filter, ListParams, ListSpec, PageBody, list_query};
 use super::{Done, done};
 use crate::domain::timestamp;
 use crate::error::{ApiError, ErrorBody};
-use crate::passwords::{PasswordPool, Priority};
 use crate::secrets::{self, SecretBox, password_aad};
 use crate::state::AppState;
 use crate::store::agents::{COLUMNS, User, UserFields};
 use crate::store::{Db, UniqueViolation};
+use crate::workers::{Priority, WorkerPool};
 
 const TYPES: &[&str] = &["NORMAL", "AGENT", "CONFMAN"];
 const MIN_PASSWORD: usize = 8;
@@ -474,7 +474,7 @@ pub async fn delete(State(db): State<Db>, ApiPath(id): ApiPath<i64>) -> Result<J
     responses((status = 200, body = Done<String>, description = "data is \"{}\"; the user is signed out everywhere"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody, description = "wrong old password, or another user's and not an administrator"), (status = 404, body = ErrorBody)))]
 pub async fn change_password(
     State(db): State<Db>,
-    State(passwords): State<Arc<PasswordPool>>,
+    State(passwords): State<Arc<WorkerPool>>,
     user: AuthUser,
     Input(input): Input<PasswordChange>,
 ) -> Result<Json<Done<String>>, ApiError> {

@@ -9,12 +9,13 @@
 pub mod agents;
 pub mod manifest;
 pub mod routes;
+pub mod samples;
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use regex::Regex;
 use rust_embed::RustEmbed;
@@ -23,7 +24,7 @@ use self::agents::{AgentTable, PhoneAgent};
 use self::manifest::{Manifest, Problem, line_of};
 use self::routes::{FileKind, FileMatch, MacCase, RouteEntry, RouteSpec, RouteTable};
 use crate::domain::{Mac, UnknownVendor, Vendor};
-use crate::provision::render::{RenderContext, RenderError, Rendered, Templates, model_key, well_formed};
+use crate::provision::render::{Budget, RenderContext, RenderError, Rendered, Templates, model_key, well_formed};
 
 #[derive(RustEmbed)]
 #[folder = "templates/"]
@@ -632,13 +633,21 @@ impl Packs {
         let pack = self
             .pack(vendor)
             .ok_or_else(|| RenderError::Missing(format!("{vendor}/{template}")))?;
-        pack.templates.render(template, ctx, Self::pack_values(pack, ctx))
+        pack.templates
+            .render(template, ctx, Self::pack_values(pack, ctx), Budget::FILE)
     }
 
     /// Renders every template of every pack against the fixture phone, once
     /// per format generation the pack has; XML must be well-formed, and the
     /// configuration must carry each declared fetch-credential key.
     pub fn check_renders(&self) -> Vec<Problem> {
+        self.check_renders_telling(|_| {})
+    }
+
+    /// [`check_renders`](Self::check_renders), telling `starting` each
+    /// template's label before its renders, so a watcher can name the one
+    /// that never finished.
+    pub fn check_renders_telling(&self, mut starting: impl FnMut(&str)) -> Vec<Problem> {
         let mut problems = Vec::new();
         for pack in &self.packs {
             // One model of each generation: the default's, then the first
@@ -654,6 +663,7 @@ impl Packs {
             let mut config_text = String::new();
             for template in pack.templates.names() {
                 let label = pack.templates.label(template).to_string();
+                starting(&label);
                 for model in &models {
                     let mut ctx = RenderContext::fixture();
                     ctx.device.vendor = pack.vendor.code().into();
@@ -703,53 +713,106 @@ impl Packs {
 }
 
 /// The packs a running server uses: the built-in ones and the data dir's,
-/// read again when a file there changes (looked at once a second). A change
-/// with a problem is not taken; the packs before it stay in use.
+/// read again when a file there changes (looked at once a second, off the
+/// phones' path). A change is taken only when its packs load and their
+/// sample renders stay within budget; otherwise the packs before it stay in
+/// use, and the problem is logged.
 pub struct PackShelf {
     overrides: PathBuf,
     current: RwLock<Arc<Packs>>,
-    check: Mutex<(u64, Instant)>,
+    /// The data dir's packs as last looked at.
+    disk: Mutex<u64>,
 }
 
 impl PackShelf {
-    /// Loads the packs; any problem stops here, so a broken pack is found
-    /// at start, not by a phone.
-    pub fn open(data_dir: &Path) -> Result<PackShelf, Vec<Problem>> {
+    /// Loads the packs and renders their samples; any problem stops here,
+    /// so a broken pack is found at start, not by a phone.
+    pub async fn open(data_dir: &Path) -> Result<PackShelf, Vec<Problem>> {
         let overrides = data_dir.join("templates");
-        let disk = disk_print(&overrides);
-        let loaded = Packs::load(&overrides);
-        if !loaded.problems.is_empty() {
-            return Err(loaded.problems);
-        }
-        Ok(PackShelf {
-            overrides,
-            current: RwLock::new(Arc::new(loaded.packs)),
-            check: Mutex::new((disk, Instant::now())),
-        })
-    }
-
-    /// The packs in use, after a look at the data dir if one is due.
-    pub fn current(&self) -> Arc<Packs> {
-        // One caller looks at a time; the others go on with what there is.
-        if let Ok(mut check) = self.check.try_lock()
-            && check.1.elapsed() >= DISK_CHECK
-        {
-            let disk = disk_print(&self.overrides);
-            check.1 = Instant::now();
-            if disk != check.0 {
-                check.0 = disk;
-                let loaded = Packs::load(&self.overrides);
-                if loaded.problems.is_empty() {
-                    tracing::info!("the packs in the data dir changed; reloaded");
-                    *self.current.write().expect("packs lock") = Arc::new(loaded.packs);
-                } else {
-                    for problem in &loaded.problems {
-                        tracing::error!(%problem, "a changed pack has a problem; the packs before it stay in use");
-                    }
+        loop {
+            let disk = disk_print(&overrides);
+            match load_checked(&overrides).await {
+                Taken::Packs(packs) => {
+                    return Ok(PackShelf {
+                        overrides,
+                        current: RwLock::new(packs),
+                        disk: Mutex::new(disk),
+                    });
                 }
+                Taken::Problems(problems) => return Err(problems),
+                Taken::ChangedMeanwhile => continue,
             }
         }
+    }
+
+    /// The packs in use.
+    pub fn current(&self) -> Arc<Packs> {
         self.current.read().expect("packs lock").clone()
+    }
+
+    /// Looks at the data dir once a second for as long as the server runs.
+    pub fn watch(self: &Arc<Self>) {
+        let shelf = Arc::clone(self);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(DISK_CHECK).await;
+                shelf.look().await;
+            }
+        });
+    }
+
+    /// Takes the data dir's packs if they changed and have no problem.
+    pub async fn look(&self) {
+        let disk = disk_print(&self.overrides);
+        if *self.disk.lock().expect("disk print lock") == disk {
+            return;
+        }
+        match load_checked(&self.overrides).await {
+            Taken::Packs(packs) => {
+                tracing::info!("the packs in the data dir changed; reloaded");
+                *self.current.write().expect("packs lock") = packs;
+            }
+            Taken::Problems(problems) => {
+                for problem in &problems {
+                    tracing::error!(%problem, "a changed pack has a problem; the packs before it stay in use");
+                }
+            }
+            // Looked at again next time.
+            Taken::ChangedMeanwhile => return,
+        }
+        *self.disk.lock().expect("disk print lock") = disk;
+    }
+}
+
+/// What loading the packs gave.
+enum Taken {
+    Packs(Arc<Packs>),
+    Problems(Vec<Problem>),
+    ChangedMeanwhile,
+}
+
+/// Loads the packs (on a blocking thread: it parses every template) and
+/// renders their samples within budget ([`samples`]).
+async fn load_checked(overrides: &Path) -> Taken {
+    let dir = overrides.to_path_buf();
+    let loaded = match tokio::task::spawn_blocking(move || Packs::load(&dir)).await {
+        Ok(loaded) => loaded,
+        Err(err) => {
+            return Taken::Problems(vec![Problem {
+                file: overrides.display().to_string(),
+                line: None,
+                message: format!("loading the packs failed: {err}"),
+            }]);
+        }
+    };
+    if !loaded.problems.is_empty() {
+        return Taken::Problems(loaded.problems);
+    }
+    let packs = Arc::new(loaded.packs);
+    match samples::check(packs.clone(), overrides).await {
+        None => Taken::ChangedMeanwhile,
+        Some(problems) if problems.is_empty() => Taken::Packs(packs),
+        Some(problems) => Taken::Problems(problems),
     }
 }
 

@@ -541,8 +541,12 @@ fn problems_name_the_file_and_line() {
         "{}:1: Found `%}}`",
         dir.path().join("templates/yealink/mac.cfg").display()
     ));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     assert!(
-        PackShelf::open(dir.path()).is_err(),
+        runtime.block_on(PackShelf::open(dir.path())).is_err(),
         "a server does not start with a broken pack"
     );
 }
@@ -575,26 +579,39 @@ fn an_override_manifest_changes_only_what_it_names() {
     assert_eq!(values["language"], "Deutsch (Schweiz)");
 }
 
-#[test]
-fn a_changed_pack_is_taken_and_a_broken_change_is_not() {
+#[tokio::test]
+async fn a_changed_pack_is_taken_and_a_broken_change_is_not() {
     let dir = tempfile::tempdir().unwrap();
-    let shelf = PackShelf::open(dir.path()).unwrap();
+    let shelf = PackShelf::open(dir.path()).await.unwrap();
     assert!(shelf.current().vendor("acme").is_err());
     let manifest = "[vendor]\nouis = [\"02ac3e\"]\n";
     pack_dir(dir.path(), "acme", &[("vendor.toml", manifest)]);
-    std::thread::sleep(DISK_CHECK);
-    assert!(
-        shelf.current().vendor("acme").is_ok(),
-        "a new pack is taken within a second"
-    );
+    shelf.look().await;
+    assert!(shelf.current().vendor("acme").is_ok(), "a new pack is taken");
     pack_dir(
         dir.path(),
         "acme",
         &[("vendor.toml", "[vendor]\nouis = [\"nothex\"]\n")],
     );
-    std::thread::sleep(DISK_CHECK);
+    shelf.look().await;
     assert!(
         shelf.current().vendor("acme").is_ok(),
         "a broken change leaves the packs before it"
+    );
+    // A template whose sample render loops past its budget is not taken.
+    let bomb = "{% for i in range(end=100000) %}{% for j in range(end=100000) %}{% endfor %}{% endfor %}";
+    pack_dir(dir.path(), "yealink", &[("mac.cfg", bomb)]);
+    let started = std::time::Instant::now();
+    shelf.look().await;
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let packs = shelf.current();
+    let ctx = RenderContext::fixture();
+    assert!(
+        packs.render(v("yealink"), "mac.cfg", &ctx).is_ok(),
+        "the packs before it stay"
     );
 }

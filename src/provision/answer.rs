@@ -13,13 +13,13 @@ use super::render::{self, DeviceView, LineView, RenderContext, SettingsView};
 use super::settings::Resolved;
 use super::uploads;
 use crate::domain::{Mac, Vendor, timestamp};
-use crate::metrics::Metrics;
 use crate::packs::Packs;
 use crate::packs::agents::PhoneAgent;
 use crate::packs::routes::{FileKind, FileMatch};
 use crate::secrets::password_aad;
 use crate::store::devices::PhoneLine;
 use crate::store::fetches::{Fetched, PendingPhone};
+use crate::workers::{Priority, Unfinished};
 
 /// A request for a phone file, however it arrived.
 pub struct PhoneRequest<'a> {
@@ -75,6 +75,8 @@ pub(super) struct Wanted<'r> {
     pub matched: FileMatch,
     pub agent: Option<PhoneAgent>,
     pub settings: Arc<Resolved>,
+    /// A phone waiting goes before pre-rendering.
+    pub priority: Priority,
 }
 
 /// What a request was for, as far as it got: its metric's labels.
@@ -141,6 +143,7 @@ impl Provisioner {
             matched,
             agent,
             settings,
+            priority: Priority::First,
         };
         // A file the phone writes back may change on disk at any time.
         let cacheable = req.from_phone && wanted.matched.kind != FileKind::WrittenBack;
@@ -158,7 +161,7 @@ impl Provisioner {
 
     /// The file from memory, or rendered once for every fetch that wants
     /// it meanwhile and kept.
-    async fn cached_or_rendered(&self, packs: &Packs, req: &PhoneRequest<'_>, wanted: &Wanted<'_>) -> Rendering {
+    async fn cached_or_rendered(&self, packs: &Arc<Packs>, req: &PhoneRequest<'_>, wanted: &Wanted<'_>) -> Rendering {
         let key = FileKey {
             name: wanted.name.to_string(),
             vendor_hint: req.vendor_hint,
@@ -178,7 +181,7 @@ impl Provisioner {
     /// are the phone's, when the caller has them at hand.
     pub(super) async fn render_kept(
         &self,
-        packs: &Packs,
+        packs: &Arc<Packs>,
         req: &PhoneRequest<'_>,
         wanted: &Wanted<'_>,
         key: &FileKey,
@@ -200,12 +203,13 @@ impl Provisioner {
     }
 
     /// Renders what a request asks for, from the phone's lines in memory.
-    pub(super) async fn render(&self, packs: &Packs, req: &PhoneRequest<'_>, wanted: &Wanted<'_>) -> Rendering {
+    pub(super) async fn render(&self, packs: &Arc<Packs>, req: &PhoneRequest<'_>, wanted: &Wanted<'_>) -> Rendering {
         let Wanted {
             name,
             ref matched,
             ref agent,
             ref settings,
+            ..
         } = *wanted;
         let Some(mac) = matched.mac else {
             let view = masked(
@@ -246,7 +250,8 @@ impl Provisioner {
                 settings: view,
             };
             return (
-                render_file(packs, &self.metrics, vendor, name, matched, ctx),
+                self.render_file(packs, vendor, name, matched, ctx, wanted.priority)
+                    .await,
                 Some(vendor),
             );
         };
@@ -266,7 +271,7 @@ impl Provisioner {
     /// Renders a phone's file from its lines.
     pub(super) async fn render_phone(
         &self,
-        packs: &Packs,
+        packs: &Arc<Packs>,
         req: &PhoneRequest<'_>,
         wanted: &Wanted<'_>,
         mac: Mac,
@@ -289,7 +294,8 @@ impl Provisioner {
             return (Answer::File(file), Some(vendor));
         }
         (
-            render_file(packs, &self.metrics, vendor, name, matched, ctx),
+            self.render_file(packs, vendor, name, matched, ctx, wanted.priority)
+                .await,
             Some(vendor),
         )
     }
@@ -529,34 +535,78 @@ fn masked(mut view: SettingsView, mask: bool) -> SettingsView {
     view
 }
 
-/// Renders once: a vendor without this template does not serve the file,
-/// nor does a template that renders nothing for this phone.
-fn render_file(
-    packs: &Packs,
-    metrics: &Metrics,
-    vendor: Vendor,
-    name: &str,
-    matched: &FileMatch,
-    ctx: RenderContext,
-) -> Answer {
-    let Some(entry) = matched.entry(vendor, name) else {
-        return Answer::NotFound;
-    };
-    let started = std::time::Instant::now();
-    let rendered = packs.render(vendor, &entry.template, &ctx);
-    metrics.rendered_in(started.elapsed());
-    match rendered {
-        Ok(rendered) if rendered.body.trim().is_empty() => Answer::NotFound,
-        Ok(mut rendered) => {
-            if let Some(content_type) = &entry.content_type {
-                rendered.content_type.clone_from(content_type);
-            }
-            Answer::File(rendered)
+impl Provisioner {
+    /// Renders once, on the render pool: a vendor without this template
+    /// does not serve the file, nor does a template that renders nothing for
+    /// this phone. A render over its budget fails, logged with its file; one
+    /// that runs past the pool's patience is refused from then on, until
+    /// the packs change, so it cannot take one thread after another.
+    async fn render_file(
+        &self,
+        packs: &Arc<Packs>,
+        vendor: Vendor,
+        name: &str,
+        matched: &FileMatch,
+        ctx: RenderContext,
+        priority: Priority,
+    ) -> Answer {
+        let Some(entry) = matched.entry(vendor, name) else {
+            return Answer::NotFound;
+        };
+        let template = entry.template.clone();
+        let held = (packs.print(), vendor, template.clone());
+        if self
+            .refused_renders
+            .lock()
+            .expect("refused renders lock")
+            .contains(&held)
+        {
+            tracing::debug!(vendor = vendor.code(), template = %template, "a template that ran away is refused");
+            return Answer::Unavailable;
         }
-        Err(render::RenderError::Missing(_)) => Answer::NotFound,
-        Err(err) => {
-            tracing::error!(error = %err, vendor = vendor.code(), "template failed");
-            Answer::Unavailable
+        let job = packs.clone();
+        let rendered = self
+            .renders
+            .run_within(priority, Some(RENDER_PATIENCE), move || {
+                let started = std::time::Instant::now();
+                (job.render(vendor, &template, &ctx), started.elapsed())
+            })
+            .await;
+        match rendered {
+            Ok((rendered, took)) => {
+                self.metrics.rendered_in(took);
+                match rendered {
+                    Ok(rendered) if rendered.body.trim().is_empty() => Answer::NotFound,
+                    Ok(mut rendered) => {
+                        if let Some(content_type) = &entry.content_type {
+                            rendered.content_type.clone_from(content_type);
+                        }
+                        Answer::File(rendered)
+                    }
+                    Err(render::RenderError::Missing(_)) => Answer::NotFound,
+                    Err(err) => {
+                        tracing::error!(error = %err, vendor = vendor.code(), "template failed");
+                        Answer::Unavailable
+                    }
+                }
+            }
+            Err(Unfinished::TimedOut) => {
+                tracing::error!(
+                    vendor = vendor.code(),
+                    template = %held.2,
+                    "a render ran longer than {}; the template is refused until the packs change",
+                    humantime::format_duration(RENDER_PATIENCE)
+                );
+                let mut refused = self.refused_renders.lock().expect("refused renders lock");
+                refused.retain(|(print, _, _)| *print == held.0);
+                refused.insert(held);
+                Answer::Unavailable
+            }
+            Err(Unfinished::Queued | Unfinished::Stopped) => Answer::Unavailable,
         }
     }
 }
+
+/// How long a fetch waits for its render, queue included: the render's own
+/// time budget and room for the renders ahead of it.
+const RENDER_PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);

@@ -22,8 +22,9 @@ pub mod tftp;
 pub mod tracking;
 pub mod uploads;
 
+use std::collections::HashSet;
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 pub use self::answer::{Answer, MASK, PhoneRequest};
@@ -34,11 +35,12 @@ use self::fleet::Fleet;
 use self::limit::MissLimiter;
 use self::phone_auth::NonceStore;
 use self::tracking::FetchRecorder;
-use crate::domain::Mac;
+use crate::domain::{Mac, Vendor};
 use crate::metrics::Metrics;
 use crate::packs::PackShelf;
 use crate::secrets::SecretBox;
 use crate::store::Db;
+use crate::workers::WorkerPool;
 
 /// Changes read in one catch-up; past this, every phone is read again.
 const CATCH_UP_BATCH: i64 = 5_000;
@@ -64,6 +66,11 @@ pub struct Provisioner {
     prerender: prerender::Prerender,
     /// Counted as phones fetch; see `crate::metrics`.
     pub metrics: Metrics,
+    /// Renders run here, off the runtime's threads.
+    renders: WorkerPool,
+    /// Templates whose render ran past its patience, by packs print: refused
+    /// until the packs change.
+    refused_renders: Mutex<HashSet<(u64, Vendor, String)>>,
 }
 
 /// How far this node has read the change log.
@@ -105,6 +112,8 @@ impl Provisioner {
             }),
             prerender: prerender::Prerender::new(public),
             metrics: Metrics::default(),
+            renders: WorkerPool::new("renders", std::thread::available_parallelism().map_or(2, usize::from)),
+            refused_renders: Mutex::new(HashSet::new()),
         }))
     }
 

@@ -17,6 +17,7 @@ use super::{Answer, PhoneRequest, Provisioner, PublicUrl};
 use crate::domain::Mac;
 use crate::packs::routes::FileKind;
 use crate::store::devices::PhoneLine;
+use crate::workers::Priority;
 
 /// Phones rendered between two looks at the cache's room and the fetches.
 const BATCH: usize = 100;
@@ -137,7 +138,7 @@ impl Provisioner {
     /// Renders one file as a phone's fetch of it would, and keeps it.
     async fn prerender_one(
         &self,
-        packs: &crate::packs::Packs,
+        packs: &Arc<crate::packs::Packs>,
         key: FileKey,
         phone: Option<(Mac, &[PhoneLine])>,
         user_agent: &str,
@@ -154,6 +155,7 @@ impl Provisioner {
             settings: self.settings_for(mac),
             agent: key.agent.clone(),
             matched,
+            priority: Priority::Normal,
         };
         let req = PhoneRequest {
             peer: Ipv4Addr::LOCALHOST.into(),

@@ -3,10 +3,17 @@
 //! Output is escaped for its format: XML entities in XML files, and no line
 //! breaks or control characters inside a value of a `key = value` file, so a
 //! display name can never add a setting.
+//!
+//! Every render has a [`Budget`]: bytes of output, items its loops may
+//! make with `range()`, and time, checked as it makes items and writes
+//! bytes. Going over fails that render with [`RenderError::OverBudget`],
+//! naming the file; templates come from the data dir, written by people.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
@@ -136,6 +143,141 @@ pub enum RenderError {
     Missing(String),
     #[error("template {0}: {1}")]
     Template(String, String),
+    /// The file and what it went over.
+    #[error("template {0} went over its render budget: {1}")]
+    OverBudget(String, String),
+}
+
+/// What one render may spend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    /// Bytes of output.
+    pub output_bytes: usize,
+    /// Items `range()` may make over all its calls: what bounds a template's
+    /// loops, nested or not, with output or without.
+    pub loop_items: u64,
+    /// Wall time, checked as items are made and bytes written.
+    pub time: Duration,
+}
+
+impl Budget {
+    /// Every phone file: a directory of 10,000 entries is well within it,
+    /// and a file of the built-in packs takes under a millisecond.
+    pub const FILE: Budget = Budget {
+        output_bytes: 16 << 20,
+        loop_items: 1_000_000,
+        time: Duration::from_secs(2),
+    };
+}
+
+/// The render under way on this thread and what it has spent.
+struct Spending {
+    budget: Budget,
+    deadline: Instant,
+    items: u64,
+    bytes: usize,
+    /// Why it stopped, once it went over.
+    over: Option<String>,
+}
+
+thread_local! {
+    static SPENDING: RefCell<Option<Spending>> = const { RefCell::new(None) };
+}
+
+/// Spends `items` loop items and `bytes` of output of this thread's render;
+/// `Err` with the reason once it is over its budget.
+fn spend(items: u64, bytes: usize) -> Result<(), String> {
+    SPENDING.with_borrow_mut(|spending| {
+        let Some(s) = spending else {
+            return Ok(());
+        };
+        if let Some(over) = &s.over {
+            return Err(over.clone());
+        }
+        s.items += items;
+        s.bytes += bytes;
+        let over = if s.items > s.budget.loop_items {
+            Some(format!("its loops made more than {} items", s.budget.loop_items))
+        } else if s.bytes > s.budget.output_bytes {
+            Some(format!("it wrote more than {} bytes", s.budget.output_bytes))
+        } else if Instant::now() > s.deadline {
+            Some(format!(
+                "it ran longer than {}",
+                humantime::format_duration(s.budget.time)
+            ))
+        } else {
+            None
+        };
+        match over {
+            Some(reason) => {
+                s.over = Some(reason.clone());
+                Err(reason)
+            }
+            None => Ok(()),
+        }
+    })
+}
+
+/// Sets this thread's budget for one render and takes it off after.
+struct Metered;
+
+impl Metered {
+    fn start(budget: Budget) -> Metered {
+        SPENDING.set(Some(Spending {
+            budget,
+            deadline: Instant::now() + budget.time,
+            items: 0,
+            bytes: 0,
+            over: None,
+        }));
+        Metered
+    }
+
+    /// Why the render went over, if it did.
+    fn over(&self) -> Option<String> {
+        SPENDING.with_borrow(|s| s.as_ref().and_then(|s| s.over.clone()))
+    }
+}
+
+impl Drop for Metered {
+    fn drop(&mut self) {
+        SPENDING.set(None);
+    }
+}
+
+/// The output of a render, counted against its budget as it is written.
+struct MeteredOutput(Vec<u8>);
+
+impl Write for MeteredOutput {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        spend(0, buf.len()).map_err(std::io::Error::other)?;
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// tera's `range(end, start=0, step_by=1)`, counting the items it makes
+/// against the render's budget before making them.
+fn metered_range(kwargs: tera::Kwargs, _: &tera::State) -> tera::TeraResult<Vec<i64>> {
+    let start = kwargs.get::<i64>("start")?.unwrap_or_default();
+    let end = kwargs.must_get::<i64>("end")?;
+    let step = kwargs.get::<i64>("step_by")?.unwrap_or(1);
+    if step == 0 {
+        return Err(tera::Error::message("range: step_by must not be 0"));
+    }
+    let span = i128::from(end) - i128::from(start);
+    let len = if (span > 0) == (step > 0) && span != 0 {
+        (span.abs() + i128::from(step).abs() - 1) / i128::from(step).abs()
+    } else {
+        0
+    };
+    let len = u64::try_from(len).unwrap_or(u64::MAX);
+    spend(len, 0).map_err(|over| tera::Error::message(format!("range: {over}")))?;
+    Ok((0..len as i64).map(|i| start + i * step).collect())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -248,6 +390,7 @@ impl Templates {
         for (name, (label, source)) in sources {
             let format = Format::of(source);
             let mut tera = Tera::new();
+            tera.register_function("range", metered_range);
             tera.autoescape_on([".out"]);
             tera.set_escape_fn(match format {
                 Format::Xml => escape_xml,
@@ -295,8 +438,15 @@ impl Templates {
         self.compiled.get(name).map_or(name, |c| c.label.as_str())
     }
 
-    /// Renders a template for a phone, with the pack's values as `pack`.
-    pub fn render(&self, name: &str, ctx: &RenderContext, pack: serde_json::Value) -> Result<Rendered, RenderError> {
+    /// Renders a template for a phone, with the pack's values as `pack`,
+    /// within `budget`.
+    pub fn render(
+        &self,
+        name: &str,
+        ctx: &RenderContext,
+        pack: serde_json::Value,
+        budget: Budget,
+    ) -> Result<Rendered, RenderError> {
         let compiled = self
             .compiled
             .get(name)
@@ -304,7 +454,15 @@ impl Templates {
         let fail = |e: tera::Error| RenderError::Template(compiled.label.clone(), format!("{e}"));
         let mut context = Context::from_serialize(ctx).map_err(fail)?;
         context.insert("pack", &pack);
-        let body = compiled.tera.render(TEMPLATE, &context).map_err(fail)?;
+        let metered = Metered::start(budget);
+        let mut output = MeteredOutput(Vec::new());
+        let rendered = compiled.tera.render_to(TEMPLATE, &context, &mut output);
+        if let Some(over) = metered.over() {
+            return Err(RenderError::OverBudget(compiled.label.clone(), over));
+        }
+        rendered.map_err(fail)?;
+        let body = String::from_utf8(output.0)
+            .map_err(|_| RenderError::Template(compiled.label.clone(), "the output is not UTF-8".into()))?;
         Ok(Rendered::new(body, compiled.format.content_type().to_string()))
     }
 }
@@ -337,6 +495,78 @@ mod tests {
         let mut out = Vec::new();
         escape_text("Evil\naccount.2.password = x\r", &mut out).unwrap();
         assert_eq!(String::from_utf8(out).unwrap(), "Evilaccount.2.password = x");
+    }
+
+    fn compiled(source: &str) -> Templates {
+        let sources = BTreeMap::from([("t".to_string(), ("bomb.cfg".to_string(), source.to_string()))]);
+        let (templates, problems) = Templates::compile(&sources);
+        assert!(problems.is_empty(), "{problems:?}");
+        templates
+    }
+
+    fn render(source: &str, budget: Budget) -> Result<String, RenderError> {
+        compiled(source)
+            .render("t", &RenderContext::fixture(), serde_json::json!({}), budget)
+            .map(|r| r.body.to_string())
+    }
+
+    #[test]
+    fn range_makes_what_teras_does() {
+        let each = |call: &str| {
+            render(
+                &format!("{{% for i in {call} %}}{{{{ i }}}},{{% endfor %}}"),
+                Budget::FILE,
+            )
+            .unwrap()
+        };
+        assert_eq!(each("range(end=4)"), "0,1,2,3,");
+        assert_eq!(each("range(start=2, end=9, step_by=3)"), "2,5,8,");
+        assert_eq!(each("range(start=5, end=0, step_by=-2)"), "5,3,1,");
+        assert_eq!(each("range(end=0)"), "");
+    }
+
+    #[test]
+    fn nested_loops_go_over_the_budget_with_output_and_without() {
+        let budget = Budget::FILE;
+        for (source, reason) in [
+            // 10^10 items, writing nothing: the loop items run out.
+            (
+                "{% for i in range(end=100000) %}{% for j in range(end=100000) %}{% endfor %}{% endfor %}",
+                "its loops made more than",
+            ),
+            // The same, writing: the loop items run out first too.
+            (
+                "{% for i in range(end=100000) %}{% for j in range(end=100000) %}x{% endfor %}{% endfor %}",
+                "its loops made more than",
+            ),
+            // Few items, much output: the bytes run out.
+            (
+                "{% for i in range(end=1000) %}{% for j in range(end=1000) %}{{ device.name }}{{ device.name }}{{ device.name }}{% endfor %}{% endfor %}",
+                "it wrote more than",
+            ),
+        ] {
+            let started = Instant::now();
+            match render(source, budget) {
+                Err(RenderError::OverBudget(file, why)) => {
+                    assert_eq!(file, "bomb.cfg");
+                    assert!(why.starts_with(reason), "{why}");
+                }
+                other => panic!("{source}: {other:?}"),
+            }
+            assert!(started.elapsed() < budget.time, "{source} took {:?}", started.elapsed());
+        }
+        let slow = Budget {
+            time: Duration::ZERO,
+            ..Budget::FILE
+        };
+        assert!(matches!(
+            render("{% for i in range(end=10) %}{{ i }}{% endfor %}", slow),
+            Err(RenderError::OverBudget(_, why)) if why.starts_with("it ran longer than")
+        ));
+        assert!(
+            render("{% for i in range(end=10) %}{{ i }}{% endfor %}", budget).is_ok(),
+            "the next render starts afresh"
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@ use serde::{Serialize, Serializer};
 use sqlx::FromRow;
 use time::OffsetDateTime;
 
-use super::{Db, on_db};
+use super::{Backend, Db, on_db};
 use crate::domain::timestamp;
 
 pub const COLUMNS: &str = "id, user_id, user_name, source_ip, resource, action, summary, message, created_at";
@@ -56,5 +56,99 @@ impl Db {
             .bind(e.user_id).bind(&e.user_name).bind(&e.source_ip).bind(&e.resource).bind(e.action)
             .bind(&e.summary).bind(&e.message).bind(now)
             .execute(pool).await.map(|_| ()))
+    }
+}
+
+/// Rows failed logins may add to the log in one hour, one per login name
+/// and source network; past them, the hour's other failures share one row.
+/// So nobody without a password can add more than this many (and one) an
+/// hour, however many names and networks they try.
+pub const MAX_FAILED_LOGIN_ROWS_PER_HOUR: i64 = 1_000;
+
+/// A failed login, as the log counts it.
+#[derive(Debug, Clone)]
+pub struct FailedLogin<'a> {
+    /// The login name as typed (cut to a bounded length).
+    pub login: &'a str,
+    /// Its source network (`198.51.100.0/24`, `2001:db8:1:2::/64`).
+    pub network: &'a str,
+    /// Why it failed: wrong credentials, or a lock.
+    pub reason: &'a str,
+}
+
+impl Db {
+    /// Counts a failed login on its row for this hour, login name and
+    /// network, adding the row on the first failure; past
+    /// `MAX_FAILED_LOGIN_ROWS_PER_HOUR` rows this hour, on the hour's shared
+    /// row.
+    pub async fn count_failed_login(&self, failed: &FailedLogin<'_>, now: OffsetDateTime) -> sqlx::Result<()> {
+        let hour = now
+            .replace_minute(0)
+            .and_then(|t| t.replace_second(0))
+            .and_then(|t| t.replace_nanosecond(0))
+            .unwrap_or(now);
+        on_db!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let find = |login: String, network: String| {
+                sqlx::query_as::<_, (i64, i64)>(
+                    "SELECT log_id, attempts FROM failed_login_rows WHERE hour = $1 AND login = $2 AND network = $3")
+                    .bind(hour).bind(login).bind(network)
+            };
+            let mut key = (failed.login.to_string(), failed.network.to_string());
+            let mut row = find(key.0.clone(), key.1.clone()).fetch_optional(&mut *tx).await?;
+            if row.is_none() {
+                let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM failed_login_rows WHERE hour = $1")
+                    .bind(hour).fetch_one(&mut *tx).await?;
+                if rows >= MAX_FAILED_LOGIN_ROWS_PER_HOUR {
+                    // The hour's shared row: no login name, every network.
+                    key = (String::new(), "*".into());
+                    row = find(key.0.clone(), key.1.clone()).fetch_optional(&mut *tx).await?;
+                }
+            }
+            let shared = key.1 == "*";
+            let summary = |attempts: i64| {
+                let plural = if attempts == 1 { "" } else { "s" };
+                if shared {
+                    format!("login failed: {attempts} more attempt{plural} this hour, from names and networks past the hour's {MAX_FAILED_LOGIN_ROWS_PER_HOUR} rows")
+                } else {
+                    format!("login failed: {attempts} attempt{plural} this hour ({})", failed.reason)
+                }
+            };
+            match row {
+                Some((log_id, attempts)) => {
+                    sqlx::query("UPDATE failed_login_rows SET attempts = $4 WHERE hour = $1 AND login = $2 AND network = $3")
+                        .bind(hour).bind(&key.0).bind(&key.1).bind(attempts + 1).execute(&mut *tx).await?;
+                    sqlx::query("UPDATE logs SET summary = $2 WHERE id = $1")
+                        .bind(log_id).bind(summary(attempts + 1)).execute(&mut *tx).await?;
+                }
+                None => {
+                    let log_id: i64 = sqlx::query_scalar(
+                        "INSERT INTO logs (user_id, user_name, source_ip, resource, action, summary, message, created_at)
+                         VALUES (0, $1, $2, 'sessions', 'LOGIN', $3, '{}', $4) RETURNING id")
+                        .bind(&key.0).bind(&key.1).bind(summary(1)).bind(now).fetch_one(&mut *tx).await?;
+                    sqlx::query("INSERT INTO failed_login_rows (hour, login, network, log_id, attempts) VALUES ($1, $2, $3, $4, 1)")
+                        .bind(hour).bind(&key.0).bind(&key.1).bind(log_id).execute(&mut *tx).await?;
+                }
+            }
+            tx.commit().await
+        })
+    }
+
+    /// Deletes log rows older than `before` and, past `max_rows`, the
+    /// oldest; returns how many went.
+    pub async fn prune_logs(&self, before: OffsetDateTime, max_rows: i64) -> sqlx::Result<u64> {
+        on_db!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let old = sqlx::query("DELETE FROM logs WHERE created_at < $1")
+                .bind(before).execute(&mut *tx).await?.rows_affected();
+            let over = sqlx::query(
+                "DELETE FROM logs WHERE id <= (SELECT id FROM logs ORDER BY id DESC LIMIT 1 OFFSET $1)")
+                .bind(max_rows).execute(&mut *tx).await?.rows_affected();
+            // Counts of past hours are done with.
+            sqlx::query("DELETE FROM failed_login_rows WHERE hour < $1")
+                .bind(OffsetDateTime::now_utc() - time::Duration::hours(2)).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(old + over)
+        })
     }
 }

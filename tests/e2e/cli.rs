@@ -1453,3 +1453,164 @@ fn the_progress_bar_shows_on_a_terminal_only() {
         assert_eq!(exported(dir, db).lines().count(), 5001);
     });
 }
+
+/// What a pack in the data dir can make a render do, tried on the real
+/// binary: nested loops with output and without, a loop the budget cannot
+/// see, and a string doubled until memory runs out.
+const NESTED_SILENT: &str = "{% for i in range(end=100000) %}{% for j in range(end=100000) %}{% endfor %}{% endfor %}";
+const NESTED_WRITING: &str =
+    "{% for i in range(end=100000) %}{% for j in range(end=100000) %}{{ i }}{% endfor %}{% endfor %}";
+
+/// Five loops over a 100-character literal: 10^10 turns that call nothing.
+fn unseen_loops(guard: &str) -> String {
+    let word = "x".repeat(100);
+    let mut t = format!("{{% if {guard} %}}");
+    for n in 0..5 {
+        t.push_str(&format!("{{% for c{n} in \"{word}\" %}}"));
+    }
+    t.push_str(&"{% endfor %}".repeat(5));
+    t.push_str("{% endif %}");
+    t
+}
+
+/// A string doubled 40 times over: a terabyte, were it let grow.
+fn doubling() -> String {
+    format!(
+        "{{% set_global s = \"x\" %}}{{% for c in \"{}\" %}}{{% set_global s = s ~ s %}}{{% endfor %}}{{{{ s | length }}}}",
+        "y".repeat(40)
+    )
+}
+
+/// `check-templates` and the reload refuse a template whose sample render
+/// goes over its budget, within seconds, naming the file; the server keeps
+/// the packs before it. A template that goes over only for one phone's data
+/// fails that phone's render (503) and never the server: `/healthz`
+/// answers while the render runs away, and SIGTERM stops the server within
+/// a few seconds whatever is rendering.
+#[test]
+fn a_template_over_its_budget_fails_its_render_never_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let yealink = data.join("templates/yealink");
+    std::fs::create_dir_all(&yealink).unwrap();
+    let check = |template: &str| {
+        std::fs::write(yealink.join("mac.cfg"), template).unwrap();
+        let started = Instant::now();
+        let out = sipprov(&data, None).arg("check-templates").output().unwrap();
+        let took = started.elapsed();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            took,
+        )
+    };
+    for (template, why) in [
+        (NESTED_SILENT.to_string(), "its loops made more than 1000000 items"),
+        (NESTED_WRITING.to_string(), "its loops made more than 1000000 items"),
+        (
+            unseen_loops("true"),
+            "its sample render went over its budget: it ran longer than 10s",
+        ),
+        (
+            doubling(),
+            "its sample render went over its budget: it ran out of its 1024 MiB of memory",
+        ),
+    ] {
+        let (ok, report, took) = check(&template);
+        assert!(!ok, "{report}");
+        assert!(
+            report
+                .lines()
+                .any(|l| l.starts_with("FAIL") && l.contains("yealink/mac.cfg") && l.contains(why)),
+            "{why}: {report}"
+        );
+        assert!(took < Duration::from_secs(15), "{why}: {took:?}");
+    }
+
+    // A server with a pack that is fine for the sample phone, and runs away
+    // for the phone named "spin" or loops past its items for "bomb".
+    let runaway = format!(
+        "{}{{% if device.name == \"bomb\" %}}{NESTED_SILENT}{{% endif %}}account.1.label = {{{{ device.name }}}}\n{}",
+        unseen_loops("device.name == \"spin\""),
+        // The keys the pack's manifest says its configuration carries.
+        "auto_provision.server.username = {{ settings.provisioning_username }}\nauto_provision.server.password = {{ settings.provisioning_password }}\n"
+    );
+    std::fs::write(yealink.join("mac.cfg"), &runaway).unwrap();
+    let mut server = serve(&data, None);
+    let (_, token) = first_admin_session(&mut server);
+    for (name, mac) in [
+        ("desk", "001565000001"),
+        ("bomb", "001565000002"),
+        ("spin", "001565000003"),
+    ] {
+        let body = format!(r#"{{"name":"{name}","vendor":"yealink","mac":"{mac}"}}"#);
+        assert_eq!(post_json(&server, &token, "/api/device_provisions", &body)["code"], 200);
+    }
+    let fetch = |mac: &str| {
+        let out = Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "20"])
+            .arg(format!("http://{}/prov/{mac}.cfg", server.addr))
+            .run();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(fetch("001565000001"), "200");
+    let started = Instant::now();
+    assert_eq!(fetch("001565000002"), "503", "over its loop items");
+    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    assert!(
+        server
+            .log
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("went over its render budget") && l.contains("yealink/mac.cfg")),
+        "logged with its file"
+    );
+    // The render that runs away: the server answers meanwhile.
+    let spinning = {
+        let url = format!("http://{}/prov/001565000003.cfg", server.addr);
+        std::thread::spawn(move || {
+            let out = Command::new("curl")
+                .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "30", &url])
+                .run();
+            String::from_utf8(out.stdout).unwrap()
+        })
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    let health = Command::new("curl")
+        .args(["-s", "--max-time", "2", &format!("http://{}/healthz", server.addr)])
+        .run();
+    assert!(
+        String::from_utf8_lossy(&health.stdout).contains("\"ok\""),
+        "healthz while a render runs away"
+    );
+    assert_eq!(fetch("001565000001"), "200", "other phones are served meanwhile");
+    assert_eq!(spinning.join().unwrap(), "503", "refused once it ran past its patience");
+    let started = Instant::now();
+    assert_eq!(fetch("001565000003"), "503", "refused at once from then on");
+    assert!(started.elapsed() < Duration::from_secs(1));
+
+    // The reload refuses a bomb, naming it, and keeps the packs before it.
+    std::fs::write(yealink.join("mac.cfg"), NESTED_WRITING).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !server
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|l| l.contains("a changed pack has a problem") && l.contains("yealink/mac.cfg"))
+    {
+        assert!(Instant::now() < deadline, "the reload did not refuse the bomb");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(fetch("001565000001"), "200", "the packs before it stay");
+
+    // SIGTERM, with the runaway render still spinning on its thread.
+    let started = Instant::now();
+    server.terminate();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "stopped in {:?}",
+        started.elapsed()
+    );
+}

@@ -144,3 +144,112 @@ async fn log_filters() {
     })
     .await;
 }
+
+/// Failed logins are counted, not written a row each: one row per login
+/// name and network per hour, its count kept up to date; past the hour's
+/// 1,000 such rows the rest share one, so nobody without a password adds
+/// more than 1,001 rows an hour. Rows past their retention, or past the most
+/// rows kept, are pruned.
+#[tokio::test]
+async fn failed_logins_are_counted_in_bounded_rows_and_old_rows_go() {
+    on_each_backend(|app| async move {
+        let fail = |login: &'static str, source: &'static str| {
+            let client = reqwest::Client::builder()
+                .no_proxy()
+                .local_address(source.parse::<std::net::IpAddr>().unwrap())
+                .build()
+                .unwrap();
+            let url = app.url("/api/sessions");
+            async move {
+                let response = client
+                    .post(url)
+                    .json(&json!({"login": login, "password": "wrong"}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), 403);
+            }
+        };
+        for _ in 0..3 {
+            fail("alice", "127.0.3.1").await;
+            fail("bob", "127.0.3.2").await;
+        }
+        fail("alice", "127.0.4.1").await;
+        let (_, page) = app.get("/api/logs?action=LOGIN&perPage=50").await;
+        let failed: Vec<(String, String, String)> = page["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["user_id"] == "0")
+            .map(|r| {
+                let f = |k: &str| r[k].as_str().unwrap().to_string();
+                (f("user_name"), f("source_ip"), f("summary"))
+            })
+            .collect();
+        assert_eq!(
+            failed,
+            [
+                ("alice".into(), "127.0.4.0/24".into(), "login failed: 1 attempt this hour (wrong credentials)".into()),
+                ("bob".into(), "127.0.3.0/24".into(), "login failed: 3 attempts this hour (wrong credentials)".into()),
+                ("alice".into(), "127.0.3.0/24".into(), "login failed: 3 attempts this hour (wrong credentials)".into()),
+            ],
+        );
+
+        // The hour's rows used up (as a sweep of 1,000 names leaves them):
+        // more names share one row.
+        let hour = {
+            let now = time::OffsetDateTime::now_utc();
+            now.replace_minute(0).unwrap().replace_second(0).unwrap().replace_nanosecond(0).unwrap()
+        };
+        let fill = if app.is_postgres() {
+            "INSERT INTO failed_login_rows (hour, login, network, log_id, attempts) SELECT $1, 'n' || i, 'x', 0, 1 FROM generate_series(1, 1000) AS i"
+        } else {
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000) INSERT INTO failed_login_rows (hour, login, network, log_id, attempts) SELECT $1, 'n' || i, 'x', 0, 1 FROM n"
+        };
+        match &app.db {
+            sipprov::store::Db::Sqlite(p) => drop(sqlx::query(fill).bind(hour).execute(p).await.unwrap()),
+            sipprov::store::Db::Postgres(p) => drop(sqlx::query(fill).bind(hour).execute(p).await.unwrap()),
+        }
+        let before = app.get("/api/logs?perPage=1").await.1["rowCount"].as_i64().unwrap();
+        fail("carol", "127.0.5.1").await;
+        fail("dave", "127.0.6.1").await;
+        fail("erin", "127.0.7.1").await;
+        let (_, page) = app.get("/api/logs?perPage=1").await;
+        assert_eq!(page["rowCount"].as_i64().unwrap(), before + 1, "three names, one row");
+        assert_eq!(
+            page["data"][0]["summary"],
+            "login failed: 3 more attempts this hour, from names and networks past the hour's 1000 rows"
+        );
+        assert_eq!(page["data"][0]["user_name"], "");
+
+        // Retention: rows past their days, and the oldest past the most kept.
+        let old = time::OffsetDateTime::now_utc() - time::Duration::days(400);
+        let sql = "UPDATE logs SET created_at = $1 WHERE id = (SELECT MIN(id) FROM logs)";
+        match &app.db {
+            sipprov::store::Db::Sqlite(p) => drop(sqlx::query(sql).bind(old).execute(p).await.unwrap()),
+            sipprov::store::Db::Postgres(p) => drop(sqlx::query(sql).bind(old).execute(p).await.unwrap()),
+        }
+        let rows = app.get("/api/logs?perPage=1").await.1["rowCount"].as_i64().unwrap();
+        // Another node's clean-log job prunes when it starts.
+        let pruned_to = |max_rows: u64| {
+            let mut settings = app.settings.clone();
+            settings.log_max_rows = max_rows;
+            let app = &app;
+            async move {
+                let node = app.node(settings).await;
+                let mut kept = 0;
+                for _ in 0..50 {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    kept = node.get("/api/logs?perPage=1").await.1["rowCount"].as_i64().unwrap();
+                    if kept < rows {
+                        break;
+                    }
+                }
+                kept
+            }
+        };
+        assert_eq!(pruned_to(1_000_000).await, rows - 1, "the row 400 days old went");
+        assert_eq!(pruned_to(3).await, 3, "the oldest past the most kept went");
+    })
+    .await;
+}
