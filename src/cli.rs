@@ -433,7 +433,7 @@ async fn check_templates(settings: &Settings) -> anyhow::Result<()> {
     let packs = std::sync::Arc::new(loaded.packs);
     // The packs on disk changing while they are checked is a problem too.
     problems.extend(
-        crate::packs::samples::check(packs, &overrides)
+        crate::packs::samples::check(packs, &overrides, crate::packs::samples::Found::All)
             .await
             .unwrap_or_else(|| {
                 vec![crate::packs::manifest::Problem {

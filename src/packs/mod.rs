@@ -641,14 +641,15 @@ impl Packs {
     /// per format generation the pack has; XML must be well-formed, and the
     /// configuration must carry each declared fetch-credential key.
     pub fn check_renders(&self) -> Vec<Problem> {
-        self.check_renders_telling(|_| {})
+        let found = self.check_renders_telling(|_| {});
+        found.over_budget.into_iter().chain(found.others).collect()
     }
 
     /// [`check_renders`](Self::check_renders), telling `starting` each
     /// template's label before its renders, so a watcher can name the one
-    /// that never finished.
-    pub fn check_renders_telling(&self, mut starting: impl FnMut(&str)) -> Vec<Problem> {
-        let mut problems = Vec::new();
+    /// that never finished; renders over their budget are told apart.
+    pub fn check_renders_telling(&self, mut starting: impl FnMut(&str)) -> SampleProblems {
+        let mut found = SampleProblems::default();
         for pack in &self.packs {
             // One model of each generation: the default's, then the first
             // each `[formats]` entry names.
@@ -673,7 +674,7 @@ impl Packs {
                             if rendered.content_type.starts_with("text/xml")
                                 && let Err(message) = well_formed(&rendered.body)
                             {
-                                problems.push(Problem {
+                                found.others.push(Problem {
                                     file: label.clone(),
                                     line: None,
                                     message: format!("model '{model}': {message}"),
@@ -690,17 +691,25 @@ impl Packs {
                                 config_text.push_str(&text);
                             }
                         }
-                        Err(e) => problems.push(Problem {
-                            file: label.clone(),
-                            line: None,
-                            message: e.to_string(),
-                        }),
+                        Err(e) => {
+                            let over = matches!(e, RenderError::OverBudget(..));
+                            let problem = Problem {
+                                file: label.clone(),
+                                line: None,
+                                message: e.to_string(),
+                            };
+                            if over {
+                                found.over_budget.push(problem);
+                            } else {
+                                found.others.push(problem);
+                            }
+                        }
                     }
                 }
             }
             for key in &pack.manifest.vendor.fetch_credential {
                 if !config_text.contains(key.as_str()) {
-                    problems.push(Problem {
+                    found.others.push(Problem {
                         file: format!("{}/{MANIFEST}", pack.vendor),
                         line: None,
                         message: format!("fetch_credential key '{key}' is in no configuration file the pack renders"),
@@ -708,8 +717,17 @@ impl Packs {
                 }
             }
         }
-        problems
+        found
     }
+}
+
+/// What the sample renders found: renders over their budget, which a
+/// server refuses to take, and the other problems, which `check-templates`
+/// reports.
+#[derive(Debug, Default)]
+pub struct SampleProblems {
+    pub over_budget: Vec<Problem>,
+    pub others: Vec<Problem>,
 }
 
 /// The packs a running server uses: the built-in ones and the data dir's,
@@ -809,7 +827,7 @@ async fn load_checked(overrides: &Path) -> Taken {
         return Taken::Problems(loaded.problems);
     }
     let packs = Arc::new(loaded.packs);
-    match samples::check(packs.clone(), overrides).await {
+    match samples::check(packs.clone(), overrides, samples::Found::OverBudget).await {
         None => Taken::ChangedMeanwhile,
         Some(problems) if problems.is_empty() => Taken::Packs(packs),
         Some(problems) => Taken::Problems(problems),

@@ -10,14 +10,14 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use super::Packs;
 use super::manifest::Problem;
+use super::{Packs, SampleProblems};
 
 /// How long all sample renders together may take.
 pub const SAMPLE_DEADLINE: Duration = Duration::from_secs(10);
@@ -32,6 +32,15 @@ pub fn run_in_children(executable: PathBuf) {
     let _ = EXECUTABLE.set(executable);
 }
 
+/// Which problems of the sample renders count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Found {
+    /// Renders over their budget: what a server refuses to take.
+    OverBudget,
+    /// Every problem: what `check-templates` reports.
+    All,
+}
+
 /// One line the child prints.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -42,6 +51,8 @@ enum Report {
         file: String,
         line: Option<usize>,
         message: String,
+        /// A render went over its budget, which the server refuses.
+        over_budget: bool,
     },
     /// Every sample rendered; the packs' print, to match with the parent's.
     Done(u64),
@@ -66,14 +77,16 @@ pub fn render_in_this_process(overrides: &Path) -> anyhow::Result<()> {
         let _ = out.write_all(b"\n");
         let _ = out.flush();
     };
-    for problem in loaded
+    let found = loaded
         .packs
-        .check_renders_telling(|label| say(Report::Rendering(label.to_string())))
-    {
+        .check_renders_telling(|label| say(Report::Rendering(label.to_string())));
+    let over_budget = found.over_budget.into_iter().map(|p| (p, true));
+    for (problem, over_budget) in over_budget.chain(found.others.into_iter().map(|p| (p, false))) {
         say(Report::Problem {
             file: problem.file,
             line: problem.line,
             message: problem.message,
+            over_budget,
         });
     }
     say(Report::Done(loaded.packs.print()));
@@ -83,22 +96,34 @@ pub fn render_in_this_process(overrides: &Path) -> anyhow::Result<()> {
 /// The problems the sample renders of `packs` (read from `overrides`)
 /// find, within [`SAMPLE_DEADLINE`]. `None` when the packs on disk changed
 /// from `packs` meanwhile: look again.
-pub async fn check(packs: std::sync::Arc<Packs>, overrides: &Path) -> Option<Vec<Problem>> {
-    match EXECUTABLE.get() {
-        Some(executable) => in_child(executable, &packs, overrides).await,
-        None => Some(on_a_thread(packs).await),
+pub async fn check(packs: Arc<Packs>, overrides: &Path, wanted: Found) -> Option<Vec<Problem>> {
+    let found = match EXECUTABLE.get() {
+        Some(executable) => in_child(executable, &packs, overrides).await?,
+        None => on_a_thread(packs).await,
+    };
+    Some(match wanted {
+        Found::OverBudget => found.over_budget,
+        Found::All => found.over_budget.into_iter().chain(found.others).collect(),
+    })
+}
+
+/// A sample render that never finished: the template it was on, if known.
+fn unfinished(file: Option<String>, why: &str) -> SampleProblems {
+    SampleProblems {
+        over_budget: vec![Problem {
+            file: file.unwrap_or_else(|| "the vendor packs".into()),
+            line: None,
+            message: format!("its sample render went over its budget: {why}"),
+        }],
+        others: Vec::new(),
     }
 }
 
-fn over_budget(file: Option<String>, why: &str) -> Problem {
-    Problem {
-        file: file.unwrap_or_else(|| "the vendor packs".into()),
-        line: None,
-        message: format!("its sample render went over its budget: {why}"),
-    }
+fn ran_too_long() -> String {
+    format!("it ran longer than {}", humantime::format_duration(SAMPLE_DEADLINE))
 }
 
-async fn in_child(executable: &Path, packs: &Packs, overrides: &Path) -> Option<Vec<Problem>> {
+async fn in_child(executable: &Path, packs: &Packs, overrides: &Path) -> Option<SampleProblems> {
     let mut child = match tokio::process::Command::new(executable)
         .arg("sample-renders")
         .arg("--templates")
@@ -110,21 +135,32 @@ async fn in_child(executable: &Path, packs: &Packs, overrides: &Path) -> Option<
     {
         Ok(child) => child,
         Err(err) => {
-            return Some(vec![over_budget(
+            return Some(unfinished(
                 None,
                 &format!("cannot start {}: {err}", executable.display()),
-            )]);
+            ));
         }
     };
     let mut lines = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
-    let mut problems = Vec::new();
+    let mut found = SampleProblems::default();
     let mut rendering = None;
     let mut print = None;
     let read = async {
         while let Ok(Some(line)) = lines.next_line().await {
             match serde_json::from_str::<Report>(&line) {
                 Ok(Report::Rendering(label)) => rendering = Some(label),
-                Ok(Report::Problem { file, line, message }) => problems.push(Problem { file, line, message }),
+                Ok(Report::Problem {
+                    file,
+                    line,
+                    message,
+                    over_budget,
+                }) => {
+                    let problem = Problem { file, line, message };
+                    match over_budget {
+                        true => found.over_budget.push(problem),
+                        false => found.others.push(problem),
+                    }
+                }
                 Ok(Report::Done(done)) => print = Some(done),
                 Err(_) => {}
             }
@@ -134,42 +170,31 @@ async fn in_child(executable: &Path, packs: &Packs, overrides: &Path) -> Option<
     let _ = child.start_kill();
     let status = child.wait().await.ok();
     match print {
-        Some(print) if print == packs.print() => Some(problems),
+        Some(print) if print == packs.print() => Some(found),
         Some(_) => None,
-        None if timed_out => Some(vec![over_budget(
-            rendering,
-            &format!("it ran longer than {}", humantime::format_duration(SAMPLE_DEADLINE)),
-        )]),
+        None if timed_out => Some(unfinished(rendering, &ran_too_long())),
         None => {
             let how = status.map_or("it ended".to_string(), |s| s.to_string());
-            Some(vec![over_budget(
-                rendering,
-                &format!("it ran out of its {} MiB of memory ({how})", SAMPLE_MEMORY >> 20),
-            )])
+            let why = format!("it ran out of its {} MiB of memory ({how})", SAMPLE_MEMORY >> 20);
+            Some(unfinished(rendering, &why))
         }
     }
 }
 
-async fn on_a_thread(packs: std::sync::Arc<Packs>) -> Vec<Problem> {
+async fn on_a_thread(packs: Arc<Packs>) -> SampleProblems {
     let (done, result) = tokio::sync::oneshot::channel();
-    let rendering = std::sync::Arc::new(std::sync::Mutex::new(None::<String>));
+    let rendering = Arc::new(Mutex::new(None::<String>));
     let seen = rendering.clone();
     std::thread::Builder::new()
         .name("sample-renders".into())
         .spawn(move || {
-            let problems =
+            let found =
                 packs.check_renders_telling(|label| *seen.lock().expect("sample lock") = Some(label.to_string()));
-            let _ = done.send(problems);
+            let _ = done.send(found);
         })
         .expect("a thread starts");
     match tokio::time::timeout(SAMPLE_DEADLINE, result).await {
-        Ok(Ok(problems)) => problems,
-        _ => {
-            let file = rendering.lock().expect("sample lock").clone();
-            vec![over_budget(
-                file,
-                &format!("it ran longer than {}", humantime::format_duration(SAMPLE_DEADLINE)),
-            )]
-        }
+        Ok(Ok(found)) => found,
+        _ => unfinished(rendering.lock().expect("sample lock").clone(), &ran_too_long()),
     }
 }
