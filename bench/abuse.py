@@ -12,7 +12,17 @@ Beside them, from other loopback networks, attackers:
   - trickle headers on hundreds of connections and hold 2,000 idle ones;
   - flood TFTP read requests with the longest timeout, never acknowledged;
   - sweep MACs from one network and from 60;
-  - upload many small parts in one request.
+  - upload many small parts in one request;
+  - fill the login-lock table: made-up names from 1,000 IPv4 /24s and from
+    IPv6 /64s, each network paced under its login gate, while the
+    administrator logs in from a fresh network and from an attacker's;
+  - flood the phone throttle with unknown MACs from 100,000 IPv6 /64s,
+    timing each miss as the table grows;
+  - fetch a template that loops away in a data-dir pack, while /healthz is
+    timed;
+  - write all-phone changes into the database from another process, 20 a
+    second.
+Each of these four prints its own figures at the end.
 ONLY=<text> runs only the attacks whose names contain it. Every 5 s it
 prints sipprov's RSS; at the end, the legitimate fetches'
 p50/p99 and failures, and the peak RSS.
@@ -31,6 +41,12 @@ import time
 import zipfile
 
 HTTP, TFTP, TOKEN, PID = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+# Set by bench/abuse.sh: the admin password, the data dir, the database
+# (empty for SQLite in the data dir), and the IPv6 prefix routed to lo.
+ADMIN_PASSWORD = os.environ.get("SIPPROV_ADMIN_PASSWORD", "")
+DATA_DIR = os.environ.get("BENCH_DATA_DIR", "")
+DB_URL = os.environ.get("BENCH_DB_URL", "")
+V6_PREFIX = os.environ.get("BENCH_V6_PREFIX", "")
 SECONDS, DEVICES = int(sys.argv[5]), int(sys.argv[6])
 HOST, PORT = HTTP.split(":")[0], int(HTTP.split(":")[1])
 LEGIT_RATE = 200  # phone fetches a second
@@ -68,7 +84,36 @@ async def request(reader, writer, method, path, headers=(), body=b""):
 
 
 async def connect(source="127.0.0.1"):
+    if ":" in source:
+        return await asyncio.open_connection("::1", PORT, local_addr=(source, 0, 0, 0))
     return await asyncio.open_connection(HOST, PORT, local_addr=(source, 0))
+
+
+def v6(n, host=1):
+    """An address in the n-th /64 of the prefix routed to lo."""
+    return f"{V6_PREFIX}:{n >> 16:x}:{n & 0xffff:x}::{host:x}"
+
+
+async def one_request(source, method, path, headers=(), body=b""):
+    """A request on a connection of its own: (status, seconds)."""
+    started = time.monotonic()
+    reader, writer = await connect(source)
+    try:
+        status = await asyncio.wait_for(request(reader, writer, method, path, headers, body), 30)
+    finally:
+        writer.close()
+    return status, time.monotonic() - started
+
+
+def login_body(login, password):
+    return [("Content-Type", "application/json")], json.dumps({"login": login, "password": password}).encode()
+
+
+figures = []
+
+
+def report(line):
+    figures.append(line)
 
 
 def counted(name):
@@ -226,6 +271,131 @@ async def sample_rss():
         await asyncio.sleep(5)
 
 
+async def lock_table_fill(_):
+    """Made-up names from 1,000 /24s and 1,000 /64s, each network at 4
+    attempts a second (its gate allows 5), for the whole run; every 10 s the
+    administrator logs in from a fresh network and from an attacker's."""
+    networks = [f"127.{100 + n // 256}.{n % 256}.1" for n in range(1000)]
+    if V6_PREFIX:
+        networks += [v6(0x10000 + n) for n in range(1000)]
+    answered = {"wrong": 0, "refused": 0, "other": 0}
+
+    async def attacker(source, seed):
+        n = 0
+        while time.monotonic() < END:
+            n += 1
+            headers, body = login_body(f"made-up-{seed}-{n}", "wrong-password")
+            try:
+                status, _ = await one_request(source, "POST", "/api/sessions", headers, body)
+            except Exception:
+                status = 0
+            answered["wrong" if status == 403 else "refused" if status == 429 else "other"] += 1
+            await asyncio.sleep(0.25)
+
+    async def administrator():
+        checks = []
+        while time.monotonic() < END - 5:
+            await asyncio.sleep(10)
+            for where, source in [("fresh network", f"127.254.{len(checks) % 250}.1"), ("attacker's network", networks[7])]:
+                headers, body = login_body("admin", ADMIN_PASSWORD)
+                try:
+                    status, took = await one_request(source, "POST", "/api/sessions", headers, body)
+                except Exception as err:
+                    status, took = repr(err), 0
+                checks.append((where, status, took))
+        ok = [c for c in checks if c[1] == 200]
+        worst = max((c[2] for c in ok), default=float("nan"))
+        report(f"lock-table fill: {len(networks)} networks; answers {answered}; the administrator's logins "
+               f"{len(ok)}/{len(checks)} ok (slowest {worst * 1000:.0f} ms)"
+               + ("" if len(ok) == len(checks) else f"; refused: {[c for c in checks if c[1] != 200][:4]}"))
+
+    await asyncio.gather(administrator(), *(attacker(s, i) for i, s in enumerate(networks)), return_exceptions=True)
+
+
+async def throttle_flood(_):
+    """One unknown MAC from each of 100,000 /64s (or /24s without IPv6),
+    timing the misses at each 10,000 networks."""
+    count = 100_000 if V6_PREFIX else 60_000
+    source = v6 if V6_PREFIX else (lambda n: f"127.{(n >> 8) & 255}.{n & 255}.{10 + (n >> 16)}")
+    timings = []
+
+    async def miss(n):
+        status, took = await one_request(source(0x20000 + n if V6_PREFIX else n), "GET", f"/prov/03{n:010x}.cfg")
+        return took
+
+    for start in range(0, count, 10_000):
+        if time.monotonic() > END:
+            break
+        took = []
+        for batch in range(start, start + 10_000, 100):
+            took += await asyncio.gather(*(miss(n) for n in range(batch, batch + 100)), return_exceptions=True)
+        took = sorted(t for t in took if isinstance(t, float))
+        if took:
+            timings.append((start + 10_000, took[len(took) // 2] * 1000, took[int(len(took) * 0.99)] * 1000))
+    rows = "; ".join(f"{n} networks: p50 {p50:.2f} ms, p99 {p99:.2f} ms" for n, p50, p99 in timings)
+    report(f"throttle flood ({'IPv6 /64s' if V6_PREFIX else 'IPv4 /24s'}), one miss per network, on a connection each: {rows}")
+    await asyncio.sleep(max(0, END - time.monotonic()))
+
+
+BOMB = "".join(f'{{% for c{n} in "{"x" * 100}" %}}' for n in range(5)) + "{% endfor %}" * 5
+
+
+async def template_bomb(_):
+    """A data-dir pack (family `bomb`) whose file loops away for one phone,
+    fetched every 2 s; /healthz timed meanwhile."""
+    if not DATA_DIR:
+        return
+    pack = os.path.join(DATA_DIR, "templates", "bomb")
+    os.makedirs(pack, exist_ok=True)
+    with open(os.path.join(pack, "vendor.toml"), "w") as f:
+        f.write("[vendor]\nouis = [\"02b0b0\"]\n\n[[user_agents]]\n"
+                "pattern = '^BombPhone (?P<model>[A-Z0-9]+)/(?P<fw>[0-9.]+)'\nsamples = [\"BombPhone B1/6.6.6\"]\n\n"
+                "[[files]]\nname = \"bomb.cfg\"\ntemplate = \"bomb.cfg\"\nkind = \"common\"\n")
+    # The sample phone has no firmware, so the reload takes the pack; a
+    # phone with firmware 6.6.6 sets it looping.
+    with open(os.path.join(pack, "bomb.cfg"), "w") as f:
+        f.write('{% if device.firmware == "6.6.6" %}' + BOMB + "{% endif %}ok\n")
+    await asyncio.sleep(3)  # the reload
+    health, fetched = [], []
+    while time.monotonic() < END:
+        try:
+            status, took = await one_request("127.0.20.1", "GET", "/prov/bomb.cfg", [("User-Agent", "BombPhone B1/6.6.6")])
+            fetched.append(status)
+        except Exception as err:
+            fetched.append(repr(err))
+        for _ in range(4):
+            try:
+                _, took = await one_request("127.0.20.2", "GET", "/healthz")
+                health.append(took * 1000)
+            except Exception:
+                health.append(float("inf"))
+            await asyncio.sleep(0.5)
+    health.sort()
+    report(f"template bomb: {len(fetched)} fetches answered {sorted(set(map(str, fetched)))}; "
+           f"/healthz p50 {health[len(health) // 2]:.1f} ms, max {health[-1]:.1f} ms over {len(health)} checks")
+
+
+async def change_flood(_):
+    """Another process changes a site setting 20 times a second."""
+    if not DATA_DIR:
+        return
+    written = 0
+    headers = [("X-XTRA-AUTH-ID", TOKEN), ("Content-Type", "application/json")]
+    body = json.dumps({"realm": "PROVISION", "k": "ntp_server", "v": "flood.example.com"}).encode()
+    await one_request("127.0.21.1", "POST", "/api/dicts", headers, body)
+    while time.monotonic() < END:
+        written += 1
+        sql = f"UPDATE dicts SET v = 'flood{written}.example.com' WHERE realm = 'PROVISION' AND k = 'ntp_server'"
+        if DB_URL:
+            cmd = ["psql", "-q", DB_URL, "-c", sql]
+        else:
+            cmd = ["sqlite3", os.path.join(DATA_DIR, "sipprov.db"), ".timeout 5000", sql]
+        proc = await asyncio.create_subprocess_exec(*cmd, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        await proc.wait()
+        await asyncio.sleep(0.05)
+    report(f"change flood: {written} all-phone changes written from another process")
+
+
 ATTACKS = [
     ("cache filler", "127.0.10.1", cache_filler),
     ("oversized headers", "127.0.11.1", oversized_headers),
@@ -236,6 +406,10 @@ ATTACKS = [
     ("TFTP flood", "127.0.15.1", tftp_flood),
     ("MAC sweeps", "127.1.0.1", sweeps),
     ("40-part upload", "127.0.16.1", many_parts),
+    ("lock-table fill", "-", lock_table_fill),
+    ("throttle flood", "-", throttle_flood),
+    ("template bomb", "-", template_bomb),
+    ("change flood", "-", change_flood),
 ]
 
 
@@ -245,6 +419,8 @@ async def attackers():
     attacks = [a for a in ATTACKS if only in a[0]]
     await asyncio.gather(*(attack_loop(name, source, body) for name, source, body in attacks))
     print("attack rounds: " + ", ".join(f"{k} {v}" for k, v in attack_counts.items()), flush=True)
+    for line in figures:
+        print(line, flush=True)
 
 
 async def phones():

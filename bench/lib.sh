@@ -15,7 +15,10 @@ start_sipprov() {
   # PUBLIC_URL=1: files name this address whatever the Host, and the
   # phones' files are pre-rendered for it at start.
   [ "${PUBLIC_URL:-}" = 1 ] && export SIPPROV_PUBLIC_URL="http://$ADDR"
-  LAUNCH_ARGS=(--data-dir "$out/data" serve --listen "$ADDR")
+  # LISTEN_ANY=1: listen on [::] (IPv4 too), for clients from IPv6.
+  local listen=$ADDR
+  [ "${LISTEN_ANY:-}" = 1 ] && listen="[::]:$port"
+  LAUNCH_ARGS=(--data-dir "$out/data" serve --listen "$listen")
   [ -n "$db_url" ] && LAUNCH_ARGS=(--database-url "$db_url" "${LAUNCH_ARGS[@]}")
   SERVER_LOG=$out/server.log
   launch_sipprov

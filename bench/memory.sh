@@ -25,16 +25,15 @@ make_extensions
 START_RSS=$(rss_mib)
 import_phones "$PHONES" "$OUT"
 
-# Waits until a pre-render pass has nothing left to do: two samples of the
-# cache's kept-files counter a second apart that agree.
+# Waits until sipprov is idle: a pre-render pass, if one follows a
+# change, has done all it will (no CPU used for a second).
 settled() {
-  local before after
-  after=-1
+  sleep 1
   for _ in $(seq 1 600); do
-    before=$after
-    after=$(api GET /api/check/heartbeat >/dev/null; awk '/VmRSS/ {print $2}' "/proc/$PID/status")
+    local before
+    before=$(cpu_ticks)
     sleep 1
-    [ "$(cpu_ticks)" = "$(sleep 0.5; cpu_ticks)" ] && return
+    [ "$(cpu_ticks)" = "$before" ] && return
   done
 }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$PID/stat"; }
@@ -43,9 +42,9 @@ formula() {
   # docs/performance.md: fixed + per phone + the render cache's budget.
   python3 -c "print(int($FIXED_MIB + $PER_PHONE_KIB * $PHONES / 1024 + $CACHE_FACTOR * $CACHE_MIB))"
 }
-FIXED_MIB=${FIXED_MIB:-60}
-PER_PHONE_KIB=${PER_PHONE_KIB:-1.5}
-CACHE_FACTOR=${CACHE_FACTOR:-1.5}
+FIXED_MIB=${FIXED_MIB:-120}
+PER_PHONE_KIB=${PER_PHONE_KIB:-1}
+CACHE_FACTOR=${CACHE_FACTOR:-1.25}
 LIMIT=$(formula)
 
 settled

@@ -18,7 +18,7 @@ use crate::provision::{Provisioner, PublicUrl};
 use crate::secrets::{self, SecretBox};
 use crate::store::Db;
 use crate::tts::Synthesizer;
-use crate::workers::WorkerPool;
+use crate::workers::{Priority, WorkerPool};
 
 pub const INITIAL_PASSWORD_FILE: &str = "initial-admin-password";
 
@@ -50,7 +50,8 @@ impl AppState {
         let secrets = SecretBox::load_or_create(settings.secret_key.as_deref(), &settings.data_dir)?;
         let db = Db::connect(&settings.database_url()).await?;
         db.migrate().await.context("applying migrations")?;
-        let generated = bootstrap_admin(&db, &settings).await?;
+        let passwords = Arc::new(crate::passwords::password_pool());
+        let generated = bootstrap_admin(&db, &settings, &passwords).await?;
         // An upload cut off by a crash leaves no file behind once it is old
         // enough that no live upload can still own it.
         crate::jobs::remove_orphans(&db, &settings.data_dir, settings.request_deadline)
@@ -97,7 +98,7 @@ impl AppState {
                 provisioner,
                 jobs,
                 tts: Arc::new(Synthesizer::default()),
-                passwords: Arc::new(crate::passwords::password_pool()),
+                passwords,
                 login_gate: Arc::new(LoginGate::default()),
                 upload_slots,
             },
@@ -146,7 +147,7 @@ pub fn make_data_dir(settings: &Settings) -> anyhow::Result<()> {
 
 /// Gives user `admin` its first password: `SIPPROV_ADMIN_PASSWORD`, or a
 /// random one kept in `<data-dir>/initial-admin-password` (mode 0600).
-async fn bootstrap_admin(db: &Db, settings: &Settings) -> anyhow::Result<Option<String>> {
+async fn bootstrap_admin(db: &Db, settings: &Settings, passwords: &WorkerPool) -> anyhow::Result<Option<String>> {
     if db.admin_has_password().await? {
         return Ok(None);
     }
@@ -154,9 +155,12 @@ async fn bootstrap_admin(db: &Db, settings: &Settings) -> anyhow::Result<Option<
         Some(p) => (p.to_string(), false),
         None => (secrets::random_password(20), true),
     };
+    // On the password pool, whose threads keep argon2's memory for reuse.
     let hash = {
         let password = password.clone();
-        tokio::task::spawn_blocking(move || secrets::hash_password(&password)).await?
+        passwords
+            .run(Priority::First, move || secrets::hash_password(&password))
+            .await?
     };
     db.set_password("admin", &hash, timestamp::now()).await?;
     if !generated {

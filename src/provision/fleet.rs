@@ -45,18 +45,26 @@ type Rows = Vec<(String, String, String)>;
 impl Fleet {
     /// Reads every phone and setting.
     pub async fn load(db: &Db, secrets: &SecretBox) -> sqlx::Result<Fleet> {
-        let settings = db.all_provision_settings().await?;
-        let (site_rows, own): (Rows, Rows) = settings.into_iter().partition(|(realm, _, _)| realm == SITE_REALM);
-        let site = Arc::new(resolve(secrets, site_rows.clone()));
         let mut fleet = Fleet {
-            site_rows,
-            site,
+            site_rows: Vec::new(),
+            site: Arc::new(resolve(secrets, Vec::new())),
             own_settings: HashMap::new(),
             phones: HashMap::new(),
         };
         let phones = db.all_phones_lines().await?;
-        fleet.admit(secrets, phones, own);
+        fleet.admit(secrets, phones, Vec::new());
+        fleet.reset_settings(secrets, db.all_provision_settings().await?);
         Ok(fleet)
+    }
+
+    /// Puts every setting, the site's and each phone's own, in place of
+    /// what was known; the phones stay.
+    pub fn reset_settings(&mut self, secrets: &SecretBox, settings: Rows) {
+        let (site_rows, own): (Rows, Rows) = settings.into_iter().partition(|(realm, _, _)| realm == SITE_REALM);
+        self.site = Arc::new(resolve(secrets, site_rows.clone()));
+        self.site_rows = site_rows;
+        self.own_settings.clear();
+        self.admit(secrets, Vec::new(), own);
     }
 
     /// Puts what the database now says of a patch's phones in place of

@@ -128,8 +128,7 @@ impl Provisioner {
             feed.caught_up_at = Instant::now();
             return Ok(false);
         }
-        let everything = stale || changes.len() as i64 > CATCH_UP_BATCH || changes.iter().any(|c| c.mac.is_none());
-        if everything {
+        if stale || changes.len() as i64 > CATCH_UP_BATCH {
             let latest = self.db.latest_change().await?;
             let fleet = Fleet::load(&self.db, &self.secrets).await?;
             let known: Vec<Mac> = fleet.phones.keys().copied().collect();
@@ -138,15 +137,27 @@ impl Provisioner {
             self.miss_limiter.forgive(known);
             feed.seen = latest;
         } else {
+            // A site setting (no MAC) changes every phone's files but no
+            // phone: only the settings are read again.
+            if changes.iter().any(|c| c.mac.is_none()) {
+                let settings = self.db.all_provision_settings().await?;
+                self.fleet
+                    .write()
+                    .expect("fleet lock")
+                    .reset_settings(&self.secrets, settings);
+                self.cache.forget_all();
+            }
             let mut macs: Vec<Mac> = changes.iter().filter_map(|c| c.mac.as_deref()?.parse().ok()).collect();
             macs.sort_unstable();
             macs.dedup();
-            let patch = fleet::Patch::read(&self.db, macs.clone()).await?;
-            let known = self.fleet.write().expect("fleet lock").apply(&self.secrets, patch);
-            self.cache.forget_phones(&macs);
-            // Phones that asked before their record existed are not
-            // throttled for it, whichever node made the record.
-            self.miss_limiter.forgive(known);
+            if !macs.is_empty() {
+                let patch = fleet::Patch::read(&self.db, macs.clone()).await?;
+                let known = self.fleet.write().expect("fleet lock").apply(&self.secrets, patch);
+                self.cache.forget_phones(&macs);
+                // Phones that asked before their record existed are not
+                // throttled for it, whichever node made the record.
+                self.miss_limiter.forgive(known);
+            }
             feed.seen = changes.last().map_or(feed.seen, |c| c.seq);
         }
         feed.caught_up_at = Instant::now();

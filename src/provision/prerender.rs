@@ -19,9 +19,11 @@ use crate::packs::routes::FileKind;
 use crate::store::devices::PhoneLine;
 use crate::workers::Priority;
 
-/// Phones rendered between two looks at the cache's room and the fetches.
+/// Phones rendered between two looks at the cache's room, the fetches and
+/// the changes.
 const BATCH: usize = 100;
-/// Changes that arrive this close together are pre-rendered once.
+/// A pass starts once no change has come for this long, so a flood of
+/// changes is pre-rendered once, after it.
 const SETTLE: Duration = Duration::from_millis(200);
 
 pub struct Prerender {
@@ -71,15 +73,21 @@ impl Provisioner {
                 }
                 provisioner.prerender.done_once.store(true, Ordering::SeqCst);
                 provisioner.prerender.wake.notified().await;
-                tokio::time::sleep(SETTLE).await;
+                // Each change that comes meanwhile starts the wait again.
+                while tokio::time::timeout(SETTLE, provisioner.prerender.wake.notified())
+                    .await
+                    .is_ok()
+                {}
             }
         });
     }
 
     /// Renders every known phone's files that are not in the cache; returns
-    /// how many it rendered.
+    /// how many it rendered. A change meanwhile ends the pass: what it
+    /// would render is out of date, and the next pass follows the change.
     async fn prerender_pass(&self, host: &str, scheme: &str) -> usize {
         let packs = self.packs.current();
+        let begun = self.cache.stamp(packs.print());
         let phones: Vec<(Mac, KnownPhone)> = {
             let fleet = self.fleet.read().expect("fleet lock");
             fleet.phones.iter().map(|(mac, p)| (*mac, p.clone())).collect()
@@ -88,7 +96,7 @@ impl Provisioner {
         let mut commons = HashSet::new();
         for (n, (mac, phone)) in phones.iter().enumerate() {
             if n % BATCH == 0 {
-                if !self.cache.has_room() {
+                if !self.cache.has_room() || self.cache.stamp(packs.print()) != begun {
                     break;
                 }
                 // Phones' own fetches come first.

@@ -210,3 +210,78 @@ async fn after_a_restart_phones_are_served_from_memory_without_the_database() {
     })
     .await;
 }
+
+/// Runs SQL as another process would: psql or sqlite3 on `app`'s database.
+fn sql_from_outside(app: &TestApp, sql: &str) {
+    let out = match &app.settings.database_url {
+        Some(url) => Command::new("psql")
+            .args([url.as_str(), "-v", "ON_ERROR_STOP=1", "-c", sql])
+            .run(),
+        None => Command::new("sqlite3")
+            .arg(app.settings.data_dir.join("sipprov.db"))
+            .args([".timeout 5000", sql])
+            .run(),
+    };
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Waits until `app` has kept no new file for a second; returns how many
+/// files it has kept so far.
+async fn quiet_cache(app: &TestApp) -> u64 {
+    let mut kept = app.state.provisioner.cache.stats().kept;
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now = app.state.provisioner.cache.stats().kept;
+        if now == kept {
+            return kept;
+        }
+        kept = now;
+    }
+}
+
+/// A flood of all-phone changes from another process, 20 a second for two
+/// seconds, is pre-rendered once after it, not once per change: the phones'
+/// files are rendered about as often as for one change.
+#[tokio::test]
+async fn a_flood_of_changes_is_pre_rendered_once() {
+    on_each_backend(|mut app| async move {
+        let rows: Vec<_> = (0..300)
+            .map(|n| json!({"vendor": "yealink", "mac": format!("00156501{n:04x}"), "name": format!("desk {n}")}))
+            .collect();
+        assert_done(
+            &app.post("/api/device_provisions/import", json!({"devices": rows}))
+                .await,
+        );
+        let mut settings = app.settings.clone();
+        settings.public_url = Some(format!("http://{}", app.addr));
+        app.settings = settings;
+        let app = app.restart().await;
+        let first_pass = quiet_cache(&app).await;
+        assert!(
+            first_pass >= 600,
+            "every phone's two files were pre-rendered: {first_pass}"
+        );
+        assert_done(
+            &app.post(
+                "/api/dicts",
+                json!({"realm": "PROVISION", "k": "ntp_server", "v": "ntp0.example.com"}),
+            )
+            .await,
+        );
+        let after_one = quiet_cache(&app).await - first_pass;
+        for n in 1..=40 {
+            sql_from_outside(
+                &app,
+                &format!("UPDATE dicts SET v = 'ntp{n}.example.com' WHERE realm = 'PROVISION' AND k = 'ntp_server'"),
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let after_flood = quiet_cache(&app).await - first_pass - after_one;
+        assert!(
+            after_flood <= 2 * after_one,
+            "one change: {after_one} files rendered; 40 changes: {after_flood}"
+        );
+        assert!(config(&app, "001565010007", "").await.contains("ntp40.example.com"));
+    })
+    .await;
+}
