@@ -152,17 +152,10 @@ async fn a_change_by_another_process_is_served_within_a_second() {
         let app = app.restart().await;
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert!(config(&app, "00156500000a", UA_A).await.contains("Anna"));
-        let update = "UPDATE extensions SET cid_name = 'Anna Extern' WHERE extn = '1001'";
-        let out = match &app.settings.database_url {
-            Some(url) => Command::new("psql")
-                .args([url.as_str(), "-v", "ON_ERROR_STOP=1", "-c", update])
-                .run(),
-            None => Command::new("sqlite3")
-                .arg(app.settings.data_dir.join("sipprov.db"))
-                .arg(update)
-                .run(),
-        };
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        sql_from_outside(
+            &app,
+            "UPDATE extensions SET cid_name = 'Anna Extern' WHERE extn = '1001'",
+        );
         let took = served_within(&app, "Anna Extern", Duration::from_secs(1)).await;
         eprintln!("served the other process's change after {took:?}");
     })
