@@ -14,6 +14,14 @@ use lru::LruCache;
 
 use crate::workers::{Priority, WorkerPool};
 
+/// Logins from networks without counted failures that may wait for their
+/// check: over a minute of checks, and each holds only its connection.
+const FIRST_WAITING: usize = 2_048;
+/// Logins from networks that failed before that may wait: a couple of
+/// seconds of checks; past them such a login is told to come back (429),
+/// so a flood from failing networks holds neither memory nor anyone's turn.
+const NORMAL_WAITING: usize = 64;
+
 /// The pool password checks run in: half the cores (at least one), so a
 /// flood of logins may take those and the phones keep the rest. Measured
 /// with bench/abuse.sh: with twice the cores, 100 bogus logins at once
@@ -24,7 +32,7 @@ use crate::workers::{Priority, WorkerPool};
 /// unknown names are checked against, so no login pays for it.
 pub fn password_pool() -> WorkerPool {
     let cores = std::thread::available_parallelism().map_or(2, usize::from);
-    let pool = WorkerPool::new("passwords", (cores / 2).max(1));
+    let pool = WorkerPool::with_caps("passwords", (cores / 2).max(1), FIRST_WAITING, NORMAL_WAITING);
     pool.submit(Priority::First, crate::secrets::prepare_dummy_hash);
     pool
 }
@@ -40,16 +48,36 @@ const PER_SECOND: f64 = 5.0;
 /// the ones forgotten, and a full table never refuses a network.
 const MAX_NETWORKS: usize = 65_536;
 
+/// How long a wide network's wrong password keeps its logins out of the
+/// first queue: as long as a lock lasts.
+const FAILED_RECENTLY: Duration = Duration::from_secs(2 * 3600);
+
 pub struct LoginGate {
     networks: Mutex<LruCache<IpNet, Bucket>>,
+    /// Wide networks (IPv4 /16, IPv6 /48) with a wrong password lately, and
+    /// when: their logins wait behind those of networks without. Wide,
+    /// because an attacker's fresh /64s (or /24s) come from far fewer of
+    /// them; checked per node, as the queue is.
+    failed: Mutex<LruCache<IpNet, Instant>>,
 }
 
 impl Default for LoginGate {
     fn default() -> Self {
+        let size = NonZeroUsize::new(MAX_NETWORKS).expect("non-zero");
         LoginGate {
-            networks: Mutex::new(LruCache::new(NonZeroUsize::new(MAX_NETWORKS).expect("non-zero"))),
+            networks: Mutex::new(LruCache::new(size)),
+            failed: Mutex::new(LruCache::new(size)),
         }
     }
+}
+
+/// The wide network of a source network: its IPv4 /16 or IPv6 /48.
+fn wide(network: IpNet) -> IpNet {
+    let prefix = match network {
+        IpNet::V4(_) => 16,
+        IpNet::V6(_) => 48,
+    };
+    IpNet::new(network.addr(), prefix).map_or(network, |n| n.trunc())
 }
 
 struct Bucket {
@@ -95,6 +123,26 @@ impl LoginGate {
     }
 }
 
+impl LoginGate {
+    /// Counts a wrong password from `network`.
+    pub fn failed(&self, network: IpNet) {
+        self.failed
+            .lock()
+            .expect("login gate lock")
+            .put(wide(network), Instant::now());
+    }
+
+    /// The queue a login from `network` waits in: first when its wide
+    /// network has had no wrong password lately.
+    pub fn priority(&self, network: IpNet) -> Priority {
+        let failed = self.failed.lock().expect("login gate lock");
+        match failed.peek(&wide(network)) {
+            Some(at) if at.elapsed() < FAILED_RECENTLY => Priority::Normal,
+            _ => Priority::First,
+        }
+    }
+}
+
 fn refilled(bucket: &Bucket, now: Instant) -> f64 {
     (bucket.tokens + now.duration_since(bucket.at).as_secs_f64() * PER_SECOND).min(BURST)
 }
@@ -125,6 +173,22 @@ mod tests {
             let_through += 1;
         }
         assert_eq!(let_through, BURST as usize, "the burst, then a wait");
+    }
+
+    #[test]
+    fn a_wrong_password_sends_its_wide_network_to_the_second_queue() {
+        let gate = LoginGate::default();
+        assert_eq!(gate.priority(net("198.51.100.0/24")), Priority::First);
+        gate.failed(net("198.51.100.0/24"));
+        assert_eq!(gate.priority(net("198.51.7.0/24")), Priority::Normal, "the same /16");
+        assert_eq!(gate.priority(net("198.52.7.0/24")), Priority::First);
+        gate.failed(net("2001:db8:1:2::/64"));
+        assert_eq!(
+            gate.priority(net("2001:db8:1:ffff::/64")),
+            Priority::Normal,
+            "the same /48"
+        );
+        assert_eq!(gate.priority(net("2001:db8:2::/64")), Priority::First);
     }
 
     #[test]

@@ -31,6 +31,8 @@ pub struct WorkerPool {
 struct Shared {
     name: &'static str,
     size: usize,
+    /// The most jobs each queue (first, normal) holds for `run_or_refuse`.
+    caps: [usize; 2],
     waiting: Mutex<Waiting>,
     ready: Condvar,
     /// Threads running now.
@@ -53,9 +55,14 @@ struct GaveUp(Arc<AtomicBool>);
 impl WorkerPool {
     /// `size` threads named `<name>-<n>`; they end when the pool is dropped.
     pub fn new(name: &'static str, size: usize) -> WorkerPool {
+        WorkerPool::start(name, size, [usize::MAX; 2])
+    }
+
+    fn start(name: &'static str, size: usize, caps: [usize; 2]) -> WorkerPool {
         let shared = Arc::new(Shared {
             name,
             size,
+            caps,
             waiting: Mutex::new(Waiting::default()),
             ready: Condvar::new(),
             alive: AtomicUsize::new(0),
@@ -67,15 +74,32 @@ impl WorkerPool {
         WorkerPool { shared }
     }
 
+    /// `size` threads whose queues hold at most `first` and `normal` jobs
+    /// for [`run_or_refuse`](Self::run_or_refuse): waiting jobs hold a
+    /// client each, and past that a client is better told to come back.
+    pub fn with_caps(name: &'static str, size: usize, first: usize, normal: usize) -> WorkerPool {
+        WorkerPool::start(name, size, [first, normal])
+    }
+
     /// Queues `job` without waiting for it.
     pub fn submit(&self, priority: Priority, job: impl FnOnce() + Send + 'static) {
+        self.queue(priority, Box::new(job), false);
+    }
+
+    /// Queues `job`, unless `capped` and its queue is full; says whether it did.
+    fn queue(&self, priority: Priority, job: Job, capped: bool) -> bool {
         let mut waiting = self.shared.waiting.lock().expect("worker queue lock");
-        match priority {
-            Priority::First => waiting.first.push_back(Box::new(job)),
-            Priority::Normal => waiting.normal.push_back(Box::new(job)),
+        let (queue, cap) = match priority {
+            Priority::First => (&mut waiting.first, self.shared.caps[0]),
+            Priority::Normal => (&mut waiting.normal, self.shared.caps[1]),
+        };
+        if capped && queue.len() >= cap {
+            return false;
         }
+        queue.push_back(job);
         drop(waiting);
         self.shared.ready.notify_one();
+        true
     }
 
     /// Runs `work` on one of the pool's threads once one is free, after the
@@ -90,6 +114,25 @@ impl WorkerPool {
         self.run_within(priority, None, work)
             .await
             .map_err(|_| anyhow::anyhow!("the {} pool has stopped", self.shared.name))
+    }
+
+    /// Like [`run`](Self::run), but refused at once (`Unfinished::Full`)
+    /// when the job's queue holds its cap already.
+    pub async fn run_or_refuse<T: Send + 'static>(
+        &self,
+        priority: Priority,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, Unfinished> {
+        let (done, result) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            if !done.is_closed() {
+                let _ = done.send(work());
+            }
+        });
+        if !self.queue(priority, job, true) {
+            return Err(Unfinished::Full);
+        }
+        result.await.map_err(|_| Unfinished::Stopped)
     }
 
     /// Like [`run`](Self::run), giving up after `patience`. A job given up
@@ -138,6 +181,8 @@ impl WorkerPool {
 /// Why a job gave no result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Unfinished {
+    #[error("its queue was full")]
+    Full,
     #[error("it waited longer than its caller would, and never started")]
     Queued,
     #[error("it ran longer than its caller would wait")]
@@ -229,6 +274,32 @@ mod tests {
             task.await.unwrap();
         }
         assert_eq!(*order.lock().unwrap(), vec![3, 1, 2]);
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_refuses_and_the_other_queue_still_takes() {
+        let pool = WorkerPool::with_caps("test", 1, 10, 2);
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        pool.submit(Priority::Normal, move || held.recv().unwrap());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let pool = Arc::new(pool);
+        let waiting: Vec<_> = (0..2)
+            .map(|_| {
+                let pool = pool.clone();
+                tokio::spawn(async move { pool.run_or_refuse(Priority::Normal, || 1).await })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(pool.run_or_refuse(Priority::Normal, || 1).await, Err(Unfinished::Full));
+        let first = {
+            let pool = pool.clone();
+            tokio::spawn(async move { pool.run_or_refuse(Priority::First, || 2).await })
+        };
+        release.send(()).unwrap();
+        assert_eq!(first.await.unwrap(), Ok(2));
+        for task in waiting {
+            assert_eq!(task.await.unwrap(), Ok(1));
+        }
     }
 
     #[tokio::test]

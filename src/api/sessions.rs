@@ -122,11 +122,16 @@ pub async fn login(
         }
         entered => entered,
     };
-    let priority = match db.begin_login_attempt(&login, &network, now).await? {
+    let clean = match db.begin_login_attempt(&login, &network, now).await? {
         LoginAttempt::Locked(until) => return Err(locked(until)),
         LoginAttempt::NetworkFull => return Err(network_full()),
-        LoginAttempt::Check { clean: true } => Priority::First,
-        LoginAttempt::Check { clean: false } => Priority::Normal,
+        LoginAttempt::Check { clean } => clean,
+    };
+    // Networks with no counted failure (nor their wide network, lately, on
+    // this node) are checked before the others.
+    let priority = match source.map(|n| state.login_gate.priority(n)) {
+        Some(Priority::First) | None if clean => Priority::First,
+        _ => Priority::Normal,
     };
     let user = db.login_user(&login).await?.filter(|u| u.disabled == 0);
     let stored = user.as_ref().and_then(|u| match secret {
@@ -135,7 +140,7 @@ pub async fn login(
     });
     let matches = state
         .passwords
-        .run(priority, move || match secret {
+        .run_or_refuse(priority, move || match secret {
             // A missing user or hash is still checked against a dummy, so the
             // answer takes as long either way.
             Secret::Password(p) => secrets::verify_password(&p, stored.as_deref()),
@@ -145,11 +150,17 @@ pub async fn login(
                 presented.len() == expected.len() && bool::from(presented.as_bytes().ct_eq(expected.as_bytes()))
             }
         })
-        .await?;
+        .await
+        .map_err(|_| {
+            ApiError::TooMany("too many logins are waiting for their check; try again in a few seconds".into())
+        })?;
 
     let user = match user {
         Some(user) if matches => user,
         _ => {
+            if let Some(source) = source {
+                state.login_gate.failed(source);
+            }
             return Err(
                 match db.count_wrong_password(&login, &network, now, lock_until).await? {
                     Some(until) => {

@@ -602,7 +602,7 @@ impl Provisioner {
                 refused.insert(held);
                 Answer::Unavailable
             }
-            Err(Unfinished::Queued | Unfinished::Stopped) => Answer::Unavailable,
+            Err(Unfinished::Queued | Unfinished::Full | Unfinished::Stopped) => Answer::Unavailable,
         }
     }
 }

@@ -599,3 +599,59 @@ async fn a_flood_of_bogus_logins_leaves_room_for_the_administrator() {
     })
     .await;
 }
+
+/// Networks that have failed wait behind those that have not, in a queue
+/// of bounded length: 100 wrong passwords at once from 50 networks of a
+/// /16 that already failed fill their queue (64) and the rest are told to
+/// come back (429), while the administrator, from a network that never
+/// failed, is checked first.
+#[tokio::test]
+async fn failing_networks_wait_in_a_bounded_queue_behind_clean_ones() {
+    on_each_backend(|app| async move {
+        assert_eq!(login_from(&app, "127.50.0.1", "nobody", "wrong").await.0, 403);
+        let mut flood = tokio::task::JoinSet::new();
+        for n in 0..100 {
+            let url = app.url("/api/sessions");
+            flood.spawn(async move {
+                let client = reqwest::Client::builder()
+                    .no_proxy()
+                    .local_address(format!("127.50.{}.1", 1 + n % 50).parse::<std::net::IpAddr>().unwrap())
+                    .build()
+                    .unwrap();
+                let started = std::time::Instant::now();
+                let response = client
+                    .post(url)
+                    .json(&json!({"login": format!("nobody-{n}"), "password": "wrong-password"}))
+                    .send()
+                    .await
+                    .unwrap();
+                let status = response.status().as_u16();
+                let body: serde_json::Value = response.json().await.unwrap();
+                (status, body["message"].as_str().unwrap_or_default().to_string(), started.elapsed())
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let started = std::time::Instant::now();
+        assert_eq!(login_from(&app, "127.60.0.1", "admin", ADMIN_PASSWORD).await.0, 200);
+        let took = started.elapsed();
+        let answers = flood.join_all().await;
+        let mut checked: Vec<Duration> = answers.iter().filter(|a| a.0 == 403).map(|a| a.2).collect();
+        checked.sort();
+        let median = checked[checked.len() / 2];
+        let answers: Vec<(u16, String)> = answers.into_iter().map(|(s, m, _)| (s, m)).collect();
+        let waited_out = answers
+            .iter()
+            .filter(|(status, message)| *status == 429 && message.starts_with("too many logins are waiting"))
+            .count();
+        assert!(waited_out > 0, "the queue of failing networks is bounded: {answers:?}");
+        assert!(
+            answers.iter().all(|(status, _)| [403, 429].contains(status)),
+            "{answers:?}"
+        );
+        eprintln!("the administrator waited {took:?}, the flood's checked logins {median:?} (median); {waited_out} of 100 told to come back");
+        // Behind the queue it would wait as long as the flood does; first,
+        // one check at most.
+        assert!(took * 3 < median, "the administrator waited {took:?}, the flood {median:?}");
+    })
+    .await;
+}
