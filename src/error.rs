@@ -116,6 +116,14 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
+/// A store failure the caller did not expect: an internal error. What a
+/// caller expects (a taken value) it matches before this.
+impl From<crate::store::Error> for ApiError {
+    fn from(err: crate::store::Error) -> Self {
+        ApiError::Internal(err.into())
+    }
+}
+
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
         ApiError::BadRequest(rejection.body_text())

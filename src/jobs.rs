@@ -153,7 +153,7 @@ pub struct Retention {
 }
 
 /// Deletes operation-log rows past their retention; returns how many went.
-pub async fn prune_log(db: &Db, retention: Retention, now: OffsetDateTime) -> sqlx::Result<u64> {
+pub async fn prune_log(db: &Db, retention: Retention, now: OffsetDateTime) -> crate::store::Result<u64> {
     let before = if retention.log.is_zero() {
         OffsetDateTime::UNIX_EPOCH
     } else {

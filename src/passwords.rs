@@ -5,6 +5,7 @@
 //! anyone else from logging in: checks for networks with no counted failures
 //! go first, so a flood from networks that keep failing waits behind them.
 
+use std::collections::HashMap;
 use std::num::NonZeroUsize;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -59,7 +60,13 @@ pub struct LoginGate {
     /// because an attacker's fresh /64s (or /24s) come from far fewer of
     /// them; checked per node, as the queue is.
     failed: Mutex<LruCache<IpNet, Instant>>,
+    /// Logins under way per wide network: only its first few go first, so
+    /// a burst from fresh /24s of one /16 does not crowd the first queue.
+    wide_in_flight: Mutex<HashMap<IpNet, u32>>,
 }
+
+/// Logins of one wide network that may wait in the first queue at once.
+const FIRST_PER_WIDE_NETWORK: u32 = 2;
 
 impl Default for LoginGate {
     fn default() -> Self {
@@ -67,6 +74,7 @@ impl Default for LoginGate {
         LoginGate {
             networks: Mutex::new(LruCache::new(size)),
             failed: Mutex::new(LruCache::new(size)),
+            wide_in_flight: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -98,6 +106,36 @@ impl Drop for Entry<'_> {
         if let Some(bucket) = networks.peek_mut(&self.network) {
             bucket.in_flight = bucket.in_flight.saturating_sub(1);
         }
+        drop(networks);
+        let mut wide_in_flight = self.gate.wide_in_flight.lock().expect("login gate lock");
+        let key = wide(self.network);
+        if let Some(n) = wide_in_flight.get_mut(&key) {
+            *n -= 1;
+            if *n == 0 {
+                wide_in_flight.remove(&key);
+            }
+        }
+    }
+}
+
+impl Entry<'_> {
+    /// The queue this login waits in: first when its wide network has had
+    /// no wrong password lately and has no more than a few logins under way.
+    pub fn priority(&self) -> Priority {
+        let key = wide(self.network);
+        let under_way = self
+            .gate
+            .wide_in_flight
+            .lock()
+            .expect("login gate lock")
+            .get(&key)
+            .copied();
+        let failed = self.gate.failed.lock().expect("login gate lock");
+        match failed.peek(&key) {
+            Some(at) if at.elapsed() < FAILED_RECENTLY => Priority::Normal,
+            _ if under_way.unwrap_or(0) > FIRST_PER_WIDE_NETWORK => Priority::Normal,
+            _ => Priority::First,
+        }
     }
 }
 
@@ -119,6 +157,13 @@ impl LoginGate {
         }
         bucket.tokens -= 1.0;
         bucket.in_flight += 1;
+        drop(networks);
+        *self
+            .wide_in_flight
+            .lock()
+            .expect("login gate lock")
+            .entry(wide(network))
+            .or_default() += 1;
         Ok(Entry { gate: self, network })
     }
 }
@@ -130,16 +175,6 @@ impl LoginGate {
             .lock()
             .expect("login gate lock")
             .put(wide(network), Instant::now());
-    }
-
-    /// The queue a login from `network` waits in: first when its wide
-    /// network has had no wrong password lately.
-    pub fn priority(&self, network: IpNet) -> Priority {
-        let failed = self.failed.lock().expect("login gate lock");
-        match failed.peek(&wide(network)) {
-            Some(at) if at.elapsed() < FAILED_RECENTLY => Priority::Normal,
-            _ => Priority::First,
-        }
     }
 }
 
@@ -178,17 +213,26 @@ mod tests {
     #[test]
     fn a_wrong_password_sends_its_wide_network_to_the_second_queue() {
         let gate = LoginGate::default();
-        assert_eq!(gate.priority(net("198.51.100.0/24")), Priority::First);
+        let priority = |network: &str| gate.enter(net(network)).unwrap().priority();
+        assert_eq!(priority("198.51.100.0/24"), Priority::First);
         gate.failed(net("198.51.100.0/24"));
-        assert_eq!(gate.priority(net("198.51.7.0/24")), Priority::Normal, "the same /16");
-        assert_eq!(gate.priority(net("198.52.7.0/24")), Priority::First);
+        assert_eq!(priority("198.51.7.0/24"), Priority::Normal, "the same /16");
+        assert_eq!(priority("198.52.7.0/24"), Priority::First);
         gate.failed(net("2001:db8:1:2::/64"));
-        assert_eq!(
-            gate.priority(net("2001:db8:1:ffff::/64")),
-            Priority::Normal,
-            "the same /48"
-        );
-        assert_eq!(gate.priority(net("2001:db8:2::/64")), Priority::First);
+        assert_eq!(priority("2001:db8:1:ffff::/64"), Priority::Normal, "the same /48");
+        assert_eq!(priority("2001:db8:2::/64"), Priority::First);
+    }
+
+    #[test]
+    fn only_a_few_logins_of_a_wide_network_go_first_at_once() {
+        let gate = LoginGate::default();
+        let held: Vec<Entry<'_>> = (0..3)
+            .map(|n| gate.enter(net(&format!("203.0.{n}.0/24"))).unwrap())
+            .collect();
+        assert_eq!(held[0].priority(), Priority::Normal, "three under way from one /16");
+        drop(held);
+        assert_eq!(gate.enter(net("203.0.9.0/24")).unwrap().priority(), Priority::First);
+        assert!(gate.wide_in_flight.lock().unwrap().is_empty(), "nothing left behind");
     }
 
     #[test]

@@ -18,7 +18,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::provision::{MASK, settings};
 use crate::state::AppState;
 use crate::store::dicts::{Dict, DictFields};
-use crate::store::{Db, UniqueViolation};
+use crate::store::{Constraint, Db, OrTaken};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -96,7 +96,7 @@ pub async fn create(
         .db
         .insert_dict(&fields, timestamp::now())
         .await
-        .on_unique(|| ApiError::Conflict(conflict))?;
+        .or_taken(Constraint::SettingKey, || ApiError::Conflict(conflict))?;
     Ok((secret_fields(&fields), done(id.to_string())))
 }
 
@@ -114,7 +114,7 @@ pub async fn update(
         .db
         .update_dict(id, &fields, timestamp::now())
         .await
-        .on_unique(|| ApiError::Conflict(conflict))?
+        .or_taken(Constraint::SettingKey, || ApiError::Conflict(conflict))?
     {
         return Err(not_found(id));
     }

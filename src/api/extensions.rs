@@ -19,7 +19,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::secrets::{self, SecretBox, password_aad};
 use crate::state::AppState;
 use crate::store::extensions::{COLUMNS, Extension, ExtensionFields};
-use crate::store::{Db, UniqueViolation};
+use crate::store::{Constraint, Db, OrTaken};
 
 pub const DEFAULT_DOMAIN: &str = "xswitch.cn";
 pub const DEFAULT_CONTEXT: &str = "default";
@@ -300,7 +300,7 @@ pub async fn update(
         .db
         .update_extension(id, &fields, timestamp::now())
         .await
-        .on_unique(|| ApiError::Conflict(conflict))?
+        .or_taken(Constraint::ExtensionNumber, || ApiError::Conflict(conflict))?
     {
         return Err(not_found(id));
     }
@@ -345,7 +345,7 @@ async fn insert(db: &Db, rows: Vec<ExtensionFields>) -> Result<Vec<Extension>, A
     let conflict = rows.first().map(conflict_message).unwrap_or_default();
     db.insert_extensions(rows, timestamp::now())
         .await
-        .on_unique(|| ApiError::Conflict(conflict))
+        .or_taken(Constraint::ExtensionNumber, || ApiError::Conflict(conflict))
 }
 
 fn conflict_message(f: &ExtensionFields) -> String {

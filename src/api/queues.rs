@@ -19,7 +19,7 @@ use crate::domain::timestamp;
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 use crate::store::queues::{AGENT_COLUMNS, AGENT_FROM, COLUMNS, Queue, QueueAgent, QueueFields, QueueParam};
-use crate::store::{Db, UniqueViolation};
+use crate::store::{Constraint, Db, OrTaken};
 
 const TYPES: &[&str] = &["callcenter", "fifo"];
 /// mod_callcenter's strategies; FIFO queues also take `ringall`.
@@ -231,7 +231,7 @@ pub async fn create(State(db): State<Db>, Input(input): Input<QueueInput>) -> Re
     let id = db
         .insert_queue(&fields, timestamp::now())
         .await
-        .on_unique(|| ApiError::Conflict(conflict))?;
+        .or_taken(Constraint::QueueName, || ApiError::Conflict(conflict))?;
     Ok(done(id.to_string()))
 }
 
@@ -248,7 +248,7 @@ pub async fn update(
     if !db
         .update_queue(id, &fields, timestamp::now())
         .await
-        .on_unique(|| ApiError::Conflict(conflict))?
+        .or_taken(Constraint::QueueName, || ApiError::Conflict(conflict))?
     {
         return Err(not_found(id));
     }
@@ -356,7 +356,9 @@ pub async fn add_param(
     let id = db
         .insert_queue_param(id, realm, &k, &v, timestamp::now())
         .await
-        .on_unique(|| ApiError::Conflict(format!("k: queue {id} already has '{k}'; change that one")))?;
+        .or_taken(Constraint::QueueParam, || {
+            ApiError::Conflict(format!("k: queue {id} already has '{k}'; change that one"))
+        })?;
     Ok(done(id))
 }
 
@@ -388,7 +390,9 @@ pub async fn update_param(
     let k = param.k.clone();
     db.update_queue_param(&param, timestamp::now())
         .await
-        .on_unique(|| ApiError::Conflict(format!("k: queue {id} already has '{k}'")))?;
+        .or_taken(Constraint::QueueParam, || {
+            ApiError::Conflict(format!("k: queue {id} already has '{k}'"))
+        })?;
     Ok(done(id.to_string()))
 }
 

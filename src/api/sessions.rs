@@ -16,6 +16,7 @@ use super::auth::{SESSION_COOKIE, SessionToken};
 use super::extract::Input;
 use crate::domain::{source_network, timestamp};
 use crate::error::{ApiError, ErrorBody};
+use crate::passwords::Entry;
 use crate::provision::OverTls;
 use crate::secrets;
 use crate::state::AppState;
@@ -113,7 +114,7 @@ pub async fn login(
     let source = peer.map(|Extension(ConnectInfo(peer))| source_network(peer.ip()));
     let network = source.map_or_else(|| "unknown".into(), |n| n.to_string());
     // Each network gets a few password checks at once and a few a second.
-    let _entry = match source.map(|n| state.login_gate.enter(n)) {
+    let entry = match source.map(|n| state.login_gate.enter(n)) {
         Some(Err(wait)) => {
             return Err(ApiError::TooMany(format!(
                 "too many logins from your network; try again in {} s",
@@ -129,8 +130,8 @@ pub async fn login(
     };
     // Networks with no counted failure (nor their wide network, lately, on
     // this node) are checked before the others.
-    let priority = match source.map(|n| state.login_gate.priority(n)) {
-        Some(Priority::First) | None if clean => Priority::First,
+    let priority = match entry.as_ref().map(|entry| entry.as_ref().map(Entry::priority)) {
+        Some(Ok(Priority::First)) | None if clean => Priority::First,
         _ => Priority::Normal,
     };
     let user = db.login_user(&login).await?.filter(|u| u.disabled == 0);

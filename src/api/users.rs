@@ -25,7 +25,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::secrets::{self, SecretBox, password_aad};
 use crate::state::AppState;
 use crate::store::agents::{COLUMNS, User, UserFields};
-use crate::store::{Db, UniqueViolation};
+use crate::store::{self, Constraint, Db, OrTaken};
 use crate::workers::{Priority, WorkerPool};
 
 const TYPES: &[&str] = &["NORMAL", "AGENT", "CONFMAN"];
@@ -348,12 +348,14 @@ pub async fn create(
         .db
         .create_user(fields, &hash, extension.as_ref(), timestamp::now())
         .await
-        .on_unique_in(|which| {
-            if which.contains("extensions") {
+        .map_err(|err| match err {
+            store::Error::Unique(Constraint::ExtensionNumber) => {
                 ApiError::Conflict(format!("extn: {extn} already exists in domain {domain}"))
-            } else {
+            }
+            store::Error::Unique(Constraint::UserLogin) => {
                 ApiError::Conflict(format!("login: '{login}' already exists"))
             }
+            other => other.into(),
         })?;
     Ok(done(CreatedUser {
         id: id.to_string(),
@@ -441,7 +443,7 @@ pub async fn update(
         .db
         .update_user(id, &f, timestamp::now())
         .await
-        .on_unique(|| ApiError::Conflict(conflict))?
+        .or_taken(Constraint::UserLogin, || ApiError::Conflict(conflict))?
     {
         return Err(not_found(id));
     }

@@ -44,7 +44,7 @@ type Rows = Vec<(String, String, String)>;
 
 impl Fleet {
     /// Reads every phone and setting.
-    pub async fn load(db: &Db, secrets: &SecretBox) -> sqlx::Result<Fleet> {
+    pub async fn load(db: &Db, secrets: &SecretBox) -> crate::store::Result<Fleet> {
         let mut fleet = Fleet {
             site_rows: Vec::new(),
             site: Arc::new(resolve(secrets, Vec::new())),
@@ -123,7 +123,7 @@ pub struct Patch {
 }
 
 impl Patch {
-    pub async fn read(db: &Db, macs: Vec<Mac>) -> sqlx::Result<Patch> {
+    pub async fn read(db: &Db, macs: Vec<Mac>) -> crate::store::Result<Patch> {
         let lower: Vec<String> = macs.iter().map(Mac::lower).collect();
         let realms: Vec<String> = macs.iter().map(|m| phone_realm(*m)).collect();
         Ok(Patch {

@@ -120,7 +120,7 @@ impl Provisioner {
     /// Reads the changes recorded since the last look and drops what they
     /// made out of date: the files of the phones they touched, or every
     /// file. Returns whether there were any.
-    pub async fn catch_up(&self) -> sqlx::Result<bool> {
+    pub async fn catch_up(&self) -> crate::store::Result<bool> {
         let mut feed = self.feed.lock().await;
         let stale = feed.caught_up_at.elapsed() > STALE_AFTER;
         let changes = self.db.changes_after(feed.seen, CATCH_UP_BATCH + 1).await?;

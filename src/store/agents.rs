@@ -6,7 +6,7 @@ use sqlx::{AssertSqlSafe, FromRow};
 use time::OffsetDateTime;
 
 use super::extensions::{Extension, ExtensionFields, bind_fields};
-use super::{Backend, Db, on_db};
+use super::{Backend, Db, Result, on_db};
 use crate::domain::timestamp::{self, RowTimes};
 
 pub const COLUMNS: &str = "id, login, name, type, is_super, disabled, extn, extn_id, cid_name, cid_number, context, domain, email, tel, tel_enabled, auto_record, vm_password_enc, agent_info, ha1, ha1b, last_login_at, created_at, updated_at, deleted_at";
@@ -90,7 +90,7 @@ macro_rules! bind_user {
 }
 
 impl Db {
-    pub async fn user(&self, id: i64) -> sqlx::Result<Option<User>> {
+    pub async fn user(&self, id: i64) -> Result<Option<User>> {
         let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1 AND deleted_at IS NULL");
         on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await)
     }
@@ -103,7 +103,7 @@ impl Db {
         password_hash: &str,
         extension: Option<&ExtensionFields>,
         now: OffsetDateTime,
-    ) -> sqlx::Result<(i64, i64)> {
+    ) -> Result<(i64, i64)> {
         on_db!(self, pool => {
             let mut tx = pool.begin_write().await?;
             if let Some(f) = extension {
@@ -122,14 +122,14 @@ impl Db {
     }
 
     /// Writes every field; returns false when the user is gone.
-    pub async fn update_user(&self, id: i64, f: &UserFields, now: OffsetDateTime) -> sqlx::Result<bool> {
+    pub async fn update_user(&self, id: i64, f: &UserFields, now: OffsetDateTime) -> Result<bool> {
         on_db!(self, pool => bind_user!(sqlx::query(UPDATE).bind(id), f).bind(now)
             .execute(pool).await.map(|r| r.rows_affected() == 1))
     }
 
     /// Deletes a user with its queue memberships and sessions. Its
     /// extensions stay, unowned (user 0), since phones may still use them.
-    pub async fn delete_user(&self, id: i64, now: OffsetDateTime) -> sqlx::Result<bool> {
+    pub async fn delete_user(&self, id: i64, now: OffsetDateTime) -> Result<bool> {
         on_db!(self, pool => {
             let mut tx = pool.begin_write().await?;
             let done = sqlx::query("UPDATE users SET deleted_at = $2, updated_at = $2 WHERE id = $1 AND deleted_at IS NULL")
@@ -144,7 +144,7 @@ impl Db {
         })
     }
 
-    pub async fn user_extensions(&self, id: i64) -> sqlx::Result<Vec<Extension>> {
+    pub async fn user_extensions(&self, id: i64) -> Result<Vec<Extension>> {
         let sql = format!(
             "SELECT {} FROM extensions WHERE user_id = $1 AND deleted_at IS NULL ORDER BY id",
             super::extensions::COLUMNS
@@ -153,7 +153,7 @@ impl Db {
     }
 
     /// Names of the queues an agent is in.
-    pub async fn agent_queue_names(&self, id: i64) -> sqlx::Result<Vec<String>> {
+    pub async fn agent_queue_names(&self, id: i64) -> Result<Vec<String>> {
         on_db!(self, pool => sqlx::query_scalar(
             "SELECT q.name FROM queue_agents a JOIN queues q ON q.id = a.queue_id
              WHERE a.agent_id = $1 AND a.deleted_at IS NULL AND q.deleted_at IS NULL ORDER BY q.name")

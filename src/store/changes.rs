@@ -4,7 +4,7 @@
 
 use sqlx::FromRow;
 
-use super::{Db, on_db};
+use super::{Db, Error, Result, on_db};
 
 /// One recorded change: the phone it touched, or `None` for every phone.
 #[derive(Debug, Clone, FromRow)]
@@ -18,45 +18,47 @@ pub const CHANGES_CHANNEL: &str = "sipprov_changes";
 
 impl Db {
     /// The newest change recorded, or 0.
-    pub async fn latest_change(&self) -> sqlx::Result<i64> {
+    pub async fn latest_change(&self) -> Result<i64> {
         on_db!(self, pool => sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM provision_changes")
             .fetch_one(pool).await)
     }
 
     /// Up to `limit` changes after `seq`, oldest first.
-    pub async fn changes_after(&self, seq: i64, limit: i64) -> sqlx::Result<Vec<Change>> {
+    pub async fn changes_after(&self, seq: i64, limit: i64) -> Result<Vec<Change>> {
         on_db!(self, pool => sqlx::query_as("SELECT seq, mac FROM provision_changes WHERE seq > $1 ORDER BY seq LIMIT $2")
             .bind(seq).bind(limit).fetch_all(pool).await)
     }
 
     /// Forgets changes recorded before `unix_seconds`.
-    pub async fn prune_changes(&self, unix_seconds: i64) -> sqlx::Result<u64> {
+    pub async fn prune_changes(&self, unix_seconds: i64) -> Result<u64> {
         on_db!(self, pool => sqlx::query("DELETE FROM provision_changes WHERE at < $1")
             .bind(unix_seconds).execute(pool).await.map(|r| r.rows_affected()))
     }
 
     /// Tells the other nodes on PostgreSQL to look for changes now; on
     /// SQLite they notice the file change by themselves.
-    pub async fn announce_changes(&self) -> sqlx::Result<()> {
+    pub async fn announce_changes(&self) -> Result<()> {
         match self {
             Db::Sqlite(_) => Ok(()),
-            Db::Postgres(pool) => sqlx::query("SELECT pg_notify($1, '')")
-                .bind(CHANGES_CHANNEL)
-                .execute(pool)
-                .await
-                .map(|_| ()),
+            Db::Postgres(pool) => {
+                sqlx::query("SELECT pg_notify($1, '')")
+                    .bind(CHANGES_CHANNEL)
+                    .execute(pool)
+                    .await?;
+                Ok(())
+            }
         }
     }
 
     /// Every live provisioning setting, the site's and each phone's.
-    pub async fn all_provision_settings(&self) -> sqlx::Result<Vec<(String, String, String)>> {
+    pub async fn all_provision_settings(&self) -> Result<Vec<(String, String, String)>> {
         on_db!(self, pool => sqlx::query_as(
             "SELECT realm, k, v FROM dicts WHERE deleted_at IS NULL AND (realm = 'PROVISION' OR realm LIKE 'PROVISION:%') ORDER BY id")
             .fetch_all(pool).await)
     }
 
     /// The live settings of these realms.
-    pub async fn provision_settings_of(&self, realms: &[String]) -> sqlx::Result<Vec<(String, String, String)>> {
+    pub async fn provision_settings_of(&self, realms: &[String]) -> Result<Vec<(String, String, String)>> {
         self.fetch_where_in(
             "SELECT realm, k, v FROM dicts WHERE deleted_at IS NULL AND realm IN ({in}) ORDER BY id",
             realms,
@@ -78,7 +80,7 @@ const SQLITE_LOOK_EVERY: std::time::Duration = std::time::Duration::from_millis(
 
 impl Db {
     /// Opens the connection a node watches for changes on.
-    pub async fn watch_changes(&self) -> sqlx::Result<ChangeWatch> {
+    pub async fn watch_changes(&self) -> Result<ChangeWatch> {
         use sqlx::Connection;
         match self {
             Db::Sqlite(pool) => {
@@ -97,7 +99,7 @@ impl Db {
 
 impl ChangeWatch {
     /// Returns once something may have changed.
-    pub async fn next(&mut self) -> sqlx::Result<()> {
+    pub async fn next(&mut self) -> Result<()> {
         match self {
             ChangeWatch::Sqlite(conn, seen) => loop {
                 tokio::time::sleep(SQLITE_LOOK_EVERY).await;
@@ -107,7 +109,7 @@ impl ChangeWatch {
                     return Ok(());
                 }
             },
-            ChangeWatch::Postgres(listener) => listener.recv().await.map(|_| ()),
+            ChangeWatch::Postgres(listener) => listener.recv().await.map(|_| ()).map_err(Error::from),
         }
     }
 }

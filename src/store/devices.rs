@@ -5,7 +5,7 @@ use serde::Serialize;
 use sqlx::{AssertSqlSafe, FromRow};
 use time::OffsetDateTime;
 
-use super::{Backend, Db, on_db, values_placeholders};
+use super::{Backend, Db, Result, on_db, values_placeholders};
 use crate::domain::timestamp;
 
 pub const COLUMNS: &str = "id, name, vendor, mac, extn, type, created_at, updated_at, deleted_at, last_provisioned_at, last_ip, last_user_agent, firmware, last_file";
@@ -74,13 +74,13 @@ const LINE_COLUMNS: usize = 4;
 const CHUNK: usize = 100;
 
 impl Db {
-    pub async fn device(&self, id: i64) -> sqlx::Result<Option<Device>> {
+    pub async fn device(&self, id: i64) -> Result<Option<Device>> {
         let sql = format!("SELECT {COLUMNS} FROM device_provisions WHERE id = $1 AND deleted_at IS NULL");
         on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await)
     }
 
     /// Live records and lines of these MACs.
-    pub async fn mac_uses(&self, macs: &[String]) -> sqlx::Result<Vec<MacUse>> {
+    pub async fn mac_uses(&self, macs: &[String]) -> Result<Vec<MacUse>> {
         self.fetch_where_in(
             "SELECT d.id AS device_id, d.mac, d.vendor_code, l.extension_id FROM device_provisions d
              LEFT JOIN device_provision_lines l ON l.device_id = d.id
@@ -98,7 +98,7 @@ impl Db {
         rows: Vec<DeviceFields>,
         now: OffsetDateTime,
         written: &(dyn Fn(usize) + Sync),
-    ) -> sqlx::Result<Vec<Device>> {
+    ) -> Result<Vec<Device>> {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
@@ -158,7 +158,7 @@ impl Db {
     }
 
     /// Rewrites a record and its lines; false when it is gone.
-    pub async fn update_device(&self, id: i64, f: &DeviceFields, now: OffsetDateTime) -> sqlx::Result<bool> {
+    pub async fn update_device(&self, id: i64, f: &DeviceFields, now: OffsetDateTime) -> Result<bool> {
         on_db!(self, pool => {
             let mut tx = pool.begin_write().await?;
             let done = sqlx::query(
@@ -180,7 +180,7 @@ impl Db {
     }
 
     /// Soft-deletes a record; its lines go, so the MAC and extensions are free again.
-    pub async fn delete_device(&self, id: i64, now: OffsetDateTime) -> sqlx::Result<bool> {
+    pub async fn delete_device(&self, id: i64, now: OffsetDateTime) -> Result<bool> {
         on_db!(self, pool => {
             let mut tx = pool.begin_write().await?;
             let done = sqlx::query("UPDATE device_provisions SET deleted_at = $2, updated_at = $2 WHERE id = $1 AND deleted_at IS NULL")
@@ -233,19 +233,19 @@ impl Db {
     /// Every live record of a MAC joined with its lines, in record order then
     /// line order: the phone's lines. A record without lines gives one row
     /// whose line fields are empty.
-    pub async fn phone_lines(&self, mac: &str) -> sqlx::Result<Vec<PhoneLine>> {
+    pub async fn phone_lines(&self, mac: &str) -> Result<Vec<PhoneLine>> {
         self.phones_lines(&[mac.to_string()]).await
     }
 
     /// [`Db::phone_lines`] of several phones at once, each phone's rows in
     /// its order.
-    pub async fn phones_lines(&self, macs: &[String]) -> sqlx::Result<Vec<PhoneLine>> {
+    pub async fn phones_lines(&self, macs: &[String]) -> Result<Vec<PhoneLine>> {
         self.fetch_where_in(phone_lines_sql!(" AND d.mac IN ({in})"), macs)
             .await
     }
 
     /// [`Db::phone_lines`] of every phone with a live record.
-    pub async fn all_phones_lines(&self) -> sqlx::Result<Vec<PhoneLine>> {
+    pub async fn all_phones_lines(&self) -> Result<Vec<PhoneLine>> {
         on_db!(self, pool => sqlx::query_as(phone_lines_sql!("")).fetch_all(pool).await)
     }
 }
@@ -292,7 +292,7 @@ pub struct StateCount {
 
 impl Db {
     /// The numbers on the lines of these phones, in line order.
-    pub async fn line_numbers(&self, macs: &[String]) -> sqlx::Result<Vec<LineNumber>> {
+    pub async fn line_numbers(&self, macs: &[String]) -> Result<Vec<LineNumber>> {
         self.fetch_where_in(
             "SELECT d.mac, e.extn
              FROM device_provisions d
@@ -306,7 +306,7 @@ impl Db {
     }
 
     /// The config state of each of these phones.
-    pub async fn config_states(&self, macs: &[String]) -> sqlx::Result<Vec<ConfigState>> {
+    pub async fn config_states(&self, macs: &[String]) -> Result<Vec<ConfigState>> {
         self.fetch_where_in(
             concat!(
                 "SELECT d.mac, ",
@@ -320,7 +320,7 @@ impl Db {
 
     /// How many phones with a live record are in each config state; a state
     /// no phone is in is absent.
-    pub async fn config_state_counts(&self) -> sqlx::Result<Vec<StateCount>> {
+    pub async fn config_state_counts(&self) -> Result<Vec<StateCount>> {
         on_db!(self, pool => sqlx::query_as(concat!(
             "SELECT state, COUNT(*) AS phones FROM (SELECT ",
             config_state_sql!(),

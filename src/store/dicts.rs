@@ -4,7 +4,7 @@ use serde::Serialize;
 use sqlx::{AssertSqlSafe, FromRow};
 use time::OffsetDateTime;
 
-use super::{Db, on_db};
+use super::{Db, Result, on_db};
 use crate::domain::timestamp::RowTimes;
 
 pub const COLUMNS: &str = "id, realm, k, v, d, o, created_at, updated_at, deleted_at";
@@ -35,32 +35,32 @@ pub struct DictFields {
 }
 
 impl Db {
-    pub async fn dicts(&self, realm: Option<&str>) -> sqlx::Result<Vec<Dict>> {
+    pub async fn dicts(&self, realm: Option<&str>) -> Result<Vec<Dict>> {
         let sql = format!(
             "SELECT {COLUMNS} FROM dicts WHERE deleted_at IS NULL AND ($1 = '' OR realm = $1) ORDER BY realm, o, id"
         );
         on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql)).bind(realm.unwrap_or("")).fetch_all(pool).await)
     }
 
-    pub async fn dict(&self, id: i64) -> sqlx::Result<Option<Dict>> {
+    pub async fn dict(&self, id: i64) -> Result<Option<Dict>> {
         let sql = format!("SELECT {COLUMNS} FROM dicts WHERE id = $1 AND deleted_at IS NULL");
         on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await)
     }
 
-    pub async fn insert_dict(&self, f: &DictFields, now: OffsetDateTime) -> sqlx::Result<i64> {
+    pub async fn insert_dict(&self, f: &DictFields, now: OffsetDateTime) -> Result<i64> {
         on_db!(self, pool => sqlx::query_scalar(
             "INSERT INTO dicts (realm, k, v, d, o, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id")
             .bind(&f.realm).bind(&f.k).bind(&f.v).bind(&f.d).bind(f.o).bind(now).fetch_one(pool).await)
     }
 
-    pub async fn update_dict(&self, id: i64, f: &DictFields, now: OffsetDateTime) -> sqlx::Result<bool> {
+    pub async fn update_dict(&self, id: i64, f: &DictFields, now: OffsetDateTime) -> Result<bool> {
         on_db!(self, pool => sqlx::query(
             "UPDATE dicts SET realm = $2, k = $3, v = $4, d = $5, o = $6, updated_at = $7 WHERE id = $1 AND deleted_at IS NULL")
             .bind(id).bind(&f.realm).bind(&f.k).bind(&f.v).bind(&f.d).bind(f.o).bind(now)
             .execute(pool).await.map(|r| r.rows_affected() == 1))
     }
 
-    pub async fn delete_dict(&self, id: i64, now: OffsetDateTime) -> sqlx::Result<bool> {
+    pub async fn delete_dict(&self, id: i64, now: OffsetDateTime) -> Result<bool> {
         on_db!(self, pool => sqlx::query("UPDATE dicts SET deleted_at = $2, updated_at = $2 WHERE id = $1 AND deleted_at IS NULL")
             .bind(id).bind(now).execute(pool).await.map(|r| r.rows_affected() == 1))
     }

@@ -4,7 +4,7 @@ use serde::Serialize;
 use sqlx::{AssertSqlSafe, FromRow};
 use time::OffsetDateTime;
 
-use super::{Backend, Db, on_db};
+use super::{Backend, Db, Result, on_db};
 use crate::domain::timestamp::RowTimes;
 
 pub const COLUMNS: &str = "id, extn, name, domain, context, type, cid_name, cid_number, password_enc, ha1, ha1b, user_id, disabled, description, created_at, updated_at, deleted_at";
@@ -87,17 +87,13 @@ macro_rules! bind_fields {
 pub(super) use bind_fields;
 
 impl Db {
-    pub async fn extension(&self, id: i64) -> sqlx::Result<Option<Extension>> {
+    pub async fn extension(&self, id: i64) -> Result<Option<Extension>> {
         let sql = format!("SELECT {COLUMNS} FROM extensions WHERE id = $1 AND deleted_at IS NULL");
         on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await)
     }
 
     /// Inserts all or none; returns the new rows in order.
-    pub async fn insert_extensions(
-        &self,
-        rows: Vec<ExtensionFields>,
-        now: OffsetDateTime,
-    ) -> sqlx::Result<Vec<Extension>> {
+    pub async fn insert_extensions(&self, rows: Vec<ExtensionFields>, now: OffsetDateTime) -> Result<Vec<Extension>> {
         let ids = on_db!(self, pool => {
             let mut tx = pool.begin_write().await?;
             let mut ids = Vec::with_capacity(rows.len());
@@ -120,14 +116,14 @@ impl Db {
     }
 
     /// Writes every field; returns false when the extension is gone.
-    pub async fn update_extension(&self, id: i64, f: &ExtensionFields, now: OffsetDateTime) -> sqlx::Result<bool> {
+    pub async fn update_extension(&self, id: i64, f: &ExtensionFields, now: OffsetDateTime) -> Result<bool> {
         on_db!(self, pool => {
             let done = bind_fields!(sqlx::query(UPDATE).bind(id), f).bind(now).execute(pool).await?;
             Ok(done.rows_affected() == 1)
         })
     }
 
-    pub async fn delete_extension(&self, id: i64, now: OffsetDateTime) -> sqlx::Result<bool> {
+    pub async fn delete_extension(&self, id: i64, now: OffsetDateTime) -> Result<bool> {
         on_db!(self, pool => {
             let done = sqlx::query("UPDATE extensions SET deleted_at = $2, updated_at = $2 WHERE id = $1 AND deleted_at IS NULL")
                 .bind(id).bind(now).execute(pool).await?;
@@ -136,14 +132,14 @@ impl Db {
     }
 
     /// Device records whose lines use the extension.
-    pub async fn extension_users(&self, id: i64) -> sqlx::Result<Vec<DeviceUse>> {
+    pub async fn extension_users(&self, id: i64) -> Result<Vec<DeviceUse>> {
         on_db!(self, pool => sqlx::query_as(
             "SELECT device_id, mac FROM device_provision_lines WHERE extension_id = $1 ORDER BY device_id LIMIT 20")
             .bind(id).fetch_all(pool).await)
     }
 
     /// Live extensions with any of these numbers, in any domain.
-    pub async fn extensions_numbered(&self, extns: &[String]) -> sqlx::Result<Vec<ExtensionKey>> {
+    pub async fn extensions_numbered(&self, extns: &[String]) -> Result<Vec<ExtensionKey>> {
         self.fetch_where_in(
             "SELECT id, extn, domain FROM extensions WHERE deleted_at IS NULL AND extn IN ({in})",
             extns,
@@ -152,7 +148,7 @@ impl Db {
     }
 
     /// Live extensions among `extns` in `domain`; for range creation.
-    pub async fn existing_extns(&self, domain: &str, extns: &[String]) -> sqlx::Result<Vec<String>> {
+    pub async fn existing_extns(&self, domain: &str, extns: &[String]) -> Result<Vec<String>> {
         let keys = self.extensions_numbered(extns).await?;
         Ok(keys
             .into_iter()

@@ -5,7 +5,7 @@ use serde::Serialize;
 use sqlx::{AssertSqlSafe, FromRow};
 use time::OffsetDateTime;
 
-use super::{Backend, Db, on_db};
+use super::{Backend, Db, Result, on_db};
 use crate::domain::timestamp;
 
 /// The most unknown phones kept; older ones are dropped, so a sweep cannot fill the database.
@@ -47,13 +47,13 @@ pub struct PendingPhone {
 
 impl Db {
     /// Unknown phones that asked and that no live record claims.
-    pub async fn pending_phone_count(&self) -> sqlx::Result<i64> {
+    pub async fn pending_phone_count(&self) -> Result<i64> {
         let sql = format!("SELECT count(*) FROM pending_phones WHERE {UNCLAIMED}");
         on_db!(self, pool => sqlx::query_scalar(AssertSqlSafe(sql.as_str())).fetch_one(pool).await)
     }
 
     /// Writes a batch of fetches in one transaction.
-    pub async fn record_fetches(&self, fetched: &[Fetched], pending: &[PendingPhone]) -> sqlx::Result<()> {
+    pub async fn record_fetches(&self, fetched: &[Fetched], pending: &[PendingPhone]) -> Result<()> {
         if fetched.is_empty() && pending.is_empty() {
             return Ok(());
         }
@@ -79,7 +79,7 @@ impl Db {
                 sqlx::query("DELETE FROM pending_phones WHERE mac NOT IN (SELECT mac FROM pending_phones ORDER BY last_seen DESC, mac LIMIT $1)")
                     .bind(MAX_PENDING).execute(&mut *tx).await?;
             }
-            tx.commit().await
+            Ok(tx.commit().await?)
         })
     }
 }

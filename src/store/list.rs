@@ -5,7 +5,7 @@ use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{AssertSqlSafe, FromRow};
 
-use super::{Arg, Db, bind_args, on_db};
+use super::{Arg, Db, Result, bind_args, on_db};
 
 /// A list query assembled from static pieces chosen by the API layer; user
 /// input only ever arrives through `args`.
@@ -46,7 +46,7 @@ impl ListSql {
 }
 
 impl Db {
-    pub async fn fetch_page<T>(&self, q: &ListSql, limit: i64, offset: i64) -> sqlx::Result<Page<T>>
+    pub async fn fetch_page<T>(&self, q: &ListSql, limit: i64, offset: i64) -> Result<Page<T>>
     where
         T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin,
     {
@@ -66,7 +66,7 @@ impl Db {
     }
 
     /// Every matching row, for exports.
-    pub async fn fetch_all_matching<T>(&self, q: &ListSql) -> sqlx::Result<Vec<T>>
+    pub async fn fetch_all_matching<T>(&self, q: &ListSql) -> Result<Vec<T>>
     where
         T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin,
     {
@@ -84,7 +84,7 @@ impl Db {
 impl Db {
     /// Runs `sql`, whose `{in}` stands for a list of placeholders, over
     /// `values` in chunks that stay far below both backends' bind limits.
-    pub(crate) async fn fetch_where_in<T>(&self, sql: &'static str, values: &[String]) -> sqlx::Result<Vec<T>>
+    pub(crate) async fn fetch_where_in<T>(&self, sql: &'static str, values: &[String]) -> Result<Vec<T>>
     where
         T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin,
     {

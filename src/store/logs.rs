@@ -4,7 +4,7 @@ use serde::{Serialize, Serializer};
 use sqlx::FromRow;
 use time::OffsetDateTime;
 
-use super::{Backend, Db, on_db};
+use super::{Backend, Db, Result, on_db};
 use crate::domain::timestamp;
 
 pub const COLUMNS: &str = "id, user_id, user_name, source_ip, resource, action, summary, message, created_at";
@@ -32,7 +32,7 @@ pub struct LogEntry {
     pub created_at: OffsetDateTime,
 }
 
-fn as_string<S: Serializer>(v: &i64, s: S) -> Result<S::Ok, S::Error> {
+fn as_string<S: Serializer>(v: &i64, s: S) -> std::result::Result<S::Ok, S::Error> {
     s.collect_str(v)
 }
 
@@ -49,7 +49,7 @@ pub struct NewLogEntry {
 }
 
 impl Db {
-    pub async fn append_log(&self, e: &NewLogEntry, now: OffsetDateTime) -> sqlx::Result<()> {
+    pub async fn append_log(&self, e: &NewLogEntry, now: OffsetDateTime) -> Result<()> {
         on_db!(self, pool => sqlx::query(
             "INSERT INTO logs (user_id, user_name, source_ip, resource, action, summary, message, created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
@@ -81,7 +81,7 @@ impl Db {
     /// network, adding the row on the first failure; past
     /// `MAX_FAILED_LOGIN_ROWS_PER_HOUR` rows this hour, on the hour's shared
     /// row.
-    pub async fn count_failed_login(&self, failed: &FailedLogin<'_>, now: OffsetDateTime) -> sqlx::Result<()> {
+    pub async fn count_failed_login(&self, failed: &FailedLogin<'_>, now: OffsetDateTime) -> Result<()> {
         let hour = now
             .replace_minute(0)
             .and_then(|t| t.replace_second(0))
@@ -130,13 +130,13 @@ impl Db {
                         .bind(hour).bind(&key.0).bind(&key.1).bind(log_id).execute(&mut *tx).await?;
                 }
             }
-            tx.commit().await
+            Ok(tx.commit().await?)
         })
     }
 
     /// Deletes log rows older than `before` and, past `max_rows`, the
     /// oldest; returns how many went.
-    pub async fn prune_logs(&self, before: OffsetDateTime, max_rows: i64) -> sqlx::Result<u64> {
+    pub async fn prune_logs(&self, before: OffsetDateTime, max_rows: i64) -> Result<u64> {
         on_db!(self, pool => {
             let mut tx = pool.begin_write().await?;
             let old = sqlx::query("DELETE FROM logs WHERE created_at < $1")

@@ -5,7 +5,7 @@ use serde::Serialize;
 use sqlx::{AssertSqlSafe, FromRow};
 use time::OffsetDateTime;
 
-use super::{Backend, Db, on_db};
+use super::{Backend, Db, Result, on_db};
 use crate::domain::timestamp::RowTimes;
 
 /// The advisory lock that lets one node sweep old media at a time.
@@ -58,12 +58,12 @@ pub struct MediaFields {
 }
 
 impl Db {
-    pub async fn media_file(&self, id: i64) -> sqlx::Result<Option<MediaFile>> {
+    pub async fn media_file(&self, id: i64) -> Result<Option<MediaFile>> {
         let sql = format!("SELECT {COLUMNS} FROM media_files WHERE id = $1 AND deleted_at IS NULL");
         on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await)
     }
 
-    pub async fn media_file_by_uuid(&self, uuid: &str) -> sqlx::Result<Option<MediaFile>> {
+    pub async fn media_file_by_uuid(&self, uuid: &str) -> Result<Option<MediaFile>> {
         let sql = format!(
             "SELECT {COLUMNS} FROM media_files WHERE channel_uuid = $1 AND deleted_at IS NULL ORDER BY id DESC LIMIT 1"
         );
@@ -71,7 +71,7 @@ impl Db {
     }
 
     /// Inserts all or none; returns the new rows in order.
-    pub async fn insert_media_files(&self, rows: &[MediaFields], now: OffsetDateTime) -> sqlx::Result<Vec<MediaFile>> {
+    pub async fn insert_media_files(&self, rows: &[MediaFields], now: OffsetDateTime) -> Result<Vec<MediaFile>> {
         let ids: Vec<i64> = on_db!(self, pool => {
             let mut tx = pool.begin_write().await?;
             let mut ids = Vec::with_capacity(rows.len());
@@ -110,19 +110,19 @@ impl Db {
         description: &str,
         kind: &str,
         now: OffsetDateTime,
-    ) -> sqlx::Result<bool> {
+    ) -> Result<bool> {
         on_db!(self, pool => sqlx::query(
             "UPDATE media_files SET name = $2, description = $3, type = $4, updated_at = $5 WHERE id = $1 AND deleted_at IS NULL")
             .bind(id).bind(name).bind(description).bind(kind).bind(now).execute(pool).await.map(|r| r.rows_affected() == 1))
     }
 
-    pub async fn delete_media_file(&self, id: i64, now: OffsetDateTime) -> sqlx::Result<bool> {
+    pub async fn delete_media_file(&self, id: i64, now: OffsetDateTime) -> Result<bool> {
         on_db!(self, pool => sqlx::query("UPDATE media_files SET deleted_at = $2, updated_at = $2 WHERE id = $1 AND deleted_at IS NULL")
             .bind(id).bind(now).execute(pool).await.map(|r| r.rows_affected() == 1))
     }
 
     /// The live TTS prompt made by this synthesis, if any.
-    pub async fn tts_prompt(&self, tts_key: &str) -> sqlx::Result<Option<MediaFile>> {
+    pub async fn tts_prompt(&self, tts_key: &str) -> Result<Option<MediaFile>> {
         let sql = format!(
             "SELECT {COLUMNS} FROM media_files WHERE tts_key = $1 AND type = 'TTS' AND deleted_at IS NULL ORDER BY id DESC LIMIT 1"
         );
@@ -133,7 +133,7 @@ impl Db {
     /// file paths. On PostgreSQL one node sweeps at a time: `None` when
     /// another holds the lock.
     /// Where every live media file is kept.
-    pub async fn media_paths(&self) -> sqlx::Result<Vec<String>> {
+    pub async fn media_paths(&self) -> Result<Vec<String>> {
         on_db!(self, pool => sqlx::query_scalar(
             "SELECT abs_path FROM media_files WHERE deleted_at IS NULL AND abs_path <> ''")
             .fetch_all(pool).await)
@@ -144,7 +144,7 @@ impl Db {
         types: &[&str],
         before: OffsetDateTime,
         now: OffsetDateTime,
-    ) -> sqlx::Result<Option<Vec<String>>> {
+    ) -> Result<Option<Vec<String>>> {
         let in_list = (3..3 + types.len())
             .map(|i| format!("${i}"))
             .collect::<Vec<_>>()
@@ -188,7 +188,7 @@ impl Db {
 
     /// What still plays a media file: queues (music on hold, greeting) and
     /// sensors, as `kind id (name)`.
-    pub async fn media_users(&self, id: i64) -> sqlx::Result<Vec<String>> {
+    pub async fn media_users(&self, id: i64) -> Result<Vec<String>> {
         let reference = serde_json::json!({"media_id": id.to_string()}).to_string();
         let queues: Vec<(i64, String)> = on_db!(self, pool => sqlx::query_as(
             "SELECT id, name FROM queues WHERE deleted_at IS NULL AND (moh_sound = $1 OR greeting = $1) ORDER BY id")

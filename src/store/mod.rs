@@ -8,6 +8,7 @@ pub mod agents;
 pub mod changes;
 pub mod devices;
 pub mod dicts;
+pub mod error;
 pub mod extensions;
 pub mod fetches;
 pub mod list;
@@ -26,6 +27,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, SqlitePool};
 use time::OffsetDateTime;
 
+pub use error::{Constraint, Error, OrTaken, Result};
 pub use list::{ListSql, Page};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -38,12 +40,20 @@ pub enum Db {
 }
 
 /// Runs one body against whichever pool `db` holds; `$pool` is the concrete
-/// pool inside the body, so the same SQL text serves both backends.
+/// pool inside the body, so the same SQL text serves both backends. A
+/// block's `?` turns sqlx's errors into the store's; a single expression's
+/// result is turned here.
 macro_rules! on_db {
-    ($db:expr, $pool:ident => $body:expr) => {
+    ($db:expr, $pool:ident => $body:block) => {
         match $db {
             $crate::store::Db::Sqlite($pool) => $body,
             $crate::store::Db::Postgres($pool) => $body,
+        }
+    };
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            $crate::store::Db::Sqlite($pool) => $body.map_err($crate::store::Error::from),
+            $crate::store::Db::Postgres($pool) => $body.map_err($crate::store::Error::from),
         }
     };
 }
@@ -210,34 +220,11 @@ impl Db {
     }
 
     pub async fn close(&self) {
-        on_db!(self, pool => pool.close().await)
+        on_db!(self, pool => { pool.close().await })
     }
 
-    pub async fn ping(&self) -> sqlx::Result<()> {
+    pub async fn ping(&self) -> Result<()> {
         on_db!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))
-    }
-}
-
-/// Unique-index violations become the caller's own error (a 409 naming the
-/// field); everything else passes through.
-pub trait UniqueViolation<T> {
-    fn on_unique<E: From<sqlx::Error>>(self, f: impl FnOnce() -> E) -> Result<T, E>;
-
-    /// Like `on_unique`, telling `f` which table's uniqueness was broken
-    /// (PostgreSQL names the index, SQLite the table and columns).
-    fn on_unique_in<E: From<sqlx::Error>>(self, f: impl FnOnce(&str) -> E) -> Result<T, E>;
-}
-
-impl<T> UniqueViolation<T> for sqlx::Result<T> {
-    fn on_unique<E: From<sqlx::Error>>(self, f: impl FnOnce() -> E) -> Result<T, E> {
-        self.on_unique_in(|_| f())
-    }
-
-    fn on_unique_in<E: From<sqlx::Error>>(self, f: impl FnOnce(&str) -> E) -> Result<T, E> {
-        self.map_err(|err| match &err {
-            sqlx::Error::Database(db) if db.is_unique_violation() => f(db.constraint().unwrap_or(db.message())),
-            _ => err.into(),
-        })
     }
 }
 

@@ -5,7 +5,7 @@ use serde::Serialize;
 use sqlx::{AssertSqlSafe, FromRow};
 use time::OffsetDateTime;
 
-use super::{Backend, Db, on_db};
+use super::{Backend, Db, Result, on_db};
 use crate::domain::timestamp::RowTimes;
 
 pub const COLUMNS: &str = "id, name, description, type, strategy, template, cti_template, moh_sound, greeting, auto_record, load_url, load_url_params, created_at, updated_at, deleted_at";
@@ -102,12 +102,12 @@ macro_rules! bind_queue {
 }
 
 impl Db {
-    pub async fn queue(&self, id: i64) -> sqlx::Result<Option<Queue>> {
+    pub async fn queue(&self, id: i64) -> Result<Option<Queue>> {
         let sql = format!("SELECT {COLUMNS} FROM queues WHERE id = $1 AND deleted_at IS NULL");
         on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await)
     }
 
-    pub async fn insert_queue(&self, f: &QueueFields, now: OffsetDateTime) -> sqlx::Result<i64> {
+    pub async fn insert_queue(&self, f: &QueueFields, now: OffsetDateTime) -> Result<i64> {
         on_db!(self, pool => bind_queue!(sqlx::query_scalar(
             "INSERT INTO queues (name, description, type, strategy, template, cti_template, moh_sound, greeting, auto_record,
                 load_url, load_url_params, created_at, updated_at)
@@ -115,7 +115,7 @@ impl Db {
             .bind(now).fetch_one(pool).await)
     }
 
-    pub async fn update_queue(&self, id: i64, f: &QueueFields, now: OffsetDateTime) -> sqlx::Result<bool> {
+    pub async fn update_queue(&self, id: i64, f: &QueueFields, now: OffsetDateTime) -> Result<bool> {
         on_db!(self, pool => bind_queue!(sqlx::query(
             "UPDATE queues SET name = $2, description = $3, type = $4, strategy = $5, template = $6, cti_template = $7,
                 moh_sound = $8, greeting = $9, auto_record = $10, load_url = $11, load_url_params = $12, updated_at = $13
@@ -124,7 +124,7 @@ impl Db {
     }
 
     /// Deletes a queue with its agents and parameters.
-    pub async fn delete_queue(&self, id: i64, now: OffsetDateTime) -> sqlx::Result<bool> {
+    pub async fn delete_queue(&self, id: i64, now: OffsetDateTime) -> Result<bool> {
         on_db!(self, pool => {
             let mut tx = pool.begin_write().await?;
             let done = sqlx::query("UPDATE queues SET deleted_at = $2, updated_at = $2 WHERE id = $1 AND deleted_at IS NULL")
@@ -145,7 +145,7 @@ impl Db {
         queue_id: i64,
         agents: &[(i64, String)],
         now: OffsetDateTime,
-    ) -> sqlx::Result<Vec<QueueAgent>> {
+    ) -> Result<Vec<QueueAgent>> {
         on_db!(self, pool => {
             let mut tx = pool.begin_write().await?;
             for (agent_id, agent_name) in agents {
@@ -164,21 +164,21 @@ impl Db {
         Ok(out)
     }
 
-    pub async fn queue_agent(&self, queue_id: i64, agent_id: i64) -> sqlx::Result<Option<QueueAgent>> {
+    pub async fn queue_agent(&self, queue_id: i64, agent_id: i64) -> Result<Option<QueueAgent>> {
         let sql = format!(
             "SELECT {AGENT_COLUMNS} FROM {AGENT_FROM} WHERE a.queue_id = $1 AND a.agent_id = $2 AND a.deleted_at IS NULL"
         );
         on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql)).bind(queue_id).bind(agent_id).fetch_optional(pool).await)
     }
 
-    pub async fn remove_queue_agent(&self, queue_id: i64, agent_id: i64, now: OffsetDateTime) -> sqlx::Result<bool> {
+    pub async fn remove_queue_agent(&self, queue_id: i64, agent_id: i64, now: OffsetDateTime) -> Result<bool> {
         on_db!(self, pool => sqlx::query(
             "UPDATE queue_agents SET deleted_at = $3, updated_at = $3 WHERE queue_id = $1 AND agent_id = $2 AND deleted_at IS NULL")
             .bind(queue_id).bind(agent_id).bind(now).execute(pool).await.map(|r| r.rows_affected() == 1))
     }
 
     /// Which of these users exist, live.
-    pub async fn live_user_ids(&self, ids: &[i64]) -> sqlx::Result<Vec<i64>> {
+    pub async fn live_user_ids(&self, ids: &[i64]) -> Result<Vec<i64>> {
         let ids: Vec<String> = ids.iter().map(i64::to_string).collect();
         let found: Vec<(i64,)> = self
             .fetch_where_in(
@@ -189,13 +189,13 @@ impl Db {
         Ok(found.into_iter().map(|(id,)| id).collect())
     }
 
-    pub async fn queue_params(&self, queue_id: i64) -> sqlx::Result<Vec<QueueParam>> {
+    pub async fn queue_params(&self, queue_id: i64) -> Result<Vec<QueueParam>> {
         let sql =
             format!("SELECT {PARAM_COLUMNS} FROM queue_params WHERE ref_id = $1 AND deleted_at IS NULL ORDER BY id");
         on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql)).bind(queue_id).fetch_all(pool).await)
     }
 
-    pub async fn queue_param(&self, queue_id: i64, id: i64) -> sqlx::Result<Option<QueueParam>> {
+    pub async fn queue_param(&self, queue_id: i64, id: i64) -> Result<Option<QueueParam>> {
         let sql =
             format!("SELECT {PARAM_COLUMNS} FROM queue_params WHERE ref_id = $1 AND id = $2 AND deleted_at IS NULL");
         on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql)).bind(queue_id).bind(id).fetch_optional(pool).await)
@@ -208,19 +208,19 @@ impl Db {
         k: &str,
         v: &str,
         now: OffsetDateTime,
-    ) -> sqlx::Result<i64> {
+    ) -> Result<i64> {
         on_db!(self, pool => sqlx::query_scalar(
             "INSERT INTO queue_params (ref_id, realm, k, v, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5) RETURNING id")
             .bind(queue_id).bind(realm).bind(k).bind(v).bind(now).fetch_one(pool).await)
     }
 
-    pub async fn update_queue_param(&self, p: &QueueParam, now: OffsetDateTime) -> sqlx::Result<bool> {
+    pub async fn update_queue_param(&self, p: &QueueParam, now: OffsetDateTime) -> Result<bool> {
         on_db!(self, pool => sqlx::query(
             "UPDATE queue_params SET k = $2, v = $3, disabled = $4, updated_at = $5 WHERE id = $1 AND deleted_at IS NULL")
             .bind(p.id).bind(&p.k).bind(&p.v).bind(p.disabled).bind(now).execute(pool).await.map(|r| r.rows_affected() == 1))
     }
 
-    pub async fn delete_queue_param(&self, queue_id: i64, id: i64, now: OffsetDateTime) -> sqlx::Result<bool> {
+    pub async fn delete_queue_param(&self, queue_id: i64, id: i64, now: OffsetDateTime) -> Result<bool> {
         on_db!(self, pool => sqlx::query(
             "UPDATE queue_params SET deleted_at = $3, updated_at = $3 WHERE ref_id = $1 AND id = $2 AND deleted_at IS NULL")
             .bind(queue_id).bind(id).bind(now).execute(pool).await.map(|r| r.rows_affected() == 1))
@@ -228,7 +228,7 @@ impl Db {
 
     /// The parameter keys a queue realm allows: the `v` of dict realm
     /// `QUEUE_CC_PARAM` or `QUEUE_FIFO_PARAM`.
-    pub async fn queue_param_keys(&self, dict_realm: &str) -> sqlx::Result<Vec<String>> {
+    pub async fn queue_param_keys(&self, dict_realm: &str) -> Result<Vec<String>> {
         on_db!(self, pool => sqlx::query_scalar(
             "SELECT v FROM dicts WHERE realm = $1 AND deleted_at IS NULL ORDER BY o, id")
             .bind(dict_realm).fetch_all(pool).await)

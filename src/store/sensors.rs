@@ -5,7 +5,7 @@ use serde::Serialize;
 use sqlx::{AssertSqlSafe, FromRow};
 use time::OffsetDateTime;
 
-use super::{Backend, Db, on_db};
+use super::{Backend, Db, Result, on_db};
 use crate::domain::timestamp::RowTimes;
 
 pub const COLUMNS: &str = "id, name, description, caller_number, call_duration, extn_id, action, data, media_id, created_at, updated_at, deleted_at";
@@ -52,12 +52,12 @@ pub struct SensorDevice {
 }
 
 impl Db {
-    pub async fn sensor(&self, id: i64) -> sqlx::Result<Option<Sensor>> {
+    pub async fn sensor(&self, id: i64) -> Result<Option<Sensor>> {
         let sql = format!("SELECT {COLUMNS} FROM extn_alarms WHERE id = $1 AND deleted_at IS NULL");
         on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await)
     }
 
-    pub async fn insert_sensor(&self, f: &SensorFields, now: OffsetDateTime) -> sqlx::Result<i64> {
+    pub async fn insert_sensor(&self, f: &SensorFields, now: OffsetDateTime) -> Result<i64> {
         on_db!(self, pool => sqlx::query_scalar(
             "INSERT INTO extn_alarms (name, description, caller_number, call_duration, extn_id, action, data, media_id, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING id")
@@ -65,7 +65,7 @@ impl Db {
             .bind(&f.action).bind(&f.data).bind(f.media_id).bind(now).fetch_one(pool).await)
     }
 
-    pub async fn update_sensor(&self, id: i64, f: &SensorFields, now: OffsetDateTime) -> sqlx::Result<bool> {
+    pub async fn update_sensor(&self, id: i64, f: &SensorFields, now: OffsetDateTime) -> Result<bool> {
         on_db!(self, pool => sqlx::query(
             "UPDATE extn_alarms SET name = $2, description = $3, caller_number = $4, call_duration = $5, extn_id = $6,
                 action = $7, data = $8, media_id = $9, updated_at = $10 WHERE id = $1 AND deleted_at IS NULL")
@@ -74,7 +74,7 @@ impl Db {
     }
 
     /// Deletes a sensor with its devices.
-    pub async fn delete_sensor(&self, id: i64, now: OffsetDateTime) -> sqlx::Result<bool> {
+    pub async fn delete_sensor(&self, id: i64, now: OffsetDateTime) -> Result<bool> {
         on_db!(self, pool => {
             let mut tx = pool.begin_write().await?;
             let done = sqlx::query("UPDATE extn_alarms SET deleted_at = $2, updated_at = $2 WHERE id = $1 AND deleted_at IS NULL")
@@ -87,7 +87,7 @@ impl Db {
     }
 
     /// Device ids a sensor already has.
-    pub async fn sensor_device_ids(&self, sensor_id: i64) -> sqlx::Result<Vec<String>> {
+    pub async fn sensor_device_ids(&self, sensor_id: i64) -> Result<Vec<String>> {
         on_db!(self, pool => sqlx::query_scalar(
             "SELECT device_id FROM extn_alarm_devices WHERE extn_alarms_id = $1 AND deleted_at IS NULL")
             .bind(sensor_id).fetch_all(pool).await)
@@ -99,7 +99,7 @@ impl Db {
         sensor_id: i64,
         devices: &[(String, String)],
         now: OffsetDateTime,
-    ) -> sqlx::Result<()> {
+    ) -> Result<()> {
         on_db!(self, pool => {
             let mut tx = pool.begin_write().await?;
             for (device_id, device_name) in devices {
@@ -108,17 +108,17 @@ impl Db {
                      VALUES ($1, $2, $3, $4, $4)")
                     .bind(sensor_id).bind(device_id).bind(device_name).bind(now).execute(&mut *tx).await?;
             }
-            tx.commit().await
+            Ok(tx.commit().await?)
         })
     }
 
-    pub async fn delete_sensor_device(&self, id: i64, now: OffsetDateTime) -> sqlx::Result<bool> {
+    pub async fn delete_sensor_device(&self, id: i64, now: OffsetDateTime) -> Result<bool> {
         on_db!(self, pool => sqlx::query(
             "UPDATE extn_alarm_devices SET deleted_at = $2, updated_at = $2 WHERE id = $1 AND deleted_at IS NULL")
             .bind(id).bind(now).execute(pool).await.map(|r| r.rows_affected() == 1))
     }
 
-    pub async fn extension_exists(&self, id: i64) -> sqlx::Result<bool> {
+    pub async fn extension_exists(&self, id: i64) -> Result<bool> {
         on_db!(self, pool => sqlx::query_scalar("SELECT COUNT(*) > 0 FROM extensions WHERE id = $1 AND deleted_at IS NULL")
             .bind(id).fetch_one(pool).await)
     }

@@ -3,7 +3,7 @@
 use sqlx::FromRow;
 use time::OffsetDateTime;
 
-use super::{Backend, Db, on_db};
+use super::{Backend, Db, Result, on_db};
 
 /// What a login attempt needs to know about a user.
 #[derive(Debug, Clone, FromRow)]
@@ -64,7 +64,7 @@ pub enum LoginAttempt {
 }
 
 impl Db {
-    pub async fn login_user(&self, login: &str) -> sqlx::Result<Option<LoginUser>> {
+    pub async fn login_user(&self, login: &str) -> Result<Option<LoginUser>> {
         on_db!(self, pool => sqlx::query_as(
             "SELECT id, login, name, password_hash, dev_key_hash, is_super, disabled
              FROM users WHERE lower(login) = lower($1) AND deleted_at IS NULL")
@@ -75,12 +75,7 @@ impl Db {
     /// lock of its own is on, nor a name the network has not tried before
     /// when it has tried too many. Reads only: a right password from a
     /// network with no wrong ones counted writes nothing here.
-    pub async fn begin_login_attempt(
-        &self,
-        login: &str,
-        network: &str,
-        now: OffsetDateTime,
-    ) -> sqlx::Result<LoginAttempt> {
+    pub async fn begin_login_attempt(&self, login: &str, network: &str, now: OffsetDateTime) -> Result<LoginAttempt> {
         on_db!(self, pool => {
             let (counted, locked_until, from_network): (bool, Option<OffsetDateTime>, i64) = sqlx::query_as(
                 "SELECT EXISTS (SELECT 1 FROM login_locks WHERE login = $1 AND network = $2),
@@ -107,7 +102,7 @@ impl Db {
         network: &str,
         now: OffsetDateTime,
         lock_until: OffsetDateTime,
-    ) -> sqlx::Result<Option<OffsetDateTime>> {
+    ) -> Result<Option<OffsetDateTime>> {
         let quiet_since = now - (lock_until - now);
         on_db!(self, pool => {
             let mut tx = pool.begin_write().await?;
@@ -144,14 +139,14 @@ impl Db {
     }
 
     /// A right password clears the count of its name and network.
-    pub async fn clear_login_attempts(&self, login: &str, network: &str) -> sqlx::Result<()> {
+    pub async fn clear_login_attempts(&self, login: &str, network: &str) -> Result<()> {
         on_db!(self, pool => sqlx::query("DELETE FROM login_locks WHERE login = $1 AND network = $2")
             .bind(lock_key(login)).bind(network).execute(pool).await.map(drop))
     }
 
     /// Ends every lock and count of a login name, from every network.
     /// Returns how many networks had one.
-    pub async fn unlock_login(&self, login: &str) -> sqlx::Result<u64> {
+    pub async fn unlock_login(&self, login: &str) -> Result<u64> {
         on_db!(self, pool => sqlx::query("DELETE FROM login_locks WHERE login = $1")
             .bind(lock_key(login)).execute(pool).await.map(|r| r.rows_affected()))
     }
@@ -163,7 +158,7 @@ impl Db {
         token_hash: &str,
         now: OffsetDateTime,
         expires: OffsetDateTime,
-    ) -> sqlx::Result<()> {
+    ) -> Result<()> {
         on_db!(self, pool => {
             let mut tx = pool.begin_write().await?;
             sqlx::query("UPDATE users SET last_login_at = $2 WHERE id = $1")
@@ -172,41 +167,41 @@ impl Db {
             sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(now).execute(&mut *tx).await?;
             sqlx::query("INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
                 .bind(token_hash).bind(user_id).bind(now).bind(expires).execute(&mut *tx).await?;
-            tx.commit().await
+            Ok(tx.commit().await?)
         })
     }
 
-    pub async fn session_user(&self, token_hash: &str, now: OffsetDateTime) -> sqlx::Result<Option<SessionUser>> {
+    pub async fn session_user(&self, token_hash: &str, now: OffsetDateTime) -> Result<Option<SessionUser>> {
         on_db!(self, pool => sqlx::query_as(
             "SELECT u.id, u.login, u.name, u.is_super FROM sessions s JOIN users u ON u.id = s.user_id
              WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.deleted_at IS NULL AND u.disabled = 0")
             .bind(token_hash).bind(now).fetch_optional(pool).await)
     }
 
-    pub async fn close_session(&self, token_hash: &str) -> sqlx::Result<()> {
+    pub async fn close_session(&self, token_hash: &str) -> Result<()> {
         on_db!(self, pool => sqlx::query("DELETE FROM sessions WHERE token_hash = $1").bind(token_hash).execute(pool).await.map(|_| ()))
     }
 
     /// The extension number of a user's first extension, shown at login.
-    pub async fn user_extn(&self, user_id: i64) -> sqlx::Result<Option<String>> {
+    pub async fn user_extn(&self, user_id: i64) -> Result<Option<String>> {
         on_db!(self, pool => sqlx::query_scalar(
             "SELECT extn FROM extensions WHERE user_id = $1 AND deleted_at IS NULL ORDER BY id LIMIT 1")
             .bind(user_id).fetch_optional(pool).await)
     }
 
-    pub async fn admin_has_password(&self) -> sqlx::Result<bool> {
+    pub async fn admin_has_password(&self) -> Result<bool> {
         on_db!(self, pool => sqlx::query_scalar("SELECT password_hash IS NOT NULL FROM users WHERE id = 1")
             .fetch_one(pool).await)
     }
 
-    pub async fn user_exists(&self, user_id: i64) -> sqlx::Result<bool> {
+    pub async fn user_exists(&self, user_id: i64) -> Result<bool> {
         on_db!(self, pool => sqlx::query_scalar("SELECT COUNT(*) > 0 FROM users WHERE id = $1 AND deleted_at IS NULL")
             .bind(user_id).fetch_one(pool).await)
     }
 
     /// Sets a password and signs the user out everywhere. Returns false when
     /// no live user has that login. User 0 (`system`) never gets one.
-    pub async fn set_password(&self, login: &str, password_hash: &str, now: OffsetDateTime) -> sqlx::Result<bool> {
+    pub async fn set_password(&self, login: &str, password_hash: &str, now: OffsetDateTime) -> Result<bool> {
         let id: Option<i64> = on_db!(self, pool => sqlx::query_scalar(
             "SELECT id FROM users WHERE lower(login) = lower($1) AND deleted_at IS NULL")
             .bind(login).fetch_optional(pool).await)?;
@@ -225,7 +220,7 @@ impl Db {
         password_hash: &str,
         ha1: Option<(&str, &str)>,
         now: OffsetDateTime,
-    ) -> sqlx::Result<bool> {
+    ) -> Result<bool> {
         on_db!(self, pool => {
             let mut tx = pool.begin_write().await?;
             let done = sqlx::query(
@@ -243,13 +238,13 @@ impl Db {
     }
 
     /// The password hash of a live user, to check an old password.
-    pub async fn password_hash(&self, id: i64) -> sqlx::Result<Option<String>> {
+    pub async fn password_hash(&self, id: i64) -> Result<Option<String>> {
         on_db!(self, pool => sqlx::query_scalar(
             "SELECT password_hash FROM users WHERE id = $1 AND deleted_at IS NULL")
             .bind(id).fetch_optional(pool).await.map(Option::flatten))
     }
 
-    pub async fn set_dev_key(&self, login: &str, dev_key_hash: &str, now: OffsetDateTime) -> sqlx::Result<bool> {
+    pub async fn set_dev_key(&self, login: &str, dev_key_hash: &str, now: OffsetDateTime) -> Result<bool> {
         on_db!(self, pool => sqlx::query(
             "UPDATE users SET dev_key_hash = $2, updated_at = $3 WHERE lower(login) = lower($1) AND deleted_at IS NULL AND id <> 0")
             .bind(login).bind(dev_key_hash).bind(now).execute(pool).await.map(|r| r.rows_affected() > 0))
@@ -262,7 +257,7 @@ impl Db {
         password_hash: &str,
         is_super: bool,
         now: OffsetDateTime,
-    ) -> sqlx::Result<i64> {
+    ) -> Result<i64> {
         on_db!(self, pool => sqlx::query_scalar(
             "INSERT INTO users (login, name, password_hash, is_super, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5) RETURNING id")
             .bind(login).bind(name).bind(password_hash).bind(i64::from(is_super)).bind(now).fetch_one(pool).await)

@@ -98,7 +98,7 @@ fn empty_page() -> PageBody<Device> {
 }
 
 /// Each device as the table shows it, with its lines and its config state.
-async fn table_rows(console: &Console, devices: &[Device]) -> sqlx::Result<Vec<Value>> {
+async fn table_rows(console: &Console, devices: &[Device]) -> crate::store::Result<Vec<Value>> {
     let macs: Vec<String> = devices.iter().map(|d| d.mac.clone()).collect();
     let lines = console.app.db.line_numbers(&macs).await?;
     let states: HashMap<String, String> = console
