@@ -7,7 +7,7 @@ CREATE TABLE failed_login_rows (
     login    TEXT        NOT NULL,
     network  TEXT        NOT NULL,
     log_id   BIGINT      NOT NULL,
-    attempts INTEGER     NOT NULL,
+    attempts BIGINT      NOT NULL,
     PRIMARY KEY (hour, login, network)
 );
 CREATE INDEX logs_user_created ON logs (user_id, created_at);
