@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::answer::Wanted;
 use super::cache::FileKey;
@@ -25,6 +25,12 @@ const BATCH: usize = 100;
 /// A pass starts once no change has come for this long, so a flood of
 /// changes is pre-rendered once, after it.
 const SETTLE: Duration = Duration::from_millis(200);
+
+/// Changes that come in a stream wait for a quiet of twice their spacing,
+/// up to this: a script's statements a little slower than `SETTLE`, or
+/// another process's changes that a look finds once a second, are
+/// pre-rendered after the stream, not between each two.
+const MOST_SETTLE: Duration = Duration::from_secs(3);
 
 pub struct Prerender {
     /// The host and scheme phones reach sipprov by: the public URL, else
@@ -61,11 +67,21 @@ impl Prerender {
     }
 }
 
+/// How long to wait for quiet after a change that comes now, the one
+/// before having come at `last`: `SETTLE`, or twice the spacing of a stream.
+fn settle_after(last: &mut Option<Instant>, now: Instant) -> Duration {
+    match last.replace(now).map(|before| now - before) {
+        Some(gap) if gap < MOST_SETTLE => (gap * 2).clamp(SETTLE, MOST_SETTLE),
+        _ => SETTLE,
+    }
+}
+
 impl Provisioner {
     /// Pre-renders now and after every change, for as long as the server runs.
     pub fn spawn_prerender(self: &Arc<Self>) {
         let provisioner = Arc::clone(self);
         tokio::spawn(async move {
+            let mut last_change = None;
             loop {
                 if let Some((host, scheme)) = provisioner.prerender.address.get().cloned() {
                     let rendered = provisioner.prerender_pass(&host, &scheme).await;
@@ -74,17 +90,20 @@ impl Provisioner {
                 provisioner.prerender.done_once.store(true, Ordering::SeqCst);
                 provisioner.prerender.wake.notified().await;
                 // Each change that comes meanwhile starts the wait again.
-                while tokio::time::timeout(SETTLE, provisioner.prerender.wake.notified())
+                let mut settle = settle_after(&mut last_change, Instant::now());
+                while tokio::time::timeout(settle, provisioner.prerender.wake.notified())
                     .await
                     .is_ok()
-                {}
+                {
+                    settle = settle_after(&mut last_change, Instant::now());
+                }
             }
         });
     }
 
-    /// Renders every known phone's files that are not in the cache; returns
-    /// how many it rendered. A change meanwhile ends the pass: what it
-    /// would render is out of date, and the next pass follows the change.
+    /// Renders every known phone's files that are not in the cache. A
+    /// change meanwhile ends the pass: what it would render is out of date,
+    /// and the next pass follows the change.
     async fn prerender_pass(&self, host: &str, scheme: &str) -> usize {
         let packs = self.packs.current();
         let begun = self.cache.stamp(packs.print());
@@ -96,7 +115,10 @@ impl Provisioner {
         let mut commons = HashSet::new();
         for (n, (mac, phone)) in phones.iter().enumerate() {
             if n % BATCH == 0 {
-                if !self.cache.has_room() || self.cache.stamp(packs.print()) != begun {
+                if self.cache.stamp(packs.print()) != begun {
+                    return rendered;
+                }
+                if !self.cache.has_room() {
                     break;
                 }
                 // Phones' own fetches come first.
@@ -166,18 +188,8 @@ impl Provisioner {
             priority: Priority::Normal,
         };
         let req = PhoneRequest {
-            peer: Ipv4Addr::LOCALHOST.into(),
-            path: &key.name,
-            vendor_hint: None,
             user_agent,
-            host: &key.host,
-            scheme: &key.scheme,
-            from_phone: true,
-            mask_secrets: false,
-            method: "GET",
-            target: "",
-            authorization: None,
-            if_none_match: None,
+            ..PhoneRequest::get(Ipv4Addr::LOCALHOST.into(), &key.name, &key.host, &key.scheme)
         };
         // Through the same in-flight renders as fetches: a phone that asks
         // meanwhile waits for this render instead of making its own.
@@ -187,5 +199,38 @@ impl Provisioner {
             .share(&key, || self.render_kept(packs, &req, &wanted, &key, lines))
             .await;
         matches!(rendering.0, Answer::File(_))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stream_of_changes_waits_for_twice_its_spacing_a_lone_change_does_not() {
+        let start = Instant::now();
+        let at = |ms: u64| start + Duration::from_millis(ms);
+        let mut last = None;
+        assert_eq!(settle_after(&mut last, at(0)), SETTLE, "the first change");
+        assert_eq!(
+            settle_after(&mut last, at(50)),
+            SETTLE,
+            "a fast stream: SETTLE already covers it"
+        );
+        assert_eq!(
+            settle_after(&mut last, at(1050)),
+            Duration::from_secs(2),
+            "a look once a second"
+        );
+        assert_eq!(
+            settle_after(&mut last, at(3000)),
+            MOST_SETTLE,
+            "never longer than MOST_SETTLE"
+        );
+        assert_eq!(
+            settle_after(&mut last, at(60_000)),
+            SETTLE,
+            "a lone change after a quiet minute"
+        );
     }
 }
