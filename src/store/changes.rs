@@ -16,6 +16,16 @@ pub struct Change {
 /// The PostgreSQL channel nodes announce changes on.
 pub const CHANGES_CHANNEL: &str = "sipprov_changes";
 
+const ALL_SETTINGS_SQL: &str = "SELECT realm, k, v FROM dicts WHERE deleted_at IS NULL AND (realm = 'PROVISION' OR realm LIKE 'PROVISION:%') ORDER BY id";
+
+const SETTINGS_OF_SQL: &str = "SELECT realm, k, v FROM dicts WHERE deleted_at IS NULL AND realm IN ({in}) ORDER BY id";
+
+/// Every query whose rows the phones' files are made of. A column they read
+/// must be one the change triggers of migration 0008 watch, or phones keep
+/// stale files; the end-to-end test `every_column_a_phone_file_reads_reaches_the_phone`
+/// changes each one and checks that the next fetch shows it.
+pub const PHONE_FILE_QUERIES: [&str; 3] = [super::devices::PHONE_LINES_SQL, ALL_SETTINGS_SQL, SETTINGS_OF_SQL];
+
 impl Db {
     /// The newest change recorded, or 0.
     pub async fn latest_change(&self) -> Result<i64> {
@@ -52,18 +62,12 @@ impl Db {
 
     /// Every live provisioning setting, the site's and each phone's.
     pub async fn all_provision_settings(&self) -> Result<Vec<(String, String, String)>> {
-        on_db!(self, pool => sqlx::query_as(
-            "SELECT realm, k, v FROM dicts WHERE deleted_at IS NULL AND (realm = 'PROVISION' OR realm LIKE 'PROVISION:%') ORDER BY id")
-            .fetch_all(pool).await)
+        on_db!(self, pool => sqlx::query_as(ALL_SETTINGS_SQL).fetch_all(pool).await)
     }
 
     /// The live settings of these realms.
     pub async fn provision_settings_of(&self, realms: &[String]) -> Result<Vec<(String, String, String)>> {
-        self.fetch_where_in(
-            "SELECT realm, k, v FROM dicts WHERE deleted_at IS NULL AND realm IN ({in}) ORDER BY id",
-            realms,
-        )
-        .await
+        self.fetch_where_in(SETTINGS_OF_SQL, realms).await
     }
 }
 

@@ -2,6 +2,7 @@
 //! made it at once, on the other nodes and after another process's change
 //! within a second. Changes drop only the files they touch.
 
+use std::collections::BTreeSet;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -275,6 +276,170 @@ async fn a_flood_of_changes_is_pre_rendered_once() {
             "one change: {after_one} files rendered; 40 changes: {after_flood}"
         );
         assert!(config(&app, "001565010007", "").await.contains("ntp40.example.com"));
+    })
+    .await;
+}
+
+/// The columns each phone-file query reads, as `table.column`: `alias.column`
+/// where the query names its tables with aliases, else every word of the
+/// query that is not SQL, read from its one table.
+fn columns_read(sql: &str) -> BTreeSet<String> {
+    const SQL_WORDS: &[&str] = &[
+        "select", "from", "where", "and", "or", "is", "not", "null", "in", "like", "order", "by", "as", "left", "join",
+        "on", "asc", "desc",
+    ];
+    let tables = regex::Regex::new(r"(?i)\b(?:FROM|JOIN)\s+(\w+)(?:\s+(\w+))?").unwrap();
+    let mut aliases = Vec::new();
+    let mut only_table = None;
+    for found in tables.captures_iter(sql) {
+        let table = found[1].to_string();
+        match found.get(2).map(|a| a.as_str()) {
+            Some(alias) if !SQL_WORDS.contains(&alias.to_lowercase().as_str()) => {
+                aliases.push((alias.to_string(), table));
+            }
+            _ => only_table = Some(table),
+        }
+    }
+    let without_literals = regex::Regex::new(r"'[^']*'|\{\w+\}").unwrap().replace_all(sql, " ");
+    if !aliases.is_empty() {
+        let column = regex::Regex::new(r"\b(\w+)\.(\w+)\b").unwrap();
+        return column
+            .captures_iter(&without_literals)
+            .map(|c| {
+                let table = &aliases
+                    .iter()
+                    .find(|(alias, _)| *alias == c[1])
+                    .expect("a known alias")
+                    .1;
+                format!("{table}.{}", &c[2])
+            })
+            .collect();
+    }
+    let table = only_table.expect("a query reads a table");
+    regex::Regex::new(r"\b[a-z_]+\b")
+        .unwrap()
+        .find_iter(&without_literals.to_lowercase())
+        .map(|w| w.as_str().to_string())
+        .filter(|w| !SQL_WORDS.contains(&w.as_str()) && *w != table)
+        .map(|w| format!("{table}.{w}"))
+        .collect()
+}
+
+/// Read by the phone queries, but changing them is not a change to a
+/// phone's file: a row's id only orders and joins rows (sipprov never
+/// changes one), and the last User-Agent is written by the phone's own
+/// fetch, which must not make a boot storm a storm of changes.
+const NOT_CHANGES: &[&str] = &[
+    "device_provisions.id",
+    "extensions.id",
+    "dicts.id",
+    "device_provisions.last_user_agent",
+];
+
+/// For every column of every table that a phone's file is made of (as the
+/// store's phone-file queries read them), a change made straight in the
+/// database by another process reaches the phone's next fetch. A column
+/// added to those queries without its change trigger fails here: its
+/// change is never seen, or it has no step below and the test says so.
+#[tokio::test]
+async fn every_column_a_phone_file_reads_reaches_the_phone() {
+    on_each_backend(|mut app| async move {
+        // A made-up family whose one file shows everything its template sees.
+        let pack = app.data_dir.path().join("templates/dump");
+        std::fs::create_dir_all(&pack).unwrap();
+        std::fs::write(
+            pack.join("vendor.toml"),
+            "[vendor]\nouis = [\"02d000\"]\n\n[[files]]\nname = \"dump-{mac}.cfg\"\ntemplate = \"phone.cfg\"\nkind = \"config\"\n",
+        )
+        .unwrap();
+        std::fs::write(pack.join("phone.cfg"), "{{ __tera_context }}\n").unwrap();
+        if app.is_postgres() {
+            // Only the periodic look finds another process's change there.
+            app.settings.change_check_interval = Duration::from_millis(200);
+        }
+        let app = app.restart().await;
+        for (extn, name) in [("1001", "Anna"), ("1002", "Bert"), ("1003", "Cleo")] {
+            let extension = json!({"extn": extn, "name": name, "password": format!("pass-{extn}-x")});
+            assert_done(&app.post("/api/extensions", extension).await);
+        }
+        let lines = r#"[{"extn":"1001"},{"extn":"1002"}]"#;
+        for (mac, extn) in [("02d0000000aa", lines), ("02d0000000cc", "")] {
+            let record = json!({"vendor": "dump", "mac": mac, "name": "Desk", "type": "D1", "extn": extn});
+            assert_done(&app.post("/api/device_provisions", record).await);
+        }
+        for (realm, v) in [("PROVISION", "ntp1.example.com"), ("PROVISION:02d0000000aa", "own.example.com")] {
+            assert_done(&app.post("/api/dicts", json!({"realm": realm, "k": "ntp_server", "v": v})).await);
+        }
+        let sealed = |extn: &str, domain: &str, password: &str| {
+            let aad = sipprov::secrets::password_aad(extn, domain);
+            app.state.secrets.encrypt(password, &aad)
+        };
+        let ext = |extn: &str| format!("(SELECT id FROM extensions WHERE extn = '{extn}')");
+        let gone = "'2026-01-01T00:00:00Z'";
+        // Each step changes one column; each must change what the phone gets.
+        let steps: Vec<(&str, String)> = vec![
+            ("device_provisions.name", "UPDATE device_provisions SET name = 'Desk two' WHERE mac = '02d0000000aa'".into()),
+            ("device_provisions.type", "UPDATE device_provisions SET type = 'D2' WHERE mac = '02d0000000aa'".into()),
+            ("device_provisions.vendor_code", "UPDATE device_provisions SET vendor_code = 'yealink' WHERE mac = '02d0000000aa'".into()),
+            ("device_provisions.vendor_code", "UPDATE device_provisions SET vendor_code = 'dump' WHERE mac = '02d0000000aa'".into()),
+            ("device_provisions.mac", "UPDATE device_provisions SET mac = '02d0000000bb' WHERE mac = '02d0000000aa'".into()),
+            ("device_provisions.mac", "UPDATE device_provisions SET mac = '02d0000000aa' WHERE mac = '02d0000000bb'".into()),
+            ("device_provisions.deleted_at", format!("UPDATE device_provisions SET deleted_at = {gone} WHERE mac = '02d0000000aa'")),
+            ("device_provisions.deleted_at", "UPDATE device_provisions SET deleted_at = NULL WHERE mac = '02d0000000aa'".into()),
+            ("device_provision_lines.position", format!("UPDATE device_provision_lines SET position = 10 WHERE extension_id = {}", ext("1001"))),
+            ("device_provision_lines.extension_id", format!("UPDATE device_provision_lines SET extension_id = {} WHERE extension_id = {}", ext("1003"), ext("1002"))),
+            ("extensions.cid_name", "UPDATE extensions SET cid_name = '' WHERE extn = '1001'".into()),
+            ("extensions.name", "UPDATE extensions SET name = 'Anna two' WHERE extn = '1001'".into()),
+            ("extensions.cid_number", "UPDATE extensions SET cid_number = '555' WHERE extn = '1001'".into()),
+            ("extensions.password_enc", format!("UPDATE extensions SET password_enc = '{}' WHERE extn = '1001'", sealed("1001", "xswitch.cn", "new-pass-1001"))),
+            ("extensions.disabled", "UPDATE extensions SET disabled = 1 WHERE extn = '1001'".into()),
+            // Renumbered or moved, the stored password no longer opens (it is
+            // bound to number@domain) until it is sealed again.
+            ("extensions.extn", "UPDATE extensions SET extn = '1003x' WHERE extn = '1003'".into()),
+            ("extensions.password_enc", format!("UPDATE extensions SET password_enc = '{}' WHERE extn = '1003x'", sealed("1003x", "xswitch.cn", "pass-1003-x"))),
+            ("extensions.domain", "UPDATE extensions SET domain = 'pbx2.example.com' WHERE extn = '1003x'".into()),
+            ("extensions.password_enc", format!("UPDATE extensions SET password_enc = '{}' WHERE extn = '1003x'", sealed("1003x", "pbx2.example.com", "pass-1003-x"))),
+            ("extensions.deleted_at", format!("UPDATE extensions SET deleted_at = {gone} WHERE extn = '1001'")),
+            ("device_provision_lines.device_id", format!("UPDATE device_provision_lines SET device_id = (SELECT id FROM device_provisions WHERE mac = '02d0000000cc') WHERE extension_id = {}", ext("1003x"))),
+            ("dicts.v", "UPDATE dicts SET v = 'own2.example.com' WHERE realm = 'PROVISION:02d0000000aa'".into()),
+            ("dicts.realm", "UPDATE dicts SET realm = 'PROVISION:02d0000000ff' WHERE realm = 'PROVISION:02d0000000aa'".into()),
+            ("dicts.k", "UPDATE dicts SET k = 'sip_server_host' WHERE realm = 'PROVISION' AND k = 'ntp_server'".into()),
+            ("dicts.deleted_at", format!("UPDATE dicts SET deleted_at = {gone} WHERE realm = 'PROVISION' AND k = 'sip_server_host'")),
+        ];
+        let read: BTreeSet<String> = sipprov::store::changes::PHONE_FILE_QUERIES
+            .iter()
+            .flat_map(|sql| columns_read(sql))
+            .collect();
+        let stepped: BTreeSet<String> = steps.iter().map(|(column, _)| column.to_string()).collect();
+        for column in &read {
+            assert!(
+                stepped.contains(column) || NOT_CHANGES.contains(&column.as_str()),
+                "{column} is read for phones' files but no step here changes it: add one, and make the change triggers of every backend watch it"
+            );
+        }
+        let ua = "";
+        let path = "/prov/dump-02d0000000aa.cfg";
+        let mut before = fetch(&app, path, ua).await;
+        assert_eq!(before.status, 200, "{}", before.body);
+        for (column, sql) in &steps {
+            assert!(read.contains(*column), "{column} is not read by the phone queries: {read:?}");
+            sql_from_outside(&app, sql);
+            let start = Instant::now();
+            loop {
+                let now = fetch(&app, path, ua).await;
+                if (now.status, &now.body) != (before.status, &before.body) {
+                    before = now;
+                    break;
+                }
+                // Seconds at most; a busy machine (the whole suite at once) is given ten.
+                assert!(
+                    start.elapsed() < Duration::from_secs(10),
+                    "after `{sql}` the phone still gets what it got before: is {column} in the change triggers?\n{}",
+                    now.body
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
     })
     .await;
 }
