@@ -10,20 +10,20 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
-use crate::api::device_provisions::export::{self, Headers, Model};
-use crate::api::device_provisions::import::{Step, rows_from_bytes, write_rows};
-use crate::api::device_provisions::{IMPORT_BODY_LIMIT, ImportedRows};
-use crate::api::paging::ListParams;
+use crate::admin::devices::{Imported, Step};
+use crate::admin::export::{self, Headers, Model};
+use crate::admin::rows::{IMPORT_BODY_LIMIT, rows_from_bytes};
+use crate::admin::{self, Actor};
+use crate::api::device_provisions::imported_rows;
 use crate::app;
 use crate::config::{LogFormat, Overrides, ServeFlags, Settings, redact_url};
-use crate::domain::{Mac, timestamp};
-use crate::error::ApiError;
+use crate::domain::Mac;
 use crate::listener::{self, ConnectionLimits};
 use crate::packs::Packs;
 use crate::provision::{Answer, PhoneRequest, tftp};
-use crate::secrets;
 use crate::state::{self, AppState};
 use crate::store::Db;
+use crate::store::ListParams;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -256,15 +256,14 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         None => None,
     };
     // Phones that come by TFTP are sent on to the HTTP side meant for them.
-    let http_side = match &phones {
-        Some(l) => tftp::HttpSide {
-            port: l.local_addr()?.port(),
-            tls: phones_tls.is_some(),
-        },
-        None => tftp::HttpSide {
-            port: listener.local_addr()?.port(),
-            tls: api_tls.is_some(),
-        },
+    let (http_port, tls) = match &phones {
+        Some(l) => (l.local_addr()?.port(), phones_tls.is_some()),
+        None => (listener.local_addr()?.port(), api_tls.is_some()),
+    };
+    let tftp_options = tftp::TftpOptions {
+        http_port,
+        tls,
+        serve_secrets: settings.tftp_serve_secrets,
     };
     let tftp_socket = match settings.tftp_listen {
         Some(addr) => {
@@ -297,8 +296,8 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let tftp_server = tftp_socket.map(|socket| {
         tokio::spawn(tftp::serve(
             socket,
-            state.clone(),
-            http_side,
+            state.provisioner.clone(),
+            tftp_options,
             until_stopped(stopped.clone()),
         ))
     });
@@ -321,7 +320,8 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     });
     let metrics_server = metrics_listener.map(|l| {
         let metrics = &state.provisioner.metrics;
-        let registry = std::sync::Arc::new(metrics.registry(state.provisioner.clone()));
+        let phones = state.provisioner.clone();
+        let registry = std::sync::Arc::new(metrics.registry(move || phones.counted()));
         let routes = crate::metrics::router(registry, metrics.clone(), state.db.clone());
         tokio::spawn(listener::serve(l, routes, None, limits, until_stopped(stopped.clone())))
     });
@@ -338,39 +338,36 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
 }
 
 async fn user(settings: Settings, cmd: UserCommand) -> anyhow::Result<()> {
-    let db = open_database(&settings).await?;
-    let now = timestamp::now();
+    let admin = state::command_admin(&settings).await?;
+    let actor = Actor::command_line();
     match cmd {
-        UserCommand::Add { login, name, admin } => {
+        UserCommand::Add {
+            login,
+            name,
+            admin: is_admin,
+        } => {
             let password = read_password()?;
-            let hash = tokio::task::spawn_blocking(move || secrets::hash_password(&password)).await?;
             let name = name.unwrap_or_else(|| login.clone());
-            let id = db
-                .add_user(&login, &name, &hash, admin, now)
+            let id = admin
+                .add_user(&actor, &login, &name, password, is_admin)
                 .await
-                .with_context(|| format!("adding user '{login}' (does it exist already?)"))?;
+                .with_context(|| format!("adding user '{login}'"))?;
             println!("user '{login}' added with id {id}");
         }
         UserCommand::SetPassword { login } => {
             let password = read_password()?;
-            let hash = tokio::task::spawn_blocking(move || secrets::hash_password(&password)).await?;
-            if !db.set_password(&login, &hash, now).await? {
-                bail!("no user '{login}' (user 'system' cannot have a password)");
-            }
+            admin.set_password(&actor, &login, password).await?;
             println!("password of '{login}' changed");
         }
         UserCommand::DevKey { login } => {
-            let (key, hash) = secrets::new_token();
-            if !db.set_dev_key(&login, &hash, now).await? {
-                bail!("no user '{login}'");
-            }
-            println!("{key}");
+            println!("{}", admin.issue_dev_key(&actor, &login).await?);
         }
         UserCommand::Unlock { login } => {
-            let networks = db.unlock_login(&login).await?;
+            let networks = admin.unlock_login(&actor, &login).await?;
             println!("'{login}' unlocked ({networks} networks had wrong passwords counted)");
         }
     }
+    admin.db.close().await;
     Ok(())
 }
 
@@ -400,18 +397,8 @@ async fn render(
         }
     };
     let request = PhoneRequest {
-        peer: std::net::Ipv4Addr::LOCALHOST.into(),
-        path: &file,
-        vendor_hint: None,
         user_agent,
-        host: &host,
-        scheme: "http",
-        from_phone: false,
-        mask_secrets: false,
-        method: "GET",
-        target: "",
-        authorization: None,
-        if_none_match: None,
+        ..PhoneRequest::look(&file, &host)
     };
     match state.provisioner.answer(&request).await {
         Answer::File(rendered) => {
@@ -457,16 +444,16 @@ async fn check_templates(settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Imports a file through the API's own import: the same limits, checks,
-/// report and single transaction.
+/// Imports a file through the admin core, as the API's import does: the
+/// same limits, checks, report and single transaction, recorded in the
+/// operation log as the command line's.
 async fn import(settings: Settings, file: &Path, dry_run: bool) -> anyhow::Result<()> {
     let bytes = read_upload(file)?;
-    let failed = |err: ApiError| import_failure(file, err);
+    let failed = |err: admin::Error| import_failure(file, err);
     // Multipart uploads are read the same way: any of CSV, XLSX or JSON rows.
     let rows = rows_from_bytes(&bytes, false).map_err(failed)?;
     drop(bytes);
-    let db = open_database(&settings).await?;
-    let packs = state::open_packs(&settings.data_dir).await?;
+    let admin = state::command_admin(&settings).await?;
     let bar = import_progress(rows.len());
     let on_step = |step| match step {
         Step::Checking => bar.set_message("checking"),
@@ -479,16 +466,15 @@ async fn import(settings: Settings, file: &Path, dry_run: bool) -> anyhow::Resul
             }
         }
     };
-    let report = write_rows(&db, &packs.current(), rows, dry_run, &on_step).await;
+    let imported = admin
+        .import_devices(&Actor::command_line(), rows, dry_run, &on_step)
+        .await;
     bar.finish_and_clear();
-    db.close().await;
-    let report = report.map_err(failed)?;
-    match &report.data {
+    admin.db.close().await;
+    match imported.map_err(failed)? {
+        Imported::Created(created) => println!("{} device records imported from {}", created.len(), file.display()),
         // The API's own report, row by row: what a script or jq reads.
-        ImportedRows::Planned(_) => println!("{}", serde_json::to_string_pretty(&report)?),
-        ImportedRows::Created(created) => {
-            println!("{} device records imported from {}", created.len(), file.display())
-        }
+        planned => println!("{}", serde_json::to_string_pretty(&imported_rows(planned))?),
     }
     Ok(())
 }
@@ -514,8 +500,8 @@ fn read_upload(file: &Path) -> anyhow::Result<Vec<u8>> {
 
 /// The import's error with every bad row on a line of its own: row, column,
 /// value and reason, as the API lists them.
-fn import_failure(file: &Path, err: ApiError) -> anyhow::Error {
-    let ApiError::BadRows { message, errors } = err else {
+fn import_failure(file: &Path, err: admin::Error) -> anyhow::Error {
+    let admin::Error::Rows { message, rows: errors } = err else {
         return anyhow::Error::new(err).context(format!("importing {}", file.display()));
     };
     let mut text = format!("importing {}: {message}", file.display());
@@ -554,9 +540,9 @@ async fn export(
     language: Option<&str>,
 ) -> anyhow::Result<()> {
     let format = format.unwrap_or_else(|| ExportFormat::of(file));
-    let db = open_database(&settings).await?;
-    let devices = export::records(&db, &ListParams::from_map(HashMap::new())?).await?;
-    db.close().await;
+    let admin = state::command_admin(&settings).await?;
+    let devices = admin.export_devices(&ListParams::from_map(HashMap::new())?).await?;
+    admin.db.close().await;
     let count = devices.len();
     let table = export::table(devices, Headers::for_language(language), Model::Kept);
     let bytes = match format {

@@ -45,15 +45,7 @@ pub enum ApiError {
     Internal(#[from] anyhow::Error),
 }
 
-/// One bad row of an import.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct RowError {
-    /// 1-based: the array index for JSON, the spreadsheet line (header = 1) for CSV.
-    pub row: usize,
-    pub column: String,
-    pub value: String,
-    pub reason: String,
-}
+pub use crate::admin::RowError;
 
 /// The body of every error response.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -120,7 +112,35 @@ impl From<sqlx::Error> for ApiError {
 /// caller expects (a taken value) it matches before this.
 impl From<crate::store::Error> for ApiError {
     fn from(err: crate::store::Error) -> Self {
-        ApiError::Internal(err.into())
+        match err {
+            crate::store::Error::Field(field) => field.into(),
+            other => ApiError::Internal(other.into()),
+        }
+    }
+}
+
+/// The admin core's refusals, as XSwitch answers them: `field: reason`.
+impl From<crate::admin::Error> for ApiError {
+    fn from(err: crate::admin::Error) -> Self {
+        use crate::admin::Error;
+        match err {
+            Error::Field { .. } | Error::Invalid(_) => ApiError::BadRequest(err.to_string()),
+            Error::Rows { message, rows } => ApiError::BadRows { message, errors: rows },
+            Error::Conflict { .. } | Error::Refused(_) => ApiError::Conflict(err.to_string()),
+            Error::NotFound(what) => ApiError::NotFound(what),
+            Error::Forbidden(why) => ApiError::Forbidden(why),
+            Error::Busy(why) => ApiError::TooMany(why),
+            Error::Denied { .. } => ApiError::Forbidden(err.to_string()),
+            Error::Store(store) => store.into(),
+            Error::Other(other) => ApiError::Internal(other),
+        }
+    }
+}
+
+/// A list parameter that cannot be read: 400 naming it.
+impl From<crate::store::FieldError> for ApiError {
+    fn from(err: crate::store::FieldError) -> Self {
+        ApiError::BadRequest(err.to_string())
     }
 }
 

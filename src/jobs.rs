@@ -184,7 +184,7 @@ pub async fn remove_orphans(db: &Db, data_dir: &std::path::Path, older_than: Dur
     // The folders sipprov itself writes media to, and the phones' uploads.
     let mut folders: Vec<(PathBuf, bool)> = ["UPLOAD", "TTS"]
         .iter()
-        .map(|kind| (crate::api::media::media_dir(data_dir, kind), false))
+        .map(|kind| (crate::media::media_dir(data_dir, kind), false))
         .collect();
     if let Ok(mut phones) = tokio::fs::read_dir(data_dir.join("uploads")).await {
         while let Some(phone) = phones.next_entry().await? {

@@ -1,6 +1,7 @@
 //! sipprov: a provisioning server for SIP desk phones, with the management
 //! REST API of the XSwitch PBX.
 
+pub mod admin;
 pub mod api;
 pub mod app;
 pub mod cli;

@@ -1,12 +1,17 @@
 //! What an uploaded file is, judged by its bytes, and what an audio file
 //! holds (duration, rate, channels), read with symphonia.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use symphonia::core::formats::probe::Hint;
 use symphonia::core::formats::{FormatOptions, TrackType};
 use symphonia::core::io::MediaSourceStream;
 use symphonia::core::meta::MetadataOptions;
+
+/// Where media of a type is kept.
+pub fn media_dir(data_dir: &Path, kind: &str) -> PathBuf {
+    data_dir.join("media").join(kind.to_lowercase())
+}
 
 /// How many leading bytes decide a file's type.
 pub const SNIFF_BYTES: usize = 8192;

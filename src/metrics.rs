@@ -24,7 +24,6 @@ use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::provision::Provisioner;
 use crate::store::Db;
 
 /// One phone fetch: its family's code (or `unknown`), the kind of file
@@ -114,9 +113,9 @@ impl Metrics {
         self.tftp_transfers.get_or_create(&TftpLabels { outcome }).inc();
     }
 
-    /// Every series, under `sipprov_`, with the ones read at scrape time
-    /// from `provisioner`.
-    pub fn registry(&self, provisioner: Arc<Provisioner>) -> Registry {
+    /// Every series, under `sipprov_`, with the phone side's own read at
+    /// scrape time from `phones`.
+    pub fn registry(&self, phones: impl Fn() -> PhoneSide + Send + Sync + 'static) -> Registry {
         let mut registry = Registry::with_prefix("sipprov");
         registry.register(
             "phone_fetches",
@@ -153,7 +152,7 @@ impl Metrics {
             "Database pool connections by state (idle, in_use, max)",
             self.db_connections.clone(),
         );
-        registry.register_collector(Box::new(ReadAtScrape(provisioner)));
+        registry.register_collector(Box::new(ReadAtScrape(Box::new(phones))));
         registry
     }
 
@@ -172,8 +171,18 @@ impl Metrics {
     }
 }
 
+/// What the phone side counts itself, read on each scrape.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PhoneSide {
+    pub cache_hits: u64,
+    pub cache_misses: u64,
+    pub cache_evictions: u64,
+    pub cache_bytes: usize,
+    pub throttled_networks: usize,
+}
+
 /// The series kept by the phone side itself, read on each scrape.
-struct ReadAtScrape(Arc<Provisioner>);
+struct ReadAtScrape(Box<dyn Fn() -> PhoneSide + Send + Sync>);
 
 impl std::fmt::Debug for ReadAtScrape {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -183,22 +192,22 @@ impl std::fmt::Debug for ReadAtScrape {
 
 impl Collector for ReadAtScrape {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let stats = self.0.cache.stats();
+        let phones = (self.0)();
         let counters = [
             (
                 "render_cache_hits",
                 "Phone files served from the render cache",
-                stats.hits,
+                phones.cache_hits,
             ),
             (
                 "render_cache_misses",
                 "Phone files not in the render cache",
-                stats.misses,
+                phones.cache_misses,
             ),
             (
                 "render_cache_evictions",
                 "Files dropped from the render cache to stay within render_cache_bytes",
-                stats.evictions,
+                phones.cache_evictions,
             ),
         ];
         for (name, help, value) in counters {
@@ -209,12 +218,12 @@ impl Collector for ReadAtScrape {
             (
                 "render_cache_bytes",
                 "Bytes the render cache holds, as it counts them",
-                to_i64(self.0.cache.bytes()),
+                to_i64(phones.cache_bytes),
             ),
             (
                 "throttled_networks",
                 "Networks told to wait (429) for too many unknown MACs or wrong credentials",
-                to_i64(self.0.miss_limiter.throttled_networks()),
+                to_i64(phones.throttled_networks),
             ),
         ];
         for (name, help, value) in gauges {

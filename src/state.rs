@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::extract::FromRef;
 
+use crate::admin::Admin;
 use crate::config::{DATABASE_FILE, Settings};
 use crate::domain::timestamp;
 use crate::jobs::{Retention, Supervisor};
@@ -107,6 +108,23 @@ impl AppState {
     }
 }
 
+/// The admin core for a command that runs without the server: the
+/// database (migrated), the key, the packs and a password pool of its own.
+pub async fn command_admin(settings: &Settings) -> anyhow::Result<Admin> {
+    make_data_dir(settings)?;
+    let secrets = SecretBox::load_or_create(settings.secret_key.as_deref(), &settings.data_dir)?;
+    let db = Db::connect(&settings.database_url()).await?;
+    db.migrate().await.context("applying migrations")?;
+    Ok(Admin {
+        db,
+        secrets,
+        packs: Arc::new(open_packs(&settings.data_dir).await?),
+        passwords: Arc::new(crate::passwords::password_pool()),
+        login_gate: Arc::new(LoginGate::default()),
+        token_lifetime: settings.token_lifetime,
+    })
+}
+
 /// The packs, built-in and in the data dir; a broken pack or a shadowed
 /// file route stops here, not at a customer site.
 pub async fn open_packs(data_dir: &Path) -> anyhow::Result<PackShelf> {
@@ -162,10 +180,29 @@ async fn bootstrap_admin(db: &Db, settings: &Settings, passwords: &WorkerPool) -
             .run(Priority::First, move || secrets::hash_password(&password))
             .await?
     };
-    db.set_password("admin", &hash, timestamp::now()).await?;
+    let log = crate::admin::Actor::system().entry(
+        "users",
+        crate::admin::log::Action::Update,
+        crate::store::logs::Summary::Text("the first admin password set".into()),
+        "{\"login\":\"admin\"}".into(),
+    );
+    db.set_password("admin", &hash, timestamp::now(), &log).await?;
     if !generated {
         return Ok(None);
     }
     secrets::write_private_file(&settings.data_dir.join(INITIAL_PASSWORD_FILE), &password)?;
     Ok(Some(password))
+}
+
+impl FromRef<AppState> for Admin {
+    fn from_ref(state: &AppState) -> Admin {
+        Admin {
+            db: state.db.clone(),
+            secrets: state.secrets.clone(),
+            packs: state.packs.clone(),
+            passwords: state.passwords.clone(),
+            login_gate: state.login_gate.clone(),
+            token_lifetime: state.settings.token_lifetime,
+        }
+    }
 }

@@ -9,10 +9,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 
-use crate::domain::timestamp;
+use crate::admin::Admin;
 use crate::error::ApiError;
 use crate::secrets::token_hash;
-use crate::store::Db;
 use crate::store::users::SessionUser;
 
 pub const TOKEN_HEADER: &str = "x-xtra-auth-id";
@@ -83,7 +82,7 @@ fn same_origin(headers: &HeaderMap) -> bool {
 
 const NEEDS_ADMIN: &str = "this needs an administrator";
 
-pub async fn require_session(State(db): State<Db>, mut req: Request, next: Next) -> Response {
+pub async fn require_session(State(admin): State<Admin>, mut req: Request, next: Next) -> Response {
     let Some((token, source)) = presented(req.headers()) else {
         return ApiError::Forbidden("Not Authorized: send a token in X-XTRA-AUTH-ID, Authorization: Bearer, or the freeswitch_xtra_session_id cookie".into()).into_response();
     };
@@ -98,7 +97,7 @@ pub async fn require_session(State(db): State<Db>, mut req: Request, next: Next)
     }
     // Tokens are looked up by their hash, so no secret is ever compared byte by byte.
     let hash = token_hash(&token);
-    let user = match db.session_user(&hash, timestamp::now()).await {
+    let user = match admin.session_user(&hash).await {
         Ok(Some(user)) => user,
         Ok(None) => {
             return ApiError::Forbidden("Not Authorized: the token is unknown or expired; log in again".into())
@@ -106,12 +105,9 @@ pub async fn require_session(State(db): State<Db>, mut req: Request, next: Next)
         }
         Err(err) => return ApiError::from(err).into_response(),
     };
-    req.extensions_mut().insert(user.clone());
+    req.extensions_mut().insert(user);
     req.extensions_mut().insert(SessionToken(hash));
-    let mut response = next.run(req).await;
-    // The audit layer, outside this one, learns who acted from the response.
-    response.extensions_mut().insert(user);
-    response
+    next.run(req).await
 }
 
 /// Administrators only: the guard over everything but a user's own record,

@@ -4,8 +4,8 @@ use serde_json::{Value, json};
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::{OpenApi, RefOr};
 
-use super::extensions::{DEFAULT_CONTEXT, DEFAULT_DOMAIN};
 use super::extract::lenient;
+use crate::admin::extensions::{DEFAULT_CONTEXT, DEFAULT_DOMAIN};
 
 /// What a create does with each optional field left out: the value it
 /// takes (`None` where it is computed from other fields), and what the
@@ -205,14 +205,19 @@ pub fn optional_fields_state_their_defaults(doc: &mut OpenApi) {
     }
 }
 
-/// An update (PUT) changes only the fields it gives: none is required, and
-/// null leaves a field as it is. Each PUT body that names a create schema
-/// gets that schema's partial twin, `<Name>Update`.
+/// An update (PUT) of a record changes only the fields it gives: none is
+/// required, and null leaves a field as it is. Each PUT body of a record
+/// (a path that ends in its id) that names a create schema gets that
+/// schema's partial twin, `<Name>Update`. Other PUTs are actions
+/// (`change_password`): their body is whole, as its type says.
 pub fn updates_take_partial_bodies(doc: &mut OpenApi) {
     let Some(components) = doc.components.as_mut() else {
         return;
     };
-    for item in doc.paths.paths.values_mut() {
+    for (path, item) in doc.paths.paths.iter_mut() {
+        if !path.ends_with('}') {
+            continue;
+        }
         let Some(RefOr::T(body)) = item.put.as_mut().and_then(|op| op.request_body.as_mut()) else {
             continue;
         };

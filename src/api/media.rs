@@ -22,15 +22,19 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::{ApiPath, AuthUser, Input, lenient};
-use super::paging::{Filter, ListParams, ListSpec, PageBody, list_query};
+use super::extract::{ApiActor, ApiPath, Input, lenient};
+use super::paging::{ListParams, PageBody, list_query};
 use super::{Done, done};
+use crate::admin::Admin;
+use crate::admin::log::Action;
 use crate::domain::timestamp;
 use crate::error::{ApiError, ErrorBody};
+use crate::media::media_dir;
 use crate::media::{self, SNIFF_BYTES};
 use crate::state::AppState;
-use crate::store::media::{COLUMNS, MediaFields, MediaFile};
-use crate::store::{Arg, Db, ListSql};
+use crate::store::Db;
+use crate::store::media::LIST;
+use crate::store::media::{MediaFields, MediaFile};
 
 pub const TYPES: &[&str] = &[
     "SYSTEM",
@@ -63,62 +67,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_one, update, delete))
 }
 
-const LIST: ListSpec = ListSpec {
-    columns: COLUMNS,
-    from: "media_files",
-    always: &["deleted_at IS NULL"],
-    filters: &[
-        Filter::Equals("uuid", "channel_uuid"),
-        Filter::EqualsIgnoreCase("type", "type"),
-        Filter::Custom("types", types_filter, Some(SOME_TYPE)),
-        Filter::Contains("name", "name"),
-        Filter::From("startDate", "created_at"),
-        Filter::Until("endDate", "created_at"),
-        Filter::Custom("q", search_filter, None),
-    ],
-    sortable: &[
-        ("id", "id"),
-        ("name", "name"),
-        ("type", "type"),
-        ("file_size", "file_size"),
-        ("created_at", "created_at"),
-        ("updated_at", "updated_at"),
-    ],
-    default_order: "id DESC",
-};
 list_query!(MediaQuery, LIST);
-
-/// What `types_filter` takes: something besides commas, or blank.
-const SOME_TYPE: &str = r"^(\s*|[\s\S]*[^,\s][\s\S]*)$";
-
-/// `types=UPLOAD,TTS,SYSTEM`.
-fn types_filter(value: &str, sql: &mut ListSql) -> Result<(), ApiError> {
-    let mut placeholders = Vec::new();
-    for kind in value
-        .split(',')
-        .map(|t| t.trim().to_uppercase())
-        .filter(|t| !t.is_empty())
-    {
-        sql.args.push(Arg::Text(kind));
-        placeholders.push(format!("${}", sql.args.len()));
-    }
-    if placeholders.is_empty() {
-        return Err(ApiError::field("types", "give types separated by commas"));
-    }
-    sql.conditions
-        .push(format!("upper(type) IN ({})", placeholders.join(", ")));
-    Ok(())
-}
-
-/// `q`: part of the name or description.
-fn search_filter(value: &str, sql: &mut ListSql) -> Result<(), ApiError> {
-    sql.args.push(Arg::Text(super::paging::like_pattern(value)));
-    let p = format!("${}", sql.args.len());
-    sql.conditions.push(format!(
-        "(lower(name) LIKE {p} ESCAPE '\\' OR lower(description) LIKE {p} ESCAPE '\\')"
-    ));
-    Ok(())
-}
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MaxSize {
@@ -126,7 +75,7 @@ pub struct MaxSize {
     pub upload_max_size: u64,
 }
 
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
 pub struct MediaInput {
     #[serde(default, deserialize_with = "lenient::text")]
     #[schema(schema_with = lenient::nonblank_or_null::<255>)]
@@ -141,11 +90,6 @@ pub struct MediaInput {
 
 fn media_type_schema() -> utoipa::openapi::schema::Schema {
     lenient::with_null(lenient::required_choice_schema(TYPES))
-}
-
-/// Where media of a type is kept.
-pub fn media_dir(data_dir: &Path, kind: &str) -> PathBuf {
-    data_dir.join("media").join(kind.to_lowercase())
 }
 
 /// A new file name: `<prefix>-<UTC time>-<uuid>.<ext>`.
@@ -204,7 +148,8 @@ impl ToSchema for UploadForm {}
         (status = 503, body = ErrorBody, description = "max_concurrent_uploads are being received")))]
 pub async fn upload(
     State(state): State<AppState>,
-    user: AuthUser,
+    State(admin): State<Admin>,
+    ApiActor(actor): ApiActor,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Json<Vec<MediaFile>>, ApiError> {
     let multipart = multipart.map_err(|e| ApiError::field("file", e.body_text()))?;
@@ -216,7 +161,7 @@ pub async fn upload(
     let dir = media_dir(&state.settings.data_dir, "UPLOAD");
     tokio::fs::create_dir_all(&dir).await.map_err(anyhow::Error::from)?;
     let mut written: Vec<(PathBuf, MediaFields)> = Vec::new();
-    let outcome = receive_files(&state, user.0.id, &dir, multipart, &mut written).await;
+    let outcome = receive_files(&state, actor.user_id, &dir, multipart, &mut written).await;
     let rows = match outcome {
         Ok(()) if written.is_empty() => Err(ApiError::field("file", "required: one or more parts named file")),
         Ok(()) => {
@@ -235,7 +180,18 @@ pub async fn upload(
             let _ = tokio::fs::remove_file(path).await;
         }
     }
-    Ok(Json(rows?))
+    let rows = rows?;
+    let names: Vec<&str> = rows.iter().map(|r| r.fields.name.as_str()).collect();
+    admin
+        .record(
+            &actor,
+            "upload",
+            Action::Create,
+            rows.first().map(|r| r.id),
+            &serde_json::json!({"files": names}),
+        )
+        .await;
+    Ok(Json(rows))
 }
 
 /// Streams every `file` part to disk, checking size and type as it goes.
@@ -379,7 +335,7 @@ pub async fn upload_max_size(State(state): State<AppState>) -> Json<MaxSize> {
     params(MediaQuery),
     responses((status = 200, body = PageBody<MediaFile>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn list(State(db): State<Db>, params: ListParams) -> Result<Json<PageBody<MediaFile>>, ApiError> {
-    Ok(Json(LIST.fetch(&db, &params).await?))
+    Ok(Json(db.list(&LIST, &params, None).await?.into()))
 }
 
 #[utoipa::path(get, path = "/api/media_files/uuid/{uuid}", tag = "media", params(("uuid" = String, Path)),
@@ -442,10 +398,13 @@ pub async fn get_one(
 #[utoipa::path(put, path = "/api/media_files/{id}", tag = "media", params(("id" = i64, Path)), request_body = MediaInput,
     responses((status = 200, body = Done<String>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn update(
+    State(admin): State<Admin>,
+    ApiActor(actor): ApiActor,
     State(db): State<Db>,
     ApiPath(id): ApiPath<i64>,
     Input(input): Input<MediaInput>,
 ) -> Result<Json<Done<String>>, ApiError> {
+    let input_logged = serde_json::to_value(&input).unwrap_or_default();
     let current = find(&db, id).await?;
     let name = input.name.map(|n| n.trim().to_string()).unwrap_or(current.fields.name);
     if name.is_empty() || name.chars().count() > 255 {
@@ -468,12 +427,20 @@ pub async fn update(
     {
         return Err(not_found(id));
     }
+    admin
+        .record(&actor, "media_files", Action::Update, Some(id), &input_logged)
+        .await;
     Ok(done(id.to_string()))
 }
 
 #[utoipa::path(delete, path = "/api/media_files/{id}", tag = "media", params(("id" = i64, Path)),
     responses((status = 200, body = Done<String>, description = "the row and its file are gone"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "a queue or sensor still plays it")))]
-pub async fn delete(State(db): State<Db>, ApiPath(id): ApiPath<i64>) -> Result<Json<Done<String>>, ApiError> {
+pub async fn delete(
+    State(admin): State<Admin>,
+    ApiActor(actor): ApiActor,
+    State(db): State<Db>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Done<String>>, ApiError> {
     let file = find(&db, id).await?;
     let users = db.media_users(id).await?;
     if !users.is_empty() {
@@ -486,6 +453,7 @@ pub async fn delete(State(db): State<Db>, ApiPath(id): ApiPath<i64>) -> Result<J
         return Err(not_found(id));
     }
     remove_stored_file(&file).await;
+    admin.record_deleted(&actor, "media_files", id).await;
     Ok(done(id.to_string()))
 }
 

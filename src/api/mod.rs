@@ -1,8 +1,7 @@
 //! The management REST API, XSwitch-compatible: one module per resource,
-//! each with its routes and handlers, assembled here with the session and
-//! audit layers and the OpenAPI document.
+//! each with its routes and thin handlers over the admin core, assembled
+//! here with the session layer and the OpenAPI document.
 
-pub mod audit;
 pub mod auth;
 pub mod check;
 mod contract;
@@ -19,6 +18,7 @@ pub mod sessions;
 pub mod tts;
 pub mod users;
 
+use axum::extract::FromRef;
 use axum::http::header::{
     CACHE_CONTROL, CONTENT_SECURITY_POLICY, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
 };
@@ -30,6 +30,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::admin::Admin;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -145,7 +146,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 /// The whole `/api` tree. Everything but login sits behind the session
 /// layer; each area has the one guard that says who may call it, so no
-/// handler decides that for itself. The audit layer wraps it all.
+/// handler decides that for itself.
 pub fn router(state: AppState) -> Router {
     let Areas {
         admin,
@@ -169,11 +170,13 @@ pub fn router(state: AppState) -> Router {
             "default-src 'none'; frame-ancestors 'none'",
         ))
         .merge(Router::from(SwaggerUi::new("/api/docs").url("/api/openapi.json", doc)).route_layer(admin_only()))
-        .route_layer(middleware::from_fn_with_state(state.db.clone(), auth::require_session))
+        .route_layer(middleware::from_fn_with_state(
+            Admin::from_ref(&state),
+            auth::require_session,
+        ))
         .merge(public)
         .fallback(|| async { ApiError::not_found("no such API route") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(middleware::from_fn_with_state(state.db.clone(), audit::record))
         .layer(header(X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .layer(header(X_FRAME_OPTIONS, "DENY"))
         .layer(header(REFERRER_POLICY, "no-referrer"))

@@ -1,36 +1,21 @@
-//! The one list helper: every list endpoint reads the same paging and
-//! sorting parameters and answers with XSwitch's bare envelope
-//! `{page, pageCount, rowCount, data}`.
+//! Lists as the API takes and answers them: [`ListParams`] read from the
+//! query string, each list's parameters documented from its [`ListSpec`],
+//! and XSwitch's bare envelope `{page, pageCount, rowCount, data}`. What a
+//! list reads and how it queries is the store's (`store::list`).
 
 use std::collections::HashMap;
 
 use axum::extract::{FromRequestParts, Query};
 use axum::http::request::Parts;
 use serde::Serialize;
-use sqlx::FromRow;
-use sqlx::postgres::PgRow;
-use sqlx::sqlite::SqliteRow;
 
 use utoipa::openapi::Required;
 use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 
-use crate::domain::timestamp;
 use crate::error::ApiError;
-use crate::store::{Arg, Db, ListSql};
-
-pub const DEFAULT_PAGE_SIZE: i64 = 20;
-pub const MAX_PAGE_SIZE: i64 = 10_000;
-
-/// Paging, sorting and filter parameters of a list request.
-#[derive(Debug, Clone)]
-pub struct ListParams {
-    pub page: i64,
-    pub per_page: i64,
-    pub sort: Option<(String, bool)>,
-    /// Every other query parameter, for the resource's filters.
-    pub filters: HashMap<String, String>,
-}
+use crate::store::list::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+pub use crate::store::{Filter, ListParams, ListSpec, Page, like_pattern};
 
 impl<S: Send + Sync> FromRequestParts<S> for ListParams {
     type Rejection = ApiError;
@@ -44,229 +29,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ListParams {
             }
         }
         let Query(raw) = Query::<HashMap<String, String>>::from_request_parts(parts, state).await?;
-        ListParams::from_map(raw)
-    }
-}
-
-impl ListParams {
-    pub fn from_map(mut raw: HashMap<String, String>) -> Result<Self, ApiError> {
-        let page = whole_number(&mut raw, "page", 1..=i64::MAX)?.unwrap_or(1);
-        // Every spelling given is checked; the first one given counts.
-        let mut per_page = None;
-        for name in ["perPage", "page_size", "pageSize"] {
-            let value = whole_number(&mut raw, name, 1..=MAX_PAGE_SIZE)?;
-            per_page = per_page.or(value);
-        }
-        let per_page = per_page.unwrap_or(DEFAULT_PAGE_SIZE);
-        // An empty sort parameter means none; an empty number is an error.
-        let field = ["sort_field", "sortField"]
-            .map(|name| raw.remove(name).filter(|v| !v.trim().is_empty()))
-            .into_iter()
-            .flatten()
-            .next();
-        // Every spelling given is checked; the first one given counts.
-        let mut descending = None;
-        for name in ["sort_order", "sortOrder"] {
-            let Some(order) = raw.remove(name) else { continue };
-            let given = match order.trim().to_lowercase().as_str() {
-                "" => continue,
-                "asc" | "ascend" | "ascending" => false,
-                "desc" | "descend" | "descending" => true,
-                _ => return Err(ApiError::field(name, format!("'{order}' is not asc or desc"))),
-            };
-            descending = descending.or(Some(given));
-        }
-        let descending = descending.unwrap_or(false);
-        Ok(ListParams {
-            page,
-            per_page,
-            sort: field.map(|f| (f, descending)),
-            filters: raw,
-        })
-    }
-
-    fn filter(&self, name: &str) -> Option<&str> {
-        self.filters.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
-    }
-}
-
-/// A whole-number parameter within `range`, removed from `raw`; `None` when absent.
-fn whole_number(
-    raw: &mut HashMap<String, String>,
-    name: &str,
-    range: std::ops::RangeInclusive<i64>,
-) -> Result<Option<i64>, ApiError> {
-    let Some(text) = raw.remove(name) else {
-        return Ok(None);
-    };
-    let value = text
-        .trim()
-        .parse::<i64>()
-        .map_err(|_| ApiError::field(name, format!("'{text}' is not a whole number")))?;
-    if !range.contains(&value) {
-        let bound = if *range.end() == i64::MAX {
-            format!("must be {} or more", range.start())
-        } else {
-            format!("must be between {} and {}", range.start(), range.end())
-        };
-        return Err(ApiError::field(name, bound));
-    }
-    Ok(Some(value))
-}
-
-/// How one query parameter narrows a list.
-#[derive(Clone, Copy)]
-pub enum Filter {
-    /// Case-insensitive substring of a column.
-    Contains(&'static str, &'static str),
-    /// Exact match.
-    Equals(&'static str, &'static str),
-    /// Exact match, ignoring case.
-    EqualsIgnoreCase(&'static str, &'static str),
-    /// Rows at or after a time (`YYYY-MM-DD[ HH:MM:SS]`).
-    From(&'static str, &'static str),
-    /// Rows at or before a time; a bare date means its whole day.
-    Until(&'static str, &'static str),
-    /// A vendor by any of its names (`vendor_named` turns it into the code
-    /// first), matched against a column of codes.
-    Vendor(&'static str, &'static str),
-    /// Anything else: the parameter name, a function that adds conditions,
-    /// and the pattern of the values it takes (`None`: any text).
-    Custom(
-        &'static str,
-        fn(&str, &mut ListSql) -> Result<(), ApiError>,
-        Option<&'static str>,
-    ),
-}
-
-impl Filter {
-    fn param(&self) -> &'static str {
-        match self {
-            Filter::Contains(p, _)
-            | Filter::Equals(p, _)
-            | Filter::EqualsIgnoreCase(p, _)
-            | Filter::From(p, _)
-            | Filter::Until(p, _)
-            | Filter::Vendor(p, _)
-            | Filter::Custom(p, _, _) => p,
-        }
-    }
-
-    fn apply(&self, value: &str, sql: &mut ListSql) -> Result<(), ApiError> {
-        let time = |end_of_day| {
-            timestamp::parse(value, end_of_day).ok_or_else(|| {
-                ApiError::field(
-                    self.param(),
-                    format!("'{value}' is not a date (YYYY-MM-DD or YYYY-MM-DD HH:MM:SS)"),
-                )
-            })
-        };
-        match *self {
-            Filter::Contains(_, col) => sql.push(
-                |p| format!("lower({col}) LIKE {p} ESCAPE '\\'"),
-                Arg::Text(like_pattern(value)),
-            ),
-            Filter::Equals(_, col) | Filter::Vendor(_, col) => {
-                sql.push(|p| format!("{col} = {p}"), Arg::Text(value.to_string()))
-            }
-            Filter::EqualsIgnoreCase(_, col) => {
-                sql.push(|p| format!("lower({col}) = lower({p})"), Arg::Text(value.to_string()))
-            }
-            Filter::From(_, col) => sql.push(|p| format!("{col} >= {p}"), Arg::Time(time(false)?)),
-            Filter::Until(_, col) => sql.push(|p| format!("{col} <= {p}"), Arg::Time(time(true)?)),
-            Filter::Custom(_, f, _) => f(value, sql)?,
-        }
-        Ok(())
-    }
-}
-
-/// `%value%`, lower-cased, with LIKE's own wildcards escaped.
-pub fn like_pattern(value: &str) -> String {
-    let escaped = value
-        .to_lowercase()
-        .replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_");
-    format!("%{escaped}%")
-}
-
-/// What a resource's list can do.
-pub struct ListSpec {
-    pub columns: &'static str,
-    pub from: &'static str,
-    /// Always applied, e.g. `deleted_at IS NULL`.
-    pub always: &'static [&'static str],
-    pub filters: &'static [Filter],
-    /// Sortable fields as clients name them, and their columns.
-    pub sortable: &'static [(&'static str, &'static str)],
-    pub default_order: &'static str,
-}
-
-impl ListSpec {
-    /// The query for these parameters, before paging.
-    pub fn query(&self, params: &ListParams) -> Result<ListSql, ApiError> {
-        let mut sql = ListSql {
-            columns: self.columns,
-            from: self.from,
-            conditions: self.always.iter().map(|c| c.to_string()).collect(),
-            args: Vec::new(),
-            order_by: self.default_order.to_string(),
-        };
-        for filter in self.filters {
-            if let Some(value) = params.filter(filter.param()) {
-                filter.apply(value, &mut sql)?;
-            }
-        }
-        if let Some((field, descending)) = &params.sort {
-            let column = self
-                .sortable
-                .iter()
-                .find(|(name, _)| name == field)
-                .map(|(_, col)| *col)
-                .ok_or_else(|| {
-                    let names: Vec<&str> = self.sortable.iter().map(|(n, _)| *n).collect();
-                    ApiError::field(
-                        "sort_field",
-                        format!("cannot sort by '{field}'; use one of {}", names.join(", ")),
-                    )
-                })?;
-            let direction = if *descending { "DESC" } else { "ASC" };
-            // The default order follows as a tie-breaker, so pages are stable.
-            sql.order_by = format!("{column} {direction}, {}", self.default_order);
-        }
-        Ok(sql)
-    }
-
-    /// Runs the list and wraps it in XSwitch's envelope.
-    pub async fn fetch<T>(&self, db: &Db, params: &ListParams) -> Result<PageBody<T>, ApiError>
-    where
-        T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin,
-    {
-        self.fetch_within(db, params, None).await
-    }
-
-    /// Like `fetch`, within one parent: `column = id` (a queue's agents).
-    pub async fn fetch_within<T>(
-        &self,
-        db: &Db,
-        params: &ListParams,
-        parent: Option<(&'static str, i64)>,
-    ) -> Result<PageBody<T>, ApiError>
-    where
-        T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin,
-    {
-        let mut sql = self.query(params)?;
-        if let Some((column, id)) = parent {
-            sql.push(|p| format!("{column} = {p}"), Arg::Int(id));
-        }
-        let offset = (params.page - 1).saturating_mul(params.per_page);
-        let page = db.fetch_page::<T>(&sql, params.per_page, offset).await?;
-        Ok(PageBody {
-            page: params.page,
-            page_count: (page.total + params.per_page - 1) / params.per_page,
-            row_count: page.total,
-            data: page.rows,
-        })
+        Ok(ListParams::from_map(raw)?)
     }
 }
 
@@ -397,14 +160,13 @@ pub struct PageBody<T> {
     pub data: Vec<T>,
 }
 
-impl<T> PageBody<T> {
-    /// The same page with each row shown another way.
-    pub fn map<U>(self, f: impl FnMut(T) -> U) -> PageBody<U> {
+impl<T> From<Page<T>> for PageBody<T> {
+    fn from(page: Page<T>) -> PageBody<T> {
         PageBody {
-            page: self.page,
-            page_count: self.page_count,
-            row_count: self.row_count,
-            data: self.data.into_iter().map(f).collect(),
+            page: page.page,
+            page_count: page.page_count(),
+            row_count: page.total,
+            data: page.rows,
         }
     }
 }
@@ -413,7 +175,7 @@ impl<T> PageBody<T> {
 mod tests {
     use super::*;
 
-    fn params(pairs: &[(&str, &str)]) -> Result<ListParams, ApiError> {
+    fn params(pairs: &[(&str, &str)]) -> Result<ListParams, crate::store::FieldError> {
         ListParams::from_map(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
     }
 

@@ -6,19 +6,22 @@ use std::collections::BTreeSet;
 
 use axum::Json;
 use axum::extract::State;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::{ApiPath, Input, lenient};
-use super::paging::{Filter, ListParams, ListSpec, PageBody, list_query};
+use super::extract::{ApiActor, ApiPath, Input, lenient};
+use super::paging::{ListParams, Page, PageBody, list_query};
 use super::{Done, done};
+use crate::admin::Admin;
+use crate::admin::log::Action;
 use crate::domain::timestamp;
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
-use crate::store::queues::{AGENT_COLUMNS, AGENT_FROM, COLUMNS, Queue, QueueAgent, QueueFields, QueueParam};
+use crate::store::queues::{AGENTS, LIST};
+use crate::store::queues::{Queue, QueueAgent, QueueFields, QueueParam};
 use crate::store::{Constraint, Db, OrTaken};
 
 const TYPES: &[&str] = &["callcenter", "fifo"];
@@ -45,37 +48,13 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(update_param, delete_param))
 }
 
-const LIST: ListSpec = ListSpec {
-    columns: COLUMNS,
-    from: "queues",
-    always: &["deleted_at IS NULL"],
-    filters: &[
-        Filter::Contains("name", "name"),
-        Filter::EqualsIgnoreCase("type", "type"),
-    ],
-    sortable: &[
-        ("id", "id"),
-        ("name", "name"),
-        ("created_at", "created_at"),
-        ("updated_at", "updated_at"),
-    ],
-    default_order: "id",
-};
 list_query!(QueueQuery, LIST);
 
-const AGENTS: ListSpec = ListSpec {
-    columns: AGENT_COLUMNS,
-    from: AGENT_FROM,
-    always: &["a.deleted_at IS NULL"],
-    filters: &[],
-    sortable: &[("id", "a.id"), ("level", "a.level"), ("position", "a.position")],
-    default_order: "a.id",
-};
 list_query!(AgentQuery, AGENTS);
 
 /// A queue as clients send it. `moh_sound` and `greeting` take a media id,
 /// or a JSON string (or object) `{"media_path": ...}`.
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
 pub struct QueueInput {
     #[serde(default, deserialize_with = "lenient::text")]
     #[schema(schema_with = lenient::required_text::<64>, required = true, example = "test2")]
@@ -167,14 +146,14 @@ fn media_ref_schema() -> utoipa::openapi::schema::Schema {
     )
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 pub struct AgentsInput {
     #[serde(default)]
     #[schema(min_items = 1, required = true)]
     pub agents: Vec<AgentRef>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 pub struct AgentRef {
     #[serde(default, deserialize_with = "lenient::int")]
     #[schema(schema_with = lenient::required_int_schema, required = true, example = 24)]
@@ -184,7 +163,7 @@ pub struct AgentRef {
     pub agent_name: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
 pub struct ParamInput {
     /// CC for a callcenter queue, FIFO for a fifo queue.
     #[serde(default, deserialize_with = "lenient::text")]
@@ -206,13 +185,16 @@ pub struct ParamInput {
     params(QueueQuery),
     responses((status = 200, body = PageBody<Object>, description = "rows with their enabled extra parameters merged in"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn list(State(db): State<Db>, params: ListParams) -> Result<Json<PageBody<Value>>, ApiError> {
-    let page: PageBody<Queue> = LIST.fetch(&db, &params).await?;
-    let mut params = Vec::with_capacity(page.data.len());
-    for queue in &page.data {
+    let page: Page<Queue> = db.list(&LIST, &params, None).await?;
+    let mut params = Vec::with_capacity(page.rows.len());
+    for queue in &page.rows {
         params.push(db.queue_params(queue.id).await?);
     }
     let mut params = params.into_iter();
-    Ok(Json(page.map(|queue| shown(queue, &params.next().unwrap_or_default()))))
+    Ok(Json(
+        page.map(|queue| shown(queue, &params.next().unwrap_or_default()))
+            .into(),
+    ))
 }
 
 #[utoipa::path(get, path = "/api/queues/{id}", tag = "queues", params(("id" = i64, Path)),
@@ -225,23 +207,35 @@ pub async fn get_one(State(db): State<Db>, ApiPath(id): ApiPath<i64>) -> Result<
 
 #[utoipa::path(post, path = "/api/queues", tag = "queues", request_body = QueueInput,
     responses((status = 200, body = Done<String>, description = "data is the new id"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub async fn create(State(db): State<Db>, Input(input): Input<QueueInput>) -> Result<Json<Done<String>>, ApiError> {
+pub async fn create(
+    State(admin): State<Admin>,
+    ApiActor(actor): ApiActor,
+    State(db): State<Db>,
+    Input(input): Input<QueueInput>,
+) -> Result<Json<Done<String>>, ApiError> {
+    let input_logged = serde_json::to_value(&input).unwrap_or_default();
     let fields = checked(input, None)?;
     let conflict = format!("name: a queue named '{}' already exists", fields.name);
     let id = db
         .insert_queue(&fields, timestamp::now())
         .await
         .or_taken(Constraint::QueueName, || ApiError::Conflict(conflict))?;
+    admin
+        .record(&actor, "queues", Action::Create, Some(id), &input_logged)
+        .await;
     Ok(done(id.to_string()))
 }
 
 #[utoipa::path(put, path = "/api/queues/{id}", tag = "queues", params(("id" = i64, Path)), request_body = QueueInput,
     responses((status = 200, body = Done<String>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn update(
+    State(admin): State<Admin>,
+    ApiActor(actor): ApiActor,
     State(db): State<Db>,
     ApiPath(id): ApiPath<i64>,
     Input(input): Input<QueueInput>,
 ) -> Result<Json<Done<String>>, ApiError> {
+    let input_logged = serde_json::to_value(&input).unwrap_or_default();
     let current = find(&db, id).await?;
     let fields = checked(input, Some(current.fields))?;
     let conflict = format!("name: a queue named '{}' already exists", fields.name);
@@ -252,15 +246,24 @@ pub async fn update(
     {
         return Err(not_found(id));
     }
+    admin
+        .record(&actor, "queues", Action::Update, Some(id), &input_logged)
+        .await;
     Ok(done(id.to_string()))
 }
 
 #[utoipa::path(delete, path = "/api/queues/{id}", tag = "queues", params(("id" = i64, Path)),
     responses((status = 200, body = Done<String>, description = "its agents and extra parameters go too"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn delete(State(db): State<Db>, ApiPath(id): ApiPath<i64>) -> Result<Json<Done<String>>, ApiError> {
+pub async fn delete(
+    State(admin): State<Admin>,
+    ApiActor(actor): ApiActor,
+    State(db): State<Db>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Done<String>>, ApiError> {
     if !db.delete_queue(id, timestamp::now()).await? {
         return Err(not_found(id));
     }
+    admin.record_deleted(&actor, "queues", id).await;
     Ok(done(id.to_string()))
 }
 
@@ -272,17 +275,20 @@ pub async fn agents(
     params: ListParams,
 ) -> Result<Json<PageBody<Value>>, ApiError> {
     find(&db, id).await?;
-    let page: PageBody<QueueAgent> = AGENTS.fetch_within(&db, &params, Some(("a.queue_id", id))).await?;
-    Ok(Json(page.map(|a| tier(&a))))
+    let page: Page<QueueAgent> = db.list(&AGENTS, &params, Some(("a.queue_id", id))).await?;
+    Ok(Json(page.map(|a| tier(&a)).into()))
 }
 
 #[utoipa::path(post, path = "/api/queues/{id}/agents", tag = "queues", params(("id" = i64, Path)), request_body = AgentsInput,
     responses((status = 200, body = Done<Vec<QueueAgent>>, description = "the agents' tiers; an agent already in the queue keeps its tier"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn add_agents(
+    State(admin): State<Admin>,
+    ApiActor(actor): ApiActor,
     State(db): State<Db>,
     ApiPath(id): ApiPath<i64>,
     Input(input): Input<AgentsInput>,
 ) -> Result<Json<Done<Vec<Value>>>, ApiError> {
+    let input_logged = serde_json::to_value(&input).unwrap_or_default();
     find(&db, id).await?;
     if input.agents.is_empty() {
         return Err(ApiError::field("agents", "give at least one {agent_id, agent_name}"));
@@ -309,12 +315,17 @@ pub async fn add_agents(
         ));
     }
     let tiers = db.add_queue_agents(id, &wanted, timestamp::now()).await?;
+    admin
+        .record(&actor, "queues", Action::Update, Some(id), &input_logged)
+        .await;
     Ok(done(tiers.iter().map(tier).collect()))
 }
 
 #[utoipa::path(delete, path = "/api/queues/{id}/agents/{agent_id}", tag = "queues", params(("id" = i64, Path), ("agent_id" = i64, Path)),
     responses((status = 200, body = Done<String>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn remove_agent(
+    State(admin): State<Admin>,
+    ApiActor(actor): ApiActor,
     State(db): State<Db>,
     ApiPath((id, agent_id)): ApiPath<(i64, i64)>,
 ) -> Result<Json<Done<String>>, ApiError> {
@@ -322,6 +333,15 @@ pub async fn remove_agent(
     if !db.remove_queue_agent(id, agent_id, timestamp::now()).await? {
         return Err(ApiError::not_found(format!("agent {agent_id} is not in queue {id}")));
     }
+    admin
+        .record(
+            &actor,
+            "queues",
+            Action::Update,
+            Some(id),
+            &serde_json::json!({"agent_id": agent_id}),
+        )
+        .await;
     Ok(done(agent_id.to_string()))
 }
 
@@ -335,10 +355,13 @@ pub async fn params(State(db): State<Db>, ApiPath(id): ApiPath<i64>) -> Result<J
 #[utoipa::path(post, path = "/api/queues/{id}/extra_params", tag = "queues", params(("id" = i64, Path)), request_body = ParamInput,
     responses((status = 200, body = Done<i64>, description = "data is the new parameter's id"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn add_param(
+    State(admin): State<Admin>,
+    ApiActor(actor): ApiActor,
     State(db): State<Db>,
     ApiPath(id): ApiPath<i64>,
     Input(input): Input<ParamInput>,
 ) -> Result<Json<Done<i64>>, ApiError> {
+    let input_logged = serde_json::to_value(&input).unwrap_or_default();
     let queue = find(&db, id).await?;
     let realm = param_realm(&queue);
     match input.realm.as_deref().map(str::trim) {
@@ -359,16 +382,22 @@ pub async fn add_param(
         .or_taken(Constraint::QueueParam, || {
             ApiError::Conflict(format!("k: queue {id} already has '{k}'; change that one"))
         })?;
+    admin
+        .record(&actor, "queues", Action::Update, Some(id), &input_logged)
+        .await;
     Ok(done(id))
 }
 
 #[utoipa::path(put, path = "/api/queues/{id}/extra_params/{param_id}", tag = "queues", params(("id" = i64, Path), ("param_id" = i64, Path)), request_body = ParamInput,
     responses((status = 200, body = Done<String>, description = "data is the queue's id"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn update_param(
+    State(admin): State<Admin>,
+    ApiActor(actor): ApiActor,
     State(db): State<Db>,
     ApiPath((id, param_id)): ApiPath<(i64, i64)>,
     Input(input): Input<ParamInput>,
 ) -> Result<Json<Done<String>>, ApiError> {
+    let input_logged = serde_json::to_value(&input).unwrap_or_default();
     let queue = find(&db, id).await?;
     let mut param = db
         .queue_param(id, param_id)
@@ -393,12 +422,17 @@ pub async fn update_param(
         .or_taken(Constraint::QueueParam, || {
             ApiError::Conflict(format!("k: queue {id} already has '{k}'"))
         })?;
+    admin
+        .record(&actor, "queues", Action::Update, Some(id), &input_logged)
+        .await;
     Ok(done(id.to_string()))
 }
 
 #[utoipa::path(delete, path = "/api/queues/{id}/extra_params/{param_id}", tag = "queues", params(("id" = i64, Path), ("param_id" = i64, Path)),
     responses((status = 200, body = Done<String>, description = "data is the queue's id"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn delete_param(
+    State(admin): State<Admin>,
+    ApiActor(actor): ApiActor,
     State(db): State<Db>,
     ApiPath((id, param_id)): ApiPath<(i64, i64)>,
 ) -> Result<Json<Done<String>>, ApiError> {
@@ -408,6 +442,15 @@ pub async fn delete_param(
             "queue {id} has no extra parameter {param_id}"
         )));
     }
+    admin
+        .record(
+            &actor,
+            "queues",
+            Action::Update,
+            Some(id),
+            &serde_json::json!({"param_id": param_id}),
+        )
+        .await;
     Ok(done(id.to_string()))
 }
 

@@ -5,20 +5,23 @@ use std::collections::HashSet;
 
 use axum::Json;
 use axum::extract::State;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::{ApiPath, Input, lenient};
-use super::paging::{Filter, ListParams, ListSpec, PageBody, list_query};
+use super::extract::{ApiActor, ApiPath, Input, lenient};
+use super::paging::{ListParams, PageBody, list_query};
 use super::{Done, done};
+use crate::admin::Admin;
+use crate::admin::log::Action;
 use crate::domain::timestamp;
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 use crate::store::Db;
-use crate::store::sensors::{COLUMNS, DEVICE_COLUMNS, Sensor, SensorDevice, SensorFields};
+use crate::store::sensors::{DEVICES, LIST};
+use crate::store::sensors::{Sensor, SensorDevice, SensorFields};
 
 const ACTIONS: &[&str] = &["playback"];
 
@@ -31,27 +34,11 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(delete_device))
 }
 
-const LIST: ListSpec = ListSpec {
-    columns: COLUMNS,
-    from: "extn_alarms",
-    always: &["deleted_at IS NULL"],
-    filters: &[Filter::Contains("name", "name")],
-    sortable: &[("id", "id"), ("name", "name"), ("created_at", "created_at")],
-    default_order: "id DESC",
-};
 list_query!(SensorQuery, LIST);
 
-const DEVICES: ListSpec = ListSpec {
-    columns: DEVICE_COLUMNS,
-    from: "extn_alarm_devices",
-    always: &["deleted_at IS NULL"],
-    filters: &[],
-    sortable: &[("id", "id"), ("device_id", "device_id")],
-    default_order: "id DESC",
-};
 list_query!(SensorDeviceQuery, DEVICES);
 
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
 pub struct SensorInput {
     #[serde(default, deserialize_with = "lenient::text")]
     #[schema(schema_with = lenient::required_text::<128>, required = true, example = "新增传感器数据")]
@@ -88,14 +75,14 @@ fn action_schema() -> utoipa::openapi::schema::Schema {
     lenient::with_null(lenient::required_choice_schema(ACTIONS))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 pub struct DevicesInput {
     #[serde(default)]
     #[schema(min_items = 1, required = true)]
     pub data: Vec<DeviceInput>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 pub struct DeviceInput {
     #[serde(default, deserialize_with = "lenient::text")]
     #[schema(schema_with = lenient::required_text::<64>, required = true, example = "003")]
@@ -109,7 +96,7 @@ pub struct DeviceInput {
     params(SensorQuery),
     responses((status = 200, body = PageBody<Sensor>, description = "data as the JSON string it is stored as"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn list(State(db): State<Db>, params: ListParams) -> Result<Json<PageBody<Sensor>>, ApiError> {
-    Ok(Json(LIST.fetch(&db, &params).await?))
+    Ok(Json(db.list(&LIST, &params, None).await?.into()))
 }
 
 #[utoipa::path(get, path = "/api/extn_alarms/{id}", tag = "sensors", params(("id" = i64, Path)),
@@ -124,32 +111,54 @@ pub async fn get_one(State(db): State<Db>, ApiPath(id): ApiPath<i64>) -> Result<
 
 #[utoipa::path(post, path = "/api/extn_alarms", tag = "sensors", request_body = SensorInput,
     responses((status = 200, body = Done<i64>, description = "data is the new id"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
-pub async fn create(State(db): State<Db>, Input(input): Input<SensorInput>) -> Result<Json<Done<i64>>, ApiError> {
+pub async fn create(
+    State(admin): State<Admin>,
+    ApiActor(actor): ApiActor,
+    State(db): State<Db>,
+    Input(input): Input<SensorInput>,
+) -> Result<Json<Done<i64>>, ApiError> {
+    let input_logged = serde_json::to_value(&input).unwrap_or_default();
     let fields = checked(&db, input, None).await?;
-    Ok(done(db.insert_sensor(&fields, timestamp::now()).await?))
+    let id = db.insert_sensor(&fields, timestamp::now()).await?;
+    admin
+        .record(&actor, "extn_alarms", Action::Create, Some(id), &input_logged)
+        .await;
+    Ok(done(id))
 }
 
 #[utoipa::path(put, path = "/api/extn_alarms/{id}", tag = "sensors", params(("id" = i64, Path)), request_body = SensorInput,
     responses((status = 200, body = Done<String>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn update(
+    State(admin): State<Admin>,
+    ApiActor(actor): ApiActor,
     State(db): State<Db>,
     ApiPath(id): ApiPath<i64>,
     Input(input): Input<SensorInput>,
 ) -> Result<Json<Done<String>>, ApiError> {
+    let input_logged = serde_json::to_value(&input).unwrap_or_default();
     let current = find(&db, id).await?;
     let fields = checked(&db, input, Some(current.fields)).await?;
     if !db.update_sensor(id, &fields, timestamp::now()).await? {
         return Err(not_found(id));
     }
+    admin
+        .record(&actor, "extn_alarms", Action::Update, Some(id), &input_logged)
+        .await;
     Ok(done(id.to_string()))
 }
 
 #[utoipa::path(delete, path = "/api/extn_alarms/{id}", tag = "sensors", params(("id" = i64, Path)),
     responses((status = 200, body = Done<String>, description = "data is \"{}\"; the sensor's devices go too"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn delete(State(db): State<Db>, ApiPath(id): ApiPath<i64>) -> Result<Json<Done<String>>, ApiError> {
+pub async fn delete(
+    State(admin): State<Admin>,
+    ApiActor(actor): ApiActor,
+    State(db): State<Db>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Done<String>>, ApiError> {
     if !db.delete_sensor(id, timestamp::now()).await? {
         return Err(not_found(id));
     }
+    admin.record_deleted(&actor, "extn_alarms", id).await;
     Ok(done("{}".to_string()))
 }
 
@@ -162,17 +171,20 @@ pub async fn devices(
 ) -> Result<Json<PageBody<SensorDevice>>, ApiError> {
     find(&db, id).await?;
     Ok(Json(
-        DEVICES.fetch_within(&db, &params, Some(("extn_alarms_id", id))).await?,
+        db.list(&DEVICES, &params, Some(("extn_alarms_id", id))).await?.into(),
     ))
 }
 
 #[utoipa::path(post, path = "/api/extn_alarms/{id}/import", tag = "sensors", params(("id" = i64, Path)), request_body = DevicesInput,
     responses((status = 200, body = Done<String>, description = "data is \"{}\"; all devices or none, each with status init"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn import(
+    State(admin): State<Admin>,
+    ApiActor(actor): ApiActor,
     State(db): State<Db>,
     ApiPath(id): ApiPath<i64>,
     Input(input): Input<DevicesInput>,
 ) -> Result<Json<Done<String>>, ApiError> {
+    let input_logged = serde_json::to_value(&input).unwrap_or_default();
     find(&db, id).await?;
     if input.data.is_empty() {
         return Err(ApiError::field("data", "give at least one {device_id, device_name}"));
@@ -198,15 +210,32 @@ pub async fn import(
         devices.push((device_id, device.device_name.unwrap_or_default().trim().to_string()));
     }
     db.insert_sensor_devices(id, &devices, timestamp::now()).await?;
+    admin
+        .record(&actor, "extn_alarms", Action::Import, Some(id), &input_logged)
+        .await;
     Ok(done("{}".to_string()))
 }
 
 #[utoipa::path(delete, path = "/api/extn_alarms/alarm/{id}", tag = "sensors", params(("id" = i64, Path, description = "the device row's id")),
     responses((status = 200, body = Done<String>, description = "data is \"{}\""), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn delete_device(State(db): State<Db>, ApiPath(id): ApiPath<i64>) -> Result<Json<Done<String>>, ApiError> {
+pub async fn delete_device(
+    State(admin): State<Admin>,
+    ApiActor(actor): ApiActor,
+    State(db): State<Db>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Done<String>>, ApiError> {
     if !db.delete_sensor_device(id, timestamp::now()).await? {
         return Err(ApiError::not_found(format!("sensor device {id} not found")));
     }
+    admin
+        .record(
+            &actor,
+            "extn_alarms",
+            Action::Delete,
+            Some(id),
+            &serde_json::json!({"device": id}),
+        )
+        .await;
     Ok(done("{}".to_string()))
 }
 

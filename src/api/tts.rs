@@ -6,15 +6,18 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::{ApiPath, AuthUser, Input, lenient};
-use super::media::{describe_file, generated_name, media_dir};
+use super::extract::{ApiActor, ApiPath, Input, lenient};
+use super::media::{describe_file, generated_name};
+use crate::admin::Admin;
+use crate::admin::log::Action;
 use crate::domain::timestamp;
 use crate::error::{ApiError, ErrorBody};
+use crate::media::media_dir;
 use crate::state::AppState;
 use crate::store::media::{MediaFields, MediaFile};
 use crate::tts::{self, Engine, TtsError};
@@ -26,7 +29,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(speak))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 pub struct TtsInput {
     /// The engine; when given, it must be the one in the path.
     #[serde(default, deserialize_with = "lenient::text")]
@@ -43,7 +46,8 @@ pub struct TtsInput {
         (status = 502, body = ErrorBody, description = "the engine refused or failed"), (status = 503, body = ErrorBody, description = "the engine is not configured")))]
 pub async fn speak(
     State(state): State<AppState>,
-    user: AuthUser,
+    State(admin): State<Admin>,
+    ApiActor(actor): ApiActor,
     ApiPath(engine_name): ApiPath<String>,
     Input(input): Input<TtsInput>,
 ) -> Result<Json<MediaFile>, ApiError> {
@@ -111,14 +115,27 @@ pub async fn speak(
         dir_path: dir.display().to_string(),
         abs_path: path.display().to_string(),
         rel_path,
-        user_id: user.0.id,
+        user_id: actor.user_id,
         channel_uuid: uuid::Uuid::new_v4().to_string(),
         tts_key: key,
         ..Default::default()
     };
     describe_file(&mut fields, &path).await;
-    let mut rows = state.db.insert_media_files(&[fields], timestamp::now()).await?;
-    Ok(Json(rows.remove(0)))
+    let made = state
+        .db
+        .insert_media_files(&[fields], timestamp::now())
+        .await?
+        .remove(0);
+    admin
+        .record(
+            &actor,
+            "tts",
+            Action::Create,
+            Some(made.id),
+            &serde_json::json!({"engine": used.name(), "input": made.fields.description}),
+        )
+        .await;
+    Ok(Json(made))
 }
 
 /// The prompt this synthesis already made, if its file is still there.

@@ -81,14 +81,24 @@ pub struct FileRule {
     pub content_type: Option<String>,
 }
 
+/// A model name as packs list it: upper case, letters and digits only
+/// (`T21P_E2` and `t21p-e2` are one model).
+pub fn model_key(model: &str) -> String {
+    model
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
+}
+
 /// Whether a `[formats]` entry (`GRP*` or `X3`) names a model; both are
-/// compared as `model_key`s.
-pub fn names_model(entry: &str, model_key: &str) -> bool {
-    let key = crate::provision::render::model_key(entry);
+/// compared as `model_key`s (`model` is one already).
+pub fn names_model(entry: &str, model: &str) -> bool {
+    let key = model_key(entry);
     if entry.ends_with('*') {
-        model_key.starts_with(&key)
+        model.starts_with(&key)
     } else {
-        model_key == key
+        model == key
     }
 }
 

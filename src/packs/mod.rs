@@ -21,10 +21,10 @@ use regex::Regex;
 use rust_embed::RustEmbed;
 
 use self::agents::{AgentTable, PhoneAgent};
-use self::manifest::{Manifest, Problem, line_of};
+use self::manifest::{Manifest, Problem, line_of, model_key};
 use self::routes::{FileKind, FileMatch, MacCase, RouteEntry, RouteSpec, RouteTable};
 use crate::domain::{Mac, UnknownVendor, Vendor};
-use crate::provision::render::{Budget, RenderContext, RenderError, Rendered, Templates, model_key, well_formed};
+use crate::provision::render::{Budget, RenderContext, RenderError, Rendered, Templates, well_formed};
 
 #[derive(RustEmbed)]
 #[folder = "templates/"]
@@ -595,17 +595,10 @@ impl Packs {
         Some((mac?, vendors))
     }
 
-    /// The models a family knows and how many lines each takes, by
-    /// `model_key`. A model it does not list has no limit.
-    pub fn model_lines(&self, vendor: Vendor) -> HashMap<String, usize> {
-        self.pack(vendor)
-            .map(|p| {
-                p.models
-                    .iter()
-                    .filter_map(|(m, lines)| Some((m.clone(), usize::try_from(*lines).ok()?)))
-                    .collect()
-            })
-            .unwrap_or_default()
+    /// How many lines `model` of `vendor` takes, if the family lists it.
+    pub fn line_limit(&self, vendor: Vendor, model: &str) -> Option<usize> {
+        let lines = *self.pack(vendor)?.models.get(&model_key(model))?;
+        usize::try_from(lines).ok()
     }
 
     /// What the pack writes for this phone: each `[values.X]` map looked

@@ -357,7 +357,7 @@ fn only_a_phones_own_logs_overrides_and_contacts_are_uploadable() {
 #[test]
 fn models_give_lines_and_format_generations() {
     let packs = builtin();
-    assert_eq!(packs.model_lines(v("grandstream"))["GXP2170"], 6);
+    assert_eq!(packs.line_limit(v("grandstream"), "GXP2170"), Some(6));
     let mut ctx = RenderContext::fixture();
     let format = |packs: &Packs, vendor: &str, model: &str, ctx: &mut RenderContext| {
         ctx.device.model = model.into();
@@ -502,7 +502,7 @@ fn a_made_up_family_in_the_data_dir_joins_the_built_in_ones() {
     ctx.settings.transport = "tls".into();
     let body = packs.render(acme, &entry.template, &ctx).unwrap().body;
     assert!(body.starts_with("line1=1001@pbx.example.com;S\n"), "{body}");
-    assert_eq!(packs.model_lines(acme)["A1"], 2);
+    assert_eq!(packs.line_limit(acme, "A1"), Some(2));
     assert!(packs.vendor("yealink").is_ok(), "the built-in packs are still there");
 }
 
@@ -565,7 +565,7 @@ fn an_override_manifest_changes_only_what_it_names() {
     let loaded = Packs::load(&dir.path().join("templates"));
     assert_eq!(loaded.problems, Vec::<Problem>::new());
     let packs = loaded.packs;
-    assert_eq!(packs.model_lines(v("snom"))["D785"], 1);
+    assert_eq!(packs.line_limit(v("snom"), "D785"), Some(1));
     assert!(
         packs
             .resolve("000413AABBCC.xml")

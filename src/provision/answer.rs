@@ -46,6 +46,47 @@ pub struct PhoneRequest<'a> {
     pub if_none_match: Option<&'a str>,
 }
 
+impl<'a> PhoneRequest<'a> {
+    /// A phone's plain GET of a file by name, which carries nothing else:
+    /// a TFTP read, or the pre-render standing in for the phone's next fetch.
+    pub fn get(peer: IpAddr, path: &'a str, host: &'a str, scheme: &'a str) -> PhoneRequest<'a> {
+        PhoneRequest {
+            peer,
+            path,
+            vendor_hint: None,
+            user_agent: "",
+            host,
+            scheme,
+            from_phone: true,
+            mask_secrets: false,
+            method: "GET",
+            target: "",
+            authorization: None,
+            if_none_match: None,
+        }
+    }
+
+    /// An administrator's look at a file (a preview, `sipprov render`): not
+    /// a phone's fetch, so neither tracked, throttled nor cached.
+    pub fn look(path: &'a str, host: &'a str) -> PhoneRequest<'a> {
+        PhoneRequest {
+            from_phone: false,
+            ..PhoneRequest::get(std::net::Ipv4Addr::LOCALHOST.into(), path, host, "http")
+        }
+    }
+}
+
+/// One file of a phone, as an administrator previews it.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct PreviewFile {
+    pub name: String,
+    /// Where the phone fetches it.
+    pub url: String,
+    pub content_type: String,
+    /// As the phone gets it, with every password shown as `********`.
+    pub body: String,
+}
+
 /// What a phone gets.
 #[derive(Clone)]
 pub enum Answer {
@@ -84,6 +125,30 @@ pub(super) struct Wanted<'r> {
 struct Seen {
     vendor: Option<Vendor>,
     kind: Option<FileKind>,
+}
+
+impl Provisioner {
+    /// The files a phone of this vendor and MAC would get from `host`,
+    /// rendered, every password masked.
+    pub async fn preview(&self, vendor: Vendor, mac: Mac, host: &str) -> Vec<PreviewFile> {
+        let mut files = Vec::new();
+        for (name, _) in self.packs.current().phone_files(vendor, mac) {
+            let request = PhoneRequest {
+                vendor_hint: Some(vendor),
+                mask_secrets: true,
+                ..PhoneRequest::look(&name, host)
+            };
+            if let Answer::File(rendered) = self.answer(&request).await {
+                files.push(PreviewFile {
+                    url: format!("http://{host}/prov/{name}"),
+                    content_type: rendered.content_type.to_string(),
+                    body: rendered.body.to_string(),
+                    name,
+                });
+            }
+        }
+        files
+    }
 }
 
 impl Provisioner {

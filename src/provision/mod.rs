@@ -27,7 +27,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-pub use self::answer::{Answer, MASK, PhoneRequest};
+pub use self::answer::{Answer, MASK, PhoneRequest, PreviewFile};
 pub use self::http::{OverTls, PublicUrl, router, valid_host};
 
 use self::cache::RenderCache;
@@ -77,6 +77,20 @@ pub struct Provisioner {
 struct Feed {
     seen: i64,
     caught_up_at: Instant,
+}
+
+impl Provisioner {
+    /// What the phone side counts itself, for a metrics scrape.
+    pub fn counted(&self) -> crate::metrics::PhoneSide {
+        let stats = self.cache.stats();
+        crate::metrics::PhoneSide {
+            cache_hits: stats.hits,
+            cache_misses: stats.misses,
+            cache_evictions: stats.evictions,
+            cache_bytes: self.cache.bytes(),
+            throttled_networks: self.miss_limiter.throttled_networks(),
+        }
+    }
 }
 
 impl Provisioner {

@@ -23,16 +23,6 @@ use tera::{Context, Tera};
 use crate::domain::SiteTimeZone;
 use crate::packs::manifest::Problem;
 
-/// A model name as packs list it: upper case, letters and digits only
-/// (`T21P_E2` and `t21p-e2` are one model).
-pub fn model_key(model: &str) -> String {
-    model
-        .chars()
-        .filter(char::is_ascii_alphanumeric)
-        .map(|c| c.to_ascii_uppercase())
-        .collect()
-}
-
 /// The phone as its templates see it.
 #[derive(Debug, Clone, Serialize)]
 pub struct DeviceView {

@@ -18,8 +18,7 @@ use std::time::Duration;
 use tokio::net::UdpSocket;
 use tokio::sync::Semaphore;
 
-use super::{Answer, PhoneRequest};
-use crate::state::AppState;
+use super::{Answer, PhoneRequest, Provisioner};
 
 const RRQ: u16 = 1;
 const WRQ: u16 = 2;
@@ -209,20 +208,24 @@ fn to_netascii(body: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Where phones find the HTTP side, for the provisioning URL that common
-/// files carry.
+/// How the TFTP side answers.
 #[derive(Debug, Clone, Copy)]
-pub struct HttpSide {
-    pub port: u16,
+pub struct TftpOptions {
+    /// Where phones find the HTTP side, for the provisioning URL that
+    /// common files carry.
+    pub http_port: u16,
     pub tls: bool,
+    /// Whether files that carry passwords go out over TFTP, which has no
+    /// encryption.
+    pub serve_secrets: bool,
 }
 
 /// Serves read requests on `socket` until `shutdown` resolves. Each
 /// transfer runs from a port of its own, as RFC 1350 requires.
 pub async fn serve(
     socket: UdpSocket,
-    state: AppState,
-    http: HttpSide,
+    phones: Arc<Provisioner>,
+    options: TftpOptions,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
     let slots = Arc::new(Semaphore::new(MAX_TRANSFERS));
@@ -272,7 +275,7 @@ pub async fn serve(
             slots.clone().try_acquire_owned().ok()
         };
         let Some(slot) = slot else {
-            state.provisioner.metrics.tftp("refused");
+            phones.metrics.tftp("refused");
             if !busy {
                 active.lock().expect("tftp lock").end(peer);
             }
@@ -281,9 +284,9 @@ pub async fn serve(
                 .await;
             continue;
         };
-        let (state, active) = (state.clone(), active.clone());
+        let (phones, active) = (phones.clone(), active.clone());
         tokio::spawn(async move {
-            if let Err(err) = answer_request(&state, bind_ip, peer, http, request).await {
+            if let Err(err) = answer_request(&phones, bind_ip, peer, options, request).await {
                 tracing::debug!(peer = %peer, error = %err, "tftp transfer socket");
             }
             active.lock().expect("tftp lock").end(peer);
@@ -334,10 +337,10 @@ impl Transfers {
 }
 
 async fn answer_request(
-    state: &AppState,
+    phones: &Provisioner,
     bind_ip: IpAddr,
     peer: SocketAddr,
-    http: HttpSide,
+    options: TftpOptions,
     request: ReadRequest,
 ) -> std::io::Result<()> {
     let socket = UdpSocket::bind(SocketAddr::new(bind_ip, 0)).await?;
@@ -345,37 +348,28 @@ async fn answer_request(
     // The address the phone reaches sipprov at, even on a wildcard listener.
     let local = socket.local_addr()?.ip();
     let host = match local {
-        IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => format!("[{v6}]:{}", http.port),
-        _ => format!("{}:{}", local.to_canonical(), http.port),
+        IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => format!("[{v6}]:{}", options.http_port),
+        _ => format!("{}:{}", local.to_canonical(), options.http_port),
     };
     let name = request.file.trim_start_matches('/');
-    let secret = state
+    let secret = phones
         .packs
         .current()
         .resolve(name.rsplit('/').next().unwrap_or(name))
         .is_some_and(|m| m.kind.carries_secrets());
-    let answer = if secret && !state.settings.tftp_serve_secrets {
+    let answer = if secret && !options.serve_secrets {
         Answer::NotFound
     } else {
-        state
-            .provisioner
-            .answer(&PhoneRequest {
-                peer: peer.ip().to_canonical(),
-                path: name,
-                vendor_hint: None,
-                user_agent: "",
-                host: &host,
-                scheme: if http.tls { "https" } else { "http" },
-                from_phone: true,
-                mask_secrets: false,
-                method: "GET",
-                target: "",
-                authorization: None,
-                if_none_match: None,
-            })
+        phones
+            .answer(&PhoneRequest::get(
+                peer.ip().to_canonical(),
+                name,
+                &host,
+                if options.tls { "https" } else { "http" },
+            ))
             .await
     };
-    let metrics = &state.provisioner.metrics;
+    let metrics = &phones.metrics;
     let body = match answer {
         Answer::File(rendered) => rendered.body.as_bytes().to_vec(),
         // Unknown, refused or unauthorised all read the same, as over HTTP.

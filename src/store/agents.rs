@@ -6,6 +6,8 @@ use sqlx::{AssertSqlSafe, FromRow};
 use time::OffsetDateTime;
 
 use super::extensions::{Extension, ExtensionFields, bind_fields};
+use super::list::{Filter, ListSpec};
+use super::logs::{NewLogEntry, commit_one_row, log_in_tx};
 use super::{Backend, Db, Result, on_db};
 use crate::domain::timestamp::{self, RowTimes};
 
@@ -103,6 +105,7 @@ impl Db {
         password_hash: &str,
         extension: Option<&ExtensionFields>,
         now: OffsetDateTime,
+        log: &NewLogEntry,
     ) -> Result<(i64, i64)> {
         on_db!(self, pool => {
             let mut tx = pool.begin_write().await?;
@@ -116,20 +119,24 @@ impl Db {
                 sqlx::query("UPDATE extensions SET user_id = $1 WHERE id = $2")
                     .bind(id).bind(user.extn_id).execute(&mut *tx).await?;
             }
+            log_in_tx!(tx, log, Some(id), 1, now);
             tx.commit().await?;
             Ok((id, user.extn_id))
         })
     }
 
     /// Writes every field; returns false when the user is gone.
-    pub async fn update_user(&self, id: i64, f: &UserFields, now: OffsetDateTime) -> Result<bool> {
-        on_db!(self, pool => bind_user!(sqlx::query(UPDATE).bind(id), f).bind(now)
-            .execute(pool).await.map(|r| r.rows_affected() == 1))
+    pub async fn update_user(&self, id: i64, f: &UserFields, now: OffsetDateTime, log: &NewLogEntry) -> Result<bool> {
+        on_db!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let done = bind_user!(sqlx::query(UPDATE).bind(id), f).bind(now).execute(&mut *tx).await?;
+            commit_one_row!(tx, done, log, id, now)
+        })
     }
 
     /// Deletes a user with its queue memberships and sessions. Its
     /// extensions stay, unowned (user 0), since phones may still use them.
-    pub async fn delete_user(&self, id: i64, now: OffsetDateTime) -> Result<bool> {
+    pub async fn delete_user(&self, id: i64, now: OffsetDateTime, log: &NewLogEntry) -> Result<bool> {
         on_db!(self, pool => {
             let mut tx = pool.begin_write().await?;
             let done = sqlx::query("UPDATE users SET deleted_at = $2, updated_at = $2 WHERE id = $1 AND deleted_at IS NULL")
@@ -139,8 +146,7 @@ impl Db {
             sqlx::query("UPDATE extensions SET user_id = 0, updated_at = $2 WHERE user_id = $1")
                 .bind(id).bind(now).execute(&mut *tx).await?;
             sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
-            tx.commit().await?;
-            Ok(done.rows_affected() == 1)
+            commit_one_row!(tx, done, log, id, now)
         })
     }
 
@@ -160,3 +166,23 @@ impl Db {
             .bind(id).fetch_all(pool).await)
     }
 }
+
+pub const LIST: ListSpec = ListSpec {
+    columns: COLUMNS,
+    from: "users",
+    always: &["deleted_at IS NULL"],
+    filters: &[
+        Filter::EqualsIgnoreCase("type", "type"),
+        Filter::Contains("login", "login"),
+        Filter::Contains("name", "name"),
+    ],
+    sortable: &[
+        ("id", "id"),
+        ("login", "login"),
+        ("name", "name"),
+        ("type", "type"),
+        ("created_at", "created_at"),
+        ("updated_at", "updated_at"),
+    ],
+    default_order: "id",
+};

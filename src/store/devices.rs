@@ -5,6 +5,10 @@ use serde::Serialize;
 use sqlx::{AssertSqlSafe, FromRow};
 use time::OffsetDateTime;
 
+use super::Arg;
+use super::fetches::{PENDING_COLUMNS, UNCLAIMED};
+use super::list::{FieldError, Filter, ListSpec, ListSql, like_pattern};
+use super::logs::{NewLogEntry, commit_one_row, log_in_tx};
 use super::{Backend, Db, Result, on_db, values_placeholders};
 use crate::domain::timestamp;
 
@@ -98,6 +102,7 @@ impl Db {
         rows: Vec<DeviceFields>,
         now: OffsetDateTime,
         written: &(dyn Fn(usize) + Sync),
+        log: &NewLogEntry,
     ) -> Result<Vec<Device>> {
         if rows.is_empty() {
             return Ok(Vec::new());
@@ -132,6 +137,7 @@ impl Db {
                 }
                 q.execute(&mut *tx).await?;
             }
+            log_in_tx!(tx, log, ids.first().copied(), ids.len(), now);
             tx.commit().await?;
             ids
         });
@@ -158,7 +164,13 @@ impl Db {
     }
 
     /// Rewrites a record and its lines; false when it is gone.
-    pub async fn update_device(&self, id: i64, f: &DeviceFields, now: OffsetDateTime) -> Result<bool> {
+    pub async fn update_device(
+        &self,
+        id: i64,
+        f: &DeviceFields,
+        now: OffsetDateTime,
+        log: &NewLogEntry,
+    ) -> Result<bool> {
         on_db!(self, pool => {
             let mut tx = pool.begin_write().await?;
             let done = sqlx::query(
@@ -174,20 +186,20 @@ impl Db {
                 sqlx::query("INSERT INTO device_provision_lines (device_id, position, mac, extension_id) VALUES ($1, $2, $3, $4)")
                     .bind(id).bind(pos as i64 + 1).bind(&f.mac).bind(*ext).execute(&mut *tx).await?;
             }
+            log_in_tx!(tx, log, Some(id), 1, now);
             tx.commit().await?;
             Ok(true)
         })
     }
 
     /// Soft-deletes a record; its lines go, so the MAC and extensions are free again.
-    pub async fn delete_device(&self, id: i64, now: OffsetDateTime) -> Result<bool> {
+    pub async fn delete_device(&self, id: i64, now: OffsetDateTime, log: &NewLogEntry) -> Result<bool> {
         on_db!(self, pool => {
             let mut tx = pool.begin_write().await?;
             let done = sqlx::query("UPDATE device_provisions SET deleted_at = $2, updated_at = $2 WHERE id = $1 AND deleted_at IS NULL")
                 .bind(id).bind(now).execute(&mut *tx).await?;
             sqlx::query("DELETE FROM device_provision_lines WHERE device_id = $1").bind(id).execute(&mut *tx).await?;
-            tx.commit().await?;
-            Ok(done.rows_affected() == 1)
+            commit_one_row!(tx, done, log, id, now)
         })
     }
 }
@@ -209,6 +221,9 @@ macro_rules! phone_lines_sql {
         )
     };
 }
+
+/// The phones' lines, every phone's (see [`Db::phone_lines`]).
+pub const PHONE_LINES_SQL: &str = phone_lines_sql!("");
 
 /// One line of a phone, with what its configuration needs.
 #[derive(Debug, Clone, FromRow)]
@@ -246,7 +261,7 @@ impl Db {
 
     /// [`Db::phone_lines`] of every phone with a live record.
     pub async fn all_phones_lines(&self) -> Result<Vec<PhoneLine>> {
-        on_db!(self, pool => sqlx::query_as(phone_lines_sql!("")).fetch_all(pool).await)
+        on_db!(self, pool => sqlx::query_as(PHONE_LINES_SQL).fetch_all(pool).await)
     }
 }
 
@@ -328,4 +343,77 @@ impl Db {
         ))
         .fetch_all(pool).await)
     }
+}
+
+pub const LIST: ListSpec = ListSpec {
+    columns: COLUMNS,
+    from: "device_provisions",
+    always: &["deleted_at IS NULL"],
+    filters: &[
+        Filter::Contains("name", "name"),
+        Filter::Contains("type", "type"),
+        // Any name of the family finds all its records (`gs` finds `潮流`):
+        // `vendor_named` turns the name into the code first.
+        Filter::Vendor("vendor", "vendor_code"),
+        Filter::Custom("mac", mac_filter, Some(MAC_PART)),
+        Filter::Custom("extn", extn_filter, None),
+    ],
+    sortable: &[
+        ("id", "id"),
+        ("name", "name"),
+        ("vendor", "vendor_code"),
+        ("mac", "mac"),
+        ("type", "type"),
+        ("created_at", "created_at"),
+        ("updated_at", "updated_at"),
+    ],
+    default_order: "id",
+};
+
+/// Unknown phones that asked for a configuration, newest first; a MAC
+/// leaves the list once a record claims it.
+pub const PENDING: ListSpec = ListSpec {
+    columns: PENDING_COLUMNS,
+    from: "pending_phones",
+    always: &[UNCLAIMED],
+    filters: &[
+        Filter::Custom("mac", mac_filter, Some(MAC_PART)),
+        Filter::Vendor("vendor", "vendor"),
+    ],
+    sortable: &[
+        ("mac", "mac"),
+        ("vendor", "vendor"),
+        ("first_seen", "first_seen"),
+        ("last_seen", "last_seen"),
+        ("count", "count"),
+    ],
+    default_order: "last_seen DESC, mac",
+};
+
+/// What `mac_filter` takes: some hex digits among `:-. `, or blank.
+pub const MAC_PART: &str = r"^\s*([0-9A-Fa-f:.\- ]*[0-9A-Fa-f][0-9A-Fa-f:.\- ]*)?\s*$";
+
+/// Part of a MAC, in any of its spellings.
+pub fn mac_filter(value: &str, sql: &mut ListSql) -> std::result::Result<(), FieldError> {
+    let digits: String = value.chars().filter(|c| !":-. ".contains(*c)).collect();
+    if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(FieldError::new(
+            "mac",
+            format!("'{value}' is not (part of) a MAC address"),
+        ));
+    }
+    sql.push(
+        |p| format!("mac LIKE {p} ESCAPE '\\'"),
+        Arg::Text(like_pattern(&digits)),
+    );
+    Ok(())
+}
+
+/// Records with a line whose extension number contains the value.
+pub fn extn_filter(value: &str, sql: &mut ListSql) -> std::result::Result<(), FieldError> {
+    sql.push(
+        |p| format!("id IN (SELECT l.device_id FROM device_provision_lines l JOIN extensions e ON e.id = l.extension_id WHERE lower(e.extn) LIKE {p} ESCAPE '\\')"),
+        Arg::Text(like_pattern(value)),
+    );
+    Ok(())
 }

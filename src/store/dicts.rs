@@ -4,7 +4,8 @@ use serde::Serialize;
 use sqlx::{AssertSqlSafe, FromRow};
 use time::OffsetDateTime;
 
-use super::{Db, Result, on_db};
+use super::logs::{NewLogEntry, commit_one_row, log_in_tx};
+use super::{Backend, Db, Result, on_db};
 use crate::domain::timestamp::RowTimes;
 
 pub const COLUMNS: &str = "id, realm, k, v, d, o, created_at, updated_at, deleted_at";
@@ -47,21 +48,35 @@ impl Db {
         on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await)
     }
 
-    pub async fn insert_dict(&self, f: &DictFields, now: OffsetDateTime) -> Result<i64> {
-        on_db!(self, pool => sqlx::query_scalar(
-            "INSERT INTO dicts (realm, k, v, d, o, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id")
-            .bind(&f.realm).bind(&f.k).bind(&f.v).bind(&f.d).bind(f.o).bind(now).fetch_one(pool).await)
+    pub async fn insert_dict(&self, f: &DictFields, now: OffsetDateTime, log: &NewLogEntry) -> Result<i64> {
+        on_db!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO dicts (realm, k, v, d, o, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id")
+                .bind(&f.realm).bind(&f.k).bind(&f.v).bind(&f.d).bind(f.o).bind(now).fetch_one(&mut *tx).await?;
+            log_in_tx!(tx, log, Some(id), 1, now);
+            tx.commit().await?;
+            Ok(id)
+        })
     }
 
-    pub async fn update_dict(&self, id: i64, f: &DictFields, now: OffsetDateTime) -> Result<bool> {
-        on_db!(self, pool => sqlx::query(
-            "UPDATE dicts SET realm = $2, k = $3, v = $4, d = $5, o = $6, updated_at = $7 WHERE id = $1 AND deleted_at IS NULL")
-            .bind(id).bind(&f.realm).bind(&f.k).bind(&f.v).bind(&f.d).bind(f.o).bind(now)
-            .execute(pool).await.map(|r| r.rows_affected() == 1))
+    pub async fn update_dict(&self, id: i64, f: &DictFields, now: OffsetDateTime, log: &NewLogEntry) -> Result<bool> {
+        on_db!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let done = sqlx::query(
+                "UPDATE dicts SET realm = $2, k = $3, v = $4, d = $5, o = $6, updated_at = $7 WHERE id = $1 AND deleted_at IS NULL")
+                .bind(id).bind(&f.realm).bind(&f.k).bind(&f.v).bind(&f.d).bind(f.o).bind(now)
+                .execute(&mut *tx).await?;
+            commit_one_row!(tx, done, log, id, now)
+        })
     }
 
-    pub async fn delete_dict(&self, id: i64, now: OffsetDateTime) -> Result<bool> {
-        on_db!(self, pool => sqlx::query("UPDATE dicts SET deleted_at = $2, updated_at = $2 WHERE id = $1 AND deleted_at IS NULL")
-            .bind(id).bind(now).execute(pool).await.map(|r| r.rows_affected() == 1))
+    pub async fn delete_dict(&self, id: i64, now: OffsetDateTime, log: &NewLogEntry) -> Result<bool> {
+        on_db!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let done = sqlx::query("UPDATE dicts SET deleted_at = $2, updated_at = $2 WHERE id = $1 AND deleted_at IS NULL")
+                .bind(id).bind(now).execute(&mut *tx).await?;
+            commit_one_row!(tx, done, log, id, now)
+        })
     }
 }

@@ -34,6 +34,9 @@ pub enum Error {
     Unique(Constraint),
     #[error("a reference does not hold ({0:?})")]
     ForeignKey(Constraint),
+    /// A list parameter that cannot be read.
+    #[error(transparent)]
+    Field(#[from] super::list::FieldError),
     #[error(transparent)]
     Other(sqlx::Error),
 }

@@ -4,6 +4,8 @@ use serde::Serialize;
 use sqlx::{AssertSqlSafe, FromRow};
 use time::OffsetDateTime;
 
+use super::list::{Filter, ListSpec};
+use super::logs::{NewLogEntry, commit_one_row, log_in_tx};
 use super::{Backend, Db, Result, on_db};
 use crate::domain::timestamp::RowTimes;
 
@@ -93,7 +95,12 @@ impl Db {
     }
 
     /// Inserts all or none; returns the new rows in order.
-    pub async fn insert_extensions(&self, rows: Vec<ExtensionFields>, now: OffsetDateTime) -> Result<Vec<Extension>> {
+    pub async fn insert_extensions(
+        &self,
+        rows: Vec<ExtensionFields>,
+        now: OffsetDateTime,
+        log: &NewLogEntry,
+    ) -> Result<Vec<Extension>> {
         let ids = on_db!(self, pool => {
             let mut tx = pool.begin_write().await?;
             let mut ids = Vec::with_capacity(rows.len());
@@ -101,6 +108,7 @@ impl Db {
                 let id: i64 = bind_fields!(sqlx::query_scalar(INSERT), f).bind(now).fetch_one(&mut *tx).await?;
                 ids.push(id);
             }
+            log_in_tx!(tx, log, ids.first().copied(), ids.len(), now);
             tx.commit().await?;
             ids
         });
@@ -116,18 +124,26 @@ impl Db {
     }
 
     /// Writes every field; returns false when the extension is gone.
-    pub async fn update_extension(&self, id: i64, f: &ExtensionFields, now: OffsetDateTime) -> Result<bool> {
+    pub async fn update_extension(
+        &self,
+        id: i64,
+        f: &ExtensionFields,
+        now: OffsetDateTime,
+        log: &NewLogEntry,
+    ) -> Result<bool> {
         on_db!(self, pool => {
-            let done = bind_fields!(sqlx::query(UPDATE).bind(id), f).bind(now).execute(pool).await?;
-            Ok(done.rows_affected() == 1)
+            let mut tx = pool.begin_write().await?;
+            let done = bind_fields!(sqlx::query(UPDATE).bind(id), f).bind(now).execute(&mut *tx).await?;
+            commit_one_row!(tx, done, log, id, now)
         })
     }
 
-    pub async fn delete_extension(&self, id: i64, now: OffsetDateTime) -> Result<bool> {
+    pub async fn delete_extension(&self, id: i64, now: OffsetDateTime, log: &NewLogEntry) -> Result<bool> {
         on_db!(self, pool => {
+            let mut tx = pool.begin_write().await?;
             let done = sqlx::query("UPDATE extensions SET deleted_at = $2, updated_at = $2 WHERE id = $1 AND deleted_at IS NULL")
-                .bind(id).bind(now).execute(pool).await?;
-            Ok(done.rows_affected() == 1)
+                .bind(id).bind(now).execute(&mut *tx).await?;
+            commit_one_row!(tx, done, log, id, now)
         })
     }
 
@@ -157,3 +173,24 @@ impl Db {
             .collect())
     }
 }
+
+pub const LIST: ListSpec = ListSpec {
+    columns: COLUMNS,
+    from: "extensions",
+    always: &["deleted_at IS NULL"],
+    filters: &[
+        Filter::Contains("extn", "extn"),
+        Filter::Contains("name", "name"),
+        Filter::Equals("domain", "domain"),
+        Filter::Equals("context", "context"),
+    ],
+    sortable: &[
+        ("id", "id"),
+        ("extn", "extn"),
+        ("name", "name"),
+        ("domain", "domain"),
+        ("created_at", "created_at"),
+        ("updated_at", "updated_at"),
+    ],
+    default_order: "id",
+};

@@ -1,14 +1,39 @@
-//! The one paged query every list endpoint runs: a count and a page of rows
-//! from the same `FROM … WHERE …`.
+//! The one list helper: the paging, sorting and filter parameters every
+//! list reads ([`ListParams`]), what each resource's list can do
+//! ([`ListSpec`]), and the paged query they make: a count and a page of
+//! rows from the same `FROM … WHERE …`.
+
+use std::collections::HashMap;
 
 use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{AssertSqlSafe, FromRow};
 
 use super::{Arg, Db, Result, bind_args, on_db};
+use crate::domain::timestamp;
 
-/// A list query assembled from static pieces chosen by the API layer; user
-/// input only ever arrives through `args`.
+pub const DEFAULT_PAGE_SIZE: i64 = 20;
+pub const MAX_PAGE_SIZE: i64 = 10_000;
+
+/// A list parameter that cannot be read: the parameter and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct FieldError {
+    pub field: String,
+    pub reason: String,
+}
+
+impl FieldError {
+    pub fn new(field: &str, reason: impl std::fmt::Display) -> FieldError {
+        FieldError {
+            field: field.to_string(),
+            reason: reason.to_string(),
+        }
+    }
+}
+
+/// A list query assembled from static pieces chosen by a [`ListSpec`];
+/// user input only ever arrives through `args`.
 #[derive(Debug, Clone)]
 pub struct ListSql {
     /// Column list, e.g. `id, name, mac`.
@@ -21,11 +46,39 @@ pub struct ListSql {
     pub order_by: String,
 }
 
-/// One page of rows and the total that matched.
+/// One page of rows, the total that matched, and where the page is.
 #[derive(Debug)]
 pub struct Page<T> {
     pub rows: Vec<T>,
     pub total: i64,
+    pub page: i64,
+    pub per_page: i64,
+}
+
+impl<T> Page<T> {
+    /// No rows, as shown for a search that was refused.
+    pub fn empty() -> Page<T> {
+        Page {
+            rows: Vec::new(),
+            total: 0,
+            page: 1,
+            per_page: 1,
+        }
+    }
+
+    /// The same page with each row shown another way.
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            rows: self.rows.into_iter().map(f).collect(),
+            total: self.total,
+            page: self.page,
+            per_page: self.per_page,
+        }
+    }
+
+    pub fn page_count(&self) -> i64 {
+        (self.total + self.per_page - 1) / self.per_page
+    }
 }
 
 impl ListSql {
@@ -45,11 +98,222 @@ impl ListSql {
     }
 }
 
+/// Paging, sorting and filter parameters of a list request.
+#[derive(Debug, Clone)]
+pub struct ListParams {
+    pub page: i64,
+    pub per_page: i64,
+    pub sort: Option<(String, bool)>,
+    /// Every other query parameter, for the resource's filters.
+    pub filters: HashMap<String, String>,
+}
+
+impl ListParams {
+    pub fn from_map(mut raw: HashMap<String, String>) -> std::result::Result<Self, FieldError> {
+        let page = whole_number(&mut raw, "page", 1..=i64::MAX)?.unwrap_or(1);
+        // Every spelling given is checked; the first one given counts.
+        let mut per_page = None;
+        for name in ["perPage", "page_size", "pageSize"] {
+            let value = whole_number(&mut raw, name, 1..=MAX_PAGE_SIZE)?;
+            per_page = per_page.or(value);
+        }
+        let per_page = per_page.unwrap_or(DEFAULT_PAGE_SIZE);
+        // An empty sort parameter means none; an empty number is an error.
+        let field = ["sort_field", "sortField"]
+            .map(|name| raw.remove(name).filter(|v| !v.trim().is_empty()))
+            .into_iter()
+            .flatten()
+            .next();
+        // Every spelling given is checked; the first one given counts.
+        let mut descending = None;
+        for name in ["sort_order", "sortOrder"] {
+            let Some(order) = raw.remove(name) else { continue };
+            let given = match order.trim().to_lowercase().as_str() {
+                "" => continue,
+                "asc" | "ascend" | "ascending" => false,
+                "desc" | "descend" | "descending" => true,
+                _ => return Err(FieldError::new(name, format!("'{order}' is not asc or desc"))),
+            };
+            descending = descending.or(Some(given));
+        }
+        let descending = descending.unwrap_or(false);
+        Ok(ListParams {
+            page,
+            per_page,
+            sort: field.map(|f| (f, descending)),
+            filters: raw,
+        })
+    }
+
+    pub fn filter(&self, name: &str) -> Option<&str> {
+        self.filters.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
+    }
+}
+
+/// A whole-number parameter within `range`, removed from `raw`; `None` when absent.
+fn whole_number(
+    raw: &mut HashMap<String, String>,
+    name: &str,
+    range: std::ops::RangeInclusive<i64>,
+) -> std::result::Result<Option<i64>, FieldError> {
+    let Some(text) = raw.remove(name) else {
+        return Ok(None);
+    };
+    let value = text
+        .trim()
+        .parse::<i64>()
+        .map_err(|_| FieldError::new(name, format!("'{text}' is not a whole number")))?;
+    if !range.contains(&value) {
+        let bound = if *range.end() == i64::MAX {
+            format!("must be {} or more", range.start())
+        } else {
+            format!("must be between {} and {}", range.start(), range.end())
+        };
+        return Err(FieldError::new(name, bound));
+    }
+    Ok(Some(value))
+}
+
+/// How one query parameter narrows a list.
+#[derive(Clone, Copy)]
+pub enum Filter {
+    /// Case-insensitive substring of a column.
+    Contains(&'static str, &'static str),
+    /// Exact match.
+    Equals(&'static str, &'static str),
+    /// Exact match, ignoring case.
+    EqualsIgnoreCase(&'static str, &'static str),
+    /// Rows at or after a time (`YYYY-MM-DD[ HH:MM:SS]`).
+    From(&'static str, &'static str),
+    /// Rows at or before a time; a bare date means its whole day.
+    Until(&'static str, &'static str),
+    /// A vendor by any of its names (`vendor_named` turns it into the code
+    /// first), matched against a column of codes.
+    Vendor(&'static str, &'static str),
+    /// Anything else: the parameter name, a function that adds conditions,
+    /// and the pattern of the values it takes (`None`: any text).
+    Custom(
+        &'static str,
+        fn(&str, &mut ListSql) -> std::result::Result<(), FieldError>,
+        Option<&'static str>,
+    ),
+}
+
+impl Filter {
+    pub fn param(&self) -> &'static str {
+        match self {
+            Filter::Contains(p, _)
+            | Filter::Equals(p, _)
+            | Filter::EqualsIgnoreCase(p, _)
+            | Filter::From(p, _)
+            | Filter::Until(p, _)
+            | Filter::Vendor(p, _)
+            | Filter::Custom(p, _, _) => p,
+        }
+    }
+
+    fn apply(&self, value: &str, sql: &mut ListSql) -> std::result::Result<(), FieldError> {
+        let time = |end_of_day| {
+            timestamp::parse(value, end_of_day).ok_or_else(|| {
+                FieldError::new(
+                    self.param(),
+                    format!("'{value}' is not a date (YYYY-MM-DD or YYYY-MM-DD HH:MM:SS)"),
+                )
+            })
+        };
+        match *self {
+            Filter::Contains(_, col) => sql.push(
+                |p| format!("lower({col}) LIKE {p} ESCAPE '\\'"),
+                Arg::Text(like_pattern(value)),
+            ),
+            Filter::Equals(_, col) | Filter::Vendor(_, col) => {
+                sql.push(|p| format!("{col} = {p}"), Arg::Text(value.to_string()))
+            }
+            Filter::EqualsIgnoreCase(_, col) => {
+                sql.push(|p| format!("lower({col}) = lower({p})"), Arg::Text(value.to_string()))
+            }
+            Filter::From(_, col) => sql.push(|p| format!("{col} >= {p}"), Arg::Time(time(false)?)),
+            Filter::Until(_, col) => sql.push(|p| format!("{col} <= {p}"), Arg::Time(time(true)?)),
+            Filter::Custom(_, f, _) => f(value, sql)?,
+        }
+        Ok(())
+    }
+}
+
+/// `%value%`, lower-cased, with LIKE's own wildcards escaped.
+pub fn like_pattern(value: &str) -> String {
+    let escaped = value
+        .to_lowercase()
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+/// What a resource's list can do.
+pub struct ListSpec {
+    pub columns: &'static str,
+    pub from: &'static str,
+    /// Always applied, e.g. `deleted_at IS NULL`.
+    pub always: &'static [&'static str],
+    pub filters: &'static [Filter],
+    /// Sortable fields as clients name them, and their columns.
+    pub sortable: &'static [(&'static str, &'static str)],
+    pub default_order: &'static str,
+}
+
+impl ListSpec {
+    /// The query for these parameters, before paging.
+    pub fn query(&self, params: &ListParams) -> std::result::Result<ListSql, FieldError> {
+        let mut sql = ListSql {
+            columns: self.columns,
+            from: self.from,
+            conditions: self.always.iter().map(|c| c.to_string()).collect(),
+            args: Vec::new(),
+            order_by: self.default_order.to_string(),
+        };
+        for filter in self.filters {
+            if let Some(value) = params.filter(filter.param()) {
+                filter.apply(value, &mut sql)?;
+            }
+        }
+        if let Some((field, descending)) = &params.sort {
+            let column = self
+                .sortable
+                .iter()
+                .find(|(name, _)| name == field)
+                .map(|(_, col)| *col)
+                .ok_or_else(|| {
+                    let names: Vec<&str> = self.sortable.iter().map(|(n, _)| *n).collect();
+                    FieldError::new(
+                        "sort_field",
+                        format!("cannot sort by '{field}'; use one of {}", names.join(", ")),
+                    )
+                })?;
+            let direction = if *descending { "DESC" } else { "ASC" };
+            // The default order follows as a tie-breaker, so pages are stable.
+            sql.order_by = format!("{column} {direction}, {}", self.default_order);
+        }
+        Ok(sql)
+    }
+}
 impl Db {
-    pub async fn fetch_page<T>(&self, q: &ListSql, limit: i64, offset: i64) -> Result<Page<T>>
+    /// A page of `spec`'s list for `params`, within one parent when given
+    /// (`column = id`: a queue's agents).
+    pub async fn list<T>(
+        &self,
+        spec: &ListSpec,
+        params: &ListParams,
+        parent: Option<(&'static str, i64)>,
+    ) -> Result<Page<T>>
     where
         T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin,
     {
+        let mut q = spec.query(params)?;
+        if let Some((column, id)) = parent {
+            q.push(|p| format!("{column} = {p}"), Arg::Int(id));
+        }
+        let (limit, offset) = (params.per_page, (params.page - 1).saturating_mul(params.per_page));
         let count_sql = format!("SELECT COUNT(*) FROM {}{}", q.from, q.where_clause());
         let rows_sql = format!(
             "SELECT {} FROM {}{} ORDER BY {} LIMIT {limit} OFFSET {offset}",
@@ -61,7 +325,7 @@ impl Db {
         on_db!(self, pool => {
             let total: i64 = bind_args!(sqlx::query_scalar(AssertSqlSafe(count_sql.clone())), &q.args).fetch_one(pool).await?;
             let rows = bind_args!(sqlx::query_as::<_, T>(AssertSqlSafe(rows_sql.clone())), &q.args).fetch_all(pool).await?;
-            Ok(Page { rows, total })
+            Ok(Page { rows, total, page: params.page, per_page: params.per_page })
         })
     }
 

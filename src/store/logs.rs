@@ -4,6 +4,8 @@ use serde::{Serialize, Serializer};
 use sqlx::FromRow;
 use time::OffsetDateTime;
 
+use super::Arg;
+use super::list::{FieldError, Filter, ListSpec, ListSql};
 use super::{Backend, Db, Result, on_db};
 use crate::domain::timestamp;
 
@@ -36,7 +38,8 @@ fn as_string<S: Serializer>(v: &i64, s: S) -> std::result::Result<S::Ok, S::Erro
     s.collect_str(v)
 }
 
-/// A log row about to be written.
+/// A log row about to be written, by the store in the transaction of the
+/// change it records.
 #[derive(Debug, Clone)]
 pub struct NewLogEntry {
     pub user_id: i64,
@@ -44,18 +47,81 @@ pub struct NewLogEntry {
     pub source_ip: String,
     pub resource: String,
     pub action: &'static str,
-    pub summary: String,
+    pub summary: Summary,
+    /// The change as JSON, secrets removed.
     pub message: String,
 }
 
-impl Db {
-    pub async fn append_log(&self, e: &NewLogEntry, now: OffsetDateTime) -> Result<()> {
-        on_db!(self, pool => sqlx::query(
+/// What a log row says the change did; the store fills in what it learns
+/// only as it writes (a new row's id, how many rows).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Summary {
+    /// `id 12`: the row the change made or touched.
+    Id,
+    /// `3 rows`.
+    Rows,
+    Text(String),
+}
+
+impl NewLogEntry {
+    /// The summary, given the row the change made or touched and how many.
+    pub fn summary_of(&self, id: Option<i64>, rows: usize) -> String {
+        match &self.summary {
+            Summary::Id => id.map_or_else(String::new, |id| format!("id {id}")),
+            // As the operation log has always written it, for scripts that read it.
+            Summary::Rows => format!("{rows} rows"),
+            Summary::Text(text) => text.clone(),
+        }
+    }
+}
+
+/// Writes `$entry` into the transaction `$tx` of the change it records;
+/// `$id` and `$rows` fill its summary.
+macro_rules! log_in_tx {
+    ($tx:expr, $entry:expr, $id:expr, $rows:expr, $now:expr) => {{
+        let entry: &$crate::store::logs::NewLogEntry = $entry;
+        sqlx::query(
             "INSERT INTO logs (user_id, user_name, source_ip, resource, action, summary, message, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
-            .bind(e.user_id).bind(&e.user_name).bind(&e.source_ip).bind(&e.resource).bind(e.action)
-            .bind(&e.summary).bind(&e.message).bind(now)
-            .execute(pool).await.map(|_| ()))
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(entry.user_id)
+        .bind(&entry.user_name)
+        .bind(&entry.source_ip)
+        .bind(&entry.resource)
+        .bind(entry.action)
+        .bind(entry.summary_of($id, $rows))
+        .bind(&entry.message)
+        .bind($now)
+        .execute(&mut *$tx)
+        .await?;
+    }};
+}
+pub(crate) use log_in_tx;
+
+/// Ends the change of row `$id` in `$tx`: when `$done` changed that one
+/// row, writes its log row and commits (`Ok(true)`); else the transaction is
+/// dropped and nothing changed (`Ok(false)`: the row is not there).
+macro_rules! commit_one_row {
+    ($tx:ident, $done:expr, $log:expr, $id:expr, $now:expr) => {{
+        if $done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        $crate::store::logs::log_in_tx!($tx, $log, Some($id), 1, $now);
+        $tx.commit().await?;
+        Ok(true)
+    }};
+}
+pub(crate) use commit_one_row;
+
+impl Db {
+    /// Writes a log row on its own, for a change whose store function does
+    /// not take one.
+    pub async fn append_log(&self, e: &NewLogEntry, id: Option<i64>, now: OffsetDateTime) -> Result<()> {
+        on_db!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            log_in_tx!(tx, e, id, 1, now);
+            Ok(tx.commit().await?)
+        })
     }
 }
 
@@ -151,4 +217,38 @@ impl Db {
             Ok(old + over)
         })
     }
+}
+
+pub const LIST: ListSpec = ListSpec {
+    columns: COLUMNS,
+    from: "logs",
+    always: &[],
+    filters: &[
+        Filter::Custom("operator", operator_filter, None),
+        Filter::EqualsIgnoreCase("resource", "resource"),
+        Filter::EqualsIgnoreCase("action", "action"),
+        Filter::From("startDate", "created_at"),
+        Filter::Until("endDate", "created_at"),
+    ],
+    sortable: &[
+        ("id", "id"),
+        ("created_at", "created_at"),
+        ("user_name", "user_name"),
+        ("resource", "resource"),
+        ("action", "action"),
+    ],
+    default_order: "id DESC",
+};
+
+/// The operator as a user's login or display name, ignoring case.
+pub fn operator_filter(value: &str, sql: &mut ListSql) -> std::result::Result<(), FieldError> {
+    sql.push(
+        |p| {
+            format!(
+                "(lower(user_name) = lower({p}) OR user_id IN (SELECT id FROM users WHERE lower(login) = lower({p})))"
+            )
+        },
+        Arg::Text(value.to_string()),
+    );
+    Ok(())
 }

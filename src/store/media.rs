@@ -5,6 +5,8 @@ use serde::Serialize;
 use sqlx::{AssertSqlSafe, FromRow};
 use time::OffsetDateTime;
 
+use super::Arg;
+use super::list::{FieldError, Filter, ListSpec, ListSql, like_pattern};
 use super::{Backend, Db, Result, on_db};
 use crate::domain::timestamp::RowTimes;
 
@@ -203,3 +205,59 @@ impl Db {
             .collect())
     }
 }
+
+pub const LIST: ListSpec = ListSpec {
+    columns: COLUMNS,
+    from: "media_files",
+    always: &["deleted_at IS NULL"],
+    filters: &[
+        Filter::Equals("uuid", "channel_uuid"),
+        Filter::EqualsIgnoreCase("type", "type"),
+        Filter::Custom("types", types_filter, Some(SOME_TYPE)),
+        Filter::Contains("name", "name"),
+        Filter::From("startDate", "created_at"),
+        Filter::Until("endDate", "created_at"),
+        Filter::Custom("q", search_filter, None),
+    ],
+    sortable: &[
+        ("id", "id"),
+        ("name", "name"),
+        ("type", "type"),
+        ("file_size", "file_size"),
+        ("created_at", "created_at"),
+        ("updated_at", "updated_at"),
+    ],
+    default_order: "id DESC",
+};
+
+/// `types=UPLOAD,TTS,SYSTEM`.
+pub fn types_filter(value: &str, sql: &mut ListSql) -> std::result::Result<(), FieldError> {
+    let mut placeholders = Vec::new();
+    for kind in value
+        .split(',')
+        .map(|t| t.trim().to_uppercase())
+        .filter(|t| !t.is_empty())
+    {
+        sql.args.push(Arg::Text(kind));
+        placeholders.push(format!("${}", sql.args.len()));
+    }
+    if placeholders.is_empty() {
+        return Err(FieldError::new("types", "give types separated by commas"));
+    }
+    sql.conditions
+        .push(format!("upper(type) IN ({})", placeholders.join(", ")));
+    Ok(())
+}
+
+/// `q`: part of the name or description.
+pub fn search_filter(value: &str, sql: &mut ListSql) -> std::result::Result<(), FieldError> {
+    sql.args.push(Arg::Text(like_pattern(value)));
+    let p = format!("${}", sql.args.len());
+    sql.conditions.push(format!(
+        "(lower(name) LIKE {p} ESCAPE '\\' OR lower(description) LIKE {p} ESCAPE '\\')"
+    ));
+    Ok(())
+}
+
+/// What `types_filter` takes: something besides commas, or blank.
+pub const SOME_TYPE: &str = r"^(\s*|[\s\S]*[^,\s][\s\S]*)$";

@@ -28,7 +28,7 @@ use sqlx::{PgPool, SqlitePool};
 use time::OffsetDateTime;
 
 pub use error::{Constraint, Error, OrTaken, Result};
-pub use list::{ListSql, Page};
+pub use list::{FieldError, Filter, ListParams, ListSpec, ListSql, Page, like_pattern};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");

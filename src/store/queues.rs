@@ -5,6 +5,7 @@ use serde::Serialize;
 use sqlx::{AssertSqlSafe, FromRow};
 use time::OffsetDateTime;
 
+use super::list::{Filter, ListSpec};
 use super::{Backend, Db, Result, on_db};
 use crate::domain::timestamp::RowTimes;
 
@@ -234,3 +235,29 @@ impl Db {
             .bind(dict_realm).fetch_all(pool).await)
     }
 }
+
+pub const LIST: ListSpec = ListSpec {
+    columns: COLUMNS,
+    from: "queues",
+    always: &["deleted_at IS NULL"],
+    filters: &[
+        Filter::Contains("name", "name"),
+        Filter::EqualsIgnoreCase("type", "type"),
+    ],
+    sortable: &[
+        ("id", "id"),
+        ("name", "name"),
+        ("created_at", "created_at"),
+        ("updated_at", "updated_at"),
+    ],
+    default_order: "id",
+};
+
+pub const AGENTS: ListSpec = ListSpec {
+    columns: AGENT_COLUMNS,
+    from: AGENT_FROM,
+    always: &["a.deleted_at IS NULL"],
+    filters: &[],
+    sortable: &[("id", "a.id"), ("level", "a.level"), ("position", "a.position")],
+    default_order: "a.id",
+};

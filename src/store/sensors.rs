@@ -5,6 +5,7 @@ use serde::Serialize;
 use sqlx::{AssertSqlSafe, FromRow};
 use time::OffsetDateTime;
 
+use super::list::{Filter, ListSpec};
 use super::{Backend, Db, Result, on_db};
 use crate::domain::timestamp::RowTimes;
 
@@ -123,3 +124,21 @@ impl Db {
             .bind(id).fetch_one(pool).await)
     }
 }
+
+pub const LIST: ListSpec = ListSpec {
+    columns: COLUMNS,
+    from: "extn_alarms",
+    always: &["deleted_at IS NULL"],
+    filters: &[Filter::Contains("name", "name")],
+    sortable: &[("id", "id"), ("name", "name"), ("created_at", "created_at")],
+    default_order: "id DESC",
+};
+
+pub const DEVICES: ListSpec = ListSpec {
+    columns: DEVICE_COLUMNS,
+    from: "extn_alarm_devices",
+    always: &["deleted_at IS NULL"],
+    filters: &[],
+    sortable: &[("id", "id"), ("device_id", "device_id")],
+    default_order: "id DESC",
+};

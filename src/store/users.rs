@@ -3,6 +3,7 @@
 use sqlx::FromRow;
 use time::OffsetDateTime;
 
+use super::logs::{NewLogEntry, commit_one_row, log_in_tx};
 use super::{Backend, Db, Result, on_db};
 
 /// What a login attempt needs to know about a user.
@@ -146,9 +147,15 @@ impl Db {
 
     /// Ends every lock and count of a login name, from every network.
     /// Returns how many networks had one.
-    pub async fn unlock_login(&self, login: &str) -> Result<u64> {
-        on_db!(self, pool => sqlx::query("DELETE FROM login_locks WHERE login = $1")
-            .bind(lock_key(login)).execute(pool).await.map(|r| r.rows_affected()))
+    pub async fn unlock_login(&self, login: &str, now: OffsetDateTime, log: &NewLogEntry) -> Result<u64> {
+        on_db!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let done = sqlx::query("DELETE FROM login_locks WHERE login = $1")
+                .bind(lock_key(login)).execute(&mut *tx).await?;
+            log_in_tx!(tx, log, None, done.rows_affected() as usize, now);
+            tx.commit().await?;
+            Ok(done.rows_affected())
+        })
     }
 
     /// A successful login opens a session.
@@ -158,6 +165,7 @@ impl Db {
         token_hash: &str,
         now: OffsetDateTime,
         expires: OffsetDateTime,
+        log: &NewLogEntry,
     ) -> Result<()> {
         on_db!(self, pool => {
             let mut tx = pool.begin_write().await?;
@@ -167,6 +175,7 @@ impl Db {
             sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(now).execute(&mut *tx).await?;
             sqlx::query("INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
                 .bind(token_hash).bind(user_id).bind(now).bind(expires).execute(&mut *tx).await?;
+            log_in_tx!(tx, log, Some(user_id), 1, now);
             Ok(tx.commit().await?)
         })
     }
@@ -178,8 +187,13 @@ impl Db {
             .bind(token_hash).bind(now).fetch_optional(pool).await)
     }
 
-    pub async fn close_session(&self, token_hash: &str) -> Result<()> {
-        on_db!(self, pool => sqlx::query("DELETE FROM sessions WHERE token_hash = $1").bind(token_hash).execute(pool).await.map(|_| ()))
+    pub async fn close_session(&self, token_hash: &str, now: OffsetDateTime, log: &NewLogEntry) -> Result<()> {
+        on_db!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query("DELETE FROM sessions WHERE token_hash = $1").bind(token_hash).execute(&mut *tx).await?;
+            log_in_tx!(tx, log, None, 1, now);
+            Ok(tx.commit().await?)
+        })
     }
 
     /// The extension number of a user's first extension, shown at login.
@@ -201,12 +215,18 @@ impl Db {
 
     /// Sets a password and signs the user out everywhere. Returns false when
     /// no live user has that login. User 0 (`system`) never gets one.
-    pub async fn set_password(&self, login: &str, password_hash: &str, now: OffsetDateTime) -> Result<bool> {
+    pub async fn set_password(
+        &self,
+        login: &str,
+        password_hash: &str,
+        now: OffsetDateTime,
+        log: &NewLogEntry,
+    ) -> Result<bool> {
         let id: Option<i64> = on_db!(self, pool => sqlx::query_scalar(
             "SELECT id FROM users WHERE lower(login) = lower($1) AND deleted_at IS NULL")
             .bind(login).fetch_optional(pool).await)?;
         match id {
-            Some(id) => self.set_user_password(id, password_hash, None, now).await,
+            Some(id) => self.set_user_password(id, password_hash, None, now, log).await,
             None => Ok(false),
         }
     }
@@ -220,6 +240,7 @@ impl Db {
         password_hash: &str,
         ha1: Option<(&str, &str)>,
         now: OffsetDateTime,
+        log: &NewLogEntry,
     ) -> Result<bool> {
         on_db!(self, pool => {
             let mut tx = pool.begin_write().await?;
@@ -232,8 +253,7 @@ impl Db {
             sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
             sqlx::query("DELETE FROM login_locks WHERE login = (SELECT lower(login) FROM users WHERE id = $1)")
                 .bind(id).execute(&mut *tx).await?;
-            tx.commit().await?;
-            Ok(done.rows_affected() == 1)
+            commit_one_row!(tx, done, log, id, now)
         })
     }
 
@@ -244,10 +264,23 @@ impl Db {
             .bind(id).fetch_optional(pool).await.map(Option::flatten))
     }
 
-    pub async fn set_dev_key(&self, login: &str, dev_key_hash: &str, now: OffsetDateTime) -> Result<bool> {
-        on_db!(self, pool => sqlx::query(
-            "UPDATE users SET dev_key_hash = $2, updated_at = $3 WHERE lower(login) = lower($1) AND deleted_at IS NULL AND id <> 0")
-            .bind(login).bind(dev_key_hash).bind(now).execute(pool).await.map(|r| r.rows_affected() > 0))
+    pub async fn set_dev_key(
+        &self,
+        login: &str,
+        dev_key_hash: &str,
+        now: OffsetDateTime,
+        log: &NewLogEntry,
+    ) -> Result<bool> {
+        on_db!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let id: Option<i64> = sqlx::query_scalar(
+                "UPDATE users SET dev_key_hash = $2, updated_at = $3 WHERE lower(login) = lower($1) AND deleted_at IS NULL AND id <> 0 RETURNING id")
+                .bind(login).bind(dev_key_hash).bind(now).fetch_optional(&mut *tx).await?;
+            let Some(id) = id else { return Ok(false) };
+            log_in_tx!(tx, log, Some(id), 1, now);
+            tx.commit().await?;
+            Ok(true)
+        })
     }
 
     pub async fn add_user(
@@ -257,9 +290,16 @@ impl Db {
         password_hash: &str,
         is_super: bool,
         now: OffsetDateTime,
+        log: &NewLogEntry,
     ) -> Result<i64> {
-        on_db!(self, pool => sqlx::query_scalar(
-            "INSERT INTO users (login, name, password_hash, is_super, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5) RETURNING id")
-            .bind(login).bind(name).bind(password_hash).bind(i64::from(is_super)).bind(now).fetch_one(pool).await)
+        on_db!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO users (login, name, password_hash, is_super, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5) RETURNING id")
+                .bind(login).bind(name).bind(password_hash).bind(i64::from(is_super)).bind(now).fetch_one(&mut *tx).await?;
+            log_in_tx!(tx, log, Some(id), 1, now);
+            tx.commit().await?;
+            Ok(id)
+        })
     }
 }

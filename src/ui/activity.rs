@@ -1,18 +1,20 @@
 //! Activity: the operation log, newest first, filtered by operator,
-//! resource, action and date, read through the log API so its checks and
-//! messages are the API's own.
+//! resource, action and date, read through the admin core as the log API
+//! reads it, so its checks and messages are the same.
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use axum::extract::{Query, State};
-use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
 use serde_json::{Value, json};
 
-use super::{Admin, Console, PAGE_SIZE, Refusal, Routes, page_query, pager};
-use crate::api::audit::{ACTIONS, resources};
+use super::{Admin, Console, PAGE_SIZE, Routes, by_field, pager};
+use crate::admin::Error;
+use crate::admin::log::ACTIONS;
+use crate::api::logs::resources;
+use crate::store::{ListParams, Page};
 
 pub fn routes() -> Routes {
     Routes::default().route("/ui/activity", get(list))
@@ -34,21 +36,23 @@ async fn list(State(console): State<Console>, admin: Admin, Query(query): Query<
     let listed = match unknown_choice(&filters) {
         Some(refusal) => Err(refusal),
         None => {
-            let per_page = PAGE_SIZE.to_string();
-            let mut asked = filters.clone();
-            asked.push(("perPage", &per_page));
-            let uri = format!("/api/logs?{}", page_query(&asked, page));
-            console.json(&admin, Method::GET, &uri, None).await
+            let mut asked: HashMap<String, String> = filters
+                .iter()
+                .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+                .collect();
+            asked.insert("page".into(), page.to_string());
+            asked.insert("perPage".into(), PAGE_SIZE.to_string());
+            match ListParams::from_map(asked) {
+                Ok(params) => console.core.list_logs(params).await,
+                Err(err) => Err(err.into()),
+            }
         }
     };
-    let (envelope, errors) = match listed {
-        Ok(envelope) => (envelope, json!({})),
+    let (listed, errors) = match listed {
+        Ok(listed) => (listed, json!({})),
         // A filter the log cannot take is shown beside its field.
-        Err(refusal) if refusal.status == StatusCode::BAD_REQUEST => (
-            json!({"page": 1, "pageCount": 0, "rowCount": 0, "data": []}),
-            refusal.by_field(),
-        ),
-        Err(refusal) => return console.refused(&admin, refusal),
+        Err(err @ Error::Field { .. }) => (Page::empty(), by_field(&err)),
+        Err(err) => return console.refused(&admin, err),
     };
     let form: serde_json::Map<String, Value> = filters.iter().map(|(k, v)| ((*k).to_string(), json!(v))).collect();
     console.page_with_status(
@@ -57,29 +61,25 @@ async fn list(State(console): State<Console>, admin: Admin, Query(query): Query<
         "activity.html",
         json!({
             "nav": "activity",
-            "entries": envelope["data"],
+            "entries": listed.rows,
             "form": form,
             "errors": errors,
             "resources": *RESOURCES,
             "actions": ACTIONS,
-            "pager": pager(&envelope, &filters),
+            "pager": pager(&listed, &filters),
         }),
     )
 }
 
-/// The refusal for a resource or action the log never names: the API
+/// The refusal for a resource or action the log never names: the list
 /// would only find nothing, which hides a typo in a link.
-fn unknown_choice(filters: &[(&str, &str)]) -> Option<Refusal> {
+fn unknown_choice(filters: &[(&str, &str)]) -> Option<Error> {
     let resources: Vec<&str> = RESOURCES.iter().map(String::as_str).collect();
     let choices: [(&str, &[&str]); 2] = [("resource", &resources), ("action", &ACTIONS)];
     choices.into_iter().find_map(|(field, known)| {
         let given = filters.iter().find(|(name, _)| *name == field).map_or("", |(_, v)| *v);
         let is_known = given.is_empty() || known.iter().any(|k| k.eq_ignore_ascii_case(given));
-        (!is_known).then(|| Refusal {
-            status: StatusCode::BAD_REQUEST,
-            message: format!("{field}: '{given}' is not one of {}", known.join(", ")),
-            errors: Value::Null,
-        })
+        (!is_known).then(|| Error::field(field, format!("'{given}' is not one of {}", known.join(", "))))
     })
 }
 
@@ -95,17 +95,15 @@ mod tests {
         let refusal = unknown_choice(&with("", "ERASE")).unwrap();
         assert!(
             refusal
-                .message
+                .to_string()
                 .starts_with("action: 'ERASE' is not one of CREATE, UPDATE"),
-            "{}",
-            refusal.message
+            "{refusal}"
         );
-        assert_eq!(refusal.field(), Some("action"));
+        assert_eq!(refusal.field_name(), Some("action"));
         let refusal = unknown_choice(&with("phones", "CREATE")).unwrap();
         assert!(
-            refusal.message.starts_with("resource: 'phones' is not one of "),
-            "{}",
-            refusal.message
+            refusal.to_string().starts_with("resource: 'phones' is not one of "),
+            "{refusal}"
         );
     }
 }

@@ -4,18 +4,17 @@
 use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use super::{Admin, Console, Fields, PAGE_SIZE, Routes, Submission, flash, pager};
-use crate::api::device_provisions::{LIST, PENDING, vendor_named};
-use crate::api::paging::{ListParams, PageBody};
+use crate::admin::Error;
+use crate::admin::devices::{DeviceChange, DeviceStatus};
+use crate::admin::export::{self, Headers, Model};
+use crate::admin::rows::RawRow;
 use crate::domain::{Mac, parse_extn_field, timestamp};
-use crate::error::ApiError;
-use crate::store::devices::Device;
-use crate::store::fetches::PendingPhone;
+use crate::store::ListParams;
 
 pub fn routes() -> Routes {
     Routes::default()
@@ -41,35 +40,32 @@ async fn list(State(console): State<Console>, admin: Admin, Query(query): Query<
         .unwrap_or("mac");
     let q = query.get("q").map_or("", |q| q.trim());
     let page = query.get("page").cloned().unwrap_or_else(|| "1".into());
-    let mut params = HashMap::from([
+    let mut asked = HashMap::from([
         ("page".to_string(), page),
         ("perPage".to_string(), PAGE_SIZE.to_string()),
     ]);
     if !q.is_empty() {
-        params.insert(field.to_string(), q.to_string());
+        asked.insert(field.to_string(), q.to_string());
     }
-    let listed = match ListParams::from_map(params) {
-        Ok(mut params) => match vendor_named(&console.app.packs.current(), &mut params) {
-            Ok(()) => LIST.fetch::<Device>(&console.app.db, &params).await,
-            Err(err) => Err(err),
-        },
-        Err(err) => Err(err),
+    let listed = match ListParams::from_map(asked) {
+        Ok(params) => console.core.list_devices(params).await,
+        Err(err) => Err(err.into()),
     };
-    let (envelope, error) = match listed {
+    let (page, error) = match listed {
         Ok(page) => (page, None),
         // A search the list cannot take (`mac=xyz`) is shown beside the box.
-        Err(err) if err.status().is_client_error() => (empty_page(), Some(err.to_string())),
-        Err(err) => return super::problem(&console, admin.lang, err.status(), &err.to_string()),
+        Err(err @ Error::Field { .. }) => (crate::store::Page::empty(), Some(err.to_string())),
+        Err(err) => return console.refused(&admin, err),
     };
-    let rows = match table_rows(&console, &envelope.data).await {
-        Ok(rows) => rows,
-        Err(err) => return super::problem(&console, admin.lang, StatusCode::SERVICE_UNAVAILABLE, &err.to_string()),
+    let pager = pager(&page, &[("field", field), ("q", q)]);
+    let rows = match console.core.device_statuses(page.rows).await {
+        Ok(rows) => rows.into_iter().map(table_row).collect::<Vec<_>>(),
+        Err(err) => return console.refused(&admin, err),
     };
-    let fleet = match fleet_summary(&console).await {
+    let fleet = match console.core.fleet_summary().await {
         Ok(fleet) => fleet,
-        Err(err) => return super::problem(&console, admin.lang, err.status(), &err.to_string()),
+        Err(err) => return console.refused(&admin, err),
     };
-    let summary = json!({"page": envelope.page, "pageCount": envelope.page_count, "rowCount": envelope.row_count});
     console.page(
         &admin,
         "devices.html",
@@ -82,75 +78,42 @@ async fn list(State(console): State<Console>, admin: Admin, Query(query): Query<
             "field": field,
             "q": q,
             "error": error,
-            "pager": pager(&summary, &[("field", field), ("q", q)]),
+            "pager": pager,
         }),
     )
 }
 
-/// No rows, for a search the list refused.
-fn empty_page() -> PageBody<Device> {
-    PageBody {
-        page: 1,
-        page_count: 0,
-        row_count: 0,
-        data: Vec::new(),
-    }
+/// A device as the table shows it, with its lines and its config state.
+fn table_row(
+    DeviceStatus {
+        device: d,
+        lines,
+        state,
+    }: DeviceStatus,
+) -> Value {
+    let shown_lines = if lines.is_empty() {
+        shown_extn(&d.extn)
+    } else {
+        lines.join(", ")
+    };
+    json!({
+        "id": d.id,
+        "mac_shown": shown_mac(&d.mac),
+        "mac": d.mac,
+        "name": d.name,
+        "vendor": d.vendor,
+        "type": d.kind,
+        "lines": shown_lines,
+        "last_provisioned_at": d.last_provisioned_at.map(|t| timestamp::format(&t)),
+        "last_ip": d.last_ip,
+        "firmware": d.firmware,
+        "status": state,
+    })
 }
 
-/// Each device as the table shows it, with its lines and its config state.
-async fn table_rows(console: &Console, devices: &[Device]) -> crate::store::Result<Vec<Value>> {
-    let macs: Vec<String> = devices.iter().map(|d| d.mac.clone()).collect();
-    let lines = console.app.db.line_numbers(&macs).await?;
-    let states: HashMap<String, String> = console
-        .app
-        .db
-        .config_states(&macs)
-        .await?
-        .into_iter()
-        .map(|s| (s.mac, s.state))
-        .collect();
-    Ok(devices
-        .iter()
-        .map(|d| {
-            let mine: Vec<&str> = lines
-                .iter()
-                .filter(|l| l.mac == d.mac)
-                .map(|l| l.extn.as_str())
-                .collect();
-            let shown_lines = if mine.is_empty() {
-                shown_extn(&d.extn)
-            } else {
-                mine.join(", ")
-            };
-            json!({
-                "id": d.id,
-                "mac": d.mac,
-                "mac_shown": d.mac.parse::<Mac>().map_or_else(|_| d.mac.clone(), |m| m.colon_upper()),
-                "name": d.name,
-                "vendor": d.vendor,
-                "type": d.kind,
-                "lines": shown_lines,
-                "last_provisioned_at": d.last_provisioned_at.map(|t| timestamp::format(&t)),
-                "last_ip": d.last_ip,
-                "firmware": d.firmware,
-                // The state is read after the row: a fetch recorded in
-                // between must not show as current beside "never fetched".
-                "status": if d.last_provisioned_at.is_none() { Some("never") } else { states.get(&d.mac).map(String::as_str) },
-            })
-        })
-        .collect())
-}
-
-/// The fleet at a glance: how many phones have each config state, and how
-/// many unknown phones wait to be claimed (the Pending page's count).
-async fn fleet_summary(console: &Console) -> Result<Value, ApiError> {
-    let mut summary = json!({"current": 0, "older": 0, "never": 0});
-    for count in console.app.db.config_state_counts().await? {
-        summary[count.state] = json!(count.phones);
-    }
-    let one = ListParams::from_map(HashMap::from([("perPage".to_string(), "1".to_string())]))?;
-    summary["pending"] = json!(PENDING.fetch::<PendingPhone>(&console.app.db, &one).await?.row_count);
-    Ok(summary)
+/// A MAC as people write it: `00:15:65:AA:BB:CC`.
+pub fn shown_mac(mac: &str) -> String {
+    mac.parse::<Mac>().map_or_else(|_| mac.to_string(), |m| m.colon_upper())
 }
 
 /// `1001, 1002` as the API takes lines: one number as is, several as
@@ -178,7 +141,7 @@ fn shown_extn(extn: &str) -> String {
 
 /// The device form, filled from `form` with `errors` beside the fields.
 async fn form_page(console: &Console, admin: &Admin, id: Option<i64>, form: Value, errors: Value) -> Response {
-    let numbers = extension_numbers(console, admin).await;
+    let numbers: Vec<String> = extension_numbers(console).await;
     let status = super::form_status(&errors);
     console.page_with_status(
         admin,
@@ -195,15 +158,12 @@ async fn form_page(console: &Console, admin: &Admin, id: Option<i64>, form: Valu
     )
 }
 
-/// Numbers to suggest for the lines field.
-pub async fn extension_numbers(console: &Console, admin: &Admin) -> Vec<Value> {
-    console
-        .json(admin, Method::GET, "/api/extensions?perPage=500&sort_field=extn", None)
+/// Numbers to suggest for the lines field; none when they cannot be read.
+async fn extension_numbers(console: &Console) -> Vec<String> {
+    super::offered_extensions(console)
         .await
-        .map(|page| page["data"].as_array().cloned().unwrap_or_default())
-        .unwrap_or_default()
-        .iter()
-        .map(|e| e["extn"].clone())
+        .into_iter()
+        .map(|e| e.fields.extn)
         .collect()
 }
 
@@ -212,44 +172,53 @@ async fn new_form(State(console): State<Console>, admin: Admin) -> Response {
     form_page(&console, &admin, None, form, json!({})).await
 }
 
-/// The form as the API takes it.
-fn device_json(fields: &Fields) -> Value {
-    let mut body = fields.json(&FIELDS);
-    body["extn"] = Value::String(lines_field(fields.get("extn")));
-    body
+/// The form as the core takes a record: blank fields left out, the lines
+/// always given (blank clears them).
+fn device_change(fields: &Fields) -> DeviceChange {
+    DeviceChange {
+        name: fields.given("name"),
+        extn: Some(lines_field(fields.get("extn"))),
+        vendor: fields.given("vendor"),
+        mac: fields.given("mac"),
+        kind: fields.given("type"),
+    }
 }
 
 async fn create(State(console): State<Console>, Submission { admin, fields }: Submission) -> Response {
-    match console
-        .json(
-            &admin,
-            Method::POST,
-            "/api/device_provisions",
-            Some(device_json(&fields)),
-        )
-        .await
-    {
+    let DeviceChange {
+        name,
+        extn,
+        vendor,
+        mac,
+        kind,
+    } = device_change(&fields);
+    let row = RawRow {
+        row: 1,
+        name,
+        extn,
+        vendor,
+        mac,
+        kind,
+    };
+    match console.core.create_device(&admin.actor(), row).await {
         Ok(_) => Redirect::to("/ui/devices?done=created").into_response(),
-        Err(refusal) => form_page(&console, &admin, None, fields.refill(&FIELDS), refusal.by_field()).await,
+        Err(err) => form_page(&console, &admin, None, fields.refill(&FIELDS), super::by_field(&err)).await,
     }
 }
 
 async fn edit_form(State(console): State<Console>, admin: Admin, Path(id): Path<i64>) -> Response {
-    match console
-        .json(&admin, Method::GET, &format!("/api/device_provisions/{id}"), None)
-        .await
-    {
+    match console.core.device(id).await {
         Ok(device) => {
             let form = json!({
-                "name": device["name"],
-                "mac": device["mac"].as_str().and_then(|m| m.parse::<Mac>().ok()).map_or(device["mac"].clone(), |m| json!(m.colon_upper())),
-                "vendor": device["vendor"].as_str().and_then(|v| console.app.packs.current().vendor(v).ok()).map_or("", |v| v.code()),
-                "type": device["type"],
-                "extn": shown_extn(device["extn"].as_str().unwrap_or("")),
+                "name": device.name,
+                "mac": shown_mac(&device.mac),
+                "vendor": console.app.packs.current().vendor(&device.vendor).map_or("", |v| v.code()),
+                "type": device.kind,
+                "extn": shown_extn(&device.extn),
             });
             form_page(&console, &admin, Some(id), form, json!({})).await
         }
-        Err(refusal) => console.refused(&admin, refusal),
+        Err(err) => console.refused(&admin, err),
     }
 }
 
@@ -259,44 +228,42 @@ async fn update(
     Submission { admin, fields }: Submission,
 ) -> Response {
     match console
-        .json(
-            &admin,
-            Method::PUT,
-            &format!("/api/device_provisions/{id}"),
-            Some(device_json(&fields)),
-        )
+        .core
+        .update_device(&admin.actor(), id, device_change(&fields))
         .await
     {
-        Ok(_) => Redirect::to("/ui/devices?done=updated").into_response(),
-        Err(refusal) => form_page(&console, &admin, Some(id), fields.refill(&FIELDS), refusal.by_field()).await,
+        Ok(()) => Redirect::to("/ui/devices?done=updated").into_response(),
+        Err(err) => {
+            form_page(
+                &console,
+                &admin,
+                Some(id),
+                fields.refill(&FIELDS),
+                super::by_field(&err),
+            )
+            .await
+        }
     }
 }
 
 async fn delete(State(console): State<Console>, Path(id): Path<i64>, Submission { admin, .. }: Submission) -> Response {
-    match console
-        .json(&admin, Method::DELETE, &format!("/api/device_provisions/{id}"), None)
-        .await
-    {
-        Ok(_) => Redirect::to("/ui/devices?done=deleted").into_response(),
-        Err(refusal) => console.refused(&admin, refusal),
+    match console.core.delete_device(&admin.actor(), id).await {
+        Ok(()) => Redirect::to("/ui/devices?done=deleted").into_response(),
+        Err(err) => console.refused(&admin, err),
     }
 }
 
 async fn preview(State(console): State<Console>, admin: Admin, Path(id): Path<i64>) -> Response {
     let preview = match console
-        .json(
-            &admin,
-            Method::GET,
-            &format!("/api/device_provisions/{id}/preview"),
-            None,
-        )
+        .core
+        .preview_device(&console.app.provisioner, id, &admin.host)
         .await
     {
         Ok(preview) => preview,
-        Err(refusal) => return console.refused(&admin, refusal),
+        Err(err) => return console.refused(&admin, err),
     };
     let base = format!("http://{}", admin.host);
-    let urls: Vec<Value> = std::iter::once(json!({"vendor": "any", "url": preview["provisioning_url"]}))
+    let urls: Vec<Value> = std::iter::once(json!({"vendor": "any", "url": preview.provisioning_url}))
         .chain(
             console
                 .app
@@ -306,10 +273,7 @@ async fn preview(State(console): State<Console>, admin: Admin, Path(id): Path<i6
                 .map(|v| json!({"vendor": v.code(), "url": format!("{base}/api/provision/{}/", v.code())})),
         )
         .collect();
-    let mac_shown = preview["mac"]
-        .as_str()
-        .and_then(|m| m.parse::<Mac>().ok())
-        .map(|m| m.colon_upper());
+    let mac_shown = shown_mac(&preview.mac);
     console.page(
         &admin,
         "preview.html",
@@ -319,18 +283,17 @@ async fn preview(State(console): State<Console>, admin: Admin, Path(id): Path<i6
 
 /// The whole list as CSV, in the import's own format.
 async fn export(State(console): State<Console>, admin: Admin) -> Response {
-    match console
-        .call(
-            &admin,
-            Method::GET,
-            "/api/device_provisions/download?format=csv",
-            "text/plain",
-            "",
-        )
-        .await
-    {
-        Ok(csv) => csv,
-        Err(refusal) => console.refused(&admin, refusal),
+    let exported = match ListParams::from_map(HashMap::new()) {
+        Ok(params) => console.core.export_devices(&params).await,
+        Err(err) => Err(err.into()),
+    };
+    let table = match exported {
+        Ok(devices) => export::table(devices, Headers::English, Model::Left),
+        Err(err) => return console.refused(&admin, err),
+    };
+    match export::csv_bytes(&table) {
+        Ok(csv) => crate::api::device_provisions::csv_attachment(csv),
+        Err(err) => console.refused(&admin, Error::Other(err)),
     }
 }
 

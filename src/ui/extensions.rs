@@ -4,13 +4,15 @@
 use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
-use super::{Admin, Console, Fields, PAGE_SIZE, Routes, Submission, flash, pager};
+use super::{Admin, Blank, Console, Fields, PAGE_SIZE, Routes, Submission, by_field, flash, pager};
+use crate::admin::extensions::{ExtensionInput, RangeInput};
 use crate::secrets;
+use crate::store::ListParams;
 
 pub fn routes() -> Routes {
     Routes::default()
@@ -23,6 +25,9 @@ pub fn routes() -> Routes {
 /// What the edit form changes.
 const EDITABLE: [&str; 6] = ["extn", "name", "domain", "cid_name", "cid_number", "disabled"];
 
+/// The create forms' fields, for refilling them.
+const CREATED: [&str; 4] = ["extn", "name", "extns_start", "extns_end"];
+
 /// The list page; `extra` adds a refilled form, errors or a new password.
 async fn list_page(
     console: &Console,
@@ -33,24 +38,26 @@ async fn list_page(
 ) -> Response {
     let q = query.get("extn").map_or("", |q| q.trim());
     let page: i64 = query.get("page").and_then(|p| p.parse().ok()).unwrap_or(1).max(1);
-    let uri = {
-        let mut uri = form_urlencoded::Serializer::new(String::from("/api/extensions?"));
-        uri.append_pair("page", &page.to_string())
-            .append_pair("perPage", &PAGE_SIZE.to_string());
-        if !q.is_empty() {
-            uri.append_pair("extn", q);
-        }
-        uri.finish()
+    let mut asked = HashMap::from([
+        ("page".to_string(), page.to_string()),
+        ("perPage".to_string(), PAGE_SIZE.to_string()),
+    ]);
+    if !q.is_empty() {
+        asked.insert("extn".into(), q.to_string());
+    }
+    let listed = match ListParams::from_map(asked) {
+        Ok(params) => console.core.list_extensions(params).await,
+        Err(err) => Err(err.into()),
     };
-    let envelope = match console.json(admin, Method::GET, &uri, None).await {
-        Ok(envelope) => envelope,
-        Err(refusal) => return console.refused(admin, refusal),
+    let listed = match listed {
+        Ok(listed) => listed,
+        Err(err) => return console.refused(admin, err),
     };
     let mut data = json!({
         "nav": "extensions",
         "done": flash(admin.lang, query),
-        "extensions": envelope["data"],
-        "pager": pager(&envelope, &[("extn", q)]),
+        "pager": pager(&listed, &[("extn", q)]),
+        "extensions": listed.rows,
         "q": q,
         "form": {"extn": "", "name": "", "extns_start": "", "extns_end": ""},
         "errors": {},
@@ -66,40 +73,42 @@ async fn list(State(console): State<Console>, admin: Admin, Query(query): Query<
     list_page(&console, &admin, &query, json!({}), StatusCode::OK).await
 }
 
-/// Sends a create form to the API; a refusal is shown above that form.
-async fn create_with(
-    console: Console,
-    admin: Admin,
-    fields: Fields,
-    uri: &str,
-    names: &[&str],
+/// The list again, its create form `form` refilled with the refusal above it.
+async fn create_refused(
+    console: &Console,
+    admin: &Admin,
+    fields: &Fields,
     form: &str,
+    err: crate::admin::Error,
 ) -> Response {
-    match console.json(&admin, Method::POST, uri, Some(fields.json(names))).await {
-        Ok(_) => Redirect::to("/ui/extensions?done=created").into_response(),
-        Err(refusal) => {
-            let refill = fields.refill(&["extn", "name", "extns_start", "extns_end"]);
-            let extra = json!({"form": refill, "errors": {form: refusal.message}});
-            list_page(&console, &admin, &HashMap::new(), extra, StatusCode::BAD_REQUEST).await
-        }
-    }
+    let extra = json!({"form": fields.refill(&CREATED), "errors": {form: err.to_string()}});
+    list_page(console, admin, &HashMap::new(), extra, StatusCode::BAD_REQUEST).await
 }
 
 async fn create(State(console): State<Console>, Submission { admin, fields }: Submission) -> Response {
-    create_with(
-        console,
-        admin,
-        fields,
-        "/api/extensions",
-        &["extn", "name", "password"],
-        "one",
-    )
-    .await
+    let created = match fields.input::<ExtensionInput>(&["extn", "name", "password"], Blank::Omitted) {
+        Ok(input) => console.core.create_extension(&admin.actor(), input).await.map(drop),
+        Err(err) => Err(err),
+    };
+    match created {
+        Ok(()) => Redirect::to("/ui/extensions?done=created").into_response(),
+        Err(err) => create_refused(&console, &admin, &fields, "one", err).await,
+    }
 }
 
 async fn create_range(State(console): State<Console>, Submission { admin, fields }: Submission) -> Response {
-    let names = ["extns_start", "extns_end", "password"];
-    create_with(console, admin, fields, "/api/extensions/muti_add", &names, "range").await
+    let created = match fields.input::<RangeInput>(&["extns_start", "extns_end", "password"], Blank::Omitted) {
+        Ok(input) => console
+            .core
+            .create_extension_range(&admin.actor(), input)
+            .await
+            .map(drop),
+        Err(err) => Err(err),
+    };
+    match created {
+        Ok(()) => Redirect::to("/ui/extensions?done=created").into_response(),
+        Err(err) => create_refused(&console, &admin, &fields, "range", err).await,
+    }
 }
 
 async fn form_page(
@@ -119,19 +128,14 @@ async fn form_page(
 }
 
 async fn edit_form(State(console): State<Console>, admin: Admin, Path(id): Path<i64>) -> Response {
-    match console
-        .json(&admin, Method::GET, &format!("/api/extensions/{id}"), None)
-        .await
-    {
-        Ok(mut extension) => {
+    match console.core.extension(id).await {
+        Ok(extension) => {
             // The form shows no password; resetting is its own action.
-            if let Some(fields) = extension.as_object_mut() {
-                fields.remove("password");
-            }
-            extension["disabled"] = json!(extension["disabled"].to_string());
-            form_page(&console, &admin, id, extension, json!({}), StatusCode::OK).await
+            let mut form = json!(extension);
+            form["disabled"] = json!(extension.fields.disabled.to_string());
+            form_page(&console, &admin, id, form, json!({}), StatusCode::OK).await
         }
-        Err(refusal) => console.refused(&admin, refusal),
+        Err(err) => console.refused(&admin, err),
     }
 }
 
@@ -141,27 +145,20 @@ async fn update(
     Submission { admin, fields }: Submission,
 ) -> Response {
     // Cleared fields are sent empty, so a name can be removed.
-    let body: serde_json::Map<String, Value> = EDITABLE
-        .iter()
-        .map(|k| ((*k).to_string(), json!(fields.get(k))))
-        .collect();
-    match console
-        .json(
-            &admin,
-            Method::PUT,
-            &format!("/api/extensions/{id}"),
-            Some(Value::Object(body)),
-        )
-        .await
-    {
-        Ok(_) => Redirect::to("/ui/extensions?done=updated").into_response(),
-        Err(refusal) => {
+    let updated = match fields.input::<ExtensionInput>(&EDITABLE, Blank::Cleared) {
+        Ok(input) => console.core.update_extension(&admin.actor(), id, input).await,
+        Err(err) => Err(err),
+    };
+    match updated {
+        Ok(()) => Redirect::to("/ui/extensions?done=updated").into_response(),
+        Err(err) => {
+            let errors = by_field(&err);
             form_page(
                 &console,
                 &admin,
                 id,
                 fields.refill(&EDITABLE),
-                refusal.by_field(),
+                errors,
                 StatusCode::BAD_REQUEST,
             )
             .await
@@ -175,25 +172,15 @@ async fn reset_password(
     Submission { admin, .. }: Submission,
 ) -> Response {
     let password = secrets::random_password(16);
-    match console
-        .json(
-            &admin,
-            Method::PUT,
-            &format!("/api/extensions/{id}"),
-            Some(json!({"password": password})),
-        )
-        .await
-    {
-        Ok(_) => {
-            list_page(
-                &console,
-                &admin,
-                &HashMap::new(),
-                json!({"shown_password": password}),
-                StatusCode::OK,
-            )
-            .await
+    let input = ExtensionInput {
+        password: Some(password.clone()),
+        ..ExtensionInput::default()
+    };
+    match console.core.update_extension(&admin.actor(), id, input).await {
+        Ok(()) => {
+            let extra = json!({"shown_password": password});
+            list_page(&console, &admin, &HashMap::new(), extra, StatusCode::OK).await
         }
-        Err(refusal) => console.refused(&admin, refusal),
+        Err(err) => console.refused(&admin, err),
     }
 }

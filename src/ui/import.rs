@@ -1,18 +1,19 @@
-//! Importing a MAC list: the file is checked by the API's dry run first,
+//! Importing a MAC list: the file is checked by the core's dry run first,
 //! the report shows every bad row, and only a confirmed, clean file is
 //! written, all or nothing.
 
 use axum::extract::{DefaultBodyLimit, Multipart, State};
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
-use super::{Admin, Console, Fields, Refusal, Routes, Submission};
-use crate::api::device_provisions::IMPORT_BODY_LIMIT;
-use crate::api::device_provisions::import::is_xlsx;
+use super::{Admin, Console, Fields, Routes, Submission};
+use crate::admin::Error;
+use crate::admin::devices::Imported;
+use crate::admin::rows::{IMPORT_BODY_LIMIT, rows_from_bytes};
 
 pub fn routes() -> Routes {
     Routes::default()
@@ -77,8 +78,8 @@ async fn check(State(console): State<Console>, admin: Admin, multipart: Multipar
         return page(&console, &admin, Value::Null, Some(message), StatusCode::BAD_REQUEST);
     }
     match import(&console, &admin, &upload.bytes, true).await {
-        Ok(planned) => {
-            let rows = planned["data"].as_array().cloned().unwrap_or_default();
+        Ok(imported) => {
+            let rows = report_rows(imported);
             let report = json!({
                 "file": upload.name,
                 "count": rows.len(),
@@ -89,7 +90,7 @@ async fn check(State(console): State<Console>, admin: Admin, multipart: Multipar
             });
             page(&console, &admin, report, None, StatusCode::OK)
         }
-        Err(refusal) => refused(&console, &admin, &upload.name, refusal),
+        Err(err) => refused(&console, &admin, &upload.name, err),
     }
 }
 
@@ -102,38 +103,50 @@ async fn confirm(State(console): State<Console>, Submission { admin, fields }: S
         Ok(_) => Redirect::to("/ui/devices?done=imported").into_response(),
         // Rows can turn bad between the check and the confirmation (a MAC
         // created meanwhile): the report shows them and nothing was written.
-        Err(refusal) => refused(&console, &admin, fields.get("file_name"), refusal),
+        Err(err) => refused(&console, &admin, fields.get("file_name"), err),
     }
 }
 
-/// The API's import of the file, or its dry run.
-async fn import(console: &Console, admin: &Admin, bytes: &[u8], dry_run: bool) -> Result<Value, Refusal> {
-    let content_type = if is_xlsx(bytes) {
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    } else {
-        "text/csv"
-    };
-    let uri = if dry_run {
-        "/api/device_provisions/import?dry_run=1"
-    } else {
-        "/api/device_provisions/import"
-    };
-    let response = console
-        .call(admin, Method::POST, uri, content_type, bytes.to_vec())
-        .await?;
-    Ok(super::read_json(response).await.unwrap_or(Value::Null))
+/// The core's import of the file (CSV or XLSX), or its dry run.
+async fn import(console: &Console, admin: &Admin, bytes: &[u8], dry_run: bool) -> crate::admin::Result<Imported> {
+    let rows = rows_from_bytes(bytes, true)?;
+    console
+        .core
+        .import_devices(&admin.actor(), rows, dry_run, &|_| {})
+        .await
+}
+
+/// The records of a report, as its table shows them.
+fn report_rows(imported: Imported) -> Vec<Value> {
+    let row = |mac: &str, name: &str, vendor: &str, extn: &str| json!({"mac": mac, "name": name, "vendor": vendor, "extn": extn});
+    match imported {
+        Imported::Planned(planned) => planned
+            .iter()
+            .map(|d| row(&d.mac, &d.name, &d.vendor, &d.extn))
+            .collect(),
+        Imported::Created(created) => created
+            .iter()
+            .map(|d| row(&d.mac, &d.name, &d.vendor, &d.extn))
+            .collect(),
+    }
 }
 
 /// A refused file: its bad rows, or why the whole file was refused.
-fn refused(console: &Console, admin: &Admin, file: &str, refusal: Refusal) -> Response {
-    if refusal.errors.is_array() {
-        let report = json!({"file": file, "message": refusal.message, "errors": refusal.errors, "rows": null});
-        return page(console, admin, report, None, StatusCode::BAD_REQUEST);
+fn refused(console: &Console, admin: &Admin, file: &str, err: Error) -> Response {
+    match err {
+        Error::Rows { message, rows } => {
+            let report = json!({"file": file, "message": message, "errors": rows, "rows": null});
+            page(console, admin, report, None, StatusCode::BAD_REQUEST)
+        }
+        err @ (Error::Field { .. } | Error::Conflict { .. } | Error::Refused(_)) => page(
+            console,
+            admin,
+            Value::Null,
+            Some(err.to_string()),
+            super::status_of(&err),
+        ),
+        err => console.refused(admin, err),
     }
-    if refusal.status == StatusCode::FORBIDDEN {
-        return console.refused(admin, refusal);
-    }
-    page(console, admin, Value::Null, Some(refusal.message), refusal.status)
 }
 
 fn page(console: &Console, admin: &Admin, report: Value, error: Option<String>, status: StatusCode) -> Response {

@@ -1,9 +1,10 @@
 //! The admin console at `/ui/`: server-rendered pages for the people who
 //! roll out phones.
 //!
-//! Every change goes through the management API, called in-process with the
-//! admin's own session token. The console so has the API's checks, its
-//! all-or-nothing imports and its operation log, and no rules of its own.
+//! Every read and change goes through the admin core, as the API's do, with
+//! the admin as its actor: the console has the core's checks, its
+//! all-or-nothing imports and its operation log, and no rules of its own. A
+//! refusal names its field as data, so it lands beside that field.
 
 mod activity;
 mod devices;
@@ -26,7 +27,7 @@ use axum::http::header::{
     X_FRAME_OPTIONS,
 };
 use axum::http::request::Parts;
-use axum::http::{Method, Request, StatusCode};
+use axum::http::{Request, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{MethodRouter, get};
 use axum_extra::extract::CookieJar;
@@ -34,20 +35,20 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tera::{Context, Tera};
-use tower::ServiceExt;
 use tower_http::csrf::CsrfLayer;
 
 pub use self::i18n::Lang;
-use crate::api::auth::{SESSION_COOKIE, TOKEN_HEADER};
+use crate::api::auth::SESSION_COOKIE;
 use crate::secrets::token_hash;
 use crate::state::AppState;
+use crate::store::Page;
 use crate::store::users::SessionUser;
 
-/// The console's state: the app, the API it calls, and its pages.
+/// The console's state: the app, the admin core it calls, and its pages.
 #[derive(Clone, FromRef)]
 pub struct Console {
     app: AppState,
-    api: Router,
+    core: crate::admin::Admin,
     pages: Arc<Tera>,
 }
 
@@ -75,6 +76,9 @@ const SCRIPT: &str = include_str!("static/console.js");
 
 /// Rows per console page.
 const PAGE_SIZE: i64 = 20;
+
+/// The most extensions a form offers to choose from.
+const EXTENSIONS_OFFERED: i64 = 500;
 
 /// The console's routes, each path listed so the authorization test can
 /// walk them all.
@@ -123,7 +127,7 @@ pub fn router(app: AppState) -> Router {
     tera.add_raw_templates(PAGES.iter().copied())
         .expect("the console's templates parse");
     let console = Console {
-        api: crate::api::router(app.clone()),
+        core: crate::admin::Admin::from_ref(&app),
         app,
         pages: Arc::new(tera),
     };
@@ -200,11 +204,10 @@ async fn signed_in(parts: &mut Parts, console: &Console) -> Result<Admin, Respon
         .filter(|t| !t.is_empty());
     let user = match &token {
         Some(token) => console
-            .app
-            .db
-            .session_user(&token_hash(token), crate::domain::timestamp::now())
+            .core
+            .session_user(&token_hash(token))
             .await
-            .map_err(|e| problem(console, lang, StatusCode::SERVICE_UNAVAILABLE, &e.to_string()))?,
+            .map_err(|e| problem(console, lang, status_of(&e), &e.to_string()))?,
         None => None,
     };
     let (Some(token), Some(user)) = (token, user) else {
@@ -303,6 +306,11 @@ impl Fields {
         self.0.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.trim())
     }
 
+    /// The field's first value, trimmed, when it is not empty.
+    fn given(&self, name: &str) -> Option<String> {
+        Some(self.get(name)).filter(|v| !v.is_empty()).map(str::to_string)
+    }
+
     /// Every non-empty value of a repeated field (checkboxes), in order.
     fn all(&self, name: &str) -> Vec<&str> {
         self.0
@@ -322,6 +330,18 @@ impl Fields {
         Value::Object(map)
     }
 
+    /// The fields among `names` read as one of the core's inputs, the way
+    /// the API reads a body; `blank` fields are sent as "" (to clear them),
+    /// else left out. A field the input cannot take is named in the error.
+    fn input<T: serde::de::DeserializeOwned>(&self, names: &[&str], blank: Blank) -> Result<T, crate::admin::Error> {
+        let given = match blank {
+            Blank::Omitted => self.json(names),
+            Blank::Cleared => self.refill(names),
+        };
+        serde_path_to_error::deserialize(given)
+            .map_err(|e| crate::admin::Error::field(&e.path().to_string(), e.inner()))
+    }
+
     /// The fields among `names` as sent, "" when absent, for refilling a form.
     fn refill(&self, names: &[&str]) -> Value {
         Value::Object(
@@ -333,83 +353,45 @@ impl Fields {
     }
 }
 
-/// What the API answered when it refused.
-#[derive(Debug)]
-pub struct Refusal {
-    status: StatusCode,
-    message: String,
-    /// Row errors of an import.
-    errors: Value,
+/// What an empty form field means to the core: left out, or cleared.
+#[derive(Clone, Copy)]
+enum Blank {
+    Omitted,
+    Cleared,
 }
 
-impl Refusal {
-    /// The field the message names (`mac: '…' is not a MAC address`), if any.
-    fn field(&self) -> Option<&str> {
-        let (field, _) = self.message.split_once(": ")?;
-        field
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_')
-            .then_some(field)
+/// Where a refusal goes on a form: `{field: reason}`, or `{form: message}`
+/// when it names no field.
+fn by_field(err: &crate::admin::Error) -> Value {
+    match err.field_name() {
+        Some(field) => json!({ field: err.reason() }),
+        None => json!({ "form": err.to_string() }),
     }
+}
 
-    /// `{field: message}` for the form, or `{"": message}` when no field is named.
-    fn by_field(&self) -> Value {
-        json!({ self.field().unwrap_or("form"): self.message })
+/// The status a refusal is shown with.
+fn status_of(err: &crate::admin::Error) -> StatusCode {
+    use crate::admin::Error;
+    match err {
+        Error::Field { .. } | Error::Invalid(_) | Error::Rows { .. } => StatusCode::BAD_REQUEST,
+        Error::Conflict { .. } | Error::Refused(_) => StatusCode::CONFLICT,
+        Error::NotFound(_) => StatusCode::NOT_FOUND,
+        Error::Forbidden(_) | Error::Denied { .. } => StatusCode::FORBIDDEN,
+        Error::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
+        Error::Store(_) | Error::Other(_) => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+impl Admin {
+    /// The admin as the core records a change: through the console, from
+    /// the browser's address.
+    fn actor(&self) -> crate::admin::Actor {
+        let source = self.peer.map(|ConnectInfo(peer)| peer.ip());
+        crate::admin::Actor::signed_in(&self.user, crate::admin::Door::Console, source)
     }
 }
 
 impl Console {
-    /// Calls the management API as the admin.
-    async fn call(
-        &self,
-        admin: &Admin,
-        method: Method,
-        uri: &str,
-        content_type: &str,
-        body: impl Into<Body>,
-    ) -> Result<Response, Refusal> {
-        let mut request = Request::builder()
-            .method(method)
-            .uri(uri)
-            .header(TOKEN_HEADER, &admin.token)
-            .header(HOST, &admin.host)
-            .header(CONTENT_TYPE, content_type)
-            .body(body.into())
-            .map_err(|e| Refusal {
-                status: StatusCode::BAD_REQUEST,
-                message: e.to_string(),
-                errors: Value::Null,
-            })?;
-        if let Some(peer) = admin.peer {
-            request.extensions_mut().insert(peer);
-        }
-        let response = self.api.clone().oneshot(request).await.expect("routers are infallible");
-        if response.status().is_success() {
-            return Ok(response);
-        }
-        let status = response.status();
-        let body: Value = read_json(response).await.unwrap_or(Value::Null);
-        Err(Refusal {
-            status,
-            message: body["message"]
-                .as_str()
-                .unwrap_or("the request was refused")
-                .to_string(),
-            errors: body["errors"].clone(),
-        })
-    }
-
-    /// A JSON answer of the API.
-    async fn json(&self, admin: &Admin, method: Method, uri: &str, body: Option<Value>) -> Result<Value, Refusal> {
-        let bytes = body.map(|b| b.to_string()).unwrap_or_default();
-        let response = self.call(admin, method, uri, "application/json", bytes).await?;
-        read_json(response).await.ok_or_else(|| Refusal {
-            status: StatusCode::BAD_GATEWAY,
-            message: "the API answered with something other than JSON".into(),
-            errors: Value::Null,
-        })
-    }
-
     /// Renders a page for the admin, with the labels of their language.
     fn page(&self, admin: &Admin, template: &str, mut data: Value) -> Response {
         data["user"] = json!({"name": admin.user.name, "login": admin.user.login});
@@ -443,27 +425,13 @@ impl Console {
         }
     }
 
-    /// What to show when the API refused a page's read: the login page if
-    /// the session ended, else the reason.
-    fn refused(&self, admin: &Admin, refusal: Refusal) -> Response {
-        if refusal.status == StatusCode::FORBIDDEN && !admin_is_valid(&refusal) {
-            return Redirect::to("/ui/login").into_response();
+    /// What to show when the core refused a page's read or change.
+    fn refused(&self, admin: &Admin, err: crate::admin::Error) -> Response {
+        if matches!(err, crate::admin::Error::Store(_) | crate::admin::Error::Other(_)) {
+            tracing::error!(error = %err, "a console page failed");
         }
-        problem(self, admin.lang, refusal.status, &refusal.message)
+        problem(self, admin.lang, status_of(&err), &err.to_string())
     }
-}
-
-/// A 403 that is not about the session (an admin-only action) is shown;
-/// one about the token means logging in again.
-fn admin_is_valid(refusal: &Refusal) -> bool {
-    !refusal.message.starts_with("Not Authorized")
-}
-
-async fn read_json(response: Response) -> Option<Value> {
-    let bytes = axum::body::to_bytes(response.into_body(), 64 * 1024 * 1024)
-        .await
-        .ok()?;
-    serde_json::from_slice(&bytes).ok()
 }
 
 /// A page that says what went wrong.
@@ -504,17 +472,31 @@ fn page_query(filters: &[(&str, &str)], page: impl std::fmt::Display) -> String 
     query.finish()
 }
 
-/// Previous/next links for a list envelope (`page`, `pageCount`).
-fn pager(envelope: &Value, filters: &[(&str, &str)]) -> Value {
-    let page = envelope["page"].as_i64().unwrap_or(1);
-    let pages = envelope["pageCount"].as_i64().unwrap_or(1).max(1);
+/// Previous/next links for a page of a list.
+fn pager<T>(listed: &Page<T>, filters: &[(&str, &str)]) -> Value {
+    let page = listed.page;
+    let pages = listed.page_count().max(1);
     json!({
         "page": page,
         "pages": pages,
-        "rows": envelope["rowCount"],
+        "rows": listed.total,
         "prev": (page > 1).then(|| page_query(filters, page - 1)),
         "next": (page < pages).then(|| page_query(filters, page + 1)),
     })
+}
+
+/// The extensions a form offers (lines, a claim), by number; none when
+/// they cannot be read, which leaves the form usable by typing.
+async fn offered_extensions(console: &Console) -> Vec<crate::store::extensions::Extension> {
+    let asked = HashMap::from([
+        ("perPage".to_string(), EXTENSIONS_OFFERED.to_string()),
+        ("sort_field".to_string(), "extn".to_string()),
+    ]);
+    let listed = match crate::store::ListParams::from_map(asked) {
+        Ok(params) => console.core.list_extensions(params).await,
+        Err(err) => Err(err.into()),
+    };
+    listed.map(|page| page.rows).unwrap_or_default()
 }
 
 /// The message a redirect asked for (`?done=created`); only known ones are shown.
@@ -529,24 +511,15 @@ fn flash(lang: Lang, query: &HashMap<String, String>) -> Value {
 mod tests {
     use super::*;
 
-    fn refusal(message: &str) -> Refusal {
-        Refusal {
-            status: StatusCode::BAD_REQUEST,
-            message: message.into(),
-            errors: Value::Null,
-        }
-    }
-
     #[test]
     fn a_refusal_lands_beside_the_field_it_names() {
-        let by_field = refusal("mac: '00:15' is not a MAC address").by_field();
-        assert_eq!(by_field["mac"], "mac: '00:15' is not a MAC address");
+        use crate::admin::Error;
+        let by = by_field(&Error::field("mac", "'00:15' is not a MAC address"));
+        assert_eq!(by["mac"], "'00:15' is not a MAC address");
         assert_eq!(
-            refusal("extension 1009 does not exist").by_field()["form"],
-            "extension 1009 does not exist"
+            by_field(&Error::Refused("extension 1009 is a line of device 3".into()))["form"],
+            "extension 1009 is a line of device 3"
         );
-        // A colon inside a sentence is not a field name.
-        assert!(refusal("bad input: see the manual").by_field().get("form").is_some());
     }
 
     #[test]

@@ -4,14 +4,17 @@
 use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 
-use super::devices::lines_field;
-use super::{Admin, Console, PAGE_SIZE, Routes, Submission, pager};
+use super::devices::{lines_field, shown_mac};
+use super::{Admin, Console, PAGE_SIZE, Routes, Submission, by_field, pager};
+use crate::admin::rows::RawRow;
 use crate::domain::Mac;
+use crate::store::fetches::PendingPhone;
+use crate::store::{ListParams, Page};
 
 pub fn routes() -> Routes {
     Routes::default()
@@ -22,47 +25,45 @@ pub fn routes() -> Routes {
 /// The claim form's fields besides the extensions.
 const CLAIMED: [&str; 3] = ["name", "vendor", "type"];
 
-/// The most extensions offered as checkboxes on the claim form.
-const EXTENSIONS_OFFERED: i64 = 500;
+/// A pending phone as the pages show it.
+fn shown(phone: &PendingPhone) -> Value {
+    let mut shown = json!(phone);
+    shown["mac_shown"] = json!(shown_mac(&phone.mac));
+    shown
+}
 
-fn shown(mut phone: Value) -> Value {
-    let mac = phone["mac"].as_str().and_then(|m| m.parse::<Mac>().ok());
-    phone["mac_shown"] = mac.map_or(phone["mac"].clone(), |m| json!(m.colon_upper()));
-    phone
+/// A page of pending phones, `asked` adding to the list's parameters.
+async fn pending(console: &Console, asked: &[(&str, String)]) -> crate::admin::Result<Page<PendingPhone>> {
+    let asked = asked.iter().map(|(k, v)| ((*k).to_string(), v.clone())).collect();
+    console.core.list_pending(ListParams::from_map(asked)?).await
 }
 
 async fn list(State(console): State<Console>, admin: Admin, Query(query): Query<HashMap<String, String>>) -> Response {
     let page: i64 = query.get("page").and_then(|p| p.parse().ok()).unwrap_or(1).max(1);
-    let uri = format!("/api/device_provisions/pending?page={page}&perPage={PAGE_SIZE}");
-    match console.json(&admin, Method::GET, &uri, None).await {
-        Ok(envelope) => {
-            let phones: Vec<Value> = envelope["data"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-                .into_iter()
-                .map(shown)
-                .collect();
+    match pending(
+        &console,
+        &[("page", page.to_string()), ("perPage", PAGE_SIZE.to_string())],
+    )
+    .await
+    {
+        Ok(listed) => {
+            let phones: Vec<Value> = listed.rows.iter().map(shown).collect();
             console.page(
                 &admin,
                 "pending.html",
-                json!({"nav": "pending", "phones": phones, "pager": pager(&envelope, &[])}),
+                json!({"nav": "pending", "phones": phones, "pager": pager(&listed, &[])}),
             )
         }
-        Err(refusal) => console.refused(&admin, refusal),
+        Err(err) => console.refused(&admin, err),
     }
 }
 
-/// The pending phone with this MAC, as the API lists it.
-async fn pending_phone(console: &Console, admin: &Admin, mac: Mac) -> Option<Value> {
-    let uri = format!("/api/device_provisions/pending?mac={}&perPage=10", mac.lower());
-    let envelope = console.json(admin, Method::GET, &uri, None).await.ok()?;
-    envelope["data"]
-        .as_array()?
-        .iter()
-        .find(|p| p["mac"].as_str() == Some(mac.lower().as_str()))
-        .cloned()
-        .map(shown)
+/// The pending phone with this MAC.
+async fn pending_phone(console: &Console, mac: Mac) -> Option<Value> {
+    let listed = pending(console, &[("mac", mac.lower()), ("perPage", "10".into())])
+        .await
+        .ok()?;
+    listed.rows.iter().find(|p| p.mac == mac.lower()).map(shown)
 }
 
 async fn form_page(
@@ -73,12 +74,7 @@ async fn form_page(
     chosen: Vec<String>,
     errors: Value,
 ) -> Response {
-    let uri = format!("/api/extensions?perPage={EXTENSIONS_OFFERED}&sort_field=extn");
-    let extensions = console
-        .json(admin, Method::GET, &uri, None)
-        .await
-        .map(|page| page["data"].clone())
-        .unwrap_or(Value::Array(Vec::new()));
+    let extensions = super::offered_extensions(console).await;
     let status = super::form_status(&errors);
     console.page_with_status(
         admin,
@@ -97,16 +93,20 @@ async fn form_page(
     )
 }
 
+fn not_a_mac(console: &Console, admin: &Admin, mac: &str) -> Response {
+    super::problem(
+        console,
+        admin.lang,
+        StatusCode::BAD_REQUEST,
+        &format!("mac: '{mac}' is not a MAC address"),
+    )
+}
+
 async fn claim_form(State(console): State<Console>, admin: Admin, Path(mac): Path<String>) -> Response {
-    let Some(phone) = parse(&mac) else {
-        return super::problem(
-            &console,
-            admin.lang,
-            StatusCode::BAD_REQUEST,
-            &format!("mac: '{mac}' is not a MAC address"),
-        );
+    let Ok(parsed) = mac.parse::<Mac>() else {
+        return not_a_mac(&console, &admin, &mac);
     };
-    let Some(phone) = pending_phone(&console, &admin, phone).await else {
+    let Some(phone) = pending_phone(&console, parsed).await else {
         return super::problem(
             &console,
             admin.lang,
@@ -127,41 +127,26 @@ async fn claim(
     Path(mac): Path<String>,
     Submission { admin, fields }: Submission,
 ) -> Response {
-    let Some(parsed) = parse(&mac) else {
-        return super::problem(
-            &console,
-            admin.lang,
-            StatusCode::BAD_REQUEST,
-            &format!("mac: '{mac}' is not a MAC address"),
-        );
+    let Ok(parsed) = mac.parse::<Mac>() else {
+        return not_a_mac(&console, &admin, &mac);
     };
     let chosen = fields.all("extn");
-    let mut body = fields.json(&CLAIMED);
-    body["mac"] = json!(parsed.lower());
-    body["extn"] = json!(lines_field(&chosen.join(",")));
-    match console
-        .json(&admin, Method::POST, "/api/device_provisions", Some(body))
-        .await
-    {
+    let row = RawRow {
+        row: 1,
+        name: fields.given("name"),
+        extn: Some(lines_field(&chosen.join(","))),
+        vendor: fields.given("vendor"),
+        mac: Some(parsed.lower()),
+        kind: fields.given("type"),
+    };
+    match console.core.create_device(&admin.actor(), row).await {
         Ok(_) => Redirect::to(&format!("/ui/devices?done=claimed&field=mac&q={}", parsed.lower())).into_response(),
-        Err(refusal) => {
-            let phone = pending_phone(&console, &admin, parsed)
+        Err(err) => {
+            let phone = pending_phone(&console, parsed)
                 .await
-                .unwrap_or_else(|| shown(json!({"mac": parsed.lower(), "user_agent": "", "ip": "", "last_seen": ""})));
+                .unwrap_or_else(|| json!({"mac": parsed.lower(), "mac_shown": parsed.colon_upper(), "user_agent": "", "ip": "", "last_seen": ""}));
             let chosen = chosen.iter().map(|c| c.to_string()).collect();
-            form_page(
-                &console,
-                &admin,
-                phone,
-                fields.refill(&CLAIMED),
-                chosen,
-                refusal.by_field(),
-            )
-            .await
+            form_page(&console, &admin, phone, fields.refill(&CLAIMED), chosen, by_field(&err)).await
         }
     }
-}
-
-fn parse(mac: &str) -> Option<Mac> {
-    mac.parse().ok()
 }

@@ -4,12 +4,12 @@
 use std::collections::HashMap;
 
 use axum::extract::{Query, State};
-use axum::http::Method;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 
-use super::{Admin, Console, Refusal, Routes, Submission, flash};
+use super::{Admin, Console, Routes, Submission, flash};
+use crate::admin::settings::SettingInput;
 use crate::provision::settings::{KEYS, SITE_REALM, is_secret, validate};
 
 pub fn routes() -> Routes {
@@ -25,20 +25,10 @@ fn choices(key: &str) -> Option<&'static [&'static str]> {
     }
 }
 
-/// The site's stored rows: key → (id, value).
-async fn stored(console: &Console, admin: &Admin) -> Result<HashMap<String, (i64, String)>, Refusal> {
-    let rows = console
-        .json(admin, Method::GET, &format!("/api/dicts/realm/{SITE_REALM}"), None)
-        .await?;
-    Ok(rows
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|row| {
-            let key = row["k"].as_str()?.to_string();
-            Some((key, (row["id"].as_i64()?, row["v"].as_str().unwrap_or("").to_string())))
-        })
-        .collect())
+/// The site's stored rows: key → (id, value), secret values masked.
+async fn stored(console: &Console) -> crate::admin::Result<HashMap<String, (i64, String)>> {
+    let rows = console.core.settings(Some(SITE_REALM)).await?;
+    Ok(rows.into_iter().map(|row| (row.k, (row.id, row.v))).collect())
 }
 
 fn page(
@@ -73,9 +63,9 @@ fn page(
 }
 
 async fn show(State(console): State<Console>, admin: Admin, Query(query): Query<HashMap<String, String>>) -> Response {
-    let set = match stored(&console, &admin).await {
+    let set = match stored(&console).await {
         Ok(set) => set,
-        Err(refusal) => return console.refused(&admin, refusal),
+        Err(err) => return console.refused(&admin, err),
     };
     let values = set.iter().map(|(k, (_, v))| (k.as_str(), v.clone())).collect();
     page(&console, &admin, &values, &set, json!({}), flash(admin.lang, &query))
@@ -89,9 +79,9 @@ enum Change<'a> {
 }
 
 async fn save(State(console): State<Console>, Submission { admin, fields }: Submission) -> Response {
-    let set = match stored(&console, &admin).await {
+    let set = match stored(&console).await {
         Ok(set) => set,
-        Err(refusal) => return console.refused(&admin, refusal),
+        Err(err) => return console.refused(&admin, err),
     };
     // Every field is checked before anything is written.
     let mut errors = serde_json::Map::new();
@@ -120,25 +110,29 @@ async fn save(State(console): State<Console>, Submission { admin, fields }: Subm
         let values = KEYS.iter().map(|(k, _)| (*k, fields.get(k).to_string())).collect();
         return page(&console, &admin, &values, &set, Value::Object(errors), Value::Null);
     }
+    let actor = admin.actor();
     for change in changes {
         let written = match change {
             Change::Add(k, v) => {
-                let body = json!({"realm": SITE_REALM, "k": k, "v": v});
-                console.json(&admin, Method::POST, "/api/dicts", Some(body)).await
+                let input = SettingInput {
+                    realm: Some(SITE_REALM.into()),
+                    k: Some(k.into()),
+                    v: Some(v.into()),
+                    ..SettingInput::default()
+                };
+                console.core.create_setting(&actor, input).await.map(drop)
             }
             Change::Replace(id, v) => {
-                console
-                    .json(&admin, Method::PUT, &format!("/api/dicts/{id}"), Some(json!({"v": v})))
-                    .await
+                let input = SettingInput {
+                    v: Some(v.into()),
+                    ..SettingInput::default()
+                };
+                console.core.update_setting(&actor, id, input).await
             }
-            Change::Remove(id) => {
-                console
-                    .json(&admin, Method::DELETE, &format!("/api/dicts/{id}"), None)
-                    .await
-            }
+            Change::Remove(id) => console.core.delete_setting(&actor, id).await,
         };
-        if let Err(refusal) = written {
-            return console.refused(&admin, refusal);
+        if let Err(err) = written {
+            return console.refused(&admin, err);
         }
     }
     Redirect::to("/ui/settings?done=settings").into_response()

@@ -289,6 +289,56 @@ fn user_commands_and_migrate() {
     });
 }
 
+/// What the command line changes is in the operation log, as the API's
+/// changes are: a `sipprov import` and a `sipprov user unlock` each show
+/// with the command line as their actor.
+#[test]
+fn command_line_changes_are_in_the_operation_log() {
+    for_each_database(|dir, db| {
+        let files = tempfile::tempdir().unwrap();
+        let csv = files.path().join("phones.csv");
+        std::fs::write(&csv, "name,vendor,mac\nfront desk,yealink,00:15:65:aa:bb:01\n").unwrap();
+        for args in [&["import", csv.to_str().unwrap()][..], &["user", "unlock", "admin"][..]] {
+            let out = sipprov(dir, db).args(args).output().unwrap();
+            assert!(
+                out.status.success(),
+                "{args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let mut server = serve(dir, db);
+        let (_, token) = first_admin_session(&mut server);
+        let logs = |query: &str| {
+            curl(&[
+                &format!("http://{}/api/logs?{query}", server.addr),
+                "-H",
+                &format!("X-XTRA-AUTH-ID: {token}"),
+            ])
+        };
+        let imported = logs("resource=device_provisions&action=IMPORT");
+        assert_eq!(imported["rowCount"], 1, "{imported}");
+        let row = &imported["data"][0];
+        assert!(row["user_name"].as_str().unwrap().starts_with("command line"), "{row}");
+        assert_eq!(
+            (row["user_id"].as_str(), row["source_ip"].as_str()),
+            (Some("0"), Some("cli")),
+            "{row}"
+        );
+        assert_eq!(row["summary"], "1 rows", "{row}");
+        let message: Value = serde_json::from_str(row["message"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            (message["via"].as_str(), message["macs"][0].as_str()),
+            (Some("cli"), Some("001565aabb01")),
+            "{message}"
+        );
+        let unlocked = logs("resource=sessions&action=UPDATE");
+        let row = &unlocked["data"][0];
+        assert_eq!(row["summary"], "admin unlocked", "{unlocked}");
+        assert!(row["user_name"].as_str().unwrap().starts_with("command line"), "{row}");
+        server.child.kill().unwrap();
+    });
+}
+
 /// The README's curl walkthrough, run as written against a fresh server.
 #[test]
 fn readme_walkthrough_works_as_written() {

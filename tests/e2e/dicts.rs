@@ -1,5 +1,6 @@
 use reqwest::Method;
 use serde_json::json;
+use sipprov::admin::Actor;
 
 use crate::harness::{assert_done, assert_error, on_each_backend};
 
@@ -46,9 +47,14 @@ async fn dicts_crud_bare_arrays_and_for_administrators_only() {
         assert_error(&app.get(&format!("/api/dicts/{id}")).await, 404, "not found");
 
         // Users who are not administrators neither read nor change them.
-        let hash = sipprov::secrets::hash_password("operator-pass");
-        app.db
-            .add_user("operator", "Operator", &hash, false, sipprov::domain::timestamp::now())
+        app.admin()
+            .add_user(
+                &Actor::command_line(),
+                "operator",
+                "Operator",
+                "operator-pass".into(),
+                false,
+            )
             .await
             .unwrap();
         let operator = app.login("operator", "operator-pass").await;

@@ -137,6 +137,12 @@ pub struct TestApp {
 }
 
 impl TestApp {
+    /// The admin core of the server under test, for arranging what a test
+    /// needs as the command line would.
+    pub fn admin(&self) -> sipprov::admin::Admin {
+        axum::extract::FromRef::from_ref(&self.state)
+    }
+
     pub async fn start(backend: Backend, token_lifetime: Duration) -> TestApp {
         let data_dir = Arc::new(tempfile::tempdir().unwrap());
         let (pg, database_url) = match backend {
@@ -226,17 +232,15 @@ impl TestApp {
     /// Starts sipprov's TFTP server beside this app, sending phones on to
     /// its HTTP address; `serve_secrets` is `tftp_serve_secrets`.
     pub async fn start_tftp(&self, serve_secrets: bool) -> SocketAddr {
-        let mut state = self.state.clone();
-        let mut settings = (*state.settings).clone();
-        settings.tftp_serve_secrets = serve_secrets;
-        state.settings = Arc::new(settings);
         let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let addr = socket.local_addr().unwrap();
-        let http = tftp::HttpSide {
-            port: self.addr.port(),
+        let options = tftp::TftpOptions {
+            http_port: self.addr.port(),
             tls: false,
+            serve_secrets,
         };
-        tokio::spawn(tftp::serve(socket, state, http, std::future::pending()));
+        let phones = self.state.provisioner.clone();
+        tokio::spawn(tftp::serve(socket, phones, options, std::future::pending()));
         addr
     }
 

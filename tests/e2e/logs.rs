@@ -71,6 +71,7 @@ async fn every_change_and_login_is_logged_newest_first_without_secrets() {
                 ("extensions".into(), "UPDATE".into()),
                 ("extensions".into(), "CREATE".into()),
                 ("sessions".into(), "LOGIN".into()),
+                ("users".into(), "UPDATE".into()),
             ]
         );
         let rows = page["data"].as_array().unwrap();
@@ -86,6 +87,14 @@ async fn every_change_and_login_is_logged_newest_first_without_secrets() {
         assert_eq!(create["source_ip"], "127.0.0.1");
         assert_eq!(create["summary"], format!("id {ext}"));
         assert_eq!(rows[3]["summary"], "1 rows");
+        // sipprov's own change at its first start, named as XSwitch names it.
+        let first = &rows[7];
+        assert_eq!(
+            (first["user_id"].as_str(), first["user_name"].as_str()),
+            (Some("0"), Some("SYSTEM")),
+            "{first}"
+        );
+        assert_eq!(first["summary"], "the first admin password set");
         let text = page.to_string();
         for secret in [
             "very-secret-sip",
@@ -120,9 +129,11 @@ async fn log_filters() {
             1
         );
         assert_eq!(app.get("/api/logs?action=LOGIN").await.1["rowCount"], 1);
+        // The first admin password, set at the first start, is sipprov's own change.
+        assert_eq!(app.get("/api/logs?operator=system").await.1["rowCount"], 1);
         assert_eq!(
             app.get(&format!("/api/logs?startDate={today}&endDate={today}")).await.1["rowCount"],
-            2
+            3
         );
         let tomorrow = today.next_day().unwrap();
         assert_eq!(
@@ -139,7 +150,7 @@ async fn log_filters() {
         let (_, first) = app.get("/api/logs?perPage=1").await;
         assert_eq!(
             (first["pageCount"].clone(), first["data"][0]["action"].clone()),
-            (json!(2), json!("CREATE"))
+            (json!(3), json!("CREATE"))
         );
     })
     .await;

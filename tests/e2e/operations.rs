@@ -342,4 +342,24 @@ fn the_document_is_as_strict_as_the_server() {
         assert!(fields.is_match(field), "{field}");
     }
     assert!(!fields.is_match("extn") && !fields.is_match("password"));
+
+    // A login needs a name that is not blank, in a form body as in JSON.
+    let login = &schemas["LoginRequest"]["properties"];
+    for field in ["login", "username"] {
+        let pattern = regex::Regex::new(login[field]["pattern"].as_str().expect("a pattern")).unwrap();
+        assert!(
+            !pattern.is_match("") && !pattern.is_match("  ") && pattern.is_match("admin"),
+            "{field}"
+        );
+    }
+    // Changing a password is an action, not a partial update: its password is required.
+    let change = body_of("/api/users/change_password", "put");
+    assert_eq!(change["required"], serde_json::json!(["password"]), "{change}");
+    assert!(!allows_null(&change["properties"]["password"]));
+    // What a schema cannot state, the description does.
+    let range = &schemas["RangeInput"]["description"];
+    let limit = sipprov::admin::extensions::MAX_RANGE.to_string();
+    let limit = format!("{},{}", &limit[..limit.len() - 3], &limit[limit.len() - 3..]);
+    let said = range.as_str().unwrap().split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(said.contains(&format!("at most {limit} extensions")), "{range}");
 }

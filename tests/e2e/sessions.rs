@@ -239,13 +239,11 @@ async fn logout_ends_the_token_and_tokens_survive_a_restart() {
 #[tokio::test]
 async fn dev_key_logs_in_in_place_of_the_password() {
     on_each_backend(|app| async move {
-        let (key, hash) = sipprov::secrets::new_token();
-        assert!(
-            app.db
-                .set_dev_key("admin", &hash, sipprov::domain::timestamp::now())
-                .await
-                .unwrap()
-        );
+        let key = app
+            .admin()
+            .issue_dev_key(&sipprov::admin::Actor::command_line(), "admin")
+            .await
+            .unwrap();
         let r = app
             .send(
                 Method::POST,

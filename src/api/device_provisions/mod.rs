@@ -1,37 +1,30 @@
 //! `/api/device_provisions`: phones by MAC, per XSwitch's 话机自动配置 API.
 
-pub mod export;
-pub mod import;
-
 use axum::Json;
-use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRef, FromRequest, Multipart, Request, State};
 use axum::http::HeaderMap;
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE, HOST};
 use axum::response::{IntoResponse, Response};
-use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use self::export::{Headers, Model};
-use self::import::{JsonBody, RawRow, insert, parse_json, plan, rows_from_bytes, write_rows};
-use super::audit::NothingChanged;
-use super::extract::{ApiPath, ApiQuery, RawBody, lenient};
-use super::paging::{Filter, ListParams, ListSpec, PageBody, like_pattern, list_query};
+use super::extract::{ApiActor, ApiPath, ApiQuery, RawBody, lenient};
+use super::paging::{ListParams, PageBody, list_query};
 use super::{Done, done};
-use crate::domain::{Mac, timestamp};
-use crate::error::{ApiError, ErrorBody, RowError};
-use crate::packs::{PackShelf, Packs};
-use crate::provision::{Answer, PhoneRequest};
+use crate::admin::devices::{DeviceChange, Imported, Preview};
+use crate::admin::export::{self, Headers, Model};
+use crate::admin::rows::{JsonBody, parse_json, rows_from_bytes};
+use crate::admin::{self, Admin};
+use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
-use crate::store::devices::{COLUMNS, Device};
-use crate::store::fetches::{PENDING_COLUMNS, PendingPhone, UNCLAIMED};
-use crate::store::{Arg, Db, ListSql};
+use crate::store::devices::Device;
+use crate::store::devices::{LIST, PENDING};
+use crate::store::fetches::PendingPhone;
 
-/// Imports carry whole MAC lists: 100,000 rows are about 10 MiB of JSON.
-pub const IMPORT_BODY_LIMIT: usize = 64 * 1024 * 1024;
+use crate::admin::rows::IMPORT_BODY_LIMIT;
 
 pub fn router() -> OpenApiRouter<AppState> {
     let bulk = OpenApiRouter::new()
@@ -46,93 +39,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_one, update, delete))
 }
 
-pub const LIST: ListSpec = ListSpec {
-    columns: COLUMNS,
-    from: "device_provisions",
-    always: &["deleted_at IS NULL"],
-    filters: &[
-        Filter::Contains("name", "name"),
-        Filter::Contains("type", "type"),
-        // Any name of the family finds all its records (`gs` finds `潮流`):
-        // `vendor_named` turns the name into the code first.
-        Filter::Vendor("vendor", "vendor_code"),
-        Filter::Custom("mac", mac_filter, Some(MAC_PART)),
-        Filter::Custom("extn", extn_filter, None),
-    ],
-    sortable: &[
-        ("id", "id"),
-        ("name", "name"),
-        ("vendor", "vendor_code"),
-        ("mac", "mac"),
-        ("type", "type"),
-        ("created_at", "created_at"),
-        ("updated_at", "updated_at"),
-    ],
-    default_order: "id",
-};
 list_query!(DeviceQuery, LIST);
 
-/// Unknown phones that asked for a configuration, newest first; a MAC
-/// leaves the list once a record claims it.
-pub const PENDING: ListSpec = ListSpec {
-    columns: PENDING_COLUMNS,
-    from: "pending_phones",
-    always: &[UNCLAIMED],
-    filters: &[
-        Filter::Custom("mac", mac_filter, Some(MAC_PART)),
-        Filter::Vendor("vendor", "vendor"),
-    ],
-    sortable: &[
-        ("mac", "mac"),
-        ("vendor", "vendor"),
-        ("first_seen", "first_seen"),
-        ("last_seen", "last_seen"),
-        ("count", "count"),
-    ],
-    default_order: "last_seen DESC, mac",
-};
 list_query!(PendingQuery, PENDING);
-
-/// Turns a `vendor` filter, any name of a family, into the family's code;
-/// a blank one is no filter.
-pub fn vendor_named(packs: &Packs, params: &mut ListParams) -> Result<(), ApiError> {
-    if let Some(name) = params.filters.get_mut("vendor").filter(|name| !name.trim().is_empty()) {
-        *name = packs
-            .vendor(name)
-            .map_err(|e| ApiError::field("vendor", e))?
-            .code()
-            .to_string();
-    }
-    Ok(())
-}
-
-/// What `mac_filter` takes: some hex digits among `:-. `, or blank.
-const MAC_PART: &str = r"^\s*([0-9A-Fa-f:.\- ]*[0-9A-Fa-f][0-9A-Fa-f:.\- ]*)?\s*$";
-
-/// Part of a MAC, in any of its spellings.
-fn mac_filter(value: &str, sql: &mut ListSql) -> Result<(), ApiError> {
-    let digits: String = value.chars().filter(|c| !":-. ".contains(*c)).collect();
-    if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(ApiError::field(
-            "mac",
-            format!("'{value}' is not (part of) a MAC address"),
-        ));
-    }
-    sql.push(
-        |p| format!("mac LIKE {p} ESCAPE '\\'"),
-        Arg::Text(like_pattern(&digits)),
-    );
-    Ok(())
-}
-
-/// Records with a line whose extension number contains the value.
-fn extn_filter(value: &str, sql: &mut ListSql) -> Result<(), ApiError> {
-    sql.push(
-        |p| format!("id IN (SELECT l.device_id FROM device_provision_lines l JOIN extensions e ON e.id = l.extension_id WHERE lower(e.extn) LIKE {p} ESCAPE '\\')"),
-        Arg::Text(like_pattern(value)),
-    );
-    Ok(())
-}
 
 /// A device record as clients send it. Keys may also be the Chinese column
 /// names (名称, 分机号, 供应商, MAC); unknown keys are ignored.
@@ -251,19 +160,14 @@ pub struct DownloadOptions {
 #[utoipa::path(get, path = "/api/device_provisions", tag = "device_provisions",
     params(DeviceQuery),
     responses((status = 200, body = PageBody<Device>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
-pub async fn list(
-    State(db): State<Db>,
-    State(packs): State<Arc<PackShelf>>,
-    mut params: ListParams,
-) -> Result<Json<PageBody<Device>>, ApiError> {
-    vendor_named(&packs.current(), &mut params)?;
-    Ok(Json(LIST.fetch(&db, &params).await?))
+pub async fn list(State(admin): State<Admin>, params: ListParams) -> Result<Json<PageBody<Device>>, ApiError> {
+    Ok(Json(admin.list_devices(params).await?.into()))
 }
 
 #[utoipa::path(get, path = "/api/device_provisions/{id}", tag = "device_provisions", params(("id" = i64, Path)),
     responses((status = 200, body = Device), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn get_one(State(db): State<Db>, ApiPath(id): ApiPath<i64>) -> Result<Json<Device>, ApiError> {
-    Ok(Json(find(&db, id).await?))
+pub async fn get_one(State(admin): State<Admin>, ApiPath(id): ApiPath<i64>) -> Result<Json<Device>, ApiError> {
+    Ok(Json(admin.device(id).await?))
 }
 
 /// One record (`data` is its id), or with a `devices`/`data` array many, as an import.
@@ -273,18 +177,16 @@ pub async fn get_one(State(db): State<Db>, ApiPath(id): ApiPath<i64>) -> Result<
         (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
     ))]
 pub async fn create(
-    State(db): State<Db>,
-    State(packs): State<Arc<PackShelf>>,
+    State(admin): State<Admin>,
+    ApiActor(actor): ApiActor,
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
     match parse_json(&body)? {
-        JsonBody::Rows(rows) => Ok(import_answer(
-            write_rows(&db, &packs.current(), rows, false, &|_| {}).await?,
-        )),
+        JsonBody::Rows(rows) => import_answer(admin.import_devices(&actor, rows, false, &|_| {}).await?),
         JsonBody::Single(row) => {
-            let planned = plan(&db, &packs.current(), vec![row], None).await.map_err(single_row)?;
-            let created = insert(&db, planned, &|_| {}).await?;
-            Ok(done(created[0].id.to_string()).into_response())
+            let row = row.map_err(|e| admin::Error::of_one_row(vec![e]))?;
+            let created = admin.create_device(&actor, row).await?;
+            Ok(done(created.id.to_string()).into_response())
         }
     }
 }
@@ -302,8 +204,8 @@ pub async fn create(
         (status = 403, body = ErrorBody), (status = 413, body = ErrorBody),
     ))]
 pub async fn import_rows(
-    State(db): State<Db>,
-    State(packs): State<Arc<PackShelf>>,
+    State(admin): State<Admin>,
+    ApiActor(actor): ApiActor,
     ApiQuery(options): ApiQuery<ImportOptions>,
     req: Request,
 ) -> Result<Response, ApiError> {
@@ -342,63 +244,74 @@ pub async fn import_rows(
             content_type.starts_with("text/csv") || content_type.starts_with("application/csv"),
         )?
     };
-    Ok(import_answer(
-        write_rows(&db, &packs.current(), rows, dry_run, &|_| {}).await?,
-    ))
+    import_answer(admin.import_devices(&actor, rows, dry_run, &|_| {}).await?)
 }
 
-/// The API's answer to an import: its report; a dry run is not logged as a change.
-fn import_answer(report: Done<ImportedRows>) -> Response {
-    let dry_run = matches!(report.data, ImportedRows::Planned(_));
-    let mut response = Json(report).into_response();
-    if dry_run {
-        response.extensions_mut().insert(NothingChanged);
+/// The API's answer to an import: XSwitch's envelope around what it did.
+fn import_answer(imported: Imported) -> Result<Response, ApiError> {
+    Ok(Json(imported_rows(imported)).into_response())
+}
+
+/// An import's report, as the API and `sipprov import --dry-run` print it.
+pub fn imported_rows(imported: Imported) -> Done<ImportedRows> {
+    match imported {
+        Imported::Created(created) => done(ImportedRows::Created(created)).0,
+        Imported::Planned(planned) => {
+            let count = planned.len();
+            let rows = planned
+                .into_iter()
+                .map(|d| PlannedDevice {
+                    name: d.name,
+                    vendor: d.vendor,
+                    mac: d.mac,
+                    extn: d.extn,
+                    kind: d.kind,
+                })
+                .collect();
+            Done {
+                code: 200,
+                message: format!("dry run: {count} rows would be created; nothing was written"),
+                data: ImportedRows::Planned(rows),
+            }
+        }
     }
-    response
 }
 
 #[utoipa::path(put, path = "/api/device_provisions/{id}", tag = "device_provisions", params(("id" = i64, Path)), request_body = DeviceInput,
     responses((status = 200, body = Done<String>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn update(
-    State(db): State<Db>,
-    State(packs): State<Arc<PackShelf>>,
+    State(admin): State<Admin>,
+    ApiActor(actor): ApiActor,
     ApiPath(id): ApiPath<i64>,
     RawBody(body): RawBody,
 ) -> Result<Json<Done<String>>, ApiError> {
-    let current = find(&db, id).await?;
     let given = match parse_json(&body)? {
-        JsonBody::Single(row) => row.map_err(|e| single_row_error(vec![e]))?,
+        JsonBody::Single(row) => row.map_err(|e| admin::Error::of_one_row(vec![e]))?,
         JsonBody::Rows(_) => return Err(ApiError::bad("request body: send one record's fields, not rows")),
     };
     // Only the fields given change; an `id` in the body is ignored.
-    let merged = RawRow {
-        row: 1,
-        name: given.name.or(Some(current.name)),
-        extn: given.extn.or(Some(current.extn)),
-        vendor: given.vendor.or(Some(current.vendor)),
-        mac: given.mac.or(Some(current.mac)),
-        kind: given.kind.or(Some(current.kind)),
+    let change = DeviceChange {
+        name: given.name,
+        extn: given.extn,
+        vendor: given.vendor,
+        mac: given.mac,
+        kind: given.kind,
     };
-    let planned = plan(&db, &packs.current(), vec![Ok(merged)], Some(id))
-        .await
-        .map_err(single_row)?;
-    if !db.update_device(id, &planned[0], timestamp::now()).await? {
-        return Err(not_found(id));
-    }
+    admin.update_device(&actor, id, change).await?;
     Ok(done(id.to_string()))
 }
 
 #[utoipa::path(delete, path = "/api/device_provisions/{id}", tag = "device_provisions", params(("id" = i64, Path)),
     responses((status = 200, body = Done<String>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn delete(State(db): State<Db>, ApiPath(id): ApiPath<i64>) -> Result<Json<Done<String>>, ApiError> {
-    if !db.delete_device(id, timestamp::now()).await? {
-        return Err(not_found(id));
-    }
+pub async fn delete(
+    State(admin): State<Admin>,
+    ApiActor(actor): ApiActor,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Done<String>>, ApiError> {
+    admin.delete_device(&actor, id).await?;
     Ok(done(id.to_string()))
 }
 
-/// Every record matching the list filters, header row first: XSwitch's
-/// array of rows, or CSV that imports back unchanged.
 #[utoipa::path(get, path = "/api/device_provisions/download", tag = "device_provisions", params(DownloadOptions, DeviceQuery),
     responses(
         (status = 200, description = "[[\"name\",\"extn\",\"vendor\",\"mac\"], [...], ...], or with format=csv the same as CSV",
@@ -406,59 +319,36 @@ pub async fn delete(State(db): State<Db>, ApiPath(id): ApiPath<i64>) -> Result<J
         (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
     ))]
 pub async fn download(
-    State(db): State<Db>,
-    State(packs): State<Arc<PackShelf>>,
+    State(admin): State<Admin>,
     ApiQuery(options): ApiQuery<DownloadOptions>,
-    mut params: ListParams,
+    params: ListParams,
 ) -> Result<Response, ApiError> {
-    vendor_named(&packs.current(), &mut params)?;
-    let devices = export::records(&db, &params).await?;
+    let devices = admin.export_devices(&params).await?;
     let headers = Headers::for_language(options.language.as_deref());
     let table = export::table(devices, headers, Model::Left);
     match options.format.as_deref().filter(|f| !f.is_empty()).unwrap_or("json") {
         "json" => Ok(Json(table).into_response()),
-        "csv" => Ok((
-            [
-                (CONTENT_TYPE, "text/csv; charset=utf-8"),
-                (CONTENT_DISPOSITION, "attachment; filename=\"device_provisions.csv\""),
-            ],
-            export::csv_bytes(&table)?,
-        )
-            .into_response()),
+        "csv" => Ok(csv_attachment(export::csv_bytes(&table)?)),
         other => Err(ApiError::field("format", format!("'{other}' is not json or csv"))),
     }
 }
 
+/// The records as a CSV file to save, for the API's download and the console's export.
+pub fn csv_attachment(csv: Vec<u8>) -> Response {
+    (
+        [
+            (CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (CONTENT_DISPOSITION, "attachment; filename=\"device_provisions.csv\""),
+        ],
+        csv,
+    )
+        .into_response()
+}
+
 #[utoipa::path(get, path = "/api/device_provisions/pending", tag = "device_provisions", params(PendingQuery),
     responses((status = 200, body = PageBody<PendingPhone>, description = "claim one by creating its record"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
-pub async fn pending(
-    State(db): State<Db>,
-    State(packs): State<Arc<PackShelf>>,
-    mut params: ListParams,
-) -> Result<Json<PageBody<PendingPhone>>, ApiError> {
-    vendor_named(&packs.current(), &mut params)?;
-    Ok(Json(PENDING.fetch(&db, &params).await?))
-}
-
-/// One file of a preview.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct PreviewFile {
-    pub name: String,
-    /// Where the phone fetches it.
-    pub url: String,
-    pub content_type: String,
-    /// As the phone gets it, with every password shown as `********`.
-    pub body: String,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Preview {
-    pub id: i64,
-    pub mac: String,
-    pub vendor: String,
-    /// The URL to give phones (DHCP option 66).
-    pub provisioning_url: String,
-    pub files: Vec<PreviewFile>,
+pub async fn pending(State(admin): State<Admin>, params: ListParams) -> Result<Json<PageBody<PendingPhone>>, ApiError> {
+    Ok(Json(admin.list_pending(params).await?.into()))
 }
 
 /// The files this phone would get, rendered, passwords masked.
@@ -469,74 +359,9 @@ pub async fn preview(
     ApiPath(id): ApiPath<i64>,
     headers: HeaderMap,
 ) -> Result<Json<Preview>, ApiError> {
-    let device = find(&state.db, id).await?;
-    let packs = state.packs.current();
-    let vendor = packs.vendor(&device.vendor).map_err(|e| ApiError::field("vendor", e))?;
-    let mac: Mac = device
-        .mac
-        .parse()
-        .map_err(|e: crate::domain::InvalidMac| ApiError::field("mac", e))?;
     let host = headers.get(HOST).and_then(|v| v.to_str().ok()).unwrap_or("localhost");
-    let mut files = Vec::new();
-    for (name, _) in packs.phone_files(vendor, mac) {
-        let request = PhoneRequest {
-            peer: std::net::Ipv4Addr::LOCALHOST.into(),
-            path: &name,
-            vendor_hint: Some(vendor),
-            user_agent: "",
-            host,
-            scheme: "http",
-            from_phone: false,
-            mask_secrets: true,
-            method: "GET",
-            target: "",
-            authorization: None,
-            if_none_match: None,
-        };
-        if let Answer::File(rendered) = state.provisioner.answer(&request).await {
-            files.push(PreviewFile {
-                url: format!("http://{host}/prov/{name}"),
-                content_type: rendered.content_type.to_string(),
-                body: rendered.body.to_string(),
-                name,
-            });
-        }
-    }
-    Ok(Json(Preview {
-        id,
-        mac: device.mac,
-        vendor: vendor.code().into(),
-        provisioning_url: format!("http://{host}/prov/"),
-        files,
-    }))
-}
-
-async fn find(db: &Db, id: i64) -> Result<Device, ApiError> {
-    db.device(id).await?.ok_or_else(|| not_found(id))
-}
-
-fn not_found(id: i64) -> ApiError {
-    ApiError::not_found(format!("device_provision {id} not found"))
-}
-
-/// For a single record, the row errors read better as one message.
-fn single_row(err: ApiError) -> ApiError {
-    match err {
-        ApiError::BadRows { errors, .. } => single_row_error(errors),
-        other => other,
-    }
-}
-
-fn single_row_error(errors: Vec<RowError>) -> ApiError {
-    let parts: Vec<String> = errors
-        .iter()
-        .map(|e| {
-            if e.column.is_empty() {
-                e.reason.clone()
-            } else {
-                format!("{}: {}", e.column, e.reason)
-            }
-        })
-        .collect();
-    ApiError::BadRequest(parts.join("; "))
+    let preview = Admin::from_ref(&state)
+        .preview_device(&state.provisioner, id, host)
+        .await?;
+    Ok(Json(preview))
 }

@@ -1,13 +1,11 @@
 //! Device records as the import reads them back: a header row, then one
 //! row per record, for the API's download and `sipprov export`.
 
-use super::LIST;
-use super::import::{HEADERS_EN, HEADERS_ZH, MODEL_HEADER_EN, MODEL_HEADER_ZH};
-use crate::api::paging::ListParams;
+use super::rows::{HEADERS_EN, HEADERS_ZH, MODEL_HEADER_EN, MODEL_HEADER_ZH};
+use super::{Admin, Error, Result};
 use crate::domain::cell;
-use crate::error::ApiError;
-use crate::store::Db;
-use crate::store::devices::Device;
+use crate::store::ListParams;
+use crate::store::devices::{Device, LIST};
 
 /// The language of the header row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,10 +32,29 @@ pub enum Model {
     Kept,
 }
 
-/// Every live record the list filters let through, in id order; a
-/// `vendor` filter must already be a family's code (`vendor_named`).
-pub async fn records(db: &Db, params: &ListParams) -> Result<Vec<Device>, ApiError> {
-    Ok(db.fetch_all_matching(&LIST.query(params)?).await?)
+impl Admin {
+    /// Every live record the list filters let through, in id order; a
+    /// `vendor` filter may be any name of a family.
+    pub async fn export_devices(&self, params: &ListParams) -> Result<Vec<Device>> {
+        let mut params = params.clone();
+        self.vendor_filter(&mut params)?;
+        Ok(self.db.fetch_all_matching(&LIST.query(&params)?).await?)
+    }
+
+    /// Turns a list's `vendor` filter, any name of a family, into the
+    /// family's code; a blank one is no filter.
+    pub fn vendor_filter(&self, params: &mut ListParams) -> Result<()> {
+        if let Some(name) = params.filters.get_mut("vendor").filter(|name| !name.trim().is_empty()) {
+            *name = self
+                .packs
+                .current()
+                .vendor(name)
+                .map_err(|e| Error::field("vendor", e))?
+                .code()
+                .to_string();
+        }
+        Ok(())
+    }
 }
 
 /// The header row, then one row per record, in the import's column order;
