@@ -191,7 +191,10 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let limits = ConnectionLimits::of(&state.settings);
     let routes = with_public_url(router(state.clone()), state.settings.public_url.as_deref());
-    crate::listener::serve(listener, routes, None, limits, shutdown).await
+    let pushing = state.pusher.clone().spawn();
+    let served = crate::listener::serve(listener, routes, None, limits, shutdown).await;
+    pushing.abort();
+    served
 }
 
 /// Tells a listener's phone routes the URL phones reach it by, if set.

@@ -327,7 +327,9 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     });
     let api_routes = app::with_public_url(app::router(state.clone()), state.settings.public_url.as_deref());
     let api_routes = routes(api_routes, &api_tls);
+    let pushing = state.pusher.clone().spawn();
     listener::serve(listener, api_routes, api_tls, limits, until_stopped(stopped)).await?;
+    pushing.abort();
     for server in [phone_server, tftp_server, metrics_server].into_iter().flatten() {
         server.await??;
     }

@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod packs;
 pub mod passwords;
 pub mod provision;
+pub mod push;
 pub mod secrets;
 pub mod state;
 pub mod store;

@@ -50,6 +50,11 @@ pub struct RouteLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PushLabels {
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TftpLabels {
     /// `sent`, `not_found`, `forbidden`, `refused` (throttled or busy) or
     /// `failed` (the phone stopped answering mid-transfer).
@@ -73,6 +78,7 @@ pub struct Metrics {
     pub api_requests: Family<ApiLabels, Counter>,
     pub api_seconds: Timings<RouteLabels>,
     pub tftp_transfers: Family<TftpLabels, Counter>,
+    pub pushes: Family<PushLabels, Counter>,
     pending_phones: Gauge,
     db_connections: Family<PoolLabels, Gauge>,
 }
@@ -90,6 +96,7 @@ impl Default for Metrics {
             api_requests: Family::default(),
             api_seconds: Family::new_with_constructor(seconds),
             tftp_transfers: Family::default(),
+            pushes: Family::default(),
             pending_phones: Gauge::default(),
             db_connections: Family::default(),
         }
@@ -111,6 +118,14 @@ impl Metrics {
 
     pub fn tftp(&self, outcome: &'static str) {
         self.tftp_transfers.get_or_create(&TftpLabels { outcome }).inc();
+    }
+
+    /// Counts `n` pushed phones that reached `outcome`: `sent` as a NOTIFY
+    /// goes out, then its answer or failure, and `confirmed` as they fetch.
+    pub fn pushed(&self, outcome: &'static str, n: u64) {
+        if n > 0 {
+            self.pushes.get_or_create(&PushLabels { outcome }).inc_by(n);
+        }
     }
 
     /// Every series, under `sipprov_`, with the phone side's own read at
@@ -141,6 +156,11 @@ impl Metrics {
             "tftp_transfers",
             "TFTP read requests by outcome",
             self.tftp_transfers.clone(),
+        );
+        registry.register(
+            "push_notifies",
+            "Pushed phones by outcome: sent, answered, rejected, no_answer, failed, unsupported, confirmed",
+            self.pushes.clone(),
         );
         registry.register(
             "pending_phones",

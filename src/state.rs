@@ -16,6 +16,7 @@ use crate::jobs::{Retention, Supervisor};
 use crate::packs::PackShelf;
 use crate::passwords::LoginGate;
 use crate::provision::{Provisioner, PublicUrl};
+use crate::push::Pusher;
 use crate::secrets::{self, SecretBox};
 use crate::store::Db;
 use crate::tts::Synthesizer;
@@ -40,6 +41,8 @@ pub struct AppState {
     pub login_gate: Arc<LoginGate>,
     /// One permit per media upload being received.
     pub upload_slots: Arc<tokio::sync::Semaphore>,
+    /// Tells phones to re-check, as pushes fall due; runs while serving.
+    pub pusher: Arc<Pusher>,
 }
 
 impl AppState {
@@ -80,6 +83,12 @@ impl AppState {
         let upload_slots = Arc::new(tokio::sync::Semaphore::new(settings.max_concurrent_uploads));
         provisioner.watch_changes(settings.change_check_interval);
         provisioner.spawn_prerender();
+        let pusher = Arc::new(Pusher::new(
+            db.clone(),
+            packs.clone(),
+            secrets.clone(),
+            provisioner.metrics.clone(),
+        ));
         let jobs = Arc::new(Supervisor::default());
         jobs.start(
             db.clone(),
@@ -102,6 +111,7 @@ impl AppState {
                 passwords,
                 login_gate: Arc::new(LoginGate::default()),
                 upload_slots,
+                pusher,
             },
             generated,
         ))

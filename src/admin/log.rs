@@ -16,6 +16,8 @@ pub enum Action {
     Import,
     Login,
     Logout,
+    /// Phones told to re-check now.
+    Resync,
 }
 
 impl Action {
@@ -27,6 +29,7 @@ impl Action {
             Action::Import => "IMPORT",
             Action::Login => "LOGIN",
             Action::Logout => "LOGOUT",
+            Action::Resync => "RESYNC",
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod export;
 pub mod extensions;
 pub mod lenient;
 pub mod log;
+pub mod push;
 pub mod rows;
 pub mod sessions;
 pub mod settings;

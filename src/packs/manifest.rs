@@ -29,6 +29,42 @@ pub struct Manifest {
     /// models: a name, or a prefix ending in `*` (`GRP*`).
     #[serde(default)]
     pub formats: BTreeMap<String, Vec<String>>,
+    /// How its phones are told to re-check now (SIP NOTIFY).
+    pub notify: Option<NotifySection>,
+}
+
+/// `[notify]`: the `Event` of the NOTIFY that makes the family's phones
+/// fetch their files again without rebooting, or why they cannot be told.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifySection {
+    pub event: Option<String>,
+    /// Models with an event of their own: a name, or a prefix ending in `*`.
+    #[serde(default)]
+    pub models: BTreeMap<String, String>,
+    /// Why a NOTIFY cannot make these phones re-check, with its source.
+    pub unsupported: Option<String>,
+}
+
+impl NotifySection {
+    /// What is wrong with the section, if anything.
+    pub fn problem(&self) -> Option<String> {
+        match (&self.event, &self.unsupported) {
+            (Some(_), Some(_)) => return Some("[notify] has both event and unsupported; give one".into()),
+            (None, None) => return Some("[notify] needs an event, or unsupported with the reason".into()),
+            _ => {}
+        }
+        self.event
+            .iter()
+            .chain(self.models.values())
+            .find(|e| !valid_event(e))
+            .map(|e| format!("[notify] event '{e}' is not one header value of printable ASCII, at most 64 characters"))
+    }
+}
+
+/// An `Event` header value: printable ASCII, so it cannot end the header.
+fn valid_event(event: &str) -> bool {
+    !event.is_empty() && event.len() <= 64 && event.bytes().all(|b| (0x20..0x7f).contains(&b))
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]

@@ -62,6 +62,15 @@ impl Pack {
     }
 }
 
+/// How a phone is told to re-check now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notify {
+    /// A SIP NOTIFY with this `Event`.
+    Event(String),
+    /// It cannot be, for this reason.
+    Unsupported(String),
+}
+
 /// Every pack, with the tables built from them.
 pub struct Packs {
     packs: Vec<Pack>,
@@ -276,6 +285,10 @@ impl Loader {
                 vendor.retain(|key: &str, _| key != "names" && key != "ouis");
             }
             inherited.remove("user_agents");
+            // How its phones are told to re-check is the family's own when it says.
+            if own.contains_key("notify") {
+                inherited.remove("notify");
+            }
             manifest::merge(&mut inherited, own);
             table = inherited;
             for (name, source) in &self.families[base].templates {
@@ -289,6 +302,10 @@ impl Loader {
                 return None;
             }
         };
+        if let Some(problem) = manifest.notify.as_ref().and_then(manifest::NotifySection::problem) {
+            self.problem(&origin, Some("[notify]"), problem);
+            return None;
+        }
         let (compiled, template_problems) = Templates::compile(&templates);
         self.problems.extend(template_problems);
         for rule in &manifest.files {
@@ -487,6 +504,24 @@ impl Packs {
     /// Every family, by code.
     pub fn vendors(&self) -> impl Iterator<Item = Vendor> + '_ {
         self.packs.iter().map(|p| p.vendor)
+    }
+
+    /// How a phone of this family and model is told to re-check: the NOTIFY
+    /// `Event`, or why it cannot be.
+    pub fn notify(&self, vendor: Vendor, model: &str) -> Notify {
+        let Some(section) = self.pack(vendor).and_then(|p| p.manifest.notify.as_ref()) else {
+            return Notify::Unsupported("its pack does not say how its phones are told to re-check".into());
+        };
+        let key = model_key(model);
+        let own = section
+            .models
+            .iter()
+            .find(|(entry, _)| !key.is_empty() && manifest::names_model(entry, &key))
+            .map(|(_, event)| event);
+        match (own.or(section.event.as_ref()), &section.unsupported) {
+            (Some(event), _) => Notify::Event(event.clone()),
+            (None, reason) => Notify::Unsupported(reason.clone().unwrap_or_default()),
+        }
     }
 
     /// Resolves a vendor name as admins write it: any case, any of its names.

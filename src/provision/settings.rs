@@ -53,6 +53,26 @@ pub const KEYS: &[(&str, &str)] = &[
         "throttle_wrong_credentials",
         "wrong phone credentials one network may send in 10 minutes before it waits 10 minutes, 1-10000 (default 20); site only",
     ),
+    (
+        "push_rate",
+        "SIP NOTIFYs a minute overall when a change is pushed to phones, 1-6000 (default 50); site only",
+    ),
+    (
+        "push_network_rate",
+        "SIP NOTIFYs a minute to one network (/24 or /64) when a change is pushed, 1-6000 (default 5); site only",
+    ),
+    (
+        "push_confirm_minutes",
+        "minutes a phone that answered a push has to fetch its files before it is listed as not confirmed, 1-1440 (default 10); site only",
+    ),
+    (
+        "phone_sip_port",
+        "the port phones take SIP NOTIFY on, 1-65535 (default 5060)",
+    ),
+    (
+        "phone_sip_address",
+        "where a phone takes SIP NOTIFY, an IP address with or without a port (default: the address of its last fetch)",
+    ),
     ("auth_username", "the user name phones authenticate with"),
     (
         "auth_password",
@@ -146,6 +166,26 @@ pub fn validate(k: &str, v: &str) -> Result<(), String> {
                 return bad("is not a number from 1 to 100000");
             }
         }
+        "push_rate" | "push_network_rate" => {
+            if !v.parse::<u32>().is_ok_and(|n| (1..=6000).contains(&n)) {
+                return bad("is not a number from 1 to 6000");
+            }
+        }
+        "push_confirm_minutes" => {
+            if !v.parse::<u32>().is_ok_and(|n| (1..=1440).contains(&n)) {
+                return bad("is not a number of minutes from 1 to 1440");
+            }
+        }
+        "phone_sip_port" => {
+            if !v.parse::<u16>().is_ok_and(|p| p > 0) {
+                return bad("is not a port from 1 to 65535");
+            }
+        }
+        "phone_sip_address" => {
+            if v.parse::<IpAddr>().is_err() && v.parse::<std::net::SocketAddr>().is_err() {
+                return bad("is not an IP address, or one with a port (192.0.2.7, 192.0.2.7:5062, [2001:db8::7]:5060)");
+            }
+        }
         "throttle_wrong_credentials" => {
             if !v.parse::<u32>().is_ok_and(|n| (1..=10_000).contains(&n)) {
                 return bad("is not a number from 1 to 10000");
@@ -218,6 +258,51 @@ pub fn throttle_thresholds(rows: &[(String, String, String)]) -> (Option<usize>,
         site("throttle_unknown_macs").and_then(|v| v.parse().ok()),
         site("throttle_wrong_credentials").and_then(|v| v.parse().ok()),
     )
+}
+
+/// What pushing a change to phones takes from the settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PushSettings {
+    pub rates: crate::push::pacing::Rates,
+    /// How long a phone that answered has to fetch before it is listed as
+    /// not confirmed.
+    pub confirm_minutes: u32,
+    pub phone_sip_port: u16,
+    /// The phone's own address for SIP, where set.
+    pub phone_sip_address: Option<std::net::SocketAddr>,
+}
+
+/// The push settings: the site's, and the phone's own where `rows` hold them.
+pub fn push_settings(rows: &[(String, String, String)]) -> PushSettings {
+    let mut s = PushSettings {
+        rates: Default::default(),
+        confirm_minutes: 10,
+        phone_sip_port: 5060,
+        phone_sip_address: None,
+    };
+    let mut address = None;
+    for (realm, k, v) in rows {
+        let v = v.trim();
+        let site = realm == SITE_REALM;
+        match k.as_str() {
+            "push_rate" if site => s.rates.per_minute = v.parse().unwrap_or(s.rates.per_minute),
+            "push_network_rate" if site => {
+                s.rates.per_network_per_minute = v.parse().unwrap_or(s.rates.per_network_per_minute)
+            }
+            "push_confirm_minutes" if site => s.confirm_minutes = v.parse().unwrap_or(s.confirm_minutes),
+            "phone_sip_port" => s.phone_sip_port = v.parse().unwrap_or(s.phone_sip_port),
+            "phone_sip_address" if !site => address = Some(v.to_string()),
+            _ => {}
+        }
+    }
+    s.phone_sip_address = address.and_then(|a| {
+        a.parse::<std::net::SocketAddr>().ok().or_else(|| {
+            a.parse::<IpAddr>()
+                .ok()
+                .map(|ip| std::net::SocketAddr::new(ip, s.phone_sip_port))
+        })
+    });
+    s
 }
 
 /// How phones authenticate for files with SIP passwords: the mode, and the

@@ -290,6 +290,7 @@ macro_rules! config_state_sql {
               THEN 'older' ELSE 'current' END"
     };
 }
+pub(crate) use config_state_sql;
 
 /// A phone's config state (see `config_state_sql!`).
 #[derive(Debug, Clone, FromRow)]

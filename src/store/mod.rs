@@ -15,6 +15,7 @@ pub mod list;
 pub mod logs;
 pub mod media;
 pub mod queues;
+pub mod resync;
 pub mod sensors;
 pub mod users;
 
@@ -107,10 +108,23 @@ pub(crate) trait Backend {
         table: &'static str,
         n: i64,
     ) -> sqlx::Result<Vec<i64>>;
+
+    /// Takes the lock that makes one push plan at a time, inside `tx`.
+    async fn lock_push_queue(&self, tx: &mut sqlx::Transaction<'static, Self::Db>) -> sqlx::Result<()>;
+
+    /// What a claim appends to its SELECT so two nodes never take one row.
+    const SKIP_TAKEN: &'static str;
 }
 
 impl Backend for SqlitePool {
     type Db = sqlx::Sqlite;
+
+    // One writer at a time already: `begin_write` holds the write lock.
+    const SKIP_TAKEN: &'static str = "";
+
+    async fn lock_push_queue(&self, _tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>) -> sqlx::Result<()> {
+        Ok(())
+    }
 
     async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
         self.begin_with("BEGIN IMMEDIATE").await
@@ -136,6 +150,15 @@ impl Backend for SqlitePool {
 
 impl Backend for PgPool {
     type Db = sqlx::Postgres;
+
+    const SKIP_TAKEN: &'static str = " FOR UPDATE SKIP LOCKED";
+
+    async fn lock_push_queue(&self, tx: &mut sqlx::Transaction<'static, sqlx::Postgres>) -> sqlx::Result<()> {
+        sqlx::query("SELECT pg_advisory_xact_lock(7283529402)")
+            .execute(&mut **tx)
+            .await
+            .map(drop)
+    }
 
     async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Postgres>> {
         self.begin().await

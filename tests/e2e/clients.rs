@@ -15,6 +15,7 @@ const PACKAGES: &[(&str, &str)] = &[
     ("psql", "postgresql-client"),
     ("sqlite3", "sqlite3"),
     ("script", "bsdutils"),
+    ("sipp", "sip-tester"),
 ];
 
 /// Runs a client, failing the test with the package to install when the

@@ -146,6 +146,7 @@ const YL_DST: &str = "Yealink Administrator Guide, Daylight Saving Time paramete
 const WAZO_YL: &str = "wazo-provd-plugins plugins/wazo_yealink/v87/templates/base.tpl";
 const WAZO_YL_COMMON: &str = "wazo-provd-plugins plugins/wazo_yealink/common/common.py (_SIP_TRANSPORT, _LOCALE)";
 const TANCREDI_YL: &str = "tancredi data/templates/yealink.tmpl and yealink.macros (timezoneName, language)";
+const YL_NOTIFY: &str = "Yealink T2/T4/T5 Administrator Guide, SIP NOTIFY: sip.notify_reboot_enable = 0 honours check-sync;reboot=false (1, the default, always reboots)";
 const FPBX_YL: &str = "fusionpbx resources/templates/provision/yealink/t54w/y000000000096.cfg";
 
 /// What a Yealink phone of firmware `version` (73, 80, 86) should get.
@@ -157,6 +158,7 @@ fn yealink_expected(version: u32, provisioning_url: &str) -> Vec<Row> {
         row(format!("{s}auto_provision.server.password"), FETCH_PASSWORD, FPBX_YL),
         row(format!("{s}auto_provision.repeat.enable"), 1, FPBX_YL),
         row(format!("{s}auto_provision.repeat.minutes"), 60, FPBX_YL),
+        row("sip.notify_reboot_enable", 0, YL_NOTIFY),
         row("local_time.ntp_server1", "ntp.example.com", WAZO_YL),
         row("local_time.time_zone", "+1", TANCREDI_YL),
         row("local_time.time_zone_name", "Germany(Berlin)", TANCREDI_YL),
@@ -659,6 +661,7 @@ fn xml_attributes(body: &str) -> BTreeMap<String, String> {
 
 const POLY_WAZO: &str = "wazo-provd-plugins plugins/wazo_polycom/common/templates/base.tpl and common.py";
 const POLY_FPBX: &str = "fusionpbx resources/templates/provision/polycom/6.x/{$mac}.cfg";
+const POLY_CHECK_SYNC: &str = "Polycom UC Software Administrator Guide, voIpProt.SIP.specialEvent.checkSync.alwaysReboot: 0 reboots on check-sync only when the files changed";
 const POLY_DST: &str = "Polycom SoundPoint SIP 2.2 Administrator Guide, appendix A-53 (daylightSavings, 1 = Sunday)";
 const POLY_POLL: &str =
     "Poly Trio administrator guide p.174 and UCS 5.8.1 guide, provisional polling (mode rel, period in seconds)";
@@ -709,6 +712,7 @@ async fn polycom_daylight_saving_language_ntp_and_polling() {
             row("prov.polling.enabled", 1, POLY_FPBX),
             row("prov.polling.mode", "rel", POLY_POLL),
             row("prov.polling.period", 3600, POLY_POLL),
+            row("voIpProt.SIP.specialEvent.checkSync.alwaysReboot", 0, POLY_CHECK_SYNC),
         ];
         for n in 1..=3 {
             let r = |k: &str| format!("reg.{n}.{k}");
@@ -732,6 +736,8 @@ async fn polycom_daylight_saving_language_ntp_and_polling() {
 const CISCO_MPP_AG: &str =
     "Cisco IP Phone 8800 Multiplatform Phones Administration Guide (Proxy, SIP_Transport, Daylight_Saving_Time_Rule)";
 const CISCO_PROV: &str = "Cisco Multiplatform Phones Provisioning Guide (Profile_Rule evaluation, [--uid --pwd], Resync_Periodic in seconds)";
+const CISCO_SPA_NOTIFY: &str =
+    "Linksys SPA Provisioning Guide p.53, Resync_From_SIP: a NOTIFY with Event: resync makes the phone resync";
 const CISCO_FPBX: &str = "fusionpbx resources/templates/provision/cisco/8841/{$mac}.xml";
 const CISCO_WAZO: &str = "wazo-provd-plugins plugins/wazo_cisco_spa/common/templates/base.tpl and common.py";
 
@@ -751,6 +757,7 @@ async fn cisco_mpp_comes_back_to_its_own_file_with_its_credential() {
                 CISCO_PROV,
             ),
             row("Resync_On_Reset", "Yes", CISCO_FPBX),
+            row("Resync_From_SIP", "Yes", CISCO_SPA_NOTIFY),
             row("Resync_Periodic", 3600, CISCO_PROV),
             row("Primary_NTP_Server", "ntp.example.com", CISCO_WAZO),
             row("Time_Zone", "GMT+01:00", CISCO_WAZO),

@@ -18,6 +18,7 @@ mod logs;
 mod media;
 mod operations;
 mod provisioning;
+mod push;
 mod sessions;
 mod tftp;
 mod tts;

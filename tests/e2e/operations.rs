@@ -141,6 +141,9 @@ async fn openapi_describes_every_route_and_the_docs_page_is_served_locally() {
             ("/api/extn_alarms/alarm/{id}", "delete"),
             ("/api/check/{name}", "get"),
             ("/api/{engine}/tts", "post"),
+            ("/api/device_provisions/resync", "post"),
+            ("/api/device_provisions/resync/{job}", "get"),
+            ("/api/device_provisions/{id}/resync", "post"),
         ];
         for (path, method) in expected {
             assert!(

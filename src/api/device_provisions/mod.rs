@@ -1,5 +1,7 @@
 //! `/api/device_provisions`: phones by MAC, per XSwitch's 话机自动配置 API.
 
+pub mod resync;
+
 use axum::Json;
 use axum::extract::{DefaultBodyLimit, FromRef, FromRequest, Multipart, Request, State};
 use axum::http::HeaderMap;
@@ -33,6 +35,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .layer(DefaultBodyLimit::max(IMPORT_BODY_LIMIT));
     OpenApiRouter::new()
         .merge(bulk)
+        .merge(resync::router())
         .routes(routes!(download))
         .routes(routes!(pending))
         .routes(routes!(preview))

@@ -1,0 +1,223 @@
+//! Telling phones to re-check now: the sender that works through the push
+//! queue. Each node runs one; a row due is taken by one node only, sent as a
+//! SIP NOTIFY straight to the phone (its `[notify]` event), and its outcome
+//! written back. A phone is confirmed when it fetches after its job began.
+//!
+//! The admin core makes the jobs (`admin::push`); this is the phone side of
+//! it, and answers nothing that reaches it.
+
+pub mod pacing;
+pub mod sip;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinSet;
+
+use crate::domain::timestamp;
+use crate::metrics::Metrics;
+use crate::packs::{Notify, PackShelf};
+use crate::provision::settings::{SITE_REALM, push_settings};
+use crate::secrets::{SecretBox, password_aad};
+use crate::store::Db;
+use crate::store::resync::{Claimed, Outcome};
+
+/// Rows one node takes at a time, and NOTIFYs it has out at once.
+const CLAIM: i64 = 32;
+/// How long a taken row is this node's: past it, another node may take it
+/// again (this one stopped). Longer than a NOTIFY with its retry can last.
+const CLAIM_FOR: Duration = Duration::from_secs(120);
+/// How often the queue is looked at when nothing is due sooner.
+const LOOK_EVERY: Duration = Duration::from_millis(500);
+/// How long after a push is made its first NOTIFY goes: every sender has
+/// looked at the queue since, and then wakes when each row is due, so rows
+/// go out on time and a network's NOTIFYs keep their spacing.
+pub const FIRST_AFTER_MS: i64 = 2 * LOOK_EVERY.as_millis() as i64;
+/// How long jobs are kept, and how many at most.
+const KEEP_FOR: Duration = Duration::from_secs(30 * 24 * 3600);
+pub const KEEP_JOBS: i64 = 1_000;
+
+/// The sender.
+pub struct Pusher {
+    db: Db,
+    packs: Arc<PackShelf>,
+    secrets: SecretBox,
+    metrics: Metrics,
+}
+
+impl Pusher {
+    pub fn new(db: Db, packs: Arc<PackShelf>, secrets: SecretBox, metrics: Metrics) -> Pusher {
+        Pusher {
+            db,
+            packs,
+            secrets,
+            metrics,
+        }
+    }
+
+    /// Works through the queue until the task is aborted.
+    pub fn spawn(self: Arc<Self>) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            let mut sending = JoinSet::new();
+            let mut last_sweep = tokio::time::Instant::now() - Duration::from_secs(60);
+            loop {
+                if last_sweep.elapsed() >= Duration::from_secs(1) {
+                    last_sweep = tokio::time::Instant::now();
+                    if let Err(e) = self.sweep().await {
+                        tracing::warn!(error = %e, "push: sweeping the queue failed");
+                    }
+                }
+                while sending.try_join_next().is_some() {}
+                let room = CLAIM - sending.len() as i64;
+                if room > 0 {
+                    let now = now_ms();
+                    match self
+                        .db
+                        .claim_due_pushes(now, now + CLAIM_FOR.as_millis() as i64, room)
+                        .await
+                    {
+                        Ok(rows) => {
+                            for row in rows {
+                                let me = self.clone();
+                                sending.spawn(async move { me.send(row).await });
+                            }
+                        }
+                        Err(e) => tracing::warn!(error = %e, "push: taking due rows failed"),
+                    }
+                }
+                let next = self.db.next_push_due().await.ok().flatten();
+                let wait = next
+                    .map(|due| Duration::from_millis((due - now_ms()).clamp(0, LOOK_EVERY.as_millis() as i64) as u64))
+                    .unwrap_or(LOOK_EVERY);
+                tokio::select! {
+                    _ = tokio::time::sleep(wait.max(Duration::from_millis(20))) => {}
+                    Some(_) = sending.join_next(), if !sending.is_empty() => {}
+                }
+            }
+        })
+    }
+
+    /// Confirms phones that fetched, notes those that answered and did not
+    /// in time, and prunes old jobs.
+    async fn sweep(&self) -> crate::store::Result<()> {
+        let confirmed = self.db.confirm_pushes().await?;
+        self.metrics.pushed("confirmed", confirmed);
+        let settings = push_settings(&self.db.provision_settings_of(&[SITE_REALM.to_string()]).await?);
+        let window = Duration::from_secs(u64::from(settings.confirm_minutes) * 60);
+        let detail = format!(
+            "not confirmed: answered, and has not fetched its files within {} minutes",
+            settings.confirm_minutes
+        );
+        self.db.note_unconfirmed(timestamp::now() - window, &detail).await?;
+        self.db.prune_push_jobs(timestamp::now() - KEEP_FOR, KEEP_JOBS).await?;
+        Ok(())
+    }
+
+    async fn send(&self, row: Claimed) {
+        let outcome = match self.try_send(&row).await {
+            Ok(outcome) => outcome,
+            Err(e) => Outcome {
+                state: "failed",
+                detail: e.to_string(),
+            },
+        };
+        self.metrics.pushed(outcome.state, 1);
+        if let Err(e) = self.db.finish_push(&row, &outcome, timestamp::now()).await {
+            tracing::warn!(error = %e, mac = %row.mac, "push: writing an outcome failed");
+        }
+    }
+
+    async fn try_send(&self, row: &Claimed) -> anyhow::Result<Outcome> {
+        let failed = |detail: &str| {
+            Ok(Outcome {
+                state: "failed",
+                detail: detail.to_string(),
+            })
+        };
+        let Some(device) = self.db.device(row.device_id).await? else {
+            return failed("the device record was deleted");
+        };
+        let packs = self.packs.current();
+        let event = match packs.vendor(&device.vendor).map(|v| packs.notify(v, &device.kind)) {
+            Ok(Notify::Event(event)) => event,
+            Ok(Notify::Unsupported(why)) => {
+                return Ok(Outcome {
+                    state: "unsupported",
+                    detail: why,
+                });
+            }
+            Err(e) => return failed(&e.to_string()),
+        };
+        let realms = [SITE_REALM.to_string(), format!("{SITE_REALM}:{}", device.mac)];
+        let settings = push_settings(&self.db.provision_settings_of(&realms).await?);
+        let to = match settings.phone_sip_address {
+            Some(address) => address,
+            None => match device.last_ip.parse::<IpAddr>() {
+                Ok(ip) => SocketAddr::new(ip, settings.phone_sip_port),
+                Err(_) => return failed("the phone has not fetched from sipprov yet, so its address is not known"),
+            },
+        };
+        let line = self
+            .db
+            .phone_lines(&device.mac)
+            .await?
+            .into_iter()
+            .find(|l| l.extn.is_some());
+        let credentials = match &line {
+            Some(l) => {
+                let extn = l.extn.clone().unwrap_or_default();
+                let domain = l.domain.clone().unwrap_or_default();
+                let password = self.secrets.decrypt(
+                    l.password_enc.as_deref().unwrap_or_default(),
+                    &password_aad(&extn, &domain),
+                )?;
+                Some((extn, password))
+            }
+            None => None,
+        };
+        let user = credentials.as_ref().map(|(u, _)| u.as_str()).unwrap_or_default();
+        let notify = sip::Notify {
+            to,
+            user,
+            event: &event,
+            credentials: credentials.as_ref().map(|(u, p)| (u.as_str(), p.as_str())),
+        };
+        self.metrics.pushed("sent", 1);
+        let answer = sip::send(&notify).await;
+        Ok(match answer {
+            Ok(sip::Answer::Accepted(code)) => Outcome {
+                state: "answered",
+                detail: format!("{code} from {to}, event {event}"),
+            },
+            Ok(sip::Answer::Refused(code, reason)) => Outcome {
+                state: "rejected",
+                detail: format!("{reason} from {to}"),
+            }
+            .with_code(code),
+            Ok(sip::Answer::Silent) => Outcome {
+                state: "no_answer",
+                detail: format!("no answer from {to} within 32 s"),
+            },
+            Err(e) => Outcome {
+                state: "failed",
+                detail: format!("sending to {to}: {e}"),
+            },
+        })
+    }
+}
+
+impl Outcome {
+    /// The detail, beginning with the status code when the reason lacks it.
+    fn with_code(mut self, code: u16) -> Outcome {
+        if !self.detail.starts_with(&code.to_string()) {
+            self.detail = format!("{code} {}", self.detail);
+        }
+        self
+    }
+}
+
+/// Milliseconds since 1970 now, as the queue keeps times.
+pub fn now_ms() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}

@@ -1,0 +1,266 @@
+//! Pushes: jobs of phones told to re-check now (SIP NOTIFY), each phone's
+//! row with its time to be sent, its state and what happened.
+
+use serde::Serialize;
+use sqlx::{AssertSqlSafe, FromRow};
+use time::OffsetDateTime;
+
+use super::logs::{NewLogEntry, log_in_tx};
+use super::{Backend, Db, Result, on_db};
+
+/// A phone's row as a job is made.
+#[derive(Debug, Clone)]
+pub struct NewPushPhone {
+    pub device_id: i64,
+    pub mac: String,
+    /// Its network (`/24` or `/64`), for the per-network rate.
+    pub network: String,
+    /// `queued`, or already `unsupported` or `failed`.
+    pub state: &'static str,
+    pub detail: String,
+    pub due_ms: i64,
+}
+
+/// A phone waiting or being sent, as the pacing sees it.
+#[derive(Debug, Clone, FromRow)]
+pub struct Waiting {
+    pub network: String,
+    pub due_ms: i64,
+}
+
+/// A phone's row in a job, as the API shows it.
+#[derive(Debug, Clone, FromRow, Serialize, utoipa::ToSchema)]
+pub struct PushPhone {
+    /// The device record's id.
+    #[sqlx(rename = "device_id")]
+    pub id: i64,
+    pub mac: String,
+    /// queued, sent, answered, no_answer, rejected, confirmed, unsupported or failed.
+    pub state: String,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct PushJob {
+    pub id: i64,
+    pub created_at: OffsetDateTime,
+    pub actor: String,
+    pub phones: i64,
+}
+
+/// A row one node took to send.
+#[derive(Debug, Clone, FromRow)]
+pub struct Claimed {
+    pub job_id: i64,
+    pub device_id: i64,
+    pub mac: String,
+}
+
+/// How a send ended, for its row.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub state: &'static str,
+    pub detail: String,
+}
+
+/// States of rows still to be sent or being sent.
+const WAITING: &str = "state IN ('queued', 'sending')";
+
+impl Db {
+    /// Makes a job: under the queue's lock, `plan` is given the rows waiting
+    /// now and how many jobs they belong to, and gives this job's rows (or
+    /// refuses, with its reason). Logged with `log`.
+    pub async fn insert_push_job<F>(
+        &self,
+        actor: &str,
+        now: OffsetDateTime,
+        log: &NewLogEntry,
+        plan: F,
+    ) -> Result<std::result::Result<(i64, Vec<NewPushPhone>), String>>
+    where
+        F: FnOnce(&[Waiting], i64) -> std::result::Result<Vec<NewPushPhone>, String>,
+    {
+        on_db!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            pool.lock_push_queue(&mut tx).await?;
+            let waiting: Vec<Waiting> = sqlx::query_as(AssertSqlSafe(format!(
+                "SELECT network, due_ms FROM resync_phones WHERE {WAITING}")))
+                .fetch_all(&mut *tx).await?;
+            let jobs: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
+                "SELECT COUNT(DISTINCT job_id) FROM resync_phones WHERE {WAITING}")))
+                .fetch_one(&mut *tx).await?;
+            let rows = match plan(&waiting, jobs) {
+                Ok(rows) => rows,
+                Err(refused) => return Ok(Err(refused)),
+            };
+            let job: i64 = sqlx::query_scalar(
+                "INSERT INTO resync_jobs (created_at, actor, phones) VALUES ($1, $2, $3) RETURNING id")
+                .bind(now).bind(actor).bind(rows.len() as i64)
+                .fetch_one(&mut *tx).await?;
+            for r in &rows {
+                sqlx::query(
+                    "INSERT INTO resync_phones (job_id, device_id, mac, network, state, detail, due_ms)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)")
+                    .bind(job).bind(r.device_id).bind(&r.mac).bind(&r.network).bind(r.state).bind(&r.detail).bind(r.due_ms)
+                    .execute(&mut *tx).await?;
+            }
+            log_in_tx!(tx, log, Some(job), rows.len(), now);
+            tx.commit().await?;
+            Ok(Ok((job, rows)))
+        })
+    }
+
+    pub async fn push_job(&self, id: i64) -> Result<Option<PushJob>> {
+        on_db!(self, pool => sqlx::query_as("SELECT id, created_at, actor, phones FROM resync_jobs WHERE id = $1")
+            .bind(id).fetch_optional(pool).await)
+    }
+
+    /// A job's phones in device order; a row being sent shows as `sent`.
+    pub async fn push_phones(&self, job: i64) -> Result<Vec<PushPhone>> {
+        on_db!(self, pool => sqlx::query_as(
+            "SELECT device_id, mac, CASE state WHEN 'sending' THEN 'sent' ELSE state END AS state, detail
+             FROM resync_phones WHERE job_id = $1 ORDER BY device_id")
+            .bind(job).fetch_all(pool).await)
+    }
+
+    /// Takes up to `limit` rows due at `now_ms` for this node until
+    /// `until_ms`; rows another node took and did not finish by their claim
+    /// go back to the queue first.
+    pub async fn claim_due_pushes(&self, now_ms: i64, until_ms: i64, limit: i64) -> Result<Vec<Claimed>> {
+        on_db!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query("UPDATE resync_phones SET state = 'queued' WHERE state = 'sending' AND claimed_until < $1")
+                .bind(now_ms).execute(&mut *tx).await?;
+            let sql = format!(
+                "UPDATE resync_phones SET state = 'sending', claimed_until = $2
+                 WHERE (job_id, device_id) IN (
+                    SELECT job_id, device_id FROM resync_phones WHERE state = 'queued' AND due_ms <= $1
+                    ORDER BY due_ms LIMIT $3{})
+                 RETURNING job_id, device_id, mac", pool_skip_taken(pool));
+            let claimed = sqlx::query_as(AssertSqlSafe(sql))
+                .bind(now_ms).bind(until_ms).bind(limit)
+                .fetch_all(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(claimed)
+        })
+    }
+
+    /// When the next row is due, if any is waiting.
+    pub async fn next_push_due(&self) -> Result<Option<i64>> {
+        on_db!(self, pool => sqlx::query_scalar("SELECT MIN(due_ms) FROM resync_phones WHERE state = 'queued'")
+            .fetch_one(pool).await)
+    }
+
+    /// Writes how a send ended, unless the phone was confirmed meanwhile.
+    pub async fn finish_push(&self, row: &Claimed, outcome: &Outcome, sent_at: OffsetDateTime) -> Result<()> {
+        on_db!(self, pool => sqlx::query(
+            "UPDATE resync_phones SET state = $3, detail = $4, sent_at = $5, claimed_until = NULL
+             WHERE job_id = $1 AND device_id = $2 AND state = 'sending'")
+            .bind(row.job_id).bind(row.device_id).bind(outcome.state).bind(&outcome.detail).bind(sent_at)
+            .execute(pool).await.map(drop))
+    }
+
+    /// Marks confirmed every phone of a job that fetched at or after the
+    /// job's start: it has the files that were current then. A phone still
+    /// queued is confirmed too, and is not sent anything. Returns how many.
+    pub async fn confirm_pushes(&self) -> Result<u64> {
+        on_db!(self, pool => sqlx::query(
+            "UPDATE resync_phones SET state = 'confirmed', detail = ''
+             WHERE state IN ('queued', 'sent', 'answered', 'no_answer')
+               AND EXISTS (SELECT 1 FROM device_provisions d JOIN resync_jobs j ON j.id = resync_phones.job_id
+                           WHERE d.id = resync_phones.device_id AND d.last_provisioned_at >= j.created_at)")
+            .execute(pool).await.map(|done| done.rows_affected()))
+    }
+
+    /// Notes on phones that answered before `answered_before` and have not
+    /// fetched since that they are not confirmed.
+    pub async fn note_unconfirmed(&self, answered_before: OffsetDateTime, detail: &str) -> Result<u64> {
+        on_db!(self, pool => sqlx::query(
+            "UPDATE resync_phones SET detail = $2 WHERE state = 'answered' AND sent_at < $1 AND detail <> $2")
+            .bind(answered_before).bind(detail)
+            .execute(pool).await.map(|done| done.rows_affected()))
+    }
+
+    /// Deletes jobs made before `before` and, past the newest `keep` jobs,
+    /// the older ones, with their rows.
+    pub async fn prune_push_jobs(&self, before: OffsetDateTime, keep: i64) -> Result<u64> {
+        on_db!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let cut = "SELECT id FROM resync_jobs WHERE created_at < $1
+                       OR id NOT IN (SELECT id FROM resync_jobs ORDER BY id DESC LIMIT $2)";
+            sqlx::query(AssertSqlSafe(format!("DELETE FROM resync_phones WHERE job_id IN ({cut})")))
+                .bind(before).bind(keep).execute(&mut *tx).await?;
+            let done = sqlx::query(AssertSqlSafe(format!("DELETE FROM resync_jobs WHERE id IN ({cut})")))
+                .bind(before).bind(keep).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(done.rows_affected())
+        })
+    }
+}
+
+/// The claim's suffix for this pool's backend.
+fn pool_skip_taken<B: Backend>(_: &B) -> &'static str {
+    B::SKIP_TAKEN
+}
+
+/// A phone a push may tell, as its plan needs it.
+#[derive(Debug, Clone, FromRow)]
+pub struct PushCandidate {
+    pub id: i64,
+    pub mac: String,
+    pub vendor_code: String,
+    #[sqlx(rename = "type")]
+    pub kind: String,
+    pub last_ip: String,
+}
+
+/// Which phones a push tells.
+#[derive(Debug, Clone)]
+pub enum Pick {
+    Ids(Vec<i64>),
+    Macs(Vec<String>),
+    Vendor(String),
+    /// Phones whose last fetch is older than a change to their files.
+    Older,
+}
+
+const CANDIDATES: &str =
+    "SELECT d.id, d.mac, d.vendor_code, d.type, d.last_ip FROM device_provisions d WHERE d.deleted_at IS NULL";
+
+impl Db {
+    /// The live records `pick` names, in id order; at most `limit`.
+    pub async fn push_candidates(&self, pick: &Pick, limit: i64) -> Result<Vec<PushCandidate>> {
+        let mut found: Vec<PushCandidate> = match pick {
+            Pick::Ids(ids) => {
+                let ids: Vec<String> = ids.iter().map(i64::to_string).collect();
+                self.fetch_where_in(
+                    "SELECT d.id, d.mac, d.vendor_code, d.type, d.last_ip FROM device_provisions d
+                     WHERE d.deleted_at IS NULL AND CAST(d.id AS TEXT) IN ({in})",
+                    &ids,
+                )
+                .await?
+            }
+            Pick::Macs(macs) => {
+                self.fetch_where_in(
+                    "SELECT d.id, d.mac, d.vendor_code, d.type, d.last_ip FROM device_provisions d
+                     WHERE d.deleted_at IS NULL AND d.mac IN ({in})",
+                    macs,
+                )
+                .await?
+            }
+            Pick::Vendor(code) => {
+                let sql = format!("{CANDIDATES} AND d.vendor_code = $1 ORDER BY d.id LIMIT $2");
+                on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql)).bind(code).bind(limit).fetch_all(pool).await)?
+            }
+            Pick::Older => {
+                let sql = format!(
+                    "{CANDIDATES} AND {} = 'older' ORDER BY d.id LIMIT $1",
+                    super::devices::config_state_sql!()
+                );
+                on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql)).bind(limit).fetch_all(pool).await)?
+            }
+        };
+        found.sort_by_key(|c| c.id);
+        Ok(found)
+    }
+}

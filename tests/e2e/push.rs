@@ -1,0 +1,498 @@
+//! Pushing a change now: SIPp plays the phones, each on a loopback address
+//! of its own, and takes the NOTIFY sipprov sends it. Each family's event is
+//! checked against the mature implementation or vendor guide cited beside
+//! it; the job shows each phone's answer, then its confirmation once it
+//! fetches.
+
+use std::net::{IpAddr, UdpSocket};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::clients::RunClient;
+use crate::harness::{TestApp, assert_done, assert_error, on_each_backend};
+
+/// SIPp playing one phone (or several behind one address).
+struct Sipp {
+    child: Child,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Sipp {
+    /// Listens on `address`:5060 with `scenario` (a file in tests/sip) for
+    /// up to `calls` NOTIFYs; `edit` changes the scenario's text first.
+    fn start(scenario: &str, address: &str, calls: u32, edit: impl Fn(String) -> String) -> Sipp {
+        let dir = tempfile::tempdir().unwrap();
+        let text = std::fs::read_to_string(format!("{}/tests/sip/{scenario}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let path = dir.path().join(scenario);
+        std::fs::write(&path, edit(text)).unwrap();
+        let log = dir.path().join("messages.log");
+        drop(UdpSocket::bind((address, 5060)).unwrap_or_else(|e| panic!("{address}:5060 is taken already: {e}")));
+        let child = Command::new("sipp")
+            .args([
+                "-sf",
+                path.to_str().unwrap(),
+                "-i",
+                address,
+                "-p",
+                "5060",
+                "-m",
+                &calls.to_string(),
+            ])
+            .args([
+                "-trace_msg",
+                "-message_file",
+                log.to_str().unwrap(),
+                "-timeout",
+                "180s",
+                "-nostdin",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .start();
+        // Ready once its port is taken.
+        let start = Instant::now();
+        while UdpSocket::bind((address, 5060)).is_ok() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "sipp did not bind {address}:5060"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Sipp { child, log, _dir: dir }
+    }
+
+    /// Waits for SIPp to finish its calls (it writes its log as it exits),
+    /// then gives the NOTIFYs it took, each with the time of day it came (s).
+    fn finish(&mut self) -> Vec<(f64, String)> {
+        let start = Instant::now();
+        while self.child.try_wait().unwrap().is_none() {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "sipp is still waiting for calls"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.notifies()
+    }
+
+    fn notifies(&self) -> Vec<(f64, String)> {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let mut found: Vec<(f64, String)> = Vec::new();
+        for entry in text.split("----------------------------------------------- ").skip(1) {
+            let Some((stamp, rest)) = entry.split_once('\n') else {
+                continue;
+            };
+            if !rest.contains("message received") {
+                continue;
+            }
+            let message = rest.split_once("\n\n").map_or("", |(_, m)| m).trim_start().to_string();
+            if message.starts_with("NOTIFY ") {
+                found.push((seconds_of_day(stamp), message));
+            }
+        }
+        found
+    }
+}
+
+impl Drop for Sipp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// How many different values of `name` the messages carry.
+fn distinct(messages: &[(f64, String)], name: &str) -> usize {
+    let mut values: Vec<String> = messages.iter().filter_map(|(_, m)| header(m, name)).collect();
+    values.sort();
+    values.dedup();
+    values.len()
+}
+
+/// `HH:MM:SS.ffffff` anywhere in SIPp's separator line, as seconds.
+fn seconds_of_day(stamp: &str) -> f64 {
+    stamp
+        .split_whitespace()
+        .find_map(|part| {
+            let mut fields = part.split(':');
+            let (h, m, s) = (fields.next()?, fields.next()?, fields.next()?);
+            Some(h.parse::<f64>().ok()? * 3600.0 + m.parse::<f64>().ok()? * 60.0 + s.parse::<f64>().ok()?)
+        })
+        .unwrap_or_else(|| panic!("no time in SIPp's line {stamp:?}"))
+}
+
+fn header(message: &str, name: &str) -> Option<String> {
+    message.lines().find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        key.trim().eq_ignore_ascii_case(name).then(|| value.trim().to_string())
+    })
+}
+
+/// A phone: its record (with one line) and a fetch of its config from
+/// `address`, so sipprov knows where it is. Returns the record's id.
+async fn phone(app: &TestApp, vendor: &str, model: &str, mac: &str, extn: &str, address: &str) -> i64 {
+    app.extension(extn, "xswitch.cn", &format!("{extn}-secret-x")).await;
+    let record = json!({"vendor": vendor, "mac": mac, "extn": extn, "type": model});
+    let created = assert_done(&app.post("/api/device_provisions", record).await);
+    let id = created
+        .as_str()
+        .map_or_else(|| created.as_i64().unwrap(), |s| s.parse().unwrap());
+    fetch_from(app, vendor, mac, address).await;
+    id
+}
+
+/// The phone's config, fetched from `address` as the phone would.
+async fn fetch_from(app: &TestApp, vendor: &str, mac: &str, address: &str) {
+    let packs = app.state.packs.current();
+    let family = packs.vendor(vendor).unwrap();
+    let (file, _) = packs
+        .phone_files(family, mac.parse().unwrap())
+        .into_iter()
+        .find(|(_, kind)| kind.label() == "config")
+        .unwrap();
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .local_address(address.parse::<IpAddr>().unwrap())
+        .build()
+        .unwrap();
+    let got = client.get(app.url(&format!("/prov/{file}"))).send().await.unwrap();
+    assert_eq!(got.status(), 200, "{vendor} {file}: {}", got.text().await.unwrap());
+}
+
+async fn setting(app: &TestApp, realm: &str, key: &str, value: &str) {
+    assert_done(
+        &app.post("/api/dicts", json!({"realm": realm, "k": key, "v": value}))
+            .await,
+    );
+}
+
+/// Waits until each phone's address is recorded, then past the second of
+/// the fetch, so a push begun now is not confirmed by the fetch before it.
+async fn fetches_recorded(app: &TestApp, ids: &[i64]) {
+    let start = Instant::now();
+    for id in ids {
+        loop {
+            let (_, body) = app.get(&format!("/api/device_provisions/{id}")).await;
+            if !body["last_ip"].as_str().unwrap_or_default().is_empty() {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "fetch of {id} not recorded: {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+}
+
+/// Polls the job until `done` holds for its report, or `limit`.
+async fn report_until(app: &TestApp, job: i64, limit: Duration, done: impl Fn(&Value) -> bool) -> Value {
+    let start = Instant::now();
+    loop {
+        let report = assert_done(&app.get(&format!("/api/device_provisions/resync/{job}")).await);
+        if done(&report) {
+            return report;
+        }
+        assert!(start.elapsed() < limit, "job {job} after {limit:?}: {report}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn states(report: &Value) -> Vec<(String, String)> {
+    report["phones"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["mac"].as_str().unwrap().to_string(),
+                p["state"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn all_in(report: &Value, wanted: &[&str]) -> bool {
+    states(report).iter().all(|(_, s)| wanted.contains(&s.as_str()))
+}
+
+/// Twenty Yealink phones that fetched from 127.0.<net>.1-20, each taking
+/// SIP at 127.0.<net>.200 (`phone_sip_address`), where one SIPp answers.
+async fn twenty_phones_behind(app: &TestApp, net: u8) -> Vec<i64> {
+    let mut ids = Vec::new();
+    for n in 1..=20 {
+        let mac = format!("001565{net}00{n:02}");
+        let address = format!("127.0.{net}.{n}");
+        ids.push(phone(app, "yealink", "T46G", &mac, &format!("{net}{n:02}"), &address).await);
+        let sip = format!("127.0.{net}.200:5060");
+        setting(app, &format!("PROVISION:{mac}"), "phone_sip_address", &sip).await;
+    }
+    fetches_recorded(app, &ids).await;
+    ids
+}
+
+async fn fast_rates(app: &TestApp) {
+    setting(app, "PROVISION", "push_rate", "6000").await;
+    setting(app, "PROVISION", "push_network_rate", "6000").await;
+}
+
+#[tokio::test]
+async fn each_family_is_told_with_its_event_and_confirmed_by_its_next_fetch() {
+    // (vendor, model, MAC, the Event it must get, source)
+    let families: &[(&str, &str, &str, &str, &str)] = &[
+        // FusionPBX app/switch/resources/scripts/app/event_notify/index.lua: Yealink and Snom.
+        (
+            "yealink",
+            "T46G",
+            "001565260001",
+            "check-sync;reboot=false",
+            "FusionPBX event_notify",
+        ),
+        // Asterisk configs/samples/pjsip_notify.conf.sample, snom-check-cfg.
+        (
+            "snom",
+            "D765",
+            "000413260002",
+            "check-sync;reboot=false",
+            "Asterisk pjsip_notify snom-check-cfg",
+        ),
+        // FusionPBX event_notify: Polycom and Cisco take check-sync.
+        (
+            "polycom",
+            "VVX400",
+            "0004f2260003",
+            "check-sync",
+            "FusionPBX event_notify",
+        ),
+        (
+            "cisco",
+            "8841-3PCC",
+            "00562b260004",
+            "check-sync",
+            "FusionPBX event_notify",
+        ),
+        // wazo-provd synchronize.py: plugins send check-sync unless they say otherwise (Fanvil does not).
+        ("fanvil", "X4", "0c383e260005", "check-sync", "wazo-provd synchronize"),
+        // FusionPBX event_notify: Grandstream and Htek take resync (PR #3014).
+        (
+            "grandstream",
+            "GXP2170",
+            "000b82260006",
+            "resync",
+            "FusionPBX event_notify",
+        ),
+        ("htek", "UC926", "001fc1260007", "resync", "FusionPBX event_notify"),
+        // Gigaset pro wiki, "SIP: Check-sync message": no reboot= parameter.
+        ("gigaset", "N870", "7c2f80260008", "check-sync", "Gigaset pro wiki"),
+    ];
+    on_each_backend(|app| async move {
+        fast_rates(&app).await;
+        let mut ids = Vec::new();
+        let mut phones = Vec::new();
+        for (n, (vendor, model, mac, event, source)) in families.iter().enumerate() {
+            let address = format!("127.0.26.{}", n + 1);
+            ids.push(phone(&app, vendor, model, mac, &format!("26{n:02}"), &address).await);
+            let sipp = Sipp::start("phone-takes-notify.xml", &address, 1, |s| s);
+            phones.push((sipp, *vendor, *mac, *event, *source));
+        }
+        // A family no guide says how to tell: listed, not sent.
+        let huawei = phone(&app, "huawei", "eSpace7910", "00e0fc260009", "2699", "127.0.26.9").await;
+        ids.push(huawei);
+        fetches_recorded(&app, &ids).await;
+
+        let started = assert_done(&app.post("/api/device_provisions/resync", json!({"ids": ids})).await);
+        assert_eq!(started["phones"], json!(ids.len()), "{started}");
+        let job = started["job"].as_i64().unwrap();
+        let report = report_until(&app, job, Duration::from_secs(30), |r| {
+            all_in(r, &["answered", "unsupported"])
+        })
+        .await;
+        for (sipp, vendor, mac, event, source) in &mut phones {
+            let got = sipp.finish();
+            assert_eq!(got.len(), 1, "{vendor}: {got:?}");
+            assert_eq!(
+                header(&got[0].1, "Event").as_deref(),
+                Some(*event),
+                "{vendor} ({source})"
+            );
+            let line = states(&report).into_iter().find(|(m, _)| m == mac).unwrap();
+            assert_eq!(line.1, "answered", "{vendor}: {report}");
+        }
+        let huawei_row = report["phones"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["id"] == json!(huawei))
+            .unwrap();
+        assert_eq!(huawei_row["state"], "unsupported", "{report}");
+        assert!(huawei_row["detail"].as_str().unwrap().contains("Huawei"), "{report}");
+
+        // Each phone fetches its files: confirmed.
+        for (n, (vendor, _, mac, _, _)) in families.iter().enumerate() {
+            fetch_from(&app, vendor, mac, &format!("127.0.26.{}", n + 1)).await;
+        }
+        let report = report_until(&app, job, Duration::from_secs(15), |r| {
+            all_in(r, &["confirmed", "unsupported"])
+        })
+        .await;
+        assert_eq!(report["counts"]["confirmed"], json!(families.len()), "{report}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_cisco_spa_challenge_gets_a_retry_whose_digest_verifies() {
+    on_each_backend(|app| async move {
+        fast_rates(&app).await;
+        let right = phone(&app, "cisco", "SPA504G", "0002fd280001", "2801", "127.0.28.1").await;
+        let wrong = phone(&app, "cisco", "SPA504G", "0002fd280002", "2802", "127.0.28.2").await;
+        // The phone's own line credentials; the second phone expects others.
+        let mut spa_right = Sipp::start("spa-challenges-notify.xml", "127.0.28.1", 1, |s| {
+            s.replace("@USER@", "2801").replace("@PASSWORD@", "2801-secret-x")
+        });
+        let spa_wrong = Sipp::start("spa-challenges-notify.xml", "127.0.28.2", 1, |s| {
+            s.replace("@USER@", "2802")
+                .replace("@PASSWORD@", "not-the-line-password")
+        });
+        fetches_recorded(&app, &[right, wrong]).await;
+        let started = assert_done(
+            &app.post("/api/device_provisions/resync", json!({"ids": [right, wrong]}))
+                .await,
+        );
+        let job = started["job"].as_i64().unwrap();
+        let report = report_until(&app, job, Duration::from_secs(30), |r| {
+            !all_in(r, &["queued", "sent"]) && states(r).iter().all(|(_, s)| s != "queued" && s != "sent")
+        })
+        .await;
+        let state_of = |mac: &str| states(&report).into_iter().find(|(m, _)| m == mac).unwrap().1;
+        assert_eq!(state_of("0002fd280001"), "answered", "{report}");
+        assert_eq!(state_of("0002fd280002"), "rejected", "{report}");
+        let got = spa_right.finish();
+        assert_eq!(got.len(), 2, "a NOTIFY, then its authenticated retry: {got:?}");
+        // Linksys SPA Provisioning Guide / Asterisk sipura-check-cfg: Event resync.
+        assert_eq!(header(&got[0].1, "Event").as_deref(), Some("resync"));
+        assert!(header(&got[0].1, "Authorization").is_none());
+        let retry = header(&got[1].1, "Authorization").expect("the retry carries a digest");
+        assert!(
+            retry.contains("username=\"2801\"") && retry.contains("realm=\"spa-test\""),
+            "{retry}"
+        );
+        assert_eq!(header(&got[0].1, "Call-ID"), header(&got[1].1, "Call-ID"));
+        drop(spa_wrong);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn twenty_phones_on_one_network_are_spaced_by_its_rate() {
+    on_each_backend(|app| async move {
+        // 120 a minute to one network: one every 0.5 s, so 20 phones take
+        // 9.5 s at least; overall the rate is high enough not to matter.
+        setting(&app, "PROVISION", "push_rate", "6000").await;
+        setting(&app, "PROVISION", "push_network_rate", "120").await;
+        let mut sipp = Sipp::start("phone-takes-notify.xml", "127.0.27.200", 20, |s| s);
+        let ids = twenty_phones_behind(&app, 27).await;
+        let started = assert_done(&app.post("/api/device_provisions/resync", json!({"ids": ids})).await);
+        let job = started["job"].as_i64().unwrap();
+        report_until(&app, job, Duration::from_secs(40), |r| all_in(r, &["answered"])).await;
+        let times: Vec<f64> = sipp.finish().iter().map(|(t, _)| *t).collect();
+        assert_eq!(times.len(), 20, "{times:?}");
+        for pair in times.windows(2) {
+            // The gap, less what timestamps and scheduling may shave.
+            assert!(
+                pair[1] - pair[0] >= 0.45,
+                "two NOTIFYs {:.3} s apart: {times:?}",
+                pair[1] - pair[0]
+            );
+        }
+        assert!(times[19] - times[0] >= 9.4, "{times:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn two_nodes_send_each_notify_once() {
+    on_each_backend(|app| async move {
+        fast_rates(&app).await;
+        let other = app.node(app.settings.clone()).await;
+        let mut sipp = Sipp::start("phone-takes-notify.xml", "127.0.29.200", 20, |s| s);
+        let ids = twenty_phones_behind(&app, 29).await;
+        let started = assert_done(&app.post("/api/device_provisions/resync", json!({"ids": ids})).await);
+        let job = started["job"].as_i64().unwrap();
+        report_until(&app, job, Duration::from_secs(30), |r| all_in(r, &["answered"])).await;
+        // SIPp ends after 20 calls: a second NOTIFY to a phone would have
+        // been one of them, leaving a phone out.
+        let got = sipp.finish();
+        assert_eq!(distinct(&got, "Call-ID"), 20, "{got:?}");
+        assert_eq!(distinct(&got, "To"), 20, "each phone once: {got:?}");
+        // Nor does one come after, from either node.
+        let late = UdpSocket::bind(("127.0.29.200", 5060)).unwrap();
+        late.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        let mut buf = [0u8; 2048];
+        assert!(
+            late.recv(&mut buf).is_err(),
+            "a NOTIFY came after every phone had its one"
+        );
+        drop(other);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn push_requests_name_their_phones_or_are_refused_with_the_field() {
+    on_each_backend(|app| async move {
+        let id = phone(&app, "yealink", "T46G", "001565300001", "3001", "127.0.30.1").await;
+        let refused = app.post("/api/device_provisions/resync", json!({})).await;
+        assert_error(&refused, 400, "exactly one of ids, macs, vendor or status");
+        let refused = app
+            .post("/api/device_provisions/resync", json!({"status": "newer"}))
+            .await;
+        assert_error(&refused, 400, "status");
+        let refused = app
+            .post("/api/device_provisions/resync", json!({"ids": [id, 999_999]}))
+            .await;
+        assert_error(&refused, 400, "device 999999 does not exist");
+        let refused = app
+            .post(
+                "/api/device_provisions/resync",
+                json!({"macs": ["00:15:65:30:00:01", "zz"]}),
+            )
+            .await;
+        assert_error(&refused, 400, "macs[1]");
+        let refused = app
+            .post("/api/device_provisions/resync", json!({"vendor": "acme"}))
+            .await;
+        assert_error(&refused, 400, "vendor");
+        assert_error(
+            &app.get("/api/device_provisions/resync/999999").await,
+            404,
+            "push 999999",
+        );
+        assert_error(
+            &app.post("/api/device_provisions/999999/resync", json!({})).await,
+            404,
+            "",
+        );
+        // Nothing was queued by the refusals; a MAC in any spelling works.
+        let started = assert_done(
+            &app.post("/api/device_provisions/resync", json!({"macs": ["00-15-65-30-00-01"]}))
+                .await,
+        );
+        assert_eq!(started["phones"], json!(1));
+        let one = assert_done(
+            &app.post(&format!("/api/device_provisions/{id}/resync"), json!({}))
+                .await,
+        );
+        assert_eq!(one["phones"], json!(1));
+        // The push is in the operation log, with its actor.
+        let (_, logs) = app.get("/api/logs?action=RESYNC").await;
+        assert_eq!(logs["rowCount"], json!(2), "{logs}");
+    })
+    .await;
+}
