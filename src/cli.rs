@@ -24,6 +24,7 @@ use crate::provision::{Answer, PhoneRequest, tftp};
 use crate::state::{self, AppState};
 use crate::store::Db;
 use crate::store::ListParams;
+use crate::store::resync::Pick;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -91,6 +92,21 @@ enum Command {
         /// Check every row and print the records that would be created; write nothing.
         #[arg(long)]
         dry_run: bool,
+    },
+    /// Tell phones to fetch their files again now (SIP NOTIFY, paced as the
+    /// settings say), and show each one's outcome as it comes.
+    Resync {
+        /// Phones, by MAC (any spelling).
+        macs: Vec<String>,
+        /// Every phone whose last fetch is older than a change to its files.
+        #[arg(long, conflicts_with_all = ["macs", "vendor"])]
+        older: bool,
+        /// Every phone of a family (any of its names).
+        #[arg(long, conflicts_with = "macs")]
+        vendor: Option<String>,
+        /// Queue the push and exit; a running server sends it.
+        #[arg(long)]
+        no_wait: bool,
     },
     /// Write every device record to a file that `import` reads back.
     Export {
@@ -210,6 +226,20 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::SampleRenders { templates } => crate::packs::samples::render_in_this_process(&templates),
         Command::Import { file, dry_run } => import(settings, &file, dry_run).await,
         Command::Export { file, format, language } => export(settings, &file, format, language.as_deref()).await,
+        Command::Resync {
+            macs,
+            older,
+            vendor,
+            no_wait,
+        } => {
+            let pick = match (older, vendor) {
+                (true, _) => Pick::Older,
+                (false, Some(vendor)) => Pick::Vendor(vendor),
+                (false, None) if macs.is_empty() => bail!("name the phones: MACs, --older or --vendor"),
+                (false, None) => Pick::Macs(macs),
+            };
+            resync(settings, pick, no_wait).await
+        }
     }
 }
 
@@ -532,6 +562,64 @@ fn import_progress(rows: usize) -> ProgressBar {
     // Checking shows no rows moving; the tick keeps the time and rate current.
     bar.enable_steady_tick(std::time::Duration::from_millis(200));
     bar
+}
+
+/// Queues a push and, unless told not to, sends it from here (beside any
+/// running server: each row is taken once) until every phone has an
+/// outcome, with a progress bar on a terminal.
+async fn resync(settings: Settings, pick: Pick, no_wait: bool) -> anyhow::Result<()> {
+    let admin = state::command_admin(&settings).await?;
+    let started = admin
+        .push(&Actor::command_line(), pick)
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?;
+    println!("push {} queued for {} phones", started.job, started.phones);
+    if no_wait {
+        admin.db.close().await;
+        return Ok(());
+    }
+    let pusher = std::sync::Arc::new(crate::push::Pusher::new(
+        admin.db.clone(),
+        admin.packs.clone(),
+        admin.secrets.clone(),
+        crate::metrics::Metrics::default(),
+    ));
+    let sending = pusher.spawn();
+    let style =
+        ProgressStyle::with_template("{wide_bar} {pos}/{len} phones told {msg}").expect("the template is valid");
+    let bar =
+        ProgressBar::with_draw_target(Some(started.phones as u64), ProgressDrawTarget::stderr()).with_style(style);
+    let report = loop {
+        let report = admin.push_report(started.job).await.map_err(|e| anyhow::anyhow!(e))?;
+        let waiting: usize = ["queued", "sent"].iter().filter_map(|s| report.counts.get(*s)).sum();
+        bar.set_position((started.phones - waiting) as u64);
+        bar.set_message(counts_line(&report.counts));
+        if waiting == 0 {
+            break report;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    };
+    bar.finish_and_clear();
+    sending.abort();
+    admin.db.close().await;
+    for phone in report
+        .phones
+        .iter()
+        .filter(|p| !["answered", "confirmed"].contains(&p.state.as_str()))
+    {
+        println!("{} {}: {}", phone.mac, phone.state, phone.detail);
+    }
+    println!("push {}: {}", started.job, counts_line(&report.counts));
+    Ok(())
+}
+
+/// `answered 3, failed 1`.
+fn counts_line(counts: &std::collections::BTreeMap<String, usize>) -> String {
+    counts
+        .iter()
+        .map(|(state, n)| format!("{state} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Writes every live record, with the model, in the import's columns.

@@ -15,6 +15,7 @@ use crate::admin::export::{self, Headers, Model};
 use crate::admin::rows::RawRow;
 use crate::domain::{Mac, parse_extn_field, timestamp};
 use crate::store::ListParams;
+use crate::store::resync::Pick;
 
 pub fn routes() -> Routes {
     Routes::default()
@@ -24,6 +25,71 @@ pub fn routes() -> Routes {
         .route("/ui/devices/{id}", get(edit_form).post(update))
         .route("/ui/devices/{id}/delete", post(delete))
         .route("/ui/devices/{id}/preview", get(preview))
+        .route("/ui/devices/push", post(push))
+        .route("/ui/devices/{id}/push", post(push_one))
+        .route("/ui/pushes/{job}", get(push_report))
+}
+
+/// Pushes the config now to the phones ticked in the list, or with
+/// `older`, to every phone with an older config.
+async fn push(State(console): State<Console>, Submission { admin, fields }: Submission) -> Response {
+    let pick = if fields.get("older") == "1" {
+        Pick::Older
+    } else {
+        let ids: Result<Vec<i64>, _> = fields.all("id").into_iter().map(str::parse).collect();
+        match ids {
+            Ok(ids) => Pick::Ids(ids),
+            Err(_) => return console.refused(&admin, Error::field("ids", "are not record ids")),
+        }
+    };
+    pushed(&console, &admin, pick).await
+}
+
+async fn push_one(
+    State(console): State<Console>,
+    Path(id): Path<i64>,
+    Submission { admin, .. }: Submission,
+) -> Response {
+    if let Err(err) = console.core.device(id).await {
+        return console.refused(&admin, err);
+    }
+    pushed(&console, &admin, Pick::Ids(vec![id])).await
+}
+
+/// Starts the push and shows its page.
+async fn pushed(console: &Console, admin: &Admin, pick: Pick) -> Response {
+    match console.core.push(&admin.actor(), pick).await {
+        Ok(started) => Redirect::to(&format!("/ui/pushes/{}", started.job)).into_response(),
+        Err(err) => console.refused(admin, err),
+    }
+}
+
+/// A push's progress: counts per state and each phone's outcome; the page
+/// reloads itself while phones are still to be told.
+async fn push_report(State(console): State<Console>, admin: Admin, Path(job): Path<i64>) -> Response {
+    let report = match console.core.push_report(job).await {
+        Ok(report) => report,
+        Err(err) => return console.refused(&admin, err),
+    };
+    let under_way = ["queued", "sent"].iter().any(|s| report.counts.contains_key(*s));
+    let phones: Vec<Value> = report
+        .phones
+        .iter()
+        .map(|p| json!({"id": p.id, "mac_shown": shown_mac(&p.mac), "state": p.state, "detail": p.detail}))
+        .collect();
+    console.page(
+        &admin,
+        "push.html",
+        json!({
+            "nav": "devices",
+            "job": report.job,
+            "created_at": timestamp::format(&report.created_at),
+            "actor": report.actor,
+            "counts": report.counts,
+            "phones": phones,
+            "under_way": under_way,
+        }),
+    )
 }
 
 /// The list filters the search box offers.

@@ -60,6 +60,7 @@ const PAGES: &[(&str, &str)] = &[
     ("devices.html", include_str!("pages/devices.html")),
     ("device_form.html", include_str!("pages/device_form.html")),
     ("preview.html", include_str!("pages/preview.html")),
+    ("push.html", include_str!("pages/push.html")),
     ("url_row.html", include_str!("pages/url_row.html")),
     ("import.html", include_str!("pages/import.html")),
     ("pending.html", include_str!("pages/pending.html")),

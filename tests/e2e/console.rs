@@ -984,3 +984,62 @@ async fn claiming_a_phone_checks_its_model_like_the_api() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn pushing_from_the_console_shows_each_phones_outcome() {
+    let driver = Driver::start();
+    let driver = &driver;
+    on_each_backend(|app| async move {
+        let browser = admin_browser(driver, &app).await;
+        app.extension("6001", "xswitch.cn", "push-Secret9").await;
+        let yealink = assert_done(
+            &app.post(
+                "/api/device_provisions",
+                json!({"mac": "001565006001", "vendor": "yealink", "extn": "6001"}),
+            )
+            .await,
+        );
+        let yealink = yealink.as_str().unwrap().to_string();
+        assert_done(
+            &app.post(
+                "/api/device_provisions",
+                json!({"mac": "00e0fc006002", "vendor": "huawei"}),
+            )
+            .await,
+        );
+
+        // One phone, from its page: it never fetched, so sipprov does not know where it is.
+        browser.goto(&app.url(&format!("/ui/devices/{yealink}"))).await.unwrap();
+        click(&browser, "#push").await;
+        text_of(&browser, "#push-phones").await;
+        let job_page = path_of(&browser).await;
+        assert!(job_page.starts_with("/ui/pushes/"), "{job_page}");
+        let outcome = text_after_reloads(&browser, &app.url(&job_page), "#push-phones", |t| t.contains("Failed")).await;
+        assert!(
+            outcome.contains("00:15:65:00:60:01") && outcome.contains("has not fetched"),
+            "{outcome}"
+        );
+
+        // A selection from the list: the Huawei phone cannot be told, and says so.
+        browser.goto(&app.url("/ui/devices")).await.unwrap();
+        for mac in ["001565006001", "00e0fc006002"] {
+            click(&browser, &format!("tr[data-mac='{mac}'] input[name='id']")).await;
+        }
+        click(&browser, "#push-selected").await;
+        let outcome = text_when(&browser, "#push-phones", |t| t.contains("Cannot be told")).await;
+        assert!(outcome.contains("00:E0:FC:00:60:02"), "{outcome}");
+        screenshot(&browser, "push").await;
+
+        // Every phone with an older config: none has one yet, and the page says so.
+        browser.goto(&app.url("/ui/devices")).await.unwrap();
+        click(&browser, "#push-older").await;
+        browser.accept_alert().await.unwrap();
+        let refused = text_of(&browser, "main").await;
+        assert!(refused.contains("status: matches no phone"), "{refused}");
+        let (_, logs) = app.get("/api/logs?action=RESYNC").await;
+        assert_eq!(logs["rowCount"], json!(2), "{logs}");
+        let message = logs["data"][0]["message"].as_str().unwrap();
+        assert!(message.contains("\"via\":\"console\""), "{logs}");
+    })
+    .await;
+}

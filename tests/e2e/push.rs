@@ -496,3 +496,45 @@ async fn push_requests_name_their_phones_or_are_refused_with_the_field() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_command_line_pushes_and_shows_each_outcome() {
+    on_each_backend(|app| async move {
+        fast_rates(&app).await;
+        let told = phone(&app, "yealink", "T46G", "001565310001", "3101", "127.0.31.1").await;
+        let not = phone(&app, "huawei", "eSpace7910", "00e0fc310002", "3102", "127.0.31.2").await;
+        let mut sipp = Sipp::start("phone-takes-notify.xml", "127.0.31.1", 1, |s| s);
+        fetches_recorded(&app, &[told, not]).await;
+        let (dir, url) = (app.settings.data_dir.clone(), app.settings.database_url());
+        let out = tokio::task::spawn_blocking(move || {
+            Command::new(env!("CARGO_BIN_EXE_sipprov"))
+                .arg("--data-dir")
+                .arg(dir)
+                .args(["--database-url", &url, "resync", "00:15:65:31:00:01", "00E0FC310002"])
+                .env_remove("SIPPROV_ADMIN_PASSWORD")
+                .env_remove("DATABASE_URL")
+                .env_remove("SIPPROV_DATABASE_URL")
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+        assert!(stdout.contains("queued for 2 phones"), "{stdout}");
+        assert!(stdout.contains("00e0fc310002 unsupported: no Huawei guide"), "{stdout}");
+        assert!(stdout.contains("answered 1, unsupported 1"), "{stdout}");
+        let got = sipp.finish();
+        assert_eq!(got.len(), 1, "{got:?}");
+        // The command line's push is in the operation log with its actor.
+        let (_, logs) = app.get("/api/logs?action=RESYNC").await;
+        assert!(
+            logs["data"][0]["user_name"]
+                .as_str()
+                .unwrap()
+                .starts_with("command line"),
+            "{logs}"
+        );
+    })
+    .await;
+}
