@@ -579,9 +579,7 @@ async fn resync(settings: Settings, pick: Pick, no_wait: bool) -> anyhow::Result
         return Ok(());
     }
     let pusher = std::sync::Arc::new(crate::push::Pusher::new(
-        admin.db.clone(),
-        admin.packs.clone(),
-        admin.secrets.clone(),
+        admin.clone(),
         crate::metrics::Metrics::default(),
     ));
     let sending = pusher.spawn();

@@ -83,12 +83,16 @@ impl AppState {
         let upload_slots = Arc::new(tokio::sync::Semaphore::new(settings.max_concurrent_uploads));
         provisioner.watch_changes(settings.change_check_interval);
         provisioner.spawn_prerender();
-        let pusher = Arc::new(Pusher::new(
-            db.clone(),
-            packs.clone(),
-            secrets.clone(),
-            provisioner.metrics.clone(),
-        ));
+        let login_gate = Arc::new(LoginGate::default());
+        let admin = Admin {
+            db: db.clone(),
+            secrets: secrets.clone(),
+            packs: packs.clone(),
+            passwords: passwords.clone(),
+            login_gate: login_gate.clone(),
+            token_lifetime: settings.token_lifetime,
+        };
+        let pusher = Arc::new(Pusher::new(admin, provisioner.metrics.clone()));
         let jobs = Arc::new(Supervisor::default());
         jobs.start(
             db.clone(),
@@ -109,7 +113,7 @@ impl AppState {
                 jobs,
                 tts: Arc::new(Synthesizer::default()),
                 passwords,
-                login_gate: Arc::new(LoginGate::default()),
+                login_gate,
                 upload_slots,
                 pusher,
             },

@@ -26,3 +26,12 @@ CREATE TABLE resync_phones (
     PRIMARY KEY (job_id, device_id)
 );
 CREATE INDEX resync_phones_due ON resync_phones (state, due_ms);
+
+-- Push on change: the last change (provision_changes.seq) whose phones were
+-- queued. A node moves it forward only from the value it read, so each
+-- batch of changes is queued by one node.
+CREATE TABLE resync_on_change (
+    id  INTEGER PRIMARY KEY CHECK (id = 1),
+    seq INTEGER  NOT NULL
+);
+INSERT INTO resync_on_change (id, seq) VALUES (1, 0);

@@ -10,7 +10,7 @@ use crate::domain::network::source_network;
 use crate::domain::{Mac, timestamp};
 use crate::packs::Notify;
 use crate::provision::settings::{SITE_REALM, push_settings};
-use crate::push::pacing::schedule;
+use crate::push::pacing::{self, schedule};
 use crate::store::logs::Summary;
 use crate::store::resync::{NewPushPhone, Pick, PushPhone};
 
@@ -52,7 +52,19 @@ impl Admin {
             Pick::Macs(_) => "macs",
             Pick::Vendor(_) => "vendor",
             Pick::Older => "status",
+            Pick::Changed(_) => "changes",
         };
+        let named = match &pick {
+            Pick::Ids(ids) => ids.len(),
+            Pick::Macs(macs) | Pick::Changed(macs) => macs.len(),
+            _ => 0,
+        };
+        if named > MAX_PHONES {
+            return Err(Error::field(
+                field,
+                format!("names {named} phones; a push tells at most {MAX_PHONES}: push them in parts"),
+            ));
+        }
         let pick = self.resolve_pick(pick)?;
         let found = self.db.push_candidates(&pick, MAX_PHONES as i64 + 1).await?;
         if found.len() > MAX_PHONES {
@@ -116,7 +128,7 @@ impl Admin {
                 }
                 let queued: Vec<usize> = (0..rows.len()).filter(|i| rows[*i].state == "queued").collect();
                 let networks: Vec<String> = queued.iter().map(|i| rows[*i].network.clone()).collect();
-                let first = crate::push::now_ms() + crate::push::FIRST_AFTER_MS;
+                let first = pacing::now_ms() + pacing::FIRST_AFTER_MS;
                 let due = schedule(waiting, &networks, first, rates, |n| {
                     let [a, b, c, d] = crate::secrets::random_bytes::<4>();
                     i64::from(u32::from_le_bytes([a, b, c, d])) % n

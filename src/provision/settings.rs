@@ -66,6 +66,26 @@ pub const KEYS: &[(&str, &str)] = &[
         "minutes a phone that answered a push has to fetch its files before it is listed as not confirmed, 1-1440 (default 10); site only",
     ),
     (
+        "push_on_change",
+        "on or off: a change that touches phones pushes it to them by itself, once changes have been quiet for 10 seconds (default off); site only",
+    ),
+    (
+        "push_via",
+        "direct (sipprov sends the NOTIFY to the phone) or freeswitch (XSwitch's FreeSWITCH sends it through the phone's registration) (default direct); site only",
+    ),
+    (
+        "freeswitch_esl",
+        "FreeSWITCH's event socket, host:port (default 127.0.0.1:8021); site only",
+    ),
+    (
+        "freeswitch_esl_password",
+        "the event socket's password (default FreeSWITCH's own, ClueCon); stored encrypted; site only",
+    ),
+    (
+        "freeswitch_profile",
+        "the SIP profile the phones register on (default internal); site only",
+    ),
+    (
         "phone_sip_port",
         "the port phones take SIP NOTIFY on, 1-65535 (default 5060)",
     ),
@@ -176,6 +196,33 @@ pub fn validate(k: &str, v: &str) -> Result<(), String> {
                 return bad("is not a number of minutes from 1 to 1440");
             }
         }
+        "push_on_change" => {
+            if !["on", "off"].contains(&v) {
+                return bad("is not on or off");
+            }
+        }
+        "push_via" => {
+            if !["direct", "freeswitch"].contains(&v) {
+                return bad("is not direct or freeswitch");
+            }
+        }
+        "freeswitch_esl" => {
+            let port = v.rsplit_once(':').map(|(host, port)| (host, port.parse::<u16>()));
+            if !matches!(port, Some((host, Ok(p))) if p > 0 && !host.is_empty() && host.chars().all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c)))
+            {
+                return bad("is not host:port (127.0.0.1:8021, pbx.example.com:8021)");
+            }
+        }
+        "freeswitch_esl_password" => {
+            if v.is_empty() || v.len() > 128 || v.chars().any(char::is_control) {
+                return bad("must be 1 to 128 printable characters");
+            }
+        }
+        "freeswitch_profile" => {
+            if v.is_empty() || v.len() > 64 || !v.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
+                return bad("is not a profile name (letters, digits, . _ -)");
+            }
+        }
         "phone_sip_port" => {
             if !v.parse::<u16>().is_ok_and(|p| p > 0) {
                 return bad("is not a port from 1 to 65535");
@@ -261,7 +308,7 @@ pub fn throttle_thresholds(rows: &[(String, String, String)]) -> (Option<usize>,
 }
 
 /// What pushing a change to phones takes from the settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PushSettings {
     pub rates: crate::push::pacing::Rates,
     /// How long a phone that answered has to fetch before it is listed as
@@ -270,6 +317,19 @@ pub struct PushSettings {
     pub phone_sip_port: u16,
     /// The phone's own address for SIP, where set.
     pub phone_sip_address: Option<std::net::SocketAddr>,
+    /// Through FreeSWITCH, when `push_via` says so.
+    pub freeswitch: Option<FreeSwitchSettings>,
+    /// Whether a change pushes itself to its phones.
+    pub on_change: bool,
+}
+
+/// How to reach XSwitch's FreeSWITCH.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FreeSwitchSettings {
+    pub event_socket: String,
+    /// The password as stored (encrypted), when set.
+    pub password_stored: Option<String>,
+    pub profile: String,
 }
 
 /// The push settings: the site's, and the phone's own where `rows` hold them.
@@ -279,8 +339,16 @@ pub fn push_settings(rows: &[(String, String, String)]) -> PushSettings {
         confirm_minutes: 10,
         phone_sip_port: 5060,
         phone_sip_address: None,
+        freeswitch: None,
+        on_change: false,
     };
     let mut address = None;
+    let mut via_freeswitch = false;
+    let mut freeswitch = FreeSwitchSettings {
+        event_socket: "127.0.0.1:8021".into(),
+        password_stored: None,
+        profile: "internal".into(),
+    };
     for (realm, k, v) in rows {
         let v = v.trim();
         let site = realm == SITE_REALM;
@@ -292,9 +360,15 @@ pub fn push_settings(rows: &[(String, String, String)]) -> PushSettings {
             "push_confirm_minutes" if site => s.confirm_minutes = v.parse().unwrap_or(s.confirm_minutes),
             "phone_sip_port" => s.phone_sip_port = v.parse().unwrap_or(s.phone_sip_port),
             "phone_sip_address" if !site => address = Some(v.to_string()),
+            "push_via" if site => via_freeswitch = v == "freeswitch",
+            "push_on_change" if site => s.on_change = v == "on",
+            "freeswitch_esl" if site => freeswitch.event_socket = v.to_string(),
+            "freeswitch_esl_password" if site => freeswitch.password_stored = Some(v.to_string()),
+            "freeswitch_profile" if site => freeswitch.profile = v.to_string(),
             _ => {}
         }
     }
+    s.freeswitch = via_freeswitch.then_some(freeswitch);
     s.phone_sip_address = address.and_then(|a| {
         a.parse::<std::net::SocketAddr>().ok().or_else(|| {
             a.parse::<IpAddr>()

@@ -6,6 +6,7 @@
 //! The admin core makes the jobs (`admin::push`); this is the phone side of
 //! it, and answers nothing that reaches it.
 
+pub mod esl;
 pub mod pacing;
 pub mod sip;
 
@@ -15,13 +16,15 @@ use std::time::Duration;
 
 use tokio::task::JoinSet;
 
+use crate::admin::push::MAX_PHONES;
+use crate::admin::{Actor, Admin};
 use crate::domain::timestamp;
 use crate::metrics::Metrics;
 use crate::packs::{Notify, PackShelf};
 use crate::provision::settings::{SITE_REALM, push_settings};
-use crate::secrets::{SecretBox, password_aad};
+use crate::secrets::{SecretBox, password_aad, secret_aad};
 use crate::store::Db;
-use crate::store::resync::{Claimed, Outcome};
+use crate::store::resync::{Claimed, Outcome, Pick};
 
 /// Rows one node takes at a time, and NOTIFYs it has out at once.
 const CLAIM: i64 = 32;
@@ -29,17 +32,19 @@ const CLAIM: i64 = 32;
 /// again (this one stopped). Longer than a NOTIFY with its retry can last.
 const CLAIM_FOR: Duration = Duration::from_secs(120);
 /// How often the queue is looked at when nothing is due sooner.
-const LOOK_EVERY: Duration = Duration::from_millis(500);
-/// How long after a push is made its first NOTIFY goes: every sender has
-/// looked at the queue since, and then wakes when each row is due, so rows
-/// go out on time and a network's NOTIFYs keep their spacing.
-pub const FIRST_AFTER_MS: i64 = 2 * LOOK_EVERY.as_millis() as i64;
+const LOOK_EVERY: Duration = Duration::from_millis(pacing::LOOK_EVERY_MS as u64);
+/// Push on change waits for changes to be quiet this long, so an import or
+/// a script makes one push; past the longest wait it pushes anyway.
+const ON_CHANGE_QUIET: Duration = Duration::from_secs(10);
+const ON_CHANGE_LONGEST: Duration = Duration::from_secs(60);
 /// How long jobs are kept, and how many at most.
 const KEEP_FOR: Duration = Duration::from_secs(30 * 24 * 3600);
 pub const KEEP_JOBS: i64 = 1_000;
 
 /// The sender.
 pub struct Pusher {
+    /// Pushes on change are made through the admin core, as SYSTEM.
+    admin: Admin,
     db: Db,
     packs: Arc<PackShelf>,
     secrets: SecretBox,
@@ -47,11 +52,12 @@ pub struct Pusher {
 }
 
 impl Pusher {
-    pub fn new(db: Db, packs: Arc<PackShelf>, secrets: SecretBox, metrics: Metrics) -> Pusher {
+    pub fn new(admin: Admin, metrics: Metrics) -> Pusher {
         Pusher {
-            db,
-            packs,
-            secrets,
+            db: admin.db.clone(),
+            packs: admin.packs.clone(),
+            secrets: admin.secrets.clone(),
+            admin,
             metrics,
         }
     }
@@ -71,7 +77,7 @@ impl Pusher {
                 while sending.try_join_next().is_some() {}
                 let room = CLAIM - sending.len() as i64;
                 if room > 0 {
-                    let now = now_ms();
+                    let now = pacing::now_ms();
                     match self
                         .db
                         .claim_due_pushes(now, now + CLAIM_FOR.as_millis() as i64, room)
@@ -88,7 +94,9 @@ impl Pusher {
                 }
                 let next = self.db.next_push_due().await.ok().flatten();
                 let wait = next
-                    .map(|due| Duration::from_millis((due - now_ms()).clamp(0, LOOK_EVERY.as_millis() as i64) as u64))
+                    .map(|due| {
+                        Duration::from_millis((due - pacing::now_ms()).clamp(0, LOOK_EVERY.as_millis() as i64) as u64)
+                    })
                     .unwrap_or(LOOK_EVERY);
                 tokio::select! {
                     _ = tokio::time::sleep(wait.max(Duration::from_millis(20))) => {}
@@ -106,11 +114,47 @@ impl Pusher {
         let settings = push_settings(&self.db.provision_settings_of(&[SITE_REALM.to_string()]).await?);
         let window = Duration::from_secs(u64::from(settings.confirm_minutes) * 60);
         let detail = format!(
-            "not confirmed: answered, and has not fetched its files within {} minutes",
+            "not confirmed: told, and has not fetched its files within {} minutes",
             settings.confirm_minutes
         );
         self.db.note_unconfirmed(timestamp::now() - window, &detail).await?;
         self.db.prune_push_jobs(timestamp::now() - KEEP_FOR, KEEP_JOBS).await?;
+        self.push_on_change(settings.on_change).await
+    }
+
+    /// With push on change on, the phones that changes touched are pushed
+    /// once the changes have been quiet for a while (or have gone on for
+    /// long), as one batch; off, the changes are passed over.
+    async fn push_on_change(&self, on: bool) -> crate::store::Result<()> {
+        let from = self.db.push_on_change_seq().await?;
+        let Some(changes) = self.db.changes_since(from).await? else {
+            return Ok(());
+        };
+        let now = timestamp::now().unix_timestamp();
+        let quiet = now - changes.last_at >= ON_CHANGE_QUIET.as_secs() as i64;
+        let long = now - changes.first_at >= ON_CHANGE_LONGEST.as_secs() as i64;
+        if on && !quiet && !long {
+            return Ok(());
+        }
+        // One node takes the batch: whoever moves the mark first.
+        if !self.db.advance_push_on_change(from, changes.last).await? || !on {
+            return Ok(());
+        }
+        let pick = if changes.site_wide > 0 {
+            Pick::Older
+        } else {
+            Pick::Changed(self.db.changed_macs(from, changes.last, MAX_PHONES as i64).await?)
+        };
+        match self.admin.push(&Actor::system(), pick).await {
+            Ok(started) => tracing::info!(
+                job = started.job,
+                phones = started.phones,
+                "pushed a change to its phones"
+            ),
+            // Nothing to tell: no phone's config is older, or all are queued already.
+            Err(crate::admin::Error::Field { .. }) => {}
+            Err(e) => tracing::warn!(error = %e, "push on change: the push failed"),
+        }
         Ok(())
     }
 
@@ -151,6 +195,46 @@ impl Pusher {
         };
         let realms = [SITE_REALM.to_string(), format!("{SITE_REALM}:{}", device.mac)];
         let settings = push_settings(&self.db.provision_settings_of(&realms).await?);
+        let line = self
+            .db
+            .phone_lines(&device.mac)
+            .await?
+            .into_iter()
+            .find(|l| l.extn.is_some());
+        if let Some(freeswitch) = &settings.freeswitch {
+            let Some(line) = line else {
+                return failed("the phone has no line, and FreeSWITCH reaches phones by their registered extension");
+            };
+            let socket = esl::EventSocket {
+                address: freeswitch.event_socket.clone(),
+                password: match &freeswitch.password_stored {
+                    Some(stored) => self
+                        .secrets
+                        .decrypt(stored, &secret_aad(SITE_REALM, "freeswitch_esl_password"))?,
+                    None => "ClueCon".into(),
+                },
+                profile: freeswitch.profile.clone(),
+            };
+            self.metrics.pushed("sent", 1);
+            let (user, host) = (line.extn.unwrap_or_default(), line.domain.unwrap_or_default());
+            return Ok(match esl::notify(&socket, &user, &host, &event).await {
+                Ok(esl::Reply::Accepted(reply)) => Outcome {
+                    state: "sent",
+                    detail: format!(
+                        "FreeSWITCH ({}) took it for {user}@{host}, event {event}: {reply}",
+                        socket.profile
+                    ),
+                },
+                Ok(esl::Reply::Refused(reply)) => Outcome {
+                    state: "failed",
+                    detail: format!("FreeSWITCH at {} refused: {reply}", socket.address),
+                },
+                Err(e) => Outcome {
+                    state: "failed",
+                    detail: format!("reaching FreeSWITCH at {}: {e}", socket.address),
+                },
+            });
+        }
         let to = match settings.phone_sip_address {
             Some(address) => address,
             None => match device.last_ip.parse::<IpAddr>() {
@@ -158,12 +242,6 @@ impl Pusher {
                 Err(_) => return failed("the phone has not fetched from sipprov yet, so its address is not known"),
             },
         };
-        let line = self
-            .db
-            .phone_lines(&device.mac)
-            .await?
-            .into_iter()
-            .find(|l| l.extn.is_some());
         let credentials = match &line {
             Some(l) => {
                 let extn = l.extn.clone().unwrap_or_default();
@@ -215,9 +293,4 @@ impl Outcome {
         }
         self
     }
-}
-
-/// Milliseconds since 1970 now, as the queue keeps times.
-pub fn now_ms() -> i64 {
-    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }

@@ -7,6 +7,19 @@ use std::collections::{BTreeSet, HashMap};
 
 use crate::store::resync::Waiting;
 
+/// How often each sender looks at the queue when nothing is due sooner.
+pub const LOOK_EVERY_MS: i64 = 500;
+
+/// How long after a push is made its first NOTIFY goes: every sender has
+/// looked at the queue since, and then wakes when each row is due, so rows
+/// go out on time and a network's NOTIFYs keep their spacing.
+pub const FIRST_AFTER_MS: i64 = 2 * LOOK_EVERY_MS;
+
+/// Milliseconds since 1970 now, as the queue keeps times.
+pub fn now_ms() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
 /// NOTIFYs a minute: overall, and per network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rates {

@@ -133,7 +133,7 @@ impl Db {
                 .bind(now_ms).execute(&mut *tx).await?;
             let sql = format!(
                 "UPDATE resync_phones SET state = 'sending', claimed_until = $2
-                 WHERE (job_id, device_id) IN (
+                 WHERE state = 'queued' AND (job_id, device_id) IN (
                     SELECT job_id, device_id FROM resync_phones WHERE state = 'queued' AND due_ms <= $1
                     ORDER BY due_ms LIMIT $3{})
                  RETURNING job_id, device_id, mac", pool_skip_taken(pool));
@@ -172,11 +172,12 @@ impl Db {
             .execute(pool).await.map(|done| done.rows_affected()))
     }
 
-    /// Notes on phones that answered before `answered_before` and have not
-    /// fetched since that they are not confirmed.
+    /// Notes on phones that answered (or, through FreeSWITCH, were sent the
+    /// NOTIFY) before `answered_before` and have not fetched since that they
+    /// are not confirmed.
     pub async fn note_unconfirmed(&self, answered_before: OffsetDateTime, detail: &str) -> Result<u64> {
         on_db!(self, pool => sqlx::query(
-            "UPDATE resync_phones SET detail = $2 WHERE state = 'answered' AND sent_at < $1 AND detail <> $2")
+            "UPDATE resync_phones SET detail = $2 WHERE state IN ('answered', 'sent') AND sent_at < $1 AND detail <> $2")
             .bind(answered_before).bind(detail)
             .execute(pool).await.map(|done| done.rows_affected()))
     }
@@ -222,6 +223,9 @@ pub enum Pick {
     Vendor(String),
     /// Phones whose last fetch is older than a change to their files.
     Older,
+    /// Those of these MACs whose config is older and that no push is about
+    /// to tell already (push on change); a MAC without a record is passed over.
+    Changed(Vec<String>),
 }
 
 const CANDIDATES: &str =
@@ -252,6 +256,16 @@ impl Db {
                 let sql = format!("{CANDIDATES} AND d.vendor_code = $1 ORDER BY d.id LIMIT $2");
                 on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql)).bind(code).bind(limit).fetch_all(pool).await)?
             }
+            Pick::Changed(macs) => {
+                let sql = concat!(
+                    "SELECT d.id, d.mac, d.vendor_code, d.type, d.last_ip FROM device_provisions d
+                     WHERE d.deleted_at IS NULL AND d.mac IN ({in}) AND ",
+                    super::devices::config_state_sql!(),
+                    " = 'older' AND NOT EXISTS (SELECT 1 FROM resync_phones r
+                       WHERE r.device_id = d.id AND r.state IN ('queued', 'sending'))"
+                );
+                self.fetch_where_in(sql, macs).await?
+            }
             Pick::Older => {
                 let sql = format!(
                     "{CANDIDATES} AND {} = 'older' ORDER BY d.id LIMIT $1",
@@ -263,4 +277,43 @@ impl Db {
         found.sort_by_key(|c| c.id);
         Ok(found)
     }
+
+    /// The newest change, how old the oldest and newest after `seq` are
+    /// (unix seconds), and whether one of them touched every phone.
+    pub async fn changes_since(&self, seq: i64) -> Result<Option<ChangesSince>> {
+        let found: Option<ChangesSince> = on_db!(self, pool => sqlx::query_as(
+            "SELECT MAX(seq) AS last, MIN(at) AS first_at, MAX(at) AS last_at,
+                    COUNT(*) - COUNT(mac) AS site_wide
+             FROM provision_changes WHERE seq > $1 HAVING COUNT(*) > 0")
+            .bind(seq).fetch_optional(pool).await)?;
+        Ok(found)
+    }
+
+    /// The MACs changes after `from` up to `to` touched, at most `limit`.
+    pub async fn changed_macs(&self, from: i64, to: i64, limit: i64) -> Result<Vec<String>> {
+        on_db!(self, pool => sqlx::query_scalar(
+            "SELECT DISTINCT mac FROM provision_changes WHERE seq > $1 AND seq <= $2 AND mac IS NOT NULL ORDER BY mac LIMIT $3")
+            .bind(from).bind(to).bind(limit).fetch_all(pool).await)
+    }
+
+    /// Where push on change stands.
+    pub async fn push_on_change_seq(&self) -> Result<i64> {
+        on_db!(self, pool => sqlx::query_scalar("SELECT seq FROM resync_on_change WHERE id = 1").fetch_one(pool).await)
+    }
+
+    /// Moves push on change from `from` to `to`; false when another node
+    /// moved it first.
+    pub async fn advance_push_on_change(&self, from: i64, to: i64) -> Result<bool> {
+        on_db!(self, pool => sqlx::query("UPDATE resync_on_change SET seq = $2 WHERE id = 1 AND seq = $1")
+            .bind(from).bind(to).execute(pool).await.map(|done| done.rows_affected() == 1))
+    }
+}
+
+/// Changes not yet pushed (see [`Db::changes_since`]).
+#[derive(Debug, Clone, FromRow)]
+pub struct ChangesSince {
+    pub last: i64,
+    pub first_at: i64,
+    pub last_at: i64,
+    pub site_wide: i64,
 }

@@ -164,11 +164,13 @@ async fn fetch_from(app: &TestApp, vendor: &str, mac: &str, address: &str) {
     assert_eq!(got.status(), 200, "{vendor} {file}: {}", got.text().await.unwrap());
 }
 
-async fn setting(app: &TestApp, realm: &str, key: &str, value: &str) {
-    assert_done(
+/// Sets a setting; returns its row's id.
+async fn setting(app: &TestApp, realm: &str, key: &str, value: &str) -> String {
+    let id = assert_done(
         &app.post("/api/dicts", json!({"realm": realm, "k": key, "v": value}))
             .await,
     );
+    id.as_str().map_or_else(|| id.to_string(), str::to_string)
 }
 
 /// Waits until each phone's address is recorded, then past the second of
@@ -535,6 +537,207 @@ async fn the_command_line_pushes_and_shows_each_outcome() {
                 .starts_with("command line"),
             "{logs}"
         );
+    })
+    .await;
+}
+
+/// A FreeSWITCH event socket scripted from mod_event_socket's documented
+/// exchange (FreeSWITCH cannot be installed here): it greets with
+/// `auth/request`, takes `auth <password>`, answers each command with a
+/// `command/reply`, and hands the test each command it was sent.
+async fn scripted_event_socket(password: &'static str) -> (String, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let (commands, received) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            let commands = commands.clone();
+            tokio::spawn(async move {
+                let mut stream = BufReader::new(stream);
+                stream
+                    .get_mut()
+                    .write_all(b"Content-Type: auth/request\n\n")
+                    .await
+                    .unwrap();
+                let mut first = true;
+                loop {
+                    let mut block = String::new();
+                    loop {
+                        let mut line = String::new();
+                        if stream.read_line(&mut line).await.unwrap() == 0 {
+                            return;
+                        }
+                        if line.trim().is_empty() {
+                            break;
+                        }
+                        block.push_str(&line);
+                    }
+                    let reply = if first {
+                        first = false;
+                        if block.trim() == format!("auth {password}") {
+                            "+OK accepted"
+                        } else {
+                            "-ERR invalid"
+                        }
+                    } else if block.starts_with("exit") {
+                        return;
+                    } else {
+                        commands.send(block).unwrap();
+                        "+OK 7f4de4bc-17d7-11dd-b7a0-db4edd065621"
+                    };
+                    let answer = format!("Content-Type: command/reply\nReply-Text: {reply}\n\n");
+                    stream.get_mut().write_all(answer.as_bytes()).await.unwrap();
+                    if reply.starts_with("-ERR") {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (address, received)
+}
+
+#[tokio::test]
+async fn through_freeswitch_each_phone_is_told_by_its_registration() {
+    on_each_backend(|app| async move {
+        fast_rates(&app).await;
+        let (address, mut received) = scripted_event_socket("esl-Secret7").await;
+        setting(&app, "PROVISION", "push_via", "freeswitch").await;
+        setting(&app, "PROVISION", "freeswitch_esl", &address).await;
+        let password = setting(&app, "PROVISION", "freeswitch_esl_password", "esl-Secret7").await;
+        // Behind NAT: neither phone has fetched from an address sipprov could reach.
+        app.extension("3201", "xswitch.cn", "3201-secret-x").await;
+        app.extension("3202", "xswitch.cn", "3202-secret-x").await;
+        let mut ids = Vec::new();
+        for (vendor, mac, extn) in [("yealink", "001565320001", "3201"), ("grandstream", "000b82320002", "3202")] {
+            let record = json!({"vendor": vendor, "mac": mac, "extn": extn});
+            let id = assert_done(&app.post("/api/device_provisions", record).await);
+            ids.push(id.as_str().unwrap().parse::<i64>().unwrap());
+        }
+        let started = assert_done(&app.post("/api/device_provisions/resync", json!({"ids": ids})).await);
+        let job = started["job"].as_i64().unwrap();
+        let report = report_until(&app, job, Duration::from_secs(20), |r| all_in(r, &["sent"])
+            && r["phones"].as_array().unwrap().iter().all(|p| p["detail"].as_str().unwrap().contains("took it")))
+        .await;
+        assert!(report.to_string().contains("FreeSWITCH (internal) took it for 3201@xswitch.cn"), "{report}");
+        let mut commands = [received.recv().await.unwrap(), received.recv().await.unwrap()];
+        commands.sort();
+        // FusionPBX app/switch/resources/scripts/app/event_notify/index.lua: the
+        // NOTIFY event's headers profile, event-string, user, host, content-type.
+        assert_eq!(
+            commands[0],
+            "sendevent NOTIFY\nprofile: internal\nevent-string: check-sync;reboot=false\nuser: 3201\nhost: xswitch.cn\ncontent-type: application/simple-message-summary\n",
+        );
+        assert!(commands[1].contains("event-string: resync\nuser: 3202\n"), "{}", commands[1]);
+
+        // A wrong password: FreeSWITCH's refusal is the phone's outcome.
+        assert_done(&app.put(&format!("/api/dicts/{password}"), json!({"v": "not-the-password"})).await);
+        let started = assert_done(&app.post(&format!("/api/device_provisions/{}/resync", ids[0]), json!({})).await);
+        let job = started["job"].as_i64().unwrap();
+        let report = report_until(&app, job, Duration::from_secs(20), |r| all_in(r, &["failed"])).await;
+        assert!(report.to_string().contains("refused: login: -ERR invalid"), "{report}");
+        // The password is kept from the operation log.
+        let (_, logs) = app.get("/api/logs?resource=dicts").await;
+        assert!(!logs.to_string().contains("esl-Secret7") && !logs.to_string().contains("not-the-password"), "{logs}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn pushes_are_bounded_in_phones_jobs_at_once_and_jobs_kept() {
+    on_each_backend(|app| async move {
+        // Phones per push: refused before anything is looked up.
+        let ids: Vec<i64> = (1..=10_001).collect();
+        let refused = app.post("/api/device_provisions/resync", json!({"ids": ids})).await;
+        assert_error(&refused, 400, "ids: names 10001 phones; a push tells at most 10000");
+
+        // Pushes at once: at one NOTIFY a minute, pushes wait their turn, and
+        // past 20 waiting the next is refused until one is done.
+        setting(&app, "PROVISION", "push_rate", "1").await;
+        setting(&app, "PROVISION", "push_network_rate", "1").await;
+        let id = phone(&app, "yealink", "T46G", "001565330001", "3301", "127.0.33.1").await;
+        let mut started = Vec::new();
+        let refusal = loop {
+            let got = app
+                .post(&format!("/api/device_provisions/{id}/resync"), json!({}))
+                .await;
+            if got.0 != 200 {
+                break got;
+            }
+            started.push(got.1["data"]["job"].as_i64().unwrap());
+            assert!(started.len() <= 21, "never refused");
+        };
+        // The first may have been sent already, leaving 20 waiting.
+        assert!((20..=21).contains(&started.len()), "{}", started.len());
+        assert_error(&refusal, 409, "20 pushes are still telling their phones");
+
+        // Jobs kept: pruning keeps the newest and drops the rest with their phones.
+        let dropped = app
+            .db
+            .prune_push_jobs(sipprov::domain::timestamp::now() - Duration::from_secs(3600), 2)
+            .await
+            .unwrap();
+        assert_eq!(dropped as usize, started.len() - 2);
+        assert_error(
+            &app.get(&format!("/api/device_provisions/resync/{}", started[0])).await,
+            404,
+            "does not exist",
+        );
+        assert_done(
+            &app.get(&format!("/api/device_provisions/resync/{}", started.last().unwrap()))
+                .await,
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn with_push_on_change_a_change_tells_the_phones_it_touches() {
+    on_each_backend(|app| async move {
+        fast_rates(&app).await;
+        setting(&app, "PROVISION", "push_on_change", "on").await;
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let touched = phone(&app, "yealink", "T46G", "001565340001", "3401", "127.0.34.1").await;
+        let untouched = phone(&app, "yealink", "T46G", "001565340002", "3402", "127.0.34.2").await;
+        let mut sipp = Sipp::start("phone-takes-notify.xml", "127.0.34.1", 1, |s| s);
+        fetches_recorded(&app, &[touched, untouched]).await;
+
+        // The name on 3401 changes: its phone alone is told, by sipprov itself.
+        let (_, listed) = app.get("/api/extensions?extn=3401").await;
+        let extension = listed["data"][0]["id"].as_i64().unwrap();
+        assert_done(
+            &app.put(
+                &format!("/api/extensions/{extension}"),
+                json!({"cid_name": "Reception"}),
+            )
+            .await,
+        );
+        let start = Instant::now();
+        let job = loop {
+            let (_, logs) = app.get("/api/logs?action=RESYNC").await;
+            if logs["rowCount"] == json!(1) {
+                assert_eq!(logs["data"][0]["user_name"], "SYSTEM", "{logs}");
+                break logs["data"][0]["summary"]
+                    .as_str()
+                    .unwrap()
+                    .trim_start_matches("id ")
+                    .parse::<i64>()
+                    .unwrap();
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(40),
+                "no push after the change: {logs}"
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        };
+        let report = report_until(&app, job, Duration::from_secs(20), |r| all_in(r, &["answered"])).await;
+        assert_eq!(
+            states(&report),
+            vec![("001565340001".to_string(), "answered".to_string())]
+        );
+        assert_eq!(sipp.finish().len(), 1);
     })
     .await;
 }
