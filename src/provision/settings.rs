@@ -87,7 +87,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ),
     (
         "phone_sip_port",
-        "the port phones take SIP NOTIFY on, 1-65535 (default 5060)",
+        "the port phones take SIP NOTIFY on, 1-65535 (default 5060, 5061 with transport tls)",
     ),
     (
         "phone_sip_address",
@@ -314,7 +314,10 @@ pub struct PushSettings {
     /// How long a phone that answered has to fetch before it is listed as
     /// not confirmed.
     pub confirm_minutes: u32,
-    pub phone_sip_port: u16,
+    /// The port phones take SIP on, when set; else their transport's own.
+    pub phone_sip_port: Option<u16>,
+    /// The phone's line transport: `udp`, `tcp` or `tls`.
+    pub transport: String,
     /// The phone's own address for SIP, where set.
     pub phone_sip_address: Option<std::net::SocketAddr>,
     /// Through FreeSWITCH, when `push_via` says so.
@@ -337,7 +340,8 @@ pub fn push_settings(rows: &[(String, String, String)]) -> PushSettings {
     let mut s = PushSettings {
         rates: Default::default(),
         confirm_minutes: 10,
-        phone_sip_port: 5060,
+        phone_sip_port: None,
+        transport: "udp".into(),
         phone_sip_address: None,
         freeswitch: None,
         on_change: false,
@@ -358,7 +362,8 @@ pub fn push_settings(rows: &[(String, String, String)]) -> PushSettings {
                 s.rates.per_network_per_minute = v.parse().unwrap_or(s.rates.per_network_per_minute)
             }
             "push_confirm_minutes" if site => s.confirm_minutes = v.parse().unwrap_or(s.confirm_minutes),
-            "phone_sip_port" => s.phone_sip_port = v.parse().unwrap_or(s.phone_sip_port),
+            "phone_sip_port" => s.phone_sip_port = v.parse().ok().or(s.phone_sip_port),
+            "transport" => s.transport = v.to_lowercase(),
             "phone_sip_address" if !site => address = Some(v.to_string()),
             "push_via" if site => via_freeswitch = v == "freeswitch",
             "push_on_change" if site => s.on_change = v == "on",
@@ -369,12 +374,13 @@ pub fn push_settings(rows: &[(String, String, String)]) -> PushSettings {
         }
     }
     s.freeswitch = via_freeswitch.then_some(freeswitch);
+    let port = s
+        .phone_sip_port
+        .unwrap_or(crate::push::sip::Transport::of(&s.transport).default_port());
     s.phone_sip_address = address.and_then(|a| {
-        a.parse::<std::net::SocketAddr>().ok().or_else(|| {
-            a.parse::<IpAddr>()
-                .ok()
-                .map(|ip| std::net::SocketAddr::new(ip, s.phone_sip_port))
-        })
+        a.parse::<std::net::SocketAddr>()
+            .ok()
+            .or_else(|| a.parse::<IpAddr>().ok().map(|ip| std::net::SocketAddr::new(ip, port)))
     });
     s
 }

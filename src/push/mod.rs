@@ -235,10 +235,11 @@ impl Pusher {
                 },
             });
         }
+        let transport = sip::Transport::of(&settings.transport);
         let to = match settings.phone_sip_address {
             Some(address) => address,
             None => match device.last_ip.parse::<IpAddr>() {
-                Ok(ip) => SocketAddr::new(ip, settings.phone_sip_port),
+                Ok(ip) => SocketAddr::new(ip, settings.phone_sip_port.unwrap_or(transport.default_port())),
                 Err(_) => return failed("the phone has not fetched from sipprov yet, so its address is not known"),
             },
         };
@@ -257,6 +258,7 @@ impl Pusher {
         let user = credentials.as_ref().map(|(u, _)| u.as_str()).unwrap_or_default();
         let notify = sip::Notify {
             to,
+            transport,
             user,
             event: &event,
             credentials: credentials.as_ref().map(|(u, p)| (u.as_str(), p.as_str())),
@@ -266,7 +268,7 @@ impl Pusher {
         Ok(match answer {
             Ok(sip::Answer::Accepted(code)) => Outcome {
                 state: "answered",
-                detail: format!("{code} from {to}, event {event}"),
+                detail: format!("{code} from {to} over {}, event {event}", settings.transport),
             },
             Ok(sip::Answer::Refused(code, reason)) => Outcome {
                 state: "rejected",

@@ -1,10 +1,14 @@
-//! One SIP NOTIFY to one phone, over UDP: a non-INVITE client transaction
-//! (RFC 3261 §17.1.2) with its retransmissions, and one authenticated retry
-//! when the phone challenges (401/407), as Cisco SPA phones do. Messages are
-//! built and read with `rsip`; the digest is its `DigestGenerator`.
+//! One SIP NOTIFY to one phone, over UDP, TCP or TLS as its line uses: a
+//! non-INVITE client transaction (RFC 3261 §17.1.2, retransmitted over
+//! UDP), and one authenticated retry when the phone challenges (401/407),
+//! as Cisco SPA phones do. Messages are built and read with `rsip`; the
+//! digest is its `DigestGenerator`.
 //!
-//! Each NOTIFY has a socket of its own, connected to the phone: it hears
-//! only that phone, answers nothing, and is closed when the NOTIFY ends.
+//! Each NOTIFY has a socket or connection of its own, to the phone: it
+//! hears only that phone, answers nothing, and is closed when the NOTIFY
+//! ends. Over TLS the phone's certificate is not checked against a CA
+//! (phones carry self-signed or factory certificates), only its signature:
+//! the NOTIFY carries no secret, and a digest answers one nonce.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -12,7 +16,8 @@ use std::time::Duration;
 use rsip::headers::auth::{Algorithm, AuthQop, Qop, Scheme};
 use rsip::prelude::*;
 use rsip::services::DigestGenerator;
-use tokio::net::UdpSocket;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::{Instant, sleep_until, timeout_at};
 
 /// RFC 3261 timers: the first retransmission, the longest gap, and when a
@@ -24,10 +29,43 @@ const TIMER_F: Duration = Duration::from_secs(32);
 /// The largest datagram read; SIP over UDP stays well under it.
 const MAX_DATAGRAM: usize = 65_507;
 
+/// How the phone's line reaches it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Udp,
+    Tcp,
+    Tls,
+}
+
+impl Transport {
+    /// `udp`, `tcp` or `tls`, as the `transport` setting says; UDP otherwise.
+    pub fn of(setting: &str) -> Transport {
+        match setting {
+            "tcp" => Transport::Tcp,
+            "tls" => Transport::Tls,
+            _ => Transport::Udp,
+        }
+    }
+
+    /// The port a phone listens on for it when none is set.
+    pub fn default_port(self) -> u16 {
+        if self == Transport::Tls { 5061 } else { 5060 }
+    }
+
+    fn via(self) -> &'static str {
+        match self {
+            Transport::Udp => "UDP",
+            Transport::Tcp => "TCP",
+            Transport::Tls => "TLS",
+        }
+    }
+}
+
 /// What to send.
 #[derive(Debug, Clone)]
 pub struct Notify<'a> {
     pub to: SocketAddr,
+    pub transport: Transport,
     /// The user part of the request URI: the phone's first line.
     pub user: &'a str,
     pub event: &'a str,
@@ -48,19 +86,16 @@ pub enum Answer {
 
 /// Sends `notify` and waits for its final answer.
 pub async fn send(notify: &Notify<'_>) -> std::io::Result<Answer> {
-    let local: SocketAddr = if notify.to.is_ipv4() {
-        "0.0.0.0:0".parse().expect("valid")
-    } else {
-        "[::]:0".parse().expect("valid")
+    let give_up = Instant::now() + TIMER_F;
+    let (mut channel, me) = match timeout_at(give_up, Channel::open(notify.to, notify.transport)).await {
+        Ok(opened) => opened?,
+        Err(_) => return Ok(Answer::Silent),
     };
-    let socket = UdpSocket::bind(local).await?;
-    socket.connect(notify.to).await?;
-    let me = socket.local_addr()?;
     let call = Call::new(notify, me);
     let mut request = call.request(1, None);
     let mut challenged = false;
     loop {
-        let answer = transaction(&socket, &request, &call).await?;
+        let answer = channel.transaction(&request, &call).await?;
         match answer {
             Final::Status(code, _, challenge) if (code == 401 || code == 407) && !challenged => {
                 let (Some(challenge), Some(credentials)) = (challenge, notify.credentials) else {
@@ -93,6 +128,7 @@ struct Call {
     call_id: String,
     me: SocketAddr,
     event: String,
+    transport: Transport,
 }
 
 impl Call {
@@ -109,6 +145,7 @@ impl Call {
             call_id: format!("{}@{}", random_token(), host_of(me).trim_matches(['[', ']'])),
             me,
             event: notify.event.to_string(),
+            transport: notify.transport,
         }
     }
 
@@ -116,7 +153,8 @@ impl Call {
         let mut headers: rsip::Headers = Default::default();
         headers.push(
             rsip::headers::Via::new(format!(
-                "SIP/2.0/UDP {};branch=z9hG4bK{};rport",
+                "SIP/2.0/{} {};branch=z9hG4bK{};rport",
+                self.transport.via(),
                 host_of(self.me),
                 random_token()
             ))
@@ -191,9 +229,115 @@ impl Call {
     }
 }
 
-/// Sends `request` until a final answer of this call comes, or Timer F.
-async fn transaction(socket: &UdpSocket, request: &[u8], call: &Call) -> std::io::Result<Final> {
-    let give_up = Instant::now() + TIMER_F;
+/// A byte stream to the phone: TCP, or TLS over it.
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
+/// The way to the phone: a connected UDP socket, or a stream and what has
+/// been read from it.
+enum Channel {
+    Udp(UdpSocket),
+    Stream(Box<dyn Stream>, Vec<u8>),
+}
+
+impl Channel {
+    /// Opens the way to `to`; also gives the local address it leaves from.
+    async fn open(to: SocketAddr, transport: Transport) -> std::io::Result<(Channel, SocketAddr)> {
+        if transport == Transport::Udp {
+            let local: SocketAddr = if to.is_ipv4() {
+                "0.0.0.0:0".parse().expect("valid")
+            } else {
+                "[::]:0".parse().expect("valid")
+            };
+            let socket = UdpSocket::bind(local).await?;
+            socket.connect(to).await?;
+            let me = socket.local_addr()?;
+            return Ok((Channel::Udp(socket), me));
+        }
+        let tcp = TcpStream::connect(to).await?;
+        let me = tcp.local_addr()?;
+        let stream: Box<dyn Stream> = if transport == Transport::Tls {
+            let name = rustls::pki_types::ServerName::IpAddress(to.ip().into());
+            Box::new(
+                tokio_rustls::TlsConnector::from(tls::config())
+                    .connect(name, tcp)
+                    .await?,
+            )
+        } else {
+            Box::new(tcp)
+        };
+        Ok((Channel::Stream(stream, Vec::new()), me))
+    }
+
+    /// Sends `request` until a final answer of this call comes, or Timer F.
+    async fn transaction(&mut self, request: &[u8], call: &Call) -> std::io::Result<Final> {
+        let give_up = Instant::now() + TIMER_F;
+        match self {
+            Channel::Udp(socket) => udp_transaction(socket, request, call, give_up).await,
+            Channel::Stream(stream, read) => {
+                stream.write_all(request).await?;
+                loop {
+                    let message = match timeout_at(give_up, next_message(stream, read)).await {
+                        Ok(message) => message?,
+                        Err(_) => return Ok(Final::Silent),
+                    };
+                    match read_answer(&message, call) {
+                        Some(Final::Status(code, ..)) if code < 200 => {}
+                        Some(done) => return Ok(done),
+                        None => {}
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The next whole message on a stream: its headers, then `Content-Length`
+/// bytes of body.
+async fn next_message(stream: &mut Box<dyn Stream>, read: &mut Vec<u8>) -> std::io::Result<Vec<u8>> {
+    loop {
+        if let Some(end) = read.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&read[..end]).to_string();
+            let length: usize = head
+                .lines()
+                .find_map(|line| {
+                    let (name, value) = line.split_once(':')?;
+                    let name = name.trim();
+                    (name.eq_ignore_ascii_case("Content-Length") || name == "l").then(|| value.trim().parse().ok())?
+                })
+                .unwrap_or(0);
+            let total = end + 4 + length;
+            if total > MAX_DATAGRAM {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "the phone sent a message over 64 KiB",
+                ));
+            }
+            if read.len() >= total {
+                let message: Vec<u8> = read.drain(..total).collect();
+                return Ok(message);
+            }
+        } else if read.len() > MAX_DATAGRAM {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "the phone sent headers over 64 KiB",
+            ));
+        }
+        let mut chunk = [0u8; 4096];
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the phone closed the connection",
+            ));
+        }
+        read.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// Sends `request` over UDP until a final answer of this call comes,
+/// resending as RFC 3261 says, or until `give_up`.
+async fn udp_transaction(socket: &UdpSocket, request: &[u8], call: &Call, give_up: Instant) -> std::io::Result<Final> {
     let mut gap = T1;
     let mut buf = vec![0u8; MAX_DATAGRAM];
     socket.send(request).await?;
@@ -222,6 +366,70 @@ async fn transaction(socket: &UdpSocket, request: &[u8], call: &Call) -> std::io
                 resend = Instant::now() + gap;
             }
         }
+    }
+}
+
+/// TLS to phones: any certificate, its signatures still checked.
+mod tls {
+    use std::sync::{Arc, OnceLock};
+
+    use rustls::DigitallySignedStruct;
+    use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+    use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
+    use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+
+    #[derive(Debug)]
+    struct AnyPhoneCertificate(Arc<CryptoProvider>);
+
+    impl ServerCertVerifier for AnyPhoneCertificate {
+        fn verify_server_cert(
+            &self,
+            _end_entity: &CertificateDer<'_>,
+            _intermediates: &[CertificateDer<'_>],
+            _server_name: &ServerName<'_>,
+            _ocsp_response: &[u8],
+            _now: UnixTime,
+        ) -> Result<ServerCertVerified, rustls::Error> {
+            Ok(ServerCertVerified::assertion())
+        }
+
+        fn verify_tls12_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        }
+
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        }
+
+        fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+            self.0.signature_verification_algorithms.supported_schemes()
+        }
+    }
+
+    pub fn config() -> Arc<rustls::ClientConfig> {
+        static CONFIG: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
+        CONFIG
+            .get_or_init(|| {
+                let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+                let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+                    .with_safe_default_protocol_versions()
+                    .expect("the provider supports TLS 1.2 and 1.3")
+                    .dangerous()
+                    .with_custom_certificate_verifier(Arc::new(AnyPhoneCertificate(provider)))
+                    .with_no_client_auth();
+                Arc::new(config)
+            })
+            .clone()
     }
 }
 

@@ -22,45 +22,40 @@ struct Sipp {
 }
 
 impl Sipp {
-    /// Listens on `address`:5060 with `scenario` (a file in tests/sip) for
-    /// up to `calls` NOTIFYs; `edit` changes the scenario's text first.
+    /// Listens on `address`:5060 (UDP) with `scenario` (a file in tests/sip)
+    /// for up to `calls` NOTIFYs; `edit` changes the scenario's text first.
     fn start(scenario: &str, address: &str, calls: u32, edit: impl Fn(String) -> String) -> Sipp {
+        Sipp::start_on(scenario, address, "udp", calls, edit)
+    }
+
+    /// As `start`, over `transport`: `udp` or `tcp`. (Debian's SIPp is built
+    /// without OpenSSL, so TLS phones are played by `tls_phone`.)
+    fn start_on(scenario: &str, address: &str, transport: &str, calls: u32, edit: impl Fn(String) -> String) -> Sipp {
+        let (flag, port) = if transport == "tcp" { ("t1", 5060) } else { ("u1", 5060) };
+        let taken = |address: &str| match transport {
+            "udp" => UdpSocket::bind((address, port)).is_err(),
+            _ => std::net::TcpListener::bind((address, port)).is_err(),
+        };
         let dir = tempfile::tempdir().unwrap();
         let text = std::fs::read_to_string(format!("{}/tests/sip/{scenario}", env!("CARGO_MANIFEST_DIR"))).unwrap();
         let path = dir.path().join(scenario);
         std::fs::write(&path, edit(text)).unwrap();
         let log = dir.path().join("messages.log");
-        drop(UdpSocket::bind((address, 5060)).unwrap_or_else(|e| panic!("{address}:5060 is taken already: {e}")));
+        assert!(!taken(address), "{address}:{port} is taken already");
         let child = Command::new("sipp")
-            .args([
-                "-sf",
-                path.to_str().unwrap(),
-                "-i",
-                address,
-                "-p",
-                "5060",
-                "-m",
-                &calls.to_string(),
-            ])
-            .args([
-                "-trace_msg",
-                "-message_file",
-                log.to_str().unwrap(),
-                "-timeout",
-                "180s",
-                "-nostdin",
-            ])
+            .current_dir(dir.path())
+            .args(["-sf", path.to_str().unwrap(), "-i", address, "-p", &port.to_string()])
+            .args(["-t", flag, "-m", &calls.to_string(), "-timeout", "180s", "-nostdin"])
+            .args(["-trace_msg", "-message_file", log.to_str().unwrap()])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .start();
         // Ready once its port is taken.
         let start = Instant::now();
-        while UdpSocket::bind((address, 5060)).is_ok() {
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "sipp did not bind {address}:5060"
-            );
+        while !taken(address) {
+            let waited = start.elapsed();
+            assert!(waited < Duration::from_secs(10), "sipp did not bind {address}:{port}");
             std::thread::sleep(Duration::from_millis(20));
         }
         Sipp { child, log, _dir: dir }
@@ -740,4 +735,105 @@ async fn with_push_on_change_a_change_tells_the_phones_it_touches() {
         assert_eq!(sipp.finish().len(), 1);
     })
     .await;
+}
+
+#[tokio::test]
+async fn a_phone_whose_line_uses_tcp_or_tls_is_told_over_it() {
+    on_each_backend(|app| async move {
+        fast_rates(&app).await;
+        let tcp = phone(&app, "yealink", "T46G", "001565350001", "3501", "127.0.35.1").await;
+        let tls = phone(&app, "yealink", "T46G", "001565350002", "3502", "127.0.35.2").await;
+        setting(&app, "PROVISION:001565350001", "transport", "tcp").await;
+        setting(&app, "PROVISION:001565350002", "transport", "tls").await;
+        let mut over_tcp = Sipp::start_on("phone-takes-notify.xml", "127.0.35.1", "tcp", 1, |s| s);
+        let over_tls = tls_phone("127.0.35.2");
+        fetches_recorded(&app, &[tcp, tls]).await;
+        let started = assert_done(
+            &app.post("/api/device_provisions/resync", json!({"ids": [tcp, tls]}))
+                .await,
+        );
+        let job = started["job"].as_i64().unwrap();
+        let report = report_until(&app, job, Duration::from_secs(30), |r| all_in(r, &["answered"])).await;
+        assert!(report.to_string().contains("127.0.35.2:5061 over tls"), "{report}");
+        let got = over_tcp.finish();
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert!(header(&got[0].1, "Via").unwrap().starts_with("SIP/2.0/TCP"), "{got:?}");
+        let notify = tokio::task::spawn_blocking(move || over_tls.join().unwrap())
+            .await
+            .unwrap();
+        assert!(header(&notify, "Via").unwrap().starts_with("SIP/2.0/TLS"), "{notify}");
+        assert_eq!(header(&notify, "Event").as_deref(), Some("check-sync;reboot=false"));
+    })
+    .await;
+}
+
+/// A phone on TLS at `address`:5061: OpenSSL's `s_server` holds the TLS
+/// session with a self-signed certificate, as a phone's would be; the
+/// thread reads the NOTIFY it hands over, answers 200 OK, and returns it.
+fn tls_phone(address: &str) -> std::thread::JoinHandle<String> {
+    use std::io::{BufRead, BufReader, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=phone",
+        ])
+        .args(["-keyout", "key.pem", "-out", "cert.pem"])
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .run_status();
+    assert!(made.success(), "openssl could not make the phone's certificate");
+    let accept = format!("{address}:5061");
+    let mut server = Command::new("openssl")
+        .args([
+            "s_server", "-quiet", "-naccept", "1", "-accept", &accept, "-cert", "cert.pem", "-key", "key.pem",
+        ])
+        .current_dir(dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .start();
+    let start = Instant::now();
+    while std::net::TcpListener::bind((address, 5061)).is_ok() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "s_server did not listen on {accept}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::spawn(move || {
+        let _dir = dir;
+        let mut lines = BufReader::new(server.stdout.take().unwrap());
+        let mut notify = String::new();
+        loop {
+            let mut line = String::new();
+            if lines.read_line(&mut line).unwrap() == 0 || line == "\r\n" {
+                break;
+            }
+            notify.push_str(&line);
+        }
+        let echo = |name: &str| format!("{name}: {}\r\n", header(&notify, name).unwrap_or_default());
+        let answer = format!(
+            "SIP/2.0 200 OK\r\n{}{}{};tag=phone\r\n{}{}Content-Length: 0\r\n\r\n",
+            echo("Via"),
+            echo("From"),
+            echo("To").trim_end(),
+            echo("Call-ID"),
+            echo("CSeq"),
+        );
+        server.stdin.as_mut().unwrap().write_all(answer.as_bytes()).unwrap();
+        server.stdin.as_mut().unwrap().flush().unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+        let _ = server.kill();
+        let _ = server.wait();
+        notify
+    })
 }
