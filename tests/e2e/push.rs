@@ -339,6 +339,30 @@ async fn each_family_is_told_with_its_event_and_confirmed_by_its_next_fetch() {
         })
         .await;
         assert_eq!(report["counts"]["confirmed"], json!(families.len()), "{report}");
+
+        // The metrics count what happened, by outcome.
+        let metrics = &app.state.provisioner.metrics;
+        let phones = app.state.provisioner.clone();
+        let registry = metrics.registry(move || phones.counted());
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        let count = |outcome: &str| {
+            let series = format!("sipprov_push_notifies_total{{outcome=\"{outcome}\"}} ");
+            text.lines()
+                .find_map(|l| l.strip_prefix(series.as_str()))
+                .map_or(0, |n| n.parse::<u64>().unwrap())
+        };
+        let told = families.len() as u64;
+        assert_eq!(
+            [
+                count("sent"),
+                count("answered"),
+                count("unsupported"),
+                count("confirmed")
+            ],
+            [told, told, 0, told],
+            "{text}"
+        );
     })
     .await;
 }
