@@ -358,6 +358,7 @@ pub const LIST: ListSpec = ListSpec {
         Filter::Vendor("vendor", "vendor_code"),
         Filter::Custom("mac", mac_filter, Some(MAC_PART)),
         Filter::Custom("extn", extn_filter, None),
+        Filter::Custom("status", status_filter, Some(STATUS)),
     ],
     sortable: &[
         ("id", "id"),
@@ -393,6 +394,31 @@ pub const PENDING: ListSpec = ListSpec {
 
 /// What `mac_filter` takes: some hex digits among `:-. `, or blank.
 pub const MAC_PART: &str = r"^\s*([0-9A-Fa-f:.\- ]*[0-9A-Fa-f][0-9A-Fa-f:.\- ]*)?\s*$";
+
+/// What `status_filter` takes.
+pub const STATUS: &str = "^(current|older|never)$";
+
+/// Phones in a config state (`config_state_sql!`): `current`, `older` or
+/// `never` fetched.
+pub fn status_filter(value: &str, sql: &mut ListSql) -> std::result::Result<(), FieldError> {
+    let state = value.trim();
+    if !["current", "older", "never"].contains(&state) {
+        return Err(FieldError::new(
+            "status",
+            format!("'{value}' is not current, older or never"),
+        ));
+    }
+    sql.push(
+        |p| {
+            format!(
+                "id IN (SELECT d.id FROM device_provisions d WHERE d.deleted_at IS NULL AND {} = {p})",
+                config_state_sql!()
+            )
+        },
+        Arg::Text(state.to_string()),
+    );
+    Ok(())
+}
 
 /// Part of a MAC, in any of its spellings.
 pub fn mac_filter(value: &str, sql: &mut ListSql) -> std::result::Result<(), FieldError> {

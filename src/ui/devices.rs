@@ -71,7 +71,7 @@ async fn push_report(State(console): State<Console>, admin: Admin, Path(job): Pa
         Ok(report) => report,
         Err(err) => return console.refused(&admin, err),
     };
-    let under_way = ["queued", "sent"].iter().any(|s| report.counts.contains_key(*s));
+    let under_way = report.waiting > 0;
     let phones: Vec<Value> = report
         .phones
         .iter()
@@ -105,6 +105,8 @@ async fn list(State(console): State<Console>, admin: Admin, Query(query): Query<
         .filter(|f| SEARCH_FIELDS.contains(f))
         .unwrap_or("mac");
     let q = query.get("q").map_or("", |q| q.trim());
+    // The fleet counters link here with a state; the list keeps it as it pages.
+    let status = query.get("status").map_or("", |s| s.trim());
     let page = query.get("page").cloned().unwrap_or_else(|| "1".into());
     let mut asked = HashMap::from([
         ("page".to_string(), page),
@@ -112,6 +114,9 @@ async fn list(State(console): State<Console>, admin: Admin, Query(query): Query<
     ]);
     if !q.is_empty() {
         asked.insert(field.to_string(), q.to_string());
+    }
+    if !status.is_empty() {
+        asked.insert("status".to_string(), status.to_string());
     }
     let listed = match ListParams::from_map(asked) {
         Ok(params) => console.core.list_devices(params).await,
@@ -123,7 +128,7 @@ async fn list(State(console): State<Console>, admin: Admin, Query(query): Query<
         Err(err @ Error::Field { .. }) => (crate::store::Page::empty(), Some(err.to_string())),
         Err(err) => return console.refused(&admin, err),
     };
-    let pager = pager(&page, &[("field", field), ("q", q)]);
+    let pager = pager(&page, &[("field", field), ("q", q), ("status", status)]);
     let rows = match console.core.device_statuses(page.rows).await {
         Ok(rows) => rows.into_iter().map(table_row).collect::<Vec<_>>(),
         Err(err) => return console.refused(&admin, err),
@@ -143,6 +148,8 @@ async fn list(State(console): State<Console>, admin: Admin, Query(query): Query<
             "search_fields": SEARCH_FIELDS,
             "field": field,
             "q": q,
+            // Only a state the page has words for; another is the error beside the box.
+            "status": if error.is_none() { status } else { "" },
             "error": error,
             "pager": pager,
         }),

@@ -195,6 +195,8 @@ const LABELS: &[(&str, &str, &str)] = &[
         "确定删除该话机？删除后话机将无法获取配置。",
     ),
     ("select", "Select", "选择"),
+    ("showing", "Showing phones that", "仅显示："),
+    ("show_all", "Show all", "显示全部"),
     ("push", "Push", "推送"),
     ("push_now", "Push config now", "立即推送配置"),
     (

@@ -931,6 +931,26 @@ async fn the_devices_page_sums_up_the_fleet() {
         );
         screenshot(&browser, "devices-fleet").await;
 
+        // Each counter lists its phones.
+        click(&browser, "#fleet li[data-state='older'] a").await;
+        text_when(&browser, "#status-filter", |t| t.contains("Has an older config")).await;
+        let rows = browser
+            .find_all(Locator::Css("#devices tbody tr[data-mac]"))
+            .await
+            .unwrap();
+        let mut macs = Vec::new();
+        for row in rows {
+            macs.push(row.attr("data-mac").await.unwrap().unwrap());
+        }
+        assert_eq!(macs, ["001565005002"]);
+        assert_eq!(path_of(&browser).await, "/ui/devices?status=older");
+        browser.goto(&app.url("/ui/devices?status=newer")).await.unwrap();
+        assert!(
+            text_of(&browser, "main")
+                .await
+                .contains("'newer' is not current, older or never")
+        );
+
         // The older phone fetches again and is current.
         assert_eq!(phone_fetch(&app, "001565005002").await, StatusCode::OK);
         let current = text_after_reloads(

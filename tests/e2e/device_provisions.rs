@@ -739,3 +739,62 @@ async fn exports_neutralise_formulas_and_import_back_unchanged() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_list_filters_by_config_state_and_refuses_other_states() {
+    on_each_backend(|app| async move {
+        for mac in ["001565360001", "001565360002", "001565360003"] {
+            assert_done(
+                &app.post("/api/device_provisions", json!({"vendor": "yealink", "mac": mac}))
+                    .await,
+            );
+        }
+        // Two fetch; then one of them is changed after its fetch.
+        for mac in ["001565360001", "001565360002"] {
+            let got = crate::provisioning::fetch(&app, &format!("/prov/{mac}.cfg"), "").await;
+            assert_eq!(got.status, 200, "{}", got.body);
+        }
+        let listed = |query: &'static str| {
+            let app = &app;
+            async move {
+                let (status, body) = app.get(&format!("/api/device_provisions?{query}")).await;
+                assert_eq!(status, 200, "{body}");
+                let mut macs: Vec<String> = body["data"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|d| d["mac"].as_str().unwrap().to_string())
+                    .collect();
+                macs.sort();
+                macs
+            }
+        };
+        let start = std::time::Instant::now();
+        while listed("status=current").await.len() < 2 {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(10),
+                "fetches not recorded"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        let (_, found) = app.get("/api/device_provisions?mac=001565360002").await;
+        let id = found["data"][0]["id"].as_i64().unwrap();
+        assert_done(
+            &app.put(&format!("/api/device_provisions/{id}"), json!({"name": "moved desk"}))
+                .await,
+        );
+
+        assert_eq!(listed("status=current").await, ["001565360001"]);
+        assert_eq!(listed("status=older").await, ["001565360002"]);
+        assert_eq!(listed("status=never").await, ["001565360003"]);
+        assert_eq!(listed("status=never&mac=0003").await, ["001565360003"]);
+        assert_eq!(listed("").await.len(), 3, "without the parameter the list is XSwitch's");
+        assert_error(
+            &app.get("/api/device_provisions?status=newer").await,
+            400,
+            "status: 'newer' is not current, older or never",
+        );
+    })
+    .await;
+}
