@@ -589,8 +589,8 @@ async fn resync(settings: Settings, pick: Pick, no_wait: bool) -> anyhow::Result
         ProgressBar::with_draw_target(Some(started.phones as u64), ProgressDrawTarget::stderr()).with_style(style);
     let report = loop {
         let report = admin.push_report(started.job).await.map_err(|e| anyhow::anyhow!(e))?;
-        let waiting: usize = ["queued", "sent"].iter().filter_map(|s| report.counts.get(*s)).sum();
-        bar.set_position((started.phones - waiting) as u64);
+        let waiting = report.waiting as usize;
+        bar.set_position(started.phones.saturating_sub(waiting) as u64);
         bar.set_message(counts_line(&report.counts));
         if waiting == 0 {
             break report;

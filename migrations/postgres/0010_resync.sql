@@ -22,6 +22,11 @@ CREATE TABLE resync_phones (
     detail        TEXT        NOT NULL DEFAULT '',
     due_ms        BIGINT      NOT NULL,
     claimed_until BIGINT,
+    -- The claim that took the row: only it may write the outcome.
+    claim         TEXT,
+    -- Times a node took the row; one taken three times without an outcome
+    -- (the node stopped mid-send) fails instead of going round again.
+    attempts      BIGINT      NOT NULL DEFAULT 0,
     sent_at       TIMESTAMPTZ,
     PRIMARY KEY (job_id, device_id)
 );

@@ -37,6 +37,9 @@ pub struct JobReport {
     pub actor: String,
     /// Phones per state.
     pub counts: std::collections::BTreeMap<String, usize>,
+    /// Phones still to be told (queued, or being sent); 0 once every phone
+    /// has an outcome.
+    pub waiting: i64,
     pub phones: Vec<PushPhone>,
 }
 
@@ -45,6 +48,17 @@ impl Admin {
     /// phone must exist; a family that cannot be told is listed as
     /// `unsupported`, not skipped.
     pub async fn push(&self, actor: &Actor, pick: Pick) -> Result<Started> {
+        self.push_with(actor, pick, None).await
+    }
+
+    /// A push on change: the phones changes `from`..`to` made older, by
+    /// SYSTEM; the changes' mark moves in the same transaction as the push
+    /// is made, so another node does not queue them again.
+    pub async fn push_changes(&self, from: i64, to: i64, pick: Pick) -> Result<Started> {
+        self.push_with(&Actor::system(), pick, Some((from, to))).await
+    }
+
+    async fn push_with(&self, actor: &Actor, pick: Pick, on_change: Option<(i64, i64)>) -> Result<Started> {
         let field = match &pick {
             Pick::Ids(ids) if ids.is_empty() => return Err(Error::field("ids", "names no device")),
             Pick::Macs(macs) if macs.is_empty() => return Err(Error::field("macs", "names no MAC")),
@@ -52,7 +66,7 @@ impl Admin {
             Pick::Macs(_) => "macs",
             Pick::Vendor(_) => "vendor",
             Pick::Older => "status",
-            Pick::Changed(_) => "changes",
+            Pick::Changed(_) | Pick::OlderUntold => "changes",
         };
         let named = match &pick {
             Pick::Ids(ids) => ids.len(),
@@ -66,7 +80,17 @@ impl Admin {
             ));
         }
         let pick = self.resolve_pick(pick)?;
-        let found = self.db.push_candidates(&pick, MAX_PHONES as i64 + 1).await?;
+        let mut found = self.db.push_candidates(&pick, MAX_PHONES as i64 + 1).await?;
+        // A phone named twice is told once.
+        found.dedup_by_key(|c| c.id);
+        let mut on_change = on_change;
+        if found.len() > MAX_PHONES && on_change.is_some() {
+            // Changes that touch more phones than a push holds are pushed in
+            // parts: this part's phones are then queued, so the next sweep
+            // takes the next part, and the mark moves with the last.
+            found.truncate(MAX_PHONES);
+            on_change = on_change.map(|(from, _)| (from, from));
+        }
         if found.len() > MAX_PHONES {
             return Err(Error::field(
                 field,
@@ -118,9 +142,10 @@ impl Admin {
         let message = serde_json::json!({ "phones": rows.len(), "pick": field }).to_string();
         let log = actor.entry("device_provisions", Action::Resync, Summary::Id, message);
         let now = timestamp::now();
+        let now_ms = pacing::now_ms();
         let made = self
             .db
-            .insert_push_job(&actor.name, now, &log, |waiting, jobs| {
+            .insert_push_job(&actor.name, now, now_ms, &log, on_change, |waiting, jobs| {
                 if jobs >= MAX_JOBS {
                     return Err(format!(
                         "{jobs} pushes are still telling their phones; start this one when one of them is done"
@@ -128,7 +153,7 @@ impl Admin {
                 }
                 let queued: Vec<usize> = (0..rows.len()).filter(|i| rows[*i].state == "queued").collect();
                 let networks: Vec<String> = queued.iter().map(|i| rows[*i].network.clone()).collect();
-                let first = pacing::now_ms() + pacing::FIRST_AFTER_MS;
+                let first = now_ms + pacing::FIRST_AFTER_MS;
                 let due = schedule(waiting, &networks, first, rates, |n| {
                     let [a, b, c, d] = crate::secrets::random_bytes::<4>();
                     i64::from(u32::from_le_bytes([a, b, c, d])) % n
@@ -159,7 +184,9 @@ impl Admin {
         for p in &phones {
             *counts.entry(p.state.clone()).or_insert(0) += 1;
         }
+        let waiting = self.db.push_waiting(job).await?;
         Ok(JobReport {
+            waiting,
             job: found.id,
             created_at: found.created_at,
             actor: found.actor,
@@ -168,20 +195,29 @@ impl Admin {
         })
     }
 
-    /// MACs written any way become the stored spelling; a vendor name, its
-    /// family's code.
+    /// MACs written any way become the stored spelling, each once; ids too
+    /// are each taken once; a vendor name becomes its family's code.
     fn resolve_pick(&self, pick: Pick) -> Result<Pick> {
         Ok(match pick {
-            Pick::Macs(macs) => Pick::Macs(
-                macs.iter()
+            Pick::Macs(macs) => {
+                let mut macs = macs
+                    .iter()
                     .enumerate()
                     .map(|(i, m)| {
                         m.parse::<Mac>()
                             .map(|mac| mac.lower())
                             .map_err(|e| Error::field(&format!("macs[{i}]"), e))
                     })
-                    .collect::<Result<_>>()?,
-            ),
+                    .collect::<Result<Vec<_>>>()?;
+                macs.sort();
+                macs.dedup();
+                Pick::Macs(macs)
+            }
+            Pick::Ids(mut ids) => {
+                ids.sort_unstable();
+                ids.dedup();
+                Pick::Ids(ids)
+            }
             Pick::Vendor(name) => Pick::Vendor(
                 self.packs
                     .current()

@@ -357,9 +357,12 @@ pub fn push_settings(rows: &[(String, String, String)]) -> PushSettings {
         let v = v.trim();
         let site = realm == SITE_REALM;
         match k.as_str() {
-            "push_rate" if site => s.rates.per_minute = v.parse().unwrap_or(s.rates.per_minute),
+            // Rows written around the API may hold anything: kept within 1-6000.
+            "push_rate" if site => s.rates.per_minute = v.parse().map_or(s.rates.per_minute, |n: u32| n.clamp(1, 6000)),
             "push_network_rate" if site => {
-                s.rates.per_network_per_minute = v.parse().unwrap_or(s.rates.per_network_per_minute)
+                s.rates.per_network_per_minute = v
+                    .parse()
+                    .map_or(s.rates.per_network_per_minute, |n: u32| n.clamp(1, 6000))
             }
             "push_confirm_minutes" if site => s.confirm_minutes = v.parse().unwrap_or(s.confirm_minutes),
             "phone_sip_port" => s.phone_sip_port = v.parse().ok().or(s.phone_sip_port),

@@ -18,11 +18,22 @@ const MAX_BLOCK: usize = 64 * 1024;
 
 /// Where FreeSWITCH listens and how sipprov logs in, and which SIP profile
 /// its phones register on.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct EventSocket {
     pub address: String,
     pub password: String,
     pub profile: String,
+}
+
+impl std::fmt::Debug for EventSocket {
+    /// Without the password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventSocket")
+            .field("address", &self.address)
+            .field("password", &"********")
+            .field("profile", &self.profile)
+            .finish()
+    }
 }
 
 /// What FreeSWITCH said.
@@ -80,7 +91,12 @@ async fn read_reply(stream: &mut BufReader<TcpStream>) -> std::io::Result<Reply>
         if header(&block, "Content-Type") != Some("command/reply") {
             continue;
         }
-        let text = header(&block, "Reply-Text").unwrap_or_default().to_string();
+        let text: String = header(&block, "Reply-Text")
+            .unwrap_or_default()
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(128)
+            .collect();
         return Ok(if text.starts_with("+OK") {
             Reply::Accepted(text)
         } else {

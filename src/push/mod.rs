@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use tokio::task::JoinSet;
 
+use crate::admin::Admin;
 use crate::admin::push::MAX_PHONES;
-use crate::admin::{Actor, Admin};
 use crate::domain::timestamp;
 use crate::metrics::Metrics;
 use crate::packs::{Notify, PackShelf};
@@ -49,6 +49,8 @@ pub struct Pusher {
     packs: Arc<PackShelf>,
     secrets: SecretBox,
     metrics: Metrics,
+    /// A job of its own (the command line), or 0: every job, push on change.
+    only_job: i64,
 }
 
 impl Pusher {
@@ -59,7 +61,14 @@ impl Pusher {
             secrets: admin.secrets.clone(),
             admin,
             metrics,
+            only_job: 0,
         }
+    }
+
+    /// A sender for one job's rows only.
+    pub fn only(mut self, job: i64) -> Pusher {
+        self.only_job = job;
+        self
     }
 
     /// Works through the queue until the task is aborted.
@@ -78,11 +87,9 @@ impl Pusher {
                 let room = CLAIM - sending.len() as i64;
                 if room > 0 {
                     let now = pacing::now_ms();
-                    match self
-                        .db
-                        .claim_due_pushes(now, now + CLAIM_FOR.as_millis() as i64, room)
-                        .await
-                    {
+                    let claim = hex::encode(crate::secrets::random_bytes::<8>());
+                    let until = now + CLAIM_FOR.as_millis() as i64;
+                    match self.db.claim_due_pushes(now, until, room, self.only_job, &claim).await {
                         Ok(rows) => {
                             for row in rows {
                                 let me = self.clone();
@@ -119,6 +126,9 @@ impl Pusher {
         );
         self.db.note_unconfirmed(timestamp::now() - window, &detail).await?;
         self.db.prune_push_jobs(timestamp::now() - KEEP_FOR, KEEP_JOBS).await?;
+        if self.only_job != 0 {
+            return Ok(());
+        }
         self.push_on_change(settings.on_change).await
     }
 
@@ -136,24 +146,34 @@ impl Pusher {
         if on && !quiet && !long {
             return Ok(());
         }
-        // One node takes the batch: whoever moves the mark first.
-        if !self.db.advance_push_on_change(from, changes.last).await? || !on {
+        if !on {
+            self.db.advance_push_on_change(from, changes.last).await?;
             return Ok(());
         }
-        let pick = if changes.site_wide > 0 {
-            Pick::Older
-        } else {
-            Pick::Changed(self.db.changed_macs(from, changes.last, MAX_PHONES as i64).await?)
+        let macs = match changes.site_wide {
+            0 => self.db.changed_macs(from, changes.last, MAX_PHONES as i64 + 1).await?,
+            _ => Vec::new(),
         };
-        match self.admin.push(&Actor::system(), pick).await {
+        // A site-wide change, or more MACs than a push holds: every phone it
+        // made older, in parts.
+        let pick = if changes.site_wide > 0 || macs.len() > MAX_PHONES {
+            Pick::OlderUntold
+        } else {
+            Pick::Changed(macs)
+        };
+        // The mark moves with the push, in its transaction: one node queues
+        // the batch. A push refused (20 waiting) is tried again next sweep.
+        match self.admin.push_changes(from, changes.last, pick).await {
             Ok(started) => tracing::info!(
                 job = started.job,
                 phones = started.phones,
                 "pushed a change to its phones"
             ),
             // Nothing to tell: no phone's config is older, or all are queued already.
-            Err(crate::admin::Error::Field { .. }) => {}
-            Err(e) => tracing::warn!(error = %e, "push on change: the push failed"),
+            Err(crate::admin::Error::Field { reason, .. }) if reason == "matches no phone" => {
+                self.db.advance_push_on_change(from, changes.last).await?;
+            }
+            Err(e) => tracing::warn!(error = %e, "push on change: not pushed yet"),
         }
         Ok(())
     }
@@ -166,7 +186,10 @@ impl Pusher {
                 detail: e.to_string(),
             },
         };
-        self.metrics.pushed(outcome.state, 1);
+        // A NOTIFY FreeSWITCH took was counted `sent` as it went.
+        if outcome.state != "sent" {
+            self.metrics.pushed(outcome.state, 1);
+        }
         if let Err(e) = self.db.finish_push(&row, &outcome, timestamp::now()).await {
             tracing::warn!(error = %e, mac = %row.mac, "push: writing an outcome failed");
         }
@@ -239,27 +262,30 @@ impl Pusher {
         let to = match settings.phone_sip_address {
             Some(address) => address,
             None => match device.last_ip.parse::<IpAddr>() {
-                Ok(ip) => SocketAddr::new(ip, settings.phone_sip_port.unwrap_or(transport.default_port())),
+                Ok(ip) => SocketAddr::new(
+                    ip.to_canonical(),
+                    settings.phone_sip_port.unwrap_or(transport.default_port()),
+                ),
                 Err(_) => return failed("the phone has not fetched from sipprov yet, so its address is not known"),
             },
         };
-        let credentials = match &line {
-            Some(l) => {
-                let extn = l.extn.clone().unwrap_or_default();
-                let domain = l.domain.clone().unwrap_or_default();
-                let password = self.secrets.decrypt(
-                    l.password_enc.as_deref().unwrap_or_default(),
-                    &password_aad(&extn, &domain),
-                )?;
-                Some((extn, password))
+        let user = line.as_ref().and_then(|l| l.extn.clone()).unwrap_or_default();
+        // A line without a password answers no challenge, but is still told.
+        let credentials = match line
+            .as_ref()
+            .and_then(|l| l.password_enc.as_deref().filter(|p| !p.is_empty()))
+        {
+            Some(stored) => {
+                let domain = line.as_ref().and_then(|l| l.domain.clone()).unwrap_or_default();
+                let password = self.secrets.decrypt(stored, &password_aad(&user, &domain))?;
+                Some((user.clone(), password))
             }
             None => None,
         };
-        let user = credentials.as_ref().map(|(u, _)| u.as_str()).unwrap_or_default();
         let notify = sip::Notify {
             to,
             transport,
-            user,
+            user: &user,
             event: &event,
             credentials: credentials.as_ref().map(|(u, p)| (u.as_str(), p.as_str())),
         };

@@ -62,7 +62,7 @@ impl Transport {
 }
 
 /// What to send.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Notify<'a> {
     pub to: SocketAddr,
     pub transport: Transport,
@@ -71,6 +71,19 @@ pub struct Notify<'a> {
     pub event: &'a str,
     /// The first line's SIP credentials, for a challenge.
     pub credentials: Option<(&'a str, &'a str)>,
+}
+
+impl std::fmt::Debug for Notify<'_> {
+    /// Without the password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Notify")
+            .field("to", &self.to)
+            .field("transport", &self.transport)
+            .field("user", &self.user)
+            .field("event", &self.event)
+            .field("credentials", &self.credentials.map(|(user, _)| (user, "********")))
+            .finish()
+    }
 }
 
 /// How the phone answered.
@@ -105,6 +118,12 @@ pub async fn send(notify: &Notify<'_>) -> std::io::Result<Answer> {
                     ));
                 };
                 challenged = true;
+                if matches!(challenge.algorithm, Some(a) if a.to_string().to_ascii_lowercase().ends_with("-sess")) {
+                    return Ok(Answer::Refused(
+                        code,
+                        "challenged with a -sess digest, which sipprov does not answer".into(),
+                    ));
+                }
                 let authorization = call.authorize(&challenge, credentials, code == 407);
                 request = call.request(2, Some(authorization));
             }
@@ -119,6 +138,12 @@ pub async fn send(notify: &Notify<'_>) -> std::io::Result<Answer> {
 enum Final {
     Status(u16, String, Option<Box<rsip::typed::WwwAuthenticate>>),
     Silent,
+}
+
+/// One request as sent, and its CSeq, which its answers carry.
+struct Request {
+    bytes: Vec<u8>,
+    cseq: u32,
 }
 
 /// The fixed parts of the dialog-less NOTIFY.
@@ -149,7 +174,7 @@ impl Call {
         }
     }
 
-    fn request(&self, cseq: u32, authorization: Option<rsip::Header>) -> Vec<u8> {
+    fn request(&self, cseq: u32, authorization: Option<rsip::Header>) -> Request {
         let mut headers: rsip::Headers = Default::default();
         headers.push(
             rsip::headers::Via::new(format!(
@@ -165,6 +190,14 @@ impl Call {
         headers.push(rsip::headers::To::new(format!("<{}>", self.uri)).into());
         headers.push(rsip::headers::CallId::new(self.call_id.clone()).into());
         headers.push(rsip::headers::CSeq::new(format!("{cseq} NOTIFY")).into());
+        headers.push(
+            rsip::headers::Contact::new(format!(
+                "<sip:sipprov@{};transport={}>",
+                host_of(self.me),
+                self.transport.via().to_lowercase()
+            ))
+            .into(),
+        );
         headers.push(rsip::headers::Event::new(self.event.clone()).into());
         headers.push(rsip::headers::SubscriptionState::new("terminated").into());
         if let Some(authorization) = authorization {
@@ -179,7 +212,10 @@ impl Call {
             headers,
             body: Vec::new(),
         };
-        request.to_string().into_bytes()
+        Request {
+            bytes: request.to_string().into_bytes(),
+            cseq,
+        }
     }
 
     /// The `Authorization` (401) or `Proxy-Authorization` (407) answering
@@ -270,18 +306,18 @@ impl Channel {
     }
 
     /// Sends `request` until a final answer of this call comes, or Timer F.
-    async fn transaction(&mut self, request: &[u8], call: &Call) -> std::io::Result<Final> {
+    async fn transaction(&mut self, request: &Request, call: &Call) -> std::io::Result<Final> {
         let give_up = Instant::now() + TIMER_F;
         match self {
             Channel::Udp(socket) => udp_transaction(socket, request, call, give_up).await,
             Channel::Stream(stream, read) => {
-                stream.write_all(request).await?;
+                stream.write_all(&request.bytes).await?;
                 loop {
                     let message = match timeout_at(give_up, next_message(stream, read)).await {
                         Ok(message) => message?,
                         Err(_) => return Ok(Final::Silent),
                     };
-                    match read_answer(&message, call) {
+                    match read_answer(&message, call, request.cseq) {
                         Some(Final::Status(code, ..)) if code < 200 => {}
                         Some(done) => return Ok(done),
                         None => {}
@@ -306,7 +342,7 @@ async fn next_message(stream: &mut Box<dyn Stream>, read: &mut Vec<u8>) -> std::
                     (name.eq_ignore_ascii_case("Content-Length") || name == "l").then(|| value.trim().parse().ok())?
                 })
                 .unwrap_or(0);
-            let total = end + 4 + length;
+            let total = end.saturating_add(4).saturating_add(length);
             if total > MAX_DATAGRAM {
                 return Err(std::io::Error::new(
                     std::io::ErrorKind::InvalidData,
@@ -337,16 +373,21 @@ async fn next_message(stream: &mut Box<dyn Stream>, read: &mut Vec<u8>) -> std::
 
 /// Sends `request` over UDP until a final answer of this call comes,
 /// resending as RFC 3261 says, or until `give_up`.
-async fn udp_transaction(socket: &UdpSocket, request: &[u8], call: &Call, give_up: Instant) -> std::io::Result<Final> {
+async fn udp_transaction(
+    socket: &UdpSocket,
+    request: &Request,
+    call: &Call,
+    give_up: Instant,
+) -> std::io::Result<Final> {
     let mut gap = T1;
     let mut buf = vec![0u8; MAX_DATAGRAM];
-    socket.send(request).await?;
+    socket.send(&request.bytes).await?;
     let mut resend = Instant::now() + gap;
     loop {
         let wait = resend.min(give_up);
         match timeout_at(wait, socket.recv(&mut buf)).await {
             Ok(Ok(n)) => {
-                if let Some(answer) = read_answer(&buf[..n], call) {
+                if let Some(answer) = read_answer(&buf[..n], call, request.cseq) {
                     match answer {
                         // Provisional: stop resending fast (§17.1.2.2), wait on.
                         Final::Status(code, ..) if code < 200 => gap = T2,
@@ -361,7 +402,7 @@ async fn udp_transaction(socket: &UdpSocket, request: &[u8], call: &Call, give_u
             Ok(Err(e)) => return Err(e),
             Err(_) if Instant::now() >= give_up => return Ok(Final::Silent),
             Err(_) => {
-                socket.send(request).await?;
+                socket.send(&request.bytes).await?;
                 gap = (gap * 2).min(T2);
                 resend = Instant::now() + gap;
             }
@@ -433,12 +474,24 @@ mod tls {
     }
 }
 
-/// A response to this call, or `None` for anything else.
-fn read_answer(datagram: &[u8], call: &Call) -> Option<Final> {
+/// A response to this call's request `cseq`, or `None` for anything else:
+/// a late answer to the first request is not taken for the retry's.
+fn read_answer(datagram: &[u8], call: &Call, cseq: u32) -> Option<Final> {
     let rsip::SipMessage::Response(response) = rsip::SipMessage::try_from(datagram).ok()? else {
         return None;
     };
     if response.call_id_header().ok()?.value() != call.call_id {
+        return None;
+    }
+    let answered = response
+        .cseq_header()
+        .ok()?
+        .value()
+        .split_whitespace()
+        .next()?
+        .parse::<u32>()
+        .ok()?;
+    if answered != cseq {
         return None;
     }
     let challenge = response.headers.iter().find_map(|h| match h {
@@ -450,7 +503,12 @@ fn read_answer(datagram: &[u8], call: &Call) -> Option<Final> {
         _ => None,
     });
     let code = response.status_code.code();
-    Some(Final::Status(code, response.status_code.to_string(), challenge))
+    Some(Final::Status(code, shown(&response.status_code.to_string()), challenge))
+}
+
+/// Text a phone sent, as a job's detail may show it: printable, and short.
+fn shown(text: &str) -> String {
+    text.chars().filter(|c| !c.is_control()).take(128).collect()
 }
 
 /// An address as a SIP host: IPv6 in brackets.
@@ -463,4 +521,66 @@ fn host_of(addr: SocketAddr) -> String {
 
 fn random_token() -> String {
     hex::encode(crate::secrets::random_bytes::<8>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call() -> Call {
+        let notify = Notify {
+            to: "192.0.2.7:5060".parse().unwrap(),
+            transport: Transport::Udp,
+            user: "1001",
+            event: "resync",
+            credentials: None,
+        };
+        Call::new(&notify, "192.0.2.1:40000".parse().unwrap())
+    }
+
+    fn answer(call: &Call, cseq: u32, status: &str) -> Vec<u8> {
+        format!(
+            "SIP/2.0 {status}\r\nVia: SIP/2.0/UDP 192.0.2.1:40000;branch=z9hG4bKx\r\nFrom: {}\r\nTo: <{}>;tag=p\r\nCall-ID: {}\r\nCSeq: {cseq} NOTIFY\r\nContent-Length: 0\r\n\r\n",
+            call.from, call.uri, call.call_id
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn a_late_answer_to_the_first_request_is_not_the_retrys() {
+        let call = call();
+        // The phone's 401 to a resent first NOTIFY arrives during the retry.
+        assert!(read_answer(&answer(&call, 1, "401 Unauthorized"), &call, 2).is_none());
+        assert!(matches!(
+            read_answer(&answer(&call, 2, "200 OK"), &call, 2),
+            Some(Final::Status(200, ..))
+        ));
+        // Another call's answer is not this one's.
+        let other = super::tests::call();
+        assert!(read_answer(&answer(&other, 1, "200 OK"), &call, 1).is_none());
+    }
+
+    #[test]
+    fn a_phones_reason_is_shown_short_and_printable() {
+        let long = format!("\u{1b}[31m{}", "x".repeat(500));
+        let shown = shown(&long);
+        assert!(!shown.contains('\u{1b}') && shown.chars().count() == 128, "{shown}");
+    }
+
+    #[test]
+    fn the_notify_has_what_an_out_of_dialog_notify_needs() {
+        let call = call();
+        let text = String::from_utf8(call.request(1, None).bytes).unwrap();
+        for header in [
+            "Via: SIP/2.0/UDP",
+            "Contact: <sip:sipprov@",
+            "Event: resync",
+            "Subscription-State: terminated",
+            "CSeq: 1 NOTIFY",
+            "Max-Forwards: 70",
+        ] {
+            assert!(text.contains(header), "{header} missing:\n{text}");
+        }
+        assert!(text.starts_with("NOTIFY sip:1001@192.0.2.7:5060 SIP/2.0\r\n"), "{text}");
+    }
 }

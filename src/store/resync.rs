@@ -54,7 +54,12 @@ pub struct Claimed {
     pub job_id: i64,
     pub device_id: i64,
     pub mac: String,
+    /// The claim's token: the outcome is written only under it.
+    pub claim: String,
 }
+
+/// Times a row may be taken without an outcome before it fails.
+const MAX_ATTEMPTS: i64 = 3;
 
 /// How a send ended, for its row.
 #[derive(Debug, Clone)]
@@ -74,7 +79,9 @@ impl Db {
         &self,
         actor: &str,
         now: OffsetDateTime,
+        now_ms: i64,
         log: &NewLogEntry,
+        on_change: Option<(i64, i64)>,
         plan: F,
     ) -> Result<std::result::Result<(i64, Vec<NewPushPhone>), String>>
     where
@@ -83,12 +90,24 @@ impl Db {
         on_db!(self, pool => {
             let mut tx = pool.begin_write().await?;
             pool.lock_push_queue(&mut tx).await?;
+            // Rows sent within the last minute count too: a network's gap
+            // holds across pushes.
             let waiting: Vec<Waiting> = sqlx::query_as(AssertSqlSafe(format!(
-                "SELECT network, due_ms FROM resync_phones WHERE {WAITING}")))
+                "SELECT network, due_ms FROM resync_phones WHERE {WAITING} OR due_ms > $1")))
+                .bind(now_ms - 60_000)
                 .fetch_all(&mut *tx).await?;
             let jobs: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
                 "SELECT COUNT(DISTINCT job_id) FROM resync_phones WHERE {WAITING}")))
                 .fetch_one(&mut *tx).await?;
+            // Push on change moves its mark in the same transaction, so a
+            // batch is queued once, by one node, or not at all.
+            if let Some((from, to)) = on_change {
+                let moved = sqlx::query("UPDATE resync_on_change SET seq = $2 WHERE id = 1 AND seq = $1")
+                    .bind(from).bind(to).execute(&mut *tx).await?;
+                if moved.rows_affected() != 1 {
+                    return Ok(Err("another node queued these changes".into()));
+                }
+            }
             let rows = match plan(&waiting, jobs) {
                 Ok(rows) => rows,
                 Err(refused) => return Ok(Err(refused)),
@@ -115,6 +134,13 @@ impl Db {
             .bind(id).fetch_optional(pool).await)
     }
 
+    /// How many of a job's phones are still to be told (queued or being sent).
+    pub async fn push_waiting(&self, job: i64) -> Result<i64> {
+        on_db!(self, pool => sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT COUNT(*) FROM resync_phones WHERE job_id = $1 AND ({WAITING})")))
+            .bind(job).fetch_one(pool).await)
+    }
+
     /// A job's phones in device order; a row being sent shows as `sent`.
     pub async fn push_phones(&self, job: i64) -> Result<Vec<PushPhone>> {
         on_db!(self, pool => sqlx::query_as(
@@ -123,22 +149,35 @@ impl Db {
             .bind(job).fetch_all(pool).await)
     }
 
-    /// Takes up to `limit` rows due at `now_ms` for this node until
-    /// `until_ms`; rows another node took and did not finish by their claim
-    /// go back to the queue first.
-    pub async fn claim_due_pushes(&self, now_ms: i64, until_ms: i64, limit: i64) -> Result<Vec<Claimed>> {
+    /// Takes up to `limit` rows due at `now_ms` (of `job`, or any when 0)
+    /// for this node until `until_ms`, under the token `claim`. Rows another
+    /// node took and did not finish by their claim go back to the queue
+    /// first, or fail once taken three times.
+    pub async fn claim_due_pushes(
+        &self,
+        now_ms: i64,
+        until_ms: i64,
+        limit: i64,
+        job: i64,
+        claim: &str,
+    ) -> Result<Vec<Claimed>> {
         on_db!(self, pool => {
             let mut tx = pool.begin_write().await?;
-            sqlx::query("UPDATE resync_phones SET state = 'queued' WHERE state = 'sending' AND claimed_until < $1")
-                .bind(now_ms).execute(&mut *tx).await?;
+            sqlx::query(
+                "UPDATE resync_phones SET state = CASE WHEN attempts >= $2 THEN 'failed' ELSE 'queued' END,
+                    detail = CASE WHEN attempts >= $2 THEN 'sending was cut off three times (the sender stopped)' ELSE detail END,
+                    claim = NULL
+                 WHERE state = 'sending' AND claimed_until < $1")
+                .bind(now_ms).bind(MAX_ATTEMPTS).execute(&mut *tx).await?;
             let sql = format!(
-                "UPDATE resync_phones SET state = 'sending', claimed_until = $2
+                "UPDATE resync_phones SET state = 'sending', claimed_until = $2, claim = $5, attempts = attempts + 1
                  WHERE state = 'queued' AND (job_id, device_id) IN (
-                    SELECT job_id, device_id FROM resync_phones WHERE state = 'queued' AND due_ms <= $1
+                    SELECT job_id, device_id FROM resync_phones
+                    WHERE state = 'queued' AND due_ms <= $1 AND ($4 = 0 OR job_id = $4)
                     ORDER BY due_ms LIMIT $3{})
-                 RETURNING job_id, device_id, mac", pool_skip_taken(pool));
+                 RETURNING job_id, device_id, mac, claim", pool_skip_taken(pool));
             let claimed = sqlx::query_as(AssertSqlSafe(sql))
-                .bind(now_ms).bind(until_ms).bind(limit)
+                .bind(now_ms).bind(until_ms).bind(limit).bind(job).bind(claim)
                 .fetch_all(&mut *tx).await?;
             tx.commit().await?;
             Ok(claimed)
@@ -154,9 +193,9 @@ impl Db {
     /// Writes how a send ended, unless the phone was confirmed meanwhile.
     pub async fn finish_push(&self, row: &Claimed, outcome: &Outcome, sent_at: OffsetDateTime) -> Result<()> {
         on_db!(self, pool => sqlx::query(
-            "UPDATE resync_phones SET state = $3, detail = $4, sent_at = $5, claimed_until = NULL
-             WHERE job_id = $1 AND device_id = $2 AND state = 'sending'")
-            .bind(row.job_id).bind(row.device_id).bind(outcome.state).bind(&outcome.detail).bind(sent_at)
+            "UPDATE resync_phones SET state = $3, detail = $4, sent_at = $5, claimed_until = NULL, claim = NULL
+             WHERE job_id = $1 AND device_id = $2 AND state = 'sending' AND claim = $6")
+            .bind(row.job_id).bind(row.device_id).bind(outcome.state).bind(&outcome.detail).bind(sent_at).bind(&row.claim)
             .execute(pool).await.map(drop))
     }
 
@@ -226,6 +265,16 @@ pub enum Pick {
     /// Those of these MACs whose config is older and that no push is about
     /// to tell already (push on change); a MAC without a record is passed over.
     Changed(Vec<String>),
+    /// Every phone whose config is older and that no push is about to tell
+    /// already (push on change after a site-wide change).
+    OlderUntold,
+}
+
+/// Phones no push is about to tell.
+macro_rules! untold_sql {
+    () => {
+        "NOT EXISTS (SELECT 1 FROM resync_phones r WHERE r.device_id = d.id AND r.state IN ('queued', 'sending'))"
+    };
 }
 
 const CANDIDATES: &str =
@@ -261,14 +310,19 @@ impl Db {
                     "SELECT d.id, d.mac, d.vendor_code, d.type, d.last_ip FROM device_provisions d
                      WHERE d.deleted_at IS NULL AND d.mac IN ({in}) AND ",
                     super::devices::config_state_sql!(),
-                    " = 'older' AND NOT EXISTS (SELECT 1 FROM resync_phones r
-                       WHERE r.device_id = d.id AND r.state IN ('queued', 'sending'))"
+                    " = 'older' AND ",
+                    untold_sql!()
                 );
                 self.fetch_where_in(sql, macs).await?
             }
-            Pick::Older => {
+            Pick::Older | Pick::OlderUntold => {
+                let untold = if matches!(pick, Pick::OlderUntold) {
+                    concat!(" AND ", untold_sql!())
+                } else {
+                    ""
+                };
                 let sql = format!(
-                    "{CANDIDATES} AND {} = 'older' ORDER BY d.id LIMIT $1",
+                    "{CANDIDATES} AND {} = 'older'{untold} ORDER BY d.id LIMIT $1",
                     super::devices::config_state_sql!()
                 );
                 on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql)).bind(limit).fetch_all(pool).await)?
@@ -301,8 +355,8 @@ impl Db {
         on_db!(self, pool => sqlx::query_scalar("SELECT seq FROM resync_on_change WHERE id = 1").fetch_one(pool).await)
     }
 
-    /// Moves push on change from `from` to `to`; false when another node
-    /// moved it first.
+    /// Moves push on change from `from` to `to` without a push (it is off,
+    /// or nothing is to be told); false when another node moved it first.
     pub async fn advance_push_on_change(&self, from: i64, to: i64) -> Result<bool> {
         on_db!(self, pool => sqlx::query("UPDATE resync_on_change SET seq = $2 WHERE id = 1 AND seq = $1")
             .bind(from).bind(to).execute(pool).await.map(|done| done.rows_affected() == 1))

@@ -511,9 +511,18 @@ async fn push_requests_name_their_phones_or_are_refused_with_the_field() {
                 .await,
         );
         assert_eq!(one["phones"], json!(1));
-        // The push is in the operation log, with its actor.
+        // A phone named twice, or by two spellings, is told once.
+        let twice = assert_done(
+            &app.post("/api/device_provisions/resync", json!({"ids": [id, id]}))
+                .await,
+        );
+        assert_eq!(twice["phones"], json!(1));
+        let spellings = json!({"macs": ["001565300001", "00:15:65:30:00:01"]});
+        let twice = assert_done(&app.post("/api/device_provisions/resync", spellings).await);
+        assert_eq!(twice["phones"], json!(1));
+        // The pushes are in the operation log, with their actor.
         let (_, logs) = app.get("/api/logs?action=RESYNC").await;
-        assert_eq!(logs["rowCount"], json!(2), "{logs}");
+        assert_eq!(logs["rowCount"], json!(4), "{logs}");
     })
     .await;
 }
