@@ -100,15 +100,15 @@ impl Admin {
         match &pick {
             Pick::Ids(ids) => {
                 if let Some(missing) = ids.iter().find(|id| !found.iter().any(|c| c.id == **id)) {
-                    return Err(Error::field("ids", format!("device {missing} does not exist")));
+                    return Err(Error::NotFound(format!("ids: device {missing} does not exist")));
                 }
             }
             Pick::Macs(macs) => {
                 if let Some(missing) = macs.iter().find(|m| !found.iter().any(|c| &c.mac == *m)) {
-                    return Err(Error::field("macs", format!("no device has the MAC {missing}")));
+                    return Err(Error::NotFound(format!("macs: no device has the MAC {missing}")));
                 }
             }
-            _ if found.is_empty() => return Err(Error::field(field, "matches no phone")),
+            _ if found.is_empty() => return Err(Error::NotFound(format!("{field}: matches no phone"))),
             _ => {}
         }
         let rates = push_settings(&self.db.provision_settings_of(&[SITE_REALM.to_string()]).await?).rates;

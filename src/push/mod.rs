@@ -170,7 +170,7 @@ impl Pusher {
                 "pushed a change to its phones"
             ),
             // Nothing to tell: no phone's config is older, or all are queued already.
-            Err(crate::admin::Error::Field { reason, .. }) if reason == "matches no phone" => {
+            Err(crate::admin::Error::NotFound(_)) => {
                 self.db.advance_push_on_change(from, changes.last).await?;
             }
             Err(e) => tracing::warn!(error = %e, "push on change: not pushed yet"),

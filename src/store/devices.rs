@@ -395,8 +395,8 @@ pub const PENDING: ListSpec = ListSpec {
 /// What `mac_filter` takes: some hex digits among `:-. `, or blank.
 pub const MAC_PART: &str = r"^\s*([0-9A-Fa-f:.\- ]*[0-9A-Fa-f][0-9A-Fa-f:.\- ]*)?\s*$";
 
-/// What `status_filter` takes.
-pub const STATUS: &str = "^(current|older|never)$";
+/// What `status_filter` takes; blank is no filter, as for every list parameter.
+pub const STATUS: &str = r"^\s*(current|older|never)?\s*$";
 
 /// Phones in a config state (`config_state_sql!`): `current`, `older` or
 /// `never` fetched.

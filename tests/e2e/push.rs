@@ -478,7 +478,7 @@ async fn push_requests_name_their_phones_or_are_refused_with_the_field() {
         let refused = app
             .post("/api/device_provisions/resync", json!({"ids": [id, 999_999]}))
             .await;
-        assert_error(&refused, 400, "device 999999 does not exist");
+        assert_error(&refused, 404, "ids: device 999999 does not exist");
         let refused = app
             .post(
                 "/api/device_provisions/resync",

@@ -80,7 +80,7 @@ fn model_schema() -> utoipa::openapi::schema::Schema {
 }
 
 /// Any name of a family, any case.
-fn vendor_schema() -> utoipa::openapi::schema::Schema {
+pub(super) fn vendor_schema() -> utoipa::openapi::schema::Schema {
     let names: Vec<&str> = crate::packs::builtin_vendor_names()
         .iter()
         .map(String::as_str)
@@ -89,8 +89,10 @@ fn vendor_schema() -> utoipa::openapi::schema::Schema {
 }
 
 /// A MAC in one of the spellings `Mac` reads, or its 12 digits as a number.
+/// A MAC in any spelling `Mac` reads.
+pub(super) const MAC: &str = r"^\s*([0-9A-Fa-f]{12}|[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}|[0-9A-Fa-f]{2}(-[0-9A-Fa-f]{2}){5}|[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4})\s*$";
+
 fn mac_schema() -> utoipa::openapi::schema::Schema {
-    const MAC: &str = r"^\s*([0-9A-Fa-f]{12}|[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}|[0-9A-Fa-f]{2}(-[0-9A-Fa-f]{2}){5}|[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4})\s*$";
     lenient::patterned(MAC, 100_000_000_000, 999_999_999_999, false)
 }
 
