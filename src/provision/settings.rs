@@ -104,6 +104,14 @@ pub const KEYS: &[(&str, &str)] = &[
     ),
 ];
 
+/// Keys that only a phone's own realm sets (`PROVISION:<mac>`).
+pub const PHONE_ONLY: &[&str] = &["phone_sip_address"];
+
+/// The keys the site sets: all but the phone-only ones.
+pub fn site_keys() -> impl Iterator<Item = &'static (&'static str, &'static str)> {
+    KEYS.iter().filter(|(k, _)| !PHONE_ONLY.contains(k))
+}
+
 /// Keys whose values are secret: encrypted at rest and never shown.
 pub fn is_secret(k: &str) -> bool {
     k.contains("password")

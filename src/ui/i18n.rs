@@ -348,6 +348,35 @@ const LABELS: &[(&str, &str, &str)] = &[
         "允许获取配置的网段",
     ),
     ("setting_auth_mode", "Phone authentication", "话机认证方式"),
+    ("setting_push_rate", "Pushes a minute", "每分钟推送数"),
+    (
+        "setting_push_network_rate",
+        "Pushes a minute per network",
+        "每个网段每分钟推送数",
+    ),
+    (
+        "setting_push_confirm_minutes",
+        "Minutes to confirm a push",
+        "推送确认时限（分钟）",
+    ),
+    ("setting_push_on_change", "Push changes by themselves", "变更后自动推送"),
+    ("setting_push_via", "Push through", "推送方式"),
+    (
+        "setting_freeswitch_esl",
+        "FreeSWITCH event socket",
+        "FreeSWITCH 事件套接字",
+    ),
+    (
+        "setting_freeswitch_esl_password",
+        "FreeSWITCH event socket password",
+        "FreeSWITCH 事件套接字密码",
+    ),
+    (
+        "setting_freeswitch_profile",
+        "FreeSWITCH SIP profile",
+        "FreeSWITCH SIP 配置",
+    ),
+    ("setting_phone_sip_port", "Phones' SIP port", "话机 SIP 端口"),
     (
         "setting_throttle_unknown_macs",
         "Throttle after unknown MACs",

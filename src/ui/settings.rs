@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::{Admin, Console, Routes, Submission, flash};
 use crate::admin::settings::SettingInput;
-use crate::provision::settings::{KEYS, SITE_REALM, is_secret, validate};
+use crate::provision::settings::{SITE_REALM, is_secret, site_keys, validate};
 
 pub fn routes() -> Routes {
     Routes::default().route("/ui/settings", get(show).post(save))
@@ -21,6 +21,8 @@ fn choices(key: &str) -> Option<&'static [&'static str]> {
     match key {
         "transport" => Some(&["udp", "tcp", "tls"]),
         "auth_mode" => Some(&["off", "basic", "digest"]),
+        "push_on_change" => Some(&["off", "on"]),
+        "push_via" => Some(&["direct", "freeswitch"]),
         _ => None,
     }
 }
@@ -39,8 +41,7 @@ fn page(
     errors: Value,
     done: Value,
 ) -> Response {
-    let settings: Vec<Value> = KEYS
-        .iter()
+    let settings: Vec<Value> = site_keys()
         .map(|(key, hint)| {
             json!({
                 "key": key,
@@ -86,7 +87,7 @@ async fn save(State(console): State<Console>, Submission { admin, fields }: Subm
     // Every field is checked before anything is written.
     let mut errors = serde_json::Map::new();
     let mut changes = Vec::new();
-    for (key, _) in KEYS {
+    for (key, _) in site_keys() {
         let value = fields.get(key);
         let current = set.get(*key);
         if value.is_empty() {
@@ -107,7 +108,7 @@ async fn save(State(console): State<Console>, Submission { admin, fields }: Subm
         }
     }
     if !errors.is_empty() {
-        let values = KEYS.iter().map(|(k, _)| (*k, fields.get(k).to_string())).collect();
+        let values = site_keys().map(|(k, _)| (*k, fields.get(k).to_string())).collect();
         return page(&console, &admin, &values, &set, Value::Object(errors), Value::Null);
     }
     let actor = admin.actor();
@@ -136,4 +137,21 @@ async fn save(State(console): State<Console>, Submission { admin, fields }: Subm
         }
     }
     Redirect::to("/ui/settings?done=settings").into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ui::i18n::{Lang, labels};
+
+    /// A key the page shows without a label fails the whole page.
+    #[test]
+    fn every_site_setting_has_a_label_in_each_language() {
+        for lang in [Lang::En, Lang::Zh] {
+            let labels = labels(lang);
+            for (key, _) in site_keys() {
+                assert!(labels.get(format!("setting_{key}")).is_some(), "{key} has no label");
+            }
+        }
+    }
 }

@@ -206,7 +206,7 @@ async fn after_a_restart_phones_are_served_from_memory_without_the_database() {
 }
 
 /// Runs SQL as another process would: psql or sqlite3 on `app`'s database.
-fn sql_from_outside(app: &TestApp, sql: &str) {
+pub fn sql_from_outside(app: &TestApp, sql: &str) {
     let out = match &app.settings.database_url {
         Some(url) => Command::new("psql")
             .args([url.as_str(), "-v", "ON_ERROR_STOP=1", "-c", sql])

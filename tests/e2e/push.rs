@@ -219,11 +219,11 @@ fn all_in(report: &Value, wanted: &[&str]) -> bool {
     states(report).iter().all(|(_, s)| wanted.contains(&s.as_str()))
 }
 
-/// Twenty Yealink phones that fetched from 127.0.<net>.1-20, each taking
-/// SIP at 127.0.<net>.200 (`phone_sip_address`), where one SIPp answers.
-async fn twenty_phones_behind(app: &TestApp, net: u8) -> Vec<i64> {
+/// `count` Yealink phones that fetched from 127.0.<net>.1, .2, …, each
+/// taking SIP at 127.0.<net>.200 (`phone_sip_address`), where one SIPp answers.
+async fn phones_behind(app: &TestApp, net: u8, count: u8) -> Vec<i64> {
     let mut ids = Vec::new();
-    for n in 1..=20 {
+    for n in 1..=count {
         let mac = format!("001565{net}00{n:02}");
         let address = format!("127.0.{net}.{n}");
         ids.push(phone(app, "yealink", "T46G", &mac, &format!("{net}{n:02}"), &address).await);
@@ -418,7 +418,7 @@ async fn twenty_phones_on_one_network_are_spaced_by_its_rate() {
         setting(&app, "PROVISION", "push_rate", "6000").await;
         setting(&app, "PROVISION", "push_network_rate", "120").await;
         let mut sipp = Sipp::start("phone-takes-notify.xml", "127.0.27.200", 20, |s| s);
-        let ids = twenty_phones_behind(&app, 27).await;
+        let ids = phones_behind(&app, 27, 20).await;
         let started = assert_done(&app.post("/api/device_provisions/resync", json!({"ids": ids})).await);
         let job = started["job"].as_i64().unwrap();
         report_until(&app, job, Duration::from_secs(40), |r| all_in(r, &["answered"])).await;
@@ -443,7 +443,7 @@ async fn two_nodes_send_each_notify_once() {
         fast_rates(&app).await;
         let other = app.node(app.settings.clone()).await;
         let mut sipp = Sipp::start("phone-takes-notify.xml", "127.0.29.200", 20, |s| s);
-        let ids = twenty_phones_behind(&app, 29).await;
+        let ids = phones_behind(&app, 29, 20).await;
         let started = assert_done(&app.post("/api/device_provisions/resync", json!({"ids": ids})).await);
         let job = started["job"].as_i64().unwrap();
         report_until(&app, job, Duration::from_secs(30), |r| all_in(r, &["answered"])).await;
@@ -869,4 +869,61 @@ fn tls_phone(address: &str) -> std::thread::JoinHandle<String> {
         let _ = server.wait();
         notify
     })
+}
+
+#[tokio::test]
+async fn a_push_goes_on_after_a_restart() {
+    on_each_backend(|app| async move {
+        // Three phones on one network, 3 s apart: the push outlives its server.
+        setting(&app, "PROVISION", "push_rate", "6000").await;
+        setting(&app, "PROVISION", "push_network_rate", "20").await;
+        let mut sipp = Sipp::start("phone-takes-notify.xml", "127.0.37.200", 3, |s| s);
+        let ids = phones_behind(&app, 37, 3).await;
+        let started = assert_done(&app.post("/api/device_provisions/resync", json!({"ids": ids})).await);
+        let job = started["job"].as_i64().unwrap();
+        let app = app.restart().await;
+        report_until(&app, job, Duration::from_secs(30), |r| all_in(r, &["answered"])).await;
+        let got = sipp.finish();
+        assert_eq!(distinct(&got, "To"), 3, "{got:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_phone_told_that_does_not_fetch_in_time_is_listed_as_not_confirmed() {
+    on_each_backend(|app| async move {
+        fast_rates(&app).await;
+        let id = phone(&app, "yealink", "T46G", "001565380001", "3801", "127.0.38.1").await;
+        let mut sipp = Sipp::start("phone-takes-notify.xml", "127.0.38.1", 1, |s| s);
+        fetches_recorded(&app, &[id]).await;
+        let started = assert_done(
+            &app.post(&format!("/api/device_provisions/{id}/resync"), json!({}))
+                .await,
+        );
+        let job = started["job"].as_i64().unwrap();
+        report_until(&app, job, Duration::from_secs(20), |r| all_in(r, &["answered"])).await;
+        assert_eq!(sipp.finish().len(), 1);
+        // Its answer was long ago (push_confirm_minutes is 10), and it never fetched.
+        let long_ago = if app.is_postgres() {
+            "'2000-01-01 00:00:00+00'"
+        } else {
+            "'2000-01-01 00:00:00+00:00'"
+        };
+        crate::freshness::sql_from_outside(&app, &format!("UPDATE resync_phones SET sent_at = {long_ago}"));
+        let report = report_until(&app, job, Duration::from_secs(10), |r| {
+            r["phones"][0]["detail"].as_str().unwrap().starts_with("not confirmed")
+        })
+        .await;
+        assert_eq!(report["phones"][0]["state"], "answered", "{report}");
+        assert!(
+            report
+                .to_string()
+                .contains("has not fetched its files within 10 minutes"),
+            "{report}"
+        );
+        // Once it fetches, it is confirmed.
+        fetch_from(&app, "yealink", "001565380001", "127.0.38.1").await;
+        report_until(&app, job, Duration::from_secs(10), |r| all_in(r, &["confirmed"])).await;
+    })
+    .await;
 }
