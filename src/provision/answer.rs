@@ -402,14 +402,19 @@ impl Provisioner {
                 )?
             };
             let cid_name = row.cid_name.clone().unwrap_or_default();
+            let label = match row.extn_name.as_deref().map(str::trim) {
+                Some(name) if !name.is_empty() => name.to_string(),
+                _ => extn.clone(),
+            };
             lines.push(LineView {
                 index: lines.len() + 1,
                 auth_name: extn.clone(),
-                display_name: if cid_name.is_empty() {
-                    row.extn_name.clone().unwrap_or_default()
+                display_name: if cid_name.trim().is_empty() {
+                    label.clone()
                 } else {
                     cid_name.clone()
                 },
+                label,
                 cid_name,
                 cid_number: row.cid_number.clone().unwrap_or_default(),
                 password,

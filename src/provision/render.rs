@@ -46,6 +46,10 @@ pub struct LineView {
     pub extn: String,
     pub auth_name: String,
     pub password: String,
+    /// What the phone shows on the line's key: the extension's name, or
+    /// its number when it has none.
+    pub label: String,
+    /// The caller name others see: the caller-ID name, else the label.
     pub display_name: String,
     pub cid_name: String,
     pub cid_number: String,
@@ -325,6 +329,7 @@ impl RenderContext {
                 extn: "1001".into(),
                 auth_name: "1001".into(),
                 password: "s3cret".into(),
+                label: display_name.into(),
                 display_name: display_name.into(),
                 cid_name: display_name.into(),
                 cid_number: "1001".into(),

@@ -34,7 +34,9 @@ fn row(key: impl Into<String>, value: impl ToString, source: &'static str) -> Ro
 }
 
 /// The site of the scenario, and a phone of `vendor` and `model` at `mac`
-/// with three lines, 2001 to 2003 ("Line 1" ...).
+/// with three lines, 2001 to 2003, whose caller-ID names are "Line 1" ...,
+/// and whose extensions are named "Person 1" and "Person 2"; the third has
+/// no name, so its label falls back to its number.
 async fn scenario(app: &TestApp, vendor: &str, model: &str, mac: &str) {
     // Several phones share one site: its settings are made once.
     let (_, site) = app.get("/api/dicts/realm/PROVISION").await;
@@ -65,7 +67,7 @@ async fn scenario(app: &TestApp, vendor: &str, model: &str, mac: &str) {
             assert_done(
                 &app.post(
                     "/api/extensions",
-                    json!({"extn": extn, "password": format!("line-pass-{extn}"), "cid_name": format!("Line {n}")}),
+                    json!({"extn": extn, "password": format!("line-pass-{extn}"), "cid_name": format!("Line {n}"), "name": extension_name(n)}),
                 )
                 .await,
             );
@@ -79,6 +81,18 @@ async fn scenario(app: &TestApp, vendor: &str, model: &str, mac: &str) {
         )
         .await,
     );
+}
+
+/// The name of the scenario's `n`th extension: the third has none.
+fn extension_name(n: usize) -> String {
+    if n < 3 { format!("Person {n}") } else { String::new() }
+}
+
+/// What a phone shows as line `n`'s label: the extension's name, or its
+/// number when it has none. sipprov's choice, in the key each source uses
+/// for the line's label.
+fn label(n: usize) -> String {
+    if n < 3 { extension_name(n) } else { format!("200{n}") }
 }
 
 /// Fetches a file as the phone does, with its User-Agent and the fetch credential.
@@ -184,8 +198,8 @@ fn yealink_expected(version: u32, provisioning_url: &str) -> Vec<Row> {
             row(a("enable"), 1, WAZO_YL),
             row(
                 a("label"),
-                format!("200{n}"),
-                "wazo-provd-plugins plugins/wazo_yealink/v73/templates/base.tpl (the number)",
+                label(n),
+                "fusionpbx resources/templates/provision/yealink/t46u/{$mac}.cfg (account.N.label, the line's label)",
             ),
             row(a("display_name"), format!("Line {n}"), TANCREDI_YL),
             row(a("user_name"), format!("200{n}"), WAZO_YL),
@@ -370,7 +384,7 @@ async fn htek_three_lines_each_with_its_profile() {
             (401, 24083, 747, 830, 20001, 735, 736, 734, 703),
             (501, 24084, 502, 930, 20002, 504, 505, 506, 507),
         ];
-        for (i, (active, bound, server, transport, label, user, auth, password, name)) in
+        for (i, (active, bound, server, transport, label_key, user, auth, password, name)) in
             numbers.into_iter().enumerate()
         {
             let n = i + 1;
@@ -379,7 +393,7 @@ async fn htek_three_lines_each_with_its_profile() {
                 row(format!("P{bound}"), i, HTEK_WAZO),
                 row(format!("P{server}"), "pbx.example.com:5061", HTEK_FPBX),
                 row(format!("P{transport}"), 2, HTEK_FPBX),
-                row(format!("P{label}"), format!("200{n}"), HTEK_WAZO),
+                row(format!("P{label_key}"), label(n), HTEK_WAZO),
                 row(format!("P{user}"), format!("200{n}"), HTEK_FPBX),
                 row(format!("P{auth}"), format!("200{n}"), HTEK_FPBX),
                 row(format!("P{password}"), format!("line-pass-200{n}"), HTEK_FPBX),
@@ -431,11 +445,11 @@ async fn grandstream_gxp_p_values_and_grp_items() {
             (401, 417, 402, 404, 405, 406, 407, 448),
             (501, 517, 502, 504, 505, 506, 507, 548),
         ];
-        for (i, (active, label, server, user, auth, password, name, transport)) in numbers.into_iter().enumerate() {
+        for (i, (active, label_key, server, user, auth, password, name, transport)) in numbers.into_iter().enumerate() {
             let n = i + 1;
             rows.extend([
                 row(format!("P{active}"), 1, GS_FPBX_OLD),
-                row(format!("P{label}"), format!("200{n}"), GS_FPBX_OLD),
+                row(format!("P{label_key}"), label(n), GS_FPBX_OLD),
                 row(format!("P{server}"), "pbx.example.com:5061", GS_FPBX_OLD),
                 row(format!("P{user}"), format!("200{n}"), GS_FPBX_OLD),
                 row(format!("P{auth}"), format!("200{n}"), GS_FPBX_OLD),
@@ -472,7 +486,7 @@ async fn grandstream_gxp_p_values_and_grp_items() {
             let a = |k: &str| format!("account.{n}.{k}");
             rows.extend([
                 row(a("enable"), "Yes", GS_FPBX_GRP),
-                row(a("name"), format!("200{n}"), GS_FPBX_GRP),
+                row(a("name"), label(n), GS_FPBX_GRP),
                 row(a("sip.server.1.address"), "pbx.example.com:5061", GS_FPBX_GRP),
                 row(a("sip.userid"), format!("200{n}"), GS_FPBX_GRP),
                 row(a("sip.subscriber.userid"), format!("200{n}"), GS_FPBX_GRP),
@@ -561,7 +575,7 @@ async fn snom_host_bare_and_transport_in_the_outbound_proxy() {
             rows.extend([
                 row(k("user_active"), "on", SNOM_WAZO),
                 row(k("user_realname"), format!("Line {n}"), SNOM_WAZO),
-                row(k("user_idle_text"), format!("200{n}"), SNOM_WAZO),
+                row(k("user_idle_text"), label(n), SNOM_WAZO),
                 row(k("user_name"), format!("200{n}"), SNOM_WAZO),
                 row(k("user_pname"), format!("200{n}"), SNOM_WAZO),
                 row(k("user_pass"), format!("line-pass-200{n}"), SNOM_WAZO),
@@ -599,7 +613,7 @@ async fn akuvox_tls_time_zone_language_and_an_upper_case_file_name() {
             let a = |k: &str| format!("Config.Account{n}.{k}");
             rows.extend([
                 row(a("GENERAL.Enable"), 1, AKUVOX_TANCREDI),
-                row(a("GENERAL.Label"), format!("200{n}"), AKUVOX_TANCREDI),
+                row(a("GENERAL.Label"), label(n), AKUVOX_TANCREDI),
                 row(a("GENERAL.DisplayName"), format!("Line {n}"), AKUVOX_TANCREDI),
                 row(a("GENERAL.UserName"), format!("200{n}"), AKUVOX_TANCREDI),
                 row(a("GENERAL.AuthName"), format!("200{n}"), AKUVOX_TANCREDI),
@@ -718,7 +732,11 @@ async fn polycom_daylight_saving_language_ntp_and_polling() {
             let r = |k: &str| format!("reg.{n}.{k}");
             rows.extend([
                 row(r("address"), format!("200{n}@xswitch.cn"), POLY_FPBX),
-                row(r("label"), format!("200{n}"), POLY_WAZO),
+                row(
+                    r("label"),
+                    label(n),
+                    "fusionpbx resources/templates/provision/polycom/5.x/{$mac}.cfg (reg.N.label, the line's label)",
+                ),
                 row(r("displayName"), format!("Line {n}"), POLY_WAZO),
                 row(r("auth.userId"), format!("200{n}"), POLY_WAZO),
                 row(r("auth.password"), format!("line-pass-200{n}"), POLY_WAZO),
@@ -1180,7 +1198,7 @@ async fn huawei_ntp_language_and_accounts_where_an_export_shows_them() {
             rows.extend([
                 row(a("@Enable"), 1, HUAWEI_EXPORT),
                 row(a("@Account"), format!("200{n}"), HUAWEI_EXPORT),
-                row(a("@LabelName"), format!("Line {n}"), HUAWEI_EXPORT),
+                row(a("@LabelName"), label(n), HUAWEI_EXPORT),
                 row(a("/Auth@UserName"), format!("200{n}"), HUAWEI_EXPORT),
                 row(a("/Auth@Passwd"), format!("line-pass-200{n}"), HUAWEI_EXPORT),
                 row(a("/Server@PrimaryRegServerAddress"), "pbx.example.com", HUAWEI_EXPORT),

@@ -116,6 +116,34 @@ async fn a_change_is_served_at_once_on_its_node_and_drops_only_what_it_touches()
     .await;
 }
 
+/// A line shows its extension's name, or its number when it has none; a
+/// rename is on the phone's next fetch. Yealink's `account.N.label` is the
+/// line key's text (fusionpbx resources/templates/provision/yealink/t46u/
+/// {$mac}.cfg), `display_name` the caller name.
+#[tokio::test]
+async fn a_rename_reaches_the_line_label_at_the_next_fetch() {
+    on_each_backend(|app| async move {
+        two_phones(&app).await;
+        let body = config(&app, "00156500000a", UA_A).await;
+        assert!(body.contains("account.1.label = 1001\n"), "no name: the number\n{body}");
+        assert!(body.contains("account.1.display_name = Anna\n"), "{body}");
+
+        assert_done(&app.put("/api/extensions/1", json!({"name": "Sam Smith"})).await);
+        let body = config(&app, "00156500000a", UA_A).await;
+        assert!(body.contains("account.1.label = Sam Smith\n"), "{body}");
+        assert!(
+            body.contains("account.1.display_name = Anna\n"),
+            "caller-ID name kept\n{body}"
+        );
+
+        // Without a caller-ID name, others see the name too.
+        assert_done(&app.put("/api/extensions/1", json!({"cid_name": ""})).await);
+        let body = config(&app, "00156500000a", UA_A).await;
+        assert!(body.contains("account.1.display_name = Sam Smith\n"), "{body}");
+    })
+    .await;
+}
+
 /// Another node learns of a change by PostgreSQL's notification or SQLite's
 /// data_version, not by its periodic look, which this test sets to a minute.
 #[tokio::test]
