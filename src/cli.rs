@@ -12,9 +12,11 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
 use crate::admin::devices::{Imported, Step};
 use crate::admin::export::{self, Headers, Model};
-use crate::admin::rows::{IMPORT_BODY_LIMIT, rows_from_bytes};
+use crate::admin::extensions::ImportedExtensions;
+use crate::admin::rows::{IMPORT_BODY_LIMIT, rows_from_bytes, rows_from_sheet};
 use crate::admin::{self, Actor};
 use crate::api::device_provisions::imported_rows;
+use crate::api::extensions::imported_extensions;
 use crate::app;
 use crate::config::{LogFormat, Overrides, ServeFlags, Settings, redact_url};
 use crate::domain::Mac;
@@ -87,11 +89,20 @@ enum Command {
     },
     /// Import device records from a CSV or XLSX file with Chinese or English
     /// headers, as POST /api/device_provisions/import takes it: all or nothing.
+    /// With --extensions, import extensions as POST /api/extensions/import.
     Import {
+        /// The CSV or XLSX file (or JSON rows, for devices). Devices: columns
+        /// name, extn, vendor, mac and type (or 名称, 分机号, 供应商, MAC, 型号).
+        /// Extensions: extn, name and password (or 分机号, 名称, 密码).
+        #[arg(value_name = "FILE")]
         file: PathBuf,
         /// Check every row and print the records that would be created; write nothing.
         #[arg(long)]
         dry_run: bool,
+        /// The file holds extensions (number, name, optional password; a
+        /// blank password is generated), not devices.
+        #[arg(long)]
+        extensions: bool,
     },
     /// Tell phones to fetch their files again now (SIP NOTIFY, paced as the
     /// settings say), and show each one's outcome as it comes.
@@ -224,7 +235,16 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::CheckTemplates => check_templates(&settings).await,
         // `run` answers it before starting a runtime; here for completeness.
         Command::SampleRenders { templates } => crate::packs::samples::render_in_this_process(&templates),
-        Command::Import { file, dry_run } => import(settings, &file, dry_run).await,
+        Command::Import {
+            file,
+            dry_run,
+            extensions: false,
+        } => import(settings, &file, dry_run).await,
+        Command::Import {
+            file,
+            dry_run,
+            extensions: true,
+        } => import_extensions(settings, &file, dry_run).await,
         Command::Export { file, format, language } => export(settings, &file, format, language.as_deref()).await,
         Command::Resync {
             macs,
@@ -507,6 +527,24 @@ async fn import(settings: Settings, file: &Path, dry_run: bool) -> anyhow::Resul
         Imported::Created(created) => println!("{} device records imported from {}", created.len(), file.display()),
         // The API's own report, row by row: what a script or jq reads.
         planned => println!("{}", serde_json::to_string_pretty(&imported_rows(planned))?),
+    }
+    Ok(())
+}
+
+/// Imports extensions through the admin core, as the API's import does.
+async fn import_extensions(settings: Settings, file: &Path, dry_run: bool) -> anyhow::Result<()> {
+    let bytes = read_upload(file)?;
+    let failed = |err: admin::Error| import_failure(file, err);
+    let rows = rows_from_sheet(&bytes).map_err(failed)?;
+    drop(bytes);
+    let admin = state::command_admin(&settings).await?;
+    let imported = admin.import_extensions(&Actor::command_line(), rows, dry_run).await;
+    admin.db.close().await;
+    match imported.map_err(failed)? {
+        ImportedExtensions::Created(created) => {
+            println!("{} extensions imported from {}", created.len(), file.display())
+        }
+        planned => println!("{}", serde_json::to_string_pretty(&imported_extensions(planned))?),
     }
     Ok(())
 }

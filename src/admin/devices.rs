@@ -301,16 +301,7 @@ pub async fn plan(
     if errors.is_empty() {
         return Ok(planned);
     }
-    errors.sort_by_key(|e| e.row);
-    let rows: HashSet<usize> = errors.iter().map(|e| e.row).collect();
-    Err(Error::Rows {
-        message: format!(
-            "{} bad row{}; nothing was written",
-            rows.len(),
-            if rows.len() == 1 { "" } else { "s" }
-        ),
-        rows: errors,
-    })
+    Err(Error::rows(errors))
 }
 
 /// What the database holds for a batch's extension numbers and MACs.

@@ -59,6 +59,20 @@ impl Error {
         }
     }
 
+    /// A bulk input's bad rows, in row order: nothing was written.
+    pub fn rows(mut errors: Vec<RowError>) -> Error {
+        errors.sort_by_key(|e| e.row);
+        let rows: std::collections::HashSet<usize> = errors.iter().map(|e| e.row).collect();
+        Error::Rows {
+            message: format!(
+                "{} bad row{}; nothing was written",
+                rows.len(),
+                if rows.len() == 1 { "" } else { "s" }
+            ),
+            rows: errors,
+        }
+    }
+
     pub fn conflict(field: &str, reason: impl std::fmt::Display) -> Error {
         Error::Conflict {
             field: field.to_string(),

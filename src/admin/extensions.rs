@@ -2,13 +2,16 @@
 //! encrypted; ha1/ha1b are recomputed on every change. The rules of every
 //! create, range, update and delete, whichever door asks.
 
+use std::collections::{HashMap, HashSet};
+
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa::openapi::schema::Schema;
 
 use super::lenient::{self, MAX_SAFE_INTEGER};
 use super::log::{Action, message};
-use super::{Actor, Admin, Error, Result};
+use super::rows::{SheetRow, named_column};
+use super::{Actor, Admin, Error, Result, RowError};
 use crate::domain::timestamp;
 use crate::secrets::{self, SecretBox, password_aad};
 use crate::store::extensions::{Extension, ExtensionFields};
@@ -62,6 +65,99 @@ impl Admin {
         self.insert_extensions(rows, &log).await
     }
 
+    /// An import of extensions from a spreadsheet, all or nothing: every
+    /// row is checked alone, against the other rows and against what is
+    /// stored, then all are written in one transaction with their log row.
+    /// A dry run reports what it would create and writes nothing.
+    pub async fn import_extensions(
+        &self,
+        actor: &Actor,
+        rows: Vec<std::result::Result<ExtensionRow, RowError>>,
+        dry_run: bool,
+    ) -> Result<ImportedExtensions> {
+        if rows.is_empty() {
+            return Err(Error::field("file", "no rows to import"));
+        }
+        let mut errors = Vec::new();
+        let mut planned: Vec<(usize, ExtensionFields)> = Vec::with_capacity(rows.len());
+        let mut first_row: HashMap<(String, String), usize> = HashMap::new();
+        for row in rows {
+            let row = match row {
+                Ok(row) => row,
+                Err(e) => {
+                    errors.push(e);
+                    continue;
+                }
+            };
+            let given = ExtensionInput {
+                extn: row.extn.clone(),
+                name: row.name.clone(),
+                password: row.password.clone().filter(|p| !p.is_empty()),
+                ..Default::default()
+            };
+            let fields = match new_fields(self, given).await {
+                Ok(fields) => fields,
+                Err(e) => {
+                    let column = e.field_name().unwrap_or_default().to_string();
+                    // A password is never echoed back, not even a bad one.
+                    let value = match column.as_str() {
+                        "extn" => row.extn.clone().unwrap_or_default(),
+                        "name" => row.name.clone().unwrap_or_default(),
+                        _ => String::new(),
+                    };
+                    errors.push(RowError {
+                        row: row.row,
+                        column,
+                        value,
+                        reason: e.reason(),
+                    });
+                    continue;
+                }
+            };
+            let key = (fields.extn.clone(), fields.domain.clone());
+            if let Some(first) = first_row.get(&key) {
+                errors.push(RowError {
+                    row: row.row,
+                    column: "extn".into(),
+                    value: fields.extn.clone(),
+                    reason: format!("also on row {first}; each extension once per file"),
+                });
+                continue;
+            }
+            first_row.insert(key, row.row);
+            planned.push((row.row, fields));
+        }
+        let numbers: Vec<String> = planned.iter().map(|(_, f)| f.extn.clone()).collect();
+        let taken: HashSet<String> = self
+            .db
+            .existing_extns(DEFAULT_DOMAIN, &numbers)
+            .await?
+            .into_iter()
+            .collect();
+        for (row, fields) in &planned {
+            if taken.contains(&fields.extn) {
+                errors.push(RowError {
+                    row: *row,
+                    column: "extn".into(),
+                    value: fields.extn.clone(),
+                    reason: format!("already exists in domain {}", fields.domain),
+                });
+            }
+        }
+        if !errors.is_empty() {
+            return Err(Error::rows(errors));
+        }
+        let fields: Vec<ExtensionFields> = planned.into_iter().map(|(_, f)| f).collect();
+        if dry_run {
+            return Ok(ImportedExtensions::Planned(fields));
+        }
+        // The log keeps how many rows and which numbers, never a password.
+        let extns: Vec<&str> = fields.iter().map(|f| f.extn.as_str()).collect();
+        let change = serde_json::json!({"rows": fields.len(), "extns": extns});
+        let log = actor.entry(RESOURCE, Action::Import, Summary::Rows, message(&change, &[]));
+        Ok(ImportedExtensions::Created(self.insert_extensions(fields, &log).await?))
+    }
+
     /// A page of extensions.
     pub async fn list_extensions(&self, params: ListParams) -> Result<Page<Extension>> {
         Ok(self.db.list(&crate::store::extensions::LIST, &params, None).await?)
@@ -89,6 +185,11 @@ impl Admin {
                 ),
             ));
         }
+        // A caller-ID name left at its default, the name, follows a rename.
+        let cid_name = match input.cid_name {
+            None if current.fields.cid_name == current.fields.name => input.name.clone(),
+            given => given,
+        };
         let merged = ExtensionInput {
             extn: input.extn.or(Some(current.fields.extn)),
             name: input.name.or(Some(current.fields.name)),
@@ -96,7 +197,7 @@ impl Admin {
             domain: input.domain.or(Some(current.fields.domain)),
             context: input.context.or(Some(current.fields.context)),
             kind: input.kind.or(Some(current.fields.kind)),
-            cid_name: input.cid_name.or(Some(current.fields.cid_name)),
+            cid_name: cid_name.or(Some(current.fields.cid_name)),
             cid_number: input.cid_number.or(Some(current.fields.cid_number)),
             description: input.description.or(Some(current.fields.description)),
             user_id: input.user_id.or(Some(current.fields.user_id)),
@@ -154,6 +255,66 @@ impl Admin {
             .or_taken(Constraint::ExtensionNumber, || {
                 conflict.unwrap_or_else(|| Error::Refused("an extension already exists".into()))
             })
+    }
+}
+
+/// What an extension import did, or would do in a dry run.
+#[derive(Debug)]
+pub enum ImportedExtensions {
+    Created(Vec<Extension>),
+    Planned(Vec<ExtensionFields>),
+}
+
+/// One row of an extension import: its number, name and, when given, its
+/// password (generated otherwise).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExtensionRow {
+    pub row: usize,
+    pub extn: Option<String>,
+    pub name: Option<String>,
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExtensionColumn {
+    Extn,
+    Name,
+    Password,
+}
+
+/// The header names of an extension import, English and Chinese, as
+/// XSwitch's console labels the fields.
+const EXTENSION_COLUMNS: &[(&str, ExtensionColumn)] = &[
+    ("extn", ExtensionColumn::Extn),
+    ("number", ExtensionColumn::Extn),
+    ("分机号", ExtensionColumn::Extn),
+    ("name", ExtensionColumn::Name),
+    ("名称", ExtensionColumn::Name),
+    ("姓名", ExtensionColumn::Name),
+    ("password", ExtensionColumn::Password),
+    ("密码", ExtensionColumn::Password),
+];
+
+impl SheetRow for ExtensionRow {
+    type Column = ExtensionColumn;
+    const REQUIRED: ExtensionColumn = ExtensionColumn::Extn;
+    const REQUIRED_TEXT: &'static str = "an extension column (extn, number or 分机号)";
+    fn column_of(header: &str) -> Option<ExtensionColumn> {
+        named_column(EXTENSION_COLUMNS, header)
+    }
+    fn at_row(row: usize) -> Self {
+        ExtensionRow {
+            row,
+            ..Default::default()
+        }
+    }
+    fn set(&mut self, column: ExtensionColumn, value: String) {
+        let slot = match column {
+            ExtensionColumn::Extn => &mut self.extn,
+            ExtensionColumn::Name => &mut self.name,
+            ExtensionColumn::Password => &mut self.password,
+        };
+        *slot = Some(value);
     }
 }
 

@@ -25,9 +25,9 @@ pub struct RawRow {
     pub kind: Option<String>,
 }
 
-/// A field of a record, and the column names that mean it, English and Chinese.
+/// A field of a device row, and the column names that mean it, English and Chinese.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Column {
+pub enum Column {
     Name,
     Extn,
     Vendor,
@@ -56,21 +56,41 @@ pub const MODEL_HEADER_EN: &str = "type";
 pub const MODEL_HEADER_ZH: &str = "型号";
 
 fn column_of(header: &str) -> Option<Column> {
-    let header = header.trim().trim_start_matches('\u{feff}').to_lowercase();
-    COLUMN_NAMES.iter().find(|(n, _)| *n == header).map(|(_, c)| *c)
+    named_column(COLUMN_NAMES, header)
 }
 
-impl RawRow {
-    /// A value past `MAX_FIELD_CHARS`: not kept, and shown cut short.
-    fn too_long(&self, column: &str) -> RowError {
-        RowError {
-            row: self.row,
-            column: column.into(),
-            value: String::new(),
-            reason: format!("longer than {MAX_FIELD_CHARS} characters"),
+/// The column a header names in `names`: trimmed, without a byte-order
+/// mark, in any case.
+pub fn named_column<C: Copy>(names: &[(&str, C)], header: &str) -> Option<C> {
+    let header = header.trim().trim_start_matches('\u{feff}').to_lowercase();
+    names.iter().find(|(n, _)| *n == header).map(|(_, c)| *c)
+}
+
+/// A record an import reads from a spreadsheet, one per row, its columns
+/// named by the header row.
+pub trait SheetRow: Default {
+    type Column: Copy + PartialEq;
+    /// The column every sheet must name, and how the error names it.
+    const REQUIRED: Self::Column;
+    const REQUIRED_TEXT: &'static str;
+    fn column_of(header: &str) -> Option<Self::Column>;
+    fn at_row(row: usize) -> Self;
+    fn set(&mut self, column: Self::Column, value: String);
+}
+
+impl SheetRow for RawRow {
+    type Column = Column;
+    const REQUIRED: Column = Column::Mac;
+    const REQUIRED_TEXT: &'static str = "a MAC column (mac or MAC)";
+    fn column_of(header: &str) -> Option<Column> {
+        column_of(header)
+    }
+    fn at_row(row: usize) -> Self {
+        RawRow {
+            row,
+            ..Default::default()
         }
     }
-
     fn set(&mut self, column: Column, value: String) {
         let slot = match column {
             Column::Name => &mut self.name,
@@ -80,6 +100,16 @@ impl RawRow {
             Column::Kind => &mut self.kind,
         };
         *slot = Some(value);
+    }
+}
+
+/// A value past `MAX_FIELD_CHARS`: not kept, and shown cut short.
+fn too_long(row: usize, column: &str) -> RowError {
+    RowError {
+        row,
+        column: column.into(),
+        value: String::new(),
+        reason: format!("longer than {MAX_FIELD_CHARS} characters"),
     }
 }
 
@@ -280,7 +310,7 @@ impl RawRow {
         let text = match value {
             FieldWire::Null => return Ok(()),
             FieldWire::Text(t) | FieldWire::Array(t) if t.chars().count() > MAX_FIELD_CHARS => {
-                return Err(self.too_long(key));
+                return Err(too_long(self.row, key));
             }
             FieldWire::Text(t) => t,
             FieldWire::Array(json) if column == Column::Extn => json,
@@ -364,7 +394,7 @@ fn too_many_rows() -> String {
 }
 
 /// Reads a CSV spreadsheet with a header row naming the columns.
-pub fn rows_from_csv(bytes: &[u8]) -> Result<Vec<Result<RawRow, RowError>>, Error> {
+pub fn rows_from_csv<R: SheetRow>(bytes: &[u8]) -> Result<Vec<Result<R, RowError>>, Error> {
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
         .trim(csv::Trim::All)
@@ -373,12 +403,13 @@ pub fn rows_from_csv(bytes: &[u8]) -> Result<Vec<Result<RawRow, RowError>>, Erro
         .headers()
         .map_err(|e| Error::field("file", format!("cannot read the CSV header row: {e}")))?
         .clone();
-    let columns: Vec<Option<Column>> = headers.iter().map(column_of).collect();
-    if !columns.contains(&Some(Column::Mac)) {
+    let columns: Vec<Option<R::Column>> = headers.iter().map(R::column_of).collect();
+    if !columns.contains(&Some(R::REQUIRED)) {
         return Err(Error::field(
             "file",
             format!(
-                "the header row must name a MAC column (mac or MAC); found: {}",
+                "the header row must name {}; found: {}",
+                R::REQUIRED_TEXT,
                 headers.iter().collect::<Vec<_>>().join(", ")
             ),
         ));
@@ -412,16 +443,13 @@ pub fn rows_from_csv(bytes: &[u8]) -> Result<Vec<Result<RawRow, RowError>>, Erro
         if rows.len() == MAX_IMPORT_ROWS {
             return Err(Error::field("file", too_many_rows()));
         }
-        let mut raw = RawRow {
-            row,
-            ..Default::default()
-        };
+        let mut raw = R::at_row(row);
         let long = record
             .iter()
             .zip(&headers)
             .find(|(value, _)| value.chars().count() > MAX_FIELD_CHARS);
         if let Some((_, header)) = long {
-            rows.push(Err(raw.too_long(header)));
+            rows.push(Err(too_long(row, header)));
             continue;
         }
         for (value, column) in record.iter().zip(&columns) {
@@ -452,8 +480,8 @@ pub fn is_xlsx(bytes: &[u8]) -> bool {
 }
 
 /// Reads the first sheet of an XLSX workbook like a CSV file: a header row
-/// naming the columns, then one device per row; row numbers are the sheet's.
-pub fn rows_from_xlsx(bytes: &[u8]) -> Result<Vec<Result<RawRow, RowError>>, Error> {
+/// naming the columns, then one record per row; row numbers are the sheet's.
+pub fn rows_from_xlsx<R: SheetRow>(bytes: &[u8]) -> Result<Vec<Result<R, RowError>>, Error> {
     use calamine::Reader;
     let unreadable = |e: &dyn std::fmt::Display| Error::field("file", format!("cannot read the XLSX workbook: {e}"));
     xlsx_within_limits(bytes)?;
@@ -614,8 +642,17 @@ impl LineCounter<'_> {
     }
 }
 
-/// Reads an uploaded file or body: an XLSX workbook by its signature; CSV
-/// when declared or when it does not look like JSON.
+/// Reads a spreadsheet: an XLSX workbook by its signature, else CSV.
+pub fn rows_from_sheet<R: SheetRow>(bytes: &[u8]) -> Result<Vec<Result<R, RowError>>, Error> {
+    if is_xlsx(bytes) {
+        rows_from_xlsx(bytes)
+    } else {
+        rows_from_csv(bytes)
+    }
+}
+
+/// Reads an uploaded file or body of device rows: an XLSX workbook by its
+/// signature; CSV when declared or when it does not look like JSON.
 pub fn rows_from_bytes(bytes: &[u8], is_csv: bool) -> Result<Vec<Result<RawRow, RowError>>, Error> {
     if is_xlsx(bytes) {
         return rows_from_xlsx(bytes);
@@ -711,7 +748,7 @@ mod tests {
     #[test]
     fn csv_rows_carry_spreadsheet_line_numbers() {
         let csv = "\u{feff}名称,分机号,供应商,MAC,备注\n前台,1001,yealink,00:15:65:aa:bb:cc,x\n\n后台,\"[{\"\"extn\"\":\"\"1002\"\"}]\",gs,000b82d74615\n";
-        let rows = rows_from_csv(csv.as_bytes()).unwrap();
+        let rows = rows_from_csv::<RawRow>(csv.as_bytes()).unwrap();
         assert_eq!(rows.len(), 2);
         let a = rows[0].clone().unwrap();
         assert_eq!(
@@ -721,7 +758,7 @@ mod tests {
         let b = rows[1].clone().unwrap();
         assert_eq!((b.row, b.extn.as_deref()), (4, Some("[{\"extn\":\"1002\"}]")));
         assert!(
-            rows_from_csv(b"name,extn\nx,1\n")
+            rows_from_csv::<RawRow>(b"name,extn\nx,1\n")
                 .unwrap_err()
                 .to_string()
                 .contains("MAC column")
@@ -748,7 +785,7 @@ mod tests {
                     // As the export writes them: no cell starts a formula.
                     out.write_record([name, extn, vendor, mac].map(|v| cell::neutralise(v).into_owned())).unwrap();
                 }
-                let parsed = rows_from_csv(&out.into_inner().unwrap()).unwrap();
+                let parsed = rows_from_csv::<RawRow>(&out.into_inner().unwrap()).unwrap();
                 prop_assert_eq!(parsed.len(), rows.len());
                 for (i, (got, (name, extn, vendor, mac))) in parsed.into_iter().zip(&rows).enumerate() {
                     let got = got.unwrap();
@@ -781,15 +818,15 @@ mod tests {
             #[test]
             fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..400), text in "\\PC{0,200}") {
                 for input in [bytes.as_slice(), text.as_bytes()] {
-                    if let Err(err) = rows_from_csv(input) {
+                    if let Err(err) = rows_from_csv::<RawRow>(input) {
                         prop_assert!(err.to_string().starts_with("file:"), "{}", err);
                     }
                     let _ = rows_from_json(input);
-                    let _ = rows_from_xlsx(input);
+                    let _ = rows_from_xlsx::<RawRow>(input);
                 }
                 let mut zip = b"PK\x03\x04".to_vec();
                 zip.extend_from_slice(&bytes);
-                prop_assert!(rows_from_xlsx(&zip).is_err());
+                prop_assert!(rows_from_xlsx::<RawRow>(&zip).is_err());
             }
         }
     }

@@ -4,7 +4,9 @@
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use utoipa::IntoParams;
 
 use crate::admin::{Actor, Door};
 use crate::error::ApiError;
@@ -41,6 +43,60 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
             .await
             .map(RawBody)
             .map_err(body_rejection)
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+/// The options of every import route.
+pub struct ImportOptions {
+    /// 1 to validate and report without writing.
+    #[serde(default)]
+    pub dry_run: Option<String>,
+}
+
+impl ImportOptions {
+    pub fn dry_run(&self) -> bool {
+        matches!(self.dry_run.as_deref().map(str::trim), Some("1" | "true" | "yes"))
+    }
+}
+
+/// An uploaded spreadsheet or rows: a multipart part named `file`, or the
+/// body itself; `declared_csv` when the client said `text/csv`.
+pub struct Upload {
+    pub bytes: axum::body::Bytes,
+    pub declared_csv: bool,
+}
+
+impl<S: Send + Sync> FromRequest<S> for Upload {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let content_type = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_lowercase();
+        if !content_type.starts_with("multipart/form-data") {
+            let RawBody(bytes) = RawBody::from_request(req, state).await?;
+            let declared_csv = content_type.starts_with("text/csv") || content_type.starts_with("application/csv");
+            return Ok(Upload { bytes, declared_csv });
+        }
+        let unreadable = |e: axum::extract::multipart::MultipartError| ApiError::field("file", e.body_text());
+        let mut multipart = axum::extract::Multipart::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::field("file", e.body_text()))?;
+        while let Some(field) = multipart.next_field().await.map_err(unreadable)? {
+            if field.name() == Some("file") {
+                let bytes = field.bytes().await.map_err(unreadable)?;
+                return Ok(Upload {
+                    bytes,
+                    declared_csv: false,
+                });
+            }
+        }
+        Err(ApiError::field("file", "required: a multipart part named file"))
     }
 }
 

@@ -253,6 +253,24 @@ const LABELS: &[(&str, &str, &str)] = &[
         "上传带表头的 CSV 或 XLSX MAC 列表：name, extn, vendor, mac（或 名称, 分机号, 供应商, MAC）。确认之前不会写入任何数据。",
     ),
     ("check_file", "Check file", "检查文件"),
+    ("import_extensions", "Import extensions", "导入分机"),
+    (
+        "import_extensions_short",
+        "CSV or XLSX: number, name, optional password.",
+        "CSV 或 XLSX：号码、名称、可选密码。",
+    ),
+    (
+        "import_extensions_hint",
+        "Upload a CSV or XLSX list of extensions with a header row: extn, name, password (or 分机号, 名称, 密码). A blank password is generated. Nothing is written until you confirm.",
+        "上传带表头的 CSV 或 XLSX 分机列表：extn, name, password（或 分机号, 名称, 密码）。密码留空则自动生成。确认之前不会写入任何数据。",
+    ),
+    (
+        "extensions_will_be_created",
+        "extensions will be created.",
+        "个分机将被创建。",
+    ),
+    ("extensions_to_create", "Extensions to create", "将创建的分机"),
+    ("number", "Number", "号码"),
     ("dry_run_report", "Dry-run report", "预检报告"),
     (
         "nothing_written",

@@ -1,8 +1,9 @@
-//! Importing a MAC list: the file is checked by the core's dry run first,
-//! the report shows every bad row, and only a confirmed, clean file is
-//! written, all or nothing.
+//! Importing a MAC list or a list of extensions: the file is checked by
+//! the core's dry run first, the report shows every bad row, and only a
+//! confirmed, clean file is written, all or nothing.
 
 use axum::extract::{DefaultBodyLimit, Multipart, State};
+use axum::handler::Handler;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -13,29 +14,117 @@ use serde_json::{Value, json};
 use super::{Admin, Console, Fields, Routes, Submission};
 use crate::admin::Error;
 use crate::admin::devices::Imported;
-use crate::admin::rows::{IMPORT_BODY_LIMIT, rows_from_bytes};
+use crate::admin::extensions::ImportedExtensions;
+use crate::admin::rows::{IMPORT_BODY_LIMIT, rows_from_bytes, rows_from_sheet};
 
 pub fn routes() -> Routes {
-    Routes::default()
-        .route(
-            "/ui/import",
-            get(form).post(check).layer(DefaultBodyLimit::max(IMPORT_BODY_LIMIT)),
-        )
-        .route(
-            "/ui/import/confirm",
-            post(confirm).layer(DefaultBodyLimit::max(IMPORT_BODY_LIMIT)),
-        )
+    let mut routes = Routes::default();
+    for kind in [Kind::Devices, Kind::Extensions] {
+        let limit = DefaultBodyLimit::max(IMPORT_BODY_LIMIT);
+        routes = routes
+            .route(
+                kind.path(),
+                get(move |console, admin| form(kind, console, admin))
+                    .post((move |console, admin, multipart| check(kind, console, admin, multipart)).layer(limit)),
+            )
+            .route(
+                kind.confirm_path(),
+                post((move |console, submission| confirm(kind, console, submission)).layer(limit)),
+            );
+    }
+    routes
+}
+
+/// What a file holds: phones by MAC, or extensions.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Devices,
+    Extensions,
+}
+
+impl Kind {
+    fn path(self) -> &'static str {
+        match self {
+            Kind::Devices => "/ui/import",
+            Kind::Extensions => "/ui/extensions/import",
+        }
+    }
+
+    fn confirm_path(self) -> &'static str {
+        match self {
+            Kind::Devices => "/ui/import/confirm",
+            Kind::Extensions => "/ui/extensions/import/confirm",
+        }
+    }
+
+    /// The page's strings and its report's columns, as i18n keys.
+    fn page(self) -> Value {
+        match self {
+            Kind::Devices => json!({
+                "nav": "import", "action": self.path(), "confirm": self.confirm_path(),
+                "title": "import", "hint": "import_hint", "will_be_created": "rows_will_be_created",
+                "to_create": "rows_to_create", "columns": ["mac", "name", "vendor", "extn"],
+            }),
+            Kind::Extensions => json!({
+                "nav": "extensions", "action": self.path(), "confirm": self.confirm_path(),
+                "title": "import_extensions", "hint": "import_extensions_hint",
+                "will_be_created": "extensions_will_be_created", "to_create": "extensions_to_create",
+                "columns": ["number", "name", "domain"],
+            }),
+        }
+    }
+
+    fn done(self) -> &'static str {
+        match self {
+            Kind::Devices => "/ui/devices?done=imported",
+            Kind::Extensions => "/ui/extensions?done=imported",
+        }
+    }
+
+    /// The core's import of the file (CSV or XLSX), or its dry run: the
+    /// cells of each record, in the page's columns.
+    async fn import(
+        self,
+        console: &Console,
+        admin: &Admin,
+        bytes: &[u8],
+        dry_run: bool,
+    ) -> crate::admin::Result<Vec<Vec<String>>> {
+        let actor = admin.actor();
+        Ok(match self {
+            Kind::Devices => {
+                let rows = rows_from_bytes(bytes, true)?;
+                let cells = |mac: &str, name: &str, vendor: &str, extn: &str| {
+                    vec![mac.to_string(), name.to_string(), vendor.to_string(), extn.to_string()]
+                };
+                match console.core.import_devices(&actor, rows, dry_run, &|_| {}).await? {
+                    Imported::Planned(planned) => planned
+                        .iter()
+                        .map(|d| cells(&d.mac, &d.name, &d.vendor, &d.extn))
+                        .collect(),
+                    Imported::Created(created) => created
+                        .iter()
+                        .map(|d| cells(&d.mac, &d.name, &d.vendor, &d.extn))
+                        .collect(),
+                }
+            }
+            Kind::Extensions => {
+                let rows = rows_from_sheet(bytes)?;
+                let fields = match console.core.import_extensions(&actor, rows, dry_run).await? {
+                    ImportedExtensions::Planned(planned) => planned,
+                    ImportedExtensions::Created(created) => created.into_iter().map(|e| e.fields).collect(),
+                };
+                fields.into_iter().map(|f| vec![f.extn, f.name, f.domain]).collect()
+            }
+        })
+    }
 }
 
 /// Rows of a clean report listed on the page; the rest are counted.
 const ROWS_SHOWN: usize = 200;
 
-async fn form(State(console): State<Console>, admin: Admin) -> Response {
-    console.page(
-        &admin,
-        "import.html",
-        json!({"nav": "import", "report": null, "error": null}),
-    )
+async fn form(kind: Kind, State(console): State<Console>, admin: Admin) -> Response {
+    page(kind, &console, &admin, Value::Null, None, StatusCode::OK)
 }
 
 /// The uploaded file and the form's token.
@@ -64,22 +153,21 @@ async fn read_upload(mut multipart: Multipart) -> Result<Upload, String> {
     Ok(upload)
 }
 
-async fn check(State(console): State<Console>, admin: Admin, multipart: Multipart) -> Response {
+async fn check(kind: Kind, State(console): State<Console>, admin: Admin, multipart: Multipart) -> Response {
+    let bad = |message: String| bad_file(kind, &console, &admin, message);
     let upload = match read_upload(multipart).await {
         Ok(upload) => upload,
-        Err(message) => return page(&console, &admin, Value::Null, Some(message), StatusCode::BAD_REQUEST),
+        Err(message) => return bad(message),
     };
     let token = Fields(vec![("csrf".into(), upload.csrf.clone())]);
     if let Some(refused) = admin.forged(&token, &console) {
         return refused;
     }
     if upload.bytes.is_empty() {
-        let message = "file: choose a CSV or XLSX file".to_string();
-        return page(&console, &admin, Value::Null, Some(message), StatusCode::BAD_REQUEST);
+        return bad("file: choose a CSV or XLSX file".to_string());
     }
-    match import(&console, &admin, &upload.bytes, true).await {
-        Ok(imported) => {
-            let rows = report_rows(imported);
+    match kind.import(&console, &admin, &upload.bytes, true).await {
+        Ok(rows) => {
             let report = json!({
                 "file": upload.name,
                 "count": rows.len(),
@@ -88,57 +176,34 @@ async fn check(State(console): State<Console>, admin: Admin, multipart: Multipar
                 "errors": null,
                 "data": STANDARD.encode(&upload.bytes),
             });
-            page(&console, &admin, report, None, StatusCode::OK)
+            page(kind, &console, &admin, report, None, StatusCode::OK)
         }
-        Err(err) => refused(&console, &admin, &upload.name, err),
+        Err(err) => refused(kind, &console, &admin, &upload.name, err),
     }
 }
 
-async fn confirm(State(console): State<Console>, Submission { admin, fields }: Submission) -> Response {
+async fn confirm(kind: Kind, State(console): State<Console>, Submission { admin, fields }: Submission) -> Response {
     let Ok(bytes) = STANDARD.decode(fields.get("data")) else {
         let message = "data: the checked file did not come back intact; upload it again".to_string();
-        return page(&console, &admin, Value::Null, Some(message), StatusCode::BAD_REQUEST);
+        return bad_file(kind, &console, &admin, message);
     };
-    match import(&console, &admin, &bytes, false).await {
-        Ok(_) => Redirect::to("/ui/devices?done=imported").into_response(),
+    match kind.import(&console, &admin, &bytes, false).await {
+        Ok(_) => Redirect::to(kind.done()).into_response(),
         // Rows can turn bad between the check and the confirmation (a MAC
         // created meanwhile): the report shows them and nothing was written.
-        Err(err) => refused(&console, &admin, fields.get("file_name"), err),
-    }
-}
-
-/// The core's import of the file (CSV or XLSX), or its dry run.
-async fn import(console: &Console, admin: &Admin, bytes: &[u8], dry_run: bool) -> crate::admin::Result<Imported> {
-    let rows = rows_from_bytes(bytes, true)?;
-    console
-        .core
-        .import_devices(&admin.actor(), rows, dry_run, &|_| {})
-        .await
-}
-
-/// The records of a report, as its table shows them.
-fn report_rows(imported: Imported) -> Vec<Value> {
-    let row = |mac: &str, name: &str, vendor: &str, extn: &str| json!({"mac": mac, "name": name, "vendor": vendor, "extn": extn});
-    match imported {
-        Imported::Planned(planned) => planned
-            .iter()
-            .map(|d| row(&d.mac, &d.name, &d.vendor, &d.extn))
-            .collect(),
-        Imported::Created(created) => created
-            .iter()
-            .map(|d| row(&d.mac, &d.name, &d.vendor, &d.extn))
-            .collect(),
+        Err(err) => refused(kind, &console, &admin, fields.get("file_name"), err),
     }
 }
 
 /// A refused file: its bad rows, or why the whole file was refused.
-fn refused(console: &Console, admin: &Admin, file: &str, err: Error) -> Response {
+fn refused(kind: Kind, console: &Console, admin: &Admin, file: &str, err: Error) -> Response {
     match err {
         Error::Rows { message, rows } => {
             let report = json!({"file": file, "message": message, "errors": rows, "rows": null});
-            page(console, admin, report, None, StatusCode::BAD_REQUEST)
+            page(kind, console, admin, report, None, StatusCode::BAD_REQUEST)
         }
         err @ (Error::Field { .. } | Error::Conflict { .. } | Error::Refused(_)) => page(
+            kind,
             console,
             admin,
             Value::Null,
@@ -149,11 +214,28 @@ fn refused(console: &Console, admin: &Admin, file: &str, err: Error) -> Response
     }
 }
 
-fn page(console: &Console, admin: &Admin, report: Value, error: Option<String>, status: StatusCode) -> Response {
-    console.page_with_status(
+/// The page again, saying why the upload was refused as a whole.
+fn bad_file(kind: Kind, console: &Console, admin: &Admin, message: String) -> Response {
+    page(
+        kind,
+        console,
         admin,
-        status,
-        "import.html",
-        json!({"nav": "import", "report": report, "error": error}),
+        Value::Null,
+        Some(message),
+        StatusCode::BAD_REQUEST,
     )
+}
+
+fn page(
+    kind: Kind,
+    console: &Console,
+    admin: &Admin,
+    report: Value,
+    error: Option<String>,
+    status: StatusCode,
+) -> Response {
+    let mut context = kind.page();
+    context["report"] = report;
+    context["error"] = json!(error);
+    console.page_with_status(admin, status, "import.html", context)
 }

@@ -1664,3 +1664,38 @@ fn a_template_over_its_budget_fails_its_render_never_the_server() {
         started.elapsed()
     );
 }
+
+/// `sipprov import --extensions` reads the same spreadsheets as the API's
+/// import, Chinese headers included, and refuses a second import of the
+/// same numbers row by row, writing nothing.
+#[test]
+fn extensions_import_from_the_command_line() {
+    for_each_database(|dir, db| {
+        let work = tempfile::tempdir().unwrap();
+        let book = work.path().join("staff.xlsx").display().to_string();
+        std::fs::write(
+            &book,
+            text_workbook(&[
+                &["分机号", "名称", "密码"],
+                &["3001", "张伟", ""],
+                &["3002", "Ana Lima", "Ana-pass-9"],
+            ]),
+        )
+        .unwrap();
+        let dry = succeeded(run_plain(dir, db, &["import", "--extensions", "--dry-run", &book]));
+        assert!(dry.contains("dry run: 2 extensions would be created"), "{dry}");
+        assert!(dry.contains("张伟"), "{dry}");
+        let done = succeeded(run_plain(dir, db, &["import", "--extensions", &book]));
+        assert!(done.contains("2 extensions imported"), "{done}");
+        let again = run_plain(dir, db, &["import", "--extensions", &book]);
+        assert!(!again.status.success());
+        let said = String::from_utf8(again.stderr).unwrap();
+        assert!(said.contains("2 bad rows; nothing was written"), "{said}");
+        assert!(said.contains("row 2, extn '3001': already exists"), "{said}");
+        let help = succeeded(run_plain(dir, db, &["import", "--help"]));
+        assert!(
+            help.contains("<FILE>") && help.contains("分机号"),
+            "FILE is explained: {help}"
+        );
+    });
+}

@@ -143,9 +143,9 @@ fn write_csv(dir: &Path, name: &str, body: &str) -> PathBuf {
     path
 }
 
-/// Uploads a file on the import page and asks for the dry-run report.
-async fn check_file(browser: &Client, app: &TestApp, path: &Path) {
-    browser.goto(&app.url("/ui/import")).await.unwrap();
+/// Uploads a file on an import page and asks for the dry-run report.
+async fn check_file(browser: &Client, app: &TestApp, page: &str, path: &Path) {
+    browser.goto(&app.url(page)).await.unwrap();
     let input = browser.find(Locator::Css("#file")).await.unwrap();
     input.send_keys(path.to_str().unwrap()).await.unwrap();
     click(browser, "#check").await;
@@ -202,13 +202,26 @@ async fn an_admin_rolls_out_phones_in_a_real_browser() {
         assert!(text_of(&browser, "#extensions").await.contains("1005"));
         screenshot(&browser, "extensions").await;
 
+        // Extensions with names, from a spreadsheet: checked, then confirmed.
+        click(&browser, "#import-extensions").await;
+        assert_eq!(path_of(&browser).await, "/ui/extensions/import");
+        let staff = write_csv(files.path(), "staff.csv", "extn,name\n1006,Sam Smith\n1007,Ana Lima\n");
+        check_file(&browser, &app, "/ui/extensions/import", &staff).await;
+        let planned = text_of(&browser, "#good-rows").await;
+        assert!(planned.contains("1006") && planned.contains("Sam Smith"), "{planned}");
+        assert!(text_of(&browser, "#report").await.contains("2 extensions will be created"));
+        click(&browser, "#confirm").await;
+        assert!(text_of(&browser, ".flash").await.contains("Imported"));
+        assert_eq!(path_of(&browser).await, "/ui/extensions?done=imported");
+        assert!(text_of(&browser, "#extensions").await.contains("Ana Lima"));
+
         // An import with one bad row: the report shows it, nothing is written.
         let bad = write_csv(
             files.path(),
             "phones.csv",
             "name,extn,vendor,mac\nReception,1001,yealink,00:15:65:00:00:01\nSales,1002,yealink,00:15:65:00:00:0G\nStore,1003,gs,00:0b:82:00:00:03\n",
         );
-        check_file(&browser, &app, &bad).await;
+        check_file(&browser, &app, "/ui/import", &bad).await;
         let report = text_of(&browser, "#bad-rows").await;
         assert!(report.contains("00:15:65:00:00:0G"), "{report}");
         assert!(report.contains("is not a MAC address"), "{report}");
@@ -223,7 +236,7 @@ async fn an_admin_rolls_out_phones_in_a_real_browser() {
             "phones.csv",
             "name,extn,vendor,mac\nReception,1001,yealink,00:15:65:00:00:01\nSales,1002,yealink,00:15:65:00:00:02\nStore,1003,gs,00:0b:82:00:00:03\n",
         );
-        check_file(&browser, &app, &good).await;
+        check_file(&browser, &app, "/ui/import", &good).await;
         assert!(text_of(&browser, "#report").await.contains("3 devices will be created"));
         assert!(text_of(&browser, "#good-rows").await.contains("001565000002"));
         screenshot(&browser, "import-confirm").await;

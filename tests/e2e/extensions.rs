@@ -1,6 +1,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
+use crate::clients::curl;
 use crate::harness::{assert_done, assert_error, on_each_backend};
 
 fn md5_hex(s: &str) -> String {
@@ -356,6 +357,159 @@ async fn an_oversized_body_is_a_413_with_a_json_body() {
             .post("/api/extensions", json!({"extn": "1001", "description": huge}))
             .await;
         assert_error(&r, 413, "request body");
+    })
+    .await;
+}
+
+/// Extensions come from a spreadsheet, all or nothing: number, name and an
+/// optional password (generated when blank). A dry run writes nothing; a
+/// bad file lists every bad row, naming the column and the reason, never
+/// echoing a password; the operation log holds the numbers, not passwords.
+#[tokio::test]
+async fn extensions_import_from_a_spreadsheet_all_or_nothing() {
+    on_each_backend(|app| async move {
+        let import = |body: &'static str, query: &'static str| {
+            let app = &app;
+            async move {
+                let response = app
+                    .client
+                    .post(app.url(&format!("/api/extensions/import{query}")))
+                    .header("X-XTRA-AUTH-ID", &app.token)
+                    .header("content-type", "text/csv")
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                (response.status(), response.json::<serde_json::Value>().await.unwrap())
+            }
+        };
+        let good = "number,name,password\n2001,Sam Smith,\n2002,Ana Lima,Ana-pass-9\n2003,,\n";
+
+        let (status, dry) = import(good, "?dry_run=1").await;
+        assert_eq!(status, 200, "{dry}");
+        assert_eq!(
+            dry["message"],
+            "dry run: 3 extensions would be created; nothing was written"
+        );
+        assert_eq!(
+            dry["data"][0],
+            json!({"extn": "2001", "name": "Sam Smith", "domain": "xswitch.cn"})
+        );
+        assert_eq!(
+            app.get("/api/extensions").await.1["rowCount"],
+            0,
+            "a dry run writes nothing"
+        );
+
+        // One bad row refuses the file: a number twice, one that exists, a
+        // short password (not echoed), a row without a number.
+        assert_done(
+            &app.post("/api/extensions", json!({"extn": "2009", "password": "pass-2009"}))
+                .await,
+        );
+        let bad = "extn,name,password\n2001,A,\n2001,B,\n2009,C,\n2004,D,abc\n,E,\n";
+        let (status, refused) = import(bad, "").await;
+        assert_eq!(status, 400, "{refused}");
+        assert_eq!(refused["message"], "4 bad rows; nothing was written", "{refused}");
+        let rows: Vec<(u64, String, String, String)> = refused["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                let text = |k: &str| e[k].as_str().unwrap().to_string();
+                (
+                    e["row"].as_u64().unwrap(),
+                    text("column"),
+                    text("value"),
+                    text("reason"),
+                )
+            })
+            .collect();
+        assert_eq!(
+            rows[0],
+            (
+                3,
+                "extn".into(),
+                "2001".into(),
+                "also on row 2; each extension once per file".into()
+            )
+        );
+        assert_eq!(
+            rows[1],
+            (
+                4,
+                "extn".into(),
+                "2009".into(),
+                "already exists in domain xswitch.cn".into()
+            )
+        );
+        assert_eq!(rows[2].0, 5);
+        assert_eq!(
+            (rows[2].1.as_str(), rows[2].2.as_str()),
+            ("password", ""),
+            "never echoed"
+        );
+        assert!(rows[2].3.contains("too short"), "{:?}", rows[2]);
+        assert_eq!(
+            (rows[3].0, rows[3].1.as_str(), rows[3].3.as_str()),
+            (6, "extn", "required")
+        );
+        assert_eq!(
+            app.get("/api/extensions").await.1["rowCount"],
+            1,
+            "nothing of the file was written"
+        );
+
+        let (status, headless) = import("name,password\nA,\n", "").await;
+        assert_eq!(status, 400);
+        assert!(
+            headless["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("file: the header row must name an extension column"),
+            "{headless}"
+        );
+
+        // The real import, as a multipart upload from curl.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("staff.csv");
+        std::fs::write(&path, good).unwrap();
+        let out = curl(vec![
+            "-sS".into(),
+            "-H".into(),
+            format!("X-XTRA-AUTH-ID: {}", app.token),
+            "-F".into(),
+            format!("file=@{}", path.display()),
+            app.url("/api/extensions/import"),
+        ])
+        .await;
+        let created: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(created["code"], 200, "{created}");
+        assert_eq!(created["data"].as_array().unwrap().len(), 3);
+        let (_, list) = app.get("/api/extensions?sort=extn").await;
+        let by_number = |extn: &str| {
+            list["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["extn"] == extn)
+                .unwrap()
+                .clone()
+        };
+        assert_eq!(by_number("2001")["name"], "Sam Smith");
+        assert_eq!(by_number("2003")["name"], "2003", "no name: the number");
+        let ana = app.get(&format!("/api/extensions/{}", by_number("2002")["id"])).await.1;
+        assert_eq!(ana["password"], "Ana-pass-9");
+        let sam = app.get(&format!("/api/extensions/{}", by_number("2001")["id"])).await.1;
+        assert_eq!(sam["password"].as_str().unwrap().len(), 16, "generated: {sam}");
+
+        let (_, logs) = app.get("/api/logs").await;
+        let text = logs.to_string();
+        assert!(
+            text.contains(r#"\"extns\":[\"2001\",\"2002\",\"2003\"]"#) && text.contains("IMPORT"),
+            "{text}"
+        );
+        assert!(!text.contains("Ana-pass-9"), "no password in the log: {text}");
     })
     .await;
 }

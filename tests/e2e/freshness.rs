@@ -140,6 +140,12 @@ async fn a_rename_reaches_the_line_label_at_the_next_fetch() {
         assert_done(&app.put("/api/extensions/1", json!({"cid_name": ""})).await);
         let body = config(&app, "00156500000a", UA_A).await;
         assert!(body.contains("account.1.display_name = Sam Smith\n"), "{body}");
+
+        // A caller-ID name that is the name follows the next rename.
+        assert_done(&app.put("/api/extensions/1", json!({"name": "Sam Jones"})).await);
+        let body = config(&app, "00156500000a", UA_A).await;
+        assert!(body.contains("account.1.label = Sam Jones\n"), "{body}");
+        assert!(body.contains("account.1.display_name = Sam Jones\n"), "{body}");
     })
     .await;
 }

@@ -3,7 +3,7 @@
 pub mod resync;
 
 use axum::Json;
-use axum::extract::{DefaultBodyLimit, FromRef, FromRequest, Multipart, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRef, State};
 use axum::http::HeaderMap;
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE, HOST};
 use axum::response::{IntoResponse, Response};
@@ -13,7 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::{ApiActor, ApiPath, ApiQuery, RawBody, lenient};
+use super::extract::{ApiActor, ApiPath, ApiQuery, ImportOptions, RawBody, Upload, lenient};
 use super::paging::{ListParams, PageBody, list_query};
 use super::{Done, done};
 use crate::admin::devices::{DeviceChange, Imported, Preview};
@@ -144,14 +144,6 @@ pub enum ImportedRows {
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct ImportOptions {
-    /// 1 to validate and report without writing.
-    #[serde(default)]
-    pub dry_run: Option<String>,
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
 pub struct DownloadOptions {
     /// `zh-CN` for Chinese headers.
     #[serde(default)]
@@ -212,44 +204,10 @@ pub async fn import_rows(
     State(admin): State<Admin>,
     ApiActor(actor): ApiActor,
     ApiQuery(options): ApiQuery<ImportOptions>,
-    req: Request,
+    upload: Upload,
 ) -> Result<Response, ApiError> {
-    let dry_run = matches!(options.dry_run.as_deref().map(str::trim), Some("1" | "true" | "yes"));
-    let content_type = req
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_lowercase();
-    let rows = if content_type.starts_with("multipart/form-data") {
-        let mut multipart = Multipart::from_request(req, &())
-            .await
-            .map_err(|e| ApiError::field("file", e.body_text()))?;
-        let mut file = None;
-        while let Some(field) = multipart
-            .next_field()
-            .await
-            .map_err(|e| ApiError::field("file", e.body_text()))?
-        {
-            if field.name() == Some("file") {
-                file = Some(
-                    field
-                        .bytes()
-                        .await
-                        .map_err(|e| ApiError::field("file", e.body_text()))?,
-                );
-            }
-        }
-        let bytes = file.ok_or_else(|| ApiError::field("file", "required: a multipart part named file"))?;
-        rows_from_bytes(&bytes, false)?
-    } else {
-        let RawBody(bytes) = RawBody::from_request(req, &()).await?;
-        rows_from_bytes(
-            &bytes,
-            content_type.starts_with("text/csv") || content_type.starts_with("application/csv"),
-        )?
-    };
-    import_answer(admin.import_devices(&actor, rows, dry_run, &|_| {}).await?)
+    let rows = rows_from_bytes(&upload.bytes, upload.declared_csv)?;
+    import_answer(admin.import_devices(&actor, rows, options.dry_run(), &|_| {}).await?)
 }
 
 /// The API's answer to an import: XSwitch's envelope around what it did.
