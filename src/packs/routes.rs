@@ -25,6 +25,9 @@ pub enum FileKind {
     /// A file the phone writes back and reads again (settings changed on
     /// the phone, its contacts): it may hold SIP passwords.
     WrittenBack,
+    /// The company directory: names and numbers, no secrets, yet served
+    /// only with the phone credentials a configuration needs.
+    Directory,
 }
 
 impl FileKind {
@@ -34,6 +37,17 @@ impl FileKind {
         matches!(self, FileKind::Config | FileKind::WrittenBack)
     }
 
+    /// Whether a fetch needs the phone credentials even without a MAC in
+    /// its name.
+    pub fn needs_credentials(self) -> bool {
+        self.carries_secrets() || self == FileKind::Directory
+    }
+
+    /// Whether its template reads the company directory.
+    pub fn reads_directory(self) -> bool {
+        matches!(self, FileKind::Directory | FileKind::WrittenBack)
+    }
+
     /// Its name in metrics.
     pub fn label(self) -> &'static str {
         match self {
@@ -41,6 +55,7 @@ impl FileKind {
             FileKind::Index => "index",
             FileKind::Config => "config",
             FileKind::WrittenBack => "written_back",
+            FileKind::Directory => "directory",
         }
     }
 }

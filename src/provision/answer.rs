@@ -313,6 +313,7 @@ impl Provisioner {
                 device,
                 lines: Vec::new(),
                 settings: view,
+                directory: None,
             };
             return (
                 self.render_file(packs, vendor, name, matched, ctx, wanted.priority)
@@ -447,6 +448,7 @@ impl Provisioner {
                 device,
                 lines,
                 settings,
+                directory: None,
             },
         )))
     }
@@ -546,7 +548,7 @@ impl Provisioner {
         // With phone authentication on, every file that names a MAC asks for
         // credentials before the MAC is looked up, so no answer (status, body,
         // or a count toward the throttle) tells a known MAC from an unknown one.
-        if mac.is_none() && !kind.carries_secrets() {
+        if mac.is_none() && !kind.needs_credentials() {
             return Ok(Verdict::Open);
         }
         let mode = settings.mode;
@@ -617,12 +619,15 @@ impl Provisioner {
         vendor: Vendor,
         name: &str,
         matched: &FileMatch,
-        ctx: RenderContext,
+        mut ctx: RenderContext,
         priority: Priority,
     ) -> Answer {
         let Some(entry) = matched.entry(vendor, name) else {
             return Answer::NotFound;
         };
+        if entry.kind.reads_directory() {
+            ctx.directory = Some(self.fleet.read().expect("fleet lock").directory.clone());
+        }
         let template = entry.template.clone();
         let held = (packs.print(), vendor, template.clone());
         if self

@@ -11,6 +11,7 @@ use crate::domain::Mac;
 use crate::secrets::{SecretBox, secret_aad};
 use crate::store::Db;
 use crate::store::devices::PhoneLine;
+use crate::store::extensions::DirectoryEntry;
 
 /// A phone with a live record.
 #[derive(Debug, Clone)]
@@ -38,6 +39,8 @@ pub struct Fleet {
     /// and its own together.
     own_settings: HashMap<Mac, Arc<Resolved>>,
     pub phones: HashMap<Mac, KnownPhone>,
+    /// The company directory, by name.
+    pub directory: Arc<Vec<DirectoryEntry>>,
 }
 
 type Rows = Vec<(String, String, String)>;
@@ -50,6 +53,7 @@ impl Fleet {
             site: Arc::new(resolve(secrets, Vec::new())),
             own_settings: HashMap::new(),
             phones: HashMap::new(),
+            directory: Arc::new(db.directory().await?),
         };
         let phones = db.all_phones_lines().await?;
         fleet.admit(secrets, phones, Vec::new());

@@ -151,14 +151,15 @@ impl Provisioner {
             self.miss_limiter.forgive(known);
             feed.seen = latest;
         } else {
-            // A site setting (no MAC) changes every phone's files but no
-            // phone: only the settings are read again.
+            // A site setting or the directory (no MAC) changes every
+            // phone's files but no phone: only they are read again.
             if changes.iter().any(|c| c.mac.is_none()) {
                 let settings = self.db.all_provision_settings().await?;
-                self.fleet
-                    .write()
-                    .expect("fleet lock")
-                    .reset_settings(&self.secrets, settings);
+                let directory = Arc::new(self.db.directory().await?);
+                let mut fleet = self.fleet.write().expect("fleet lock");
+                fleet.reset_settings(&self.secrets, settings);
+                fleet.directory = directory;
+                drop(fleet);
                 self.cache.forget_all();
             }
             let mut macs: Vec<Mac> = changes.iter().filter_map(|c| c.mac.as_deref()?.parse().ok()).collect();

@@ -22,6 +22,7 @@ use tera::{Context, Tera};
 
 use crate::domain::SiteTimeZone;
 use crate::packs::manifest::Problem;
+use crate::store::extensions::DirectoryEntry;
 
 /// The phone as its templates see it.
 #[derive(Debug, Clone, Serialize)]
@@ -101,6 +102,10 @@ pub struct RenderContext {
     pub device: DeviceView,
     pub lines: Vec<LineView>,
     pub settings: SettingsView,
+    /// The company directory, for the files that show it; shared, not
+    /// copied per fetch.
+    #[serde(skip)]
+    pub directory: Option<Arc<Vec<DirectoryEntry>>>,
 }
 
 /// A rendered file and how to label it.
@@ -352,6 +357,16 @@ impl RenderContext {
                 provisioning_password: "fetch-pass".into(),
                 resync_interval_minutes: 1440,
             },
+            directory: Some(Arc::new(vec![
+                DirectoryEntry {
+                    name: "Front desk".into(),
+                    number: "1001".into(),
+                },
+                DirectoryEntry {
+                    name: "O'Brien & Sons <sales>".into(),
+                    number: "1002".into(),
+                },
+            ])),
         };
         ctx.settings.admin_password = "adm1n-pass".into();
         let mut second = ctx.lines[0].clone();
@@ -449,6 +464,8 @@ impl Templates {
         let fail = |e: tera::Error| RenderError::Template(compiled.label.clone(), format!("{e}"));
         let mut context = Context::from_serialize(ctx).map_err(fail)?;
         context.insert("pack", &pack);
+        let directory: &[DirectoryEntry] = ctx.directory.as_deref().map_or(&[], Vec::as_slice);
+        context.insert("directory", directory);
         let metered = Metered::start(budget);
         let mut output = MeteredOutput(Vec::new());
         let rendered = compiled.tera.render_to(TEMPLATE, &context, &mut output);

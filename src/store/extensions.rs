@@ -88,7 +88,24 @@ macro_rules! bind_fields {
 }
 pub(super) use bind_fields;
 
+/// One name and number of the company directory phones show.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow, Serialize)]
+pub struct DirectoryEntry {
+    pub name: String,
+    pub number: String,
+}
+
+/// The directory: every live, enabled extension, by name. Migration 0011's
+/// triggers record a change for every column it reads.
+pub const DIRECTORY_SQL: &str =
+    "SELECT name, extn AS number FROM extensions WHERE deleted_at IS NULL AND disabled = 0 ORDER BY name, extn";
+
 impl Db {
+    /// The company directory, by name.
+    pub async fn directory(&self) -> Result<Vec<DirectoryEntry>> {
+        on_db!(self, pool => sqlx::query_as(DIRECTORY_SQL).fetch_all(pool).await)
+    }
+
     pub async fn extension(&self, id: i64) -> Result<Option<Extension>> {
         let sql = format!("SELECT {COLUMNS} FROM extensions WHERE id = $1 AND deleted_at IS NULL");
         on_db!(self, pool => sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await)

@@ -95,6 +95,54 @@ fn label(n: usize) -> String {
     if n < 3 { extension_name(n) } else { format!("200{n}") }
 }
 
+/// The scenario's company directory, by name: each extension's name and
+/// number (the third's name is its number).
+fn scenario_directory() -> Vec<(String, String)> {
+    let mut entries: Vec<(String, String)> = (1..=3).map(|n| (label(n), format!("200{n}"))).collect();
+    entries.sort();
+    entries
+}
+
+/// The (name, number) of each `entry` element of a directory file whose
+/// root is `root`; `name` and `number` are the child elements holding them.
+fn directory_entries(body: &str, root: &str, entry: &str, name: &str, number: &str) -> Vec<(String, String)> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_str(body);
+    let (mut path, mut entries) = (Vec::<String>::new(), Vec::new());
+    loop {
+        match reader
+            .read_event()
+            .unwrap_or_else(|e| panic!("not well-formed XML: {e}\n{body}"))
+        {
+            Event::Start(e) => {
+                let tag = e.name().as_ref().to_string();
+                if path.is_empty() {
+                    assert_eq!(tag, root, "{body}");
+                }
+                if tag == entry {
+                    entries.push((String::new(), String::new()));
+                }
+                path.push(tag);
+            }
+            Event::End(_) => {
+                path.pop();
+            }
+            Event::Text(t) => {
+                let text: &str = &t;
+                let text = text.to_string();
+                match (path.last(), entries.last_mut()) {
+                    (Some(tag), Some(last)) if tag == name => last.0 = text,
+                    (Some(tag), Some(last)) if tag == number => last.1 = text,
+                    _ => {}
+                }
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    entries
+}
+
 /// Fetches a file as the phone does, with its User-Agent and the fetch credential.
 async fn fetch(app: &TestApp, file: &str, user_agent: &str) -> String {
     let response = app
@@ -162,11 +210,22 @@ const WAZO_YL_COMMON: &str = "wazo-provd-plugins plugins/wazo_yealink/common/com
 const TANCREDI_YL: &str = "tancredi data/templates/yealink.tmpl and yealink.macros (timezoneName, language)";
 const YL_NOTIFY: &str = "Yealink T2/T4/T5 Administrator Guide, SIP NOTIFY: sip.notify_reboot_enable = 0 honours check-sync;reboot=false (1, the default, always reboots)";
 const FPBX_YL: &str = "fusionpbx resources/templates/provision/yealink/t54w/y000000000096.cfg";
+const YL_DIRECTORY: &str = "fusionpbx resources/templates/provision/yealink/t4x/y000000000028.cfg (remote_phonebook.data.N.url/.name; features.remote_phonebook.enable, flash_time in seconds)";
+const YL_DIRECTORY_AUTH: &str = "wazo-provd-plugins plugins/wazo_yealink/v87/templates/base.tpl (remote_phonebook.data.N.username/password, \"V84 ADD\")";
+const YL_DIRECTORY_FILE: &str = "fusionpbx resources/templates/provision/yealink/t4x/directory.xml and wazo-phoned plugins/yealink/templates/yealink_results.jinja (YealinkIPPhoneDirectory/DirectoryEntry/Name, Telephone)";
 
-/// What a Yealink phone of firmware `version` (73, 80, 86) should get.
-fn yealink_expected(version: u32, provisioning_url: &str) -> Vec<Row> {
+/// What a Yealink phone of firmware `version` (73, 80, 86) at `mac` should get.
+fn yealink_expected(version: u32, provisioning_url: &str, mac: &str) -> Vec<Row> {
     let s = if version >= 81 { "static." } else { "" };
     let mut rows = vec![
+        row(
+            "remote_phonebook.data.1.url",
+            format!("{provisioning_url}{mac}-phonebook.xml"),
+            YL_DIRECTORY,
+        ),
+        row("remote_phonebook.data.1.name", "Directory", YL_DIRECTORY),
+        row("features.remote_phonebook.enable", 1, YL_DIRECTORY),
+        row("features.remote_phonebook.flash_time", 3600, YL_DIRECTORY),
         row(format!("{s}auto_provision.server.url"), provisioning_url, FPBX_YL),
         row(format!("{s}auto_provision.server.username"), FETCH_USER, FPBX_YL),
         row(format!("{s}auto_provision.server.password"), FETCH_PASSWORD, FPBX_YL),
@@ -191,6 +250,14 @@ fn yealink_expected(version: u32, provisioning_url: &str) -> Vec<Row> {
     ];
     if version >= 81 {
         rows.push(row("static.auto_provision.power_on", 1, FPBX_YL));
+    }
+    if version >= 84 {
+        rows.push(row("remote_phonebook.data.1.username", FETCH_USER, YL_DIRECTORY_AUTH));
+        rows.push(row(
+            "remote_phonebook.data.1.password",
+            FETCH_PASSWORD,
+            YL_DIRECTORY_AUTH,
+        ));
     }
     for n in 1..=3 {
         let a = |k: &str| format!("account.{n}.{k}");
@@ -230,8 +297,24 @@ async fn yealink_v86_v80_and_v73() {
             let body = fetch(&app, &format!("{mac}.cfg"), user_agent).await;
             // YL-AG8x "Boot File Attributes": every file starts with the version line.
             assert!(body.starts_with("#!version:1.0.0.1\n"), "{body}");
-            check_exact(&format!("V{version}"), &ini(&body), &yealink_expected(version, &url));
+            check_exact(
+                &format!("V{version}"),
+                &ini(&body),
+                &yealink_expected(version, &url, mac),
+            );
         }
+        // The company directory the configuration names.
+        let book = fetch(
+            &app,
+            "001565aabb01-phonebook.xml",
+            "Yealink SIP-T46S 66.86.0.15 00:15:65:aa:bb:01",
+        )
+        .await;
+        assert_eq!(
+            directory_entries(&book, "YealinkIPPhoneDirectory", "DirectoryEntry", "Name", "Telephone"),
+            scenario_directory(),
+            "{YL_DIRECTORY_FILE}"
+        );
         // Flyingvoice FIP phones read the same keys as current Yealink
         // firmware (fusionpbx resources/templates/provision/flyingvoice/
         // fip16plus/{$mac}.cfg); their time zone name, daylight saving and
@@ -243,7 +326,7 @@ async fn yealink_v86_v80_and_v73() {
             "Flyingvoice FIP16Plus V0.6.24 00:21:F2:AA:BB:05",
         )
         .await;
-        check_exact("FIP", &ini(&fip), &yealink_expected(86, &url));
+        check_exact("FIP", &ini(&fip), &yealink_expected(86, &url, "0021f2aabb05"));
 
         // The common boot file names the phone's own file, from the MAC in
         // its User-Agent (fusionpbx app/provision/index.php does the same;

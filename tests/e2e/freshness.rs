@@ -150,6 +150,73 @@ async fn a_rename_reaches_the_line_label_at_the_next_fetch() {
     .await;
 }
 
+/// Phone A's company directory, as a Yealink fetches it.
+async fn phonebook(app: &TestApp) -> String {
+    let got = fetch(app, "/prov/00156500000a-phonebook.xml", UA_A).await;
+    assert_eq!(got.status, 200, "{}", got.body);
+    got.body
+}
+
+/// The company directory is every live, enabled extension's name and
+/// number: a new extension, a rename, a disabled one and a change from
+/// another process (migration 0011's triggers) each reach the next fetch.
+#[tokio::test]
+async fn the_directory_follows_every_extension_change() {
+    on_each_backend(|mut app| async move {
+        two_phones(&app).await;
+        let body = phonebook(&app).await;
+        assert!(
+            body.contains("<Name>1001</Name>") && body.contains("<Telephone>1002</Telephone>"),
+            "{body}"
+        );
+
+        let (_, made) = app
+            .post(
+                "/api/extensions",
+                json!({"extn": "1005", "name": "Zoe <Sales> & Co", "password": "pass-1005-x"}),
+            )
+            .await;
+        let body = phonebook(&app).await;
+        assert!(
+            body.contains("<Name>Zoe &lt;Sales&gt; &amp; Co</Name>"),
+            "a new one, escaped: {body}"
+        );
+        assert_done(
+            &app.put(
+                &format!("/api/extensions/{}", made["data"].as_str().unwrap()),
+                json!({"disabled": 1}),
+            )
+            .await,
+        );
+        assert!(
+            !phonebook(&app).await.contains("1005"),
+            "a disabled extension is not in it"
+        );
+        assert_done(&app.put("/api/extensions/2", json!({"name": "Bert Brown"})).await);
+        assert!(phonebook(&app).await.contains("<Name>Bert Brown</Name>"));
+
+        let mut settings = app.settings.clone();
+        settings.change_check_interval = if app.is_postgres() {
+            Duration::from_millis(500)
+        } else {
+            Duration::from_secs(60)
+        };
+        app.settings = settings;
+        let app = app.restart().await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        sql_from_outside(&app, "UPDATE extensions SET name = 'Anna Extern' WHERE extn = '1001'");
+        let start = Instant::now();
+        while !phonebook(&app).await.contains("<Name>Anna Extern</Name>") {
+            assert!(
+                start.elapsed() < Duration::from_secs(2),
+                "another process's rename was not served"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+}
+
 /// Another node learns of a change by PostgreSQL's notification or SQLite's
 /// data_version, not by its periodic look, which this test sets to a minute.
 #[tokio::test]
