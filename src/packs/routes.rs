@@ -43,11 +43,6 @@ impl FileKind {
         self.carries_secrets() || self == FileKind::Directory
     }
 
-    /// Whether its template reads the company directory.
-    pub fn reads_directory(self) -> bool {
-        matches!(self, FileKind::Directory | FileKind::WrittenBack)
-    }
-
     /// Its name in metrics.
     pub fn label(self) -> &'static str {
         match self {

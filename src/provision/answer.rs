@@ -625,9 +625,7 @@ impl Provisioner {
         let Some(entry) = matched.entry(vendor, name) else {
             return Answer::NotFound;
         };
-        if entry.kind.reads_directory() {
-            ctx.directory = Some(self.fleet.read().expect("fleet lock").directory.clone());
-        }
+        ctx.directory = Some(self.fleet.read().expect("fleet lock").directory.clone());
         let template = entry.template.clone();
         let held = (packs.print(), vendor, template.clone());
         if self

@@ -102,7 +102,7 @@ pub struct RenderContext {
     pub device: DeviceView,
     pub lines: Vec<LineView>,
     pub settings: SettingsView,
-    /// The company directory, for the files that show it; shared, not
+    /// The company directory, for the templates that show it; shared, not
     /// copied per fetch.
     #[serde(skip)]
     pub directory: Option<Arc<Vec<DirectoryEntry>>>,
@@ -387,9 +387,20 @@ struct Compiled {
     label: String,
     format: Format,
     tera: Tera,
+    /// Whether the template names `directory`: only then is the company
+    /// directory, perhaps thousands of entries, put in its context.
+    reads_directory: bool,
 }
 
 const TEMPLATE: &str = "file.out";
+
+/// Whether a tag or an expression of the template (not a comment) names
+/// `directory`.
+fn names_directory(source: &str) -> bool {
+    static NAMED: std::sync::LazyLock<regex::Regex> =
+        std::sync::LazyLock::new(|| regex::Regex::new(r"\{[{%][^}]*\bdirectory\b").expect("a valid pattern"));
+    NAMED.is_match(source)
+}
 
 impl Templates {
     /// Parses each template (name → (label, source)); one that does not
@@ -414,6 +425,7 @@ impl Templates {
                             label: label.clone(),
                             format,
                             tera,
+                            reads_directory: names_directory(source),
                         },
                     );
                 }
@@ -464,7 +476,10 @@ impl Templates {
         let fail = |e: tera::Error| RenderError::Template(compiled.label.clone(), format!("{e}"));
         let mut context = Context::from_serialize(ctx).map_err(fail)?;
         context.insert("pack", &pack);
-        let directory: &[DirectoryEntry] = ctx.directory.as_deref().map_or(&[], Vec::as_slice);
+        let directory: &[DirectoryEntry] = match &ctx.directory {
+            Some(entries) if compiled.reads_directory => entries,
+            _ => &[],
+        };
         context.insert("directory", directory);
         let metered = Metered::start(budget);
         let mut output = MeteredOutput(Vec::new());
@@ -500,6 +515,17 @@ pub fn well_formed(xml: &str) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn only_templates_that_name_the_directory_get_it() {
+        assert!(names_directory(
+            "{% for entry in directory %}{{ entry.name }}{% endfor %}"
+        ));
+        assert!(names_directory("{{ directory | length }}"));
+        assert!(!names_directory("{# the company directory #}key = 1"));
+        assert!(!names_directory("CONTACTS_DIRECTORY=\"\" {{ directory_url }}"));
+    }
+
     use super::*;
 
     #[test]

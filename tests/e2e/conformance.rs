@@ -490,6 +490,9 @@ async fn htek_three_lines_each_with_its_profile() {
 
 const GS_FPBX_OLD: &str = "fusionpbx @d70fa030 resources/templates/provision/grandstream/gxp2160/{$mac}.xml (GXP21xx fw 1.0.10.35 P-value template)";
 const GS_FPBX_16: &str = "fusionpbx resources/templates/provision/grandstream/gxp16xx/{$mac}.xml";
+const GS_BOOK: &str = "fusionpbx resources/templates/provision/grandstream/gxp21xx/{$mac}.xml (P330 download mode 0/1 HTTP/2 TFTP/3 HTTPS, P331 host/path, P332 minutes, P6713/P6714 credential)";
+const GS_BOOK_GRP: &str = "fusionpbx resources/templates/provision/grandstream/grp26xx/{$mac}.xml (phonebook.download.mode/server/interval/username/password)";
+const GS_BOOK_FILE: &str = "Grandstream GXP Series XML Phonebook Guide and fusionpbx grandstream/grp26xx/phonebook.xml (AddressBook/Contact/FirstName, Phone/phonenumber, accountindex 0 = account 1)";
 const GS_FPBX_GRP: &str = "fusionpbx resources/templates/provision/grandstream/grp2616/{$mac}.xml";
 const GS_WAZO_V2: &str = "wazo-provd-plugins plugins/wazo_grandstream/common/templates/base_v2.tpl";
 const GS_PROV: &str = "Grandstream SIP Device Provisioning Guide: P237 is the path without scheme, P212 the protocol";
@@ -522,6 +525,12 @@ async fn grandstream_gxp_p_values_and_grp_items() {
             row("P143", 0, GS_FPBX_OLD),
             row("P1362", "de", GS_FPBX_16),
             row("P2", ADMIN_PASSWORD, GS_FPBX_16),
+            // 0 off, 1 HTTP, 2 TFTP, 3 HTTPS.
+            row("P330", 1, GS_BOOK),
+            row("P331", &path, GS_BOOK),
+            row("P332", 60, GS_BOOK),
+            row("P6713", FETCH_USER, GS_BOOK),
+            row("P6714", FETCH_PASSWORD, GS_BOOK),
         ];
         let numbers = [
             (271, 270, 47, 35, 36, 34, 3, 130),
@@ -542,6 +551,34 @@ async fn grandstream_gxp_p_values_and_grp_items() {
             ]);
         }
         check_exact("GXP2170", &xml(&body), &rows);
+        // The phone asks for phonebook.xml in the folder P331 names.
+        let book = fetch(
+            &app,
+            "phonebook.xml",
+            "Grandstream Model HW GXP2170 SW 1.0.11.79 DevId 000b82aabb01",
+        )
+        .await;
+        assert_eq!(
+            directory_entries(&book, "AddressBook", "Contact", "FirstName", "phonenumber"),
+            scenario_directory(),
+            "{GS_BOOK_FILE}"
+        );
+        assert!(
+            book.contains("<accountindex>0</accountindex>"),
+            "{GS_BOOK_FILE}: {book}"
+        );
+        // Names and numbers only, yet not without the credential a configuration needs.
+        let anonymous = app
+            .client
+            .get(app.url("/prov/phonebook.xml"))
+            .header(
+                "user-agent",
+                "Grandstream Model HW GXP2170 SW 1.0.11.79 DevId 000b82aabb01",
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(anonymous.status(), 401);
 
         scenario(&app, "grandstream", "GRP2614", "000b82aabb02").await;
         let body = fetch(
@@ -558,6 +595,11 @@ async fn grandstream_gxp_p_values_and_grp_items() {
             row("provisioning.config.password", FETCH_PASSWORD, GS_FPBX_GRP),
             row("provisioning.auto.mode", "YesUpgradeMin", GS_FPBX_GRP),
             row("provisioning.auto.minute", 60, GS_FPBX_GRP),
+            row("phonebook.download.mode", "EnabledUseHTTP", GS_BOOK_GRP),
+            row("phonebook.download.server", &path, GS_BOOK_GRP),
+            row("phonebook.download.interval", 60, GS_BOOK_GRP),
+            row("phonebook.download.username", FETCH_USER, GS_BOOK_GRP),
+            row("phonebook.download.password", FETCH_PASSWORD, GS_BOOK_GRP),
             row("dateTime.ntp.server.1", "ntp.example.com", GS_WAZO_V2),
             row("dateTime.override.dhcp.allowOption42", "No", GS_FPBX_GRP),
             row("dateTime.timezone", GS_BERLIN, GS_FPBX_GRP),
@@ -756,6 +798,7 @@ fn xml_attributes(body: &str) -> BTreeMap<String, String> {
     pairs
 }
 
+const POLY_DIRECTORY: &str = "fusionpbx resources/templates/provision/polycom/5.x/{$mac}-directory.xml and the Polycom UC Software Administrator Guide, Local Contact Directory (directory/item_list/item with fn, ln, ct; 000000000000-directory.xml when the phone has none)";
 const POLY_WAZO: &str = "wazo-provd-plugins plugins/wazo_polycom/common/templates/base.tpl and common.py";
 const POLY_FPBX: &str = "fusionpbx resources/templates/provision/polycom/6.x/{$mac}.cfg";
 const POLY_CHECK_SYNC: &str = "Polycom UC Software Administrator Guide, voIpProt.SIP.specialEvent.checkSync.alwaysReboot: 0 reboots on check-sync only when the files changed";
@@ -830,6 +873,18 @@ async fn polycom_daylight_saving_language_ntp_and_polling() {
             ]);
         }
         check_exact("Polycom", &xml_attributes(&body), &rows);
+
+        // The company directory, in the phone's own file until it writes
+        // one back, and in the common one it falls back to.
+        let ua = "FileTransport PolycomVVX-VVX_411-UA/6.4.0.2 (SN:0004f2aabb01)";
+        for file in ["0004f2aabb01-directory.xml", "000000000000-directory.xml"] {
+            let book = fetch(&app, file, ua).await;
+            assert_eq!(
+                directory_entries(&book, "directory", "item", "fn", "ct"),
+                scenario_directory(),
+                "{file}: {POLY_DIRECTORY}"
+            );
+        }
     })
     .await;
 }

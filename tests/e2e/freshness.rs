@@ -162,7 +162,7 @@ async fn phonebook(app: &TestApp) -> String {
 /// another process (migration 0011's triggers) each reach the next fetch.
 #[tokio::test]
 async fn the_directory_follows_every_extension_change() {
-    on_each_backend(|mut app| async move {
+    on_each_backend(|app| async move {
         two_phones(&app).await;
         let body = phonebook(&app).await;
         assert!(
@@ -195,15 +195,7 @@ async fn the_directory_follows_every_extension_change() {
         assert_done(&app.put("/api/extensions/2", json!({"name": "Bert Brown"})).await);
         assert!(phonebook(&app).await.contains("<Name>Bert Brown</Name>"));
 
-        let mut settings = app.settings.clone();
-        settings.change_check_interval = if app.is_postgres() {
-            Duration::from_millis(500)
-        } else {
-            Duration::from_secs(60)
-        };
-        app.settings = settings;
-        let app = app.restart().await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        let app = watching_other_processes(app).await;
         sql_from_outside(&app, "UPDATE extensions SET name = 'Anna Extern' WHERE extn = '1001'");
         let start = Instant::now();
         while !phonebook(&app).await.contains("<Name>Anna Extern</Name>") {
@@ -236,23 +228,30 @@ async fn another_node_serves_a_change_within_a_second() {
     .await;
 }
 
+/// `app` restarted to see another process's changes as a node does: on
+/// SQLite by data_version alone (the periodic look is a minute away), on
+/// PostgreSQL, where such a change announces nothing, by its look.
+async fn watching_other_processes(mut app: TestApp) -> TestApp {
+    let mut settings = app.settings.clone();
+    settings.change_check_interval = if app.is_postgres() {
+        Duration::from_millis(500)
+    } else {
+        Duration::from_secs(60)
+    };
+    app.settings = settings;
+    let app = app.restart().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    app
+}
+
 /// A change made by another process (an administrator's sqlite3 or psql),
 /// which announces nothing: on SQLite the file's data_version shows it; on
 /// PostgreSQL only the periodic look finds it.
 #[tokio::test]
 async fn a_change_by_another_process_is_served_within_a_second() {
-    on_each_backend(|mut app| async move {
+    on_each_backend(|app| async move {
         two_phones(&app).await;
-        let mut settings = app.settings.clone();
-        settings.change_check_interval = if app.is_postgres() {
-            Duration::from_millis(500)
-        } else {
-            // data_version alone must do it.
-            Duration::from_secs(60)
-        };
-        app.settings = settings;
-        let app = app.restart().await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        let app = watching_other_processes(app).await;
         assert!(config(&app, "00156500000a", UA_A).await.contains("Anna"));
         sql_from_outside(
             &app,
