@@ -436,6 +436,8 @@ fn xml(body: &str) -> BTreeMap<String, String> {
 }
 
 const HTEK_WAZO: &str = "wazo-provd-plugins plugins/wazo_htek/v2_0_4_6_41/templates/base.tpl";
+const HTEK_BOOK: &str = "fusionpbx resources/templates/provision/htek/uc926/{$mac}.cfg (P4401 RemotePhoneBook1.Url, P3316 its name, P23166 UpdateRemotePhoneBook.time)";
+const HTEK_BOOK_FILE: &str = "fusionpbx resources/templates/provision/htek/uc926/phonebook.xml and wazo-phoned plugins/htek/templates/htek_results.jinja (PhoneDirectory/DirectoryEntry/Name, Telephone)";
 const HTEK_FPBX: &str = "fusionpbx resources/templates/provision/htek/uc926/{$mac}.cfg";
 const HTEK_TANCREDI: &str = "tancredi data/templates/sangoma.tmpl and sangoma.macros (Htek OEM)";
 
@@ -459,6 +461,9 @@ async fn htek_three_lines_each_with_its_profile() {
             row("P8621", 2, HTEK_TANCREDI),
             row("P2525", 2, HTEK_TANCREDI),
             row("P2", ADMIN_PASSWORD, HTEK_WAZO),
+            row("P4401", app.url("/prov/001fc1aabb01-phonebook.xml"), HTEK_BOOK),
+            row("P3316", "Directory", HTEK_BOOK),
+            row("P23166", 60, HTEK_BOOK),
         ];
         // Account n's keys, and its profile's (htek-akuvox research table:
         // wazo base.tpl for the binding and labels, fusionpbx for servers).
@@ -484,6 +489,17 @@ async fn htek_three_lines_each_with_its_profile() {
             ]);
         }
         check_exact("Htek", &xml(&body), &rows);
+        let book = fetch(
+            &app,
+            "001fc1aabb01-phonebook.xml",
+            "Htek UC926 2.0.4.2 00:1f:c1:aa:bb:01",
+        )
+        .await;
+        assert_eq!(
+            directory_entries(&book, "PhoneDirectory", "DirectoryEntry", "Name", "Telephone"),
+            scenario_directory(),
+            "{HTEK_BOOK_FILE}"
+        );
     })
     .await;
 }
@@ -895,6 +911,8 @@ const CISCO_PROV: &str = "Cisco Multiplatform Phones Provisioning Guide (Profile
 const CISCO_SPA_NOTIFY: &str =
     "Linksys SPA Provisioning Guide p.53, Resync_From_SIP: a NOTIFY with Event: resync makes the phone resync";
 const CISCO_FPBX: &str = "fusionpbx resources/templates/provision/cisco/8841/{$mac}.xml";
+const CISCO_BOOK: &str = "fusionpbx resources/templates/provision/cisco/8841/{$mac}.xml and wazo-provd-plugins plugins/wazo_cisco_sip/v12_0_7/templates/base.tpl (XML_Directory_Service_Name/URL)";
+const CISCO_BOOK_FILE: &str = "fusionpbx resources/templates/provision/cisco/spa504g/directory.xml and wazo-phoned plugins/cisco/templates/cisco_results.jinja (CiscoIPPhoneDirectory/DirectoryEntry/Name, Telephone)";
 const CISCO_WAZO: &str = "wazo-provd-plugins plugins/wazo_cisco_spa/common/templates/base.tpl and common.py";
 
 #[tokio::test]
@@ -927,6 +945,12 @@ async fn cisco_mpp_comes_back_to_its_own_file_with_its_credential() {
             row("Language_Selection", "German", CISCO_WAZO),
             row("Station_Name", "Desk", CISCO_WAZO),
             row("Admin_Password", ADMIN_PASSWORD, CISCO_FPBX),
+            row("XML_Directory_Service_Name", "Directory", CISCO_BOOK),
+            row(
+                "XML_Directory_Service_URL",
+                app.url("/prov/00562baabb01-phonebook.xml"),
+                CISCO_BOOK,
+            ),
         ];
         for n in 1..=3 {
             let e = |k: &str| format!("{k}_{n}_");
@@ -948,6 +972,17 @@ async fn cisco_mpp_comes_back_to_its_own_file_with_its_credential() {
             assert!(!profile.contains_key(rule), "{rule} = {:?}", profile.get(rule));
             assert!(body.contains(&format!("<{rule} ua=\"na\"></{rule}>")), "{body}");
         }
+        let book = fetch(
+            &app,
+            "00562baabb01-phonebook.xml",
+            "Cisco-CP-8841-3PCC/11.0.1 (00562baabb01)",
+        )
+        .await;
+        assert_eq!(
+            directory_entries(&book, "CiscoIPPhoneDirectory", "DirectoryEntry", "Name", "Telephone"),
+            scenario_directory(),
+            "{CISCO_BOOK_FILE}"
+        );
         // The model file a new phone asks for, by either reading of $PSN.
         for name in ["8841-3PCC.xml", "8841.xml"] {
             let model = fetch(&app, name, "").await;
