@@ -582,13 +582,15 @@ impl Packs {
             .collect()
     }
 
-    /// The files of a family named the same for every phone: no MAC, no model.
-    pub fn common_files(&self, vendor: Vendor) -> Vec<String> {
+    /// The files of a family named the same for every phone (no MAC, no
+    /// model) that pre-rendering renders: not the directory, which is as
+    /// large as the site and rendered when a phone asks for it.
+    pub fn prerendered_common_files(&self, vendor: Vendor) -> Vec<String> {
         self.pack(vendor).map_or_else(Vec::new, |pack| {
             pack.manifest
                 .files
                 .iter()
-                .filter(|r| !r.name.contains('{'))
+                .filter(|r| !r.name.contains('{') && r.kind != FileKind::Directory)
                 .map(|r| r.name.clone())
                 .collect()
         })

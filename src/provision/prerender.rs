@@ -128,11 +128,13 @@ impl Provisioner {
                 continue;
             };
             let agent = packs.parse_user_agent(phone.user_agent());
-            for name in packs.common_files(vendor) {
+            for name in packs.prerendered_common_files(vendor) {
                 commons.insert((name, agent.clone(), phone.user_agent().to_string()));
             }
             for (name, kind) in packs.phone_files(vendor, *mac) {
-                if kind == FileKind::WrittenBack {
+                // Written back: changed by the phone; the directory: as
+                // large as the site, rendered when the phone asks.
+                if matches!(kind, FileKind::WrittenBack | FileKind::Directory) {
                     continue;
                 }
                 let key = FileKey {

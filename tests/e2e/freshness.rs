@@ -196,7 +196,7 @@ async fn the_directory_follows_every_extension_change() {
         assert!(phonebook(&app).await.contains("<Name>Bert Brown</Name>"));
 
         let app = watching_other_processes(app).await;
-        sql_from_outside(&app, "UPDATE extensions SET name = 'Anna Extern' WHERE extn = '1001'");
+        sql_from_outside(&app, "UPDATE extensions SET name = 'Anna Extern' WHERE extn = '1001'").await;
         let start = Instant::now();
         while !phonebook(&app).await.contains("<Name>Anna Extern</Name>") {
             assert!(
@@ -256,7 +256,8 @@ async fn a_change_by_another_process_is_served_within_a_second() {
         sql_from_outside(
             &app,
             "UPDATE extensions SET cid_name = 'Anna Extern' WHERE extn = '1001'",
-        );
+        )
+        .await;
         let took = served_within(&app, "Anna Extern", Duration::from_secs(1)).await;
         eprintln!("served the other process's change after {took:?}");
     })
@@ -291,6 +292,24 @@ async fn after_a_restart_phones_are_served_from_memory_without_the_database() {
             prerendered >= 2,
             "both phones' configs were pre-rendered: {prerendered}"
         );
+        // Pre-rendered for the public URL's host; the directory, as large
+        // as the site, waits for a phone to ask.
+        let public_host = app
+            .settings
+            .public_url
+            .as_deref()
+            .unwrap()
+            .trim_start_matches("http://");
+        let config_key = FileKey {
+            host: public_host.to_string(),
+            ..key_of(&app, "00156500000a", UA_A)
+        };
+        assert!(holds(&app, &config_key));
+        let directory_key = FileKey {
+            name: "00156500000a-phonebook.xml".into(),
+            ..config_key
+        };
+        assert!(!holds(&app, &directory_key), "the directory was pre-rendered");
         // No query can succeed from here on.
         app.db.close().await;
         let after = config(&app, "00156500000a", UA_A).await;
@@ -299,23 +318,31 @@ async fn after_a_restart_phones_are_served_from_memory_without_the_database() {
         // New firmware: a file that was not pre-rendered renders from memory.
         let upgraded = "Yealink SIP-T46G 28.90.0.1 00:15:65:00:00:0b";
         assert!(config(&app, "00156500000b", upgraded).await.contains("Bert"));
+        // The directory too renders from memory.
+        assert!(phonebook(&app).await.contains("<Telephone>1002</Telephone>"));
         let unknown = fetch(&app, "/prov/00156500ffff.cfg", "").await;
         assert_eq!(unknown.status, 404, "{}", unknown.body);
     })
     .await;
 }
 
-/// Runs SQL as another process would: psql or sqlite3 on `app`'s database.
-pub fn sql_from_outside(app: &TestApp, sql: &str) {
-    let out = match &app.settings.database_url {
+/// Runs SQL as another process would: psql or sqlite3 on `app`'s database,
+/// on a blocking thread, so the server in the test's runtime can finish
+/// the write it may be in the middle of while the client waits its turn.
+pub async fn sql_from_outside(app: &TestApp, sql: &str) {
+    let (url, db_file, sql) = (
+        app.settings.database_url.clone(),
+        app.settings.data_dir.join("sipprov.db"),
+        sql.to_string(),
+    );
+    let out = tokio::task::spawn_blocking(move || match url {
         Some(url) => Command::new("psql")
-            .args([url.as_str(), "-v", "ON_ERROR_STOP=1", "-c", sql])
+            .args([url.as_str(), "-v", "ON_ERROR_STOP=1", "-c", &sql])
             .run(),
-        None => Command::new("sqlite3")
-            .arg(app.settings.data_dir.join("sipprov.db"))
-            .args([".timeout 5000", sql])
-            .run(),
-    };
+        None => Command::new("sqlite3").arg(db_file).args([".timeout 5000", &sql]).run(),
+    })
+    .await
+    .expect("the client's thread");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
@@ -367,7 +394,8 @@ async fn a_flood_of_changes_is_pre_rendered_once() {
             sql_from_outside(
                 &app,
                 &format!("UPDATE dicts SET v = 'ntp{n}.example.com' WHERE realm = 'PROVISION' AND k = 'ntp_server'"),
-            );
+            )
+            .await;
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let after_flood = quiet_cache(&app).await - first_pass - after_one;
@@ -523,7 +551,7 @@ async fn every_column_a_phone_file_reads_reaches_the_phone() {
         assert_eq!(before.status, 200, "{}", before.body);
         for (column, sql) in &steps {
             assert!(read.contains(*column), "{column} is not read by the phone queries: {read:?}");
-            sql_from_outside(&app, sql);
+            sql_from_outside(&app, sql).await;
             let start = Instant::now();
             loop {
                 let now = fetch(&app, path, ua).await;

@@ -909,7 +909,7 @@ async fn a_phone_told_that_does_not_fetch_in_time_is_listed_as_not_confirmed() {
         } else {
             "'2000-01-01 00:00:00+00:00'"
         };
-        crate::freshness::sql_from_outside(&app, &format!("UPDATE resync_phones SET sent_at = {long_ago}"));
+        crate::freshness::sql_from_outside(&app, &format!("UPDATE resync_phones SET sent_at = {long_ago}")).await;
         let report = report_until(&app, job, Duration::from_secs(10), |r| {
             r["phones"][0]["detail"].as_str().unwrap().starts_with("not confirmed")
         })
