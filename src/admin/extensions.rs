@@ -10,7 +10,7 @@ use utoipa::openapi::schema::Schema;
 
 use super::lenient::{self, MAX_SAFE_INTEGER};
 use super::log::{Action, message};
-use super::rows::{SheetRow, named_column};
+use super::rows::SheetRow;
 use super::{Actor, Admin, Error, Result, RowError};
 use crate::domain::timestamp;
 use crate::secrets::{self, SecretBox, password_aad};
@@ -297,11 +297,9 @@ const EXTENSION_COLUMNS: &[(&str, ExtensionColumn)] = &[
 
 impl SheetRow for ExtensionRow {
     type Column = ExtensionColumn;
+    const COLUMNS: &'static [(&'static str, ExtensionColumn)] = EXTENSION_COLUMNS;
     const REQUIRED: ExtensionColumn = ExtensionColumn::Extn;
     const REQUIRED_TEXT: &'static str = "an extension column (extn, number or 分机号)";
-    fn column_of(header: &str) -> Option<ExtensionColumn> {
-        named_column(EXTENSION_COLUMNS, header)
-    }
     fn at_row(row: usize) -> Self {
         ExtensionRow {
             row,

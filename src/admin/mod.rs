@@ -6,6 +6,7 @@
 //!
 //! Beside it stands the phone core (`provision`): what a phone fetches.
 
+pub mod contacts;
 pub mod devices;
 pub mod error;
 pub mod export;

@@ -68,23 +68,25 @@ pub fn named_column<C: Copy>(names: &[(&str, C)], header: &str) -> Option<C> {
 
 /// A record an import reads from a spreadsheet, one per row, its columns
 /// named by the header row.
-pub trait SheetRow: Default {
-    type Column: Copy + PartialEq;
+pub trait SheetRow: Sized {
+    type Column: Copy + PartialEq + 'static;
+    /// The header names of each column, English and Chinese.
+    const COLUMNS: &'static [(&'static str, Self::Column)];
     /// The column every sheet must name, and how the error names it.
     const REQUIRED: Self::Column;
     const REQUIRED_TEXT: &'static str;
-    fn column_of(header: &str) -> Option<Self::Column>;
     fn at_row(row: usize) -> Self;
     fn set(&mut self, column: Self::Column, value: String);
+    fn column_of(header: &str) -> Option<Self::Column> {
+        named_column(Self::COLUMNS, header)
+    }
 }
 
 impl SheetRow for RawRow {
     type Column = Column;
+    const COLUMNS: &'static [(&'static str, Column)] = COLUMN_NAMES;
     const REQUIRED: Column = Column::Mac;
     const REQUIRED_TEXT: &'static str = "a MAC column (mac or MAC)";
-    fn column_of(header: &str) -> Option<Column> {
-        column_of(header)
-    }
     fn at_row(row: usize) -> Self {
         RawRow {
             row,

@@ -10,7 +10,7 @@ use utoipa_axum::routes;
 
 use super::extract::{ApiActor, ApiPath, ApiQuery, ImportOptions, Input, Upload};
 use super::paging::{ListParams, PageBody, list_query};
-use super::{Done, done};
+use super::{Done, done, dry_run};
 use crate::admin::Admin;
 pub use crate::admin::extensions::{ExtensionInput, RangeInput};
 use crate::admin::extensions::{ImportedExtensions, extension_password};
@@ -118,14 +118,10 @@ pub async fn import_rows(
 pub fn imported_extensions(imported: ImportedExtensions) -> Done<ImportedExtensionRows> {
     match imported {
         ImportedExtensions::Created(created) => done(ImportedExtensionRows::Created(created)).0,
-        ImportedExtensions::Planned(planned) => Done {
-            code: 200,
-            message: format!(
-                "dry run: {} extension{} would be created; nothing was written",
-                planned.len(),
-                if planned.len() == 1 { "" } else { "s" }
-            ),
-            data: ImportedExtensionRows::Planned(
+        ImportedExtensions::Planned(planned) => dry_run(
+            planned.len(),
+            "extension",
+            ImportedExtensionRows::Planned(
                 planned
                     .into_iter()
                     .map(|f| PlannedExtension {
@@ -135,7 +131,7 @@ pub fn imported_extensions(imported: ImportedExtensions) -> Done<ImportedExtensi
                     })
                     .collect(),
             ),
-        },
+        ),
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod check;
+pub mod contacts;
 mod contract;
 pub mod device_provisions;
 pub mod dicts;
@@ -45,6 +46,19 @@ pub struct Done<T> {
     pub data: T,
 }
 
+/// A dry run's answer: what would be created, counted in its message
+/// (`noun` in the singular), and nothing written.
+pub fn dry_run<T: Serialize>(count: usize, noun: &str, data: T) -> Done<T> {
+    Done {
+        code: 200,
+        message: format!(
+            "dry run: {count} {noun}{} would be created; nothing was written",
+            if count == 1 { "" } else { "s" }
+        ),
+        data,
+    }
+}
+
 pub fn done<T: Serialize>(data: T) -> Json<Done<T>> {
     Json(Done {
         code: 200,
@@ -61,6 +75,7 @@ pub fn done<T: Serialize>(data: T) -> Json<Done<T>> {
     tags(
         (name = "sessions", description = "Login and logout"),
         (name = "extensions", description = "SIP accounts whose credentials phones receive"),
+        (name = "contacts", description = "Names and numbers the phones' company directory lists besides the extensions"),
         (name = "device_provisions", description = "Phones, by MAC, and the extensions on their lines"),
         (name = "dicts", description = "Realm/key/value tables; realm PROVISION holds the provisioning settings"),
         (name = "logs", description = "The operation log"),
@@ -107,6 +122,7 @@ struct Areas {
 fn areas() -> Areas {
     let (admin, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(extensions::router())
+        .merge(contacts::router())
         .merge(device_provisions::router())
         .merge(dicts::router())
         .merge(logs::router())

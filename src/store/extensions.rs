@@ -95,10 +95,12 @@ pub struct DirectoryEntry {
     pub number: String,
 }
 
-/// The directory: every live, enabled extension, by name. Migration 0011's
-/// triggers record a change for every column it reads.
-pub const DIRECTORY_SQL: &str =
-    "SELECT name, extn AS number FROM extensions WHERE deleted_at IS NULL AND disabled = 0 ORDER BY name, extn";
+/// The directory: every live, enabled extension and every live contact, by
+/// name. Migrations 0011 and 0012's triggers record a change for every
+/// column it reads.
+pub const DIRECTORY_SQL: &str = "SELECT name, extn AS number FROM extensions WHERE deleted_at IS NULL AND disabled = 0
+     UNION ALL SELECT name, number FROM contacts WHERE deleted_at IS NULL
+     ORDER BY name, number";
 
 impl Db {
     /// The company directory, by name.

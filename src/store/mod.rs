@@ -6,6 +6,7 @@
 
 pub mod agents;
 pub mod changes;
+pub mod contacts;
 pub mod devices;
 pub mod dicts;
 pub mod error;

@@ -9,6 +9,7 @@ mod callcenter;
 mod cli;
 mod conformance;
 mod console;
+mod contacts;
 mod device_provisions;
 mod dicts;
 mod extensions;

@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 
 use super::extract::{ApiActor, ApiPath, ApiQuery, ImportOptions, RawBody, Upload, lenient};
 use super::paging::{ListParams, PageBody, list_query};
-use super::{Done, done};
+use super::{Done, done, dry_run};
 use crate::admin::devices::{DeviceChange, Imported, Preview};
 use crate::admin::export::{self, Headers, Model};
 use crate::admin::rows::{JsonBody, parse_json, rows_from_bytes};
@@ -231,11 +231,7 @@ pub fn imported_rows(imported: Imported) -> Done<ImportedRows> {
                     kind: d.kind,
                 })
                 .collect();
-            Done {
-                code: 200,
-                message: format!("dry run: {count} rows would be created; nothing was written"),
-                data: ImportedRows::Planned(rows),
-            }
+            dry_run(count, "row", ImportedRows::Planned(rows))
         }
     }
 }
