@@ -25,13 +25,32 @@ const MAX_NUMBER_CHARS: usize = 32;
 /// A contact as clients send it; numbers may arrive as JSON numbers.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
 pub struct ContactInput {
+    /// Printable, at most 64 characters.
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(schema_with = lenient::text_schema, required = true, example = "Front desk")]
+    #[schema(schema_with = name_schema, required = true, example = "Front desk")]
     pub name: Option<String>,
     /// Digits and `+ * # . - _ @` or letters, at most 32.
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(schema_with = lenient::text_schema, required = true, example = "+493012345")]
+    #[schema(schema_with = number_schema, required = true, example = "+493012345")]
     pub number: Option<String>,
+}
+
+fn name_schema() -> utoipa::openapi::schema::Schema {
+    lenient::patterned(
+        r"^\s*[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]{0,62}[^\s\x00-\x1f\x7f-\x9f])?\s*$",
+        -lenient::MAX_SAFE_INTEGER,
+        lenient::MAX_SAFE_INTEGER,
+        false,
+    )
+}
+
+fn number_schema() -> utoipa::openapi::schema::Schema {
+    lenient::patterned(
+        r"^\s*[A-Za-z0-9+*#._@-]{1,32}\s*$",
+        -lenient::MAX_SAFE_INTEGER,
+        lenient::MAX_SAFE_INTEGER,
+        false,
+    )
 }
 
 impl Admin {

@@ -76,8 +76,10 @@ pub async fn create_range(
     Ok(done(admin.create_extension_range(&actor, input).await?))
 }
 
-/// An extension an import would create: its number, name and domain.
+/// An extension an import would create: its number, name and domain. No
+/// other field, which tells it apart from a created extension.
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PlannedExtension {
     pub extn: String,
     pub name: String,
