@@ -71,7 +71,8 @@ enum Command {
         /// The phone's User-Agent.
         #[arg(long, default_value = "")]
         user_agent: String,
-        /// The host the phone reaches sipprov by [default: the listen address].
+        /// The host the phone reaches sipprov by [default: public_url's host, else
+        /// the listen address when it is one a phone can reach].
         #[arg(long)]
         host: Option<String>,
     },
@@ -423,6 +424,23 @@ async fn user(settings: Settings, cmd: UserCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The host a rendered file names when none is given: the phones' public
+/// URL's, else their listener's address, unless that is 0.0.0.0 or ::,
+/// which no phone can reach.
+fn default_render_host(settings: &Settings) -> anyhow::Result<String> {
+    if let Some(url) = settings.prov_public_url.as_ref().or(settings.public_url.as_ref()) {
+        let host = url.split("://").nth(1).unwrap_or(url);
+        return Ok(host.split('/').next().unwrap_or(host).to_string());
+    }
+    let listen = settings.prov_listen.unwrap_or(settings.listen);
+    if listen.ip().is_unspecified() {
+        bail!(
+            "--host: the listen address {listen} is no address a phone can reach; give --host (the name or address phones use) or set public_url"
+        );
+    }
+    Ok(listen.to_string())
+}
+
 async fn render(
     settings: Settings,
     mac: &str,
@@ -431,7 +449,10 @@ async fn render(
     host: Option<String>,
 ) -> anyhow::Result<()> {
     let mac: Mac = mac.parse()?;
-    let host = host.unwrap_or_else(|| settings.listen.to_string());
+    let host = match host {
+        Some(host) => host,
+        None => default_render_host(&settings)?,
+    };
     let (state, _) = AppState::open(settings).await?;
     let file = match file {
         Some(file) => file,

@@ -427,13 +427,37 @@ fn render_prints_what_the_phone_gets_and_check_templates_finds_broken_overrides(
             "render prints exactly what the phone got"
         );
         assert!(String::from_utf8_lossy(&printed.stdout).contains("account.1.password = render-pass-1"));
-        let unknown = run(&["render", "--mac", "001565000000"]);
+        // Without --host, the listen address 0.0.0.0 is no host to write.
+        let nowhere = run(&["render", "--mac", "001565123456"]);
+        assert!(!nowhere.status.success());
+        assert!(
+            String::from_utf8_lossy(&nowhere.stderr)
+                .contains("--host: the listen address 0.0.0.0:8081 is no address a phone can reach")
+        );
+        let named = sipprov(dir, db)
+            .env("SIPPROV_PUBLIC_URL", "https://pbx.example.com:8443")
+            .args(["render", "--mac", "001565123456"])
+            .output()
+            .unwrap();
+        assert!(
+            String::from_utf8_lossy(&named.stdout).contains("://pbx.example.com:8443/prov/"),
+            "the public URL's host"
+        );
+        let unknown = run(&["render", "--mac", "001565000000", "--host", "pbx.example.com"]);
         assert!(!unknown.status.success() && String::from_utf8_lossy(&unknown.stderr).contains("no phone record"));
 
         let overrides = dir.join("templates/yealink");
         std::fs::create_dir_all(&overrides).unwrap();
         std::fs::write(overrides.join("mac.cfg"), "#!version:1.0.0.1\n{% for line in lines %}account.{{ line.index }}.label = Site {{ line.extn }}\n{% endfor %}").unwrap();
-        let overridden = run(&["render", "--mac", "001565123456", "--file", "001565123456.cfg"]);
+        let overridden = run(&[
+            "render",
+            "--mac",
+            "001565123456",
+            "--file",
+            "001565123456.cfg",
+            "--host",
+            "pbx.example.com",
+        ]);
         assert_eq!(
             String::from_utf8_lossy(&overridden.stdout),
             "#!version:1.0.0.1\naccount.1.label = Site 1001\n",
