@@ -144,6 +144,13 @@ async fn openapi_describes_every_route_and_the_docs_page_is_served_locally() {
             ("/api/device_provisions/resync", "post"),
             ("/api/device_provisions/resync/{job}", "get"),
             ("/api/device_provisions/{id}/resync", "post"),
+            ("/api/extensions/import", "post"),
+            ("/api/contacts", "get"),
+            ("/api/contacts", "post"),
+            ("/api/contacts/import", "post"),
+            ("/api/contacts/{id}", "get"),
+            ("/api/contacts/{id}", "put"),
+            ("/api/contacts/{id}", "delete"),
         ];
         for (path, method) in expected {
             assert!(
