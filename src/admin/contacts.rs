@@ -8,6 +8,7 @@ use super::lenient;
 use super::log::{Action, message};
 use super::rows::SheetRow;
 use super::{Actor, Admin, Error, Result, RowError};
+use crate::domain::number::{MAX_DIALABLE_CHARS, is_dialable};
 use crate::domain::timestamp;
 use crate::store::contacts::{Contact, ContactFields, LIST};
 use crate::store::logs::Summary;
@@ -20,7 +21,6 @@ const RESOURCE: &str = "contacts";
 pub const MAX_CONTACTS: i64 = 10_000;
 
 const MAX_NAME_CHARS: usize = 64;
-const MAX_NUMBER_CHARS: usize = 32;
 
 /// A contact as clients send it; numbers may arrive as JSON numbers.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
@@ -162,28 +162,15 @@ fn contact_not_found(id: i64) -> Error {
 
 /// A contact's fields checked: a name and a number, each within its rules.
 fn contact_fields(name: Option<String>, number: Option<String>) -> Result<ContactFields> {
-    let name = name.map(|n| n.trim().to_string()).unwrap_or_default();
-    if name.is_empty() {
-        return Err(Error::field("name", "required"));
-    }
-    if name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control) {
-        return Err(Error::field(
-            "name",
-            format!("must be printable and at most {MAX_NAME_CHARS} characters"),
-        ));
-    }
+    let name = super::required_name("name", name, MAX_NAME_CHARS)?;
     let number = number.map(|n| n.trim().to_string()).unwrap_or_default();
     if number.is_empty() {
         return Err(Error::field("number", "required"));
     }
-    if number.len() > MAX_NUMBER_CHARS
-        || !number
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "+*#.-_@".contains(c))
-    {
+    if !is_dialable(&number) {
         return Err(Error::field(
             "number",
-            format!("'{number}' may hold only letters, digits and + * # . - _ @ (at most {MAX_NUMBER_CHARS})"),
+            format!("'{number}' may hold only letters, digits and + * # . - _ @ (at most {MAX_DIALABLE_CHARS})"),
         ));
     }
     Ok(ContactFields { name, number })

@@ -11,6 +11,7 @@ pub mod devices;
 pub mod error;
 pub mod export;
 pub mod extensions;
+pub mod keys;
 pub mod lenient;
 pub mod log;
 pub mod push;
@@ -111,6 +112,22 @@ impl Actor {
             source: "cli".into(),
         }
     }
+}
+
+/// A required name, trimmed: printable and at most `max` characters, or a
+/// refusal naming `field`.
+pub(crate) fn required_name(field: &str, value: Option<String>, max: usize) -> Result<String> {
+    let name = value.map(|n| n.trim().to_string()).unwrap_or_default();
+    if name.is_empty() {
+        return Err(Error::field(field, "required"));
+    }
+    if name.chars().count() > max || name.chars().any(char::is_control) {
+        return Err(Error::field(
+            field,
+            format!("must be printable and at most {max} characters"),
+        ));
+    }
+    Ok(name)
 }
 
 impl Admin {

@@ -10,6 +10,7 @@ pub mod device_provisions;
 pub mod dicts;
 pub mod extensions;
 pub mod extract;
+pub mod key_templates;
 pub mod logs;
 pub mod media;
 pub mod paging;
@@ -76,6 +77,7 @@ pub fn done<T: Serialize>(data: T) -> Json<Done<T>> {
         (name = "sessions", description = "Login and logout"),
         (name = "extensions", description = "SIP accounts whose credentials phones receive"),
         (name = "contacts", description = "Names and numbers the phones' company directory lists besides the extensions"),
+        (name = "key_templates", description = "Named sets of programmable keys (line, BLF, speed dial, ...) many devices share"),
         (name = "device_provisions", description = "Phones, by MAC, and the extensions on their lines"),
         (name = "dicts", description = "Realm/key/value tables; realm PROVISION holds the provisioning settings"),
         (name = "logs", description = "The operation log"),
@@ -123,6 +125,7 @@ fn areas() -> Areas {
     let (admin, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(extensions::router())
         .merge(contacts::router())
+        .merge(key_templates::router())
         .merge(device_provisions::router())
         .merge(dicts::router())
         .merge(logs::router())

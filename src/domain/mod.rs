@@ -2,6 +2,7 @@
 
 pub mod cell;
 pub mod extn_ref;
+pub mod keys;
 pub mod language;
 pub mod mac;
 pub mod network;

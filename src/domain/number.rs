@@ -17,6 +17,19 @@ pub fn number_as_text(n: &serde_json::Number) -> Option<String> {
     whole.filter(|v| v.abs() <= MAX_SAFE_INTEGER).map(|v| v.to_string())
 }
 
+/// The longest number a phone is given to dial.
+pub const MAX_DIALABLE_CHARS: usize = 32;
+
+/// Whether a phone can dial this: letters, digits and `+ * # . - _ @`, at
+/// most [`MAX_DIALABLE_CHARS`].
+pub fn is_dialable(number: &str) -> bool {
+    !number.is_empty()
+        && number.len() <= MAX_DIALABLE_CHARS
+        && number
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+*#.-_@".contains(c))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

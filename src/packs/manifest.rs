@@ -9,6 +9,7 @@ use regex::Regex;
 use serde::Deserialize;
 
 use super::routes::FileKind;
+use crate::domain::keys::{KeyLayout, KeyType};
 
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -31,6 +32,59 @@ pub struct Manifest {
     pub formats: BTreeMap<String, Vec<String>>,
     /// How its phones are told to re-check now (SIP NOTIFY).
     pub notify: Option<NotifySection>,
+    /// Its programmable keys: which types, and how many per model.
+    #[serde(default)]
+    pub keys: KeysSection,
+}
+
+/// `[keys]`: the code of each key type its phones can do, and each
+/// model's keys; a model `models` omits has `default`'s, else none.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeysSection {
+    /// sipprov's type (`blf`) → the family's code for it, as its templates
+    /// write it (`16`, `"blf"`).
+    #[serde(default)]
+    pub types: BTreeMap<String, toml::Value>,
+    #[serde(default)]
+    pub models: BTreeMap<String, ModelKeys>,
+    pub default: Option<ModelKeys>,
+    /// Why the family has no keys sipprov sets, with its source.
+    pub unsupported: Option<String>,
+}
+
+/// A model's keys: a count, or a count with expansion modules.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(untagged)]
+pub enum ModelKeys {
+    Keys(u32),
+    WithModules {
+        keys: u32,
+        #[serde(default)]
+        modules: u32,
+        #[serde(default)]
+        module_keys: u32,
+    },
+}
+
+impl ModelKeys {
+    pub fn layout(self) -> KeyLayout {
+        match self {
+            ModelKeys::Keys(keys) => KeyLayout {
+                keys,
+                ..KeyLayout::default()
+            },
+            ModelKeys::WithModules {
+                keys,
+                modules,
+                module_keys,
+            } => KeyLayout {
+                keys,
+                modules,
+                module_keys,
+            },
+        }
+    }
 }
 
 /// `[notify]`: the `Event` of the NOTIFY that makes the family's phones
@@ -116,6 +170,9 @@ pub struct FileRule {
     /// The Content-Type, when the template's own shape (XML or text) is not it.
     pub content_type: Option<String>,
 }
+
+/// The most key slots a model may have, expansion modules included.
+pub const MAX_SLOTS: u32 = 1000;
 
 /// A model name as packs list it: upper case, letters and digits only
 /// (`T21P_E2` and `t21p-e2` are one model).
@@ -212,6 +269,44 @@ fn check(manifest: &Manifest, source: &str) -> Vec<(String, String)> {
         if !name.contains("{mac}") || name.contains("{MAC}") || name.contains("{model}") {
             problems.push((name.clone(), format!("upload '{name}': must name the phone as {{mac}}")));
         }
+    }
+    for name in manifest.keys.types.keys() {
+        if KeyType::named(name).is_none() {
+            let known: Vec<&str> = KeyType::ALL.iter().map(|t| t.name()).collect();
+            problems.push((
+                format!("{name} ="),
+                format!("[keys] type '{name}': not one of {}", known.join(", ")),
+            ));
+        }
+    }
+    for code in manifest.keys.types.values() {
+        if !matches!(code, toml::Value::String(_) | toml::Value::Integer(_)) {
+            problems.push((
+                "[keys]".into(),
+                "[keys] types: each code is a string or a number".into(),
+            ));
+        }
+    }
+    for (model, keys) in manifest
+        .keys
+        .models
+        .iter()
+        .map(|(m, k)| (m.as_str(), k))
+        .chain(manifest.keys.default.iter().map(|k| ("default", k)))
+    {
+        let layout = keys.layout();
+        if (layout.modules == 0) != (layout.module_keys == 0) || layout.slots() > MAX_SLOTS {
+            problems.push((
+                format!("{model} ="),
+                format!("[keys] {model}: modules and module_keys go together, and at most {MAX_SLOTS} slots in all"),
+            ));
+        }
+    }
+    if manifest.keys.unsupported.is_some() && !manifest.keys.types.is_empty() {
+        problems.push((
+            "[keys]".into(),
+            "[keys] has both types and unsupported; give one".into(),
+        ));
     }
     for (model, lines) in &manifest.models {
         if *lines < 1 {

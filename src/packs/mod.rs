@@ -7,6 +7,7 @@
 //! routes, models and values.
 
 pub mod agents;
+pub mod keys;
 pub mod manifest;
 pub mod routes;
 pub mod samples;
@@ -23,6 +24,7 @@ use rust_embed::RustEmbed;
 use self::agents::{AgentTable, PhoneAgent};
 use self::manifest::{Manifest, Problem, line_of, model_key};
 use self::routes::{FileKind, FileMatch, MacCase, RouteEntry, RouteSpec, RouteTable};
+use crate::domain::keys::{KeyType, KeyView, PhoneKey};
 use crate::domain::{Mac, UnknownVendor, Vendor};
 use crate::provision::render::{Budget, RenderContext, RenderError, Rendered, Templates, well_formed};
 
@@ -288,6 +290,16 @@ impl Loader {
             // How its phones are told to re-check is the family's own when it says.
             if own.contains_key("notify") {
                 inherited.remove("notify");
+            }
+            // So are the key types and models its phones can do, when it lists them.
+            if let Some(toml::Value::Table(keys)) = own.get("keys")
+                && let Some(toml::Value::Table(base_keys)) = inherited.get_mut("keys")
+            {
+                for section in ["types", "models"] {
+                    if keys.contains_key(section) {
+                        base_keys.remove(section);
+                    }
+                }
             }
             manifest::merge(&mut inherited, own);
             table = inherited;
@@ -667,6 +679,38 @@ impl Packs {
             .render(template, ctx, Self::pack_values(pack, ctx), Budget::FILE)
     }
 
+    /// Three keys of the fixture phone (a line, a BLF with a troublesome
+    /// label, a speed dial), as `model` shows them, else as the first model
+    /// with keys does; none when the family has none.
+    fn fixture_keys(&self, pack: &Pack, model: &str) -> Vec<KeyView> {
+        let keys = [
+            (KeyType::Line, "1", ""),
+            (KeyType::Blf, "1002", "Ops & \"Sales\" <1>\nnext = line"),
+            (KeyType::SpeedDial, "100", "Reception"),
+        ];
+        let keys: Vec<PhoneKey> = (1..)
+            .zip(keys)
+            .filter(|(_, (kind, _, _))| pack.manifest.keys.types.contains_key(kind.name()))
+            .map(|(slot, (kind, value, label))| PhoneKey {
+                slot,
+                kind,
+                value: value.into(),
+                label: label.into(),
+            })
+            .collect();
+        let with_keys = pack
+            .manifest
+            .keys
+            .models
+            .keys()
+            .find(|m| self.key_layout(pack.vendor, m).is_ok());
+        let model = match self.key_layout(pack.vendor, model) {
+            Ok(_) => model,
+            Err(_) => with_keys.map_or(model, String::as_str),
+        };
+        self.key_views(pack.vendor, model, &keys)
+    }
+
     /// Renders every template of every pack against the fixture phone, once
     /// per format generation the pack has; XML must be well-formed, and the
     /// configuration must carry each declared fetch-credential key.
@@ -699,6 +743,7 @@ impl Packs {
                     let mut ctx = RenderContext::fixture();
                     ctx.device.vendor = pack.vendor.code().into();
                     ctx.device.model = model.clone();
+                    ctx.keys = self.fixture_keys(pack, model);
                     match self.render(pack.vendor, template, &ctx) {
                         Ok(rendered) => {
                             if rendered.content_type.starts_with("text/xml")

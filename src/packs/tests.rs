@@ -245,7 +245,7 @@ fn a_phones_own_files_resolve_back_to_it() {
             .map(|(n, _)| n)
             .collect::<Vec<_>>()
     };
-    assert_eq!(names("snom"), vec!["000413AABBCC.xml"]);
+    assert_eq!(names("snom"), vec!["000413AABBCC.xml", "000413AABBCC-phonebook.xml"]);
     assert_eq!(
         names("polycom"),
         vec![
@@ -614,4 +614,55 @@ async fn a_changed_pack_is_taken_and_a_broken_change_is_not() {
         packs.render(v("yealink"), "mac.cfg", &ctx).is_ok(),
         "the packs before it stay"
     );
+}
+
+#[test]
+fn keys_must_fit_the_model_and_the_family() {
+    use crate::domain::keys::{KeyType, PhoneKey};
+    let packs = builtin();
+    let key = |slot, kind| PhoneKey {
+        slot,
+        kind,
+        value: "1002".into(),
+        label: String::new(),
+    };
+    // T46U: 27 keys and three EXP43 modules of 60.
+    assert_eq!(
+        packs.check_keys(v("yealink"), "T46U", &[key(27, KeyType::Blf), key(207, KeyType::Blf)]),
+        Ok(())
+    );
+    assert_eq!(
+        packs.check_keys(v("yealink"), "T46U", &[key(208, KeyType::Blf)]),
+        Err("slot 208: T46U has 27 keys, and 3 expansion modules of 60 (207 slots in all)".into())
+    );
+    assert_eq!(
+        packs.check_keys(v("grandstream"), "GXP2170", &[key(1, KeyType::Pickup)]),
+        Err("slot 1: grandstream phones cannot do a pickup key".into())
+    );
+    assert_eq!(
+        packs.check_keys(v("yealink"), "W60B", &[key(1, KeyType::Blf)]),
+        Err("slot 1: model 'W60B' of yealink has no programmable keys".into())
+    );
+    assert_eq!(
+        packs.check_keys(v("yealink"), "", &[key(1, KeyType::Blf)]),
+        Err("slot 1: the device has no model (type), and yealink phones' keys depend on it".into())
+    );
+    // Flyingvoice lists its own types: Yealink's url is not among them.
+    assert!(
+        packs
+            .check_keys(v("flyingvoice"), "FIP13G", &[key(1, KeyType::Url)])
+            .is_err()
+    );
+    assert_eq!(
+        packs.check_keys(v("flyingvoice"), "FIP13G", &[key(9, KeyType::Blf)]),
+        Ok(())
+    );
+    let views = packs.key_views(
+        v("yealink"),
+        "T46U",
+        &[key(1, KeyType::Blf), key(28, KeyType::SpeedDial)],
+    );
+    let places: Vec<(u32, u32, serde_json::Value)> =
+        views.iter().map(|k| (k.module, k.index, k.code.clone())).collect();
+    assert_eq!(places, [(0, 1, 16.into()), (1, 1, 13.into())]);
 }

@@ -12,7 +12,7 @@ use super::phone_auth::Verdict;
 use super::render::{self, DeviceView, LineView, RenderContext, SettingsView};
 use super::settings::Resolved;
 use super::uploads;
-use crate::domain::{Mac, Vendor, timestamp};
+use crate::domain::{Mac, Vendor, keys, timestamp};
 use crate::packs::Packs;
 use crate::packs::agents::PhoneAgent;
 use crate::packs::routes::{FileKind, FileMatch};
@@ -313,6 +313,7 @@ impl Provisioner {
                 device,
                 lines: Vec::new(),
                 settings: view,
+                keys: Vec::new(),
                 directory: None,
             };
             return (
@@ -433,6 +434,13 @@ impl Provisioner {
         } else {
             first.model.clone()
         };
+        let own_keys = keys::keys_from_json(&first.keys);
+        let template_keys = first
+            .template_keys
+            .as_deref()
+            .map(keys::keys_from_json)
+            .unwrap_or_default();
+        let keys = packs.key_views(vendor, &model, &keys::overlay(&template_keys, &own_keys));
         let device = DeviceView {
             mac: mac.lower(),
             mac_upper: mac.upper(),
@@ -448,6 +456,7 @@ impl Provisioner {
                 device,
                 lines,
                 settings,
+                keys,
                 directory: None,
             },
         )))

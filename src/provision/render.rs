@@ -21,6 +21,7 @@ use serde::Serialize;
 use tera::{Context, Tera};
 
 use crate::domain::SiteTimeZone;
+use crate::domain::keys::KeyView;
 use crate::packs::manifest::Problem;
 use crate::store::extensions::DirectoryEntry;
 
@@ -102,6 +103,8 @@ pub struct RenderContext {
     pub device: DeviceView,
     pub lines: Vec<LineView>,
     pub settings: SettingsView,
+    /// The phone's programmable keys, in slot order, as its family writes them.
+    pub keys: Vec<KeyView>,
     /// The company directory, for the templates that show it; shared, not
     /// copied per fetch.
     #[serde(skip)]
@@ -357,6 +360,7 @@ impl RenderContext {
                 provisioning_password: "fetch-pass".into(),
                 resync_interval_minutes: 1440,
             },
+            keys: Vec::new(),
             directory: Some(Arc::new(vec![
                 DirectoryEntry {
                     name: "Front desk".into(),

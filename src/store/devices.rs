@@ -211,10 +211,11 @@ macro_rules! phone_lines_sql {
         concat!(
             "SELECT d.mac, d.id AS device_id, d.last_user_agent, d.name AS device_name, d.vendor_code,
                     d.type AS model, e.extn, e.name AS extn_name, e.domain, e.cid_name, e.cid_number,
-                    e.password_enc, e.disabled
+                    e.password_enc, e.disabled, d.keys, t.keys AS template_keys
              FROM device_provisions d
              LEFT JOIN device_provision_lines l ON l.device_id = d.id
              LEFT JOIN extensions e ON e.id = l.extension_id AND e.deleted_at IS NULL
+             LEFT JOIN key_templates t ON t.id = d.key_template_id AND t.deleted_at IS NULL
              WHERE d.deleted_at IS NULL",
             $filter,
             " ORDER BY d.id, l.position"
@@ -242,6 +243,9 @@ pub struct PhoneLine {
     pub cid_number: Option<String>,
     pub password_enc: Option<String>,
     pub disabled: Option<i64>,
+    /// The record's own keys and its key template's, as stored (JSON).
+    pub keys: String,
+    pub template_keys: Option<String>,
 }
 
 impl Db {
@@ -275,7 +279,8 @@ pub struct LineNumber {
 /// Whether a live record's phone has the config it would get now:
 /// `never` fetched, `current` (its last fetch is at or after every change to
 /// what its files are made of: the record itself, the accounts on its lines,
-/// the site's settings in realm PROVISION and its own in PROVISION:<mac>,
+/// its key template, the site's settings in realm PROVISION and its own in
+/// PROVISION:<mac>,
 /// a deletion counting as a change) or `older`. Times are whole seconds, so
 /// a change within the second of a fetch counts as fetched.
 macro_rules! config_state_sql {
@@ -284,6 +289,8 @@ macro_rules! config_state_sql {
               WHEN d.updated_at > d.last_provisioned_at
                 OR EXISTS (SELECT 1 FROM device_provision_lines l JOIN extensions e ON e.id = l.extension_id
                            WHERE l.device_id = d.id AND COALESCE(e.deleted_at, e.updated_at) > d.last_provisioned_at)
+                OR EXISTS (SELECT 1 FROM key_templates t
+                           WHERE t.id = d.key_template_id AND t.updated_at > d.last_provisioned_at)
                 OR EXISTS (SELECT 1 FROM dicts s
                            WHERE (s.realm = 'PROVISION' OR s.realm = 'PROVISION:' || d.mac)
                              AND COALESCE(s.deleted_at, s.updated_at) > d.last_provisioned_at)

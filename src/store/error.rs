@@ -22,6 +22,8 @@ pub enum Constraint {
     QueueParam,
     /// A device already in the sensor.
     SensorDevice,
+    /// A live key template's name.
+    KeyTemplateName,
     /// A row another refers to, or one that refers to a missing row.
     Reference,
     /// One sipprov does not name.
@@ -74,6 +76,11 @@ const NAMES: &[(Constraint, &str, &str)] = &[
     ),
     (Constraint::SettingKey, "dicts_realm_k_live", "dicts.realm, dicts.k"),
     (Constraint::QueueName, "queues_name_live", "queues.name"),
+    (
+        Constraint::KeyTemplateName,
+        "key_templates_live_name",
+        "key_templates.name",
+    ),
     (
         Constraint::QueueAgent,
         "queue_agents_live",

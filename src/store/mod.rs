@@ -12,6 +12,7 @@ pub mod dicts;
 pub mod error;
 pub mod extensions;
 pub mod fetches;
+pub mod key_templates;
 pub mod list;
 pub mod logs;
 pub mod media;

@@ -15,6 +15,7 @@ mod dicts;
 mod extensions;
 mod freshness;
 mod hardening;
+mod keys;
 mod logs;
 mod media;
 mod operations;

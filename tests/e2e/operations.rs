@@ -151,6 +151,13 @@ async fn openapi_describes_every_route_and_the_docs_page_is_served_locally() {
             ("/api/contacts/{id}", "get"),
             ("/api/contacts/{id}", "put"),
             ("/api/contacts/{id}", "delete"),
+            ("/api/device_provisions/{id}/keys", "get"),
+            ("/api/device_provisions/{id}/keys", "put"),
+            ("/api/key_templates", "get"),
+            ("/api/key_templates", "post"),
+            ("/api/key_templates/{id}", "get"),
+            ("/api/key_templates/{id}", "put"),
+            ("/api/key_templates/{id}", "delete"),
         ];
         for (path, method) in expected {
             assert!(

@@ -1,5 +1,6 @@
 //! `/api/device_provisions`: phones by MAC, per XSwitch's 话机自动配置 API.
 
+pub mod keys;
 pub mod resync;
 
 use axum::Json;
@@ -36,6 +37,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(bulk)
         .merge(resync::router())
+        .merge(keys::router())
         .routes(routes!(download))
         .routes(routes!(pending))
         .routes(routes!(preview))
