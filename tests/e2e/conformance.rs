@@ -1539,3 +1539,296 @@ A2 = 2
     })
     .await;
 }
+
+const YL_KEYS: &str = "fusionpbx resources/templates/provision/yealink/t46s/{$mac}.cfg (linekey.N.type/line/value/label; 15 Line, 16 BLF, 13 SpeedDial) and the Yealink T2/T4 Administrator Guide (linekey.X.line: 1 = line 1)";
+const FIP_KEYS: &str = "fusionpbx resources/templates/provision/flyingvoice/fip13g/y000000000000.cfg and app/devices/app_config.php (flyingvoice: 15 line, 16 blf, 13 speed_dial)";
+const HTEK_KEYS: &str = "wazo-provd-plugins plugins/wazo_htek/common/common.py _gen_param_num (P41200+N-1 type, +100 value, +200 label, +300 account) and fusionpbx app/devices/app_config.php (htek: 1 line, 3 blf, 2 speed_dial)";
+const GS_KEYS: &str = "fusionpbx @d3f37c0f resources/templates/provision/grandstream/gxp2170/{$mac}.xml (VPK P1363+2(N-1) mode, P1364 account from 0, P1465 description, P1466 value; line keys: 0 Line, 11 BLF, 10 Speed Dial)";
+const GS_KEYS_GRP: &str = "fusionpbx resources/templates/provision/grandstream/grp261x/{$mac}.xml (pks.vpk.N.keyMode Line/BLF/SpeedDial, account AccountN, description, value)";
+const FANVIL_KEYS: &str = "wazo-provd-plugins plugins/wazo_fanvil/common/templates/base.tpl and common.py (Function_Key_Entry FkeyN: Type 2 SIPn for a line, Type 1 number@line/ba BLF, /f speed dial)";
+const FANVIL_BOOK: &str =
+    "fusionpbx resources/templates/provision/fanvil/x4/{$mac}.cfg (Xml_PhoneBook_Entry XML-PBook1 Name/Addr)";
+const FANVIL_BOOK_FILE: &str =
+    "wazo-phoned plugins/fanvil/templates/fanvil_results_v2.jinja (PhoneBook/DirectoryEntry/Name, Telephone)";
+const SNOM_KEYS: &str = "Snom wiki, <functionKeys> tag and Function Key Types (fkey idx from 0: line, blf <sip:..>, speed); tancredi data/templates/snom.macros";
+const SNOM_BOOK: &str =
+    "Snom wiki, XML Directory (tbook/item/name, number); fusionpbx resources/templates/provision/snom/D785/{$mac}.xml";
+const CISCO_KEYS: &str = "wazo-provd-plugins plugins/wazo_cisco_spa/common/common.py (Extension_N_ Disabled, Short_Name_N_, Extended_Function_N_ fnc=blf+sd+cp;sub=..; fnc=sd;ext=..) and fusionpbx cisco/8841/{$mac}.xml";
+const POLY_KEYS: &str = "wazo-provd-plugins plugins/wazo_polycom/common/common.py and fusionpbx polycom/6.x/{$mac}.cfg (attendant.resourceList.N.address/label/type normal|automata)";
+const AKUVOX_KEYS: &str = "tancredi data/templates/akuvox.tmpl (Config.Programable.LINEKEYN.Type/Label/Param1/Param2) and akuvox.macros (14 line, 16 blf, 10 speed dial)";
+
+/// The scenario's keys: line 1, a BLF of 2002 labelled Ana, a speed dial
+/// to 100 labelled Reception, in slots 1 to 3 (Polycom, which takes only
+/// monitored resources: a BLF of 2002, a park orbit 700, a BLF of 2003).
+async fn give_keys(app: &TestApp, mac: &str, keys: serde_json::Value) {
+    let (_, found) = app.get(&format!("/api/device_provisions?mac={mac}")).await;
+    let id = found["data"][0]["id"].as_i64().unwrap();
+    assert_done(
+        &app.put(&format!("/api/device_provisions/{id}/keys"), json!({ "keys": keys }))
+            .await,
+    );
+}
+
+fn three_keys() -> serde_json::Value {
+    json!([
+        {"slot": 1, "type": "line", "value": "1"},
+        {"slot": 2, "type": "blf", "value": "2002", "label": "Ana"},
+        {"slot": 3, "type": "speed_dial", "value": "100", "label": "Reception"},
+    ])
+}
+
+#[tokio::test]
+async fn keys_and_the_directory_in_every_familys_own_syntax() {
+    on_each_backend(|app| async move {
+        // The lines' domain: what a BLF watches.
+        scenario(&app, "yealink", "T46S", "001565aabb21").await;
+        let (_, extension) = app.get("/api/extensions?extn=2002").await;
+        let domain = extension["data"][0]["domain"].as_str().unwrap().to_string();
+
+        give_keys(&app, "001565aabb21", three_keys()).await;
+        let body = fetch(
+            &app,
+            "001565aabb21.cfg",
+            "Yealink SIP-T46S 66.86.0.15 00:15:65:aa:bb:21",
+        )
+        .await;
+        check(
+            "Yealink keys",
+            &ini(&body),
+            &[
+                row("linekey.1.type", 15, YL_KEYS),
+                row("linekey.1.line", 1, YL_KEYS),
+                row("linekey.2.type", 16, YL_KEYS),
+                row("linekey.2.value", 2002, YL_KEYS),
+                row("linekey.2.label", "Ana", YL_KEYS),
+                row("linekey.3.type", 13, YL_KEYS),
+                row("linekey.3.value", 100, YL_KEYS),
+                row("linekey.3.label", "Reception", YL_KEYS),
+            ],
+        );
+
+        scenario(&app, "flyingvoice", "FIP13G", "0021f2aabb21").await;
+        give_keys(&app, "0021f2aabb21", three_keys()).await;
+        let body = fetch(&app, "0021f2aabb21.cfg", "Flyingvoice FIP13G V0.6.24 00:21:F2:AA:BB:21").await;
+        check(
+            "Flyingvoice keys",
+            &ini(&body),
+            &[
+                row("linekey.1.type", 15, FIP_KEYS),
+                row("linekey.2.type", 16, FIP_KEYS),
+                row("linekey.2.value", 2002, FIP_KEYS),
+                row("linekey.3.type", 13, FIP_KEYS),
+            ],
+        );
+
+        scenario(&app, "htek", "UC926", "001fc1aabb21").await;
+        give_keys(&app, "001fc1aabb21", three_keys()).await;
+        let body = fetch(&app, "cfg001fc1aabb21.xml", "Htek UC926 2.0.4.2 00:1f:c1:aa:bb:21").await;
+        check(
+            "Htek keys",
+            &xml(&body),
+            &[
+                row("P41200", 1, HTEK_KEYS),
+                row("P41201", 3, HTEK_KEYS),
+                row("P41301", 2002, HTEK_KEYS),
+                row("P41401", "Ana", HTEK_KEYS),
+                row("P41202", 2, HTEK_KEYS),
+                row("P41302", 100, HTEK_KEYS),
+                row("P41402", "Reception", HTEK_KEYS),
+            ],
+        );
+
+        scenario(&app, "grandstream", "GXP2170", "000b82aabb21").await;
+        give_keys(&app, "000b82aabb21", three_keys()).await;
+        let body = fetch(
+            &app,
+            "cfg000b82aabb21.xml",
+            "Grandstream Model HW GXP2170 SW 1.0.11.79 DevId 000b82aabb21",
+        )
+        .await;
+        check(
+            "Grandstream GXP keys",
+            &xml(&body),
+            &[
+                row("P1363", 0, GS_KEYS),
+                row("P1364", 0, GS_KEYS),
+                row("P1365", 11, GS_KEYS),
+                row("P1366", 0, GS_KEYS),
+                row("P1467", "Ana", GS_KEYS),
+                row("P1468", 2002, GS_KEYS),
+                row("P1367", 10, GS_KEYS),
+                row("P1469", "Reception", GS_KEYS),
+                row("P1470", 100, GS_KEYS),
+            ],
+        );
+        scenario(&app, "grandstream", "GRP2614", "000b82aabb22").await;
+        give_keys(&app, "000b82aabb22", three_keys()).await;
+        let body = fetch(
+            &app,
+            "cfg000b82aabb22.xml",
+            "Grandstream Model HW GRP2614 SW 1.0.5.33 DevId 000b82aabb22",
+        )
+        .await;
+        check(
+            "Grandstream GRP keys",
+            &xml(&body),
+            &[
+                row("pks.vpk.1.keyMode", "Line", GS_KEYS_GRP),
+                row("pks.vpk.1.account", "Account1", GS_KEYS_GRP),
+                row("pks.vpk.2.keyMode", "BLF", GS_KEYS_GRP),
+                row("pks.vpk.2.description", "Ana", GS_KEYS_GRP),
+                row("pks.vpk.2.value", 2002, GS_KEYS_GRP),
+                row("pks.vpk.3.keyMode", "SpeedDial", GS_KEYS_GRP),
+                row("pks.vpk.3.value", 100, GS_KEYS_GRP),
+            ],
+        );
+
+        scenario(&app, "fanvil", "X4", "0c383eaabb21").await;
+        give_keys(&app, "0c383eaabb21", three_keys()).await;
+        let body = fetch(&app, "0c383eaabb21.cfg", "Fanvil X4 1.6.3 0c383eaabb21").await;
+        let entry = |n: usize, field: &str| format!("PHONE_CONFIG_MODULE/Function_Key/Function_Key_Entry[{n}]/{field}");
+        check(
+            "Fanvil keys",
+            &xml_paths(&body),
+            &[
+                row(entry(1, "ID"), "Fkey1", FANVIL_KEYS),
+                row(entry(1, "Type"), 2, FANVIL_KEYS),
+                row(entry(1, "Value"), "SIP1", FANVIL_KEYS),
+                row(entry(2, "ID"), "Fkey2", FANVIL_KEYS),
+                row(entry(2, "Type"), 1, FANVIL_KEYS),
+                row(entry(2, "Value"), "2002@1/ba", FANVIL_KEYS),
+                row(entry(2, "Title"), "Ana", FANVIL_KEYS),
+                row(entry(3, "Value"), "100@1/f", FANVIL_KEYS),
+                row(
+                    "PHONE_CONFIG_MODULE/Xml_PhoneBook/Xml_PhoneBook_Entry[1]/Addr",
+                    app.url("/prov/0c383eaabb21-phonebook.xml"),
+                    FANVIL_BOOK,
+                ),
+            ],
+        );
+        let book = fetch(&app, "0c383eaabb21-phonebook.xml", "Fanvil X4 1.6.3 0c383eaabb21").await;
+        assert_eq!(
+            directory_entries(&book, "PhoneBook", "DirectoryEntry", "Name", "Telephone"),
+            scenario_directory(),
+            "{FANVIL_BOOK_FILE}"
+        );
+
+        scenario(&app, "snom", "D785", "000413aabb21").await;
+        give_keys(&app, "000413aabb21", three_keys()).await;
+        let ua = "Mozilla/4.0 (compatible; snomD785-SIP 10.1.33.33 2010.12-00004-g9ba52f5 000413AABB21 SXM:0 UXM:0)";
+        let body = fetch(&app, "000413AABB21.xml", ua).await;
+        check(
+            "Snom keys",
+            &xml(&body),
+            &[
+                row("fkey[0]", "line", SNOM_KEYS),
+                row("fkey[1]", format!("blf <sip:2002@{domain}>"), SNOM_KEYS),
+                row("fkey[2]", "speed 100", SNOM_KEYS),
+            ],
+        );
+        assert!(
+            body.contains(r#"<fkey idx="1" context="active" label="Ana" perm="R">"#),
+            "{SNOM_KEYS}\n{body}"
+        );
+        let index = fetch(&app, "snomD785-000413AABB21.htm", ua).await;
+        assert!(index.contains(&app.url("/prov/000413AABB21-phonebook.xml")), "{index}");
+        let book = fetch(&app, "000413AABB21-phonebook.xml", ua).await;
+        assert_eq!(
+            directory_entries(&book, "tbook", "item", "name", "number"),
+            scenario_directory(),
+            "{SNOM_BOOK}"
+        );
+
+        scenario(&app, "cisco", "8841", "00562baabb21").await;
+        give_keys(&app, "00562baabb21", three_keys()).await;
+        let body = fetch(&app, "00562baabb21.xml", "Cisco-CP-8841-3PCC/11.0.1 (00562baabb21)").await;
+        check(
+            "Cisco keys",
+            &xml(&body),
+            &[
+                row("Extension_1_", 1, CISCO_KEYS),
+                row("Extension_2_", "Disabled", CISCO_KEYS),
+                row("Short_Name_2_", "Ana", CISCO_KEYS),
+                row(
+                    "Extended_Function_2_",
+                    format!("fnc=blf+sd+cp;sub=2002@{domain};nme=Ana"),
+                    CISCO_KEYS,
+                ),
+                row("Extension_3_", "Disabled", CISCO_KEYS),
+                row(
+                    "Extended_Function_3_",
+                    format!("fnc=sd;ext=100@{domain};nme=Reception"),
+                    CISCO_KEYS,
+                ),
+            ],
+        );
+
+        scenario(&app, "polycom", "VVX411", "0004f2aabb21").await;
+        give_keys(
+            &app,
+            "0004f2aabb21",
+            json!([
+                {"slot": 1, "type": "blf", "value": "2002", "label": "Ana"},
+                {"slot": 2, "type": "park", "value": "700", "label": "Park"},
+                {"slot": 3, "type": "blf", "value": "2003"},
+            ]),
+        )
+        .await;
+        let body = fetch(
+            &app,
+            "0004f2aabb21-sipprov.cfg",
+            "FileTransport PolycomVVX-VVX_411-UA/6.4.0.2 (SN:0004f2aabb21)",
+        )
+        .await;
+        let resource = |n: u32, field: &str| format!("attendant.resourceList.{n}.{field}");
+        check(
+            "Polycom keys",
+            &xml_attributes(&body),
+            &[
+                row(resource(1, "address"), format!("2002@{domain}"), POLY_KEYS),
+                row(resource(1, "label"), "Ana", POLY_KEYS),
+                row(resource(1, "type"), "normal", POLY_KEYS),
+                row(resource(2, "address"), format!("700@{domain}"), POLY_KEYS),
+                row(resource(2, "type"), "automata", POLY_KEYS),
+                row(resource(3, "address"), format!("2003@{domain}"), POLY_KEYS),
+                row(resource(3, "label"), 2003, POLY_KEYS),
+            ],
+        );
+
+        scenario(&app, "akuvox", "SP-R63G", "0c1105aabb21").await;
+        give_keys(&app, "0c1105aabb21", three_keys()).await;
+        let body = fetch(&app, "0c1105aabb21.cfg", "Akuvox SP-R63G 63.0.1.2 0c1105aabb21").await;
+        check(
+            "Akuvox keys",
+            &ini(&body),
+            &[
+                row("Config.Programable.LINEKEY1.Type", 14, AKUVOX_KEYS),
+                row("Config.Programable.LINEKEY2.Type", 16, AKUVOX_KEYS),
+                row("Config.Programable.LINEKEY2.Label", "Ana", AKUVOX_KEYS),
+                row("Config.Programable.LINEKEY2.Param1", 2002, AKUVOX_KEYS),
+                row("Config.Programable.LINEKEY3.Type", 10, AKUVOX_KEYS),
+                row("Config.Programable.LINEKEY3.Param1", 100, AKUVOX_KEYS),
+            ],
+        );
+
+        // Families whose phones have no keys sipprov sets say why.
+        scenario(&app, "gigaset", "N510", "7c2f80aabb21").await;
+        let (_, found) = app.get("/api/device_provisions?mac=7c2f80aabb21").await;
+        let id = found["data"][0]["id"].as_i64().unwrap();
+        let (status, refused) = app
+            .put(
+                &format!("/api/device_provisions/{id}/keys"),
+                json!({ "keys": three_keys() }),
+            )
+            .await;
+        assert_eq!(status, 400, "{refused}");
+        assert!(
+            refused["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("keys: slot 1: gigaset phones have no keys sipprov sets"),
+            "{refused}"
+        );
+    })
+    .await;
+}
