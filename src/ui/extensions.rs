@@ -9,10 +9,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
-use super::{Admin, Blank, Console, Fields, PAGE_SIZE, Routes, Submission, by_field, flash, pager};
+use super::{Admin, Blank, Console, Fields, Routes, Submission, by_field, flash, list_params, merge, pager};
 use crate::admin::extensions::{ExtensionInput, RangeInput};
 use crate::secrets;
-use crate::store::ListParams;
 
 pub fn routes() -> Routes {
     Routes::default()
@@ -37,17 +36,9 @@ async fn list_page(
     status: StatusCode,
 ) -> Response {
     let q = query.get("extn").map_or("", |q| q.trim());
-    let page: i64 = query.get("page").and_then(|p| p.parse().ok()).unwrap_or(1).max(1);
-    let mut asked = HashMap::from([
-        ("page".to_string(), page.to_string()),
-        ("perPage".to_string(), PAGE_SIZE.to_string()),
-    ]);
-    if !q.is_empty() {
-        asked.insert("extn".into(), q.to_string());
-    }
-    let listed = match ListParams::from_map(asked) {
+    let listed = match list_params(query, &[("extn", q)]) {
         Ok(params) => console.core.list_extensions(params).await,
-        Err(err) => Err(err.into()),
+        Err(err) => Err(err),
     };
     let listed = match listed {
         Ok(listed) => listed,
@@ -63,9 +54,7 @@ async fn list_page(
         "errors": {},
         "shown_password": null,
     });
-    if let (Some(data), Value::Object(extra)) = (data.as_object_mut(), extra) {
-        data.extend(extra);
-    }
+    merge(&mut data, extra);
     console.page_with_status(admin, status, "extensions.html", data)
 }
 

@@ -11,6 +11,7 @@ mod devices;
 mod extensions;
 mod i18n;
 mod import;
+mod keys;
 mod login;
 mod pending;
 mod settings;
@@ -67,6 +68,8 @@ const PAGES: &[(&str, &str)] = &[
     ("claim.html", include_str!("pages/claim.html")),
     ("extensions.html", include_str!("pages/extensions.html")),
     ("extension_form.html", include_str!("pages/extension_form.html")),
+    ("keys.html", include_str!("pages/keys.html")),
+    ("key_templates.html", include_str!("pages/key_templates.html")),
     ("settings.html", include_str!("pages/settings.html")),
     ("activity.html", include_str!("pages/activity.html")),
     ("problem.html", include_str!("pages/problem.html")),
@@ -114,6 +117,7 @@ fn routes() -> Routes {
         .merge(import::routes())
         .merge(pending::routes())
         .merge(extensions::routes())
+        .merge(keys::routes())
         .merge(settings::routes())
         .merge(activity::routes())
 }
@@ -321,6 +325,16 @@ impl Fields {
             .collect()
     }
 
+    /// Every value of a repeated field, empty ones too, in order: one
+    /// column of a table of inputs.
+    fn column(&self, name: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.trim())
+            .collect()
+    }
+
     /// The given, non-empty fields among `names`, as a JSON object.
     fn json(&self, names: &[&str]) -> Value {
         let map: serde_json::Map<String, Value> = names
@@ -501,6 +515,33 @@ async fn offered_extensions(console: &Console) -> Vec<crate::store::extensions::
 }
 
 /// The message a redirect asked for (`?done=created`); only known ones are shown.
+/// A list page's parameters: the `page` its query asks for, the console's
+/// page size, and each filter that is not blank.
+fn list_params(
+    query: &HashMap<String, String>,
+    filters: &[(&str, &str)],
+) -> Result<crate::store::ListParams, crate::admin::Error> {
+    let page: i64 = query.get("page").and_then(|p| p.parse().ok()).unwrap_or(1).max(1);
+    let mut asked = HashMap::from([
+        ("page".to_string(), page.to_string()),
+        ("perPage".to_string(), PAGE_SIZE.to_string()),
+    ]);
+    asked.extend(
+        filters
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| ((*k).to_string(), (*v).to_string())),
+    );
+    Ok(crate::store::ListParams::from_map(asked)?)
+}
+
+/// `extra`'s fields laid over a page's data.
+fn merge(data: &mut Value, extra: Value) {
+    if let (Some(data), Value::Object(extra)) = (data.as_object_mut(), extra) {
+        data.extend(extra);
+    }
+}
+
 fn flash(lang: Lang, query: &HashMap<String, String>) -> Value {
     query
         .get("done")

@@ -1076,3 +1076,104 @@ async fn pushing_from_the_console_shows_each_phones_outcome() {
     })
     .await;
 }
+
+/// The (slot, type) each row of a keys table shows.
+async fn key_rows(browser: &Client, table: &str) -> Vec<(String, String)> {
+    text_of(browser, table).await;
+    let mut rows = Vec::new();
+    for row in browser
+        .find_all(Locator::Css(&format!("{table} tbody tr")))
+        .await
+        .unwrap()
+    {
+        let cells = row.find_all(Locator::Css("td")).await.unwrap();
+        rows.push((cells[0].text().await.unwrap(), cells[1].text().await.unwrap()));
+    }
+    rows
+}
+
+/// Fills row `n` (from 1) of the keys table.
+async fn key_row(browser: &Client, n: usize, slot: &str, kind: &str, value: &str, label: &str) {
+    let row = browser
+        .find(Locator::Css(&format!("#keys tbody tr:nth-child({n})")))
+        .await
+        .unwrap();
+    for (name, text) in [("slot", slot), ("value", value), ("label", label)] {
+        let field = row.find(Locator::Css(&format!("[name='{name}']"))).await.unwrap();
+        field.clear().await.unwrap();
+        field.send_keys(text).await.unwrap();
+    }
+    row.find(Locator::Css("select[name='type']"))
+        .await
+        .unwrap()
+        .select_by_value(kind)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn an_admin_edits_a_key_template_and_a_devices_keys_in_a_real_browser() {
+    on_each_backend(|app| async move {
+        for extn in ["1001", "1002"] {
+            assert_done(
+                &app.post(
+                    "/api/extensions",
+                    json!({"extn": extn, "password": format!("pass-{extn}-x")}),
+                )
+                .await,
+            );
+        }
+        let record =
+            json!({"vendor": "yealink", "type": "T46U", "mac": "00156500ee01", "extn": "1001", "name": "Desk"});
+        assert_done(&app.post("/api/device_provisions", record).await);
+        let (_, found) = app.get("/api/device_provisions?mac=00156500ee01").await;
+        let id = found["data"][0]["id"].as_i64().unwrap();
+
+        let driver = Driver::start();
+        let browser = admin_browser(&driver, &app).await;
+        // A template, made and given keys.
+        browser.goto(&app.url("/ui/key_templates")).await.unwrap();
+        fill(&browser, "name", "Reception").await;
+        click(&browser, "#create-template").await;
+        text_of(&browser, "#keys").await;
+        key_row(&browser, 1, "1", "line", "1", "").await;
+        key_row(&browser, 2, "2", "blf", "1002", "Ana").await;
+        click(&browser, "#save-keys").await;
+        text_when(&browser, "[role='status']", |t| t == "Saved.").await;
+        screenshot(&browser, "key-template").await;
+
+        // The device takes the template and one key of its own; a slot its
+        // model does not have is refused, naming it, and nothing is saved.
+        browser.goto(&app.url(&format!("/ui/devices/{id}"))).await.unwrap();
+        click(&browser, "#edit-keys").await;
+        text_of(&browser, "#keys").await;
+        browser
+            .find(Locator::Css("#template_id"))
+            .await
+            .unwrap()
+            .select_by_label("Reception")
+            .await
+            .unwrap();
+        key_row(&browser, 1, "208", "speed_dial", "100", "Desk").await;
+        click(&browser, "#save-keys").await;
+        let refused = text_of(&browser, "#keys-error").await;
+        assert!(refused.contains("slot 208: T46U has 27 keys"), "{refused}");
+        assert_eq!(
+            app.get(&format!("/api/device_provisions/{id}/keys")).await.1["keys"],
+            json!([])
+        );
+        key_row(&browser, 1, "2", "speed_dial", "100", "Desk").await;
+        click(&browser, "#save-keys").await;
+        text_when(&browser, "[role='status']", |t| t == "Saved.").await;
+        assert_eq!(
+            key_rows(&browser, "#effective").await,
+            [("1".into(), "Line".into()), ("2".into(), "Speed dial".into())]
+        );
+        screenshot(&browser, "device-keys").await;
+        let (_, keys) = app.get(&format!("/api/device_provisions/{id}/keys")).await;
+        assert_eq!(keys["keys"][0]["type"], "speed_dial", "{keys}");
+        assert!(keys["template_id"].is_i64(), "{keys}");
+        browser.close().await.unwrap();
+    })
+    .await;
+}
