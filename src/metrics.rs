@@ -61,6 +61,12 @@ pub struct TftpLabels {
     pub outcome: &'static str,
 }
 
+/// A phone's config state: `current`, `older` or `never` fetched.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FleetLabels {
+    state: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PoolLabels {
     state: &'static str,
@@ -80,6 +86,7 @@ pub struct Metrics {
     pub tftp_transfers: Family<TftpLabels, Counter>,
     pub pushes: Family<PushLabels, Counter>,
     pending_phones: Gauge,
+    fleet_phones: Family<FleetLabels, Gauge>,
     db_connections: Family<PoolLabels, Gauge>,
 }
 
@@ -98,6 +105,7 @@ impl Default for Metrics {
             tftp_transfers: Family::default(),
             pushes: Family::default(),
             pending_phones: Gauge::default(),
+            fleet_phones: Family::default(),
             db_connections: Family::default(),
         }
     }
@@ -168,6 +176,11 @@ impl Metrics {
             self.pending_phones.clone(),
         );
         registry.register(
+            "fleet_phones",
+            "Phones with a record by config state: current (fetched since every change to their files), older, never fetched",
+            self.fleet_phones.clone(),
+        );
+        registry.register(
             "db_connections",
             "Database pool connections by state (idle, in_use, max)",
             self.db_connections.clone(),
@@ -176,13 +189,23 @@ impl Metrics {
         registry
     }
 
-    /// What the database says now: pending phones and the pool's use.
+    /// What the database says now: pending phones, the fleet's config
+    /// states and the pool's use.
     async fn read_database(&self, db: &Db) {
         match db.pending_phone_count().await {
             Ok(count) => {
                 self.pending_phones.set(count);
             }
             Err(err) => tracing::warn!(error = %err, "metrics: pending phones not counted"),
+        }
+        match db.config_state_counts().await {
+            Ok(counts) => {
+                for state in ["current", "older", "never"] {
+                    let phones = counts.iter().find(|c| c.state == state).map_or(0, |c| c.phones);
+                    self.fleet_phones.get_or_create(&FleetLabels { state }).set(phones);
+                }
+            }
+            Err(err) => tracing::warn!(error = %err, "metrics: the fleet's states not counted"),
         }
         let pool = db.pool_use();
         for (state, value) in [("idle", pool.idle), ("in_use", pool.in_use), ("max", pool.max)] {

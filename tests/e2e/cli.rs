@@ -586,6 +586,10 @@ fn metrics_count_fetches_transfers_and_api_calls_without_naming_a_phone() {
             r#"{"name":"desk","vendor":"yealink","mac":"001565aabbcc","extn":"1001"}"#,
         );
         api(
+            "/api/device_provisions",
+            r#"{"name":"spare","vendor":"yealink","mac":"001565aabbcd"}"#,
+        );
+        api(
             "/api/dicts",
             r#"{"realm":"PROVISION","k":"throttle_unknown_macs","v":"3"}"#,
         );
@@ -666,6 +670,10 @@ fn metrics_count_fetches_transfers_and_api_calls_without_naming_a_phone() {
             "{text}"
         );
         assert_eq!(sample(&parsed, "sipprov_throttled_networks", &[]), 1.0);
+        // The fleet by config state: both records, the one never fetched among them.
+        let fleet = |state: &str| sample(&parsed, "sipprov_fleet_phones", &[("state", state)]);
+        assert_eq!(fleet("current") + fleet("older") + fleet("never"), 2.0, "{text}");
+        assert!(fleet("never") >= 1.0, "{text}");
         assert_eq!(
             sample(&parsed, "sipprov_tftp_transfers_total", &[("outcome", "sent")]),
             1.0
@@ -682,7 +690,7 @@ fn metrics_count_fetches_transfers_and_api_calls_without_naming_a_phone() {
             ("method", "POST"),
             ("status", "200"),
         ];
-        assert_eq!(sample(&parsed, "sipprov_api_requests_total", &created), 1.0);
+        assert_eq!(sample(&parsed, "sipprov_api_requests_total", &created), 2.0);
         assert!(sample(&parsed, "sipprov_db_connections", &[("state", "max")]) >= 1.0);
         let made_up = [("route", "/api/extensions"), ("method", "other"), ("status", "405")];
         assert_eq!(sample(&parsed, "sipprov_api_requests_total", &made_up), 1.0, "{text}");
