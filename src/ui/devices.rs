@@ -130,7 +130,10 @@ async fn list(State(console): State<Console>, admin: Admin, Query(query): Query<
     };
     let pager = pager(&page, &[("field", field), ("q", q), ("status", status)]);
     let rows = match console.core.device_statuses(page.rows).await {
-        Ok(rows) => rows.into_iter().map(table_row).collect::<Vec<_>>(),
+        Ok(rows) => {
+            let packs = console.app.packs.current();
+            rows.into_iter().map(|row| table_row(row, &packs)).collect::<Vec<_>>()
+        }
         Err(err) => return console.refused(&admin, err),
     };
     let fleet = match console.core.fleet_summary().await {
@@ -163,6 +166,7 @@ fn table_row(
         lines,
         state,
     }: DeviceStatus,
+    packs: &crate::packs::Packs,
 ) -> Value {
     let shown_lines = if lines.is_empty() {
         shown_extn(&d.extn)
@@ -174,7 +178,8 @@ fn table_row(
         "mac_shown": shown_mac(&d.mac),
         "mac": d.mac,
         "name": d.name,
-        "vendor": d.vendor,
+        // One spelling per family, whatever name the record was written with.
+        "vendor": packs.vendor(&d.vendor).map_or(d.vendor.as_str(), |v| v.code()),
         "type": d.kind,
         "lines": shown_lines,
         "last_provisioned_at": d.last_provisioned_at.map(|t| timestamp::format(&t)),

@@ -43,6 +43,9 @@ fn page(
 ) -> Response {
     let settings: Vec<Value> = site_keys()
         .map(|(key, hint)| {
+            let hint = super::i18n::lookup(admin.lang, &format!("setting_hint_{key}"))
+                .filter(|h| !h.is_empty())
+                .unwrap_or(hint);
             json!({
                 "key": key,
                 "hint": hint,

@@ -360,6 +360,17 @@ async fn the_console_follows_the_browser_language() {
         let browser = driver.browser("zh-CN").await;
         browser.goto(&app.url("/ui/login")).await.unwrap();
         assert_eq!(text_of(&browser, "h1").await, "登录");
+        fill(&browser, "login", "admin").await;
+        fill(&browser, "password", ADMIN_PASSWORD).await;
+        click(&browser, "#log-in").await;
+        text_of(&browser, "#devices").await;
+        // Settings' help and the Activity page's names are Chinese too.
+        browser.goto(&app.url("/ui/settings")).await.unwrap();
+        let hint = text_of(&browser, "form .hint").await;
+        assert_eq!(hint, "话机注册的 SIP 服务器（默认：话机访问 sipprov 所用的主机）");
+        browser.goto(&app.url("/ui/activity")).await.unwrap();
+        let action = text_of(&browser, "#activity tbody tr[data-id] td:nth-child(5)").await;
+        assert_eq!(action, "登录", "the admin's own login, by name");
         browser.close().await.unwrap();
     })
     .await;
@@ -693,12 +704,13 @@ async fn activity_rows(browser: &Client) -> Vec<(String, String, String)> {
         .await
         .unwrap()
     {
+        // Resource and action show by name; their codes are the cells' titles.
         let cells = row.find_all(Locator::Css("td")).await.unwrap();
-        let mut texts = Vec::new();
-        for cell in cells {
-            texts.push(cell.text().await.unwrap());
-        }
-        rows.push((texts[1].clone(), texts[3].clone(), texts[4].clone()));
+        let code = |n: usize| {
+            let cell = &cells[n];
+            async move { cell.attr("title").await.unwrap().unwrap_or_default() }
+        };
+        rows.push((cells[1].text().await.unwrap(), code(3).await, code(4).await));
     }
     rows
 }
@@ -770,6 +782,13 @@ async fn the_activity_page_filters_the_operation_log_newest_first() {
         let all = activity_rows(&browser).await;
         assert_eq!(all.len(), 20, "a page of rows: {all:?}");
         assert_eq!(all[0], row("Auditor", "sessions", "LOGIN"));
+        let resource = text_of(&browser, "#activity tbody tr[data-id] td:nth-child(4)").await;
+        let action = text_of(&browser, "#activity tbody tr[data-id] td:nth-child(5)").await;
+        assert_eq!(
+            (resource.as_str(), action.as_str()),
+            ("Sessions", "Log in"),
+            "shown by name"
+        );
         assert_eq!(all[1], row("Admin", "users", "CREATE"));
         assert_eq!(all[2], row("Admin", "device_provisions", "UPDATE"));
         assert!(text_of(&browser, "nav a.on").await.contains("Activity"));
@@ -977,6 +996,17 @@ async fn the_devices_page_sums_up_the_fleet() {
             (current.as_str(), fleet_count(&browser, "older").await.as_str()),
             ("2", "0")
         );
+        // A family shows by one name, whichever the record was written with.
+        assert_done(
+            &app.post(
+                "/api/device_provisions",
+                json!({"mac": "000b82005009", "vendor": "潮流"}),
+            )
+            .await,
+        );
+        browser.goto(&app.url("/ui/devices?mac=000b82005009")).await.unwrap();
+        let vendor = text_of(&browser, "tr[data-mac='000b82005009'] td:nth-child(4)").await;
+        assert_eq!(vendor, "grandstream");
         browser.close().await.unwrap();
     })
     .await;
