@@ -4,7 +4,8 @@ use serde::Serialize;
 use sqlx::{AssertSqlSafe, FromRow};
 use time::OffsetDateTime;
 
-use super::list::{Filter, ListSpec};
+use super::Arg;
+use super::list::{FieldError, Filter, ListSpec, ListSql};
 use super::logs::{NewLogEntry, commit_one_row, log_in_tx};
 use super::{Backend, Db, Result, on_db};
 use crate::domain::timestamp::RowTimes;
@@ -202,6 +203,7 @@ pub const LIST: ListSpec = ListSpec {
         Filter::Contains("name", "name"),
         Filter::Equals("domain", "domain"),
         Filter::Equals("context", "context"),
+        Filter::Custom("free", free_filter, Some(FREE)),
     ],
     sortable: &[
         ("id", "id"),
@@ -213,3 +215,24 @@ pub const LIST: ListSpec = ListSpec {
     ],
     default_order: "id",
 };
+
+/// What `free_filter` takes; blank is no filter.
+pub const FREE: &str = r"^\s*(1|0|true|false)?\s*$";
+
+/// Extensions on no phone's line (`1`, `true`), or on one (`0`, `false`).
+pub fn free_filter(value: &str, sql: &mut ListSql) -> std::result::Result<(), FieldError> {
+    let free = match value.trim() {
+        "1" | "true" => "1",
+        "0" | "false" => "0",
+        _ => return Err(FieldError::new("free", format!("'{value}' is not 1, 0, true or false"))),
+    };
+    sql.push(
+        |p| {
+            format!(
+                "(id IN (SELECT extension_id FROM device_provision_lines WHERE extension_id IS NOT NULL)) = ({p} = '0')"
+            )
+        },
+        Arg::Text(free.to_string()),
+    );
+    Ok(())
+}

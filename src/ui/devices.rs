@@ -238,7 +238,7 @@ async fn form_page(console: &Console, admin: &Admin, id: Option<i64>, form: Valu
 
 /// Numbers to suggest for the lines field; none when they cannot be read.
 async fn extension_numbers(console: &Console) -> Vec<String> {
-    super::offered_extensions(console)
+    super::offered_extensions(console, &[])
         .await
         .into_iter()
         .map(|e| e.fields.extn)

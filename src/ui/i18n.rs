@@ -321,6 +321,12 @@ const LABELS: &[(&str, &str, &str)] = &[
     ("edit_device", "Edit device", "编辑话机"),
     ("export_csv", "Export CSV", "导出 CSV"),
     ("search", "Search", "搜索"),
+    ("search_extensions", "Number contains", "号码包含"),
+    (
+        "free_extensions_only",
+        "Only extensions on no phone",
+        "仅显示未分配给话机的分机",
+    ),
     ("search_in", "Search in", "搜索范围"),
     ("mac", "MAC", "MAC"),
     ("name", "Name", "名称"),

@@ -502,11 +502,17 @@ fn pager<T>(listed: &Page<T>, filters: &[(&str, &str)]) -> Value {
 
 /// The extensions a form offers (lines, a claim), by number; none when
 /// they cannot be read, which leaves the form usable by typing.
-async fn offered_extensions(console: &Console) -> Vec<crate::store::extensions::Extension> {
-    let asked = HashMap::from([
+async fn offered_extensions(console: &Console, filters: &[(&str, &str)]) -> Vec<crate::store::extensions::Extension> {
+    let mut asked = HashMap::from([
         ("perPage".to_string(), EXTENSIONS_OFFERED.to_string()),
         ("sort_field".to_string(), "extn".to_string()),
     ]);
+    asked.extend(
+        filters
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| ((*k).to_string(), (*v).to_string())),
+    );
     let listed = match crate::store::ListParams::from_map(asked) {
         Ok(params) => console.core.list_extensions(params).await,
         Err(err) => Err(err.into()),

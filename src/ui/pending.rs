@@ -66,15 +66,26 @@ async fn pending_phone(console: &Console, mac: Mac) -> Option<Value> {
     listed.rows.iter().find(|p| p.mac == mac.lower()).map(shown)
 }
 
+/// The extensions the claim form offers: those whose number holds
+/// `search.extn`, and only those on no phone when `search.free` is set.
+#[derive(Debug, Default, serde::Deserialize, serde::Serialize)]
+struct ExtensionSearch {
+    #[serde(default)]
+    extn: String,
+    #[serde(default)]
+    free: String,
+}
+
 async fn form_page(
     console: &Console,
     admin: &Admin,
     phone: Value,
     form: Value,
-    chosen: Vec<String>,
+    (chosen, search): (Vec<String>, ExtensionSearch),
     errors: Value,
 ) -> Response {
-    let extensions = super::offered_extensions(console).await;
+    let free = if search.free.is_empty() { "" } else { "1" };
+    let extensions = super::offered_extensions(console, &[("extn", search.extn.trim()), ("free", free)]).await;
     let status = super::form_status(&errors);
     console.page_with_status(
         admin,
@@ -88,6 +99,7 @@ async fn form_page(
             "chosen": chosen,
             "errors": errors,
             "extensions": extensions,
+            "search": search,
             "vendors": console.app.packs.current().vendors().map(|v| v.code()).collect::<Vec<_>>(),
         }),
     )
@@ -102,7 +114,12 @@ fn not_a_mac(console: &Console, admin: &Admin, mac: &str) -> Response {
     )
 }
 
-async fn claim_form(State(console): State<Console>, admin: Admin, Path(mac): Path<String>) -> Response {
+async fn claim_form(
+    State(console): State<Console>,
+    admin: Admin,
+    Path(mac): Path<String>,
+    Query(search): Query<ExtensionSearch>,
+) -> Response {
     let Ok(parsed) = mac.parse::<Mac>() else {
         return not_a_mac(&console, &admin, &mac);
     };
@@ -119,7 +136,7 @@ async fn claim_form(State(console): State<Console>, admin: Admin, Path(mac): Pat
         .and_then(|v| console.app.packs.current().vendor(v).ok())
         .map_or("", |v| v.code());
     let form = json!({"name": "", "vendor": vendor, "type": phone["model"]});
-    form_page(&console, &admin, phone, form, Vec::new(), json!({})).await
+    form_page(&console, &admin, phone, form, (Vec::new(), search), json!({})).await
 }
 
 async fn claim(
@@ -146,7 +163,16 @@ async fn claim(
                 .await
                 .unwrap_or_else(|| json!({"mac": parsed.lower(), "mac_shown": parsed.colon_upper(), "user_agent": "", "ip": "", "last_seen": ""}));
             let chosen = chosen.iter().map(|c| c.to_string()).collect();
-            form_page(&console, &admin, phone, fields.refill(&CLAIMED), chosen, by_field(&err)).await
+            let offered = (chosen, ExtensionSearch::default());
+            form_page(
+                &console,
+                &admin,
+                phone,
+                fields.refill(&CLAIMED),
+                offered,
+                by_field(&err),
+            )
+            .await
         }
     }
 }

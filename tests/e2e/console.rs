@@ -1207,3 +1207,59 @@ async fn an_admin_edits_a_key_template_and_a_devices_keys_in_a_real_browser() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_claim_page_searches_extensions_and_offers_the_free_ones() {
+    on_each_backend(|app| async move {
+        for extn in ["1001", "1002", "2001"] {
+            assert_done(
+                &app.post(
+                    "/api/extensions",
+                    json!({"extn": extn, "password": format!("pass-{extn}-x")}),
+                )
+                .await,
+            );
+        }
+        assert_done(
+            &app.post(
+                "/api/device_provisions",
+                json!({"vendor": "yealink", "mac": "001565c1a100", "extn": "1001"}),
+            )
+            .await,
+        );
+        // The pending phone asks until the batch that records it is written.
+        let start = std::time::Instant::now();
+        while app.get("/api/device_provisions/pending").await.1["rowCount"] != 1 {
+            assert_eq!(phone_fetch(&app, "001565c1a101").await, StatusCode::NOT_FOUND);
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "the pending phone was not recorded"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let (cookie, _) = console_session(&app).await;
+        let offered = |query: &'static str| {
+            let (app, cookie) = (&app, &cookie);
+            async move {
+                let (status, body) = page(app, cookie, &format!("/ui/pending/001565c1a101{query}")).await;
+                assert_eq!(status, StatusCode::OK, "{body}");
+                body.split("type=\"checkbox\" name=\"extn\" value=\"")
+                    .skip(1)
+                    .filter_map(|rest| rest.split('"').next())
+                    .filter(|v| !v.is_empty() && v.chars().all(|c| c.is_ascii_digit()))
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(offered("").await, ["1001", "1002", "2001"]);
+        assert_eq!(offered("?free=1").await, ["1002", "2001"], "1001 is on a phone");
+        assert_eq!(offered("?extn=100&free=1").await, ["1002"]);
+        // The API lists them the same way, and names a bad value.
+        let (_, free) = app.get("/api/extensions?free=1").await;
+        assert_eq!(free["rowCount"], 2, "{free}");
+        let (_, used) = app.get("/api/extensions?free=0").await;
+        assert_eq!(used["data"][0]["extn"], "1001", "{used}");
+        crate::harness::assert_error(&app.get("/api/extensions?free=maybe").await, 400, "free");
+    })
+    .await;
+}
