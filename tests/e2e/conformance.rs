@@ -1607,6 +1607,19 @@ async fn keys_and_the_directory_in_every_familys_own_syntax() {
             ],
         );
 
+        // A DECT base's handsets take the language by number
+        // (wazo plugins/wazo_yealink/common/common.py _LOCALE: de_DE 2).
+        scenario(&app, "yealink", "W60B", "001565aabb22").await;
+        let body = fetch(&app, "001565aabb22.cfg", "Yealink W60B 77.85.0.20 00:15:65:aa:bb:22").await;
+        check(
+            "Yealink W60B",
+            &ini(&body),
+            &[
+                row("custom.handset.language", 2, WAZO_YL_COMMON),
+                row("lang.wui", "German", WAZO_YL),
+            ],
+        );
+
         scenario(&app, "flyingvoice", "FIP13G", "0021f2aabb21").await;
         give_keys(&app, "0021f2aabb21", three_keys()).await;
         let body = fetch(&app, "0021f2aabb21.cfg", "Flyingvoice FIP13G V0.6.24 00:21:F2:AA:BB:21").await;
