@@ -963,6 +963,10 @@ async fn cisco_mpp_comes_back_to_its_own_file_with_its_credential() {
                 row(e("Password"), format!("line-pass-200{n}"), CISCO_WAZO),
                 row(e("Auth_ID"), format!("200{n}"), CISCO_WAZO),
                 row(e("SIP_Transport"), "TLS", CISCO_MPP_AG),
+                // Line n on key n, named as the line's label (sipprov's
+                // choice; wazo writes the number there).
+                row(e("Extension"), n, CISCO_WAZO),
+                row(e("Short_Name"), label(n), CISCO_WAZO),
             ]);
         }
         let profile = xml(&body);
@@ -1774,6 +1778,11 @@ async fn keys_and_the_directory_in_every_familys_own_syntax() {
                     CISCO_KEYS,
                 ),
             ],
+        );
+        assert_eq!(
+            body.matches("<Extension_2_ ").count(),
+            1,
+            "a key's slot is not line 2's too: {body}"
         );
 
         scenario(&app, "polycom", "VVX411", "0004f2aabb21").await;
