@@ -38,8 +38,8 @@ pub struct KeyInput {
     #[serde(rename = "type")]
     #[schema(example = "blf")]
     pub kind: Option<String>,
-    /// A line key: the line's number. blf, speed_dial: the number. url: an
-    /// http(s) URL. Others: a number, or nothing.
+    /// A line key: the line's number. blf, speed_dial, park: the number.
+    /// url: an http(s) URL. Others: a number, or nothing.
     #[serde(default, deserialize_with = "lenient::text")]
     #[schema(value_type = Option<String>, example = "1002")]
     pub value: Option<String>,
@@ -188,7 +188,12 @@ impl Admin {
             Some(keys) => checked_keys(keys)?,
             None => keys_from_json(&current.keys),
         };
-        for device in self.db.devices_with_key_template(id).await? {
+        // Only new keys are checked against the devices: a rename changes none.
+        let devices = match input.keys {
+            Some(_) => self.db.devices_with_key_template(id).await?,
+            None => Vec::new(),
+        };
+        for device in devices {
             let effective = overlay(&keys, &keys_from_json(&device.keys));
             self.fits(&device, &effective).map_err(|why| {
                 Error::field(
@@ -396,6 +401,10 @@ mod tests {
             (
                 vec![key(5.into(), "blf", "")],
                 "keys: slot 5: a blf key needs the number",
+            ),
+            (
+                vec![key(5.into(), "park", "")],
+                "keys: slot 5: a park key needs the number",
             ),
             (
                 vec![key(5.into(), "blf", "10 02")],

@@ -15,7 +15,7 @@ pub enum KeyType {
     Blf,
     /// Dials the value.
     SpeedDial,
-    /// Parks the call (in the orbit the value names, if any).
+    /// Parks the call in the orbit the value names.
     Park,
     /// Picks up a call ringing elsewhere (the value's, if any).
     Pickup,
@@ -66,7 +66,10 @@ impl KeyType {
 
     /// Whether a key of this type means nothing without a value.
     pub fn needs_value(self) -> bool {
-        matches!(self, KeyType::Line | KeyType::Blf | KeyType::SpeedDial | KeyType::Url)
+        matches!(
+            self,
+            KeyType::Line | KeyType::Blf | KeyType::SpeedDial | KeyType::Park | KeyType::Url
+        )
     }
 }
 

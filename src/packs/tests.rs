@@ -666,3 +666,29 @@ fn keys_must_fit_the_model_and_the_family() {
         views.iter().map(|k| (k.module, k.index, k.code.clone())).collect();
     assert_eq!(places, [(0, 1, 16.into()), (1, 1, 13.into())]);
 }
+
+#[test]
+fn grandstream_fills_the_keys_before_a_set_one_with_its_lines_then_none() {
+    use crate::domain::keys::{KeyType, PhoneKey};
+    let packs = builtin();
+    let mut ctx = RenderContext::fixture();
+    ctx.device.vendor = "grandstream".into();
+    ctx.device.model = "GRP2614".into();
+    let blf = PhoneKey {
+        slot: 4,
+        kind: KeyType::Blf,
+        value: "1002".into(),
+        label: String::new(),
+    };
+    ctx.keys = packs.key_views(v("grandstream"), "GRP2614", &[blf]);
+    let xml = packs.render(v("grandstream"), "cfgmac.xml", &ctx).unwrap().body;
+    // The fixture has two lines: keys 1 and 2 stay theirs, 3 is None.
+    for item in [
+        r#"<item name="pks.vpk.1.keyMode">Line</item>"#,
+        r#"<item name="pks.vpk.2.account">Account2</item>"#,
+        r#"<item name="pks.vpk.3.keyMode">None</item>"#,
+        r#"<item name="pks.vpk.4.keyMode">BLF</item>"#,
+    ] {
+        assert!(xml.contains(item), "{item} in {xml}");
+    }
+}
