@@ -131,6 +131,101 @@ pub fn lookup(lang: Lang, key: &str) -> Option<&'static str> {
         .map(|(_, en, zh)| if lang == Lang::Zh { *zh } else { *en })
 }
 
+/// What a setting holds, in the console's language: the settings' own
+/// text (`provision::settings::KEYS`) in English, this table's in Chinese.
+pub fn setting_hint(lang: Lang, key: &str, english: &'static str) -> &'static str {
+    match lang {
+        Lang::En => english,
+        Lang::Zh => SETTING_HINTS_ZH
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map_or(english, |(_, zh)| *zh),
+    }
+}
+
+/// (setting, its hint in Chinese).
+const SETTING_HINTS_ZH: &[(&str, &str)] = &[
+    (
+        "sip_server_host",
+        "话机注册的 SIP 服务器（默认：话机访问 sipprov 所用的主机）",
+    ),
+    ("sip_server_port", "SIP 服务器端口，1-65535（默认 5060）"),
+    ("transport", "udp、tcp 或 tls（默认 udp）"),
+    ("ntp_server", "NTP 服务器（默认 pool.ntp.org）"),
+    (
+        "time_zone",
+        "IANA 时区，如 Europe/Berlin 或 Asia/Shanghai（含夏令时），或相对 UTC 的偏移：+8、-5、+5:30（默认 +8）",
+    ),
+    ("language", "话机显示语言：en、zh-CN、de、fr……（默认 en）"),
+    (
+        "phone_admin_password",
+        "话机自身的管理员密码；加密保存，显示为 ********",
+    ),
+    (
+        "resync_interval",
+        "话机两次检查新配置之间的分钟数，5-10080（默认 1440）",
+    ),
+    (
+        "allowed_networks",
+        "允许话机获取配置的网段，逗号分隔，如 10.0.0.0/8, 192.168.1.0/24（默认：不限）；仅站点级",
+    ),
+    (
+        "auth_mode",
+        "off、basic 或 digest：话机获取含 SIP 密码的文件时如何验证身份（默认 off）",
+    ),
+    (
+        "throttle_unknown_macs",
+        "同一网段（/24 或 /64）10 分钟内可请求的不同未知 MAC 数，超过后等待 10 分钟，1-100000（默认 100）；仅站点级",
+    ),
+    (
+        "throttle_wrong_credentials",
+        "同一网段 10 分钟内可发送的错误话机凭据次数，超过后等待 10 分钟，1-10000（默认 20）；仅站点级",
+    ),
+    (
+        "push_rate",
+        "推送变更时每分钟发出的 SIP NOTIFY 总数，1-6000（默认 50）；仅站点级",
+    ),
+    (
+        "push_network_rate",
+        "推送变更时每分钟发往同一网段（/24 或 /64）的 SIP NOTIFY 数，1-6000（默认 5）；仅站点级",
+    ),
+    (
+        "push_confirm_minutes",
+        "应答推送的话机须在多少分钟内获取文件，否则列为未确认，1-1440（默认 10）；仅站点级",
+    ),
+    (
+        "push_on_change",
+        "on 或 off：影响话机的变更在平静 10 秒后自动推送给话机（默认 off）；仅站点级",
+    ),
+    (
+        "push_via",
+        "direct（sipprov 直接向话机发送 NOTIFY）或 freeswitch（由 XSwitch 的 FreeSWITCH 通过话机注册发送）（默认 direct）；仅站点级",
+    ),
+    (
+        "freeswitch_esl",
+        "FreeSWITCH 事件套接字，host:port（默认 127.0.0.1:8021）；仅站点级",
+    ),
+    (
+        "freeswitch_esl_password",
+        "事件套接字的密码（默认 FreeSWITCH 自带的 ClueCon）；加密保存；仅站点级",
+    ),
+    (
+        "freeswitch_profile",
+        "话机注册所在的 SIP profile（默认 internal）；仅站点级",
+    ),
+    (
+        "phone_sip_port",
+        "话机接收 SIP NOTIFY 的端口，1-65535（默认 5060，transport 为 tls 时 5061）",
+    ),
+    (
+        "phone_sip_address",
+        "话机接收 SIP NOTIFY 的地址，IP 地址，可带端口（默认：其上次获取配置的地址）",
+    ),
+    ("auth_username", "话机验证身份所用的用户名"),
+    ("auth_password", "话机验证身份所用的密码；加密保存"),
+    ("auth_password_previous", "话机改用新密码期间仍接受的旧密码；加密保存"),
+];
+
 /// (key, English, Chinese).
 const LABELS: &[(&str, &str, &str)] = &[
     ("devices", "Devices", "话机"),
@@ -166,116 +261,6 @@ const LABELS: &[(&str, &str, &str)] = &[
     ("key_type_url", "URL", "网址"),
     ("settings", "Settings", "配置"),
     ("activity", "Activity", "操作日志"),
-    // Setting hints in Chinese; in English, the settings' own (provision::settings::KEYS).
-    (
-        "setting_hint_sip_server_host",
-        "",
-        "话机注册的 SIP 服务器（默认：话机访问 sipprov 所用的主机）",
-    ),
-    (
-        "setting_hint_sip_server_port",
-        "",
-        "SIP 服务器端口，1-65535（默认 5060）",
-    ),
-    ("setting_hint_transport", "", "udp、tcp 或 tls（默认 udp）"),
-    ("setting_hint_ntp_server", "", "NTP 服务器（默认 pool.ntp.org）"),
-    (
-        "setting_hint_time_zone",
-        "",
-        "IANA 时区，如 Europe/Berlin 或 Asia/Shanghai（含夏令时），或相对 UTC 的偏移：+8、-5、+5:30（默认 +8）",
-    ),
-    (
-        "setting_hint_language",
-        "",
-        "话机显示语言：en、zh-CN、de、fr……（默认 en）",
-    ),
-    (
-        "setting_hint_phone_admin_password",
-        "",
-        "话机自身的管理员密码；加密保存，显示为 ********",
-    ),
-    (
-        "setting_hint_resync_interval",
-        "",
-        "话机两次检查新配置之间的分钟数，5-10080（默认 1440）",
-    ),
-    (
-        "setting_hint_allowed_networks",
-        "",
-        "允许话机获取配置的网段，逗号分隔，如 10.0.0.0/8, 192.168.1.0/24（默认：不限）；仅站点级",
-    ),
-    (
-        "setting_hint_auth_mode",
-        "",
-        "off、basic 或 digest：话机获取含 SIP 密码的文件时如何验证身份（默认 off）",
-    ),
-    (
-        "setting_hint_throttle_unknown_macs",
-        "",
-        "同一网段（/24 或 /64）10 分钟内可请求的不同未知 MAC 数，超过后等待 10 分钟，1-100000（默认 100）；仅站点级",
-    ),
-    (
-        "setting_hint_throttle_wrong_credentials",
-        "",
-        "同一网段 10 分钟内可发送的错误话机凭据次数，超过后等待 10 分钟，1-10000（默认 20）；仅站点级",
-    ),
-    (
-        "setting_hint_push_rate",
-        "",
-        "推送变更时每分钟发出的 SIP NOTIFY 总数，1-6000（默认 50）；仅站点级",
-    ),
-    (
-        "setting_hint_push_network_rate",
-        "",
-        "推送变更时每分钟发往同一网段（/24 或 /64）的 SIP NOTIFY 数，1-6000（默认 5）；仅站点级",
-    ),
-    (
-        "setting_hint_push_confirm_minutes",
-        "",
-        "应答推送的话机须在多少分钟内获取文件，否则列为未确认，1-1440（默认 10）；仅站点级",
-    ),
-    (
-        "setting_hint_push_on_change",
-        "",
-        "on 或 off：影响话机的变更在平静 10 秒后自动推送给话机（默认 off）；仅站点级",
-    ),
-    (
-        "setting_hint_push_via",
-        "",
-        "direct（sipprov 直接向话机发送 NOTIFY）或 freeswitch（由 XSwitch 的 FreeSWITCH 通过话机注册发送）（默认 direct）；仅站点级",
-    ),
-    (
-        "setting_hint_freeswitch_esl",
-        "",
-        "FreeSWITCH 事件套接字，host:port（默认 127.0.0.1:8021）；仅站点级",
-    ),
-    (
-        "setting_hint_freeswitch_esl_password",
-        "",
-        "事件套接字的密码（默认 FreeSWITCH 自带的 ClueCon）；加密保存；仅站点级",
-    ),
-    (
-        "setting_hint_freeswitch_profile",
-        "",
-        "话机注册所在的 SIP profile（默认 internal）；仅站点级",
-    ),
-    (
-        "setting_hint_phone_sip_port",
-        "",
-        "话机接收 SIP NOTIFY 的端口，1-65535（默认 5060，transport 为 tls 时 5061）",
-    ),
-    (
-        "setting_hint_phone_sip_address",
-        "",
-        "话机接收 SIP NOTIFY 的地址，IP 地址，可带端口（默认：其上次获取配置的地址）",
-    ),
-    ("setting_hint_auth_username", "", "话机验证身份所用的用户名"),
-    ("setting_hint_auth_password", "", "话机验证身份所用的密码；加密保存"),
-    (
-        "setting_hint_auth_password_previous",
-        "",
-        "话机改用新密码期间仍接受的旧密码；加密保存",
-    ),
     ("resource_check", "Checks", "校验"),
     ("resource_contacts", "Contacts", "联系人"),
     ("resource_device_provisions", "Devices", "话机"),
@@ -628,6 +613,13 @@ mod tests {
         );
         assert_eq!(Lang::from_accept_language("fr, de"), None);
         assert_eq!(Lang::from_accept_language(""), None);
+    }
+
+    #[test]
+    fn every_setting_has_its_hint_in_chinese() {
+        for (key, _) in crate::provision::settings::KEYS {
+            assert!(SETTING_HINTS_ZH.iter().any(|(k, _)| k == key), "{key}");
+        }
     }
 
     #[test]

@@ -43,9 +43,7 @@ fn page(
 ) -> Response {
     let settings: Vec<Value> = site_keys()
         .map(|(key, hint)| {
-            let hint = super::i18n::lookup(admin.lang, &format!("setting_hint_{key}"))
-                .filter(|h| !h.is_empty())
-                .unwrap_or(hint);
+            let hint = super::i18n::setting_hint(admin.lang, key, hint);
             json!({
                 "key": key,
                 "hint": hint,
