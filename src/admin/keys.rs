@@ -65,6 +65,7 @@ pub struct DeviceKeysInput {
 pub struct DeviceKeys {
     /// Its own.
     pub keys: Vec<PhoneKey>,
+    /// The key template it takes its other keys from, if any.
     pub template_id: Option<i64>,
     /// What its phone gets: the template's, with its own laid over them.
     pub effective: Vec<PhoneKey>,
@@ -77,13 +78,16 @@ pub struct KeyTemplateInput {
     #[serde(default, deserialize_with = "lenient::text")]
     #[schema(value_type = String, example = "Reception")]
     pub name: Option<String>,
+    /// Its keys; they replace those it had. At most 1,000, each slot once.
     pub keys: Option<Vec<KeyInput>>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct KeyTemplate {
     pub id: i64,
+    /// Unique among the live templates.
     pub name: String,
+    /// In slot order.
     pub keys: Vec<PhoneKey>,
     #[serde(flatten)]
     pub times: RowTimes,

@@ -78,10 +78,13 @@ impl KeyType {
 pub struct PhoneKey {
     /// From 1: the phone's own keys first, then each expansion module's.
     pub slot: u32,
+    /// What the key does.
     #[serde(rename = "type")]
     pub kind: KeyType,
+    /// A line key's line, the number a key is for, or a URL.
     #[serde(default)]
     pub value: String,
+    /// What the key shows; its value when empty.
     #[serde(default)]
     pub label: String,
 }

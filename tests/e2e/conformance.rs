@@ -1148,6 +1148,18 @@ async fn fanvil_sysconf_and_voip_config_file() {
                 row(l("Transport"), 3, FANVIL_WAZO),
             ]);
         }
+        // The company directory, with the fetch credential.
+        let book = |k: &str| format!("phone/xmlContact[1]/{k}");
+        rows.extend([
+            row(book("Name"), "Directory", FANVIL_BOOK_SYSCONF),
+            row(
+                book("Addr"),
+                app.url("/prov/0c383eaabb01-phonebook.xml"),
+                FANVIL_BOOK_SYSCONF,
+            ),
+            row(book("UserName"), FETCH_USER, FANVIL_BOOK_SYSCONF),
+            row(book("PassWd"), FETCH_PASSWORD, FANVIL_BOOK_SYSCONF),
+        ]);
         check_exact("Fanvil sysConf", &xml_paths(&body), &rows);
 
         scenario(&app, "fanvil", "X4", "0c383eaabb02").await;
@@ -1220,6 +1232,12 @@ async fn fanvil_sysconf_and_voip_config_file() {
                 row(e("Transport"), 3, FANVIL_WAZO_OLD),
             ]);
         }
+        let book = |k: &str| format!("PHONE_CONFIG_MODULE/Xml_PhoneBook/Xml_PhoneBook_Entry[1]/{k}");
+        rows.extend([
+            row(book("ID"), "XML-PBook1", FANVIL_BOOK),
+            row(book("Name"), "Directory", FANVIL_BOOK),
+            row(book("Addr"), app.url("/prov/0c383eaabb02-phonebook.xml"), FANVIL_BOOK),
+        ]);
         check_exact("Fanvil VOIP_CONFIG_FILE", &xml_paths(&body), &rows);
     })
     .await;
@@ -1550,6 +1568,7 @@ const HTEK_KEYS: &str = "wazo-provd-plugins plugins/wazo_htek/common/common.py _
 const GS_KEYS: &str = "fusionpbx @d3f37c0f resources/templates/provision/grandstream/gxp2170/{$mac}.xml (VPK P1363+2(N-1) mode, P1364 account from 0, P1465 description, P1466 value; line keys: 0 Line, 11 BLF, 10 Speed Dial)";
 const GS_KEYS_GRP: &str = "fusionpbx resources/templates/provision/grandstream/grp261x/{$mac}.xml (pks.vpk.N.keyMode Line/BLF/SpeedDial, account AccountN, description, value)";
 const FANVIL_KEYS: &str = "wazo-provd-plugins plugins/wazo_fanvil/common/templates/base.tpl and common.py (Function_Key_Entry FkeyN: Type 2 SIPn for a line, Type 1 number@line/ba BLF, /f speed dial)";
+const FANVIL_BOOK_SYSCONF: &str = "wazo-provd-plugins plugins/wazo_fanvil/common/templates/base-new.tpl and fusionpbx fanvil/x6u/{$mac}.cfg (<xmlContact index> Name, Addr, UserName, PassWd)";
 const FANVIL_BOOK: &str =
     "fusionpbx resources/templates/provision/fanvil/x4/{$mac}.cfg (Xml_PhoneBook_Entry XML-PBook1 Name/Addr)";
 const FANVIL_BOOK_FILE: &str =

@@ -461,6 +461,7 @@ const NOT_CHANGES: &[&str] = &[
     "device_provisions.id",
     "extensions.id",
     "dicts.id",
+    "key_templates.id",
     "device_provisions.last_user_agent",
 ];
 
@@ -477,7 +478,7 @@ async fn every_column_a_phone_file_reads_reaches_the_phone() {
         std::fs::create_dir_all(&pack).unwrap();
         std::fs::write(
             pack.join("vendor.toml"),
-            "[vendor]\nouis = [\"02d000\"]\n\n[[files]]\nname = \"dump-{mac}.cfg\"\ntemplate = \"phone.cfg\"\nkind = \"config\"\n",
+            "[vendor]\nouis = [\"02d000\"]\n\n[[files]]\nname = \"dump-{mac}.cfg\"\ntemplate = \"phone.cfg\"\nkind = \"config\"\n\n[keys]\ndefault = 10\n\n[keys.types]\nblf = \"blf\"\n",
         )
         .unwrap();
         std::fs::write(pack.join("phone.cfg"), "{{ __tera_context }}\n").unwrap();
@@ -498,6 +499,8 @@ async fn every_column_a_phone_file_reads_reaches_the_phone() {
         for (realm, v) in [("PROVISION", "ntp1.example.com"), ("PROVISION:02d0000000aa", "own.example.com")] {
             assert_done(&app.post("/api/dicts", json!({"realm": realm, "k": "ntp_server", "v": v})).await);
         }
+        let template = json!({"name": "Desk keys", "keys": [{"slot": 2, "type": "blf", "value": "1003"}]});
+        assert_done(&app.post("/api/key_templates", template).await);
         let sealed = |extn: &str, domain: &str, password: &str| {
             let aad = sipprov::secrets::password_aad(extn, domain);
             app.state.secrets.encrypt(password, &aad)
@@ -514,6 +517,10 @@ async fn every_column_a_phone_file_reads_reaches_the_phone() {
             ("device_provisions.mac", "UPDATE device_provisions SET mac = '02d0000000aa' WHERE mac = '02d0000000bb'".into()),
             ("device_provisions.deleted_at", format!("UPDATE device_provisions SET deleted_at = {gone} WHERE mac = '02d0000000aa'")),
             ("device_provisions.deleted_at", "UPDATE device_provisions SET deleted_at = NULL WHERE mac = '02d0000000aa'".into()),
+            ("device_provisions.keys", r#"UPDATE device_provisions SET keys = '[{"slot":1,"type":"blf","value":"1002","label":""}]' WHERE mac = '02d0000000aa'"#.into()),
+            ("device_provisions.key_template_id", "UPDATE device_provisions SET key_template_id = (SELECT id FROM key_templates WHERE name = 'Desk keys') WHERE mac = '02d0000000aa'".into()),
+            ("key_templates.keys", r#"UPDATE key_templates SET keys = '[{"slot":3,"type":"blf","value":"1001","label":""}]' WHERE name = 'Desk keys'"#.into()),
+            ("key_templates.deleted_at", format!("UPDATE key_templates SET deleted_at = {gone} WHERE name = 'Desk keys'")),
             ("device_provision_lines.position", format!("UPDATE device_provision_lines SET position = 10 WHERE extension_id = {}", ext("1001"))),
             ("device_provision_lines.extension_id", format!("UPDATE device_provision_lines SET extension_id = {} WHERE extension_id = {}", ext("1003"), ext("1002"))),
             ("extensions.cid_name", "UPDATE extensions SET cid_name = '' WHERE extn = '1001'".into()),
