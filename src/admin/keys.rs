@@ -41,11 +41,11 @@ pub struct KeyInput {
     /// A line key: the line's number. blf, speed_dial, park: the number.
     /// url: an http(s) URL. Others: a number, or nothing.
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(value_type = Option<String>, example = "1002")]
+    #[schema(schema_with = lenient::text_up_to::<512>, example = "1002")]
     pub value: Option<String>,
     /// What the key shows, at most 32 characters; the value when absent.
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(value_type = Option<String>, example = "Ana")]
+    #[schema(schema_with = lenient::text_up_to::<32>, example = "Ana")]
     pub label: Option<String>,
 }
 
@@ -76,7 +76,7 @@ pub struct DeviceKeys {
 pub struct KeyTemplateInput {
     /// Printable, at most 64 characters, unique.
     #[serde(default, deserialize_with = "lenient::text")]
-    #[schema(value_type = String, example = "Reception")]
+    #[schema(schema_with = lenient::nonblank_or_null::<64>, required = true, example = "Reception")]
     pub name: Option<String>,
     /// Its keys; they replace those it had. At most 1,000, each slot once.
     pub keys: Option<Vec<KeyInput>>,
