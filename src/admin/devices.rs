@@ -81,7 +81,7 @@ pub struct Preview {
 }
 
 /// The operation log's resource for device records.
-const RESOURCE: &str = "device_provisions";
+pub(super) const RESOURCE: &str = "device_provisions";
 
 impl Admin {
     /// Creates one record. A MAC's misses are forgiven when each node reads

@@ -18,6 +18,7 @@ pub mod push;
 pub mod rows;
 pub mod sessions;
 pub mod settings;
+pub mod timeline;
 pub mod users;
 
 use std::sync::Arc;

@@ -18,7 +18,7 @@ use crate::packs::agents::PhoneAgent;
 use crate::packs::routes::{FileKind, FileMatch};
 use crate::secrets::password_aad;
 use crate::store::devices::PhoneLine;
-use crate::store::fetches::{Fetched, PendingPhone};
+use crate::store::fetches::{FetchEvent, Fetched, PendingPhone};
 use crate::workers::{Priority, Unfinished};
 
 /// A request for a phone file, however it arrived.
@@ -120,11 +120,29 @@ pub(super) struct Wanted<'r> {
     pub priority: Priority,
 }
 
-/// What a request was for, as far as it got: its metric's labels.
+/// What a request was for, as far as it got: its metric's labels, and the
+/// phone whose timeline it goes in.
 #[derive(Default)]
 struct Seen {
     vendor: Option<Vendor>,
     kind: Option<FileKind>,
+    /// The MAC the file names, when a record has it.
+    phone: Option<Mac>,
+    firmware: String,
+}
+
+/// What a known phone's timeline says of an answer: "" for a file, why for
+/// a refusal; `None` for the challenge every Digest fetch starts with.
+fn timeline_reason(req: &PhoneRequest<'_>, answer: &Answer) -> Option<&'static str> {
+    Some(match answer {
+        Answer::File(_) | Answer::Stored => "",
+        Answer::NotFound => "its pack has no file of this name for this phone",
+        Answer::Forbidden => "its address is outside the allowed networks",
+        Answer::Unauthorized(_) if req.authorization.is_none() => return None,
+        Answer::Unauthorized(_) => "wrong credentials (or a stale nonce)",
+        Answer::Throttled(_) => "its network gave wrong credentials too often and waits",
+        Answer::Unavailable => "the file could not be rendered in time; the phone retries",
+    })
 }
 
 impl Provisioner {
@@ -169,6 +187,33 @@ impl Provisioner {
             };
             let kind = seen.kind.map_or("unknown", FileKind::label);
             self.metrics.fetch(seen.vendor.map(Vendor::code), kind, outcome);
+            if let (Some(mac), Some(reason)) = (seen.phone, timeline_reason(req, &answer)) {
+                let version = match &answer {
+                    Answer::File(file) => file.etag.trim_matches('"').to_string(),
+                    _ => String::new(),
+                };
+                self.fetches.event(
+                    mac,
+                    FetchEvent {
+                        mac: mac.lower(),
+                        at: timestamp::now(),
+                        file: req
+                            .path
+                            .rsplit('/')
+                            .next()
+                            .unwrap_or(req.path)
+                            .chars()
+                            .take(255)
+                            .collect(),
+                        ip: req.peer.to_string(),
+                        user_agent: req.user_agent.chars().take(255).collect(),
+                        firmware: std::mem::take(&mut seen.firmware),
+                        outcome: outcome.to_string(),
+                        reason: reason.to_string(),
+                        version,
+                    },
+                );
+            }
         }
         answer
     }
@@ -194,6 +239,10 @@ impl Provisioner {
             let known = matched.mac.map(|m| fleet.phones.contains_key(&m));
             (fleet.settings_for(matched.mac), known)
         };
+        if known == Some(true) {
+            seen.phone = matched.mac;
+            seen.firmware = agent.as_ref().map(|a| a.firmware.clone()).unwrap_or_default();
+        }
         if let Err(refused) = self.admit(req, &settings, matched.mac, matched.kind) {
             return refused;
         }

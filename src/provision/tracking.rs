@@ -7,14 +7,20 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::domain::Mac;
+use crate::domain::timestamp;
 use crate::store::Db;
-use crate::store::fetches::{Fetched, PendingPhone};
+use crate::store::fetches::{EVENT_DAYS, FetchEvent, Fetched, MAX_EVENTS, PendingPhone};
 
 /// How often collected fetches are written.
 pub const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 
-/// How often the files served are counted in the log.
+/// How often the files served are counted in the log, and old fetches dropped.
 const SUMMARY_INTERVAL: Duration = Duration::from_secs(60);
+
+/// The most fetches of one phone a flush writes to its timeline: a phone
+/// boots with a few files a second, so only a phone hammered (by a script,
+/// or an attacker with its MAC) loses some, and it cannot crowd out others.
+pub const EVENTS_PER_FLUSH: usize = 8;
 
 #[derive(Debug, Default)]
 pub struct FetchRecorder {
@@ -26,6 +32,8 @@ pub struct FetchRecorder {
 #[derive(Debug, Default)]
 struct Batch {
     fetched: HashMap<Mac, Fetched>,
+    /// Known phones only, so bounded by the fleet and `EVENTS_PER_FLUSH`.
+    events: HashMap<Mac, Vec<FetchEvent>>,
     pending: HashMap<Mac, PendingPhone>,
 }
 
@@ -34,6 +42,15 @@ impl FetchRecorder {
     pub fn fetched(&self, mac: Mac, fetch: Fetched) {
         self.served.fetch_add(1, Ordering::Relaxed);
         self.batch.lock().expect("recorder lock").fetched.insert(mac, fetch);
+    }
+
+    /// A known phone's fetch, whatever its answer, for its timeline.
+    pub fn event(&self, mac: Mac, event: FetchEvent) {
+        let mut batch = self.batch.lock().expect("recorder lock");
+        let phone = batch.events.entry(mac).or_default();
+        if phone.len() < EVENTS_PER_FLUSH {
+            phone.push(event);
+        }
     }
 
     /// An unknown phone asked for its configuration.
@@ -55,12 +72,13 @@ impl FetchRecorder {
     /// tracking must never hold up a phone.
     pub async fn flush(&self, db: &Db) {
         let batch = std::mem::take(&mut *self.batch.lock().expect("recorder lock"));
-        if batch.fetched.is_empty() && batch.pending.is_empty() {
+        if batch.fetched.is_empty() && batch.events.is_empty() && batch.pending.is_empty() {
             return;
         }
         let fetched: Vec<Fetched> = batch.fetched.into_values().collect();
+        let events: Vec<FetchEvent> = batch.events.into_values().flatten().collect();
         let pending: Vec<PendingPhone> = batch.pending.into_values().collect();
-        if let Err(err) = db.record_fetches(&fetched, &pending).await {
+        if let Err(err) = db.record_fetches(&fetched, &events, &pending).await {
             tracing::error!(error = %err, phones = fetched.len() + pending.len(), "could not record phone fetches");
         }
     }
@@ -76,6 +94,10 @@ impl FetchRecorder {
                 recorder.flush(&db).await;
                 if summarised.elapsed() >= SUMMARY_INTERVAL {
                     summarised = Instant::now();
+                    let before = timestamp::now() - time::Duration::days(EVENT_DAYS);
+                    if let Err(err) = db.trim_fetch_events(before, MAX_EVENTS).await {
+                        tracing::error!(error = %err, "could not drop old phone fetches");
+                    }
                     let served = recorder.served.swap(0, Ordering::Relaxed);
                     if served > 0 {
                         tracing::info!(files = served, "served phones their files in the last minute");
@@ -83,5 +105,39 @@ impl FetchRecorder {
                 }
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(file: &str) -> FetchEvent {
+        FetchEvent {
+            mac: "001565000001".into(),
+            at: timestamp::now(),
+            file: file.into(),
+            ip: "192.0.2.1".into(),
+            user_agent: String::new(),
+            firmware: String::new(),
+            outcome: "served".into(),
+            reason: String::new(),
+            version: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_hammered_phone_fills_only_its_own_share_of_a_flush() {
+        let recorder = FetchRecorder::default();
+        let hammered: Mac = "001565000001".parse().unwrap();
+        let other: Mac = "001565000002".parse().unwrap();
+        for n in 0..50 {
+            recorder.event(hammered, event(&format!("{n}.cfg")));
+        }
+        recorder.event(other, event("other.cfg"));
+        let batch = recorder.batch.lock().unwrap();
+        assert_eq!(batch.events[&hammered].len(), EVENTS_PER_FLUSH);
+        assert_eq!(batch.events[&hammered][0].file, "0.cfg", "the first ones are kept");
+        assert_eq!(batch.events[&other].len(), 1);
     }
 }

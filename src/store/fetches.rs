@@ -1,5 +1,6 @@
-//! What phones fetched: the last fetch of each known phone, and phones that
-//! asked for a configuration nobody has registered yet.
+//! What phones fetched: the last fetch of each known phone, each known
+//! phone's recent fetches (its timeline), and phones that asked for a
+//! configuration nobody has registered yet.
 
 use serde::Serialize;
 use sqlx::{AssertSqlSafe, FromRow};
@@ -27,6 +28,31 @@ pub struct Fetched {
     pub file: String,
 }
 
+/// One fetch by a known phone, as its timeline shows it.
+#[derive(Debug, Clone, FromRow)]
+pub struct FetchEvent {
+    pub mac: String,
+    pub at: OffsetDateTime,
+    pub file: String,
+    pub ip: String,
+    pub user_agent: String,
+    pub firmware: String,
+    /// `served`, `304`, or the refusal's status.
+    pub outcome: String,
+    /// Why it was refused; empty when served.
+    pub reason: String,
+    /// The served file's version (the hash of its bytes); empty if refused.
+    pub version: String,
+}
+
+/// The newest fetches kept per phone.
+pub const EVENTS_PER_PHONE: i64 = 100;
+/// The most fetches kept in all: a fleet of 10,000 phones at their full
+/// history. Past it the oldest go, whoever's they are.
+pub const MAX_EVENTS: i64 = 1_000_000;
+/// How long a fetch is kept.
+pub const EVENT_DAYS: i64 = 30;
+
 /// An unknown phone, as it asked; `count` fetches since the last write.
 #[derive(Debug, Clone, FromRow, Serialize, utoipa::ToSchema)]
 pub struct PendingPhone {
@@ -52,11 +78,20 @@ impl Db {
         on_db!(self, pool => sqlx::query_scalar(AssertSqlSafe(sql.as_str())).fetch_one(pool).await)
     }
 
-    /// Writes a batch of fetches in one transaction.
-    pub async fn record_fetches(&self, fetched: &[Fetched], pending: &[PendingPhone]) -> Result<()> {
-        if fetched.is_empty() && pending.is_empty() {
+    /// Writes a batch of fetches in one transaction; each phone with new
+    /// events keeps only its newest `EVENTS_PER_PHONE`.
+    pub async fn record_fetches(
+        &self,
+        fetched: &[Fetched],
+        events: &[FetchEvent],
+        pending: &[PendingPhone],
+    ) -> Result<()> {
+        if fetched.is_empty() && events.is_empty() && pending.is_empty() {
             return Ok(());
         }
+        let mut phones: Vec<&str> = events.iter().map(|e| e.mac.as_str()).collect();
+        phones.sort_unstable();
+        phones.dedup();
         on_db!(self, pool => {
             let mut tx = pool.begin_write().await?;
             for f in fetched {
@@ -65,6 +100,20 @@ impl Db {
                      WHERE mac = $1 AND deleted_at IS NULL")
                     .bind(&f.mac).bind(f.at).bind(&f.ip).bind(&f.user_agent).bind(&f.firmware).bind(&f.file)
                     .execute(&mut *tx).await?;
+            }
+            for e in events {
+                sqlx::query(
+                    "INSERT INTO fetch_events (mac, at, file, ip, user_agent, firmware, outcome, reason, version)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+                    .bind(&e.mac).bind(e.at).bind(&e.file).bind(&e.ip).bind(&e.user_agent).bind(&e.firmware)
+                    .bind(&e.outcome).bind(&e.reason).bind(&e.version)
+                    .execute(&mut *tx).await?;
+            }
+            for mac in phones {
+                sqlx::query(
+                    "DELETE FROM fetch_events WHERE mac = $1 AND id < (
+                        SELECT id FROM fetch_events WHERE mac = $1 ORDER BY id DESC LIMIT 1 OFFSET $2)")
+                    .bind(mac).bind(EVENTS_PER_PHONE - 1).execute(&mut *tx).await?;
             }
             for p in pending {
                 sqlx::query(
@@ -81,5 +130,28 @@ impl Db {
             }
             Ok(tx.commit().await?)
         })
+    }
+}
+
+impl Db {
+    /// Drops fetches older than `before`, and the oldest past the newest
+    /// `keep` (`MAX_EVENTS`).
+    pub async fn trim_fetch_events(&self, before: OffsetDateTime, keep: i64) -> Result<()> {
+        on_db!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query("DELETE FROM fetch_events WHERE at < $1").bind(before).execute(&mut *tx).await?;
+            sqlx::query(
+                "DELETE FROM fetch_events WHERE id <= (SELECT id FROM fetch_events ORDER BY id DESC LIMIT 1 OFFSET $1)")
+                .bind(keep).execute(&mut *tx).await?;
+            Ok(tx.commit().await?)
+        })
+    }
+
+    /// A phone's newest fetches, newest first.
+    pub async fn fetch_events(&self, mac: &str, limit: i64) -> Result<Vec<FetchEvent>> {
+        on_db!(self, pool => sqlx::query_as(
+            "SELECT mac, at, file, ip, user_agent, firmware, outcome, reason, version
+             FROM fetch_events WHERE mac = $1 ORDER BY id DESC LIMIT $2")
+            .bind(mac).bind(limit).fetch_all(pool).await)
     }
 }

@@ -252,3 +252,16 @@ pub fn operator_filter(value: &str, sql: &mut ListSql) -> std::result::Result<()
     );
     Ok(())
 }
+
+impl Db {
+    /// The newest changes the log records to row `id` of `resource` (a
+    /// change's summary names its row), newest first. A push's summary
+    /// names its job, so pushes are left out.
+    pub async fn row_changes(&self, resource: &str, id: i64, limit: i64) -> Result<Vec<LogEntry>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM logs WHERE resource = $1 AND summary = $2 AND action <> 'RESYNC' ORDER BY id DESC LIMIT $3"
+        );
+        on_db!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(resource).bind(format!("id {id}")).bind(limit).fetch_all(pool).await)
+    }
+}

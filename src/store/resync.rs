@@ -40,6 +40,17 @@ pub struct PushPhone {
     pub detail: String,
 }
 
+/// A push to one phone, as its timeline shows it.
+#[derive(Debug, Clone, FromRow)]
+pub struct PhonePush {
+    pub job_id: i64,
+    pub created_at: OffsetDateTime,
+    pub actor: String,
+    pub sent_at: Option<OffsetDateTime>,
+    pub state: String,
+    pub detail: String,
+}
+
 #[derive(Debug, Clone, FromRow)]
 pub struct PushJob {
     pub id: i64,
@@ -370,4 +381,16 @@ pub struct ChangesSince {
     pub first_at: i64,
     pub last_at: i64,
     pub site_wide: i64,
+}
+
+impl Db {
+    /// The newest pushes to a device's phone, newest first.
+    pub async fn device_pushes(&self, device_id: i64, limit: i64) -> Result<Vec<PhonePush>> {
+        on_db!(self, pool => sqlx::query_as(
+            "SELECT j.id AS job_id, j.created_at, j.actor, p.sent_at,
+                    CASE p.state WHEN 'sending' THEN 'sent' ELSE p.state END AS state, p.detail
+             FROM resync_phones p JOIN resync_jobs j ON j.id = p.job_id
+             WHERE p.device_id = $1 ORDER BY j.id DESC LIMIT $2")
+            .bind(device_id).bind(limit).fetch_all(pool).await)
+    }
 }

@@ -220,6 +220,11 @@ fn shown_extn(extn: &str) -> String {
 /// The device form, filled from `form` with `errors` beside the fields.
 async fn form_page(console: &Console, admin: &Admin, id: Option<i64>, form: Value, errors: Value) -> Response {
     let numbers: Vec<String> = extension_numbers(console).await;
+    // The page works without it: a timeline that cannot be read is left out.
+    let timeline = match id {
+        Some(id) => console.core.device_timeline(id).await.ok().map(|t| t.events),
+        None => None,
+    };
     let status = super::form_status(&errors);
     console.page_with_status(
         admin,
@@ -232,6 +237,7 @@ async fn form_page(console: &Console, admin: &Admin, id: Option<i64>, form: Valu
             "errors": errors,
             "vendors": console.app.packs.current().vendors().map(|v| v.code()).collect::<Vec<_>>(),
             "extension_numbers": numbers,
+            "timeline": timeline,
         }),
     )
 }

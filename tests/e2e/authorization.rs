@@ -61,6 +61,7 @@ const POLICY: &[(&str, &str, Who)] = &[
     ("POST", "/api/device_provisions/{id}/resync", Admin),
     ("GET", "/api/device_provisions/{id}/keys", Admin),
     ("PUT", "/api/device_provisions/{id}/keys", Admin),
+    ("GET", "/api/device_provisions/{id}/timeline", Admin),
     ("GET", "/api/key_templates", Admin),
     ("POST", "/api/key_templates", Admin),
     ("GET", "/api/key_templates/{id}", Admin),

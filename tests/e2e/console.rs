@@ -304,6 +304,15 @@ async fn an_admin_rolls_out_phones_in_a_real_browser() {
         assert_eq!(url, app.url("/api/provision/yealink/"));
         screenshot(&browser, "preview").await;
 
+        // The device's page shows what its phone fetched, and the changes.
+        let timeline = text_after_reloads(&browser, &app.url(&format!("/ui/devices/{id}")), "#timeline", |t| {
+            t.contains("Fetch 001565000002.cfg")
+        })
+        .await;
+        assert!(timeline.contains("Fetch 001565000002.cfg") && timeline.contains("served"), "{timeline}");
+        assert!(!timeline.contains("001565000001.cfg"), "another phone's fetch: {timeline}");
+        screenshot(&browser, "timeline").await;
+
         // A pending phone is claimed with an extension.
         assert_eq!(phone_fetch(&app, "001565abcdef").await, StatusCode::NOT_FOUND);
         let listed = text_after_reloads(&browser, &app.url("/ui/pending"), "#pending", |t| {

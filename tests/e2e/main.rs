@@ -23,4 +23,5 @@ mod provisioning;
 mod push;
 mod sessions;
 mod tftp;
+mod timeline;
 mod tts;

@@ -153,6 +153,7 @@ async fn openapi_describes_every_route_and_the_docs_page_is_served_locally() {
             ("/api/contacts/{id}", "delete"),
             ("/api/device_provisions/{id}/keys", "get"),
             ("/api/device_provisions/{id}/keys", "put"),
+            ("/api/device_provisions/{id}/timeline", "get"),
             ("/api/key_templates", "get"),
             ("/api/key_templates", "post"),
             ("/api/key_templates/{id}", "get"),

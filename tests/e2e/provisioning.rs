@@ -545,7 +545,7 @@ async fn the_pending_list_is_bounded() {
                 count: 1,
             })
             .collect();
-        app.db.record_fetches(&[], &phones).await.unwrap();
+        app.db.record_fetches(&[], &[], &phones).await.unwrap();
         let (_, page) = app.get("/api/device_provisions/pending?perPage=1").await;
         assert_eq!(page["rowCount"], sipprov::store::fetches::MAX_PENDING);
         assert_eq!(

@@ -2,6 +2,7 @@
 
 pub mod keys;
 pub mod resync;
+pub mod timeline;
 
 use axum::Json;
 use axum::extract::{DefaultBodyLimit, FromRef, State};
@@ -38,6 +39,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(bulk)
         .merge(resync::router())
         .merge(keys::router())
+        .merge(timeline::router())
         .routes(routes!(download))
         .routes(routes!(pending))
         .routes(routes!(preview))

@@ -1,0 +1,148 @@
+//! A device's timeline: its phone's fetches with their outcome and why a
+//! refusal happened, the changes to its record and the pushes to it.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::harness::{TestApp, assert_done, assert_error, on_each_backend};
+use crate::provisioning::{fetch, phone};
+
+const MAC: &str = "001565aa0101";
+const UA: &str = "Yealink SIP-T46U 108.86.0.45 00:15:65:aa:01:01";
+
+/// The timeline once it has at least `events` events (fetches are written
+/// about once a second).
+async fn timeline_with(app: &TestApp, id: &str, events: usize) -> Vec<Value> {
+    for _ in 0..100 {
+        let (status, body) = app.get(&format!("/api/device_provisions/{id}/timeline")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["mac"], MAC);
+        let list = body["events"].as_array().unwrap().clone();
+        if list.len() >= events {
+            return list;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the timeline never reached {events} events");
+}
+
+/// A Yealink T46U with MAC; its record's id.
+async fn yealink_phone(app: &TestApp) -> String {
+    phone(app, "yealink", MAC, "T46U").await;
+    let (_, page) = app.get(&format!("/api/device_provisions?mac={MAC}")).await;
+    page["data"][0]["id"].as_i64().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn a_phones_fetches_refusals_and_changes_newest_first() {
+    on_each_backend(|app| async move {
+        let id = yealink_phone(&app).await;
+
+        let served = fetch(&app, &format!("/prov/{MAC}.cfg"), UA).await;
+        assert_eq!(served.status, 200);
+        // The version is the hash of the bytes the phone got.
+        let version = hex::encode(&Sha256::digest(served.body.as_bytes())[..16]);
+        // Times are whole seconds: each step in a second of its own.
+        let next_second = || tokio::time::sleep(Duration::from_millis(1100));
+        next_second().await;
+        let allow = assert_done(
+            &app.post(
+                "/api/dicts",
+                json!({"realm": "PROVISION", "k": "allowed_networks", "v": "10.0.0.0/8"}),
+            )
+            .await,
+        );
+        assert_eq!(fetch(&app, &format!("/prov/{MAC}.cfg"), UA).await.status, 403);
+        assert_done(&app.delete(&format!("/api/dicts/{}", allow.as_str().unwrap())).await);
+        next_second().await;
+        assert_done(
+            &app.put(&format!("/api/device_provisions/{id}"), json!({"name": "Lobby"}))
+                .await,
+        );
+        // An unknown phone's fetch is on no device's timeline.
+        fetch(&app, "/prov/001565aa0202.cfg", UA).await;
+
+        let events = timeline_with(&app, &id, 4).await;
+        let kinds: Vec<&str> = events.iter().map(|e| e["kind"].as_str().unwrap()).collect();
+        assert_eq!(
+            kinds,
+            ["change", "fetch", "fetch", "change"],
+            "newest first: {events:#?}"
+        );
+        assert_eq!(events[0]["action"], "UPDATE");
+        assert!(
+            events[0]["message"].as_str().unwrap().contains("Lobby"),
+            "{}",
+            events[0]
+        );
+        let refused = &events[1];
+        assert_eq!(refused["outcome"], "403");
+        assert_eq!(refused["reason"], "its address is outside the allowed networks");
+        assert_eq!(refused["version"], "");
+        let first = &events[2];
+        assert_eq!(first["file"], format!("{MAC}.cfg"));
+        assert_eq!(first["outcome"], "served");
+        assert_eq!(first["reason"], "");
+        assert_eq!(first["version"], version);
+        assert_eq!(first["firmware"], "108.86.0.45");
+        assert_eq!(first["user_agent"], UA);
+        assert_eq!(first["address"], "127.0.0.1");
+        assert_eq!(events[3]["action"], "CREATE");
+        assert!(
+            events.iter().all(|e| !e.to_string().contains("pw-one-1001")),
+            "no password"
+        );
+
+        assert_error(&app.get("/api/device_provisions/999999/timeline").await, 404, "999999");
+        assert_error(&app.get("/api/device_provisions/nine/timeline").await, 400, "id");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_phone_keeps_its_newest_hundred_fetches_and_old_ones_go() {
+    on_each_backend(|app| async move {
+        let id = yealink_phone(&app).await;
+        let long_ago = time::OffsetDateTime::now_utc() - time::Duration::days(60);
+        let old = |n: usize| sipprov::store::fetches::FetchEvent {
+            mac: MAC.into(),
+            at: long_ago,
+            file: format!("old-{n}.cfg"),
+            ip: "192.0.2.1".into(),
+            user_agent: UA.into(),
+            firmware: String::new(),
+            outcome: "served".into(),
+            reason: String::new(),
+            version: String::new(),
+        };
+        let history: Vec<_> = (0..150).map(old).collect();
+        app.db.record_fetches(&[], &history, &[]).await.unwrap();
+        let kept = app.db.fetch_events(MAC, 1000).await.unwrap();
+        assert_eq!(kept.len(), 100, "a phone keeps its newest 100");
+        assert_eq!(kept[0].file, "old-149.cfg");
+        assert_eq!(kept[99].file, "old-50.cfg");
+
+        // Over the whole table: the newest `keep`, and nothing past its age.
+        let recent = time::OffsetDateTime::now_utc() - time::Duration::days(61);
+        app.db.trim_fetch_events(recent, 30).await.unwrap();
+        let kept = app.db.fetch_events(MAC, 1000).await.unwrap();
+        assert_eq!(kept.len(), 30);
+        assert_eq!(kept[29].file, "old-120.cfg");
+        let cutoff = time::OffsetDateTime::now_utc() - time::Duration::days(30);
+        app.db.trim_fetch_events(cutoff, 1_000_000).await.unwrap();
+        assert!(app.db.fetch_events(MAC, 1000).await.unwrap().is_empty());
+
+        // The timeline shows at most 100, the newest: the record's creation,
+        // then the phone's newest 99 fetches.
+        app.db.record_fetches(&[], &history, &[]).await.unwrap();
+        let events = timeline_with(&app, &id, 100).await;
+        assert_eq!(events.len(), 100);
+        assert_eq!(events[0]["kind"], "change");
+        assert_eq!(events[1]["file"], "old-149.cfg");
+        assert_eq!(events[99]["file"], "old-51.cfg");
+    })
+    .await;
+}
