@@ -49,6 +49,9 @@ pub struct Pack {
     models: HashMap<String, i64>,
     uploads: Vec<Regex>,
     templates: Templates,
+    /// Changes whenever a file its phones' files are made of does: its
+    /// manifests, its base's, and the templates it renders.
+    print: String,
 }
 
 impl Pack {
@@ -82,6 +85,19 @@ pub struct Packs {
     agents: AgentTable,
     /// Changes whenever any pack file does.
     print: u64,
+}
+
+/// The hash of some (label, text) files' texts, as hex. Not of their
+/// labels: those name where the file lies, which differs between nodes
+/// that serve the same files.
+fn family_print<'a>(files: impl Iterator<Item = &'a (String, String)>) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    for (_, text) in files {
+        hash.update((text.len() as u64).to_le_bytes());
+        hash.update(text.as_bytes());
+    }
+    hex::encode(&hash.finalize()[..16])
 }
 
 /// A family's files as found, before they are read.
@@ -318,6 +334,12 @@ impl Loader {
             self.problem(&origin, Some("[notify]"), problem);
             return None;
         }
+        let print = family_print(
+            std::iter::once(code)
+                .chain(base.as_deref())
+                .flat_map(|family| &self.families[family].manifests)
+                .chain(templates.values()),
+        );
         let (compiled, template_problems) = Templates::compile(&templates);
         self.problems.extend(template_problems);
         for rule in &manifest.files {
@@ -355,6 +377,7 @@ impl Loader {
             manifest,
             uploads,
             templates: compiled,
+            print,
         })
     }
 
@@ -507,6 +530,15 @@ impl Packs {
     /// Changes whenever any pack file does.
     pub fn print(&self) -> u64 {
         self.print
+    }
+
+    /// Each family's code and print: what its phones' files are made of,
+    /// so a change to one family's templates makes only its phones older.
+    pub fn family_prints(&self) -> Vec<(String, String)> {
+        self.packs
+            .iter()
+            .map(|p| (p.vendor.code().to_string(), p.print.clone()))
+            .collect()
     }
 
     fn pack(&self, vendor: Vendor) -> Option<&Pack> {

@@ -43,6 +43,9 @@ impl Provisioner {
                     if let Err(err) = provisioner.catch_up().await {
                         tracing::warn!(error = %err, "could not read the change log");
                     }
+                    if let Err(err) = provisioner.note_packs().await {
+                        tracing::warn!(error = %err, "could not record that the packs changed");
+                    }
                     if pruned.elapsed() >= PRUNE_EVERY {
                         pruned = Instant::now();
                         let before = timestamp::now().unix_timestamp() - KEEP_CHANGES;

@@ -24,6 +24,7 @@ pub mod uploads;
 
 use std::collections::HashSet;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -35,7 +36,7 @@ use self::fleet::Fleet;
 use self::limit::MissLimiter;
 use self::phone_auth::NonceStore;
 use self::tracking::FetchRecorder;
-use crate::domain::{Mac, Vendor};
+use crate::domain::{Mac, Vendor, timestamp};
 use crate::metrics::Metrics;
 use crate::packs::PackShelf;
 use crate::secrets::SecretBox;
@@ -71,6 +72,8 @@ pub struct Provisioner {
     /// Templates whose render ran past its patience, by packs print: refused
     /// until the packs change.
     refused_renders: Mutex<HashSet<(u64, Vendor, String)>>,
+    /// The packs print whose families' prints are on record.
+    noted_packs: AtomicU64,
 }
 
 /// How far this node has read the change log.
@@ -109,6 +112,9 @@ impl Provisioner {
         let fleet = Fleet::load(&db, &secrets).await?;
         let fetches = Arc::new(FetchRecorder::default());
         fetches.spawn_flusher(db.clone());
+        // On record before any phone is served, so no fetch predates it.
+        let current = packs.current();
+        db.note_pack_prints(&current.family_prints(), timestamp::now()).await?;
         Ok(Arc::new(Provisioner {
             db,
             secrets,
@@ -128,7 +134,22 @@ impl Provisioner {
             metrics: Metrics::default(),
             renders: WorkerPool::new("renders", std::thread::available_parallelism().map_or(2, usize::from)),
             refused_renders: Mutex::new(HashSet::new()),
+            noted_packs: AtomicU64::new(current.print()),
         }))
+    }
+
+    /// Puts the families' prints on record when the packs changed since
+    /// the last time: a family whose files changed makes its phones older.
+    pub async fn note_packs(&self) -> crate::store::Result<()> {
+        let packs = self.packs.current();
+        if self.noted_packs.load(Ordering::Relaxed) == packs.print() {
+            return Ok(());
+        }
+        self.db
+            .note_pack_prints(&packs.family_prints(), timestamp::now())
+            .await?;
+        self.noted_packs.store(packs.print(), Ordering::Relaxed);
+        Ok(())
     }
 
     /// Reads the changes recorded since the last look and drops what they

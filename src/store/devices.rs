@@ -279,8 +279,8 @@ pub struct LineNumber {
 /// Whether a live record's phone has the config it would get now:
 /// `never` fetched, `current` (its last fetch is at or after every change to
 /// what its files are made of: the record itself, the accounts on its lines,
-/// its key template, the site's settings in realm PROVISION and its own in
-/// PROVISION:<mac>,
+/// its key template, its family's pack (templates included), the site's
+/// settings in realm PROVISION and its own in PROVISION:<mac>,
 /// a deletion counting as a change) or `older`. Times are whole seconds, so
 /// a change within the second of a fetch counts as fetched.
 macro_rules! config_state_sql {
@@ -291,6 +291,8 @@ macro_rules! config_state_sql {
                            WHERE l.device_id = d.id AND COALESCE(e.deleted_at, e.updated_at) > d.last_provisioned_at)
                 OR EXISTS (SELECT 1 FROM key_templates t
                            WHERE t.id = d.key_template_id AND t.updated_at > d.last_provisioned_at)
+                OR EXISTS (SELECT 1 FROM pack_versions p
+                           WHERE p.vendor = d.vendor_code AND p.changed_at > d.last_provisioned_at)
                 OR EXISTS (SELECT 1 FROM dicts s
                            WHERE (s.realm = 'PROVISION' OR s.realm = 'PROVISION:' || d.mac)
                              AND COALESCE(s.deleted_at, s.updated_at) > d.last_provisioned_at)

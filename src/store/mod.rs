@@ -16,6 +16,7 @@ pub mod key_templates;
 pub mod list;
 pub mod logs;
 pub mod media;
+pub mod pack_versions;
 pub mod queues;
 pub mod resync;
 pub mod sensors;

@@ -754,21 +754,7 @@ async fn the_list_filters_by_config_state_and_refuses_other_states() {
             let got = crate::provisioning::fetch(&app, &format!("/prov/{mac}.cfg"), "").await;
             assert_eq!(got.status, 200, "{}", got.body);
         }
-        let listed = |query: &'static str| {
-            let app = &app;
-            async move {
-                let (status, body) = app.get(&format!("/api/device_provisions?{query}")).await;
-                assert_eq!(status, 200, "{body}");
-                let mut macs: Vec<String> = body["data"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|d| d["mac"].as_str().unwrap().to_string())
-                    .collect();
-                macs.sort();
-                macs
-            }
-        };
+        let listed = |query: &'static str| app.device_macs(query);
         let start = std::time::Instant::now();
         while listed("status=current").await.len() < 2 {
             assert!(

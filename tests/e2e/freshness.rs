@@ -578,3 +578,52 @@ async fn every_column_a_phone_file_reads_reaches_the_phone() {
     })
     .await;
 }
+
+async fn in_state(app: &TestApp, state: &str) -> Vec<String> {
+    app.device_macs(&format!("status={state}")).await
+}
+
+/// Polls until the phones in `state` are `macs`, for up to ten seconds.
+async fn until_in_state(app: &TestApp, state: &str, macs: &[&str]) {
+    let start = Instant::now();
+    while in_state(app, state).await != macs {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{state}: {:?}, not {macs:?}",
+            in_state(app, state).await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_template_change_makes_only_its_familys_phones_older() {
+    on_each_backend(|app| async move {
+        two_phones(&app).await;
+        let fanvil = json!({"vendor": "fanvil", "mac": "0c383e00000c", "name": "Desk"});
+        assert_done(&app.post("/api/device_provisions", fanvil).await);
+        config(&app, "00156500000a", UA_A).await;
+        assert_eq!(fetch(&app, "/prov/0c383e00000c.cfg", "").await.status, 200);
+        until_in_state(&app, "current", &["00156500000a", "0c383e00000c"]).await;
+
+        // A second later, the site overrides one of Yealink's templates.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let built_in =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/templates/yealink/mac.cfg")).unwrap();
+        let overrides = app.data_dir.path().join("templates").join("yealink");
+        std::fs::create_dir_all(&overrides).unwrap();
+        std::fs::write(overrides.join("mac.cfg"), format!("{built_in}\n# site note\n")).unwrap();
+        until_in_state(&app, "older", &["00156500000a"]).await;
+        assert_eq!(
+            in_state(&app, "current").await,
+            ["0c383e00000c"],
+            "Fanvil's files did not change"
+        );
+        assert_eq!(in_state(&app, "never").await, ["00156500000b"]);
+
+        // The phone fetches the new file and is current again.
+        assert!(config(&app, "00156500000a", UA_A).await.contains("# site note"));
+        until_in_state(&app, "current", &["00156500000a", "0c383e00000c"]).await;
+    })
+    .await;
+}

@@ -325,6 +325,20 @@ impl TestApp {
         self.send(Method::DELETE, path, None, Some(&self.token)).await
     }
 
+    /// The MACs of the device list with these query parameters, sorted.
+    pub async fn device_macs(&self, query: &str) -> Vec<String> {
+        let (status, page) = self.get(&format!("/api/device_provisions?{query}")).await;
+        assert_eq!(status, 200, "{page}");
+        let mut macs: Vec<String> = page["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["mac"].as_str().unwrap().to_string())
+            .collect();
+        macs.sort();
+        macs
+    }
+
     /// Creates an extension and returns its id; panics unless it works.
     pub async fn extension(&self, extn: &str, domain: &str, password: &str) -> i64 {
         let (status, body) = self
