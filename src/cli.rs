@@ -76,6 +76,31 @@ enum Command {
         #[arg(long)]
         host: Option<String>,
     },
+    /// Show, check by check, how a phone's fetch would be answered and why,
+    /// serving nothing: the pack that knows the file, what the User-Agent
+    /// says, the allowed networks, TFTP, the record, credentials and the
+    /// answer. Exits 1 when the phone would not get the file.
+    Explain {
+        /// The phone's MAC, any spelling; without --file, its main configuration file is explained.
+        #[arg(long, required_unless_present = "file")]
+        mac: Option<String>,
+        /// The file name the phone asks for.
+        #[arg(long)]
+        file: Option<String>,
+        /// The phone's User-Agent.
+        #[arg(long, default_value = "")]
+        user_agent: String,
+        /// The address the phone fetches from.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
+        from: std::net::IpAddr,
+        /// The phone asks over TFTP.
+        #[arg(long)]
+        tftp: bool,
+        /// The host the phone reaches sipprov by, which the file's version
+        /// depends on [default: as for render].
+        #[arg(long)]
+        host: Option<String>,
+    },
     /// Render every template (built-in and overrides) against a sample phone
     /// within its render budget and check XML output is well-formed; exits 1
     /// if any fails.
@@ -233,6 +258,22 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
             user_agent,
             host,
         } => render(settings, &mac, file, &user_agent, host).await,
+        Command::Explain {
+            mac,
+            file,
+            user_agent,
+            from,
+            tftp,
+            host,
+        } => {
+            let fetch = Asked {
+                user_agent,
+                from,
+                over_tftp: tftp,
+                host,
+            };
+            explain(settings, mac, file, fetch).await
+        }
         Command::CheckTemplates => check_templates(&settings).await,
         // `run` answers it before starting a runtime; here for completeness.
         Command::SampleRenders { templates } => crate::packs::samples::render_in_this_process(&templates),
@@ -456,18 +497,7 @@ async fn render(
     let (state, _) = AppState::open(settings).await?;
     let file = match file {
         Some(file) => file,
-        None => {
-            let lines = state.db.phone_lines(&mac.lower()).await?;
-            let vendor = lines
-                .first()
-                .and_then(|l| state.packs.current().vendor(&l.vendor_code).ok())
-                .with_context(|| format!("no phone record has MAC {mac}"))?;
-            state
-                .packs
-                .current()
-                .config_file(vendor, mac)
-                .context("this vendor has no file of its own")?
-        }
+        None => config_file(&state, mac).await?,
     };
     let request = PhoneRequest {
         user_agent,
@@ -480,6 +510,65 @@ async fn render(
         }
         Answer::Forbidden => bail!("the User-Agent names another phone's MAC than {file}"),
         _ => bail!("a phone asking for {file} gets nothing: no such file, or no record for its MAC"),
+    }
+}
+
+/// The main configuration file of the phone with `mac`, by its record's family.
+async fn config_file(state: &AppState, mac: Mac) -> anyhow::Result<String> {
+    let lines = state.db.phone_lines(&mac.lower()).await?;
+    let packs = state.packs.current();
+    let vendor = lines
+        .first()
+        .and_then(|l| packs.vendor(&l.vendor_code).ok())
+        .with_context(|| format!("no phone record has MAC {mac}"))?;
+    packs
+        .config_file(vendor, mac)
+        .context("this vendor has no file of its own")
+}
+
+/// How the fetch `explain` explains was asked.
+struct Asked {
+    user_agent: String,
+    from: std::net::IpAddr,
+    over_tftp: bool,
+    host: Option<String>,
+}
+
+async fn explain(settings: Settings, mac: Option<String>, file: Option<String>, asked: Asked) -> anyhow::Result<()> {
+    let Asked {
+        user_agent,
+        from,
+        over_tftp,
+        host,
+    } = asked;
+    // Where it is not one a phone can reach, the host only shows in the file's text.
+    let host = host.unwrap_or_else(|| default_render_host(&settings).unwrap_or_else(|_| settings.listen.to_string()));
+    let serve_secrets = settings.tftp_serve_secrets;
+    let (state, _) = AppState::open(settings).await?;
+    let file = match (file, mac) {
+        (Some(file), _) => file,
+        (None, Some(mac)) => config_file(&state, mac.parse()?).await?,
+        (None, None) => bail!("--file or --mac: which fetch to explain"),
+    };
+    let fetch = crate::provision::explain::Fetch {
+        file: &file,
+        user_agent: &user_agent,
+        from,
+        host: &host,
+        over_tftp: over_tftp.then_some(serve_secrets),
+    };
+    let steps = state.provisioner.explain(&fetch).await;
+    println!(
+        "{file}, asked from {from}{}:",
+        if over_tftp { " over TFTP" } else { "" }
+    );
+    for step in &steps {
+        println!("  {step}");
+    }
+    if steps.iter().all(|s| s.passed) {
+        Ok(())
+    } else {
+        bail!("the phone would not get {file}")
     }
 }
 

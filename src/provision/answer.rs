@@ -189,33 +189,52 @@ impl Provisioner {
             self.metrics.fetch(seen.vendor.map(Vendor::code), kind, outcome);
             if let (Some(mac), Some(reason)) = (seen.phone, timeline_reason(req, &answer)) {
                 let version = match &answer {
-                    Answer::File(file) => file.etag.trim_matches('"').to_string(),
-                    _ => String::new(),
+                    Answer::File(file) => file.etag.trim_matches('"'),
+                    _ => "",
                 };
-                self.fetches.event(
-                    mac,
-                    FetchEvent {
-                        mac: mac.lower(),
-                        at: timestamp::now(),
-                        file: req
-                            .path
-                            .rsplit('/')
-                            .next()
-                            .unwrap_or(req.path)
-                            .chars()
-                            .take(255)
-                            .collect(),
-                        ip: req.peer.to_string(),
-                        user_agent: req.user_agent.chars().take(255).collect(),
-                        firmware: std::mem::take(&mut seen.firmware),
-                        outcome: outcome.to_string(),
-                        reason: reason.to_string(),
-                        version,
-                    },
-                );
+                self.on_timeline(req, mac, std::mem::take(&mut seen.firmware), (outcome, reason, version));
             }
         }
         answer
+    }
+
+    /// A file with passwords asked for over TFTP, which does not serve
+    /// them: on the phone's timeline when it has a record.
+    pub fn refused_over_tftp(&self, req: &PhoneRequest<'_>) {
+        let name = req.path.rsplit('/').next().unwrap_or(req.path);
+        let Some(mac) = self.packs.current().resolve(name).and_then(|m| m.mac) else {
+            return;
+        };
+        if self.fleet.read().expect("fleet lock").phones.contains_key(&mac) {
+            let reason = "a file with passwords is not served over TFTP (tftp_serve_secrets is off)";
+            self.on_timeline(req, mac, String::new(), ("404", reason, ""));
+        }
+    }
+
+    /// Puts a fetch of a known phone on its timeline: its outcome, why it
+    /// was refused, and the version served.
+    fn on_timeline(
+        &self,
+        req: &PhoneRequest<'_>,
+        mac: Mac,
+        firmware: String,
+        (outcome, reason, version): (&str, &str, &str),
+    ) {
+        let name = req.path.rsplit('/').next().unwrap_or(req.path);
+        self.fetches.event(
+            mac,
+            FetchEvent {
+                mac: mac.lower(),
+                at: timestamp::now(),
+                file: name.chars().take(255).collect(),
+                ip: req.peer.to_string(),
+                user_agent: req.user_agent.chars().take(255).collect(),
+                firmware,
+                outcome: outcome.to_string(),
+                reason: reason.to_string(),
+                version: version.to_string(),
+            },
+        );
     }
 
     async fn answer_seen(&self, req: &PhoneRequest<'_>, seen: &mut Seen) -> Answer {

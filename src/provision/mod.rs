@@ -10,6 +10,7 @@
 pub mod answer;
 pub mod cache;
 pub mod changes;
+pub mod explain;
 pub mod fleet;
 pub mod http;
 pub mod in_flight;

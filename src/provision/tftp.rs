@@ -357,17 +357,17 @@ async fn answer_request(
         .current()
         .resolve(name.rsplit('/').next().unwrap_or(name))
         .is_some_and(|m| m.kind.carries_secrets());
+    let asked = PhoneRequest::get(
+        peer.ip().to_canonical(),
+        name,
+        &host,
+        if options.tls { "https" } else { "http" },
+    );
     let answer = if secret && !options.serve_secrets {
+        phones.refused_over_tftp(&asked);
         Answer::NotFound
     } else {
-        phones
-            .answer(&PhoneRequest::get(
-                peer.ip().to_canonical(),
-                name,
-                &host,
-                if options.tls { "https" } else { "http" },
-            ))
-            .await
+        phones.answer(&asked).await
     };
     let metrics = &phones.metrics;
     let body = match answer {

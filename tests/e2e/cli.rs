@@ -7,6 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 use crate::clients::RunClient;
 use crate::harness::{Backend, ScratchPg, backends};
@@ -445,6 +446,64 @@ fn render_prints_what_the_phone_gets_and_check_templates_finds_broken_overrides(
         );
         let unknown = run(&["render", "--mac", "001565000000", "--host", "pbx.example.com"]);
         assert!(!unknown.status.success() && String::from_utf8_lossy(&unknown.stderr).contains("no phone record"));
+
+        // explain: each check a fetch meets, the answer last, serving nothing;
+        // 1 when the phone would get nothing.
+        let ua = "Yealink SIP-T46U 108.86.0.45 00:15:65:12:34:56";
+        let explained = run(&[
+            "explain",
+            "--mac",
+            "00:15:65:12:34:56",
+            "--user-agent",
+            ua,
+            "--host",
+            &server.addr,
+        ]);
+        let text = String::from_utf8_lossy(&explained.stdout).into_owned();
+        assert!(explained.status.success(), "{text}");
+        let version = hex::encode(&Sha256::digest(&over_http.stdout)[..16]);
+        for wanted in [
+            "file name    ok       '{mac}.cfg' of",
+            "user agent   ok       yealink T46U firmware 108.86.0.45, MAC 001565123456",
+            "network      ok       127.0.0.1 may fetch",
+            "record       ok       a record has MAC 001565123456",
+            "credentials  ok       phone authentication is off",
+            &format!(
+                "answer       ok       200: {} bytes, version {version}",
+                over_http.stdout.len()
+            ),
+        ] {
+            assert!(text.contains(wanted), "{wanted:?} in:\n{text}");
+        }
+        assert!(!text.contains("render-pass-1"), "no password: {text}");
+        for (args, refusal) in [
+            (
+                vec!["--file", "001565000000.cfg"],
+                "record       REFUSED  no record has MAC 001565000000: the phone is listed as pending",
+            ),
+            (
+                vec!["--file", "nothing.txt"],
+                "file name    REFUSED  no pack knows a file named 'nothing.txt'",
+            ),
+            (
+                vec!["--mac", "001565123456", "--tftp"],
+                "tftp         REFUSED  this file carries passwords and tftp_serve_secrets is off",
+            ),
+            (
+                vec![
+                    "--mac",
+                    "001565123456",
+                    "--user-agent",
+                    "Yealink SIP-T46U 108.86.0.45 00:15:65:00:00:99",
+                ],
+                "mac          REFUSED  it names MAC 001565000099, not the file's 001565123456",
+            ),
+        ] {
+            let refused = run(&[&["explain"][..], &args].concat());
+            let text = String::from_utf8_lossy(&refused.stdout);
+            assert!(!refused.status.success() && text.contains(refusal), "{args:?}: {text}");
+            assert!(String::from_utf8_lossy(&refused.stderr).contains("the phone would not get"));
+        }
 
         let overrides = dir.join("templates/yealink");
         std::fs::create_dir_all(&overrides).unwrap();

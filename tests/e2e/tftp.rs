@@ -128,6 +128,25 @@ async fn files_with_passwords_stay_off_tftp_unless_allowed() {
         }
         let hpa = tftp_hpa(refused, format!("get 001565aabbcc.cfg {}", local.display())).await;
         assert!(text(&hpa).contains("Error code 1"), "{}", text(&hpa));
+        // The phone's timeline says why.
+        let (_, page) = app.get("/api/device_provisions?mac=001565aabbcc").await;
+        let id = page["data"][0]["id"].as_i64().unwrap();
+        let start = std::time::Instant::now();
+        loop {
+            let (_, timeline) = app.get(&format!("/api/device_provisions/{id}/timeline")).await;
+            let events = timeline["events"].as_array().unwrap();
+            if let Some(refused) = events.iter().find(|e| e["kind"] == "fetch") {
+                assert_eq!(refused["outcome"], "404");
+                assert_eq!(refused["file"], "001565aabbcc.cfg");
+                assert_eq!(
+                    refused["reason"],
+                    "a file with passwords is not served over TFTP (tftp_serve_secrets is off)"
+                );
+                break;
+            }
+            assert!(start.elapsed().as_secs() < 10, "not on the timeline: {timeline}");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
 
         let allowed = app.start_tftp(true).await;
         let out = atftp(allowed, "001565aabbcc.cfg", &local).await;
