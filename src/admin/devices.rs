@@ -36,7 +36,35 @@ pub type OnStep<'a> = &'a (dyn Fn(Step) + Sync);
 #[derive(Debug)]
 pub enum Imported {
     Created(Vec<Device>),
-    Planned(Vec<DeviceFields>),
+    Planned(Vec<RowPlan>),
+}
+
+/// A row of a dry run: the record it would create, what that does to the
+/// phone, and what an administrator should look at before confirming.
+#[derive(Debug)]
+pub struct RowPlan {
+    pub fields: DeviceFields,
+    pub action: RowAction,
+    pub warnings: Vec<String>,
+}
+
+/// What a row does to its phone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowAction {
+    /// The MAC has no record yet: a new phone.
+    NewPhone,
+    /// The MAC has a record already, or an earlier row: the row's lines are
+    /// added to that phone (a phone with several lines has several records).
+    MoreLines,
+}
+
+impl RowAction {
+    pub fn code(self) -> &'static str {
+        match self {
+            RowAction::NewPhone => "new_phone",
+            RowAction::MoreLines => "more_lines",
+        }
+    }
 }
 
 /// A record's fields an update changes; the rest keep their value.
@@ -224,10 +252,11 @@ impl Admin {
         }
         let started = std::time::Instant::now();
         on_step(Step::Checking);
+        let numbers: Vec<usize> = rows.iter().map(|r| r.as_ref().map_or(0, |r| r.row)).collect();
         let planned = plan(&self.db, &self.packs.current(), rows, None).await?;
         let checked = started.elapsed();
         if dry_run {
-            return Ok(Imported::Planned(planned));
+            return Ok(Imported::Planned(self.row_plans(&numbers, planned).await?));
         }
         // The log keeps how many rows and which MACs (cut to its length).
         let macs: Vec<&str> = planned.iter().map(|d| d.mac.as_str()).collect();
@@ -250,6 +279,83 @@ impl Admin {
 
 fn device_not_found(id: i64) -> Error {
     Error::NotFound(format!("device_provision {id} not found"))
+}
+
+impl Admin {
+    /// What each planned row does to its phone, and its warnings: its MAC
+    /// in an earlier row (its lines join that phone), an extension already
+    /// on another phone (stored, or in an earlier row), a model its pack
+    /// does not list. `numbers` are the rows' numbers, in order.
+    async fn row_plans(&self, numbers: &[usize], planned: Vec<DeviceFields>) -> Result<Vec<RowPlan>> {
+        let mut macs: Vec<String> = planned.iter().map(|d| d.mac.clone()).collect();
+        macs.sort();
+        macs.dedup();
+        let stored: HashSet<String> = self.db.mac_uses(&macs).await?.into_iter().map(|u| u.mac).collect();
+        let lines: Vec<Vec<ExtnRef>> = planned
+            .iter()
+            .map(|d| parse_extn_field(&d.extn).unwrap_or_default())
+            .collect();
+        let mut extns: Vec<String> = lines.iter().flatten().map(|l| l.extn.clone()).collect();
+        extns.sort();
+        extns.dedup();
+        let mut owners: HashMap<i64, Vec<String>> = HashMap::new();
+        for owner in self.db.extension_owners(&extns).await? {
+            owners.entry(owner.extension_id).or_default().push(owner.mac);
+        }
+        let packs = self.packs.current();
+        let mut mac_row: HashMap<String, usize> = HashMap::new();
+        let mut extension_row: HashMap<i64, (String, usize)> = HashMap::new();
+        let mut plans = Vec::with_capacity(planned.len());
+        for ((fields, &row), line_refs) in planned.into_iter().zip(numbers).zip(&lines) {
+            let mut warnings = Vec::new();
+            let mut action = if stored.contains(&fields.mac) {
+                RowAction::MoreLines
+            } else {
+                RowAction::NewPhone
+            };
+            match mac_row.get(&fields.mac) {
+                Some(first) => {
+                    action = RowAction::MoreLines;
+                    warnings.push(format!(
+                        "MAC {} is also in row {first}: this row's lines go to the same phone",
+                        fields.mac
+                    ));
+                }
+                None => {
+                    mac_row.insert(fields.mac.clone(), row);
+                }
+            }
+            for (id, line) in fields.lines.iter().zip(line_refs) {
+                for mac in owners.get(id).into_iter().flatten().filter(|m| **m != fields.mac) {
+                    warnings.push(format!("extension {line} is already a line of MAC {mac}"));
+                }
+                match extension_row.get(id) {
+                    Some((mac, first)) if *mac != fields.mac => {
+                        warnings.push(format!("extension {line} is also on MAC {mac} in row {first}"));
+                    }
+                    Some(_) => {}
+                    None => {
+                        extension_row.insert(*id, (fields.mac.clone(), row));
+                    }
+                }
+            }
+            if let Ok(vendor) = packs.vendor(&fields.vendor_code)
+                && !fields.kind.trim().is_empty()
+                && packs.knows_model(vendor, &fields.kind) == Some(false)
+            {
+                warnings.push(format!(
+                    "{vendor}'s pack does not list model '{}': its phone gets the family's defaults",
+                    fields.kind
+                ));
+            }
+            plans.push(RowPlan {
+                fields,
+                action,
+                warnings,
+            });
+        }
+        Ok(plans)
+    }
 }
 
 /// For a single record, its row errors as one error (see [`Error::of_one_row`]).

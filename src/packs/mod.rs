@@ -676,6 +676,17 @@ impl Packs {
         Some((mac?, vendors))
     }
 
+    /// Whether `vendor`'s pack lists `model` (its lines, or its keys);
+    /// `None` when it lists no models at all.
+    pub fn knows_model(&self, vendor: Vendor, model: &str) -> Option<bool> {
+        let pack = self.pack(vendor)?;
+        if pack.models.is_empty() {
+            return None;
+        }
+        let key = model_key(model);
+        Some(pack.models.contains_key(&key) || pack.manifest.keys.models.keys().any(|m| model_key(m) == key))
+    }
+
     /// How many lines `model` of `vendor` takes, if the family lists it.
     pub fn line_limit(&self, vendor: Vendor, model: &str) -> Option<usize> {
         let lines = *self.pack(vendor)?.models.get(&model_key(model))?;

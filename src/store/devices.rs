@@ -70,6 +70,13 @@ pub struct MacUse {
     pub extension_id: Option<i64>,
 }
 
+/// A phone with an extension on one of its lines.
+#[derive(Debug, Clone, FromRow)]
+pub struct ExtensionOwner {
+    pub extension_id: i64,
+    pub mac: String,
+}
+
 const DEVICE_COLUMNS: usize = 9;
 const LINE_COLUMNS: usize = 4;
 /// Rows per INSERT. Binding costs grow faster than linearly with the number
@@ -90,6 +97,20 @@ impl Db {
              LEFT JOIN device_provision_lines l ON l.device_id = d.id
              WHERE d.deleted_at IS NULL AND d.mac IN ({in})",
             macs,
+        )
+        .await
+    }
+
+    /// The phones that have these extension numbers on a line, by
+    /// extension id.
+    pub async fn extension_owners(&self, numbers: &[String]) -> Result<Vec<ExtensionOwner>> {
+        self.fetch_where_in(
+            "SELECT l.extension_id, d.mac FROM device_provision_lines l
+             JOIN device_provisions d ON d.id = l.device_id
+             JOIN extensions e ON e.id = l.extension_id
+             WHERE d.deleted_at IS NULL AND e.deleted_at IS NULL AND e.extn IN ({in})
+             ORDER BY d.id",
+            numbers,
         )
         .await
     }

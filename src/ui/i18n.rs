@@ -349,6 +349,10 @@ const LABELS: &[(&str, &str, &str)] = &[
     ("push", "Push", "推送"),
     ("push_now", "Push config now", "立即推送配置"),
     ("timeline", "Timeline", "时间线"),
+    ("import_action", "Does", "操作"),
+    ("new_phone", "New phone", "新话机"),
+    ("more_lines", "More lines for a phone", "为已有话机增加线路"),
+    ("warnings", "Look at", "注意"),
     (
         "timeline_hint",
         "The phone's fetches, the changes to this record and the pushes to it, newest first.",

@@ -11,7 +11,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
-use super::{Admin, Console, Fields, Routes, Submission};
+use super::{Admin, Console, Fields, Routes, Submission, i18n};
 use crate::admin::Error;
 use crate::admin::devices::Imported;
 use crate::admin::extensions::ImportedExtensions;
@@ -63,7 +63,7 @@ impl Kind {
             Kind::Devices => json!({
                 "nav": "import", "action": self.path(), "confirm": self.confirm_path(),
                 "title": "import", "hint": "import_hint", "will_be_created": "rows_will_be_created",
-                "to_create": "rows_to_create", "columns": ["mac", "name", "vendor", "extn"],
+                "to_create": "rows_to_create", "columns": ["mac", "name", "vendor", "extn", "import_action", "warnings"],
             }),
             Kind::Extensions => json!({
                 "nav": "extensions", "action": self.path(), "confirm": self.confirm_path(),
@@ -94,17 +94,27 @@ impl Kind {
         Ok(match self {
             Kind::Devices => {
                 let rows = rows_from_bytes(bytes, true)?;
-                let cells = |mac: &str, name: &str, vendor: &str, extn: &str| {
-                    vec![mac.to_string(), name.to_string(), vendor.to_string(), extn.to_string()]
+                let cells = |mac: &str, name: &str, vendor: &str, extn: &str, action: &str, warnings: &[String]| {
+                    let action = if action.is_empty() {
+                        ""
+                    } else {
+                        i18n::text(admin.lang, action)
+                    };
+                    [mac, name, vendor, extn, action, &warnings.join("; ")]
+                        .map(str::to_string)
+                        .to_vec()
                 };
                 match console.core.import_devices(&actor, rows, dry_run, &|_| {}).await? {
                     Imported::Planned(planned) => planned
                         .iter()
-                        .map(|d| cells(&d.mac, &d.name, &d.vendor, &d.extn))
+                        .map(|p| {
+                            let d = &p.fields;
+                            cells(&d.mac, &d.name, &d.vendor, &d.extn, p.action.code(), &p.warnings)
+                        })
                         .collect(),
                     Imported::Created(created) => created
                         .iter()
-                        .map(|d| cells(&d.mac, &d.name, &d.vendor, &d.extn))
+                        .map(|d| cells(&d.mac, &d.name, &d.vendor, &d.extn, "", &[]))
                         .collect(),
                 }
             }

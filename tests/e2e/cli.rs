@@ -1506,7 +1506,8 @@ fn a_dry_run_prints_the_apis_report_and_writes_nothing() {
         assert_eq!(report, from_api, "the API's report, row by row");
         assert_eq!(
             report["data"][0],
-            serde_json::json!({"name": "Front", "vendor": "yealink", "mac": "001565aabb01", "extn": "1001", "type": "T46U"})
+            serde_json::json!({"name": "Front", "vendor": "yealink", "mac": "001565aabb01", "extn": "1001", "type": "T46U",
+                "action": "new_phone", "warnings": []})
         );
         assert!(report["message"].as_str().unwrap().contains("nothing was written"));
         assert_eq!(exported(dir, db), NO_RECORDS, "a dry run writes nothing");

@@ -238,7 +238,8 @@ async fn an_admin_rolls_out_phones_in_a_real_browser() {
         );
         check_file(&browser, &app, "/ui/import", &good).await;
         assert!(text_of(&browser, "#report").await.contains("3 devices will be created"));
-        assert!(text_of(&browser, "#good-rows").await.contains("001565000002"));
+        let good_rows = text_of(&browser, "#good-rows").await;
+        assert!(good_rows.contains("001565000002") && good_rows.contains("New phone"), "{good_rows}");
         screenshot(&browser, "import-confirm").await;
         assert_eq!(device_count(&app).await, 0, "a dry run writes nothing");
         click(&browser, "#confirm").await;

@@ -387,14 +387,8 @@ async fn csv_import_dry_run_and_download_round_trip() {
 
         let good_csv = bad_csv.replace("bb:zz", "bb:02");
         let dry = app
-            .client
-            .post(app.url("/api/device_provisions/import?dry_run=1"))
-            .header("X-XTRA-AUTH-ID", &app.token)
-            .header("content-type", "text/csv")
-            .body(good_csv.clone())
-            .send()
-            .await
-            .unwrap();
+            .post_csv("/api/device_provisions/import?dry_run=1", good_csv.clone())
+            .await;
         assert_eq!(dry.status(), 200);
         let dry: Value = dry.json().await.unwrap();
         assert!(dry["message"].as_str().unwrap().contains("dry run: 2 rows"), "{dry}");
@@ -781,6 +775,68 @@ async fn the_list_filters_by_config_state_and_refuses_other_states() {
             400,
             "status: 'newer' is not current, older or never",
         );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_dry_run_says_what_each_row_does_and_what_to_look_at() {
+    on_each_backend(|app| async move {
+        for extn in ["1001", "1002", "1003"] {
+            app.extension(extn, "xswitch.cn", &format!("pass-{extn}-x")).await;
+        }
+        // A phone on the books already, with 1001.
+        assert_done(
+            &app.post(
+                "/api/device_provisions",
+                json!({"vendor": "yealink", "mac": "001565dd0001", "extn": "1001"}),
+            )
+            .await,
+        );
+        let csv = "name,extn,vendor,mac,type\n\
+                   Stored,1003,yealink,00:15:65:dd:00:01,T46U\n\
+                   Taken,1001,yealink,00:15:65:dd:00:02,T46U\n\
+                   Twice,1002,yealink,00:15:65:dd:00:03,T99Z\n\
+                   Twice too,,yealink,00:15:65:dd:00:03,\n\
+                   Shared,1002,fanvil,0c:38:3e:dd:00:04,\n";
+        let dry = app.post_csv("/api/device_provisions/import?dry_run=1", csv).await;
+        assert_eq!(dry.status(), 200);
+        let dry: Value = dry.json().await.unwrap();
+        let rows = dry["data"].as_array().unwrap();
+        let said: Vec<(&str, Vec<&str>)> = rows
+            .iter()
+            .map(|r| {
+                let warnings = r["warnings"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|w| w.as_str().unwrap())
+                    .collect();
+                (r["action"].as_str().unwrap(), warnings)
+            })
+            .collect();
+        assert_eq!(
+            said,
+            [
+                ("more_lines", vec![]),
+                (
+                    "new_phone",
+                    vec!["extension 1001 is already a line of MAC 001565dd0001"]
+                ),
+                // Yealink's pack lists its models (vendor.toml [models]).
+                (
+                    "new_phone",
+                    vec!["yealink's pack does not list model 'T99Z': its phone gets the family's defaults"]
+                ),
+                (
+                    "more_lines",
+                    vec!["MAC 001565dd0003 is also in row 4: this row's lines go to the same phone"]
+                ),
+                ("new_phone", vec!["extension 1002 is also on MAC 001565dd0003 in row 4"]),
+            ],
+            "{dry}"
+        );
+        assert_eq!(app.device_macs("").await, ["001565dd0001"], "a dry run writes nothing");
     })
     .await;
 }

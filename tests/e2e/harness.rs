@@ -299,8 +299,13 @@ impl TestApp {
 
     /// Posts a CSV body to the device import, as the admin.
     pub async fn import_csv(&self, csv: impl Into<reqwest::Body>) -> reqwest::Response {
+        self.post_csv("/api/device_provisions/import", csv).await
+    }
+
+    /// Posts a CSV body to `path` as the administrator.
+    pub async fn post_csv(&self, path: &str, csv: impl Into<reqwest::Body>) -> reqwest::Response {
         self.client
-            .post(self.url("/api/device_provisions/import"))
+            .post(self.url(path))
             .header("X-XTRA-AUTH-ID", &self.token)
             .header("content-type", "text/csv")
             .body(csv)

@@ -136,6 +136,13 @@ pub struct PlannedDevice {
     pub extn: String,
     #[serde(rename = "type")]
     pub kind: String,
+    /// `new_phone`, or `more_lines`: the MAC has a record already, or an
+    /// earlier row, and this row's lines are added to that phone.
+    #[schema(example = "new_phone")]
+    pub action: String,
+    /// What to look at before confirming: the MAC in an earlier row, an
+    /// extension already on another phone, a model the pack does not list.
+    pub warnings: Vec<String>,
 }
 
 /// The created records, or in a dry run those that would be.
@@ -227,12 +234,14 @@ pub fn imported_rows(imported: Imported) -> Done<ImportedRows> {
             let count = planned.len();
             let rows = planned
                 .into_iter()
-                .map(|d| PlannedDevice {
-                    name: d.name,
-                    vendor: d.vendor,
-                    mac: d.mac,
-                    extn: d.extn,
-                    kind: d.kind,
+                .map(|plan| PlannedDevice {
+                    name: plan.fields.name,
+                    vendor: plan.fields.vendor,
+                    mac: plan.fields.mac,
+                    extn: plan.fields.extn,
+                    kind: plan.fields.kind,
+                    action: plan.action.code().to_string(),
+                    warnings: plan.warnings,
                 })
                 .collect();
             dry_run(count, "row", ImportedRows::Planned(rows))
