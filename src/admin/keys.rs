@@ -308,12 +308,18 @@ pub fn checked_keys(input: &[KeyInput]) -> Result<Vec<PhoneKey>> {
             let known: Vec<&str> = KeyType::ALL.iter().map(|t| t.name()).collect();
             refuse(format!("type '{kind}' is not one of {}", known.join(", ")))
         })?;
-        let value = key.value.as_deref().unwrap_or_default().trim().to_string();
+        // Lengths as sent, before trimming: what the API's schema says.
+        let raw_value = key.value.as_deref().unwrap_or_default();
+        if raw_value.chars().count() > MAX_URL_CHARS {
+            return Err(refuse(format!("the value is longer than {MAX_URL_CHARS} characters")));
+        }
+        let value = raw_value.trim().to_string();
         if let Err(why) = check_value(kind, &value) {
             return Err(refuse(why));
         }
-        let label = key.label.as_deref().unwrap_or_default().trim().to_string();
-        if label.chars().count() > MAX_LABEL_CHARS || label.chars().any(char::is_control) {
+        let raw_label = key.label.as_deref().unwrap_or_default();
+        let label = raw_label.trim().to_string();
+        if raw_label.chars().count() > MAX_LABEL_CHARS || label.chars().any(char::is_control) {
             return Err(refuse(format!(
                 "the label must be printable and at most {MAX_LABEL_CHARS} characters"
             )));
@@ -422,12 +428,17 @@ mod tests {
                 vec![key(7.into(), "url", "javascript:x")],
                 "keys: slot 7: a url key's value is an http",
             ),
+            // Lengths count what was sent, as the schema does, spaces too.
+            (
+                vec![key(9.into(), "blf", &format!("1002{}", " ".repeat(510)))],
+                "keys: slot 9: the value is longer than 512 characters",
+            ),
         ] {
             let err = checked_keys(&keys).unwrap_err().to_string();
             assert!(err.starts_with(expected), "{err}");
         }
         let mut long = key(8.into(), "dnd", "");
-        long.label = Some("x".repeat(33));
+        long.label = Some(format!("{} ", "x".repeat(32)));
         assert!(
             checked_keys(&[long])
                 .unwrap_err()
