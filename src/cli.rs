@@ -155,6 +155,10 @@ enum Command {
         /// `zh-CN` for Chinese headers.
         #[arg(long)]
         language: Option<String>,
+        /// Add each phone's config state (current, older, never), last
+        /// fetch, address and firmware after the import's columns.
+        #[arg(long)]
+        status: bool,
     },
 }
 
@@ -287,7 +291,12 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
             dry_run,
             extensions: true,
         } => import_extensions(settings, &file, dry_run).await,
-        Command::Export { file, format, language } => export(settings, &file, format, language.as_deref()).await,
+        Command::Export {
+            file,
+            format,
+            language,
+            status,
+        } => export(settings, &file, format, language.as_deref(), status).await,
         Command::Resync {
             macs,
             older,
@@ -774,13 +783,19 @@ async fn export(
     file: &Path,
     format: Option<ExportFormat>,
     language: Option<&str>,
+    with_status: bool,
 ) -> anyhow::Result<()> {
     let format = format.unwrap_or_else(|| ExportFormat::of(file));
     let admin = state::command_admin(&settings).await?;
-    let devices = admin.export_devices(&ListParams::from_map(HashMap::new())?).await?;
+    let every = ListParams::from_map(HashMap::new())?;
+    let headers = Headers::for_language(language);
+    let table = if with_status {
+        export::table_with_status(admin.export_devices_with_status(&every).await?, headers)
+    } else {
+        export::table(admin.export_devices(&every).await?, headers, Model::Kept)
+    };
     admin.db.close().await;
-    let count = devices.len();
-    let table = export::table(devices, Headers::for_language(language), Model::Kept);
+    let count = table.len() - 1;
     let bytes = match format {
         ExportFormat::Csv => export::csv_bytes(&table)?,
         ExportFormat::Xlsx => export::xlsx_bytes(&table)?,

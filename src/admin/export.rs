@@ -1,9 +1,10 @@
 //! Device records as the import reads them back: a header row, then one
 //! row per record, for the API's download and `sipprov export`.
 
+use super::devices::DeviceStatus;
 use super::rows::{HEADERS_EN, HEADERS_ZH, MODEL_HEADER_EN, MODEL_HEADER_ZH};
 use super::{Admin, Error, Result};
-use crate::domain::cell;
+use crate::domain::{cell, timestamp};
 use crate::store::ListParams;
 use crate::store::devices::{Device, LIST};
 
@@ -39,6 +40,12 @@ impl Admin {
         let mut params = params.clone();
         self.vendor_filter(&mut params)?;
         Ok(self.db.fetch_all_matching(&LIST.query(&params)?).await?)
+    }
+
+    /// [`Admin::export_devices`], each with its phone's status.
+    pub async fn export_devices_with_status(&self, params: &ListParams) -> Result<Vec<DeviceStatus>> {
+        let devices = self.export_devices(params).await?;
+        self.device_statuses(devices).await
     }
 
     /// Turns a list's `vendor` filter, any name of a family, into the
@@ -78,6 +85,41 @@ pub fn table(devices: Vec<Device>, headers: Headers, model: Model) -> Vec<Vec<St
             .collect()
     });
     std::iter::once(header).chain(rows).collect()
+}
+
+/// The columns [`table_with_status`] adds, English and Chinese.
+const STATUS_HEADERS: [(&str, &str); 4] = [
+    ("status", "状态"),
+    ("last_fetch", "最后获取"),
+    ("last_ip", "最后地址"),
+    ("firmware", "固件"),
+];
+
+/// [`table`] with the model, then each phone's config state (`current`,
+/// `older`, `never`), last fetch, address and firmware: what the list shows.
+/// The import reads such a file back, leaving the added columns.
+pub fn table_with_status(statuses: Vec<DeviceStatus>, headers: Headers) -> Vec<Vec<String>> {
+    let added: Vec<[String; 4]> = statuses
+        .iter()
+        .map(|s| {
+            let d = &s.device;
+            [
+                s.state.clone().unwrap_or_default(),
+                d.last_provisioned_at
+                    .as_ref()
+                    .map(timestamp::format)
+                    .unwrap_or_default(),
+                d.last_ip.clone(),
+                d.firmware.clone(),
+            ]
+        })
+        .collect();
+    let mut table = table(statuses.into_iter().map(|s| s.device).collect(), headers, Model::Kept);
+    table[0].extend(STATUS_HEADERS.map(|(en, zh)| if headers == Headers::Chinese { zh } else { en }.to_string()));
+    for (row, added) in table.iter_mut().skip(1).zip(added) {
+        row.extend(added.map(|value| cell::neutralise(&value).into_owned()));
+    }
+    table
 }
 
 /// The table as CSV.

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::{Admin, Console, Fields, PAGE_SIZE, Routes, Submission, flash, pager};
 use crate::admin::Error;
 use crate::admin::devices::{DeviceChange, DeviceStatus};
-use crate::admin::export::{self, Headers, Model};
+use crate::admin::export::{self, Headers};
 use crate::admin::rows::RawRow;
 use crate::domain::{Mac, parse_extn_field, timestamp};
 use crate::store::ListParams;
@@ -98,26 +98,52 @@ const SEARCH_FIELDS: [&str; 4] = ["mac", "name", "extn", "vendor"];
 /// The form fields of a device, as the API names them.
 const FIELDS: [&str; 5] = ["name", "mac", "vendor", "type", "extn"];
 
+/// What the device list shows: a search in one field, and a config state;
+/// the list and its export take the same.
+struct Shown<'q> {
+    field: &'q str,
+    q: &'q str,
+    status: &'q str,
+    /// As list filters.
+    asked: HashMap<String, String>,
+}
+
+impl<'q> Shown<'q> {
+    fn of(query: &'q HashMap<String, String>) -> Shown<'q> {
+        let field = query
+            .get("field")
+            .map(String::as_str)
+            .filter(|f| SEARCH_FIELDS.contains(f))
+            .unwrap_or("mac");
+        let q = query.get("q").map_or("", |q| q.trim());
+        // The fleet counters link here with a state; the list keeps it as it pages.
+        let status = query.get("status").map_or("", |s| s.trim());
+        let mut asked = HashMap::new();
+        if !q.is_empty() {
+            asked.insert(field.to_string(), q.to_string());
+        }
+        if !status.is_empty() {
+            asked.insert("status".to_string(), status.to_string());
+        }
+        Shown {
+            field,
+            q,
+            status,
+            asked,
+        }
+    }
+}
+
 async fn list(State(console): State<Console>, admin: Admin, Query(query): Query<HashMap<String, String>>) -> Response {
-    let field = query
-        .get("field")
-        .map(String::as_str)
-        .filter(|f| SEARCH_FIELDS.contains(f))
-        .unwrap_or("mac");
-    let q = query.get("q").map_or("", |q| q.trim());
-    // The fleet counters link here with a state; the list keeps it as it pages.
-    let status = query.get("status").map_or("", |s| s.trim());
+    let Shown {
+        field,
+        q,
+        status,
+        mut asked,
+    } = Shown::of(&query);
     let page = query.get("page").cloned().unwrap_or_else(|| "1".into());
-    let mut asked = HashMap::from([
-        ("page".to_string(), page),
-        ("perPage".to_string(), PAGE_SIZE.to_string()),
-    ]);
-    if !q.is_empty() {
-        asked.insert(field.to_string(), q.to_string());
-    }
-    if !status.is_empty() {
-        asked.insert("status".to_string(), status.to_string());
-    }
+    asked.insert("page".to_string(), page);
+    asked.insert("perPage".to_string(), PAGE_SIZE.to_string());
     let listed = match ListParams::from_map(asked) {
         Ok(params) => console.core.list_devices(params).await,
         Err(err) => Err(err.into()),
@@ -128,7 +154,9 @@ async fn list(State(console): State<Console>, admin: Admin, Query(query): Query<
         Err(err @ Error::Field { .. }) => (crate::store::Page::empty(), Some(err.to_string())),
         Err(err) => return console.refused(&admin, err),
     };
-    let pager = pager(&page, &[("field", field), ("q", q), ("status", status)]);
+    let filters = [("field", field), ("q", q), ("status", status)];
+    let pager = pager(&page, &filters);
+    let view = super::view_query(&filters);
     let rows = match console.core.device_statuses(page.rows).await {
         Ok(rows) => {
             let packs = console.app.packs.current();
@@ -155,6 +183,7 @@ async fn list(State(console): State<Console>, admin: Admin, Query(query): Query<
             "status": if error.is_none() { status } else { "" },
             "error": error,
             "pager": pager,
+            "view": view,
         }),
     )
 }
@@ -365,14 +394,20 @@ async fn preview(State(console): State<Console>, admin: Admin, Path(id): Path<i6
     )
 }
 
-/// The whole list as CSV, in the import's own format.
-async fn export(State(console): State<Console>, admin: Admin) -> Response {
-    let exported = match ListParams::from_map(HashMap::new()) {
-        Ok(params) => console.core.export_devices(&params).await,
+/// The list as shown (its search and state, every page) as CSV: the
+/// import's columns, then each phone's status, last fetch, address and
+/// firmware.
+async fn export(
+    State(console): State<Console>,
+    admin: Admin,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let exported = match ListParams::from_map(Shown::of(&query).asked) {
+        Ok(params) => console.core.export_devices_with_status(&params).await,
         Err(err) => Err(err.into()),
     };
     let table = match exported {
-        Ok(devices) => export::table(devices, Headers::English, Model::Left),
+        Ok(statuses) => export::table_with_status(statuses, Headers::English),
         Err(err) => return console.refused(&admin, err),
     };
     match export::csv_bytes(&table) {

@@ -304,7 +304,7 @@ const LABELS: &[(&str, &str, &str)] = &[
     ("next", "Next", "下一页"),
     ("new_device", "New device", "新增话机"),
     ("edit_device", "Edit device", "编辑话机"),
-    ("export_csv", "Export CSV", "导出 CSV"),
+    ("export_csv", "Export this view (CSV)", "导出当前列表 (CSV)"),
     ("search", "Search", "搜索"),
     ("search_extensions", "Number contains", "号码包含"),
     (

@@ -479,11 +479,18 @@ fn with_status(mut page: Response, status: StatusCode) -> Response {
 
 /// The query string for a list page: the filters kept, the page replaced.
 fn page_query(filters: &[(&str, &str)], page: impl std::fmt::Display) -> String {
+    let page = page.to_string();
+    let mut with_page = filters.to_vec();
+    with_page.push(("page", &page));
+    view_query(&with_page)
+}
+
+/// A list's filters as a query string, blank ones left out.
+fn view_query(filters: &[(&str, &str)]) -> String {
     let mut query = form_urlencoded::Serializer::new(String::new());
     for (k, v) in filters.iter().filter(|(_, v)| !v.is_empty()) {
         query.append_pair(k, v);
     }
-    query.append_pair("page", &page.to_string());
     query.finish()
 }
 

@@ -1456,6 +1456,32 @@ fn import_and_export_round_trip_through_csv_and_xlsx() {
             .collect();
         assert_eq!(first_sheet[1..], table[..], "the workbook holds the same table");
 
+        // With --status, what the device list shows of each phone follows;
+        // such a file still imports.
+        succeeded(run_plain(first, first_db, &["export", "--status", &file("status.csv")]));
+        let with_status = std::fs::read_to_string(file("status.csv")).unwrap();
+        let mut expected = String::from("name,extn,vendor,mac,type,status,last_fetch,last_ip,firmware\n");
+        for line in first_csv.lines().skip(1) {
+            expected.push_str(&format!("{line},never,,,\n"));
+        }
+        assert_eq!(with_status, expected);
+        let zh = succeeded(run_plain(
+            first,
+            first_db,
+            &["export", "--status", "--language", "zh-CN", "-"],
+        ));
+        assert!(
+            zh.starts_with("名称,分机号,供应商,MAC,型号,状态,最后获取,最后地址,固件\n"),
+            "{zh}"
+        );
+        let dry = succeeded(run_plain(
+            fresh,
+            fresh_db,
+            &["import", "--dry-run", &file("status.csv")],
+        ));
+        let dry: Value = serde_json::from_str(&dry).unwrap();
+        assert_eq!(dry["data"].as_array().unwrap().len(), 4, "{dry}");
+
         // The CSV export checks clean against the fresh database; the
         // workbook goes in, and comes out as the first database's records.
         let dry = succeeded(run_plain(fresh, fresh_db, &["import", "--dry-run", &file("first.csv")]));

@@ -600,20 +600,36 @@ async fn console_forms_edit_delete_export_and_reset_passwords() {
             "the lines as the form shows them"
         );
 
-        // Export: the import's own CSV.
-        let response = app
-            .client
-            .get(app.url("/ui/devices/export.csv"))
-            .header("cookie", &cookie)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.headers()["content-type"], "text/csv; charset=utf-8");
-        let csv = response.text().await.unwrap();
+        // Export: the import's own CSV, then what the list shows of each phone.
+        let export = |view: &'static str| {
+            let (app, cookie) = (&app, &cookie);
+            async move {
+                let response = app
+                    .client
+                    .get(app.url(&format!("/ui/devices/export.csv{view}")))
+                    .header("cookie", cookie)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.headers()["content-type"], "text/csv; charset=utf-8");
+                response.text().await.unwrap()
+            }
+        };
+        let csv = export("").await;
         assert!(
-            csv.starts_with("name,extn,vendor,mac") && csv.contains("Reception"),
+            csv.starts_with("name,extn,vendor,mac,type,status,last_fetch,last_ip,firmware\n")
+                && csv.contains("Reception")
+                && csv.contains(",never,,,"),
             "{csv}"
         );
+        // "Export this view": the list's state and search, every page.
+        let (_, listed) = page(&app, &cookie, "/ui/devices?status=never&field=name&q=Recep").await;
+        assert!(
+            listed.contains(r#"href="/ui/devices/export.csv?field=name&amp;q=Recep&amp;status=never""#),
+            "{listed}"
+        );
+        assert_eq!(export("?field=name&q=Recep&status=never").await, csv);
+        assert_eq!(export("?status=current").await.lines().count(), 1, "only the header");
 
         // Reset a SIP password: shown once, and what the API now holds.
         let extension = extension_id(&app, "3001").await;
