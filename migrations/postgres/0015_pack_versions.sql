@@ -6,3 +6,7 @@ CREATE TABLE pack_versions (
     print      TEXT NOT NULL,
     changed_at TIMESTAMPTZ NOT NULL
 );
+
+-- A phone's own settings (realm PROVISION:<mac>), deleted ones included, by
+-- realm: the config state looks them up per phone.
+CREATE INDEX dicts_realm ON dicts (realm);

@@ -303,7 +303,9 @@ pub struct LineNumber {
 /// its key template, its family's pack (templates included), the site's
 /// settings in realm PROVISION and its own in PROVISION:<mac>,
 /// a deletion counting as a change) or `older`. Times are whole seconds, so
-/// a change within the second of a fetch counts as fetched.
+/// a change within the second of a fetch counts as fetched. The site's
+/// settings are read once for all phones (an uncorrelated subquery), not
+/// once per phone.
 macro_rules! config_state_sql {
     () => {
         "CASE WHEN d.last_provisioned_at IS NULL THEN 'never'
@@ -314,8 +316,10 @@ macro_rules! config_state_sql {
                            WHERE t.id = d.key_template_id AND t.updated_at > d.last_provisioned_at)
                 OR EXISTS (SELECT 1 FROM pack_versions p
                            WHERE p.vendor = d.vendor_code AND p.changed_at > d.last_provisioned_at)
+                OR (SELECT MAX(COALESCE(s.deleted_at, s.updated_at)) FROM dicts s
+                    WHERE s.realm = 'PROVISION') > d.last_provisioned_at
                 OR EXISTS (SELECT 1 FROM dicts s
-                           WHERE (s.realm = 'PROVISION' OR s.realm = 'PROVISION:' || d.mac)
+                           WHERE s.realm = 'PROVISION:' || d.mac
                              AND COALESCE(s.deleted_at, s.updated_at) > d.last_provisioned_at)
               THEN 'older' ELSE 'current' END"
     };
