@@ -326,8 +326,15 @@ impl Admin {
                 }
             }
             for (id, line) in fields.lines.iter().zip(line_refs) {
-                for mac in owners.get(id).into_iter().flatten().filter(|m| **m != fields.mac) {
-                    warnings.push(format!("extension {line} is already a line of MAC {mac}"));
+                let others: Vec<&str> = owners
+                    .get(id)
+                    .into_iter()
+                    .flatten()
+                    .filter(|m| **m != fields.mac)
+                    .map(String::as_str)
+                    .collect();
+                if !others.is_empty() {
+                    warnings.push(format!("extension {line} is already a line of MAC {}", named(&others)));
                 }
                 match extension_row.get(id) {
                     Some((mac, first)) if *mac != fields.mac => {
@@ -355,6 +362,16 @@ impl Admin {
             });
         }
         Ok(plans)
+    }
+}
+
+/// A few of `macs` by name and how many more: a shared extension on a
+/// thousand phones makes one short warning, not a thousand.
+fn named(macs: &[&str]) -> String {
+    const NAMED: usize = 3;
+    match macs.len() {
+        n if n <= NAMED => macs.join(", "),
+        n => format!("{} and {} more", macs[..NAMED].join(", "), n - NAMED),
     }
 }
 
@@ -700,6 +717,12 @@ pub fn check_model(model: &str) -> std::result::Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_warning_names_a_few_phones_and_counts_the_rest() {
+        assert_eq!(named(&["a", "b", "c"]), "a, b, c");
+        assert_eq!(named(&["a", "b", "c", "d", "e"]), "a, b, c and 2 more");
+    }
 
     #[test]
     fn models_are_what_phones_name_themselves() {
