@@ -11,6 +11,7 @@ use super::in_flight::InFlight;
 use super::phone_auth::Verdict;
 use super::render::{self, DeviceView, LineView, RenderContext, SettingsView};
 use super::settings::Resolved;
+use super::tracking::UnknownFile;
 use super::uploads;
 use crate::domain::{Mac, Vendor, keys, timestamp};
 use crate::packs::Packs;
@@ -242,6 +243,14 @@ impl Provisioner {
         // One set of packs answers the whole request.
         let packs = self.packs.current();
         let Some(matched) = packs.resolve(name) else {
+            if req.from_phone {
+                self.fetches.unknown_file(UnknownFile {
+                    at: timestamp::now(),
+                    file: name.chars().take(128).collect(),
+                    ip: req.peer.to_string(),
+                    user_agent: req.user_agent.chars().take(255).collect(),
+                });
+            }
             return Answer::NotFound;
         };
         seen.kind = Some(matched.kind);

@@ -1,7 +1,7 @@
 //! Fetch tracking, coalesced: a boot storm of thousands of fetches becomes
 //! one write per phone per flush, not a write per request.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -17,6 +17,21 @@ pub const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 /// How often the files served are counted in the log, and old fetches dropped.
 const SUMMARY_INTERVAL: Duration = Duration::from_secs(60);
 
+/// The most fetches of unknown file names kept (per node, in memory): a
+/// typo in a phone's provisioning URL shows at once, and a scan of made-up
+/// names only pushes older ones out.
+pub const UNKNOWN_FILES_KEPT: usize = 100;
+
+/// A fetch of a file name no pack knows.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct UnknownFile {
+    #[serde(serialize_with = "timestamp::serialize")]
+    pub at: time::OffsetDateTime,
+    pub file: String,
+    pub ip: String,
+    pub user_agent: String,
+}
+
 /// The most fetches of one phone a flush writes to its timeline: a phone
 /// boots with a few files a second, so only a phone hammered (by a script,
 /// or an attacker with its MAC) loses some, and it cannot crowd out others.
@@ -25,6 +40,8 @@ pub const EVENTS_PER_FLUSH: usize = 8;
 #[derive(Debug, Default)]
 pub struct FetchRecorder {
     batch: Mutex<Batch>,
+    /// The latest fetches of names no pack knows, newest last.
+    unknown_files: Mutex<VecDeque<UnknownFile>>,
     /// Files served to known phones since the last summary.
     served: AtomicU64,
 }
@@ -51,6 +68,26 @@ impl FetchRecorder {
         if phone.len() < EVENTS_PER_FLUSH {
             phone.push(event);
         }
+    }
+
+    /// A phone asked for a file name no pack knows.
+    pub fn unknown_file(&self, file: UnknownFile) {
+        let mut kept = self.unknown_files.lock().expect("recorder lock");
+        if kept.len() == UNKNOWN_FILES_KEPT {
+            kept.pop_front();
+        }
+        kept.push_back(file);
+    }
+
+    /// The fetches of unknown file names this node saw lately, newest first.
+    pub fn unknown_files(&self) -> Vec<UnknownFile> {
+        self.unknown_files
+            .lock()
+            .expect("recorder lock")
+            .iter()
+            .rev()
+            .cloned()
+            .collect()
     }
 
     /// An unknown phone asked for its configuration.
@@ -124,6 +161,22 @@ mod tests {
             reason: String::new(),
             version: String::new(),
         }
+    }
+
+    #[test]
+    fn unknown_file_names_keep_only_the_newest() {
+        let recorder = FetchRecorder::default();
+        for n in 0..UNKNOWN_FILES_KEPT + 20 {
+            recorder.unknown_file(UnknownFile {
+                at: timestamp::now(),
+                file: format!("{n}.cfg"),
+                ip: "192.0.2.1".into(),
+                user_agent: String::new(),
+            });
+        }
+        let kept = recorder.unknown_files();
+        assert_eq!(kept.len(), UNKNOWN_FILES_KEPT);
+        assert_eq!(kept[0].file, format!("{}.cfg", UNKNOWN_FILES_KEPT + 19), "newest first");
     }
 
     #[test]

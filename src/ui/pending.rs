@@ -51,7 +51,8 @@ async fn list(State(console): State<Console>, admin: Admin, Query(query): Query<
             console.page(
                 &admin,
                 "pending.html",
-                json!({"nav": "pending", "phones": phones, "pager": pager(&listed, &[])}),
+                json!({"nav": "pending", "phones": phones, "pager": pager(&listed, &[]),
+                    "unknown_files": console.app.provisioner.fetches.unknown_files()}),
             )
         }
         Err(err) => console.refused(&admin, err),

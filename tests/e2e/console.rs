@@ -631,6 +631,16 @@ async fn console_forms_edit_delete_export_and_reset_passwords() {
         assert_eq!(export("?field=name&q=Recep&status=never").await, csv);
         assert_eq!(export("?status=current").await.lines().count(), 1, "only the header");
 
+        // A fetch of a file name no pack knows shows on the pending page.
+        let typo = crate::provisioning::fetch(&app, "/prov/y0000000000zz.cfgg", "Yealink SIP-T46U 108.86.0.45").await;
+        assert_eq!(typo.status, 404);
+        let (_, pending) = page(&app, &cookie, "/ui/pending").await;
+        let files = pending.split("id=\"unknown-files\"").nth(1).unwrap_or_default();
+        assert!(
+            files.contains("y0000000000zz.cfgg") && files.contains("Yealink SIP-T46U 108.86.0.45"),
+            "{pending}"
+        );
+
         // Reset a SIP password: shown once, and what the API now holds.
         let extension = extension_id(&app, "3001").await;
         let (_, before) = app.get(&format!("/api/extensions/{extension}")).await;
