@@ -36,6 +36,10 @@ pub struct UnknownFile {
 /// boots with a few files a second, so only a phone hammered (by a script,
 /// or an attacker with its MAC) loses some, and it cannot crowd out others.
 pub const EVENTS_PER_FLUSH: usize = 8;
+/// The most refused fetches of one phone a flush writes, the same refusal
+/// from the same place once: anyone who knows a MAC can be refused in its
+/// name, and must not push the phone's own fetches out.
+pub const REFUSALS_PER_FLUSH: usize = 2;
 
 #[derive(Debug, Default)]
 pub struct FetchRecorder {
@@ -65,7 +69,16 @@ impl FetchRecorder {
     pub fn event(&self, mac: Mac, event: FetchEvent) {
         let mut batch = self.batch.lock().expect("recorder lock");
         let phone = batch.events.entry(mac).or_default();
-        if phone.len() < EVENTS_PER_FLUSH {
+        let (refusals, served): (Vec<&FetchEvent>, Vec<&FetchEvent>) = phone.iter().partition(|e| !e.reason.is_empty());
+        let room = if event.reason.is_empty() {
+            served.len() < EVENTS_PER_FLUSH
+        } else {
+            refusals.len() < REFUSALS_PER_FLUSH
+                && !refusals.iter().any(|e| {
+                    (&e.ip, &e.file, &e.outcome, &e.reason) == (&event.ip, &event.file, &event.outcome, &event.reason)
+                })
+        };
+        if room {
             phone.push(event);
         }
     }
@@ -177,6 +190,31 @@ mod tests {
         let kept = recorder.unknown_files();
         assert_eq!(kept.len(), UNKNOWN_FILES_KEPT);
         assert_eq!(kept[0].file, format!("{}.cfg", UNKNOWN_FILES_KEPT + 19), "newest first");
+    }
+
+    #[test]
+    fn refusals_in_a_phones_name_never_crowd_out_its_own_fetches() {
+        let recorder = FetchRecorder::default();
+        let phone: Mac = "001565000001".parse().unwrap();
+        let refused = |ip: &str| FetchEvent {
+            ip: ip.into(),
+            outcome: "403".into(),
+            reason: "its address is outside the allowed networks".into(),
+            ..event("001565000001.cfg")
+        };
+        for _ in 0..50 {
+            recorder.event(phone, refused("198.51.100.7"));
+        }
+        recorder.event(phone, refused("198.51.100.8"));
+        recorder.event(phone, refused("198.51.100.9"));
+        recorder.event(phone, event("001565000001.cfg"));
+        let batch = recorder.batch.lock().unwrap();
+        let kept: Vec<&str> = batch.events[&phone].iter().map(|e| e.ip.as_str()).collect();
+        assert_eq!(
+            kept,
+            ["198.51.100.7", "198.51.100.8", "192.0.2.1"],
+            "the same refusal once, two a flush, and the phone's fetch"
+        );
     }
 
     #[test]

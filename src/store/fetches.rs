@@ -41,12 +41,14 @@ pub struct FetchEvent {
     pub outcome: String,
     /// Why it was refused; empty when served.
     pub reason: String,
-    /// The served file's version (the hash of its bytes); empty if refused.
+    /// The served file's version (`SecretBox::file_version`); empty if refused.
     pub version: String,
 }
 
-/// The newest fetches kept per phone.
+/// The newest served fetches kept per phone.
 pub const EVENTS_PER_PHONE: i64 = 100;
+/// The newest refused fetches kept per phone, apart from those served.
+pub const REFUSALS_PER_PHONE: i64 = 20;
 /// The most fetches kept in all: a fleet of 10,000 phones at their full
 /// history. Past it the oldest go, whoever's they are.
 pub const MAX_EVENTS: i64 = 1_000_000;
@@ -79,7 +81,8 @@ impl Db {
     }
 
     /// Writes a batch of fetches in one transaction; each phone with new
-    /// events keeps only its newest `EVENTS_PER_PHONE`.
+    /// events keeps only its newest `EVENTS_PER_PHONE` served fetches and
+    /// `REFUSALS_PER_PHONE` refusals.
     pub async fn record_fetches(
         &self,
         fetched: &[Fetched],
@@ -109,11 +112,15 @@ impl Db {
                     .bind(&e.outcome).bind(&e.reason).bind(&e.version)
                     .execute(&mut *tx).await?;
             }
+            // Served fetches and refusals are kept apart, so refusals (which
+            // anyone who knows the MAC can cause) only push out refusals.
             for mac in phones {
-                sqlx::query(
-                    "DELETE FROM fetch_events WHERE mac = $1 AND id < (
-                        SELECT id FROM fetch_events WHERE mac = $1 ORDER BY id DESC LIMIT 1 OFFSET $2)")
-                    .bind(mac).bind(EVENTS_PER_PHONE - 1).execute(&mut *tx).await?;
+                for (refused, keep) in [(false, EVENTS_PER_PHONE), (true, REFUSALS_PER_PHONE)] {
+                    sqlx::query(
+                        "DELETE FROM fetch_events WHERE mac = $1 AND (reason <> '') = $3 AND id < (
+                            SELECT id FROM fetch_events WHERE mac = $1 AND (reason <> '') = $3 ORDER BY id DESC LIMIT 1 OFFSET $2)")
+                        .bind(mac).bind(keep - 1).bind(refused).execute(&mut *tx).await?;
+                }
             }
             for p in pending {
                 sqlx::query(
@@ -134,14 +141,14 @@ impl Db {
 }
 
 impl Db {
-    /// Drops fetches older than `before`, and the oldest past the newest
-    /// `keep` (`MAX_EVENTS`).
+    /// Drops fetches older than `before`, and those more than `keep`
+    /// (`MAX_EVENTS`) behind the newest; a trimmed phone's gaps leave fewer.
     pub async fn trim_fetch_events(&self, before: OffsetDateTime, keep: i64) -> Result<()> {
         on_db!(self, pool => {
             let mut tx = pool.begin_write().await?;
             sqlx::query("DELETE FROM fetch_events WHERE at < $1").bind(before).execute(&mut *tx).await?;
-            sqlx::query(
-                "DELETE FROM fetch_events WHERE id <= (SELECT id FROM fetch_events ORDER BY id DESC LIMIT 1 OFFSET $1)")
+            // By id, which only grows: no scan of the rows kept.
+            sqlx::query("DELETE FROM fetch_events WHERE id <= (SELECT MAX(id) FROM fetch_events) - $1")
                 .bind(keep).execute(&mut *tx).await?;
             Ok(tx.commit().await?)
         })

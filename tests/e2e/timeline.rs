@@ -43,8 +43,12 @@ async fn a_phones_fetches_refusals_and_changes_newest_first() {
 
         let served = fetch(&app, &format!("/prov/{MAC}.cfg"), UA).await;
         assert_eq!(served.status, 200);
-        // The version is the hash of the bytes the phone got.
-        let version = hex::encode(&Sha256::digest(served.body.as_bytes())[..16]);
+        // The version is a keyed hash of the bytes the phone got (their
+        // ETag): the same for the same file, and no plain hash of a file
+        // that holds passwords.
+        let plain = hex::encode(&Sha256::digest(served.body.as_bytes())[..16]);
+        let version = app.state.secrets.file_version(&format!("\"{plain}\""));
+        assert_ne!(version, plain);
         // Times are whole seconds: each step in a second of its own.
         let next_second = || tokio::time::sleep(Duration::from_millis(1100));
         next_second().await;
@@ -124,12 +128,28 @@ async fn a_phone_keeps_its_newest_hundred_fetches_and_old_ones_go() {
         assert_eq!(kept.len(), 100, "a phone keeps its newest 100");
         assert_eq!(kept[0].file, "old-149.cfg");
         assert_eq!(kept[99].file, "old-50.cfg");
+        // Refusals, which anyone who knows the MAC can cause, are kept apart:
+        // its newest 20, and the phone's own fetches stay.
+        let refusals: Vec<_> = (0..30)
+            .map(|n| sipprov::store::fetches::FetchEvent {
+                outcome: "403".into(),
+                reason: "its address is outside the allowed networks".into(),
+                ..old(1000 + n)
+            })
+            .collect();
+        app.db.record_fetches(&[], &refusals, &[]).await.unwrap();
+        let kept = app.db.fetch_events(MAC, 1000).await.unwrap();
+        let (refused, served): (Vec<_>, Vec<_>) = kept.iter().partition(|e| !e.reason.is_empty());
+        assert_eq!((refused.len(), served.len()), (20, 100));
+        assert_eq!(refused[19].file, "old-1010.cfg");
+        app.db.record_fetches(&[], &history, &[]).await.unwrap();
 
         // Over the whole table: the newest `keep`, and nothing past its age.
         let recent = time::OffsetDateTime::now_utc() - time::Duration::days(61);
         app.db.trim_fetch_events(recent, 30).await.unwrap();
         let kept = app.db.fetch_events(MAC, 1000).await.unwrap();
         assert_eq!(kept.len(), 30);
+        assert_eq!(kept[0].file, "old-149.cfg");
         assert_eq!(kept[29].file, "old-120.cfg");
         let cutoff = time::OffsetDateTime::now_utc() - time::Duration::days(30);
         app.db.trim_fetch_events(cutoff, 1_000_000).await.unwrap();
