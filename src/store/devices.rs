@@ -315,7 +315,7 @@ macro_rules! config_state_sql {
                 OR EXISTS (SELECT 1 FROM key_templates t
                            WHERE t.id = d.key_template_id AND t.updated_at > d.last_provisioned_at)
                 OR EXISTS (SELECT 1 FROM pack_versions p
-                           WHERE p.vendor = d.vendor_code AND p.changed_at > d.last_provisioned_at)
+                           WHERE p.vendor = d.vendor_code AND p.first_seen > d.last_provisioned_at)
                 OR (SELECT MAX(COALESCE(s.deleted_at, s.updated_at)) FROM dicts s
                     WHERE s.realm = 'PROVISION') > d.last_provisioned_at
                 OR EXISTS (SELECT 1 FROM dicts s
