@@ -24,6 +24,8 @@ const CIPHERTEXT_PREFIX: &str = "v1:";
 #[derive(Clone)]
 pub struct SecretBox {
     cipher: Arc<Aes256Gcm>,
+    /// Keys [`SecretBox::file_version`], derived from the same key.
+    version_key: Arc<[u8; 32]>,
 }
 
 impl std::fmt::Debug for SecretBox {
@@ -55,9 +57,24 @@ impl SecretBox {
 
     pub fn from_key(key: &[u8]) -> Self {
         let cipher = Aes256Gcm::new_from_slice(key).expect("key is 32 bytes");
+        let mut derived = <Sha256 as sha2::Digest>::new();
+        sha2::Digest::update(&mut derived, b"sipprov file version key:");
+        sha2::Digest::update(&mut derived, key);
         Self {
             cipher: Arc::new(cipher),
+            version_key: Arc::new(sha2::Digest::finalize(derived).into()),
         }
+    }
+
+    /// A served file's version as the timeline keeps it: a keyed hash of
+    /// its ETag (itself a hash of the bytes, passwords included), so a copy
+    /// of the database holds nothing to test guessed passwords against.
+    /// The same file gives the same version on every node that shares the key.
+    pub fn file_version(&self, etag: &str) -> String {
+        use hmac::{KeyInit as _, Mac as _};
+        let mut mac = hmac::Hmac::<Sha256>::new_from_slice(self.version_key.as_slice()).expect("any key length");
+        mac.update(etag.as_bytes());
+        hex::encode(&mac.finalize().into_bytes()[..16])
     }
 
     /// `aad` binds the ciphertext to what it belongs to, so it cannot be

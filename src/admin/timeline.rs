@@ -43,7 +43,8 @@ pub enum TimelineEvent {
         outcome: String,
         /// Why it was refused; empty when served.
         reason: String,
-        /// The version served: the hash of the file's bytes, as its ETag.
+        /// The version served: a hash of the file's bytes keyed with the
+        /// server's key (the same file, the same version, on every node).
         version: String,
     },
     /// An administrator changed the record, from the operation log.
@@ -52,7 +53,7 @@ pub enum TimelineEvent {
         #[schema(value_type = String, example = "2026-12-07 08:00:00")]
         at: OffsetDateTime,
         user: String,
-        /// CREATE, UPDATE, DELETE or IMPORT.
+        /// CREATE, UPDATE or DELETE (an import logs its rows together, not per record).
         action: String,
         /// The change as JSON, secrets removed.
         message: String,

@@ -190,10 +190,15 @@ impl Provisioner {
             self.metrics.fetch(seen.vendor.map(Vendor::code), kind, outcome);
             if let (Some(mac), Some(reason)) = (seen.phone, timeline_reason(req, &answer)) {
                 let version = match &answer {
-                    Answer::File(file) => file.etag.trim_matches('"'),
-                    _ => "",
+                    Answer::File(file) => self.secrets.file_version(&file.etag),
+                    _ => String::new(),
                 };
-                self.on_timeline(req, mac, std::mem::take(&mut seen.firmware), (outcome, reason, version));
+                self.on_timeline(
+                    req,
+                    mac,
+                    std::mem::take(&mut seen.firmware),
+                    (outcome, reason, &version),
+                );
             }
         }
         answer

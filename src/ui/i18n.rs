@@ -613,8 +613,8 @@ const LABELS: &[(&str, &str, &str)] = &[
     ("time", "Time", "时间"),
     (
         "version",
-        "Version: the hash of the file's bytes",
-        "版本：文件内容的哈希",
+        "Version: a keyed hash of the file's bytes",
+        "版本：文件内容的带密钥哈希",
     ),
     ("summary", "Summary", "摘要"),
     ("no_activity", "No operations match.", "没有符合条件的操作记录。"),

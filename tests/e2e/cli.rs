@@ -461,7 +461,11 @@ fn render_prints_what_the_phone_gets_and_check_templates_finds_broken_overrides(
         ]);
         let text = String::from_utf8_lossy(&explained.stdout).into_owned();
         assert!(explained.status.success(), "{text}");
-        let version = hex::encode(&Sha256::digest(&over_http.stdout)[..16]);
+        // A keyed hash of the ETag of what the phone got, keyed from the data dir's key.
+        let etag = format!("\"{}\"", hex::encode(&Sha256::digest(&over_http.stdout)[..16]));
+        let version = sipprov::secrets::SecretBox::load_or_create(None, dir)
+            .unwrap()
+            .file_version(&etag);
         for wanted in [
             "file name    ok       '{mac}.cfg' of",
             "user agent   ok       yealink T46U firmware 108.86.0.45, MAC 001565123456",
@@ -484,6 +488,11 @@ fn render_prints_what_the_phone_gets_and_check_templates_finds_broken_overrides(
             (
                 vec!["--file", "nothing.txt"],
                 "file name    REFUSED  no pack knows a file named 'nothing.txt'",
+            ),
+            // A MAC without a record: the file its prefix's family would ask for.
+            (
+                vec!["--mac", "00:15:65:00:00:01"],
+                "record       REFUSED  no record has MAC 001565000001",
             ),
             (
                 vec!["--mac", "001565123456", "--tftp"],
