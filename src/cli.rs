@@ -556,7 +556,20 @@ async fn explain(settings: Settings, mac: Option<String>, file: Option<String>, 
     let (state, _) = AppState::open(settings).await?;
     let file = match (file, mac) {
         (Some(file), _) => file,
-        (None, Some(mac)) => config_file(&state, mac.parse()?).await?,
+        // A phone without a record: its file by the family its MAC's prefix names.
+        (None, Some(mac)) => {
+            let mac: Mac = mac.parse()?;
+            match config_file(&state, mac).await {
+                Ok(file) => file,
+                Err(no_record) => {
+                    let packs = state.packs.current();
+                    let vendor = packs.vendor_of_oui(&mac).ok_or(no_record)?;
+                    packs
+                        .config_file(vendor, mac)
+                        .context("this vendor has no file of its own")?
+                }
+            }
+        }
         (None, None) => bail!("--file or --mac: which fetch to explain"),
     };
     let fetch = crate::provision::explain::Fetch {

@@ -178,7 +178,10 @@ impl Admin {
     /// between must not show as current beside "never fetched".
     pub async fn device_statuses(&self, devices: Vec<Device>) -> Result<Vec<DeviceStatus>> {
         let macs: Vec<String> = devices.iter().map(|d| d.mac.clone()).collect();
-        let lines = self.db.line_numbers(&macs).await?;
+        let mut lines_of: HashMap<String, Vec<String>> = HashMap::new();
+        for line in self.db.line_numbers(&macs).await? {
+            lines_of.entry(line.mac).or_default().push(line.extn);
+        }
         let states: HashMap<String, String> = self
             .db
             .config_states(&macs)
@@ -189,11 +192,7 @@ impl Admin {
         Ok(devices
             .into_iter()
             .map(|device| {
-                let lines = lines
-                    .iter()
-                    .filter(|l| l.mac == device.mac)
-                    .map(|l| l.extn.clone())
-                    .collect();
+                let lines = lines_of.get(&device.mac).cloned().unwrap_or_default();
                 let state = match device.last_provisioned_at {
                     None => Some("never".to_string()),
                     Some(_) => states.get(&device.mac).cloned(),

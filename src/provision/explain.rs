@@ -52,8 +52,12 @@ impl Provisioner {
             step("file name", false, format!("no pack knows a file named '{name}': 404"));
             return steps;
         };
-        let mut families: Vec<&str> = matched.vendors().map(Vendor::code).collect();
-        families.dedup();
+        let mut families: Vec<&str> = Vec::new();
+        for family in matched.vendors().map(Vendor::code) {
+            if !families.contains(&family) {
+                families.push(family);
+            }
+        }
         let mac_note = matched.mac.map_or(String::new(), |mac| format!(", for MAC {mac}"));
         step(
             "file name",
@@ -65,6 +69,18 @@ impl Provisioner {
                 matched.kind.label()
             ),
         );
+        // TFTP refuses a file with passwords before anything else.
+        if let Some(serve_secrets) = fetch.over_tftp {
+            let refused = matched.kind.carries_secrets() && !serve_secrets;
+            let detail = if refused {
+                "this file carries passwords and tftp_serve_secrets is off: TFTP answers 'file not found'".into()
+            } else {
+                "TFTP serves this file".to_string()
+            };
+            if !step("tftp", !refused, detail) {
+                return steps;
+            }
+        }
         let agent = packs.parse_user_agent(fetch.user_agent);
         let said = match &agent {
             Some(a) => format!(
@@ -99,16 +115,16 @@ impl Provisioner {
         ) {
             return steps;
         }
-        if let Some(serve_secrets) = fetch.over_tftp {
-            let refused = matched.kind.carries_secrets() && !serve_secrets;
-            let detail = if refused {
-                "this file carries passwords and tftp_serve_secrets is off: TFTP answers 'file not found'".into()
-            } else {
-                "TFTP serves this file".to_string()
+        // Credentials are asked before the MAC is looked up.
+        if matched.mac.is_some() || matched.kind.needs_credentials() {
+            let detail = match settings.mode {
+                Mode::Off => "phone authentication is off: no credentials asked".to_string(),
+                mode => format!(
+                    "phone authentication is {}: without the site's or the phone's own credentials the phone gets 401, whether a record has its MAC or not, and wrong ones too often throttle its network (429)",
+                    if mode == Mode::Basic { "basic" } else { "digest" }
+                ),
             };
-            if !step("tftp", !refused, detail) {
-                return steps;
-            }
+            step("credentials", true, detail);
         }
         if let Some(mac) = matched.mac {
             let known = self.fleet.read().expect("fleet lock").phones.contains_key(&mac);
@@ -121,16 +137,6 @@ impl Provisioner {
                 return steps;
             }
         }
-        if matched.mac.is_some() || matched.kind.needs_credentials() {
-            let detail = match settings.mode {
-                Mode::Off => "phone authentication is off: no credentials asked".to_string(),
-                mode => format!(
-                    "phone authentication is {}: without the site's or the phone's own credentials the phone gets 401, and wrong ones too often throttle its network (429)",
-                    if mode == Mode::Basic { "basic" } else { "digest" }
-                ),
-            };
-            step("credentials", true, detail);
-        }
         let request = PhoneRequest {
             user_agent: fetch.user_agent,
             peer: fetch.from,
@@ -142,7 +148,7 @@ impl Provisioner {
                 format!(
                     "200: {} bytes, version {}",
                     file.body.len(),
-                    file.etag.trim_matches('"')
+                    self.secrets.file_version(&file.etag)
                 ),
             ),
             Answer::NotFound => (
