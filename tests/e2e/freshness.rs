@@ -566,9 +566,12 @@ async fn every_column_a_phone_file_reads_reaches_the_phone() {
                     before = now;
                     break;
                 }
-                // Seconds at most; a busy machine (the whole suite at once) is given ten.
+                // Seconds at most; a busy machine (the whole suite at once, on
+                // both backends, sharing two cores with PostgreSQL) is given
+                // thirty: this asks whether the change arrives, not how fast
+                // (another test times that).
                 assert!(
-                    start.elapsed() < Duration::from_secs(10),
+                    start.elapsed() < Duration::from_secs(30),
                     "after `{sql}` the phone still gets what it got before: is {column} in the change triggers?\n{}",
                     now.body
                 );
