@@ -143,6 +143,52 @@ fn directory_entries(body: &str, root: &str, entry: &str, name: &str, number: &s
     entries
 }
 
+/// The (name, number) of each `entry` element of a directory file whose
+/// root is `root`, where each entry holds them in the attributes `name` and
+/// `number`.
+fn directory_attributes(body: &str, root: &str, entry: &str, name: &str, number: &str) -> Vec<(String, String)> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_str(body);
+    let (mut depth, mut entries) = (0, Vec::new());
+    loop {
+        let (element, opens) = match reader
+            .read_event()
+            .unwrap_or_else(|e| panic!("not well-formed XML: {e}\n{body}"))
+        {
+            Event::Start(e) => (e.into_owned(), true),
+            Event::Empty(e) => (e.into_owned(), false),
+            Event::End(_) => {
+                depth -= 1;
+                continue;
+            }
+            Event::Eof => break,
+            _ => continue,
+        };
+        let tag = element.name().as_ref().to_string();
+        if depth == 0 {
+            assert_eq!(tag, root, "{body}");
+        }
+        if tag == entry {
+            let attribute = |key: &str| {
+                element
+                    .try_get_attribute(key)
+                    .unwrap()
+                    .map(|a| {
+                        a.normalized_value(quick_xml::XmlVersion::Explicit1_0)
+                            .unwrap()
+                            .to_string()
+                    })
+                    .unwrap_or_else(|| panic!("{entry} without {key}: {body}"))
+            };
+            entries.push((attribute(name), attribute(number)));
+        }
+        if opens {
+            depth += 1;
+        }
+    }
+    entries
+}
+
 /// Fetches a file as the phone does, with its User-Agent and the fetch credential.
 async fn fetch(app: &TestApp, file: &str, user_agent: &str) -> String {
     let response = app
@@ -731,6 +777,8 @@ async fn snom_host_bare_and_transport_in_the_outbound_proxy() {
 
 const AKUVOX_TANCREDI: &str = "tancredi data/templates/akuvox.tmpl and akuvox.macros";
 const AKUVOX_ELASTIX: &str = "xrobau/elastix endpointconfig2 tpl/Elastix_LXPx50_cfg.tpl (Akuvox SP-R50)";
+const AKUVOX_BOOK: &str = "tancredi data/templates/akuvox.tmpl (Config.RemotePhoneBook.REMOTE_PHONE_BOOKn.DisplayName/Url, GENERAL.Search, GENERAL.FlashInterval 3600) and xrobau/elastix Elastix_LXPx50_cfg.tpl (REMOTE_PHONE_BOOK0 from 0)";
+const AKUVOX_BOOK_FILE: &str = "xrobau/elastix endpointconfig2 phonesrv/vendor/Elastix.class.php (Directory Name=, Contact Id/Name/Office attributes, for the Akuvox SP-R50 OEM)";
 
 #[tokio::test]
 async fn akuvox_tls_time_zone_language_and_an_upper_case_file_name() {
@@ -749,6 +797,18 @@ async fn akuvox_tls_time_zone_language_and_an_upper_case_file_name() {
             row("Config.Settings.SNTP.Name", "Germany(Berlin)", AKUVOX_TANCREDI),
             row("Config.Settings.LANGUAGE.Type", 10, AKUVOX_TANCREDI),
             row("Config.Settings.WEB_LOGIN.Password", ADMIN_PASSWORD, AKUVOX_TANCREDI),
+            row(
+                "Config.RemotePhoneBook.REMOTE_PHONE_BOOK0.DisplayName",
+                "Directory",
+                AKUVOX_BOOK,
+            ),
+            row(
+                "Config.RemotePhoneBook.REMOTE_PHONE_BOOK0.Url",
+                app.url("/prov/0c1105aabb01-phonebook.xml"),
+                AKUVOX_BOOK,
+            ),
+            row("Config.RemotePhoneBook.GENERAL.Search", 1, AKUVOX_BOOK),
+            row("Config.RemotePhoneBook.GENERAL.FlashInterval", 3600, AKUVOX_BOOK),
         ];
         for n in 1..=3 {
             let a = |k: &str| format!("Config.Account{n}.{k}");
@@ -768,6 +828,17 @@ async fn akuvox_tls_time_zone_language_and_an_upper_case_file_name() {
             let body = fetch(&app, name, "").await;
             check_exact(name, &ini(&body), &rows);
         }
+        let book = fetch(
+            &app,
+            "0c1105aabb01-phonebook.xml",
+            "Akuvox SP-R50P 50.0.1.2 0c1105aabb01",
+        )
+        .await;
+        assert_eq!(
+            directory_attributes(&book, "Directory", "Contact", "Name", "Office"),
+            scenario_directory(),
+            "{AKUVOX_BOOK_FILE}"
+        );
         // Akuvox's OUI (IEEE MA-L 0C1105, "AKUVOX (XIAMEN) NETWORKS") names an
         // unknown phone's vendor.
         let unknown = app
