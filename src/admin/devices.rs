@@ -142,6 +142,7 @@ impl Admin {
         let planned = plan(&self.db, &self.packs.current(), vec![Ok(merged)], Some(id))
             .await
             .map_err(one_row)?;
+        self.keys_fit_change(id, &planned[0]).await?;
         if !self.db.update_device(id, &planned[0], timestamp::now(), &log).await? {
             return Err(device_not_found(id));
         }

@@ -14,6 +14,7 @@ use crate::domain::number::{MAX_DIALABLE_CHARS, is_dialable};
 use crate::domain::timestamp::{self, RowTimes};
 use crate::packs::manifest::MAX_SLOTS;
 use crate::store::Constraint;
+use crate::store::devices::DeviceFields;
 use crate::store::key_templates::{DeviceKeysRow, KeyTemplateRow, LIST};
 use crate::store::logs::Summary;
 use crate::store::{ListParams, OrTaken, Page};
@@ -110,6 +111,10 @@ const TEMPLATES: &str = "key_templates";
 impl Admin {
     pub async fn device_keys(&self, id: i64) -> Result<DeviceKeys> {
         let row = self.device_keys_row(id).await?;
+        self.keys_of(&row).await
+    }
+
+    async fn keys_of(&self, row: &DeviceKeysRow) -> Result<DeviceKeys> {
         let keys = keys_from_json(&row.keys);
         let template = match row.key_template_id {
             Some(t) => self.db.key_template(t).await?.map(|t| keys_from_json(&t.keys)),
@@ -119,6 +124,38 @@ impl Admin {
             effective: overlay(template.as_deref().unwrap_or_default(), &keys),
             keys,
             template_id: row.key_template_id,
+        })
+    }
+
+    /// Whether device `id`'s keys, its own and its template's, still fit
+    /// it once changed to `changed`: a new family, model or line count must
+    /// not leave it keys its phone cannot have. `Err` names the field.
+    pub(super) async fn keys_fit_change(&self, id: i64, changed: &DeviceFields) -> Result<()> {
+        let Some(row) = self.db.device_keys(id).await? else {
+            return Ok(());
+        };
+        let effective = self.keys_of(&row).await?.effective;
+        if effective.is_empty() {
+            return Ok(());
+        }
+        let field = if changed.vendor_code != row.vendor_code {
+            "vendor"
+        } else if changed.kind != row.model {
+            "type"
+        } else {
+            "extn"
+        };
+        let after = DeviceKeysRow {
+            vendor_code: changed.vendor_code.clone(),
+            model: changed.kind.clone(),
+            lines: changed.lines.len() as i64,
+            ..row
+        };
+        self.fits(&after, &effective).map_err(|why| {
+            Error::field(
+                field,
+                format!("the device's keys would not fit: {why}; change its keys or key template first"),
+            )
         })
     }
 

@@ -218,3 +218,36 @@ async fn keys_a_model_or_family_cannot_have_are_refused_naming_the_slot() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_record_cannot_change_into_a_phone_its_keys_do_not_fit() {
+    on_each_backend(|app| async move {
+        let id = phone(&app).await;
+        let keys = json!({"keys": [key(2, "line", "2", ""), key(14, "blf", "1003", "Bo")]});
+        assert_done(&app.put(&format!("/api/device_provisions/{id}/keys"), keys).await);
+        let record = format!("/api/device_provisions/{id}");
+        // T31P: 2 keys (wazo wazo_yealink/common/common.py _NB_LINEKEY).
+        assert_error(
+            &app.put(&record, json!({"type": "T31P"})).await,
+            400,
+            "type: the device's keys would not fit: slot 14: T31P has 2 keys",
+        );
+        assert_error(
+            &app.put(&record, json!({"extn": "1001"})).await,
+            400,
+            "extn: the device's keys would not fit: slot 2: line 2: the device has 1 line",
+        );
+        assert_error(
+            &app.put(&record, json!({"vendor": "gigaset", "type": "N510"})).await,
+            400,
+            "vendor: the device's keys would not fit: slot 2: gigaset phones have no keys",
+        );
+        let (_, got) = app.get(&record).await;
+        assert_eq!(got["type"], "T41S", "nothing was written: {got}");
+        // A model with the keys, and then any model once the keys are gone.
+        assert_done(&app.put(&record, json!({"type": "T42S"})).await);
+        assert_done(&app.put(&format!("{record}/keys"), json!({"keys": []})).await);
+        assert_done(&app.put(&record, json!({"type": "T31P", "extn": "1001"})).await);
+    })
+    .await;
+}
