@@ -11,6 +11,7 @@ use super::{Actor, Admin, Error, Result, RowError};
 use crate::domain::number::{MAX_DIALABLE_CHARS, is_dialable};
 use crate::domain::timestamp;
 use crate::store::contacts::{Contact, ContactFields, LIST};
+use crate::store::extensions::MAX_DIRECTORY_ENTRIES;
 use crate::store::logs::Summary;
 use crate::store::{ListParams, Page};
 
@@ -143,13 +144,24 @@ impl Admin {
         Ok(fields)
     }
 
-    /// Refuses, naming `field`, what would take the site past its bound.
+    /// Refuses, naming `field`, what would take the site past its bound of
+    /// contacts, or the company directory past its size.
     async fn room_for(&self, more: i64, field: &str) -> Result<()> {
         let stored = self.db.contact_count().await?;
         if stored + more > MAX_CONTACTS {
             return Err(Error::field(
                 field,
                 format!("the site keeps at most {MAX_CONTACTS} contacts; it has {stored}, and this adds {more}"),
+            ));
+        }
+        let listed = self.db.directory_size().await?;
+        if listed + more > MAX_DIRECTORY_ENTRIES {
+            return Err(Error::field(
+                field,
+                format!(
+                    "the company directory holds at most {MAX_DIRECTORY_ENTRIES} entries, extensions and contacts; \
+                     it has {listed}, and this adds {more}"
+                ),
             ));
         }
         Ok(())

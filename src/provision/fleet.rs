@@ -11,7 +11,7 @@ use crate::domain::Mac;
 use crate::secrets::{SecretBox, secret_aad};
 use crate::store::Db;
 use crate::store::devices::PhoneLine;
-use crate::store::extensions::DirectoryEntry;
+use crate::store::extensions::{DirectoryEntry, MAX_DIRECTORY_ENTRIES};
 
 /// A phone with a live record.
 #[derive(Debug, Clone)]
@@ -45,6 +45,19 @@ pub struct Fleet {
 
 type Rows = Vec<(String, String, String)>;
 
+/// The company directory, said aloud when it is full: entries past its
+/// bound (the last extensions by name) are left out of the phones' files.
+pub async fn read_directory(db: &Db) -> crate::store::Result<Arc<Vec<DirectoryEntry>>> {
+    let directory = db.directory().await?;
+    if directory.len() as i64 >= MAX_DIRECTORY_ENTRIES && db.directory_size().await? > MAX_DIRECTORY_ENTRIES {
+        tracing::warn!(
+            bound = MAX_DIRECTORY_ENTRIES,
+            "the company directory is full: extensions past its bound are left out of it"
+        );
+    }
+    Ok(Arc::new(directory))
+}
+
 impl Fleet {
     /// Reads every phone and setting.
     pub async fn load(db: &Db, secrets: &SecretBox) -> crate::store::Result<Fleet> {
@@ -53,7 +66,7 @@ impl Fleet {
             site: Arc::new(resolve(secrets, Vec::new())),
             own_settings: HashMap::new(),
             phones: HashMap::new(),
-            directory: Arc::new(db.directory().await?),
+            directory: read_directory(db).await?,
         };
         let phones = db.all_phones_lines().await?;
         fleet.admit(secrets, phones, Vec::new());

@@ -177,7 +177,7 @@ impl Provisioner {
             // phone's files but no phone: only they are read again.
             if changes.iter().any(|c| c.mac.is_none()) {
                 let settings = self.db.all_provision_settings().await?;
-                let directory = Arc::new(self.db.directory().await?);
+                let directory = fleet::read_directory(&self.db).await?;
                 let mut fleet = self.fleet.write().expect("fleet lock");
                 fleet.reset_settings(&self.secrets, settings);
                 fleet.directory = directory;

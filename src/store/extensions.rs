@@ -99,14 +99,30 @@ pub struct DirectoryEntry {
 /// The directory: every live, enabled extension and every live contact, by
 /// name. Migrations 0011 and 0012's triggers record a change for every
 /// column it reads.
-pub const DIRECTORY_SQL: &str = "SELECT name, extn AS number FROM extensions WHERE deleted_at IS NULL AND disabled = 0
-     UNION ALL SELECT name, number FROM contacts WHERE deleted_at IS NULL
+/// The most entries the company directory holds, extensions and contacts
+/// together: what a phone file carries, and far more than phones keep.
+pub const MAX_DIRECTORY_ENTRIES: i64 = 20_000;
+
+/// Past the bound, extensions come first: contacts are refused before the
+/// bound is reached, extensions never are.
+const DIRECTORY_SQL: &str = "SELECT name, number FROM (
+       SELECT name, extn AS number, 0 AS source FROM extensions WHERE deleted_at IS NULL AND disabled = 0
+       UNION ALL SELECT name, number, 1 AS source FROM contacts WHERE deleted_at IS NULL
+       ORDER BY source, name, number LIMIT $1) AS entries
      ORDER BY name, number";
 
 impl Db {
     /// The company directory, by name.
     pub async fn directory(&self) -> Result<Vec<DirectoryEntry>> {
-        on_db!(self, pool => sqlx::query_as(DIRECTORY_SQL).fetch_all(pool).await)
+        on_db!(self, pool => sqlx::query_as(DIRECTORY_SQL).bind(MAX_DIRECTORY_ENTRIES).fetch_all(pool).await)
+    }
+
+    /// How many entries the whole directory would have, past its bound too.
+    pub async fn directory_size(&self) -> Result<i64> {
+        on_db!(self, pool => sqlx::query_scalar(
+            "SELECT (SELECT COUNT(*) FROM extensions WHERE deleted_at IS NULL AND disabled = 0)
+                  + (SELECT COUNT(*) FROM contacts WHERE deleted_at IS NULL)")
+            .fetch_one(pool).await)
     }
 
     pub async fn extension(&self, id: i64) -> Result<Option<Extension>> {

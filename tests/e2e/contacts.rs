@@ -153,3 +153,52 @@ async fn contacts_import_all_or_nothing_within_the_sites_bound() {
     })
     .await;
 }
+
+/// The company directory holds at most 20,000 entries: contacts past it
+/// are refused, naming the bound; extensions never are, and come first,
+/// so the last contact by name is what a full directory leaves out.
+#[tokio::test]
+async fn the_directory_is_bounded_and_keeps_extensions_first() {
+    on_each_backend(|app| async move {
+        phone(&app).await;
+        assert_done(
+            &app.post(
+                "/api/extensions/muti_add",
+                json!({"extns_start": "5000", "extns_end": "14999", "password": "range-pass"}),
+            )
+            .await,
+        );
+        let mut csv = String::from("name,number\n");
+        for n in 0..9_998 {
+            csv.push_str(&format!("Zz {n:05},{}\n", 5_000_000 + n));
+        }
+        let (status, done) = import(&app, csv, "").await;
+        assert_eq!(status, 200, "{}", done["message"]);
+        assert_done(&app.post("/api/contacts", json!({"name": "Zz last", "number": "9"})).await);
+        assert_error(
+            &app.post("/api/contacts", json!({"name": "Zz more", "number": "8"})).await,
+            400,
+            "contacts: the company directory holds at most 20000 entries, extensions and contacts; it has 20000, and this adds 1",
+        );
+        let (status, refused) = import(&app, "name,number\nMore,3\n".into(), "").await;
+        assert_eq!(status, 400);
+        assert!(
+            refused["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("file: the company directory holds at most 20000 entries"),
+            "{refused}"
+        );
+
+        assert_done(
+            &app.post("/api/extensions", json!({"extn": "15000", "password": "pass-15000-x"}))
+                .await,
+        );
+        let body = directory(&app).await;
+        assert_eq!(body.matches("<DirectoryEntry>").count(), 20_000);
+        assert!(body.contains("<Telephone>15000</Telephone>"), "extensions come first");
+        assert!(body.contains("<Name>Zz 09997</Name>"));
+        assert!(!body.contains("Zz last"), "the last contact by name is left out");
+    })
+    .await;
+}
