@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use super::lenient;
 use super::log::{Action, message};
 use super::{Actor, Admin, Error, Result};
-use crate::domain::keys::{KeyType, PhoneKey, keys_from_json, keys_to_json, overlay};
+use crate::domain::keys::{KeyType, PhoneKey, cleared_slots, keys_from_json, keys_to_json, overlay, slots_shown_after};
 use crate::domain::number::{MAX_DIALABLE_CHARS, is_dialable};
 use crate::domain::timestamp::{self, RowTimes};
 use crate::packs::manifest::MAX_SLOTS;
@@ -70,6 +70,9 @@ pub struct DeviceKeys {
     pub template_id: Option<i64>,
     /// What its phone gets: the template's, with its own laid over them.
     pub effective: Vec<PhoneKey>,
+    /// Slots its phone had a key in and has none now: its file writes
+    /// them empty, so the phone lets go of them.
+    pub cleared: Vec<u32>,
 }
 
 /// A key template as clients send it.
@@ -120,8 +123,10 @@ impl Admin {
             Some(t) => self.db.key_template(t).await?.map(|t| keys_from_json(&t.keys)),
             None => None,
         };
+        let effective = overlay(template.as_deref().unwrap_or_default(), &keys);
         Ok(DeviceKeys {
-            effective: overlay(template.as_deref().unwrap_or_default(), &keys),
+            cleared: cleared_slots(&row.shown_key_slots, &effective),
+            effective,
             keys,
             template_id: row.key_template_id,
         })
@@ -178,14 +183,24 @@ impl Admin {
         };
         let effective = overlay(&template, &keys);
         self.fits(&row, &effective).map_err(|why| Error::field("keys", why))?;
+        let before = self.keys_of(&row).await?.effective;
+        let shown = slots_shown_after(&row.shown_key_slots, &before, &effective);
         if !self
             .db
-            .set_device_keys(id, &keys_to_json(&keys), input.template_id, timestamp::now(), &log)
+            .set_device_keys(
+                id,
+                &keys_to_json(&keys),
+                input.template_id,
+                &shown,
+                timestamp::now(),
+                &log,
+            )
             .await?
         {
             return Err(device_not_found(id));
         }
         Ok(DeviceKeys {
+            cleared: cleared_slots(&shown, &effective),
             keys,
             template_id: input.template_id,
             effective,
@@ -234,18 +249,23 @@ impl Admin {
             Some(_) => self.db.devices_with_key_template(id).await?,
             None => Vec::new(),
         };
+        let before = keys_from_json(&current.keys);
+        let mut shown = Vec::with_capacity(devices.len());
         for device in devices {
-            let effective = overlay(&keys, &keys_from_json(&device.keys));
+            let own = keys_from_json(&device.keys);
+            let effective = overlay(&keys, &own);
             self.fits(&device, &effective).map_err(|why| {
                 Error::field(
                     "keys",
                     format!("{why} (device {}, {}, has this template)", device.id, device.mac),
                 )
             })?;
+            let slots = slots_shown_after(&device.shown_key_slots, &overlay(&before, &own), &effective);
+            shown.push((device.id, slots));
         }
         if !self
             .db
-            .update_key_template(id, &name, &keys_to_json(&keys), timestamp::now(), &log)
+            .update_key_template(id, &name, &keys_to_json(&keys), &shown, timestamp::now(), &log)
             .await
             .or_taken(Constraint::KeyTemplateName, || name_taken(&name))?
         {

@@ -107,6 +107,30 @@ pub fn overlay(template: &[PhoneKey], own: &[PhoneKey]) -> Vec<PhoneKey> {
     keys.into_values().collect()
 }
 
+/// Every slot a phone was given a key in, as stored: a JSON array of slots,
+/// in order, each once, that grows with each change of its keys to hold
+/// the slots before and after it (before: rows from before it was kept).
+/// A slot in it without a key now is one the phone still shows, and its
+/// file writes empty.
+pub fn slots_shown_after(shown: &str, before: &[PhoneKey], after: &[PhoneKey]) -> String {
+    let mut slots: std::collections::BTreeSet<u32> = slots_from_json(shown).into_iter().collect();
+    slots.extend(before.iter().chain(after).map(|k| k.slot));
+    serde_json::to_string(&slots).expect("slots serialize")
+}
+
+/// The slots of a [`slots_shown_after`] list; what cannot be read reads as none.
+pub fn slots_from_json(json: &str) -> Vec<u32> {
+    serde_json::from_str(json).unwrap_or_default()
+}
+
+/// The slots shown once and without a key now: what a phone's file clears.
+pub fn cleared_slots(shown: &str, keys: &[PhoneKey]) -> Vec<u32> {
+    slots_from_json(shown)
+        .into_iter()
+        .filter(|slot| !keys.iter().any(|k| k.slot == *slot))
+        .collect()
+}
+
 /// How many keys a model has: its own, then `modules` expansion modules of
 /// `module_keys` each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -222,5 +246,23 @@ mod tests {
         assert_eq!(slots, [(1, KeyType::Line), (2, KeyType::SpeedDial), (5, KeyType::Dnd)]);
         assert_eq!(keys_from_json("not json"), Vec::new());
         assert_eq!(keys_from_json(&keys_to_json(&own)), own);
+    }
+
+    #[test]
+    fn a_slot_once_shown_is_cleared_until_a_key_takes_it_again() {
+        let key = |slot| PhoneKey {
+            slot,
+            kind: KeyType::Dnd,
+            value: String::new(),
+            label: String::new(),
+        };
+        // The keys before count: a row from before slots were kept.
+        let shown = slots_shown_after("[]", &[key(2), key(5)], &[key(2)]);
+        assert_eq!(shown, "[2,5]");
+        assert_eq!(cleared_slots(&shown, &[key(2)]), [5]);
+        let shown = slots_shown_after(&shown, &[key(2)], &[key(5), key(9)]);
+        assert_eq!(shown, "[2,5,9]");
+        assert_eq!(cleared_slots(&shown, &[key(5), key(9)]), [2]);
+        assert_eq!(cleared_slots("not json", &[]), Vec::<u32>::new());
     }
 }

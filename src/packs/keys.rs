@@ -61,13 +61,33 @@ impl Packs {
         Ok(())
     }
 
-    /// The keys as the family's templates see them, in slot order; a key
-    /// the model cannot have (its model changed since) is left out.
-    pub fn key_views(&self, vendor: Vendor, model: &str, keys: &[PhoneKey]) -> Vec<KeyView> {
+    /// The keys as the family's templates see them, in slot order, with
+    /// each `cleared` slot as an empty key (type `none`) where the family
+    /// has a code for one; a key the model cannot have (its pack changed
+    /// since) is left out.
+    pub fn key_views(&self, vendor: Vendor, model: &str, keys: &[PhoneKey], cleared: &[u32]) -> Vec<KeyView> {
         let Ok(layout) = self.key_layout(vendor, model) else {
             return Vec::new();
         };
-        keys.iter()
+        let empty = self
+            .pack(vendor)
+            .and_then(|p| p.manifest.keys.empty.as_ref())
+            .and_then(|code| serde_json::to_value(code).ok());
+        let empties = cleared.iter().filter_map(|slot| {
+            let place = layout.place(*slot)?;
+            Some(KeyView {
+                slot: *slot,
+                kind: "none",
+                code: empty.clone()?,
+                value: String::new(),
+                label: String::new(),
+                module: place.module,
+                index: place.index,
+                line: 1,
+            })
+        });
+        let mut views: Vec<KeyView> = keys
+            .iter()
             .filter_map(|key| {
                 let place = layout.place(key.slot)?;
                 let code = self.key_code(vendor, key.kind)?;
@@ -89,6 +109,9 @@ impl Packs {
                     line,
                 })
             })
-            .collect()
+            .chain(empties)
+            .collect();
+        views.sort_by_key(|v| v.slot);
+        views
     }
 }

@@ -51,6 +51,10 @@ pub struct KeysSection {
     pub default: Option<ModelKeys>,
     /// Why the family has no keys sipprov sets, with its source.
     pub unsupported: Option<String>,
+    /// The family's code for a key with nothing on it: how a key taken
+    /// away is written (type `none` in templates). Without it, a key taken
+    /// away is left out, and stays on the phone.
+    pub empty: Option<toml::Value>,
 }
 
 /// A model's keys: a count, or a count with expansion modules.
@@ -279,7 +283,7 @@ fn check(manifest: &Manifest, source: &str) -> Vec<(String, String)> {
             ));
         }
     }
-    for code in manifest.keys.types.values() {
+    for code in manifest.keys.types.values().chain(&manifest.keys.empty) {
         if !matches!(code, toml::Value::String(_) | toml::Value::Integer(_)) {
             problems.push((
                 "[keys]".into(),

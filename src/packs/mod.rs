@@ -723,7 +723,7 @@ impl Packs {
     }
 
     /// Three keys of the fixture phone (a line, a BLF with a troublesome
-    /// label, a speed dial), as `model` shows them, else as the first model
+    /// label, a speed dial) and a fourth taken away, as `model` shows them, else as the first model
     /// with keys does; none when the family has none.
     fn fixture_keys(&self, pack: &Pack, model: &str) -> Vec<KeyView> {
         let keys = [
@@ -751,7 +751,8 @@ impl Packs {
             Ok(_) => model,
             Err(_) => with_keys.map_or(model, String::as_str),
         };
-        self.key_views(pack.vendor, model, &keys)
+        // Slot 4 had a key once: it is written empty.
+        self.key_views(pack.vendor, model, &keys, &[4])
     }
 
     /// Renders every template of every pack against the fixture phone, once

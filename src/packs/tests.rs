@@ -255,7 +255,11 @@ fn a_phones_own_files_resolve_back_to_it() {
             "000413aabbcc-directory.xml"
         ]
     );
-    assert_eq!(names("akuvox"), vec!["000413aabbcc.cfg"], "one name per template");
+    assert_eq!(
+        names("akuvox"),
+        vec!["000413aabbcc.cfg", "000413aabbcc-phonebook.xml"],
+        "one name per template"
+    );
     assert_eq!(
         packs.config_file(v("polycom"), mac).as_deref(),
         Some("000413aabbcc-sipprov.cfg")
@@ -657,14 +661,25 @@ fn keys_must_fit_the_model_and_the_family() {
         packs.check_keys(v("flyingvoice"), "FIP13G", &[key(9, KeyType::Blf)]),
         Ok(())
     );
+    // Slot 3 had a key once and is written empty; slot 400 is past the model.
     let views = packs.key_views(
         v("yealink"),
         "T46U",
         &[key(1, KeyType::Blf), key(28, KeyType::SpeedDial)],
+        &[3, 400],
     );
-    let places: Vec<(u32, u32, serde_json::Value)> =
-        views.iter().map(|k| (k.module, k.index, k.code.clone())).collect();
-    assert_eq!(places, [(0, 1, 16.into()), (1, 1, 13.into())]);
+    let places: Vec<(u32, u32, &str, serde_json::Value)> = views
+        .iter()
+        .map(|k| (k.module, k.index, k.kind, k.code.clone()))
+        .collect();
+    assert_eq!(
+        places,
+        [
+            (0, 1, "blf", 16.into()),
+            (0, 3, "none", 0.into()),
+            (1, 1, "speed_dial", 13.into())
+        ]
+    );
 }
 
 #[test]
@@ -680,7 +695,7 @@ fn grandstream_fills_the_keys_before_a_set_one_with_its_lines_then_none() {
         value: "1002".into(),
         label: String::new(),
     };
-    ctx.keys = packs.key_views(v("grandstream"), "GRP2614", &[blf]);
+    ctx.keys = packs.key_views(v("grandstream"), "GRP2614", &[blf], &[]);
     let xml = packs.render(v("grandstream"), "cfgmac.xml", &ctx).unwrap().body;
     // The fixture has two lines: keys 1 and 2 stay theirs, 3 is None.
     for item in [

@@ -522,7 +522,9 @@ impl Provisioner {
             .as_deref()
             .map(keys::keys_from_json)
             .unwrap_or_default();
-        let keys = packs.key_views(vendor, &model, &keys::overlay(&template_keys, &own_keys));
+        let effective = keys::overlay(&template_keys, &own_keys);
+        let cleared = keys::cleared_slots(&first.shown_key_slots, &effective);
+        let keys = packs.key_views(vendor, &model, &effective, &cleared);
         let device = DeviceView {
             mac: mac.lower(),
             mac_upper: mac.upper(),

@@ -232,7 +232,7 @@ macro_rules! phone_lines_sql {
         concat!(
             "SELECT d.mac, d.id AS device_id, d.last_user_agent, d.name AS device_name, d.vendor_code,
                     d.type AS model, e.extn, e.name AS extn_name, e.domain, e.cid_name, e.cid_number,
-                    e.password_enc, e.disabled, d.keys, t.keys AS template_keys
+                    e.password_enc, e.disabled, d.keys, t.keys AS template_keys, d.shown_key_slots
              FROM device_provisions d
              LEFT JOIN device_provision_lines l ON l.device_id = d.id
              LEFT JOIN extensions e ON e.id = l.extension_id AND e.deleted_at IS NULL
@@ -267,6 +267,8 @@ pub struct PhoneLine {
     /// The record's own keys and its key template's, as stored (JSON).
     pub keys: String,
     pub template_keys: Option<String>,
+    /// Every slot its phone was given a key in (JSON).
+    pub shown_key_slots: String,
 }
 
 impl Db {

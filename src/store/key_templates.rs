@@ -35,9 +35,11 @@ pub struct DeviceKeysRow {
     pub key_template_id: Option<i64>,
     /// How many lines it has.
     pub lines: i64,
+    /// Every slot its phone was given a key in (JSON).
+    pub shown_key_slots: String,
 }
 
-const DEVICE_KEYS_COLUMNS: &str = "id, mac, vendor_code, type, keys, key_template_id,
+const DEVICE_KEYS_COLUMNS: &str = "id, mac, vendor_code, type, keys, key_template_id, shown_key_slots,
     (SELECT COUNT(*) FROM device_provision_lines l WHERE l.device_id = device_provisions.id) AS lines";
 
 impl Db {
@@ -70,12 +72,14 @@ impl Db {
         })
     }
 
-    /// Rewrites a template; false when it is gone.
+    /// Rewrites a template, and the slots shown of its devices (id, JSON);
+    /// false when it is gone.
     pub async fn update_key_template(
         &self,
         id: i64,
         name: &str,
         keys: &str,
+        shown: &[(i64, String)],
         now: OffsetDateTime,
         log: &NewLogEntry,
     ) -> Result<bool> {
@@ -83,6 +87,10 @@ impl Db {
             let mut tx = pool.begin_write().await?;
             let done = sqlx::query("UPDATE key_templates SET name = $2, keys = $3, updated_at = $4 WHERE id = $1 AND deleted_at IS NULL")
                 .bind(id).bind(name).bind(keys).bind(now).execute(&mut *tx).await?;
+            for (device, slots) in shown {
+                sqlx::query("UPDATE device_provisions SET shown_key_slots = $2 WHERE id = $1 AND key_template_id = $3")
+                    .bind(device).bind(slots).bind(id).execute(&mut *tx).await?;
+            }
             commit_one_row!(tx, done, log, id, now)
         })
     }
@@ -119,14 +127,16 @@ impl Db {
         id: i64,
         keys: &str,
         template_id: Option<i64>,
+        shown: &str,
         now: OffsetDateTime,
         log: &NewLogEntry,
     ) -> Result<bool> {
         on_db!(self, pool => {
             let mut tx = pool.begin_write().await?;
             let done = sqlx::query(
-                "UPDATE device_provisions SET keys = $2, key_template_id = $3, updated_at = $4 WHERE id = $1 AND deleted_at IS NULL")
-                .bind(id).bind(keys).bind(template_id).bind(now).execute(&mut *tx).await?;
+                "UPDATE device_provisions SET keys = $2, key_template_id = $3, shown_key_slots = $4, updated_at = $5
+                 WHERE id = $1 AND deleted_at IS NULL")
+                .bind(id).bind(keys).bind(template_id).bind(shown).bind(now).execute(&mut *tx).await?;
             commit_one_row!(tx, done, log, id, now)
         })
     }

@@ -1671,6 +1671,218 @@ fn three_keys() -> serde_json::Value {
     ])
 }
 
+const YL_EMPTY: &str = "wazo-provd-plugins plugins/wazo_yealink/v87/common.py _format_funckey_null (type 0) and tancredi yealink.macros (disabled: 0)";
+const FIP_EMPTY: &str = "fusionpbx app/devices/app_config.php (flyingvoice label-na: 0)";
+const HTEK_EMPTY: &str =
+    "wazo-provd-plugins plugins/wazo_htek/common/common.py fkey_type_assoc ('': 0) and tancredi sangoma.macros";
+const GS_EMPTY: &str = "fusionpbx grandstream/gxp2140/{$mac}.xml and gxp17xx/{$mac}.xml (key mode None (-1))";
+const GS_EMPTY_GRP: &str = "wazo-provd-plugins plugins/wazo_grandstream/common/common.py (disabled: None) and fusionpbx grandstream/grp2614/{$mac}.xml";
+const FANVIL_EMPTY: &str = "wazo-provd-plugins plugins/wazo_fanvil/common/common.py (type 0) and fusionpbx fanvil/x4u/{$mac}.cfg (none: Type 0, empty Value)";
+const SNOM_EMPTY: &str =
+    "Snom wiki, Function Key Types (none) and wazo-provd-plugins plugins/wazo_snom/common/templates/300.tpl";
+const CISCO_EMPTY: &str = "fusionpbx cisco/8811/{$mac}.xml (Extension Disabled) and wazo-provd-plugins wazo_cisco_sip base.tpl (an empty Extended_Function leaves a line key)";
+const POLY_EMPTY: &str = "wazo-provd-plugins plugins/wazo_polycom/v3_2_4B/var/tftpboot/phone1.cfg (attendant.resourceList address, label and type default to empty)";
+const AKUVOX_EMPTY: &str = "tancredi data/templates/akuvox.macros (disabled: 0)";
+
+/// A key taken away is written empty in each family's own syntax, so the
+/// phone lets go of it: slot 3 (a line's slot on this three-line phone)
+/// and slot 5 (no line's).
+#[tokio::test]
+async fn a_key_taken_away_is_written_empty_in_every_familys_syntax() {
+    /// Family, model, MAC, file, User-Agent, its parser, and the slots' rows.
+    type Cleared = (
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static str,
+        Parse,
+        Vec<Row>,
+    );
+    type Parse = fn(&str) -> BTreeMap<String, String>;
+    on_each_backend(|app| async move {
+        let before = json!([
+            {"slot": 2, "type": "blf", "value": "2002", "label": "Ana"},
+            {"slot": 3, "type": "speed_dial", "value": "100", "label": "Reception"},
+            {"slot": 5, "type": "dnd"},
+        ]);
+        let after = json!([{"slot": 2, "type": "blf", "value": "2002", "label": "Ana"}]);
+        let entry = |n: usize, field: &str| format!("PHONE_CONFIG_MODULE/Function_Key/Function_Key_Entry[{n}]/{field}");
+        let families: Vec<Cleared> = vec![
+            (
+                "yealink",
+                "T46S",
+                "001565aabb31",
+                "001565aabb31.cfg",
+                "Yealink SIP-T46S 66.86.0.15 00:15:65:aa:bb:31",
+                ini,
+                vec![
+                    row("linekey.3.type", 0, YL_EMPTY),
+                    row("linekey.3.value", "", YL_EMPTY),
+                    row("linekey.3.label", "", YL_EMPTY),
+                    row("linekey.5.type", 0, YL_EMPTY),
+                ],
+            ),
+            (
+                "flyingvoice",
+                "FIP13G",
+                "0021f2aabb31",
+                "0021f2aabb31.cfg",
+                "Flyingvoice FIP13G V0.6.24 00:21:F2:AA:BB:31",
+                ini,
+                vec![row("linekey.3.type", 0, FIP_EMPTY), row("linekey.5.type", 0, FIP_EMPTY)],
+            ),
+            (
+                "htek",
+                "UC926",
+                "001fc1aabb31",
+                "cfg001fc1aabb31.xml",
+                "Htek UC926 2.0.4.2 00:1f:c1:aa:bb:31",
+                xml,
+                vec![
+                    row("P41202", 0, HTEK_EMPTY),
+                    row("P41302", "", HTEK_EMPTY),
+                    row("P41402", "", HTEK_EMPTY),
+                    row("P20200", 0, HTEK_EMPTY),
+                ],
+            ),
+            (
+                "grandstream",
+                "GXP2170",
+                "000b82aabb31",
+                "cfg000b82aabb31.xml",
+                "Grandstream Model HW GXP2170 SW 1.0.11.79 DevId 000b82aabb31",
+                xml,
+                vec![
+                    row("P1367", -1, GS_EMPTY),
+                    row("P1469", "", GS_EMPTY),
+                    row("P1470", "", GS_EMPTY),
+                    row("P1371", -1, GS_EMPTY),
+                ],
+            ),
+            (
+                "grandstream",
+                "GRP2614",
+                "000b82aabb32",
+                "cfg000b82aabb32.xml",
+                "Grandstream Model HW GRP2614 SW 1.0.5.33 DevId 000b82aabb32",
+                xml,
+                vec![
+                    row("pks.vpk.3.keyMode", "None", GS_EMPTY_GRP),
+                    row("pks.vpk.3.value", "", GS_EMPTY_GRP),
+                    row("pks.vpk.5.keyMode", "None", GS_EMPTY_GRP),
+                ],
+            ),
+            (
+                "fanvil",
+                "X4",
+                "0c383eaabb31",
+                "0c383eaabb31.cfg",
+                "Fanvil X4 1.6.3 0c383eaabb31",
+                xml_paths,
+                vec![
+                    row(entry(2, "ID"), "Fkey3", FANVIL_EMPTY),
+                    row(entry(2, "Type"), 0, FANVIL_EMPTY),
+                    row(entry(2, "Value"), "", FANVIL_EMPTY),
+                    row(entry(3, "ID"), "Fkey5", FANVIL_EMPTY),
+                    row(entry(3, "Type"), 0, FANVIL_EMPTY),
+                ],
+            ),
+            (
+                "snom",
+                "D785",
+                "000413aabb31",
+                "000413AABB31.xml",
+                "Mozilla/4.0 (compatible; snomD785-SIP 10.1.33.33 2010.12-00004-g9ba52f5 000413AABB31 SXM:0 UXM:0)",
+                xml,
+                vec![row("fkey[2]", "none", SNOM_EMPTY), row("fkey[4]", "none", SNOM_EMPTY)],
+            ),
+            (
+                "cisco",
+                "8841",
+                "00562baabb31",
+                "00562baabb31.xml",
+                "Cisco-CP-8841-3PCC/11.0.1 (00562baabb31)",
+                xml,
+                vec![
+                    row("Extension_3_", 3, CISCO_EMPTY),
+                    row("Extended_Function_3_", "", CISCO_EMPTY),
+                    row("Extension_5_", "Disabled", CISCO_EMPTY),
+                    row("Short_Name_5_", "", CISCO_EMPTY),
+                    row("Extended_Function_5_", "", CISCO_EMPTY),
+                ],
+            ),
+            (
+                "akuvox",
+                "SP-R63G",
+                "0c1105aabb31",
+                "0c1105aabb31.cfg",
+                "Akuvox SP-R63G 63.0.1.2 0c1105aabb31",
+                ini,
+                vec![
+                    row("Config.Programable.LINEKEY3.Type", 0, AKUVOX_EMPTY),
+                    row("Config.Programable.LINEKEY3.Param1", "", AKUVOX_EMPTY),
+                    row("Config.Programable.LINEKEY5.Type", 0, AKUVOX_EMPTY),
+                ],
+            ),
+        ];
+        for (vendor, model, mac, file, ua, parse, rows) in families {
+            scenario(&app, vendor, model, mac).await;
+            give_keys(&app, mac, before.clone()).await;
+            give_keys(&app, mac, after.clone()).await;
+            let body = fetch(&app, file, ua).await;
+            // XML parsers leave empty elements out: an empty value is one
+            // that holds nothing, there or not.
+            let parsed = parse(&body);
+            let (empty, set): (Vec<Row>, Vec<Row>) = rows.into_iter().partition(|r| r.value.is_empty());
+            check(&format!("{vendor} {model}, keys taken away"), &parsed, &set);
+            for r in empty {
+                let got = parsed.get(&r.key).map_or("", String::as_str);
+                assert_eq!(got, "", "{vendor} {model}: {} ({})\n{body}", r.key, r.source);
+            }
+        }
+
+        // Polycom's keys are BLF and park only; a template's key taken away
+        // by deleting the template is cleared too.
+        scenario(&app, "polycom", "VVX411", "0004f2aabb31").await;
+        let template = assert_done(
+            &app.post(
+                "/api/key_templates",
+                json!({"name": "Park", "keys": [{"slot": 2, "type": "park", "value": "700"}]}),
+            )
+            .await,
+        );
+        let (_, found) = app.get("/api/device_provisions?mac=0004f2aabb31").await;
+        let id = found["data"][0]["id"].as_i64().unwrap();
+        let keys = json!({"template_id": template.as_str().unwrap().parse::<i64>().unwrap(),
+                          "keys": [{"slot": 1, "type": "blf", "value": "2002"}]});
+        assert_done(&app.put(&format!("/api/device_provisions/{id}/keys"), keys).await);
+        assert_done(
+            &app.delete(&format!("/api/key_templates/{}", template.as_str().unwrap()))
+                .await,
+        );
+        let (_, got) = app.get(&format!("/api/device_provisions/{id}/keys")).await;
+        assert_eq!(got["cleared"], json!([2]), "{got}");
+        let body = fetch(
+            &app,
+            "0004f2aabb31-sipprov.cfg",
+            "FileTransport PolycomVVX-VVX_411-UA/6.4.0.2 (SN:0004f2aabb31)",
+        )
+        .await;
+        let resource = |field: &str| format!("attendant.resourceList.2.{field}");
+        check(
+            "Polycom, a template's key taken away",
+            &xml_attributes(&body),
+            &[
+                row(resource("address"), "", POLY_EMPTY),
+                row(resource("label"), "", POLY_EMPTY),
+                row(resource("type"), "", POLY_EMPTY),
+            ],
+        );
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn keys_and_the_directory_in_every_familys_own_syntax() {
     on_each_backend(|app| async move {

@@ -478,7 +478,7 @@ async fn every_column_a_phone_file_reads_reaches_the_phone() {
         std::fs::create_dir_all(&pack).unwrap();
         std::fs::write(
             pack.join("vendor.toml"),
-            "[vendor]\nouis = [\"02d000\"]\n\n[[files]]\nname = \"dump-{mac}.cfg\"\ntemplate = \"phone.cfg\"\nkind = \"config\"\n\n[keys]\ndefault = 10\n\n[keys.types]\nblf = \"blf\"\n",
+            "[vendor]\nouis = [\"02d000\"]\n\n[[files]]\nname = \"dump-{mac}.cfg\"\ntemplate = \"phone.cfg\"\nkind = \"config\"\n\n[keys]\ndefault = 10\nempty = \"none\"\n\n[keys.types]\nblf = \"blf\"\n",
         )
         .unwrap();
         std::fs::write(pack.join("phone.cfg"), "{{ __tera_context }}\n").unwrap();
@@ -519,6 +519,7 @@ async fn every_column_a_phone_file_reads_reaches_the_phone() {
             ("device_provisions.deleted_at", "UPDATE device_provisions SET deleted_at = NULL WHERE mac = '02d0000000aa'".into()),
             ("device_provisions.keys", r#"UPDATE device_provisions SET keys = '[{"slot":1,"type":"blf","value":"1002","label":""}]' WHERE mac = '02d0000000aa'"#.into()),
             ("device_provisions.key_template_id", "UPDATE device_provisions SET key_template_id = (SELECT id FROM key_templates WHERE name = 'Desk keys') WHERE mac = '02d0000000aa'".into()),
+            ("device_provisions.shown_key_slots", "UPDATE device_provisions SET shown_key_slots = '[1,2,3,4,5,6,7,8,9]' WHERE mac = '02d0000000aa'".into()),
             ("key_templates.keys", r#"UPDATE key_templates SET keys = '[{"slot":3,"type":"blf","value":"1001","label":""}]' WHERE name = 'Desk keys'"#.into()),
             ("key_templates.deleted_at", format!("UPDATE key_templates SET deleted_at = {gone} WHERE name = 'Desk keys'")),
             ("device_provision_lines.position", format!("UPDATE device_provision_lines SET position = 10 WHERE extension_id = {}", ext("1001"))),
