@@ -145,6 +145,9 @@ pub struct VendorSection {
     /// Further names its phones may write (logs), besides written-back files.
     #[serde(default)]
     pub uploads: Vec<String>,
+    /// The most lines any of its phones takes: the cap of a model `[models]`
+    /// does not list.
+    pub max_lines: Option<i64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -310,6 +313,12 @@ fn check(manifest: &Manifest, source: &str) -> Vec<(String, String)> {
         problems.push((
             "[keys]".into(),
             "[keys] has both types and unsupported; give one".into(),
+        ));
+    }
+    if manifest.vendor.max_lines.is_some_and(|l| l < 1) {
+        problems.push((
+            "max_lines".into(),
+            "[vendor] max_lines: must be a number of lines from 1".into(),
         ));
     }
     for (model, lines) in &manifest.models {

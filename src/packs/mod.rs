@@ -334,6 +334,9 @@ impl Loader {
             self.problem(&origin, Some("[notify]"), problem);
             return None;
         }
+        if let Some(problem) = uncapped_models(&manifest) {
+            self.problem(&origin, Some("[models]"), problem);
+        }
         let print = family_print(
             std::iter::once(code)
                 .chain(base.as_deref())
@@ -687,9 +690,15 @@ impl Packs {
         Some(pack.models.contains_key(&key) || pack.manifest.keys.models.keys().any(|m| model_key(m) == key))
     }
 
-    /// How many lines `model` of `vendor` takes, if the family lists it.
+    /// How many lines `model` of `vendor` takes: the family's count for it,
+    /// else the most any of its phones takes, when the pack says.
     pub fn line_limit(&self, vendor: Vendor, model: &str) -> Option<usize> {
-        let lines = *self.pack(vendor)?.models.get(&model_key(model))?;
+        let pack = self.pack(vendor)?;
+        let lines = pack
+            .models
+            .get(&model_key(model))
+            .copied()
+            .or(pack.manifest.vendor.max_lines)?;
         usize::try_from(lines).ok()
     }
 
@@ -955,3 +964,26 @@ async fn load_checked(overrides: &Path) -> Taken {
 
 #[cfg(test)]
 mod tests;
+
+/// Models a pack accepts (by their keys or their format) without a line
+/// count in `[models]`: each must have one, so no record takes more lines
+/// than its phone has.
+fn uncapped_models(manifest: &Manifest) -> Option<String> {
+    let listed: std::collections::HashSet<String> = manifest.models.keys().map(|m| model_key(m)).collect();
+    let mut uncapped: Vec<&str> = manifest
+        .keys
+        .models
+        .keys()
+        .chain(manifest.formats.values().flatten().filter(|m| !m.ends_with('*')))
+        .filter(|m| !listed.contains(&model_key(m)))
+        .map(String::as_str)
+        .collect();
+    uncapped.sort_unstable();
+    uncapped.dedup();
+    (!uncapped.is_empty()).then(|| {
+        format!(
+            "[models] has no line count for {}, which the pack accepts: give each its lines",
+            uncapped.join(", ")
+        )
+    })
+}

@@ -707,3 +707,17 @@ fn grandstream_fills_the_keys_before_a_set_one_with_its_lines_then_none() {
         assert!(xml.contains(item), "{item} in {xml}");
     }
 }
+
+#[test]
+fn a_model_a_pack_accepts_needs_a_line_count() {
+    let manifest = |source: &str| -> Manifest { toml::from_str(source).unwrap() };
+    let uncapped = manifest("[models]\nA1 = 2\n[formats]\nnew = [\"B*\", \"A-1\"]\n[keys.models]\nA1 = 4\nC3 = 6\n");
+    assert_eq!(
+        super::uncapped_models(&uncapped).as_deref(),
+        Some("[models] has no line count for C3, which the pack accepts: give each its lines")
+    );
+    assert_eq!(
+        super::uncapped_models(&manifest("[models]\nA1 = 2\nc-3 = 1\n[keys.models]\nC3 = 6\n")),
+        None
+    );
+}

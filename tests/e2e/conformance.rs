@@ -1444,6 +1444,7 @@ async fn gigaset_n510_items_and_n870_params() {
     .await;
 }
 
+const HUAWEI_7910: &str = "rpfilomeno/tr069config Config-eSpace7910.xml (ComCfg/Phone/Server PrimaryRegServerAddress/Port, ComCfg/Phone/Sip TransferMode 0 on UDP)";
 const HUAWEI_EXPORT: &str =
     "an eSpace 7910's exported configuration (tetesh/Huawei_espace_gui_configurator Config-eSpace7910_old.xml)";
 
@@ -1458,6 +1459,13 @@ async fn huawei_ntp_language_and_accounts_where_an_export_shows_them() {
             row("Device/ComCfg/Lang@language", "de-DE", HUAWEI_EXPORT),
             row("Device/ComCfg/WebAdminUser@UserName", "admin", HUAWEI_EXPORT),
             row("Device/ComCfg/WebAdminUser@PassWord", ADMIN_PASSWORD, HUAWEI_EXPORT),
+            // The registrar is the phone's, not each account's.
+            row(
+                "Device/ComCfg/Phone/Server@PrimaryRegServerAddress",
+                "pbx.example.com",
+                HUAWEI_7910,
+            ),
+            row("Device/ComCfg/Phone/Server@PrimaryRegServerPort", 5061, HUAWEI_7910),
         ];
         for n in 1..=3 {
             let a = |k: &str| format!("Device/UserCfg/Account{n}{k}");
@@ -1467,11 +1475,29 @@ async fn huawei_ntp_language_and_accounts_where_an_export_shows_them() {
                 row(a("@LabelName"), label(n), HUAWEI_EXPORT),
                 row(a("/Auth@UserName"), format!("200{n}"), HUAWEI_EXPORT),
                 row(a("/Auth@Passwd"), format!("line-pass-200{n}"), HUAWEI_EXPORT),
-                row(a("/Server@PrimaryRegServerAddress"), "pbx.example.com", HUAWEI_EXPORT),
-                row(a("/Server@PrimaryRegServerPort"), 5061, HUAWEI_EXPORT),
             ]);
         }
+        // TLS has no code any source gives: the transport is left out.
         check_exact("Huawei", &xml_paths_and_attributes(&body), &rows);
+        // On UDP it is 0, the phone's own (ComCfg/Phone/Sip@TransferMode).
+        assert_done(
+            &app.post(
+                "/api/dicts",
+                json!({"realm": "PROVISION:00e0fcaabb01", "k": "transport", "v": "udp"}),
+            )
+            .await,
+        );
+        let waited = std::time::Instant::now();
+        loop {
+            let body = fetch(&app, "00e0fcaabb01.xml", "").await;
+            let got = xml_paths_and_attributes(&body);
+            if let Some(mode) = got.get("Device/ComCfg/Phone/Sip@TransferMode") {
+                assert_eq!(mode, "0", "{HUAWEI_7910}");
+                break;
+            }
+            assert!(waited.elapsed().as_secs() < 10, "the transport did not arrive: {body}");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
     })
     .await;
 }
@@ -1500,7 +1526,8 @@ async fn a_phone_gets_no_more_lines_than_its_model_has() {
         let report = import.text().await.unwrap();
         assert!(report.contains("takes at most 1 line; 2 given") && report.contains("\"row\":3"), "{report}");
         assert_eq!(app.get("/api/device_provisions").await.1["rowCount"], 0);
-        // A model the pack does not list has no limit; one that fits is fine.
+        // One that fits is fine, and so is a model the pack does not list,
+        // within the family's most.
         for (mac, model) in [("000b82000004", "GXP1620"), ("000b82000005", "GXP9999")] {
             assert_done(
                 &app.post(
@@ -1509,6 +1536,29 @@ async fn a_phone_gets_no_more_lines_than_its_model_has() {
                 )
                 .await,
             );
+        }
+        // Past it, a model the pack does not list is refused as well: 16 is
+        // the most of any Grandstream phone (wazo-provd-plugins plugin-info,
+        // GXV3350); a GRP2616 has 6 (fusionpbx grandstream/grp26xx).
+        let many = |n: u32| {
+            let lines: Vec<String> = (1..=n).map(|i| format!("{{\"extn\":\"{}\"}}", 3100 + i)).collect();
+            format!("[{}]", lines.join(","))
+        };
+        for n in 1..=17 {
+            let extn = format!("{}", 3100 + n);
+            assert_done(&app.post("/api/extensions", json!({"extn": extn, "password": "line-pass-310"})).await);
+        }
+        for (mac, model, lines, why) in [
+            ("000b82000006", "GXP9999", 17, "a GXP9999 takes at most 16 lines; 17 given"),
+            ("000b82000007", "GRP2616", 7, "a GRP2616 takes at most 6 lines; 7 given"),
+        ] {
+            let refused = app
+                .post(
+                    "/api/device_provisions",
+                    json!({"vendor": "grandstream", "mac": mac, "type": model, "extn": many(lines)}),
+                )
+                .await;
+            crate::harness::assert_error(&refused, 400, why);
         }
     })
     .await;
