@@ -660,6 +660,13 @@ pub fn check_row(packs: &Packs, raw: RawRow) -> CheckedRow {
     if let Err(reason) = check_model(&kind) {
         errors.push(err("type", &kind, reason));
     }
+    if let Some(why) = vendor.and_then(|v| packs.refuses_model(v, &kind)) {
+        errors.push(err(
+            "type",
+            &kind,
+            format!("sipprov cannot write a {kind}'s files: {why}"),
+        ));
+    }
     if let Some(limit) = vendor.and_then(|v| packs.line_limit(v, &kind))
         && lines.len() > limit
     {

@@ -35,6 +35,10 @@ pub struct Manifest {
     /// Its programmable keys: which types, and how many per model.
     #[serde(default)]
     pub keys: KeysSection,
+    /// Models of the family its templates cannot write a file for (a name,
+    /// or a prefix ending in `*`), each with why: a record for one is a 400.
+    #[serde(default)]
+    pub refused_models: BTreeMap<String, String>,
 }
 
 /// `[keys]`: the code of each key type its phones can do, and each

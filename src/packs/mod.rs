@@ -690,6 +690,17 @@ impl Packs {
         Some(pack.models.contains_key(&key) || pack.manifest.keys.models.keys().any(|m| model_key(m) == key))
     }
 
+    /// Why `vendor`'s pack cannot write a file for `model`, if it cannot.
+    pub fn refuses_model(&self, vendor: Vendor, model: &str) -> Option<&str> {
+        let key = model_key(model);
+        self.pack(vendor)?
+            .manifest
+            .refused_models
+            .iter()
+            .find(|(entry, _)| manifest::names_model(entry, &key))
+            .map(|(_, why)| why.as_str())
+    }
+
     /// How many lines `model` of `vendor` takes: the family's count for it,
     /// else the most any of its phones takes, when the pack says.
     pub fn line_limit(&self, vendor: Vendor, model: &str) -> Option<usize> {

@@ -1560,6 +1560,23 @@ async fn a_phone_gets_no_more_lines_than_its_model_has() {
                 .await;
             crate::harness::assert_error(&refused, 400, why);
         }
+        // Devices whose files the packs cannot write are refused, saying
+        // why: Grandstream's DECT bases and ATAs keep their accounts in
+        // profiles (fusionpbx grandstream/dp750 and ht802: P747, P735,
+        // P734), Flyingvoice's ATA reads another profile (fusionpbx flyingvoice).
+        for (vendor, mac, model, why) in [
+            ("grandstream", "000b82000008", "DP750", "type: sipprov cannot write a DP750's files: DECT bases"),
+            ("grandstream", "000b82000009", "HT802", "type: sipprov cannot write a HT802's files: ATAs"),
+            ("flyingvoice", "0021f2000001", "IP542N", "type: sipprov cannot write a IP542N's files"),
+        ] {
+            let refused = app
+                .post(
+                    "/api/device_provisions",
+                    json!({"vendor": vendor, "mac": mac, "type": model, "extn": "3001"}),
+                )
+                .await;
+            crate::harness::assert_error(&refused, 400, why);
+        }
     })
     .await;
 }
