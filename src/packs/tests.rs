@@ -721,3 +721,53 @@ fn a_model_a_pack_accepts_needs_a_line_count() {
         None
     );
 }
+
+/// Snom's code for zones on every continent, both hemispheres, half-hour
+/// offsets and zones without daylight saving (nethesis/nethvoice-wizard-ui
+/// snomservice.js: each code and its rule; tancredi snom.macros and
+/// VoIP-Domain equipments-snom client.php for the zones, where their rule is
+/// the zone's). A zone no code fits gets none: the phone keeps its own.
+#[test]
+fn snom_writes_its_code_for_zones_around_the_world() {
+    let packs = builtin();
+    let mut ctx = RenderContext::fixture();
+    ctx.device.vendor = "snom".into();
+    ctx.device.model = "D785".into();
+    let timezone = |ctx: &mut RenderContext, zone: &str| {
+        ctx.settings.tz = crate::domain::time_zone::SiteTimeZone::parse(zone).unwrap();
+        let xml = packs.render(v("snom"), "mac.xml", ctx).unwrap().body;
+        xml.split_once(r#"<timezone perm="R">"#)
+            .and_then(|(_, rest)| rest.split_once('<'))
+            .map(|(code, _)| code.to_string())
+    };
+    for (zone, code) in [
+        ("Europe/London", "GBR-0"),
+        ("Europe/Berlin", "GER+1"),
+        ("Europe/Moscow", "RUS+3"),
+        ("America/New_York", "USA-5"),
+        ("America/Los_Angeles", "USA-8"),
+        ("America/Phoenix", "USA2-7"),
+        ("Pacific/Honolulu", "USA-10"),
+        ("America/Sao_Paulo", "BRA2-3"),
+        ("America/Santiago", "CHL-4"),
+        ("America/St_Johns", "CAN-3.5"),
+        ("Asia/Kolkata", "IND+5.5"),
+        ("+5:30", "IND+5.5"),
+        ("Asia/Shanghai", "CHN+8"),
+        ("Asia/Tokyo", "JPN+9"),
+        ("Asia/Dubai", "UAE+4"),
+        ("Africa/Johannesburg", "CAT+2"),
+        ("Africa/Lagos", "WAT+1"),
+        ("Australia/Sydney", "AUS+10"),
+        ("Australia/Brisbane", "AUS2+10"),
+        ("Australia/Adelaide", "AUS+9.5"),
+        ("Australia/Darwin", "AUS2+9.5"),
+        ("Australia/Perth", "AUS+8"),
+        ("Pacific/Auckland", "NZL+12"),
+    ] {
+        assert_eq!(timezone(&mut ctx, zone).as_deref(), Some(code), "{zone}");
+    }
+    for zone in ["Asia/Kathmandu", "Europe/Istanbul", "+5:45"] {
+        assert_eq!(timezone(&mut ctx, zone), None, "{zone}");
+    }
+}
