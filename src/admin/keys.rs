@@ -139,6 +139,12 @@ impl Admin {
         let Some(row) = self.db.device_keys(id).await? else {
             return Ok(());
         };
+        let same_phone = changed.vendor_code == row.vendor_code
+            && changed.kind == row.model
+            && changed.lines.len() as i64 == row.lines;
+        if same_phone {
+            return Ok(());
+        }
         let effective = self.keys_of(&row).await?.effective;
         if effective.is_empty() {
             return Ok(());
@@ -274,10 +280,23 @@ impl Admin {
         Ok(())
     }
 
-    /// Deletes a template; its devices keep their own keys only.
+    /// Deletes a template; its devices keep their own keys only, and their
+    /// phones let go of the template's.
     pub async fn delete_key_template(&self, actor: &Actor, id: i64) -> Result<()> {
         let log = actor.entry(TEMPLATES, Action::Delete, Summary::Id, format!("{{\"id\":{id}}}"));
-        if !self.db.delete_key_template(id, timestamp::now(), &log).await? {
+        let template = keys_from_json(&self.key_template_row(id).await?.keys);
+        let shown: Vec<(i64, String)> = self
+            .db
+            .devices_with_key_template(id)
+            .await?
+            .into_iter()
+            .map(|device| {
+                let own = keys_from_json(&device.keys);
+                let slots = slots_shown_after(&device.shown_key_slots, &overlay(&template, &own), &own);
+                (device.id, slots)
+            })
+            .collect();
+        if !self.db.delete_key_template(id, &shown, timestamp::now(), &log).await? {
             return Err(template_not_found(id));
         }
         Ok(())

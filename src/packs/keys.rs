@@ -61,29 +61,42 @@ impl Packs {
         Ok(())
     }
 
-    /// The keys as the family's templates see them, in slot order, with
-    /// each `cleared` slot as an empty key (type `none`) where the family
-    /// has a code for one; a key the model cannot have (its pack changed
-    /// since) is left out.
-    pub fn key_views(&self, vendor: Vendor, model: &str, keys: &[PhoneKey], cleared: &[u32]) -> Vec<KeyView> {
+    /// The keys as the family's templates see them, in slot order. Each
+    /// `cleared` slot goes back to what the phone has there by default: on
+    /// a phone with `lines` lines, key N up to that count is line N's key,
+    /// and any other is an empty key (type `none`) where the family has a
+    /// code for one. A key the model cannot have (its pack changed since)
+    /// is left out.
+    pub fn key_views(
+        &self,
+        vendor: Vendor,
+        model: &str,
+        keys: &[PhoneKey],
+        cleared: &[u32],
+        lines: usize,
+    ) -> Vec<KeyView> {
         let Ok(layout) = self.key_layout(vendor, model) else {
             return Vec::new();
         };
-        let empty = self
-            .pack(vendor)
-            .and_then(|p| p.manifest.keys.empty.as_ref())
-            .and_then(|code| serde_json::to_value(code).ok());
+        let code_of = |code: Option<&toml::Value>| code.and_then(|c| serde_json::to_value(c).ok());
+        let empty = code_of(self.pack(vendor).and_then(|p| p.manifest.keys.empty.as_ref()));
+        let line = code_of(self.key_code(vendor, KeyType::Line));
         let empties = cleared.iter().filter_map(|slot| {
             let place = layout.place(*slot)?;
+            let own_line = place.module == 0 && place.index as usize <= lines;
+            let (kind, code, value, line) = match (&line, own_line) {
+                (Some(code), true) => ("line", code.clone(), place.index.to_string(), place.index),
+                _ => ("none", empty.clone()?, String::new(), 1),
+            };
             Some(KeyView {
                 slot: *slot,
-                kind: "none",
-                code: empty.clone()?,
-                value: String::new(),
+                kind,
+                code,
+                value,
                 label: String::new(),
                 module: place.module,
                 index: place.index,
-                line: 1,
+                line,
             })
         });
         let mut views: Vec<KeyView> = keys

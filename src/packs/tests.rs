@@ -20,6 +20,16 @@ fn every_builtin_pack_loads_renders_and_gives_well_formed_xml() {
     let packs = builtin();
     assert_eq!(packs.vendors().count(), 12, "{:?}", packs.vendors().collect::<Vec<_>>());
     assert_eq!(packs.check_renders(), Vec::<Problem>::new());
+    for vendor in packs.vendors() {
+        let manifest = &packs.pack(vendor).unwrap().manifest;
+        assert_eq!(super::uncapped_models(manifest), None, "{vendor}");
+        if !manifest.models.is_empty() {
+            assert!(
+                manifest.vendor.max_lines.is_some(),
+                "{vendor} caps models it does not list"
+            );
+        }
+    }
 }
 
 #[test]
@@ -661,23 +671,28 @@ fn keys_must_fit_the_model_and_the_family() {
         packs.check_keys(v("flyingvoice"), "FIP13G", &[key(9, KeyType::Blf)]),
         Ok(())
     );
-    // Slot 3 had a key once and is written empty; slot 400 is past the model.
+    // Slots 2, 3 and 29 had keys once: on two lines, 2 is line 2's key
+    // again, 3 and the module's second key are written empty; 400 is past
+    // the model.
     let views = packs.key_views(
         v("yealink"),
         "T46U",
         &[key(1, KeyType::Blf), key(28, KeyType::SpeedDial)],
-        &[3, 400],
+        &[2, 3, 29, 400],
+        2,
     );
-    let places: Vec<(u32, u32, &str, serde_json::Value)> = views
+    let places: Vec<(u32, u32, &str, serde_json::Value, u32)> = views
         .iter()
-        .map(|k| (k.module, k.index, k.kind, k.code.clone()))
+        .map(|k| (k.module, k.index, k.kind, k.code.clone(), k.line))
         .collect();
     assert_eq!(
         places,
         [
-            (0, 1, "blf", 16.into()),
-            (0, 3, "none", 0.into()),
-            (1, 1, "speed_dial", 13.into())
+            (0, 1, "blf", 16.into(), 1),
+            (0, 2, "line", 15.into(), 2),
+            (0, 3, "none", 0.into(), 1),
+            (1, 1, "speed_dial", 13.into(), 1),
+            (1, 2, "none", 0.into(), 1)
         ]
     );
 }
@@ -695,7 +710,7 @@ fn grandstream_fills_the_keys_before_a_set_one_with_its_lines_then_none() {
         value: "1002".into(),
         label: String::new(),
     };
-    ctx.keys = packs.key_views(v("grandstream"), "GRP2614", &[blf], &[]);
+    ctx.keys = packs.key_views(v("grandstream"), "GRP2614", &[blf], &[], 2);
     let xml = packs.render(v("grandstream"), "cfgmac.xml", &ctx).unwrap().body;
     // The fixture has two lines: keys 1 and 2 stay theirs, 3 is None.
     for item in [

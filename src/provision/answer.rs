@@ -524,7 +524,7 @@ impl Provisioner {
             .unwrap_or_default();
         let effective = keys::overlay(&template_keys, &own_keys);
         let cleared = keys::cleared_slots(&first.shown_key_slots, &effective);
-        let keys = packs.key_views(vendor, &model, &effective, &cleared);
+        let keys = packs.key_views(vendor, &model, &effective, &cleared, lines.len());
         let device = DeviceView {
             mac: mac.lower(),
             mac_upper: mac.upper(),

@@ -46,13 +46,14 @@ pub struct Fleet {
 type Rows = Vec<(String, String, String)>;
 
 /// The company directory, said aloud when it is full: entries past its
-/// bound (the last extensions by name) are left out of the phones' files.
+/// bound (contacts first, since extensions come first) are left out of
+/// the phones' files.
 pub async fn read_directory(db: &Db) -> crate::store::Result<Arc<Vec<DirectoryEntry>>> {
     let directory = db.directory().await?;
     if directory.len() as i64 >= MAX_DIRECTORY_ENTRIES && db.directory_size().await? > MAX_DIRECTORY_ENTRIES {
         tracing::warn!(
             bound = MAX_DIRECTORY_ENTRIES,
-            "the company directory is full: extensions past its bound are left out of it"
+            "the company directory is full: entries past its bound (contacts first) are left out of it"
         );
     }
     Ok(Arc::new(directory))

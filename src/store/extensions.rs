@@ -101,10 +101,10 @@ pub struct DirectoryEntry {
 /// column it reads.
 /// The most entries the company directory holds, extensions and contacts
 /// together: what a phone file carries, and far more than phones keep.
+/// Contacts are refused before the bound is reached, extensions never are.
 pub const MAX_DIRECTORY_ENTRIES: i64 = 20_000;
 
-/// Past the bound, extensions come first: contacts are refused before the
-/// bound is reached, extensions never are.
+/// The directory by name; past its bound, extensions come first.
 const DIRECTORY_SQL: &str = "SELECT name, number FROM (
        SELECT name, extn AS number, 0 AS source FROM extensions WHERE deleted_at IS NULL AND disabled = 0
        UNION ALL SELECT name, number, 1 AS source FROM contacts WHERE deleted_at IS NULL

@@ -42,6 +42,21 @@ pub struct DeviceKeysRow {
 const DEVICE_KEYS_COLUMNS: &str = "id, mac, vendor_code, type, keys, key_template_id, shown_key_slots,
     (SELECT COUNT(*) FROM device_provision_lines l WHERE l.device_id = device_provisions.id) AS lines";
 
+/// Sets the slots shown of a template's devices, in the transaction that
+/// changes the template.
+macro_rules! set_shown_slots {
+    ($tx:ident, $shown:expr, $template:expr) => {
+        for (device, slots) in $shown {
+            sqlx::query("UPDATE device_provisions SET shown_key_slots = $2 WHERE id = $1 AND key_template_id = $3")
+                .bind(device)
+                .bind(slots)
+                .bind($template)
+                .execute(&mut *$tx)
+                .await?;
+        }
+    };
+}
+
 impl Db {
     pub async fn key_template(&self, id: i64) -> Result<Option<KeyTemplateRow>> {
         let sql = format!("SELECT {COLUMNS} FROM key_templates WHERE id = $1 AND deleted_at IS NULL");
@@ -87,20 +102,25 @@ impl Db {
             let mut tx = pool.begin_write().await?;
             let done = sqlx::query("UPDATE key_templates SET name = $2, keys = $3, updated_at = $4 WHERE id = $1 AND deleted_at IS NULL")
                 .bind(id).bind(name).bind(keys).bind(now).execute(&mut *tx).await?;
-            for (device, slots) in shown {
-                sqlx::query("UPDATE device_provisions SET shown_key_slots = $2 WHERE id = $1 AND key_template_id = $3")
-                    .bind(device).bind(slots).bind(id).execute(&mut *tx).await?;
-            }
+            set_shown_slots!(tx, shown, id);
             commit_one_row!(tx, done, log, id, now)
         })
     }
 
-    /// Deletes a template; the devices that had it keep their own keys only.
-    pub async fn delete_key_template(&self, id: i64, now: OffsetDateTime, log: &NewLogEntry) -> Result<bool> {
+    /// Deletes a template, with the slots shown of its devices (id, JSON);
+    /// the devices that had it keep their own keys only.
+    pub async fn delete_key_template(
+        &self,
+        id: i64,
+        shown: &[(i64, String)],
+        now: OffsetDateTime,
+        log: &NewLogEntry,
+    ) -> Result<bool> {
         on_db!(self, pool => {
             let mut tx = pool.begin_write().await?;
             let done = sqlx::query("UPDATE key_templates SET deleted_at = $2, updated_at = $2 WHERE id = $1 AND deleted_at IS NULL")
                 .bind(id).bind(now).execute(&mut *tx).await?;
+            set_shown_slots!(tx, shown, id);
             sqlx::query("UPDATE device_provisions SET key_template_id = NULL, updated_at = $2 WHERE key_template_id = $1")
                 .bind(id).bind(now).execute(&mut *tx).await?;
             commit_one_row!(tx, done, log, id, now)

@@ -1751,9 +1751,10 @@ const CISCO_EMPTY: &str = "fusionpbx cisco/8811/{$mac}.xml (Extension Disabled) 
 const POLY_EMPTY: &str = "wazo-provd-plugins plugins/wazo_polycom/v3_2_4B/var/tftpboot/phone1.cfg (attendant.resourceList address, label and type default to empty)";
 const AKUVOX_EMPTY: &str = "tancredi data/templates/akuvox.macros (disabled: 0)";
 
-/// A key taken away is written empty in each family's own syntax, so the
-/// phone lets go of it: slot 3 (a line's slot on this three-line phone)
-/// and slot 5 (no line's).
+/// A key taken away is written back as what the phone has there by
+/// default, in each family's own syntax, so the phone lets go of it: slot 3
+/// is line 3's key again on this three-line phone, and slot 5, no line's,
+/// is written empty.
 #[tokio::test]
 async fn a_key_taken_away_is_written_empty_in_every_familys_syntax() {
     /// Family, model, MAC, file, User-Agent, its parser, and the slots' rows.
@@ -1784,9 +1785,10 @@ async fn a_key_taken_away_is_written_empty_in_every_familys_syntax() {
                 "Yealink SIP-T46S 66.86.0.15 00:15:65:aa:bb:31",
                 ini,
                 vec![
-                    row("linekey.3.type", 0, YL_EMPTY),
-                    row("linekey.3.value", "", YL_EMPTY),
-                    row("linekey.3.label", "", YL_EMPTY),
+                    row("linekey.3.type", 15, YL_KEYS),
+                    row("linekey.3.line", 3, YL_KEYS),
+                    row("linekey.3.value", "", YL_KEYS),
+                    row("linekey.3.label", "", YL_KEYS),
                     row("linekey.5.type", 0, YL_EMPTY),
                 ],
             ),
@@ -1797,7 +1799,7 @@ async fn a_key_taken_away_is_written_empty_in_every_familys_syntax() {
                 "0021f2aabb31.cfg",
                 "Flyingvoice FIP13G V0.6.24 00:21:F2:AA:BB:31",
                 ini,
-                vec![row("linekey.3.type", 0, FIP_EMPTY), row("linekey.5.type", 0, FIP_EMPTY)],
+                vec![row("linekey.3.type", 15, FIP_KEYS), row("linekey.5.type", 0, FIP_EMPTY)],
             ),
             (
                 "htek",
@@ -1807,9 +1809,9 @@ async fn a_key_taken_away_is_written_empty_in_every_familys_syntax() {
                 "Htek UC926 2.0.4.2 00:1f:c1:aa:bb:31",
                 xml,
                 vec![
-                    row("P41202", 0, HTEK_EMPTY),
-                    row("P41302", "", HTEK_EMPTY),
-                    row("P41402", "", HTEK_EMPTY),
+                    row("P41202", 1, HTEK_KEYS),
+                    row("P41302", "", HTEK_KEYS),
+                    row("P41502", 2, HTEK_KEYS),
                     row("P20200", 0, HTEK_EMPTY),
                 ],
             ),
@@ -1821,9 +1823,9 @@ async fn a_key_taken_away_is_written_empty_in_every_familys_syntax() {
                 "Grandstream Model HW GXP2170 SW 1.0.11.79 DevId 000b82aabb31",
                 xml,
                 vec![
-                    row("P1367", -1, GS_EMPTY),
-                    row("P1469", "", GS_EMPTY),
-                    row("P1470", "", GS_EMPTY),
+                    row("P1367", 0, GS_KEYS),
+                    row("P1368", 2, GS_KEYS),
+                    row("P1470", "", GS_KEYS),
                     row("P1371", -1, GS_EMPTY),
                 ],
             ),
@@ -1835,8 +1837,8 @@ async fn a_key_taken_away_is_written_empty_in_every_familys_syntax() {
                 "Grandstream Model HW GRP2614 SW 1.0.5.33 DevId 000b82aabb32",
                 xml,
                 vec![
-                    row("pks.vpk.3.keyMode", "None", GS_EMPTY_GRP),
-                    row("pks.vpk.3.value", "", GS_EMPTY_GRP),
+                    row("pks.vpk.3.keyMode", "Line", GS_KEYS_GRP),
+                    row("pks.vpk.3.account", "Account3", GS_KEYS_GRP),
                     row("pks.vpk.5.keyMode", "None", GS_EMPTY_GRP),
                 ],
             ),
@@ -1848,9 +1850,9 @@ async fn a_key_taken_away_is_written_empty_in_every_familys_syntax() {
                 "Fanvil X4 1.6.3 0c383eaabb31",
                 xml_paths,
                 vec![
-                    row(entry(2, "ID"), "Fkey3", FANVIL_EMPTY),
-                    row(entry(2, "Type"), 0, FANVIL_EMPTY),
-                    row(entry(2, "Value"), "", FANVIL_EMPTY),
+                    row(entry(2, "ID"), "Fkey3", FANVIL_KEYS),
+                    row(entry(2, "Type"), 2, FANVIL_KEYS),
+                    row(entry(2, "Value"), "SIP3", FANVIL_KEYS),
                     row(entry(3, "ID"), "Fkey5", FANVIL_EMPTY),
                     row(entry(3, "Type"), 0, FANVIL_EMPTY),
                 ],
@@ -1862,7 +1864,7 @@ async fn a_key_taken_away_is_written_empty_in_every_familys_syntax() {
                 "000413AABB31.xml",
                 "Mozilla/4.0 (compatible; snomD785-SIP 10.1.33.33 2010.12-00004-g9ba52f5 000413AABB31 SXM:0 UXM:0)",
                 xml,
-                vec![row("fkey[2]", "none", SNOM_EMPTY), row("fkey[4]", "none", SNOM_EMPTY)],
+                vec![row("fkey[2]", "line", SNOM_KEYS), row("fkey[4]", "none", SNOM_EMPTY)],
             ),
             (
                 "cisco",
@@ -1872,7 +1874,7 @@ async fn a_key_taken_away_is_written_empty_in_every_familys_syntax() {
                 "Cisco-CP-8841-3PCC/11.0.1 (00562baabb31)",
                 xml,
                 vec![
-                    row("Extension_3_", 3, CISCO_EMPTY),
+                    row("Extension_3_", 3, CISCO_KEYS),
                     row("Extended_Function_3_", "", CISCO_EMPTY),
                     row("Extension_5_", "Disabled", CISCO_EMPTY),
                     row("Short_Name_5_", "", CISCO_EMPTY),
@@ -1887,8 +1889,8 @@ async fn a_key_taken_away_is_written_empty_in_every_familys_syntax() {
                 "Akuvox SP-R63G 63.0.1.2 0c1105aabb31",
                 ini,
                 vec![
-                    row("Config.Programable.LINEKEY3.Type", 0, AKUVOX_EMPTY),
-                    row("Config.Programable.LINEKEY3.Param1", "", AKUVOX_EMPTY),
+                    row("Config.Programable.LINEKEY3.Type", 14, AKUVOX_KEYS),
+                    row("Config.Programable.LINEKEY3.Param2", 3, AKUVOX_KEYS),
                     row("Config.Programable.LINEKEY5.Type", 0, AKUVOX_EMPTY),
                 ],
             ),

@@ -119,11 +119,13 @@ async fn a_device_takes_its_templates_keys_and_its_own_win_in_their_slot() {
         let (_, got) = app.get(&path).await;
         assert_eq!(got["template_id"], Value::Null);
         assert_eq!(slots(&got["effective"]), [(2, "speed_dial".into()), (3, "dnd".into())]);
-        // Its line key is taken away: written N/A (Yealink T4 Administrator
+        // The template's keys are taken away: key 1 is line 1's again (15,
+        // Line), key 4, no line's, is written N/A (Yealink T4 Administrator
         // Guide, linekey.X.type 0; wazo wazo_yealink v87 _format_funckey_null).
         assert_eq!(got["cleared"], json!([1, 4]), "{got}");
         let body = config(&app).await;
-        assert!(body.contains("linekey.1.type = 0\n"), "{body}");
+        assert!(body.contains("linekey.1.type = 15\nlinekey.1.line = 1\n"), "{body}");
+        assert!(body.contains("linekey.4.type = 0\n"), "{body}");
     })
     .await;
 }
