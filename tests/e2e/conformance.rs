@@ -1161,6 +1161,7 @@ fn xml_tree(body: &str, with_attributes: bool) -> BTreeMap<String, String> {
 
 const FANVIL_WAZO: &str =
     "wazo-provd-plugins plugins/wazo_fanvil/serie_x/templates/base-new.tpl and entry.py (_TZ_INFO, _SIP_TRANSPORT)";
+const FANVIL_WAZO_V23: &str = "wazo-provd-plugins plugins/wazo_fanvil/v2_3 plugin-info (C58, C62) and serie_x/templates/base.tpl (<VOIP_CONFIG_FILE> SIP_Line_List)";
 const FANVIL_WAZO_OLD: &str = "wazo-provd-plugins plugins/wazo_fanvil/serie_x/templates/base.tpl (<VOIP_CONFIG_FILE>)";
 const FANVIL_FPBX: &str = "fusionpbx resources/templates/provision/fanvil/x4u/{$mac}.cfg";
 const FANVIL_FPBX_OLD: &str = "fusionpbx resources/templates/provision/fanvil/x4/{$mac}.cfg";
@@ -1232,6 +1233,30 @@ async fn fanvil_sysconf_and_voip_config_file() {
             row(book("PassWd"), FETCH_PASSWORD, FANVIL_BOOK_SYSCONF),
         ]);
         check_exact("Fanvil sysConf", &xml_paths(&body), &rows);
+
+        // C58 and C62 read <VOIP_CONFIG_FILE>: a C62 has 4 lines, a C58 2
+        // (wazo-provd-plugins plugins/wazo_fanvil/v2_3 plugin-info and its
+        // base.tpl).
+        scenario(&app, "fanvil", "C62", "0c383eaabb03").await;
+        let body = fetch(&app, "0c383eaabb03.cfg", "Fanvil C62 2.3.431.130 0c383eaabb03").await;
+        assert!(body.contains("<VOIP_CONFIG_FILE>"), "{body}");
+        let paths = xml_paths(&body);
+        for n in 1..=3 {
+            let e = |k: &str| format!("SIP_CONFIG_MODULE/SIP_Line_List/SIP_Line_List_Entry[{n}]/{k}");
+            check(
+                "Fanvil C62",
+                &paths,
+                &[row(e("Register_User"), format!("200{n}"), FANVIL_WAZO_V23)],
+            );
+        }
+        let three = "[{\"extn\":\"2001\"},{\"extn\":\"2002\"},{\"extn\":\"2003\"}]";
+        let refused = app
+            .post(
+                "/api/device_provisions",
+                json!({"vendor": "fanvil", "mac": "0c383eaabb04", "type": "C58", "extn": three}),
+            )
+            .await;
+        crate::harness::assert_error(&refused, 400, "a C58 takes at most 2 lines; 3 given");
 
         scenario(&app, "fanvil", "X4", "0c383eaabb02").await;
         let body = fetch(&app, "0c383eaabb02.cfg", "Fanvil X4 1.6.3 0c383eaabb02").await;
