@@ -22,6 +22,7 @@ mod operations;
 mod provisioning;
 mod push;
 mod sessions;
+mod sweep;
 mod tftp;
 mod timeline;
 mod tts;
