@@ -737,25 +737,31 @@ fn a_model_a_pack_accepts_needs_a_line_count() {
     );
 }
 
-/// Snom's code for zones on every continent, both hemispheres, half-hour
-/// offsets and zones without daylight saving (nethesis/nethvoice-wizard-ui
-/// snomservice.js: each code and its rule; tancredi snom.macros and
-/// VoIP-Domain equipments-snom client.php for the zones, where their rule is
-/// the zone's). A zone no code fits gets none: the phone keeps its own.
-#[test]
-fn snom_writes_its_code_for_zones_around_the_world() {
+/// The value a family writes for a zone of its own list, between `before`
+/// and `after` in its file; `None` when it writes none.
+fn zone_value(family: &str, model: &str, template: &str, zone: &str, (before, after): (&str, &str)) -> Option<String> {
     let packs = builtin();
     let mut ctx = RenderContext::fixture();
-    ctx.device.vendor = "snom".into();
-    ctx.device.model = "D785".into();
-    let timezone = |ctx: &mut RenderContext, zone: &str| {
-        ctx.settings.tz = crate::domain::time_zone::SiteTimeZone::parse(zone).unwrap();
-        let xml = packs.render(v("snom"), "mac.xml", ctx).unwrap().body;
-        xml.split_once(r#"<timezone perm="R">"#)
-            .and_then(|(_, rest)| rest.split_once('<'))
-            .map(|(code, _)| code.to_string())
-    };
-    for (zone, code) in [
+    ctx.device.vendor = family.into();
+    ctx.device.model = model.into();
+    ctx.settings.tz = crate::domain::time_zone::SiteTimeZone::parse(zone).unwrap();
+    let body = packs.render(v(family), template, &ctx).unwrap().body;
+    body.split_once(before)
+        .and_then(|(_, rest)| rest.split_once(after))
+        .map(|(value, _)| value.to_string())
+}
+
+/// Families that name a zone from their own list, for zones on every
+/// continent, both hemispheres, half- and quarter-hour offsets and zones
+/// without daylight saving, each value as its source maps the zone; a zone
+/// no value fits gets none, and the phone keeps its own (or, on Yealink and
+/// Akuvox, the offset and daylight-saving rule written beside it).
+#[test]
+fn families_name_zones_around_the_world_as_their_sources_do() {
+    // Snom: nethesis/nethvoice-wizard-ui snomservice.js (each code and its
+    // rule), matched to zones as tancredi snom.macros and VoIP-Domain's
+    // equipments-snom client.php do where their rule is the zone's.
+    let snom = [
         ("Europe/London", "GBR-0"),
         ("Europe/Berlin", "GER+1"),
         ("Europe/Moscow", "RUS+3"),
@@ -779,10 +785,105 @@ fn snom_writes_its_code_for_zones_around_the_world() {
         ("Australia/Darwin", "AUS2+9.5"),
         ("Australia/Perth", "AUS+8"),
         ("Pacific/Auckland", "NZL+12"),
-    ] {
-        assert_eq!(timezone(&mut ctx, zone).as_deref(), Some(code), "{zone}");
-    }
-    for zone in ["Asia/Kathmandu", "Europe/Istanbul", "+5:45"] {
-        assert_eq!(timezone(&mut ctx, zone), None, "{zone}");
+        ("Asia/Kathmandu", ""),
+        ("Europe/Istanbul", ""),
+    ];
+    // Yealink and Akuvox: tancredi data/templates/yealink.macros and
+    // akuvox.macros (Yealink's own names, "Melboume" included).
+    let named = [
+        ("Europe/London", "United Kingdom(London)"),
+        ("Europe/Berlin", "Germany(Berlin)"),
+        ("America/New_York", "United States-Eastern Time"),
+        ("America/Santiago", "Chile(Santiago)"),
+        ("America/Argentina/Buenos_Aires", "Argentina(Buenos Aires)"),
+        ("America/St_Johns", "Canada-New Foundland(St.Johns)"),
+        ("Asia/Kolkata", "India(Calcutta)"),
+        ("Asia/Kathmandu", "Nepal(Katmandu)"),
+        ("Asia/Shanghai", "China(Beijing)"),
+        ("Asia/Tokyo", "Japan(Tokyo)"),
+        ("Asia/Jerusalem", "Israel(Tel Aviv)"),
+        ("Australia/Sydney", "Australia(Sydney,Melboume,Canberra)"),
+        ("Australia/Brisbane", "Australia(Brisbane)"),
+        ("Australia/Adelaide", "Australia(Adelaide)"),
+        ("Australia/Darwin", "Australia(Darwin)"),
+        ("Australia/Perth", "Australia(Perth)"),
+        ("Pacific/Auckland", "New Zealand(Wellington,Auckland)"),
+        ("America/Phoenix", ""),
+        ("Africa/Johannesburg", ""),
+    ];
+    // Htek: tancredi sangoma.macros (Berlin 50, London 39), fusionpbx
+    // app/htek/app_config.php (18 EST, 14 CST, 6 PST), the rest by offset
+    // as wazo-provd-plugins wazo_htek common.py maps them.
+    let htek = [
+        ("Europe/Berlin", "50"),
+        ("Europe/London", "39"),
+        ("America/New_York", "18"),
+        ("America/Chicago", "14"),
+        ("America/Los_Angeles", "6"),
+        ("America/St_Johns", "26"),
+        ("Asia/Kolkata", "84"),
+        ("Asia/Shanghai", "89"),
+        ("Asia/Tokyo", "93"),
+        ("Australia/Adelaide", "94"),
+        ("Australia/Sydney", "96"),
+        ("Pacific/Auckland", "102"),
+        ("America/Sao_Paulo", ""),
+        ("Australia/Brisbane", ""),
+    ];
+    // Gigaset N510: amooma/GS5 config_gigaset_controller.rb (Berlin 27),
+    // the rest by offset as wazo-provd-plugins wazo_gigaset common.py and
+    // N510/templates/base.tpl map them.
+    let gigaset = [
+        ("Europe/Berlin", "27"),
+        ("Europe/London", "26"),
+        ("America/New_York", "13"),
+        ("America/Los_Angeles", "4"),
+        ("Pacific/Honolulu", "2"),
+        ("Asia/Kolkata", "48"),
+        ("Asia/Kathmandu", "49"),
+        ("Asia/Shanghai", "56"),
+        ("Asia/Tokyo", "61"),
+        ("Australia/Adelaide", "64"),
+        ("Australia/Sydney", "67"),
+        ("Pacific/Auckland", "72"),
+        ("America/Sao_Paulo", ""),
+        ("Africa/Cairo", ""),
+    ];
+    /// Family, model, template, what surrounds the value, and the zones.
+    type Zones<'a> = (&'a str, &'a str, &'a str, (&'a str, &'a str), &'a [(&'a str, &'a str)]);
+    let families: [Zones; 5] = [
+        ("snom", "D785", "mac.xml", (r#"<timezone perm="R">"#, "<"), &snom),
+        (
+            "yealink",
+            "T46S",
+            "mac.cfg",
+            ("local_time.time_zone_name = ", "\n"),
+            &named,
+        ),
+        (
+            "akuvox",
+            "SP-R50P",
+            "mac.cfg",
+            ("Config.Settings.SNTP.Name = ", "\n"),
+            &named,
+        ),
+        ("htek", "UC926", "cfgmac.xml", (r#"<P64 para="Time Zone">"#, "<"), &htek),
+        (
+            "gigaset",
+            "N510",
+            "mac.xml",
+            (r#"uiI_TIME_TIMEZONE" class="symb_item" value=""#, "\""),
+            &gigaset,
+        ),
+    ];
+    for (family, model, template, around, zones) in families {
+        for (zone, value) in zones {
+            let expected = (!value.is_empty()).then(|| value.to_string());
+            assert_eq!(
+                zone_value(family, model, template, zone, around),
+                expected,
+                "{family} {zone}"
+            );
+        }
     }
 }
