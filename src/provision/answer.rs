@@ -9,6 +9,7 @@ use super::Provisioner;
 use super::cache::{CachedFile, FileKey};
 use super::in_flight::InFlight;
 use super::phone_auth::Verdict;
+use super::reason;
 use super::render::{self, DeviceView, LineView, RenderContext, SettingsView};
 use super::settings::Resolved;
 use super::tracking::UnknownFile;
@@ -137,13 +138,21 @@ struct Seen {
 fn timeline_reason(req: &PhoneRequest<'_>, answer: &Answer) -> Option<&'static str> {
     Some(match answer {
         Answer::File(_) | Answer::Stored => "",
-        Answer::NotFound => "its pack has no file of this name for this phone",
-        Answer::Forbidden => "its address is outside the allowed networks",
+        Answer::NotFound => reason::NO_SUCH_FILE,
+        Answer::Forbidden => reason::OUTSIDE_NETWORKS,
         Answer::Unauthorized(_) if req.authorization.is_none() => return None,
-        Answer::Unauthorized(_) => "wrong credentials (or a stale nonce)",
-        Answer::Throttled(_) => "its network gave wrong credentials too often and waits",
-        Answer::Unavailable => "the file could not be rendered in time; the phone retries",
+        Answer::Unauthorized(_) => reason::WRONG_CREDENTIALS,
+        Answer::Throttled(_) => reason::CREDENTIALS_THROTTLED,
+        Answer::Unavailable => reason::NOT_RENDERED,
     })
+}
+
+/// Why an unknown phone got no file, as the pending list shows it.
+fn pending_reason(answer: &Answer) -> &'static str {
+    match answer {
+        Answer::Throttled(_) => reason::NO_RECORD_THROTTLED,
+        _ => reason::NO_RECORD,
+    }
 }
 
 impl Provisioner {
@@ -212,8 +221,7 @@ impl Provisioner {
             return;
         };
         if self.fleet.read().expect("fleet lock").phones.contains_key(&mac) {
-            let reason = "a file with passwords is not served over TFTP (tftp_serve_secrets is off)";
-            self.on_timeline(req, mac, String::new(), ("404", reason, ""));
+            self.on_timeline(req, mac, String::new(), ("404", reason::SECRETS_OVER_TFTP, ""));
         }
     }
 
@@ -579,28 +587,31 @@ impl Provisioner {
     /// A MAC no record serves: counted toward its network's throttle and
     /// shown as pending, then answered as every miss is.
     fn unknown_phone(&self, req: &PhoneRequest<'_>, packs: &Packs, mac: Mac, agent: Option<&PhoneAgent>) -> Answer {
-        if req.from_phone {
-            self.miss_limiter.unknown_mac(req.peer, mac);
-            let now = timestamp::now();
-            self.fetches.unknown(
-                mac,
-                PendingPhone {
-                    mac: mac.lower(),
-                    vendor: agent
-                        .map(|a| a.vendor)
-                        .or(packs.vendor_of_oui(&mac))
-                        .map_or("", |v| v.code())
-                        .to_string(),
-                    model: agent.map(|a| a.model.clone()).unwrap_or_default(),
-                    ip: req.peer.to_string(),
-                    user_agent: req.user_agent.chars().take(255).collect(),
-                    first_seen: now,
-                    last_seen: now,
-                    count: 1,
-                },
-            );
+        if !req.from_phone {
+            return self.miss(req);
         }
-        self.miss(req)
+        self.miss_limiter.unknown_mac(req.peer, mac);
+        let answer = self.miss(req);
+        let now = timestamp::now();
+        self.fetches.unknown(
+            mac,
+            PendingPhone {
+                mac: mac.lower(),
+                vendor: agent
+                    .map(|a| a.vendor)
+                    .or(packs.vendor_of_oui(&mac))
+                    .map_or("", |v| v.code())
+                    .to_string(),
+                model: agent.map(|a| a.model.clone()).unwrap_or_default(),
+                ip: req.peer.to_string(),
+                user_agent: req.user_agent.chars().take(255).collect(),
+                first_seen: now,
+                last_seen: now,
+                count: 1,
+                reason: pending_reason(&answer).into(),
+            },
+        );
+        answer
     }
 
     /// Refuses a phone whose User-Agent names another MAC than the file's.

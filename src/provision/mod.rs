@@ -17,6 +17,7 @@ pub mod in_flight;
 pub mod limit;
 pub mod phone_auth;
 pub mod prerender;
+pub mod reason;
 pub mod render;
 pub mod settings;
 pub mod tftp;

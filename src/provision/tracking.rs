@@ -114,6 +114,7 @@ impl FetchRecorder {
                 p.last_seen = seen.last_seen;
                 p.ip.clone_from(&seen.ip);
                 p.user_agent.clone_from(&seen.user_agent);
+                p.reason.clone_from(&seen.reason);
             })
             .or_insert(seen);
     }

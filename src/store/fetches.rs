@@ -15,7 +15,7 @@ pub const MAX_PENDING: i64 = 1000;
 /// A pending phone leaves the list once a live record claims its MAC.
 pub const UNCLAIMED: &str = "mac NOT IN (SELECT mac FROM device_provisions WHERE deleted_at IS NULL)";
 
-pub const PENDING_COLUMNS: &str = "mac, vendor, model, ip, user_agent, first_seen, last_seen, count";
+pub const PENDING_COLUMNS: &str = "mac, vendor, model, ip, user_agent, first_seen, last_seen, count, reason";
 
 /// A known phone's latest fetch.
 #[derive(Debug, Clone)]
@@ -71,6 +71,9 @@ pub struct PendingPhone {
     #[schema(value_type = String)]
     pub last_seen: OffsetDateTime,
     pub count: i64,
+    /// Why its last fetch got no file: its MAC has no record, and whether
+    /// its network was made to wait.
+    pub reason: String,
 }
 
 impl Db {
@@ -124,11 +127,13 @@ impl Db {
             }
             for p in pending {
                 sqlx::query(
-                    "INSERT INTO pending_phones (mac, vendor, model, ip, user_agent, first_seen, last_seen, count)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                    "INSERT INTO pending_phones (mac, vendor, model, ip, user_agent, first_seen, last_seen, count, reason)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
                      ON CONFLICT (mac) DO UPDATE SET vendor = excluded.vendor, model = excluded.model, ip = excluded.ip,
-                        user_agent = excluded.user_agent, last_seen = excluded.last_seen, count = pending_phones.count + excluded.count")
+                        user_agent = excluded.user_agent, last_seen = excluded.last_seen, count = pending_phones.count + excluded.count,
+                        reason = excluded.reason")
                     .bind(&p.mac).bind(&p.vendor).bind(&p.model).bind(&p.ip).bind(&p.user_agent).bind(p.first_seen).bind(p.last_seen).bind(p.count)
+                    .bind(&p.reason)
                     .execute(&mut *tx).await?;
             }
             if !pending.is_empty() {

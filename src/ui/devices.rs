@@ -251,7 +251,18 @@ async fn form_page(console: &Console, admin: &Admin, id: Option<i64>, form: Valu
     let numbers: Vec<String> = extension_numbers(console).await;
     // The page works without it: a timeline that cannot be read is left out.
     let timeline = match id {
-        Some(id) => console.core.device_timeline(id).await.ok().map(|t| t.events),
+        Some(id) => console.core.device_timeline(id).await.ok().map(|t| {
+            t.events
+                .iter()
+                .map(|event| {
+                    let mut shown = json!(event);
+                    if let Some(reason) = shown["reason"].as_str() {
+                        shown["reason"] = json!(super::i18n::reason(admin.lang, reason));
+                    }
+                    shown
+                })
+                .collect::<Vec<Value>>()
+        }),
         None => None,
     };
     let status = super::form_status(&errors);

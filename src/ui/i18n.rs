@@ -131,6 +131,14 @@ pub fn lookup(lang: Lang, key: &str) -> Option<&'static str> {
         .map(|(_, en, zh)| if lang == Lang::Zh { *zh } else { *en })
 }
 
+/// Why a phone got no file, as stored (English), in the console's language.
+pub fn reason(lang: Lang, stored: &str) -> &str {
+    match lang {
+        Lang::En => stored,
+        Lang::Zh => crate::provision::reason::in_chinese(stored),
+    }
+}
+
 /// What a setting holds, in the console's language: the settings' own
 /// text (`provision::settings::KEYS`) in English, this table's in Chinese.
 pub fn setting_hint(lang: Lang, key: &str, english: &'static str) -> &'static str {

@@ -10,6 +10,7 @@ use axum::routing::get;
 use serde_json::{Value, json};
 
 use super::devices::{lines_field, shown_mac};
+use super::i18n::Lang;
 use super::{Admin, Console, PAGE_SIZE, Routes, Submission, by_field, pager};
 use crate::admin::rows::RawRow;
 use crate::domain::Mac;
@@ -26,9 +27,10 @@ pub fn routes() -> Routes {
 const CLAIMED: [&str; 3] = ["name", "vendor", "type"];
 
 /// A pending phone as the pages show it.
-fn shown(phone: &PendingPhone) -> Value {
+fn shown(phone: &PendingPhone, lang: Lang) -> Value {
     let mut shown = json!(phone);
     shown["mac_shown"] = json!(shown_mac(&phone.mac));
+    shown["reason"] = json!(super::i18n::reason(lang, &phone.reason));
     shown
 }
 
@@ -47,7 +49,7 @@ async fn list(State(console): State<Console>, admin: Admin, Query(query): Query<
     .await
     {
         Ok(listed) => {
-            let phones: Vec<Value> = listed.rows.iter().map(shown).collect();
+            let phones: Vec<Value> = listed.rows.iter().map(|p| shown(p, admin.lang)).collect();
             console.page(
                 &admin,
                 "pending.html",
@@ -60,11 +62,15 @@ async fn list(State(console): State<Console>, admin: Admin, Query(query): Query<
 }
 
 /// The pending phone with this MAC.
-async fn pending_phone(console: &Console, mac: Mac) -> Option<Value> {
+async fn pending_phone(console: &Console, mac: Mac, lang: Lang) -> Option<Value> {
     let listed = pending(console, &[("mac", mac.lower()), ("perPage", "10".into())])
         .await
         .ok()?;
-    listed.rows.iter().find(|p| p.mac == mac.lower()).map(shown)
+    listed
+        .rows
+        .iter()
+        .find(|p| p.mac == mac.lower())
+        .map(|p| shown(p, lang))
 }
 
 /// The extensions the claim form offers: those whose number holds
@@ -124,7 +130,7 @@ async fn claim_form(
     let Ok(parsed) = mac.parse::<Mac>() else {
         return not_a_mac(&console, &admin, &mac);
     };
-    let Some(phone) = pending_phone(&console, parsed).await else {
+    let Some(phone) = pending_phone(&console, parsed, admin.lang).await else {
         return super::problem(
             &console,
             admin.lang,
@@ -160,7 +166,7 @@ async fn claim(
     match console.core.create_device(&admin.actor(), row).await {
         Ok(_) => Redirect::to(&format!("/ui/devices?done=claimed&field=mac&q={}", parsed.lower())).into_response(),
         Err(err) => {
-            let phone = pending_phone(&console, parsed)
+            let phone = pending_phone(&console, parsed, admin.lang)
                 .await
                 .unwrap_or_else(|| json!({"mac": parsed.lower(), "mac_shown": parsed.colon_upper(), "user_agent": "", "ip": "", "last_seen": ""}));
             let chosen = chosen.iter().map(|c| c.to_string()).collect();

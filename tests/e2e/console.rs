@@ -381,6 +381,13 @@ async fn the_console_follows_the_browser_language() {
         browser.goto(&app.url("/ui/activity")).await.unwrap();
         let action = text_of(&browser, "#activity tbody tr[data-id] td:nth-child(5)").await;
         assert_eq!(action, "登录", "the admin's own login, by name");
+        // Why a pending phone got nothing, in Chinese.
+        assert_eq!(phone_fetch(&app, "001565abcdef").await, StatusCode::NOT_FOUND);
+        let reason = text_after_reloads(&browser, &app.url("/ui/pending"), "#pending", |t| {
+            t.contains("00:15:65:AB:CD:EF")
+        })
+        .await;
+        assert!(reason.contains("没有记录使用此 MAC"), "{reason}");
         browser.close().await.unwrap();
     })
     .await;

@@ -504,6 +504,7 @@ async fn fetches_are_tracked_and_unknown_phones_wait_to_be_claimed() {
                 json!(3)
             )
         );
+        assert_eq!(row["reason"], "no record has its MAC");
         let (_, by_oui) = app.get("/api/device_provisions/pending?vendor=grandstream").await;
         assert_eq!(
             by_oui["data"][0]["mac"], "000b82aabb01",
@@ -543,6 +544,7 @@ async fn the_pending_list_is_bounded() {
                 first_seen: now,
                 last_seen: now + time::Duration::seconds(n),
                 count: 1,
+                reason: "no record has its MAC".into(),
             })
             .collect();
         app.db.record_fetches(&[], &[], &phones).await.unwrap();
@@ -1198,6 +1200,23 @@ async fn the_throttle_lets_a_rollout_through_and_still_sees_a_sweep() {
             }
         }
         assert_eq!(first_429, Some(99), "the 100th unknown MAC is refused");
+        // The pending list says why each got nothing.
+        let reason = |mac: &'static str| {
+            let app = &app;
+            async move {
+                let (_, page) = app.get(&format!("/api/device_provisions/pending?mac={mac}")).await;
+                page["data"][0]["reason"].as_str().unwrap_or_default().to_string()
+            }
+        };
+        eventually("the sweep's phones are pending", || async {
+            !reason("02aa00000063").await.is_empty()
+        })
+        .await;
+        assert_eq!(reason("02aa00000000").await, "no record has its MAC");
+        assert_eq!(
+            reason("02aa00000063").await,
+            "no record has its MAC, and its network waits: it asked for too many unknown MACs or gave wrong credentials"
+        );
 
         // A sweep over 60 networks, 99 MACs each (under every threshold):
         // the global budget tightens them all before 2,000 misses.
