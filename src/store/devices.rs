@@ -301,32 +301,114 @@ pub struct LineNumber {
 
 /// Whether a live record's phone has the config it would get now:
 /// `never` fetched, `current` (its last fetch is at or after every change to
-/// what its files are made of: the record itself, the accounts on its lines,
-/// its key template, its family's pack (templates included), the site's
-/// settings in realm PROVISION and its own in PROVISION:<mac>,
-/// a deletion counting as a change) or `older`. Times are whole seconds, so
-/// a change within the second of a fetch counts as fetched. The site's
-/// settings are read once for all phones (an uncorrelated subquery), not
-/// once per phone.
+/// what its files are made of) or `older`. What counts, each a clause on
+/// the record `$d` (`changed_since_fetch!`): the record itself, the accounts
+/// on its lines, its key template, its family's pack (templates included),
+/// the site's settings in realm PROVISION and its own in PROVISION:<mac>, a
+/// deletion counting as a change. Times are whole seconds, so a change
+/// within the second of a fetch counts as fetched.
+///
+/// Two forms of the same clauses: `config_state_sql!` tests them per record,
+/// for a page of phones; `older_ids_sql!` collects the older records of the
+/// whole fleet at once, one join per clause, for the status filter and the
+/// counts, where a test per record would cost one look-up per clause per phone.
+macro_rules! changed_since_fetch {
+    (record, $d:literal) => {
+        concat!($d, ".updated_at > ", $d, ".last_provisioned_at")
+    };
+    (lines, $d:literal) => {
+        concat!(
+            "EXISTS (SELECT 1 FROM device_provision_lines l JOIN extensions e ON e.id = l.extension_id
+                     WHERE l.device_id = ",
+            $d,
+            ".id AND COALESCE(e.deleted_at, e.updated_at) > ",
+            $d,
+            ".last_provisioned_at)"
+        )
+    };
+    (key_template, $d:literal) => {
+        concat!(
+            "EXISTS (SELECT 1 FROM key_templates t
+                     WHERE t.id = ",
+            $d,
+            ".key_template_id AND t.updated_at > ",
+            $d,
+            ".last_provisioned_at)"
+        )
+    };
+    (pack, $d:literal) => {
+        concat!(
+            "EXISTS (SELECT 1 FROM pack_versions p
+                     WHERE p.vendor = ",
+            $d,
+            ".vendor_code AND p.first_seen > ",
+            $d,
+            ".last_provisioned_at)"
+        )
+    };
+    // Read once for all phones (an uncorrelated subquery), not once per phone.
+    (site_settings, $d:literal) => {
+        concat!(
+            "(SELECT MAX(COALESCE(s.deleted_at, s.updated_at)) FROM dicts s WHERE s.realm = 'PROVISION') > ",
+            $d,
+            ".last_provisioned_at"
+        )
+    };
+    (own_settings, $d:literal) => {
+        concat!(
+            "EXISTS (SELECT 1 FROM dicts s WHERE s.realm = 'PROVISION:' || ",
+            $d,
+            ".mac
+                     AND COALESCE(s.deleted_at, s.updated_at) > ",
+            $d,
+            ".last_provisioned_at)"
+        )
+    };
+}
+
+pub(crate) use changed_since_fetch;
+
+/// The config state of the record `d`, as `never`, `older` or `current`.
 macro_rules! config_state_sql {
     () => {
-        "CASE WHEN d.last_provisioned_at IS NULL THEN 'never'
-              WHEN d.updated_at > d.last_provisioned_at
-                OR EXISTS (SELECT 1 FROM device_provision_lines l JOIN extensions e ON e.id = l.extension_id
-                           WHERE l.device_id = d.id AND COALESCE(e.deleted_at, e.updated_at) > d.last_provisioned_at)
-                OR EXISTS (SELECT 1 FROM key_templates t
-                           WHERE t.id = d.key_template_id AND t.updated_at > d.last_provisioned_at)
-                OR EXISTS (SELECT 1 FROM pack_versions p
-                           WHERE p.vendor = d.vendor_code AND p.first_seen > d.last_provisioned_at)
-                OR (SELECT MAX(COALESCE(s.deleted_at, s.updated_at)) FROM dicts s
-                    WHERE s.realm = 'PROVISION') > d.last_provisioned_at
-                OR EXISTS (SELECT 1 FROM dicts s
-                           WHERE s.realm = 'PROVISION:' || d.mac
-                             AND COALESCE(s.deleted_at, s.updated_at) > d.last_provisioned_at)
-              THEN 'older' ELSE 'current' END"
+        concat!(
+            "CASE WHEN d.last_provisioned_at IS NULL THEN 'never' WHEN ",
+            $crate::store::devices::changed_since_fetch!(record, "d"),
+            " OR ",
+            $crate::store::devices::changed_since_fetch!(lines, "d"),
+            " OR ",
+            $crate::store::devices::changed_since_fetch!(key_template, "d"),
+            " OR ",
+            $crate::store::devices::changed_since_fetch!(pack, "d"),
+            " OR ",
+            $crate::store::devices::changed_since_fetch!(site_settings, "d"),
+            " OR ",
+            $crate::store::devices::changed_since_fetch!(own_settings, "d"),
+            " THEN 'older' ELSE 'current' END"
+        )
     };
 }
 pub(crate) use config_state_sql;
+
+/// The ids of every live record whose phone is `older`.
+macro_rules! older_ids_sql {
+    () => {
+        concat!(
+            "SELECT c.id FROM device_provisions c WHERE c.deleted_at IS NULL AND ",
+            changed_since_fetch!(record, "c"),
+            " UNION SELECT c.id FROM device_provisions c WHERE c.deleted_at IS NULL AND ",
+            changed_since_fetch!(lines, "c"),
+            " UNION SELECT c.id FROM device_provisions c WHERE c.deleted_at IS NULL AND ",
+            changed_since_fetch!(key_template, "c"),
+            " UNION SELECT c.id FROM device_provisions c WHERE c.deleted_at IS NULL AND ",
+            changed_since_fetch!(pack, "c"),
+            " UNION SELECT c.id FROM device_provisions c WHERE c.deleted_at IS NULL AND ",
+            changed_since_fetch!(site_settings, "c"),
+            " UNION SELECT c.id FROM device_provisions c WHERE c.deleted_at IS NULL AND ",
+            changed_since_fetch!(own_settings, "c")
+        )
+    };
+}
 
 /// A phone's config state (see `config_state_sql!`).
 #[derive(Debug, Clone, FromRow)]
@@ -374,9 +456,9 @@ impl Db {
     /// no phone is in is absent.
     pub async fn config_state_counts(&self) -> Result<Vec<StateCount>> {
         on_db!(self, pool => sqlx::query_as(concat!(
-            "SELECT state, COUNT(*) AS phones FROM (SELECT ",
-            config_state_sql!(),
-            " AS state FROM device_provisions d WHERE d.deleted_at IS NULL) AS fleet GROUP BY state"
+            "SELECT state, COUNT(*) AS phones FROM (SELECT CASE WHEN d.last_provisioned_at IS NULL THEN 'never'
+                    WHEN d.id IN (", older_ids_sql!(), ") THEN 'older' ELSE 'current' END AS state
+             FROM device_provisions d WHERE d.deleted_at IS NULL) AS fleet GROUP BY state"
         ))
         .fetch_all(pool).await)
     }
@@ -444,15 +526,12 @@ pub fn status_filter(value: &str, sql: &mut ListSql) -> std::result::Result<(), 
             format!("'{value}' is not current, older or never"),
         ));
     }
-    sql.push(
-        |p| {
-            format!(
-                "id IN (SELECT d.id FROM device_provisions d WHERE d.deleted_at IS NULL AND {} = {p})",
-                config_state_sql!()
-            )
-        },
-        Arg::Text(state.to_string()),
-    );
+    let condition = match state {
+        "never" => "last_provisioned_at IS NULL",
+        "older" => concat!("id IN (", older_ids_sql!(), ")"),
+        _ => concat!("last_provisioned_at IS NOT NULL AND id NOT IN (", older_ids_sql!(), ")"),
+    };
+    sql.conditions.push(condition.to_string());
     Ok(())
 }
 

@@ -631,3 +631,150 @@ async fn a_template_change_makes_only_its_familys_phones_older() {
     })
     .await;
 }
+
+/// Each phone's state three ways: per phone (as a page of the list shows
+/// it), the status filter, and the fleet counts. The first tests each cause
+/// per record, the other two collect the older phones of the whole fleet at
+/// once: they must agree for every cause.
+async fn states_agree(app: &TestApp, macs: &[String]) -> Vec<(String, String)> {
+    let mut per_phone: Vec<(String, String)> = app
+        .db
+        .config_states(macs)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.mac, s.state))
+        .collect();
+    per_phone.sort();
+    let mut filtered = Vec::new();
+    for state in ["current", "older", "never"] {
+        filtered.extend(
+            in_state(app, state)
+                .await
+                .into_iter()
+                .map(|mac| (mac, state.to_string())),
+        );
+    }
+    filtered.sort();
+    assert_eq!(per_phone, filtered, "per phone, and by the status filter");
+    let mut counted: Vec<(String, i64)> = app
+        .db
+        .config_state_counts()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.state, c.phones))
+        .collect();
+    counted.sort();
+    let mut expected: Vec<(String, i64)> = Vec::new();
+    for (_, state) in &per_phone {
+        match expected.iter_mut().find(|(s, _)| s == state) {
+            Some((_, n)) => *n += 1,
+            None => expected.push((state.clone(), 1)),
+        }
+    }
+    expected.sort();
+    assert_eq!(counted, expected, "the counts");
+    per_phone
+}
+
+#[tokio::test]
+async fn every_cause_of_an_older_config_is_seen_alike_per_phone_in_the_filter_and_in_the_counts() {
+    on_each_backend(|app| async move {
+        // Six phones, each with a line of its own; the third has a key template.
+        let macs: Vec<String> = (1..=6).map(|n| format!("00156577000{n}")).collect();
+        let mut ids = Vec::new();
+        for (n, mac) in macs.iter().enumerate() {
+            let extn = format!("770{n}");
+            app.extension(&extn, "xswitch.cn", &format!("pass-{extn}-x")).await;
+            let record = json!({"vendor": "yealink", "mac": mac, "extn": extn, "type": "T46U"});
+            ids.push(
+                assert_done(&app.post("/api/device_provisions", record).await)
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+            );
+        }
+        let template = assert_done(
+            &app.post(
+                "/api/key_templates",
+                json!({"name": "Hall", "keys": [{"slot": 3, "type": "dnd", "value": "", "label": ""}]}),
+            )
+            .await,
+        );
+        let template: i64 = template.as_str().unwrap().parse().unwrap();
+        assert_done(
+            &app.put(
+                &format!("/api/device_provisions/{}/keys", ids[2]),
+                json!({"template_id": template, "keys": []}),
+            )
+            .await,
+        );
+        let own = format!("PROVISION:{}", macs[4]);
+        let own_setting = assert_done(
+            &app.post(
+                "/api/dicts",
+                json!({"realm": own, "k": "ntp_server", "v": "a.example.com"}),
+            )
+            .await,
+        );
+
+        // All but the last fetch.
+        for mac in &macs[..5] {
+            assert_eq!(fetch(&app, &format!("/prov/{mac}.cfg"), "").await.status, 200);
+        }
+        let start = Instant::now();
+        while in_state(&app, "never").await != [macs[5].clone()] {
+            assert!(start.elapsed() < Duration::from_secs(10), "fetches not recorded");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        states_agree(&app, &macs).await;
+
+        // A second later, one cause each: the record, its line's account,
+        // its key template, nothing, its own setting.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        assert_done(
+            &app.put(&format!("/api/device_provisions/{}", ids[0]), json!({"name": "Moved"}))
+                .await,
+        );
+        let (_, line) = app.get("/api/extensions?extn=7701").await;
+        let line = line["data"][0]["id"].as_i64().unwrap();
+        assert_done(
+            &app.put(&format!("/api/extensions/{line}"), json!({"name": "Renamed"}))
+                .await,
+        );
+        assert_done(
+            &app.put(
+                &format!("/api/key_templates/{template}"),
+                json!({"keys": [{"slot": 4, "type": "dnd", "value": "", "label": ""}]}),
+            )
+            .await,
+        );
+        assert_done(
+            &app.put(
+                &format!("/api/dicts/{}", own_setting.as_str().unwrap()),
+                json!({"v": "b.example.com"}),
+            )
+            .await,
+        );
+        let states = states_agree(&app, &macs).await;
+        let older: Vec<&str> = states
+            .iter()
+            .filter(|(_, s)| s == "older")
+            .map(|(m, _)| m.as_str())
+            .collect();
+        assert_eq!(older, [&macs[0], &macs[1], &macs[2], &macs[4]]);
+
+        // A site setting makes every phone that fetched older.
+        assert_done(
+            &app.post(
+                "/api/dicts",
+                json!({"realm": "PROVISION", "k": "ntp_server", "v": "c.example.com"}),
+            )
+            .await,
+        );
+        let states = states_agree(&app, &macs).await;
+        assert_eq!(states.iter().filter(|(_, s)| s == "older").count(), 5, "{states:?}");
+    })
+    .await;
+}
