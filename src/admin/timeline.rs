@@ -53,7 +53,7 @@ pub enum TimelineEvent {
         #[schema(value_type = String, example = "2026-12-07 08:00:00")]
         at: OffsetDateTime,
         user: String,
-        /// CREATE, UPDATE or DELETE (an import logs its rows together, not per record).
+        /// CREATE, IMPORT, UPDATE or DELETE.
         action: String,
         /// The change as JSON, secrets removed.
         message: String,
@@ -124,7 +124,7 @@ impl Admin {
         let device = self.device(id).await?;
         let limit = TIMELINE_EVENTS as i64;
         let fetches = self.db.fetch_events(&device.mac, limit.min(EVENTS_PER_PHONE)).await?;
-        let changes = self.db.row_changes(super::devices::RESOURCE, id, limit).await?;
+        let changes = self.db.device_changes(id, limit).await?;
         let pushes = self.db.device_pushes(id, limit).await?;
         let mut events: Vec<TimelineEvent> = fetches
             .into_iter()

@@ -77,7 +77,7 @@ pub struct ExtensionOwner {
     pub mac: String,
 }
 
-const DEVICE_COLUMNS: usize = 9;
+const DEVICE_COLUMNS: usize = 10;
 const LINE_COLUMNS: usize = 4;
 /// Rows per INSERT. Binding costs grow faster than linearly with the number
 /// of parameters in one statement (measured: 1,000 rows took 9x longer per
@@ -132,14 +132,16 @@ impl Db {
         let ids: Vec<i64> = on_db!(self, pool => {
             let mut tx = pool.begin_write().await?;
             let ids = pool.reserve_ids(&mut tx, "device_provisions", count).await?;
+            // Each record keeps the log row that made it: an import's row is one for all.
+            let log_id = log_in_tx!(tx, log, ids.first().copied(), ids.len(), now);
             for (chunk_no, chunk) in rows.chunks(CHUNK).enumerate() {
                 let sql = format!(
-                    "INSERT INTO device_provisions (id, name, vendor, vendor_code, mac, extn, type, created_at, updated_at) VALUES {}",
+                    "INSERT INTO device_provisions (id, name, vendor, vendor_code, mac, extn, type, created_at, updated_at, created_log_id) VALUES {}",
                     values_placeholders(chunk.len(), DEVICE_COLUMNS));
                 let mut q = sqlx::query(AssertSqlSafe(sql));
                 for (i, r) in chunk.iter().enumerate() {
                     q = q.bind(ids[chunk_no * CHUNK + i]).bind(&r.name).bind(&r.vendor).bind(&r.vendor_code)
-                        .bind(&r.mac).bind(&r.extn).bind(&r.kind).bind(now).bind(now);
+                        .bind(&r.mac).bind(&r.extn).bind(&r.kind).bind(now).bind(now).bind(log_id);
                 }
                 q.execute(&mut *tx).await?;
                 written(chunk.len());
@@ -158,7 +160,6 @@ impl Db {
                 }
                 q.execute(&mut *tx).await?;
             }
-            log_in_tx!(tx, log, ids.first().copied(), ids.len(), now);
             tx.commit().await?;
             ids
         });

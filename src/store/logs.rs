@@ -76,13 +76,13 @@ impl NewLogEntry {
 }
 
 /// Writes `$entry` into the transaction `$tx` of the change it records;
-/// `$id` and `$rows` fill its summary.
+/// `$id` and `$rows` fill its summary. Evaluates to the log row's id.
 macro_rules! log_in_tx {
     ($tx:expr, $entry:expr, $id:expr, $rows:expr, $now:expr) => {{
         let entry: &$crate::store::logs::NewLogEntry = $entry;
-        sqlx::query(
+        let log_id: i64 = sqlx::query_scalar(
             "INSERT INTO logs (user_id, user_name, source_ip, resource, action, summary, message, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
         )
         .bind(entry.user_id)
         .bind(&entry.user_name)
@@ -92,8 +92,9 @@ macro_rules! log_in_tx {
         .bind(entry.summary_of($id, $rows))
         .bind(&entry.message)
         .bind($now)
-        .execute(&mut *$tx)
+        .fetch_one(&mut *$tx)
         .await?;
+        log_id
     }};
 }
 pub(crate) use log_in_tx;
@@ -254,14 +255,18 @@ pub fn operator_filter(value: &str, sql: &mut ListSql) -> std::result::Result<()
 }
 
 impl Db {
-    /// The newest changes the log records to row `id` of `resource` (a
-    /// change's summary names its row), newest first. A push's summary
+    /// The newest changes the log records to device record `id`, newest
+    /// first: those whose summary names it, and the one that created it
+    /// (an import's summary counts its rows instead). A push's summary
     /// names its job, so pushes are left out.
-    pub async fn row_changes(&self, resource: &str, id: i64, limit: i64) -> Result<Vec<LogEntry>> {
+    pub async fn device_changes(&self, id: i64, limit: i64) -> Result<Vec<LogEntry>> {
         let sql = format!(
-            "SELECT {COLUMNS} FROM logs WHERE resource = $1 AND summary = $2 AND action <> 'RESYNC' ORDER BY id DESC LIMIT $3"
+            "SELECT {COLUMNS} FROM logs
+             WHERE (resource = 'device_provisions' AND summary = $1 AND action <> 'RESYNC')
+                OR id = (SELECT created_log_id FROM device_provisions WHERE id = $2)
+             ORDER BY id DESC LIMIT $3"
         );
         on_db!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(resource).bind(format!("id {id}")).bind(limit).fetch_all(pool).await)
+            .bind(format!("id {id}")).bind(id).bind(limit).fetch_all(pool).await)
     }
 }

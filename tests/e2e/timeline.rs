@@ -166,3 +166,59 @@ async fn a_phone_keeps_its_newest_hundred_fetches_and_old_ones_go() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn an_imported_record_shows_the_import_that_made_it() {
+    on_each_backend(|app| async move {
+        app.extension("1001", "xswitch.cn", "pw-one-1001").await;
+        app.extension("1002", "xswitch.cn", "pw-two-1002").await;
+        let import = |rows: Value| {
+            let app = &app;
+            async move {
+                assert_done(
+                    &app.post("/api/device_provisions/import", json!({"devices": rows}))
+                        .await,
+                )
+            }
+        };
+        // Two imports in the same second: each record shows its own.
+        let first = import(json!([{"名称": "Desk", "分机号": "1001", "供应商": "yealink", "MAC": MAC}])).await;
+        let second =
+            import(json!([{"名称": "Hall", "分机号": "1002", "供应商": "yealink", "MAC": "001565aa0202"}])).await;
+        let (_, log) = app.get("/api/logs?resource=device_provisions").await;
+        let imports: Vec<&Value> = log["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|row| row["action"] == "IMPORT")
+            .collect();
+        assert_eq!(imports.len(), 2, "{log}");
+        for (record, other) in [(&first, "001565aa0202"), (&second, MAC)] {
+            let id = record[0]["id"].as_i64().unwrap().to_string();
+            let (status, body) = app.get(&format!("/api/device_provisions/{id}/timeline")).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            let events = body["events"].as_array().unwrap();
+            assert_eq!(events.len(), 1, "{body}");
+            assert_eq!(events[0]["kind"], "change");
+            assert_eq!(events[0]["action"], "IMPORT");
+            let message = events[0]["message"].as_str().unwrap();
+            assert!(message.contains(record[0]["mac"].as_str().unwrap()), "{message}");
+            assert!(!message.contains(other), "the other import: {message}");
+        }
+        // Its later changes come after it, newest first.
+        let id = first[0]["id"].as_i64().unwrap();
+        assert_done(
+            &app.put(&format!("/api/device_provisions/{id}"), json!({"name": "Lobby"}))
+                .await,
+        );
+        let (_, body) = app.get(&format!("/api/device_provisions/{id}/timeline")).await;
+        let actions: Vec<&str> = body["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["action"].as_str().unwrap())
+            .collect();
+        assert_eq!(actions, ["UPDATE", "IMPORT"]);
+    })
+    .await;
+}
