@@ -1019,6 +1019,7 @@ async fn the_devices_page_sums_up_the_fleet() {
         }
         assert_eq!(macs, ["001565005002"]);
         assert_eq!(path_of(&browser).await, "/ui/devices?status=older");
+        screenshot(&browser, "devices-older").await;
         browser.goto(&app.url("/ui/devices?status=newer")).await.unwrap();
         assert!(
             text_of(&browser, "main")
