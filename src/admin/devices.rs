@@ -11,6 +11,7 @@ use super::rows::RawRow;
 use super::{Actor, Admin, Error, Result, RowError};
 use crate::domain::{ExtnRef, Mac, Vendor, parse_extn_field, timestamp};
 use crate::packs::Packs;
+use crate::packs::manifest::model_key;
 use crate::provision::{PreviewFile, Provisioner};
 use crate::store::Db;
 use crate::store::devices::{self, Device, DeviceFields};
@@ -284,8 +285,8 @@ fn device_not_found(id: i64) -> Error {
 impl Admin {
     /// What each planned row does to its phone, and its warnings: its MAC
     /// in an earlier row (its lines join that phone), an extension already
-    /// on another phone (stored, or in an earlier row), a model its pack
-    /// does not list. `numbers` are the rows' numbers, in order.
+    /// on another phone (stored, or in an earlier row). `numbers` are the
+    /// rows' numbers, in order.
     async fn row_plans(&self, numbers: &[usize], planned: Vec<DeviceFields>) -> Result<Vec<RowPlan>> {
         let mut macs: Vec<String> = planned.iter().map(|d| d.mac.clone()).collect();
         macs.sort();
@@ -302,7 +303,6 @@ impl Admin {
         for owner in self.db.extension_owners(&extns).await? {
             owners.entry(owner.extension_id).or_default().push(owner.mac);
         }
-        let packs = self.packs.current();
         let mut mac_row: HashMap<String, usize> = HashMap::new();
         let mut extension_row: HashMap<i64, (String, usize)> = HashMap::new();
         let mut plans = Vec::with_capacity(planned.len());
@@ -346,15 +346,6 @@ impl Admin {
                     }
                 }
             }
-            if let Ok(vendor) = packs.vendor(&fields.vendor_code)
-                && !fields.kind.trim().is_empty()
-                && packs.knows_model(vendor, &fields.kind) == Some(false)
-            {
-                warnings.push(format!(
-                    "{vendor}'s pack does not list model '{}': its phone gets the family's defaults",
-                    fields.kind
-                ));
-            }
             plans.push(RowPlan {
                 fields,
                 action,
@@ -397,15 +388,42 @@ pub async fn plan(
 ) -> Result<Vec<DeviceFields>> {
     let mut errors = Vec::new();
     let mut checked = Vec::with_capacity(rows.len());
+    // A record keeps a model its pack does not list, as long as it does not
+    // change its family or model: it may date from before the pack's list.
+    let kept = match replacing {
+        Some(id) => db
+            .device(id)
+            .await?
+            .and_then(|d| Some((packs.vendor(&d.vendor).ok()?, d.kind))),
+        None => None,
+    };
     for row in rows {
         match row {
-            Ok(raw) => checked.push(check_row(packs, raw)),
+            Ok(raw) => {
+                let mut row = check_row(packs, raw);
+                if let Some(vendor) = row.vendor
+                    && !row.kind.is_empty()
+                    && packs.knows_model(vendor, &row.kind) == Some(false)
+                    && kept.as_ref() != Some(&(vendor, row.kind.clone()))
+                {
+                    row.errors.push(RowError {
+                        row: row.row,
+                        column: "type".into(),
+                        value: row.kind.clone(),
+                        reason: format!(
+                            "{vendor}'s pack does not list model '{}'; leave it empty for the family's defaults, or add the model to the pack's [models]",
+                            row.kind
+                        ),
+                    });
+                }
+                checked.push(row);
+            }
             Err(e) => errors.push(e),
         }
     }
     let stored = Stored::read(db, &checked, replacing).await?;
     let mut resolved: Vec<ResolvedRow> = checked.into_iter().map(|row| check_stored(row, &stored)).collect();
-    check_batch(&mut resolved);
+    check_batch(&mut resolved, packs, &stored);
     let mut planned = Vec::with_capacity(resolved.len());
     for mut row in resolved {
         match (row.errors.is_empty(), row.checked.mac, row.checked.vendor) {
@@ -434,8 +452,12 @@ pub struct Stored {
     by_number: HashMap<String, Vec<ExtensionKey>>,
     /// The family of each MAC that has a record.
     vendor_of_mac: HashMap<String, String>,
+    /// The model of each MAC that has a record with one (its first).
+    kind_of_mac: HashMap<String, String>,
     /// (MAC, extension id) of every line records already have.
     taken: HashSet<(String, i64)>,
+    /// How many lines each MAC's records have.
+    lines_of_mac: HashMap<String, usize>,
 }
 
 impl Stored {
@@ -461,6 +483,10 @@ impl Stored {
         {
             if let Some(ext) = used.extension_id {
                 stored.taken.insert((used.mac.clone(), ext));
+                *stored.lines_of_mac.entry(used.mac.clone()).or_default() += 1;
+            }
+            if !used.kind.trim().is_empty() {
+                stored.kind_of_mac.entry(used.mac.clone()).or_insert(used.kind);
             }
             stored.vendor_of_mac.insert(used.mac, used.vendor_code);
         }
@@ -546,10 +572,11 @@ pub fn check_stored(mut checked: CheckedRow, stored: &Stored) -> ResolvedRow {
     ResolvedRow { checked, lines, errors }
 }
 
-/// Checks rows against each other: one MAC is of one family in a batch,
-/// and an extension is a line of a MAC once.
-pub fn check_batch(rows: &mut [ResolvedRow]) {
-    let mut family_row: HashMap<String, (String, usize)> = HashMap::new();
+/// Checks rows against each other and the MACs' records: a MAC is one
+/// phone, of one family and one model, an extension is a line of it once,
+/// and all its lines fit its model.
+pub fn check_batch(rows: &mut [ResolvedRow], packs: &Packs, stored: &Stored) {
+    let mut phones: HashMap<String, PhoneSoFar> = HashMap::new();
     let mut line_row: HashMap<(String, i64), usize> = HashMap::new();
     for row in rows {
         let (Some(mac), number) = (row.checked.mac.map(|m| m.lower()), row.checked.row) else {
@@ -561,18 +588,33 @@ pub fn check_batch(rows: &mut [ResolvedRow]) {
             value: value.into(),
             reason,
         };
-        if let Some(vendor) = row.checked.vendor {
-            match family_row.get(&mac) {
-                Some((code, first)) if *code != vendor.code() => row.errors.push(err(
-                    "vendor",
-                    &row.checked.vendor_text,
-                    format!("MAC {mac} is a {code} phone in row {first}"),
-                )),
-                Some(_) => {}
-                None => {
-                    family_row.insert(mac.clone(), (vendor.code().to_string(), number));
-                }
+        let Some(vendor) = row.checked.vendor else {
+            continue;
+        };
+        let phone = phones.entry(mac.clone()).or_insert_with(|| PhoneSoFar {
+            code: vendor.code().to_string(),
+            kind: stored.kind_of_mac.get(&mac).map(|k| (k.clone(), None)),
+            first_row: number,
+            lines: stored.lines_of_mac.get(&mac).copied().unwrap_or(0),
+        });
+        if phone.code != vendor.code() {
+            row.errors.push(err(
+                "vendor",
+                &row.checked.vendor_text,
+                format!("MAC {mac} is a {} phone in row {}", phone.code, phone.first_row),
+            ));
+            continue;
+        }
+        // The rows of one phone agree on its model, and with its record.
+        let kind = row.checked.kind.as_str();
+        match &phone.kind {
+            Some((known, at)) if !kind.is_empty() && model_key(known) != model_key(kind) => {
+                let whose = at.map_or_else(|| "its record".to_string(), |first| format!("row {first}"));
+                row.errors
+                    .push(err("type", kind, format!("MAC {mac} is a {known} in {whose}")));
             }
+            None if !kind.is_empty() => phone.kind = Some((kind.to_string(), Some(number))),
+            _ => {}
         }
         let mut kept = Vec::with_capacity(row.lines.len());
         for (id, line) in row.lines.iter().zip(&row.checked.lines) {
@@ -588,8 +630,46 @@ pub fn check_batch(rows: &mut [ResolvedRow]) {
                 }
             }
         }
+        // Lines on earlier rows or records count toward the model's lines
+        // (one row alone past them is `check_row`'s).
+        let before = phone.lines;
+        phone.lines += kept.len();
+        let model = phone.kind.as_ref().map_or("", |(k, _)| k.as_str());
+        if let Some(limit) = packs.line_limit(vendor, model)
+            && before > 0
+            && !kept.is_empty()
+            && phone.lines > limit
+        {
+            row.errors.push(err(
+                "extn",
+                &row.checked.extn_text,
+                format!(
+                    "MAC {mac} would have {} lines with its other rows and records; a {} takes at most {limit}",
+                    phone.lines,
+                    phone_named(vendor, model)
+                ),
+            ));
+        }
         row.lines = kept;
     }
+}
+
+/// A phone as a message names it: its model, else its family's phone.
+fn phone_named(vendor: Vendor, model: &str) -> String {
+    if model.is_empty() {
+        format!("{} phone", vendor.code())
+    } else {
+        model.to_string()
+    }
+}
+
+/// One phone's rows so far: its family, its model (and the row that named
+/// it; `None` for its record) and how many lines it has.
+struct PhoneSoFar {
+    code: String,
+    kind: Option<(String, Option<usize>)>,
+    first_row: usize,
+    lines: usize,
 }
 
 /// A row's fields, each parsed where it could be, and what was wrong with
@@ -667,14 +747,16 @@ pub fn check_row(packs: &Packs, raw: RawRow) -> CheckedRow {
             format!("sipprov cannot write a {kind}'s files: {why}"),
         ));
     }
-    if let Some(limit) = vendor.and_then(|v| packs.line_limit(v, &kind))
+    if let Some(vendor) = vendor
+        && let Some(limit) = packs.line_limit(vendor, &kind)
         && lines.len() > limit
     {
         errors.push(err(
             "extn",
             &extn_text,
             format!(
-                "a {kind} takes at most {limit} {}; {} given",
+                "a {} takes at most {limit} {}; {} given",
+                phone_named(vendor, &kind),
                 if limit == 1 { "line" } else { "lines" },
                 lines.len()
             ),
@@ -781,6 +863,10 @@ mod tests {
     }
 
     fn resolved(row: usize, mac: &str, vendor: &str, lines: &[(&str, i64)]) -> ResolvedRow {
+        resolved_model(row, mac, vendor, "", lines)
+    }
+
+    fn resolved_model(row: usize, mac: &str, vendor: &str, model: &str, lines: &[(&str, i64)]) -> ResolvedRow {
         let packs = Packs::builtin();
         let numbers: Vec<&str> = lines.iter().map(|(n, _)| *n).collect();
         let raw = RawRow {
@@ -788,6 +874,7 @@ mod tests {
             mac: Some(mac.into()),
             vendor: Some(vendor.into()),
             extn: Some(numbers.join(",")),
+            kind: Some(model.into()),
             ..Default::default()
         };
         let mut stored = Stored::default();
@@ -813,7 +900,7 @@ mod tests {
             resolved(4, "001565000001", "snom", &[("1002", 2)]),
             resolved(5, "001565000002", "yealink", &[("1001", 1)]),
         ];
-        check_batch(&mut rows);
+        check_batch(&mut rows, &Packs::builtin(), &Stored::default());
         let reasons: Vec<Vec<String>> = rows
             .iter()
             .map(|r| r.errors.iter().map(|e| e.reason.clone()).collect())
@@ -828,6 +915,59 @@ mod tests {
             reasons[3],
             Vec::<String>::new(),
             "another MAC may have the same extension"
+        );
+    }
+
+    #[test]
+    fn a_phones_rows_and_records_agree_on_its_model_and_fit_its_lines() {
+        let packs = Packs::builtin();
+        let reasons = |rows: &[ResolvedRow]| -> Vec<Vec<String>> {
+            rows.iter()
+                .map(|r| r.errors.iter().map(|e| e.reason.clone()).collect())
+                .collect()
+        };
+        // A GRP2612 takes 2 lines (fusionpbx grp2612 template: accounts 1-2).
+        let mut rows = vec![
+            resolved_model(2, "000b82000001", "grandstream", "GRP2612", &[("1001", 1)]),
+            resolved_model(3, "000b82000001", "grandstream", "", &[("1002", 2)]),
+            resolved_model(4, "000b82000001", "grandstream", "grp-2612", &[("1003", 3)]),
+            resolved_model(5, "000b82000001", "grandstream", "GXP2170", &[]),
+            resolved_model(6, "000b82000002", "grandstream", "GXP2170", &[("1001", 1)]),
+        ];
+        check_batch(&mut rows, &packs, &Stored::default());
+        let empty = Vec::<String>::new();
+        assert_eq!(
+            reasons(&rows),
+            [
+                empty.clone(),
+                empty.clone(),
+                vec![
+                    "MAC 000b82000001 would have 3 lines with its other rows and records; a GRP2612 takes at most 2"
+                        .to_string()
+                ],
+                vec!["MAC 000b82000001 is a GRP2612 in row 2".to_string()],
+                empty.clone(),
+            ]
+        );
+
+        // Its records count: their model and their lines.
+        let mut stored = Stored::default();
+        stored.kind_of_mac.insert("000b82000001".into(), "GRP2612".into());
+        stored.lines_of_mac.insert("000b82000001".into(), 2);
+        let mut rows = vec![
+            resolved_model(2, "000b82000001", "grandstream", "GXP2170", &[]),
+            resolved_model(3, "000b82000001", "grandstream", "", &[("1003", 3)]),
+        ];
+        check_batch(&mut rows, &packs, &stored);
+        assert_eq!(
+            reasons(&rows),
+            [
+                vec!["MAC 000b82000001 is a GRP2612 in its record".to_string()],
+                vec![
+                    "MAC 000b82000001 would have 3 lines with its other rows and records; a GRP2612 takes at most 2"
+                        .to_string()
+                ],
+            ]
         );
     }
 

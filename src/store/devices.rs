@@ -67,6 +67,8 @@ pub struct MacUse {
     pub device_id: i64,
     pub mac: String,
     pub vendor_code: String,
+    /// The record's model.
+    pub kind: String,
     pub extension_id: Option<i64>,
 }
 
@@ -93,9 +95,10 @@ impl Db {
     /// Live records and lines of these MACs.
     pub async fn mac_uses(&self, macs: &[String]) -> Result<Vec<MacUse>> {
         self.fetch_where_in(
-            "SELECT d.id AS device_id, d.mac, d.vendor_code, l.extension_id FROM device_provisions d
+            "SELECT d.id AS device_id, d.mac, d.vendor_code, d.type AS kind, l.extension_id FROM device_provisions d
              LEFT JOIN device_provision_lines l ON l.device_id = d.id
-             WHERE d.deleted_at IS NULL AND d.mac IN ({in})",
+             WHERE d.deleted_at IS NULL AND d.mac IN ({in})
+             ORDER BY d.id",
             macs,
         )
         .await

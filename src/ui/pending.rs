@@ -138,11 +138,16 @@ async fn claim_form(
             &format!("{mac} is not a pending phone"),
         );
     };
-    let vendor = phone["vendor"]
-        .as_str()
-        .and_then(|v| console.app.packs.current().vendor(v).ok())
-        .map_or("", |v| v.code());
-    let form = json!({"name": "", "vendor": vendor, "type": phone["model"]});
+    let packs = console.app.packs.current();
+    let vendor = phone["vendor"].as_str().and_then(|v| packs.vendor(v).ok());
+    // A model its pack does not list would be refused: the form leaves it
+    // for the family's defaults, and the phone's page still names it.
+    let model = phone["model"].as_str().unwrap_or_default();
+    let model = match vendor {
+        Some(v) if packs.knows_model(v, model) == Some(false) => "",
+        _ => model,
+    };
+    let form = json!({"name": "", "vendor": vendor.map_or("", |v| v.code()), "type": model});
     form_page(&console, &admin, phone, form, (Vec::new(), search), json!({})).await
 }
 

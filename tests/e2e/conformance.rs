@@ -1551,9 +1551,18 @@ async fn a_phone_gets_no_more_lines_than_its_model_has() {
         let report = import.text().await.unwrap();
         assert!(report.contains("takes at most 1 line; 2 given") && report.contains("\"row\":3"), "{report}");
         assert_eq!(app.get("/api/device_provisions").await.1["rowCount"], 0);
-        // One that fits is fine, and so is a model the pack does not list,
-        // within the family's most.
-        for (mac, model) in [("000b82000004", "GXP1620"), ("000b82000005", "GXP9999")] {
+        // One that fits is fine, and so is a record without a model, within
+        // the family's most; a model the pack does not list is refused.
+        crate::harness::assert_error(
+            &app.post(
+                "/api/device_provisions",
+                json!({"vendor": "grandstream", "mac": "000b82000005", "type": "GXP9999", "extn": two}),
+            )
+            .await,
+            400,
+            "type: grandstream's pack does not list model 'GXP9999'",
+        );
+        for (mac, model) in [("000b82000004", "GXP1620"), ("000b82000005", "")] {
             assert_done(
                 &app.post(
                     "/api/device_provisions",
@@ -1562,8 +1571,8 @@ async fn a_phone_gets_no_more_lines_than_its_model_has() {
                 .await,
             );
         }
-        // Past it, a model the pack does not list is refused as well: 16 is
-        // the most of any Grandstream phone (wazo-provd-plugins plugin-info,
+        // Past it, a record without a model is refused as well: 16 is the
+        // most of any Grandstream phone (wazo-provd-plugins plugin-info,
         // GXV3350); a GRP2616 has 6 (fusionpbx grandstream/grp26xx).
         let many = |n: u32| {
             let lines: Vec<String> = (1..=n).map(|i| format!("{{\"extn\":\"{}\"}}", 3100 + i)).collect();
@@ -1574,7 +1583,7 @@ async fn a_phone_gets_no_more_lines_than_its_model_has() {
             assert_done(&app.post("/api/extensions", json!({"extn": extn, "password": "line-pass-310"})).await);
         }
         for (mac, model, lines, why) in [
-            ("000b82000006", "GXP9999", 17, "a GXP9999 takes at most 16 lines; 17 given"),
+            ("000b82000006", "", 17, "a grandstream phone takes at most 16 lines; 17 given"),
             ("000b82000007", "GRP2616", 7, "a GRP2616 takes at most 6 lines; 7 given"),
         ] {
             let refused = app

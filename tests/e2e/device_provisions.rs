@@ -796,7 +796,7 @@ async fn a_dry_run_says_what_each_row_does_and_what_to_look_at() {
         let csv = "name,extn,vendor,mac,type\n\
                    Stored,1003,yealink,00:15:65:dd:00:01,T46U\n\
                    Taken,1001,yealink,00:15:65:dd:00:02,T46U\n\
-                   Twice,1002,yealink,00:15:65:dd:00:03,T99Z\n\
+                   Twice,1002,yealink,00:15:65:dd:00:03,T46U\n\
                    Twice too,,yealink,00:15:65:dd:00:03,\n\
                    Shared,1002,fanvil,0c:38:3e:dd:00:04,\n";
         let dry = app.post_csv("/api/device_provisions/import?dry_run=1", csv).await;
@@ -823,11 +823,7 @@ async fn a_dry_run_says_what_each_row_does_and_what_to_look_at() {
                     "new_phone",
                     vec!["extension 1001 is already a line of MAC 001565dd0001"]
                 ),
-                // Yealink's pack lists its models (vendor.toml [models]).
-                (
-                    "new_phone",
-                    vec!["yealink's pack does not list model 'T99Z': its phone gets the family's defaults"]
-                ),
+                ("new_phone", vec![]),
                 (
                     "more_lines",
                     vec!["MAC 001565dd0003 is also in row 4: this row's lines go to the same phone"]
@@ -837,6 +833,44 @@ async fn a_dry_run_says_what_each_row_does_and_what_to_look_at() {
             "{dry}"
         );
         assert_eq!(app.device_macs("").await, ["001565dd0001"], "a dry run writes nothing");
+
+        // Errors, by row: a model its pack does not list (Yealink's pack
+        // lists its models: vendor.toml [models]); a phone's rows that
+        // disagree on its model; more lines on one phone, over its rows,
+        // than its model takes (a GRP2612 has 2 accounts: fusionpbx's
+        // grandstream/grp2612 template).
+        let csv = "name,extn,vendor,mac,type\n\
+                   Typo,1002,yealink,00:15:65:dd:00:05,T99Z\n\
+                   Desk,1002,grandstream,00:0b:82:dd:00:06,GRP2612\n\
+                   Desk,1003,grandstream,00:0b:82:dd:00:06,\n\
+                   Desk,1001,grandstream,00:0b:82:dd:00:06,\n\
+                   Desk,,grandstream,00:0b:82:dd:00:06,GXP2170\n";
+        let dry = app.post_csv("/api/device_provisions/import?dry_run=1", csv).await;
+        assert_eq!(dry.status(), 400);
+        let body: Value = dry.json().await.unwrap();
+        assert_eq!(body["message"], "3 bad rows; nothing was written", "{body}");
+        let errors: Vec<(u64, &str, &str, &str)> = body["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["row"].as_u64().unwrap(),
+                    e["column"].as_str().unwrap(),
+                    e["value"].as_str().unwrap(),
+                    e["reason"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            errors,
+            [
+                (2, "type", "T99Z", "yealink's pack does not list model 'T99Z'; leave it empty for the family's defaults, or add the model to the pack's [models]"),
+                (5, "extn", "1001", "MAC 000b82dd0006 would have 3 lines with its other rows and records; a GRP2612 takes at most 2"),
+                (6, "type", "GXP2170", "MAC 000b82dd0006 is a GRP2612 in row 3"),
+            ],
+            "{body}"
+        );
     })
     .await;
 }
