@@ -315,7 +315,10 @@ pub struct LineNumber {
 /// Two forms of the same clauses: `config_state_sql!` tests them per record,
 /// for a page of phones; `older_ids_sql!` collects the older records of the
 /// whole fleet at once, one join per clause, for the status filter and the
-/// counts, where a test per record would cost one look-up per clause per phone.
+/// counts, where a test per record would cost one look-up per clause per
+/// phone. It is joined to, never negated or tested inside an expression:
+/// PostgreSQL hashes such a subquery only while it fits in `work_mem`, and
+/// past that runs it again for every row.
 macro_rules! changed_since_fetch {
     (record, $d:literal) => {
         concat!($d, ".updated_at > ", $d, ".last_provisioned_at")
@@ -461,8 +464,9 @@ impl Db {
     pub async fn config_state_counts(&self) -> Result<Vec<StateCount>> {
         on_db!(self, pool => sqlx::query_as(concat!(
             "SELECT state, COUNT(*) AS phones FROM (SELECT CASE WHEN d.last_provisioned_at IS NULL THEN 'never'
-                    WHEN d.id IN (", older_ids_sql!(), ") THEN 'older' ELSE 'current' END AS state
-             FROM device_provisions d WHERE d.deleted_at IS NULL) AS fleet GROUP BY state"
+                    WHEN o.id IS NOT NULL THEN 'older' ELSE 'current' END AS state
+             FROM device_provisions d LEFT JOIN (", older_ids_sql!(), ") AS o ON o.id = d.id
+             WHERE d.deleted_at IS NULL) AS fleet GROUP BY state"
         ))
         .fetch_all(pool).await)
     }
@@ -533,7 +537,13 @@ pub fn status_filter(value: &str, sql: &mut ListSql) -> std::result::Result<(), 
     let condition = match state {
         "never" => "last_provisioned_at IS NULL",
         "older" => concat!("id IN (", older_ids_sql!(), ")"),
-        _ => concat!("last_provisioned_at IS NOT NULL AND id NOT IN (", older_ids_sql!(), ")"),
+        // `NOT EXISTS`, an anti-join, not `NOT IN`: PostgreSQL rescans a
+        // set too large to hash for every row of a negated `IN`.
+        _ => concat!(
+            "last_provisioned_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM (",
+            older_ids_sql!(),
+            ") AS o WHERE o.id = device_provisions.id)"
+        ),
     };
     sql.conditions.push(condition.to_string());
     Ok(())
