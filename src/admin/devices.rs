@@ -388,40 +388,16 @@ pub async fn plan(
 ) -> Result<Vec<DeviceFields>> {
     let mut errors = Vec::new();
     let mut checked = Vec::with_capacity(rows.len());
-    // A record keeps a model its pack does not list, as long as it does not
-    // change its family or model: it may date from before the pack's list.
-    let kept = match replacing {
-        Some(id) => db
-            .device(id)
-            .await?
-            .and_then(|d| Some((packs.vendor(&d.vendor).ok()?, d.kind))),
-        None => None,
-    };
     for row in rows {
         match row {
-            Ok(raw) => {
-                let mut row = check_row(packs, raw);
-                if let Some(vendor) = row.vendor
-                    && !row.kind.is_empty()
-                    && packs.knows_model(vendor, &row.kind) == Some(false)
-                    && kept.as_ref() != Some(&(vendor, row.kind.clone()))
-                {
-                    row.errors.push(RowError {
-                        row: row.row,
-                        column: "type".into(),
-                        value: row.kind.clone(),
-                        reason: format!(
-                            "{vendor}'s pack does not list model '{}'; leave it empty for the family's defaults, or add the model to the pack's [models]",
-                            row.kind
-                        ),
-                    });
-                }
-                checked.push(row);
-            }
+            Ok(raw) => checked.push(check_row(packs, raw)),
             Err(e) => errors.push(e),
         }
     }
-    let stored = Stored::read(db, &checked, replacing).await?;
+    let stored = Stored::read(db, packs, &checked, replacing).await?;
+    for row in &mut checked {
+        refuse_unlisted_model(packs, &stored, row);
+    }
     let mut resolved: Vec<ResolvedRow> = checked.into_iter().map(|row| check_stored(row, &stored)).collect();
     check_batch(&mut resolved, packs, &stored);
     let mut planned = Vec::with_capacity(resolved.len());
@@ -445,6 +421,33 @@ pub async fn plan(
     Err(Error::rows(errors))
 }
 
+/// A model its family's pack does not list is refused: in a spreadsheet it
+/// is most often a typo. A record keeps one, as long as it does not change
+/// its family or model: it may date from before the pack's list.
+fn refuse_unlisted_model(packs: &Packs, stored: &Stored, row: &mut CheckedRow) {
+    let Some(vendor) = row.vendor else {
+        return;
+    };
+    let kept = stored
+        .replaced
+        .as_ref()
+        .is_some_and(|r| r.vendor_code == vendor.code() && r.kind == row.kind);
+    if row.kind.is_empty() || kept || row.errors.iter().any(|e| e.column == "type") {
+        return;
+    }
+    if packs.knows_model(vendor, &row.kind) == Some(false) {
+        row.errors.push(RowError {
+            row: row.row,
+            column: "type".into(),
+            value: row.kind.clone(),
+            reason: format!(
+                "{vendor}'s pack does not list model '{}'; leave it empty for the family's defaults, or add the model to the pack's [models]",
+                row.kind
+            ),
+        });
+    }
+}
+
 /// What the database holds for a batch's extension numbers and MACs.
 #[derive(Debug, Default)]
 pub struct Stored {
@@ -458,10 +461,21 @@ pub struct Stored {
     taken: HashSet<(String, i64)>,
     /// How many lines each MAC's records have.
     lines_of_mac: HashMap<String, usize>,
+    /// The record being updated, as it is now.
+    replaced: Option<Replaced>,
+}
+
+/// A record being updated: what it may keep although the rules have grown
+/// stricter since it was written.
+#[derive(Debug)]
+struct Replaced {
+    vendor_code: String,
+    kind: String,
+    lines: usize,
 }
 
 impl Stored {
-    async fn read(db: &Db, rows: &[CheckedRow], replacing: Option<i64>) -> Result<Stored> {
+    async fn read(db: &Db, packs: &Packs, rows: &[CheckedRow], replacing: Option<i64>) -> Result<Stored> {
         let mut numbers: Vec<String> = rows
             .iter()
             .flat_map(|p| p.lines.iter().map(|l| l.extn.clone()))
@@ -485,10 +499,22 @@ impl Stored {
                 stored.taken.insert((used.mac.clone(), ext));
                 *stored.lines_of_mac.entry(used.mac.clone()).or_default() += 1;
             }
-            if !used.kind.trim().is_empty() {
-                stored.kind_of_mac.entry(used.mac.clone()).or_insert(used.kind);
+            // The phone's model is its first record's, as its files have it.
+            if !stored.vendor_of_mac.contains_key(&used.mac) && !used.kind.trim().is_empty() {
+                stored.kind_of_mac.insert(used.mac.clone(), used.kind);
             }
             stored.vendor_of_mac.insert(used.mac, used.vendor_code);
+        }
+        if let Some(id) = replacing
+            && let Some(record) = db.device(id).await?
+        {
+            stored.replaced = Some(Replaced {
+                vendor_code: packs
+                    .vendor(&record.vendor)
+                    .map_or_else(|_| String::new(), |v| v.code().to_string()),
+                lines: parse_extn_field(&record.extn).map_or(0, |lines| lines.len()),
+                kind: record.kind,
+            });
         }
         Ok(stored)
     }
@@ -579,41 +605,63 @@ pub fn check_batch(rows: &mut [ResolvedRow], packs: &Packs, stored: &Stored) {
     let mut phones: HashMap<String, PhoneSoFar> = HashMap::new();
     let mut line_row: HashMap<(String, i64), usize> = HashMap::new();
     for row in rows {
-        let (Some(mac), number) = (row.checked.mac.map(|m| m.lower()), row.checked.row) else {
+        let (Some(mac), Some(vendor), number) =
+            (row.checked.mac.map(|m| m.lower()), row.checked.vendor, row.checked.row)
+        else {
             continue;
         };
+        // A family other than its record's is `check_stored`'s to refuse.
+        if row.errors.iter().any(|e| e.column == "vendor") {
+            continue;
+        }
         let err = |column: &str, value: &str, reason: String| RowError {
             row: number,
             column: column.into(),
             value: value.into(),
             reason,
         };
-        let Some(vendor) = row.checked.vendor else {
-            continue;
-        };
-        let phone = phones.entry(mac.clone()).or_insert_with(|| PhoneSoFar {
-            code: vendor.code().to_string(),
-            kind: stored.kind_of_mac.get(&mac).map(|k| (k.clone(), None)),
-            first_row: number,
-            lines: stored.lines_of_mac.get(&mac).copied().unwrap_or(0),
-        });
+        let phone = phones
+            .entry(mac.clone())
+            .or_insert_with(|| match stored.vendor_of_mac.get(&mac) {
+                Some(code) => PhoneSoFar {
+                    code: code.clone(),
+                    first_row: None,
+                    kind: stored.kind_of_mac.get(&mac).map(|k| (k.clone(), None)),
+                    lines: stored.lines_of_mac.get(&mac).copied().unwrap_or(0),
+                },
+                None => PhoneSoFar {
+                    code: vendor.code().to_string(),
+                    first_row: Some(number),
+                    kind: None,
+                    lines: 0,
+                },
+            });
         if phone.code != vendor.code() {
+            let first = phone
+                .first_row
+                .map_or_else(String::new, |first| format!(" in row {first}"));
             row.errors.push(err(
                 "vendor",
                 &row.checked.vendor_text,
-                format!("MAC {mac} is a {} phone in row {}", phone.code, phone.first_row),
+                format!("MAC {mac} is a {} phone{first}", phone.code),
             ));
             continue;
         }
-        // The rows of one phone agree on its model, and with its record.
+        // The rows of one phone agree on its model, and with its records;
+        // a record being updated may keep the model it has.
         let kind = row.checked.kind.as_str();
+        let keeps_its_model = stored.replaced.as_ref().is_some_and(|r| r.kind == kind);
+        let mut names_the_model = false;
         match &phone.kind {
-            Some((known, at)) if !kind.is_empty() && model_key(known) != model_key(kind) => {
+            Some((known, at)) if !kind.is_empty() && model_key(known) != model_key(kind) && !keeps_its_model => {
                 let whose = at.map_or_else(|| "its record".to_string(), |first| format!("row {first}"));
                 row.errors
                     .push(err("type", kind, format!("MAC {mac} is a {known} in {whose}")));
             }
-            None if !kind.is_empty() => phone.kind = Some((kind.to_string(), Some(number))),
+            None if !kind.is_empty() && !row.errors.iter().any(|e| e.column == "type") => {
+                phone.kind = Some((kind.to_string(), Some(number)));
+                names_the_model = true;
+            }
             _ => {}
         }
         let mut kept = Vec::with_capacity(row.lines.len());
@@ -630,15 +678,20 @@ pub fn check_batch(rows: &mut [ResolvedRow], packs: &Packs, stored: &Stored) {
                 }
             }
         }
-        // Lines on earlier rows or records count toward the model's lines
-        // (one row alone past them is `check_row`'s).
-        let before = phone.lines;
         phone.lines += kept.len();
+        // All of a phone's lines fit its model: checked when this row adds
+        // lines or names the model, unless the row alone is past it
+        // (`check_row` says so) or a record being updated keeps its count.
         let model = phone.kind.as_ref().map_or("", |(k, _)| k.as_str());
+        let alone_past = packs
+            .line_limit(vendor, kind)
+            .is_some_and(|l| row.checked.lines.len() > l);
+        let grows = stored.replaced.as_ref().is_none_or(|r| kept.len() > r.lines);
         if let Some(limit) = packs.line_limit(vendor, model)
-            && before > 0
-            && !kept.is_empty()
             && phone.lines > limit
+            && (names_the_model || !kept.is_empty())
+            && grows
+            && !alone_past
         {
             row.errors.push(err(
                 "extn",
@@ -663,12 +716,13 @@ fn phone_named(vendor: Vendor, model: &str) -> String {
     }
 }
 
-/// One phone's rows so far: its family, its model (and the row that named
-/// it; `None` for its record) and how many lines it has.
+/// One phone's rows so far: its family (and its first row; `None` when a
+/// record has it), its model (and the row that named it; `None` for its
+/// record) and how many lines it has.
 struct PhoneSoFar {
     code: String,
+    first_row: Option<usize>,
     kind: Option<(String, Option<usize>)>,
-    first_row: usize,
     lines: usize,
 }
 
@@ -873,7 +927,11 @@ mod tests {
             row,
             mac: Some(mac.into()),
             vendor: Some(vendor.into()),
-            extn: Some(numbers.join(",")),
+            extn: Some(match numbers.as_slice() {
+                [one] => one.to_string(),
+                many => serde_json::to_string(&many.iter().map(|n| serde_json::json!({"extn": n})).collect::<Vec<_>>())
+                    .unwrap(),
+            }),
             kind: Some(model.into()),
             ..Default::default()
         };
@@ -952,6 +1010,7 @@ mod tests {
 
         // Its records count: their model and their lines.
         let mut stored = Stored::default();
+        stored.vendor_of_mac.insert("000b82000001".into(), "grandstream".into());
         stored.kind_of_mac.insert("000b82000001".into(), "GRP2612".into());
         stored.lines_of_mac.insert("000b82000001".into(), 2);
         let mut rows = vec![
@@ -969,6 +1028,88 @@ mod tests {
                 ],
             ]
         );
+    }
+
+    #[test]
+    fn a_phones_lines_are_counted_whichever_row_names_its_model() {
+        let packs = Packs::builtin();
+        let errors = |rows: &[ResolvedRow]| -> Vec<usize> { rows.iter().map(|r| r.errors.len()).collect() };
+        let line = |n: i64| (["1001", "1002", "1003"][n as usize - 1], n);
+        // The model first, without lines; then three lines without a model.
+        let mut rows = vec![
+            resolved_model(2, "000b82000001", "grandstream", "GRP2612", &[]),
+            resolved_model(3, "000b82000001", "grandstream", "", &[line(1), line(2), line(3)]),
+        ];
+        check_batch(&mut rows, &packs, &Stored::default());
+        assert_eq!(errors(&rows), [0, 1]);
+        // Three lines first; then the model, without lines.
+        let mut rows = vec![
+            resolved_model(2, "000b82000001", "grandstream", "", &[line(1), line(2), line(3)]),
+            resolved_model(3, "000b82000001", "grandstream", "GRP2612", &[]),
+        ];
+        check_batch(&mut rows, &packs, &Stored::default());
+        assert_eq!(errors(&rows), [0, 1]);
+        // One row past the model alone is told once, by `check_row`.
+        let mut rows = vec![
+            resolved_model(2, "000b82000001", "grandstream", "GRP2612", &[line(1)]),
+            resolved_model(
+                3,
+                "000b82000001",
+                "grandstream",
+                "GRP2612",
+                &[line(2), line(3), ("1004", 4)],
+            ),
+        ];
+        let before = rows[1].errors.len();
+        check_batch(&mut rows, &packs, &Stored::default());
+        assert_eq!((before, errors(&rows)), (1, vec![0, 1]));
+    }
+
+    #[test]
+    fn an_update_keeps_what_its_records_had_before_the_rules_grew() {
+        let packs = Packs::builtin();
+        // Two records of one MAC from before: a GRP2612 (first) with two
+        // lines, and the one updated, a GRP2614, with one line.
+        let mut stored = Stored::default();
+        stored.vendor_of_mac.insert("000b82000001".into(), "grandstream".into());
+        stored.kind_of_mac.insert("000b82000001".into(), "GRP2612".into());
+        stored.lines_of_mac.insert("000b82000001".into(), 2);
+        stored.replaced = Some(Replaced {
+            vendor_code: "grandstream".into(),
+            kind: "GRP2614".into(),
+            lines: 1,
+        });
+        let renamed = |lines: &[(&str, i64)]| {
+            let mut rows = vec![resolved_model(1, "000b82000001", "grandstream", "GRP2614", lines)];
+            check_batch(&mut rows, &packs, &stored);
+            rows[0].errors.iter().map(|e| e.reason.clone()).collect::<Vec<_>>()
+        };
+        assert_eq!(
+            renamed(&[("1003", 3)]),
+            Vec::<String>::new(),
+            "its model and its one line stay"
+        );
+        assert_eq!(
+            renamed(&[("1003", 3), ("1004", 4)]),
+            ["MAC 000b82000001 would have 4 lines with its other rows and records; a GRP2612 takes at most 2"],
+            "a line more is refused"
+        );
+        // Another family's row is `check_stored`'s; the rows after it are
+        // held to the record, not to it.
+        let mut stored = Stored::default();
+        stored.vendor_of_mac.insert("001565000001".into(), "yealink".into());
+        let mut rows = vec![
+            resolved(2, "001565000001", "snom", &[]),
+            resolved(3, "001565000001", "yealink", &[]),
+        ];
+        rows[0].errors.push(RowError {
+            row: 2,
+            column: "vendor".into(),
+            value: "snom".into(),
+            reason: "MAC 001565000001 is already registered as a yealink phone".into(),
+        });
+        check_batch(&mut rows, &packs, &stored);
+        assert_eq!((rows[0].errors.len(), rows[1].errors.len()), (1, 0));
     }
 
     #[test]

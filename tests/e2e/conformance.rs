@@ -1571,6 +1571,17 @@ async fn a_phone_gets_no_more_lines_than_its_model_has() {
                 .await,
             );
         }
+        // A record written before, with a model the pack does not list, may
+        // still be renamed; changing it to another unlisted model may not.
+        crate::freshness::sql_from_outside(&app, "UPDATE device_provisions SET type = 'GXP9999' WHERE mac = '000b82000005'").await;
+        let (_, old) = app.get("/api/device_provisions?mac=000b82000005").await;
+        let old = old["data"][0]["id"].as_i64().unwrap();
+        assert_done(&app.put(&format!("/api/device_provisions/{old}"), json!({"name": "Kept"})).await);
+        crate::harness::assert_error(
+            &app.put(&format!("/api/device_provisions/{old}"), json!({"type": "GXP9998"})).await,
+            400,
+            "does not list model 'GXP9998'",
+        );
         // Past it, a record without a model is refused as well: 16 is the
         // most of any Grandstream phone (wazo-provd-plugins plugin-info,
         // GXV3350); a GRP2616 has 6 (fusionpbx grandstream/grp26xx).
