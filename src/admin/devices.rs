@@ -285,8 +285,9 @@ fn device_not_found(id: i64) -> Error {
 impl Admin {
     /// What each planned row does to its phone, and its warnings: its MAC
     /// in an earlier row (its lines join that phone), an extension already
-    /// on another phone (stored, or in an earlier row). `numbers` are the
-    /// rows' numbers, in order.
+    /// on another phone (stored, or in an earlier row), a model its pack
+    /// cannot check (it lists none). `numbers` are the rows' numbers, in
+    /// order.
     async fn row_plans(&self, numbers: &[usize], planned: Vec<DeviceFields>) -> Result<Vec<RowPlan>> {
         let mut macs: Vec<String> = planned.iter().map(|d| d.mac.clone()).collect();
         macs.sort();
@@ -303,6 +304,7 @@ impl Admin {
         for owner in self.db.extension_owners(&extns).await? {
             owners.entry(owner.extension_id).or_default().push(owner.mac);
         }
+        let packs = self.packs.current();
         let mut mac_row: HashMap<String, usize> = HashMap::new();
         let mut extension_row: HashMap<i64, (String, usize)> = HashMap::new();
         let mut plans = Vec::with_capacity(planned.len());
@@ -345,6 +347,17 @@ impl Admin {
                         extension_row.insert(*id, (fields.mac.clone(), row));
                     }
                 }
+            }
+            // A pack with a model list refuses a model it does not list; one
+            // without a list cannot tell, and says so.
+            if let Ok(vendor) = packs.vendor(&fields.vendor_code)
+                && !fields.kind.is_empty()
+                && packs.knows_model(vendor, &fields.kind).is_none()
+            {
+                warnings.push(format!(
+                    "{vendor}'s pack lists no models, so '{}' is not checked: its phone gets the family's defaults",
+                    fields.kind
+                ));
             }
             plans.push(RowPlan {
                 fields,

@@ -874,3 +874,33 @@ async fn a_dry_run_says_what_each_row_does_and_what_to_look_at() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_dry_run_says_when_a_pack_cannot_check_a_model() {
+    on_each_backend(|app| async move {
+        // A family from the data dir whose pack lists no models.
+        let pack = app.data_dir.path().join("templates/plain");
+        std::fs::create_dir_all(&pack).unwrap();
+        std::fs::write(
+            pack.join("vendor.toml"),
+            "[vendor]\nouis = [\"02e000\"]\n\n[[files]]\nname = \"plain-{mac}.cfg\"\ntemplate = \"phone.cfg\"\nkind = \"config\"\n",
+        )
+        .unwrap();
+        std::fs::write(pack.join("phone.cfg"), "{{ device.model }}\n").unwrap();
+        let app = app.restart().await;
+        let csv = "name,extn,vendor,mac,type\nDesk,,plain,02:e0:00:00:00:01,P1\nHall,,plain,02:e0:00:00:00:02,\n";
+        let dry = app.post_csv("/api/device_provisions/import?dry_run=1", csv).await;
+        assert_eq!(dry.status(), 200);
+        let dry: Value = dry.json().await.unwrap();
+        let warnings: Vec<&Value> = dry["data"].as_array().unwrap().iter().map(|r| &r["warnings"]).collect();
+        assert_eq!(
+            warnings,
+            [
+                &json!(["plain's pack lists no models, so 'P1' is not checked: its phone gets the family's defaults"]),
+                &json!([]),
+            ],
+            "{dry}"
+        );
+    })
+    .await;
+}
