@@ -800,6 +800,22 @@ async fn a_phone_whose_line_uses_tcp_or_tls_is_told_over_it() {
     .await;
 }
 
+/// Whether a TCP socket listens on the IPv4 `address`:`port`, as
+/// /proc/net/tcp lists it (address and port in hex, the address's bytes in
+/// the host's order; state 0A is LISTEN).
+fn listening_on(address: &str, port: u16) -> bool {
+    let ip: std::net::Ipv4Addr = address.parse().unwrap();
+    let local = format!("{:08X}:{port:04X}", u32::from_ne_bytes(ip.octets()));
+    std::fs::read_to_string("/proc/net/tcp")
+        .unwrap_or_default()
+        .lines()
+        .skip(1)
+        .any(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            fields.get(1) == Some(&local.as_str()) && fields.get(3) == Some(&"0A")
+        })
+}
+
 /// A phone on TLS at `address`:5061: OpenSSL's `s_server` holds the TLS
 /// session with a self-signed certificate, as a phone's would be; the
 /// thread reads the NOTIFY it hands over, answers 200 OK, and returns it.
@@ -834,8 +850,14 @@ fn tls_phone(address: &str) -> std::thread::JoinHandle<String> {
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .start();
+    // Watched in the kernel's socket table: a probe that binds the port
+    // itself could take it in the moment s_server does, and s_server quits.
     let start = Instant::now();
-    while std::net::TcpListener::bind((address, 5061)).is_ok() {
+    while !listening_on(address, 5061) {
+        assert!(
+            server.try_wait().unwrap().is_none(),
+            "s_server quit before listening on {accept}"
+        );
         assert!(
             start.elapsed() < Duration::from_secs(10),
             "s_server did not listen on {accept}"
