@@ -94,6 +94,10 @@ pub struct PreviewFile {
 pub enum Answer {
     File(render::Rendered),
     NotFound,
+    /// The phone says it is a model its pack refuses to write (an ATA
+    /// whose accounts are profiles, say), and its record names no model
+    /// of its own: to the phone, a miss like any other.
+    ModelRefused,
     Forbidden,
     Throttled(std::time::Duration),
     /// The `WWW-Authenticate` challenges to send.
@@ -139,6 +143,7 @@ fn timeline_reason(req: &PhoneRequest<'_>, answer: &Answer) -> Option<&'static s
     Some(match answer {
         Answer::File(_) | Answer::Stored => "",
         Answer::NotFound => reason::NO_SUCH_FILE,
+        Answer::ModelRefused => reason::MODEL_REFUSED,
         Answer::Forbidden => reason::OUTSIDE_NETWORKS,
         Answer::Unauthorized(_) if req.authorization.is_none() => return None,
         Answer::Unauthorized(_) => reason::WRONG_CREDENTIALS,
@@ -189,7 +194,7 @@ impl Provisioner {
                 Answer::File(file) if req.if_none_match.is_some_and(|tags| file.matches(tags)) => "304",
                 Answer::File(_) => "served",
                 Answer::Stored => "stored",
-                Answer::NotFound => "404",
+                Answer::NotFound | Answer::ModelRefused => "404",
                 Answer::Forbidden => "403",
                 Answer::Unauthorized(_) => "401",
                 Answer::Throttled(_) => "429",
@@ -444,6 +449,9 @@ impl Provisioner {
             }
         };
         let (vendor, ctx) = phone;
+        if packs.refuses_model(vendor, &ctx.device.model).is_some() {
+            return (Answer::ModelRefused, Some(vendor));
+        }
         if matched.kind == FileKind::WrittenBack
             && let Some(body) = uploads::served_back(&self.data_dir, mac, name).await
         {

@@ -155,6 +155,7 @@ impl Provisioner {
                 false,
                 "404: the pack renders nothing by this name for this phone".into(),
             ),
+            Answer::ModelRefused => (false, format!("404: {}", crate::provision::reason::MODEL_REFUSED)),
             Answer::Unavailable => (false, "503: the file could not be rendered in time".into()),
             Answer::Forbidden => (false, "403".into()),
             Answer::Unauthorized(_) => (false, "401: credentials needed".into()),

@@ -238,7 +238,7 @@ async fn serve(arrival: &Arrival, path: &str, vendor_hint: Option<Vendor>, body:
         Answer::File(r) => respond(r, headers),
         // Every miss looks the same: an unknown name, an unknown MAC, a MAC
         // of another vendor. Nothing tells a scanner which MACs exist.
-        Answer::NotFound => text(StatusCode::NOT_FOUND, "Not Found\n"),
+        Answer::NotFound | Answer::ModelRefused => text(StatusCode::NOT_FOUND, "Not Found\n"),
         Answer::Forbidden => text(StatusCode::FORBIDDEN, "Forbidden\n"),
         Answer::Throttled(wait) => {
             let retry = HeaderValue::from_str(&wait.as_secs().max(1).to_string()).expect("digits");

@@ -373,7 +373,7 @@ async fn answer_request(
     let body = match answer {
         Answer::File(rendered) => rendered.body.as_bytes().to_vec(),
         // Unknown, refused or unauthorised all read the same, as over HTTP.
-        Answer::NotFound | Answer::Unauthorized(_) => {
+        Answer::NotFound | Answer::ModelRefused | Answer::Unauthorized(_) => {
             metrics.tftp("not_found");
             return socket
                 .send(&error_packet(ErrorCode::FileNotFound, "file not found"))

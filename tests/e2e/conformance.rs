@@ -1629,6 +1629,50 @@ async fn a_phone_gets_no_more_lines_than_its_model_has() {
     .await;
 }
 
+/// A record that names no model takes the model the phone's User-Agent
+/// names; when that is one its pack refuses (an HT802, whose accounts are
+/// profiles: fusionpbx grandstream/ht802), the phone gets nothing rather
+/// than a GXP file it would misread, and its timeline says why.
+#[tokio::test]
+async fn a_phone_that_says_it_is_a_refused_model_gets_nothing_and_is_told_why() {
+    on_each_backend(|app| async move {
+        let mac = "000b8200000a";
+        scenario(&app, "grandstream", "", mac).await;
+        let file = format!("/prov/cfg{mac}.xml");
+        let status = |user_agent: String| {
+            app.client
+                .get(app.url(&file))
+                .header("user-agent", user_agent)
+                .basic_auth(FETCH_USER, Some(FETCH_PASSWORD))
+                .send()
+        };
+        let ata = format!("Grandstream Model HW HT802 V2.0A SW 1.0.45.2 DevId {mac}");
+        assert_eq!(status(ata.clone()).await.unwrap().status(), 404);
+        let gxp = format!("Grandstream Model HW GXP2135 SW 1.0.7.97 DevId {mac}");
+        assert!(fetch(&app, &format!("cfg{mac}.xml"), &gxp).await.contains("<P47>"));
+        let (_, page) = app.get(&format!("/api/device_provisions?mac={mac}")).await;
+        let id = page["data"][0]["id"].as_i64().unwrap();
+        for _ in 0..100 {
+            let (_, timeline) = app.get(&format!("/api/device_provisions/{id}/timeline")).await;
+            let events = timeline["events"].as_array().unwrap().clone();
+            if let Some(refused) = events.iter().find(|e| e["outcome"] == "404") {
+                assert_eq!(refused["user_agent"], ata.as_str());
+                assert!(
+                    refused["reason"]
+                        .as_str()
+                        .unwrap()
+                        .contains("is one its pack does not write"),
+                    "{refused}"
+                );
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("the refusal never reached the timeline");
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_pack_manifest_in_the_data_dir_takes_effect_without_a_restart() {
     on_each_backend(|app| async move {
