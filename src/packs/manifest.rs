@@ -30,6 +30,11 @@ pub struct Manifest {
     /// models: a name, or a prefix ending in `*` (`GRP*`).
     #[serde(default)]
     pub formats: BTreeMap<String, Vec<String>>,
+    /// Format generations a firmware tells, whatever the model: each with
+    /// regexes its User-Agent's firmware version may match. Looked at
+    /// before `[formats]`, when the phone's User-Agent gives a firmware.
+    #[serde(default)]
+    pub firmware_formats: BTreeMap<String, Vec<String>>,
     /// How its phones are told to re-check now (SIP NOTIFY).
     pub notify: Option<NotifySection>,
     /// Its programmable keys: which types, and how many per model.
@@ -263,6 +268,19 @@ fn check(manifest: &Manifest, source: &str) -> Vec<(String, String)> {
             problems.push((first_line(&rule.pattern), format!("User-Agent pattern: {e}")));
         }
     }
+    for (format, patterns) in &manifest.firmware_formats {
+        if manifest.vendor.default_format.as_ref() != Some(format) && !manifest.formats.contains_key(format) {
+            problems.push((
+                format!("{format} ="),
+                format!("[firmware_formats] {format}: not the default_format nor a [formats] generation"),
+            ));
+        }
+        for pattern in patterns {
+            if let Err(e) = Regex::new(pattern) {
+                problems.push((pattern.clone(), format!("[firmware_formats] {format}: {e}")));
+            }
+        }
+    }
     for rule in &manifest.files {
         if let Err(message) = file_pattern(rule) {
             problems.push((rule.name.clone(), message));
@@ -442,6 +460,22 @@ mod tests {
         assert!(unknown[0].message.contains("unknown field `name`"), "{unknown:?}");
         let broken = read("x/vendor.toml", "[values.language\n").unwrap_err();
         assert_eq!(broken[0].line, Some(1), "{broken:?}");
+    }
+
+    #[test]
+    fn a_firmware_tells_a_generation_the_pack_has_by_a_valid_regex() {
+        let source = "[vendor]\ndefault_format = \"new\"\n\n[formats]\nold = [\"X4\"]\n\n[firmware_formats]\nnew = ['^2\\.12\\.']\nold = ['^2\\.(']\nnewest = ['^3\\.']\n";
+        let problems = read("fanvil/vendor.toml", source).unwrap_err();
+        let shown: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert_eq!(shown.len(), 2, "{shown:?}");
+        assert_eq!(
+            shown[0],
+            "fanvil/vendor.toml:10: [firmware_formats] newest: not the default_format nor a [formats] generation"
+        );
+        assert!(
+            shown[1].starts_with("fanvil/vendor.toml:9: [firmware_formats] old: regex parse error"),
+            "{shown:?}"
+        );
     }
 
     #[test]

@@ -48,6 +48,8 @@ pub struct Pack {
     /// Lines per model, by `model_key`.
     models: HashMap<String, i64>,
     uploads: Vec<Regex>,
+    /// `[firmware_formats]`, compiled: a generation and what tells it.
+    firmware_formats: Vec<(String, Regex)>,
     templates: Templates,
     /// Changes whenever a file its phones' files are made of does: its
     /// manifests, its base's, and the templates it renders.
@@ -69,14 +71,23 @@ impl Pack {
         models
     }
 
-    /// The format generation of a model: its own, else the pack's default.
-    fn format(&self, model: &str) -> Option<&str> {
+    /// The format generation of a phone: the one its firmware tells, else
+    /// its model's, else the pack's default.
+    fn format(&self, model: &str, firmware: &str) -> Option<&str> {
         let key = model_key(model);
-        self.manifest
-            .formats
+        let by_firmware = self
+            .firmware_formats
             .iter()
-            .find(|(_, models)| models.iter().any(|m| manifest::names_model(m, &key)))
-            .map(|(format, _)| format.as_str())
+            .find(|(_, tells)| !firmware.is_empty() && tells.is_match(firmware))
+            .map(|(format, _)| format.as_str());
+        by_firmware
+            .or_else(|| {
+                self.manifest
+                    .formats
+                    .iter()
+                    .find(|(_, models)| models.iter().any(|m| manifest::names_model(m, &key)))
+                    .map(|(format, _)| format.as_str())
+            })
             .or(self.manifest.vendor.default_format.as_deref())
     }
 }
@@ -378,6 +389,12 @@ impl Loader {
                 Regex::new(&manifest::file_pattern(&rule).ok()?).ok()
             })
             .collect();
+        let firmware_formats = manifest
+            .firmware_formats
+            .iter()
+            .flat_map(|(format, patterns)| patterns.iter().map(move |p| (format, p)))
+            .filter_map(|(format, pattern)| Some((format.clone(), Regex::new(pattern).ok()?)))
+            .collect();
         let mut names = vec![code.to_string()];
         names.extend(manifest.vendor.names.iter().map(|n| n.trim().to_lowercase()));
         Some(Pack {
@@ -390,6 +407,7 @@ impl Loader {
                 .collect(),
             manifest,
             uploads,
+            firmware_formats,
             templates: compiled,
             print,
         })
@@ -740,7 +758,7 @@ impl Packs {
                 values.insert(setting.to_string(), found);
             }
         }
-        if let Some(format) = pack.format(&ctx.device.model) {
+        if let Some(format) = pack.format(&ctx.device.model, &ctx.device.firmware) {
             values.insert("format".into(), format.into());
         }
         serde_json::Value::Object(values)

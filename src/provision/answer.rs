@@ -397,10 +397,13 @@ impl Provisioner {
                 mac_colon: mac.map(|m| m.colon_lower()).unwrap_or_default(),
                 name: String::new(),
                 vendor: vendor.code().into(),
-                model: matched
-                    .model
-                    .clone()
-                    .or(agent.as_ref().map(|a| a.model.clone()))
+                // The model the phone says it is, as for its own files,
+                // before the name's (a hardware ID such as F0V00X600000).
+                model: agent
+                    .as_ref()
+                    .filter(|a| a.vendor == vendor && !a.model.is_empty())
+                    .map(|a| a.model.clone())
+                    .or(matched.model.clone())
                     .unwrap_or_default(),
                 firmware: agent.as_ref().map(|a| a.firmware.clone()).unwrap_or_default(),
             };

@@ -1629,6 +1629,39 @@ async fn a_phone_gets_no_more_lines_than_its_model_has() {
     .await;
 }
 
+/// A Fanvil phone's generation is the one its firmware tells, else its
+/// model's, for its own file and its model's file alike. wazo-provd-plugins
+/// wazo_fanvil: an X5S on 2.3 takes <VOIP_CONFIG_FILE> (v2_3 plugin-info);
+/// the model file of the older phones is a <VOIP_CONFIG_FILE> too
+/// (common/templates/common/model.tpl, named F0V00X5S0000.cfg for the X5S
+/// in serie_x entry.py). An X5S on firmware no line of wazo's tells goes by
+/// its model, which fusionpbx's templates give <sysConf>.
+#[tokio::test]
+async fn a_fanvil_phone_gets_the_generation_its_firmware_tells_in_every_file() {
+    on_each_backend(|app| async move {
+        let mac = "0c383eaabb05";
+        scenario(&app, "fanvil", "X5S", mac).await;
+        for (firmware, root) in [("2.3.0.5100", "<VOIP_CONFIG_FILE>"), ("0.0.10", "<sysConf>")] {
+            let agent = format!("Fanvil X5S {firmware} {mac}");
+            for file in [format!("{mac}.cfg"), "F0V00X5S0000.cfg".to_string()] {
+                let body = fetch(&app, &file, &agent).await;
+                assert!(body.contains(root), "{file} for {agent}: {body}");
+            }
+        }
+        // Firmware that tells nothing: an X4 goes by its model, which reads
+        // <VOIP_CONFIG_FILE> (fusionpbx fanvil/x4), its model file
+        // (f0X4hw1.100.cfg, serie_x entry.py) too.
+        let mac = "0c383eaabb06";
+        scenario(&app, "fanvil", "X4", mac).await;
+        let agent = format!("Fanvil X4 0.0.10 {mac}");
+        for file in [format!("{mac}.cfg"), "f0X4hw1.100.cfg".to_string()] {
+            let body = fetch(&app, &file, &agent).await;
+            assert!(body.contains("<VOIP_CONFIG_FILE>"), "{file} for {agent}: {body}");
+        }
+    })
+    .await;
+}
+
 /// A record that names no model takes the model the phone's User-Agent
 /// names; when that is one its pack refuses (an HT802, whose accounts are
 /// profiles: fusionpbx grandstream/ht802), the phone gets nothing rather
