@@ -1275,3 +1275,32 @@ fn every_template_renders_for_each_zone_and_interval_an_admin_may_set() {
         }
     }
 }
+
+/// Fanvil's 2.3 firmware (the C58 and C62, and any model on 2.3) names the
+/// zone by its own index, whole hours only (wazo-provd-plugins wazo_fanvil
+/// v2_3 entry.py _TZ_INFO); an offset it has no index for gets none, and
+/// the phone keeps its own.
+#[test]
+fn fanvil_2_3_names_zones_by_its_index() {
+    let zones = [
+        ("Europe/Berlin", "27|MET_001"),
+        ("Europe/London", "25|UCT_000"),
+        ("America/New_York", "12|UCT_-05"),
+        ("America/Sao_Paulo", "19|UCT_-03"),
+        ("Asia/Shanghai", "56|CST_008"),
+        ("Asia/Tokyo", "61|JST_009"),
+        ("Australia/Sydney", "66|UCT_010"),
+        ("Pacific/Auckland", "72|UCT_012"),
+        ("Asia/Kolkata", "-|-"),
+        ("America/St_Johns", "-|-"),
+    ];
+    let read = |body: &str| format!("{}|{}", xml_text(body, "Time_Zone"), xml_text(body, "Time_Zone_Name"));
+    for (zone, expected) in zones {
+        assert_eq!(zone_written("fanvil", "C62", "mac.cfg", zone, read), expected, "{zone}");
+        assert_eq!(
+            zone_written("fanvil", "C62", "model.cfg", zone, read),
+            expected,
+            "{zone}"
+        );
+    }
+}

@@ -89,11 +89,12 @@ pub struct SettingsView {
 impl SettingsView {
     /// The settings a pack maps to its own values (`[values.<setting>]` in
     /// its manifest), and each one's value.
-    pub fn mapped(&self) -> [(&'static str, &str); 3] {
+    pub fn mapped(&self) -> [(&'static str, &str); 4] {
         [
             ("transport", self.transport.as_str()),
             ("language", self.language.as_str()),
             ("time_zone", self.tz.name.as_str()),
+            ("utc_offset", self.tz.offset.as_str()),
         ]
     }
 }

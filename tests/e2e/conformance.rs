@@ -1641,11 +1641,20 @@ async fn a_fanvil_phone_gets_the_generation_its_firmware_tells_in_every_file() {
     on_each_backend(|app| async move {
         let mac = "0c383eaabb05";
         scenario(&app, "fanvil", "X5S", mac).await;
-        for (firmware, root) in [("2.3.0.5100", "<VOIP_CONFIG_FILE>"), ("0.0.10", "<sysConf>")] {
+        // On 2.3, Berlin is zone 27, MET_001 (v2_3 entry.py _TZ_INFO).
+        for (firmware, zone) in [
+            ("2.3.0.5100", "<Time_Zone>27</Time_Zone>"),
+            ("0.0.10", "<TimeZone>4</TimeZone>"),
+        ] {
             let agent = format!("Fanvil X5S {firmware} {mac}");
             for file in [format!("{mac}.cfg"), "F0V00X5S0000.cfg".to_string()] {
                 let body = fetch(&app, &file, &agent).await;
-                assert!(body.contains(root), "{file} for {agent}: {body}");
+                let root = if firmware == "0.0.10" {
+                    "<sysConf>"
+                } else {
+                    "<VOIP_CONFIG_FILE>"
+                };
+                assert!(body.contains(root) && body.contains(zone), "{file} for {agent}: {body}");
             }
         }
         // Firmware that tells nothing: an X4 goes by its model, which reads

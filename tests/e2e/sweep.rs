@@ -36,7 +36,19 @@ fn user_agent(family: &str, model: &str, mac: &str) -> String {
         "yealink" => format!("Yealink SIP-{model} 66.86.0.15 {colon}"),
         "flyingvoice" => format!("Flyingvoice {model} V0.6.24 {}", colon.to_uppercase()),
         "grandstream" => format!("Grandstream Model HW {model} SW 1.0.11.79 DevId {mac}"),
-        "fanvil" => format!("Fanvil {model} 2.10.2.6887 {mac}"),
+        // Firmware of each line as wazo-provd-plugins wazo_fanvil lists it:
+        // 2.12 builds for the U, X7 and X210 phones (serie_x), 2.3 for the
+        // C58 and C62 (v2_3), 2.10 for the others (X3S's).
+        "fanvil" => {
+            let firmware = if model.contains('U') || model.starts_with("X7") || model.starts_with("X210") {
+                "2.12.16.17"
+            } else if model.starts_with('C') {
+                "2.3.0.5100"
+            } else {
+                "2.10.2.6887"
+            };
+            format!("Fanvil {model} {firmware} {mac}")
+        }
         "snom" => format!(
             "Mozilla/4.0 (compatible; snom{model}-SIP 10.1.33.33 2010.12-00004-g9ba52f5 {} SXM:0 UXM:0)",
             mac.to_uppercase()
