@@ -810,6 +810,9 @@ fn families_name_zones_around_the_world_as_their_sources_do() {
         ("Pacific/Auckland", "New Zealand(Wellington,Auckland)"),
         ("America/Phoenix", ""),
         ("Africa/Johannesburg", ""),
+        ("Europe/Paris", "France(Paris)"),
+        ("Europe/Moscow", "Russia(Moscow)"),
+        ("America/Chicago", "United States-Central Time"),
     ];
     // Htek: tancredi sangoma.macros (Berlin 50, London 39), fusionpbx
     // app/htek/app_config.php (18 EST, 14 CST, 6 PST), the rest by offset
@@ -829,6 +832,14 @@ fn families_name_zones_around_the_world_as_their_sources_do() {
         ("Pacific/Auckland", "102"),
         ("America/Sao_Paulo", ""),
         ("Australia/Brisbane", ""),
+        ("America/Toronto", "18"),
+        ("America/Anchorage", "3"),
+        ("America/Halifax", "20"),
+        ("Europe/Paris", "49"),
+        ("Asia/Seoul", "93"),
+        ("Asia/Dubai", "77"),
+        ("Asia/Kathmandu", ""),
+        ("Africa/Johannesburg", ""),
     ];
     // Gigaset N510: amooma/GS5 config_gigaset_controller.rb (Berlin 27),
     // the rest by offset as wazo-provd-plugins wazo_gigaset common.py and
@@ -848,6 +859,13 @@ fn families_name_zones_around_the_world_as_their_sources_do() {
         ("Pacific/Auckland", "72"),
         ("America/Sao_Paulo", ""),
         ("Africa/Cairo", ""),
+        ("Europe/Paris", "27"),
+        ("America/Chicago", "9"),
+        ("America/Denver", "7"),
+        ("America/Anchorage", "3"),
+        ("Asia/Seoul", "61"),
+        ("Asia/Hong_Kong", "56"),
+        ("Australia/Perth", "56"),
     ];
     /// Family, model, template, what surrounds the value, and the zones.
     type Zones<'a> = (&'a str, &'a str, &'a str, (&'a str, &'a str), &'a [(&'a str, &'a str)]);
