@@ -1,17 +1,15 @@
 //! The site's time zone, as admins set it: an IANA name (`Europe/Berlin`),
-//! whose daylight-saving rule comes from the time zone database built into
-//! sipprov, or a fixed offset from UTC (`+8`, `-3:30`), the form earlier
-//! versions took. Phones write it in many ways; this gives each of them.
+//! whose daylight-saving rule comes from the time zone database, or a fixed
+//! offset from UTC (`+8`, `-3:30`), the form earlier versions took. Phones
+//! write it in many ways; this gives each of them.
 //!
 //! The rule is the one tzdata gives for every future year: the POSIX `TZ`
 //! string at the end of the zone's TZif file (RFC 8536 §3.3), read by
-//! `tz-rs` from the system's tzdata, else from the copy built into sipprov. Reading it from the zone's next two changes
-//! instead would give a week form that holds that year only, for zones whose
-//! change is "the day after the n-th weekday" (Chile, Israel, Egypt).
+//! `tz-rs` from the system's tzdata, else from the copy built into sipprov.
+//! It depends on nothing but tzdata: the same file every day of the year.
 
-use jiff::civil::{Date, DateTime, Weekday};
-use jiff::tz::Offset;
-use jiff::{SignedDuration, Timestamp};
+use jiff::Timestamp;
+use jiff::civil::Date;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::path::Path;
@@ -22,12 +20,11 @@ use tz::timezone::{MonthWeekDay, RuleDay, TransitionRule};
 /// Where the system keeps its time zone database (tzfile(5)).
 const SYSTEM_TZDATA: &str = "/usr/share/zoneinfo";
 
-/// Zones worked out lately, by their name in the bundled database: at most
-/// one entry per zone it has (about 600), whatever admins type.
-static WORKED_OUT: LazyLock<Mutex<HashMap<&'static str, (Timestamp, SiteTimeZone)>>> = LazyLock::new(Default::default);
-
-/// How long a worked-out zone is taken again.
-const KEPT_FOR: SignedDuration = SignedDuration::from_hours(1);
+/// Zones worked out, by their name in the bundled database: at most one
+/// entry per zone it has (about 600), whatever admins type. Every phone's
+/// file reads the zone; an update of the system's tzdata takes effect at
+/// the next start.
+static WORKED_OUT: LazyLock<Mutex<HashMap<&'static str, SiteTimeZone>>> = LazyLock::new(Default::default);
 
 /// A time zone and every form a vendor's file may need.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -64,9 +61,9 @@ pub struct DaylightSaving {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Switch {
     /// As "the n-th weekday of the month" (Yealink, Fanvil): `week` 1 to 4,
-    /// 5 the last. Every year's rule where the zone's rule is of that form;
-    /// for a change on the day after one (Chile, Israel, Egypt) this cannot
-    /// be said, and it is the coming change's.
+    /// 5 the last. The zone's rule where it is of that form; a change on the
+    /// day after one (Chile, Israel, Egypt) cannot be said so, and gets the
+    /// week whose days are nearest the rule's, wrong one year in seven.
     pub month: i8,
     pub week: i8,
     /// 0 is Sunday.
@@ -76,7 +73,9 @@ pub struct Switch {
     /// `02:00:00`
     pub time: String,
     /// As "the first `weekday` on or after day `from_day` of `from_month`",
-    /// -1 being the last in the month (Cisco, Polycom): every year's rule.
+    /// -1 being the last in the month (Cisco, Polycom): every year's rule,
+    /// the search running into the next month where tzdata's does (Egypt's
+    /// end: the Friday on or after 26 October).
     pub from_month: i8,
     pub from_day: i8,
     /// The POSIX rule with its time spelled out, as Grandstream writes it:
@@ -89,19 +88,6 @@ impl SiteTimeZone {
     /// Reads a setting: an IANA name or an offset. The error says what is
     /// accepted.
     pub fn parse(value: &str) -> Result<SiteTimeZone, String> {
-        SiteTimeZone::parse_with(value, Timestamp::now(), true)
-    }
-
-    /// As `parse`, with the coming changes those after `now`.
-    #[cfg(test)]
-    pub(crate) fn parse_at(value: &str, now: Timestamp) -> Result<SiteTimeZone, String> {
-        SiteTimeZone::parse_with(value, now, false)
-    }
-
-    /// Every phone's file reads the zone, so a zone worked out within the
-    /// hour is taken again (`recent`); after it, the coming change may have
-    /// passed, or the system's tzdata been updated.
-    fn parse_with(value: &str, now: Timestamp, recent: bool) -> Result<SiteTimeZone, String> {
         let value = value.trim();
         if let Some(minutes) = offset_minutes(value) {
             return Ok(SiteTimeZone::fixed(value, minutes));
@@ -116,23 +102,25 @@ impl SiteTimeZone {
             .flatten()
             .ok_or_else(unknown)?;
         let mut worked_out = WORKED_OUT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some((at, zone)) = worked_out.get(name)
-            && recent
-            && now.duration_since(*at) < KEPT_FOR
-        {
+        if let Some(zone) = worked_out.get(name) {
             return Ok(zone.clone());
         }
         // The system's copy first: the distribution keeps it current, and
         // the name, being the bundled database's own, names a file in it.
+        // A copy without a rule for later years (a version 1 file) is
+        // passed over.
+        let with_rule = |tzif: &[u8]| {
+            tz::TimeZone::from_tz_data(tzif)
+                .ok()
+                .filter(|z| z.as_ref().extra_rule().is_some())
+        };
         let zone = std::fs::read(Path::new(SYSTEM_TZDATA).join(name))
             .ok()
-            .and_then(|tzif| tz::TimeZone::from_tz_data(&tzif).ok())
-            .or_else(|| tz::TimeZone::from_tz_data(bundled).ok())
+            .and_then(|tzif| with_rule(&tzif))
+            .or_else(|| with_rule(bundled))
             .ok_or_else(unknown)?;
-        let zone = SiteTimeZone::from_database(name, &zone, now);
-        if recent {
-            worked_out.insert(name, (now, zone.clone()));
-        }
+        let zone = SiteTimeZone::from_database(name, &zone);
+        worked_out.insert(name, zone.clone());
         Ok(zone)
     }
 
@@ -158,12 +146,12 @@ impl SiteTimeZone {
     }
 
     /// The zone's rule for every year after its last listed change.
-    fn from_database(name: &str, zone: &tz::TimeZone, now: Timestamp) -> SiteTimeZone {
+    fn from_database(name: &str, zone: &tz::TimeZone) -> SiteTimeZone {
         let rule = match zone.as_ref().extra_rule() {
             Some(TransitionRule::Alternate(rule)) => rule,
             Some(TransitionRule::Fixed(kind)) => return SiteTimeZone::of_type(name, kind),
             None => {
-                let kind = zone.find_local_time_type(now.as_second());
+                let kind = zone.find_local_time_type(Timestamp::now().as_second());
                 return SiteTimeZone::of_type(name, kind.unwrap_or(&LocalTimeType::utc()));
             }
         };
@@ -185,8 +173,6 @@ impl SiteTimeZone {
         let save_minutes = (daylight.ut_offset() - standard.ut_offset()) / 60;
         let posix_standard = format!("{}{}", quoted(standard.time_zone_designation()), posix_offset(minutes));
         let daylight_name = quoted(daylight.time_zone_designation());
-        let before_start = Offset::from_seconds(standard.ut_offset()).unwrap_or(Offset::UTC);
-        let before_end = Offset::from_seconds(daylight.ut_offset()).unwrap_or(Offset::UTC);
         // The daylight offset is left out when it is an hour ahead, and a
         // change's time when it is 02:00.
         let posix = format!(
@@ -209,8 +195,8 @@ impl SiteTimeZone {
             dst: Some(DaylightSaving {
                 save_minutes,
                 posix_daylight: format!("{daylight_name}{}", posix_offset(minutes + save_minutes)),
-                start: Switch::of(start.0, start.1, before_start.to_datetime(now)),
-                end: Switch::of(end.0, end.1, before_end.to_datetime(now)),
+                start: Switch::of(start.0, start.1),
+                end: Switch::of(end.0, end.1),
             }),
         }
     }
@@ -229,60 +215,44 @@ fn offset_minutes(v: &str) -> Option<i32> {
 
 impl Switch {
     /// The change on `day` at `seconds` after its midnight (tzdata's
-    /// `Mm.w.d/t`), with `now` in the local time before it.
-    fn of(day: &MonthWeekDay, seconds: i32, now: DateTime) -> Switch {
+    /// `Mm.w.d/t`; the time may pass 24 hours or fall before midnight).
+    fn of(day: &MonthWeekDay, seconds: i32) -> Switch {
         let (month, week) = (day.month() as i8, day.week() as i8);
-        let when = |year: i16| -> Option<DateTime> {
-            let weekday = Weekday::from_sunday_zero_offset(day.week_day() as i8).ok()?;
-            let nth = if week == 5 { -1 } else { week };
-            let date = Date::new(year, month, 1)
-                .ok()?
-                .nth_weekday_of_month(nth, weekday)
-                .ok()?;
-            date.at(0, 0, 0, 0)
-                .checked_add(SignedDuration::from_secs(seconds.into()))
-                .ok()
-        };
-        let coming = when(now.year())
-            .filter(|at| *at >= now)
-            .or_else(|| when(now.year() + 1))
-            .unwrap_or(now);
-        let days_later = seconds.div_euclid(86_400);
-        let (week_month, week_form) = if days_later == 0 {
-            (month, week)
+        // tzdata's times stay within a week (RFC 8536 §3.3.1: ±167 hours).
+        let days_later = seconds.div_euclid(86_400).clamp(-7, 7) as i8;
+        let time_of_day = seconds.rem_euclid(86_400);
+        let (hour, minute) = ((time_of_day / 3600) as i8, (time_of_day / 60 % 60) as i8);
+        // Days in the month of a year without 29 February: where the last
+        // week's search starts.
+        let days = Date::new(2025, month, 1).map_or(28, |d| d.days_in_month());
+        let first_day = if week == 5 { days - 6 } else { (week - 1) * 7 + 1 };
+        let from = first_day + days_later;
+        let (from_month, from_day) = if week == 5 && days_later == 0 {
+            (month, -1)
         } else {
-            let date = coming.day();
-            let nth = if date + 7 > coming.date().days_in_month() {
-                5
-            } else {
-                (date - 1) / 7 + 1
-            };
-            (coming.month(), nth)
+            (month, from.clamp(1, days))
         };
-        // The last day a week's search can start on and stay in the month,
-        // in a year without 29 February.
-        let last_start = Date::new(2025, month, 1).map_or(28, |d| d.days_in_month()) - 6;
-        let first_day = if week == 5 { last_start } else { (week - 1) * 7 + 1 };
-        let (from_month, from_day) = match i8::try_from(days_later).map(|later| first_day + later) {
-            _ if week == 5 && days_later == 0 => (month, -1),
-            Ok(from) if (1..=last_start).contains(&from) => (month, from),
-            // Before the 1st, or a search that could leave the month: not a
-            // yearly rule of this form, so the coming change's own day.
-            _ => (coming.month(), coming.day()),
+        // The occurrence whose seven days are nearest the rule's.
+        let week = if days_later == 0 {
+            week
+        } else {
+            (1..=5)
+                .min_by_key(|n| (if *n == 5 { days - 6 } else { (n - 1) * 7 + 1 } - from).abs())
+                .unwrap_or(week)
         };
-        let (hour, minute) = (coming.hour(), coming.minute());
         let sign = if seconds < 0 { "-" } else { "" };
         Switch {
-            month: week_month,
-            week: week_form,
-            weekday: coming.weekday().to_sunday_zero_offset(),
+            month,
+            week,
+            weekday: (day.week_day() as i8 + days_later).rem_euclid(7),
             hour,
             minute,
             time: format!("{hour:02}:{minute:02}:00"),
             from_month,
             from_day,
             posix: format!(
-                "M{month}.{week}.{}/{sign}{:02}:{:02}:00",
+                "M{month}.{}.{}/{sign}{:02}:{:02}:00",
+                day.week(),
                 day.week_day(),
                 seconds.abs() / 3600,
                 seconds.abs() / 60 % 60
@@ -364,8 +334,8 @@ fn posix_time(seconds: i32) -> String {
 mod tests {
     use super::*;
 
-    fn zone(name: &str, date: &str) -> SiteTimeZone {
-        SiteTimeZone::parse_at(name, format!("{date}T12:00:00Z").parse().unwrap()).unwrap()
+    fn zone(name: &str) -> SiteTimeZone {
+        SiteTimeZone::parse(name).unwrap()
     }
 
     /// Zones on every continent, both hemispheres, offsets of half and
@@ -414,17 +384,17 @@ mod tests {
             let file = std::fs::read(format!("/usr/share/zoneinfo/{name}")).expect("the system's tzdata");
             let footer = String::from_utf8_lossy(&file);
             let footer = footer.trim_end_matches('\n').rsplit('\n').next().unwrap();
-            assert_eq!(zone(name, "2027-01-15").posix, footer, "{name}");
+            assert_eq!(zone(name).posix, footer, "{name}");
         }
         // Ireland's footer puts winter as negative daylight saving
         // (`IST-1GMT0,M10.5.0,M3.5.0/1`); phones get tzdata's rearguard
         // form, which europe's Eire rule gives for "rearguard" builds.
-        assert_eq!(zone("Europe/Dublin", "2027-01-15").posix, "GMT0IST,M3.5.0/1,M10.5.0");
+        assert_eq!(zone("Europe/Dublin").posix, "GMT0IST,M3.5.0/1,M10.5.0");
         // Morocco is +01 but for Ramadan, which no phone rule can say. The
         // copy built into sipprov is tzdata's rearguard form, which ends
         // Casablanca at +00 from 2026; the system's copy says +01.
-        assert_eq!(zone("Africa/Casablanca", "2027-01-15").posix, "<+01>-1");
-        let sydney = zone("australia/sydney", "2027-01-15");
+        assert_eq!(zone("Africa/Casablanca").posix, "<+01>-1");
+        let sydney = zone("australia/sydney");
         assert_eq!(
             (sydney.name.as_str(), sydney.offset.as_str()),
             ("Australia/Sydney", "+10")
@@ -439,8 +409,8 @@ mod tests {
         )
     }
 
-    fn switches(name: &str, date: &str) -> [(String, String, String); 2] {
-        let dst = zone(name, date).dst.expect("daylight saving");
+    fn switches(name: &str) -> [(String, String, String); 2] {
+        let dst = zone(name).dst.expect("daylight saving");
         [&dst.start, &dst.end].map(|s| {
             let (week, from, posix) = forms(s);
             (week, from, posix.to_string())
@@ -453,81 +423,82 @@ mod tests {
 
     /// Each change in the three forms, from tzdata's rule (`northamerica`,
     /// `southamerica`, `asia`, `africa`, `europe` of tzdata 2025b): the
-    /// week form every year where the rule is one, else the coming change's;
-    /// the on-or-after form every year where the change stays in its month.
+    /// week form the rule's where it is one, else the week nearest it; the
+    /// on-or-after form every year's.
     #[test]
     fn changes_in_the_week_the_on_or_after_and_the_posix_forms() {
         assert_eq!(
-            switches("Europe/Berlin", "2027-01-15"),
+            switches("Europe/Berlin"),
             expect([
                 ("3/5/0/2:00", "3/-1", "M3.5.0/02:00:00"),
                 ("10/5/0/3:00", "10/-1", "M10.5.0/03:00:00")
             ])
         );
         assert_eq!(
-            switches("America/New_York", "2027-01-15"),
+            switches("America/New_York"),
             expect([
                 ("3/2/0/2:00", "3/8", "M3.2.0/02:00:00"),
                 ("11/1/0/2:00", "11/1", "M11.1.0/02:00:00")
             ])
         );
         // Chile: "Sep Sun>=2 4:00u", written M9.1.6/24: the Sunday after
-        // the first Saturday. In 2027 that is the first Sunday (5 September)
-        // and 4 April; in 2030, 1 September is a Sunday, so the second.
+        // the first Saturday, on or after the 2nd; as a week, the first
+        // Sunday, which is wrong when the 1st is a Sunday (2030).
         assert_eq!(
-            switches("America/Santiago", "2027-01-15"),
+            switches("America/Santiago"),
             expect([
                 ("9/1/0/0:00", "9/2", "M9.1.6/24:00:00"),
                 ("4/1/0/0:00", "4/2", "M4.1.6/24:00:00")
             ])
         );
-        assert_eq!(switches("America/Santiago", "2030-05-01")[0].0, "9/2/0/0:00");
-        // Israel: "Mar Fri>=23 2:00", written M3.4.4/26.
+        // Israel: "Mar Fri>=23 2:00", written M3.4.4/26; as a week, the
+        // fourth Friday (22 to 28).
         assert_eq!(
-            switches("Asia/Jerusalem", "2027-01-15"),
+            switches("Asia/Jerusalem"),
             expect([
-                ("3/5/5/2:00", "3/23", "M3.4.4/26:00:00"),
+                ("3/4/5/2:00", "3/23", "M3.4.4/26:00:00"),
                 ("10/5/0/2:00", "10/-1", "M10.5.0/02:00:00")
             ])
         );
-        // Egypt ends on the Friday after October's last Thursday, which may
-        // be 1 November: no on-or-after day in October says that, so the
-        // coming change's own (29 October 2027).
+        // Egypt ends on the Friday after October's last Thursday: on or
+        // after the 26th, which may be 1 November; as a week, the last
+        // Friday.
         assert_eq!(
-            switches("Africa/Cairo", "2027-01-15"),
+            switches("Africa/Cairo"),
             expect([
                 ("4/5/5/0:00", "4/-1", "M4.5.5/00:00:00"),
-                ("10/5/5/0:00", "10/29", "M10.5.4/24:00:00")
+                ("10/5/5/0:00", "10/26", "M10.5.4/24:00:00")
             ])
         );
-        // Greenland changes at 22:00 the Saturday before the last Sunday.
+        // Greenland changes at 23:00 the Saturday before the last Sunday:
+        // on or after the 24th; as a week, the last Saturday.
         assert_eq!(
-            switches("America/Nuuk", "2027-01-15"),
+            switches("America/Nuuk"),
             expect([
                 ("3/5/6/23:00", "3/24", "M3.5.0/-01:00:00"),
                 ("10/5/0/0:00", "10/-1", "M10.5.0/00:00:00")
             ])
         );
         // Ireland, as in its rearguard form: GMT in winter, IST in summer.
-        let dublin = zone("Europe/Dublin", "2027-01-15");
+        let dublin = zone("Europe/Dublin");
         assert_eq!(
             (dublin.offset_minutes, dublin.dst.as_ref().unwrap().save_minutes),
             (0, 60)
         );
         assert_eq!(
-            switches("Europe/Dublin", "2027-01-15"),
+            switches("Europe/Dublin"),
             expect([
                 ("3/5/0/1:00", "3/-1", "M3.5.0/01:00:00"),
                 ("10/5/0/2:00", "10/-1", "M10.5.0/02:00:00")
             ])
         );
         // Lord Howe saves half an hour; Chatham changes at 2:45.
-        let lord_howe = zone("Australia/Lord_Howe", "2027-01-15");
+        let lord_howe = zone("Australia/Lord_Howe");
         assert_eq!(
             (lord_howe.offset.as_str(), lord_howe.dst.unwrap().save_minutes),
             ("+10:30", 30)
         );
-        assert_eq!(switches("Pacific/Chatham", "2027-01-15")[0].0, "9/5/0/2:45");
+        assert_eq!(switches("Pacific/Chatham")[0].0, "9/5/0/2:45");
     }
 
     #[test]

@@ -389,8 +389,10 @@ impl Provisioner {
                 return (Answer::NotFound, None);
             }
             // The phone's own MAC, when its User-Agent gives it, lets a
-            // common index file name the phone's own files.
+            // common index file name the phone's own files; its model and
+            // firmware count only when the User-Agent is of this family.
             let mac = agent.as_ref().and_then(|a| a.mac);
+            let own = agent.as_ref().filter(|a| a.vendor == vendor);
             let device = DeviceView {
                 mac: mac.map(|m| m.lower()).unwrap_or_default(),
                 mac_upper: mac.map(|m| m.upper()).unwrap_or_default(),
@@ -399,13 +401,12 @@ impl Provisioner {
                 vendor: vendor.code().into(),
                 // The model the phone says it is, as for its own files,
                 // before the name's (a hardware ID such as F0V00X600000).
-                model: agent
-                    .as_ref()
-                    .filter(|a| a.vendor == vendor && !a.model.is_empty())
+                model: own
+                    .filter(|a| !a.model.is_empty())
                     .map(|a| a.model.clone())
                     .or(matched.model.clone())
                     .unwrap_or_default(),
-                firmware: agent.as_ref().map(|a| a.firmware.clone()).unwrap_or_default(),
+                firmware: own.map(|a| a.firmware.clone()).unwrap_or_default(),
             };
             let ctx = RenderContext {
                 device,
@@ -529,7 +530,8 @@ impl Provisioner {
                 domain,
             });
         }
-        let agent = wanted.agent.as_ref();
+        // A User-Agent of another family says nothing of this phone.
+        let agent = wanted.agent.as_ref().filter(|a| a.vendor == vendor);
         let model = if first.model.is_empty() {
             agent.map(|a| a.model.clone()).unwrap_or_default()
         } else {

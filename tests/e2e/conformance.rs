@@ -1667,6 +1667,14 @@ async fn a_fanvil_phone_gets_the_generation_its_firmware_tells_in_every_file() {
             let body = fetch(&app, &file, &agent).await;
             assert!(body.contains("<VOIP_CONFIG_FILE>"), "{file} for {agent}: {body}");
         }
+        // Another family's User-Agent tells nothing of a Fanvil phone, even
+        // with a firmware Fanvil's lines know.
+        let other = "Yealink SIP-T46U 2.12.16.17 0c:38:3e:aa:bb:06";
+        assert!(
+            fetch(&app, &format!("{mac}.cfg"), other)
+                .await
+                .contains("<VOIP_CONFIG_FILE>")
+        );
     })
     .await;
 }
