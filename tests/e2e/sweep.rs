@@ -104,8 +104,61 @@ async fn every_model_of_every_pack_gets_each_of_its_lines() {
     .await;
 }
 
+/// Where line `n`'s password sits in a file of `family`: the text that
+/// opens the line's block ("" where the key numbers the line itself), and
+/// the text right before the password, in the file's generation. The keys
+/// are those the conformance tables check against their sources for three
+/// lines: Yealink admin guide and wazo yealink base.tpl (Flyingvoice FIP
+/// takes Yealink's); tancredi akuvox.macros; Polycom UC admin guide
+/// (`reg.N.auth.password`); Cisco MPP admin guide (`Password_N_`); snom
+/// settings (`user_pass` by `idx`); fusionpbx grandstream gxp2170 (P34,
+/// P406, P506, P606, P1706, P1806) and grp26xx (`account.N.sip.subscriber.
+/// password`); wazo htek (P34, P734, …); wazo fanvil base.tpl
+/// (`SIP_Line_List_Entry` by `ID` SIPn) and base-new.tpl (`line index`); an
+/// exported eSpace 7910 configuration (`UserCfg/AccountN/Auth@Passwd`);
+/// wazo gigaset N510 base.tpl (`aucS_SIP_PASSWORD`, `_N` from 2) and the
+/// N870's `SipAccount.0000N.AuthPassword`.
+fn password_key(family: &str, body: &str, n: usize) -> (String, String) {
+    const GXP: [u32; 6] = [34, 406, 506, 606, 1706, 1806];
+    const HTEK: [u32; 6] = [34, 734, 506, 606, 1706, 1806];
+    let numbered = |before: String| (String::new(), before);
+    match family {
+        "yealink" | "flyingvoice" => numbered(format!("account.{n}.password = ")),
+        "akuvox" => numbered(format!("Config.Account{n}.GENERAL.Pwd = ")),
+        "polycom" => numbered(format!("reg.{n}.auth.password=\"")),
+        "cisco" => numbered(format!("<Password_{n}_ ua=\"na\">")),
+        "snom" => numbered(format!("<user_pass idx=\"{n}\" perm=\"R\">")),
+        "grandstream" if body.contains("<config version=\"2\">") => {
+            numbered(format!("<item name=\"account.{n}.sip.subscriber.password\">"))
+        }
+        "grandstream" => numbered(format!("<P{}>", GXP[n - 1])),
+        "htek" => numbered(format!("<P{} para=\"Account{n}.Password\">", HTEK[n - 1])),
+        "fanvil" if body.contains("<VOIP_CONFIG_FILE>") => (format!("<ID>SIP{n}</ID>"), "<Register_Pswd>".into()),
+        "fanvil" => (format!("<line index=\"{n}\">"), "<RegisterPswd>".into()),
+        "huawei" => (format!("<Account{n} "), "Passwd=\"".into()),
+        "gigaset" if body.contains("SipAccount.") => numbered(format!("SipAccount.{n:05}.AuthPassword\" value=\"")),
+        "gigaset" => {
+            let suffix = if n == 1 { String::new() } else { format!("_{n}") };
+            numbered(format!("aucS_SIP_PASSWORD{suffix}\" class=\"symb_item\" value='\""))
+        }
+        other => panic!("the sweep knows no keys of {other}"),
+    }
+}
+
+/// Whether line `n`'s password `password` sits under its key in `body`.
+fn under_its_key(family: &str, body: &str, n: usize, password: &str) -> bool {
+    let (block, before) = password_key(family, body, n);
+    let Some(start) = body.find(&block) else {
+        return false;
+    };
+    body[start..]
+        .find(&before)
+        .is_some_and(|at| body[start + at + before.len()..].starts_with(password))
+}
+
 /// Fetches each of a phone's files; each line's password must be in them
-/// as often as the first line's.
+/// as often as the first line's, and in each file with passwords, under
+/// its line's key.
 async fn sweep_phone(app: &TestApp, family: &str, model: &str, mac: &str, lines: usize) {
     let (_, found) = app.get(&format!("/api/device_provisions?mac={mac}")).await;
     let id = found["data"][0]["id"].as_i64().unwrap();
@@ -120,6 +173,17 @@ async fn sweep_phone(app: &TestApp, family: &str, model: &str, mac: &str, lines:
         well_formed(&format!("{family} {model} {name}"), &got.body);
         for (n, count) in counts.iter_mut().enumerate() {
             *count += got.body.matches(&format!("sweep-pass-{}", 5000 + n)).count();
+        }
+        if got.body.contains("sweep-pass-5000") {
+            for n in 1..=lines {
+                let password = format!("sweep-pass-{}", 4999 + n);
+                assert!(
+                    under_its_key(family, &got.body, n, &password),
+                    "{family} {model} {name}: line {n}'s password is not under {:?}\n{}",
+                    password_key(family, &got.body, n),
+                    got.body
+                );
+            }
         }
     }
     assert!(counts[0] > 0, "{family} {model}: no file holds line 1's password");
