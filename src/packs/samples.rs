@@ -128,6 +128,9 @@ async fn in_child(executable: &Path, packs: &Packs, overrides: &Path) -> Option<
         .arg("sample-renders")
         .arg("--templates")
         .arg(overrides)
+        // mimalloc reserves address space a gigabyte at a time, which the
+        // child's limit on address space would refuse as out of memory.
+        .env("MIMALLOC_ARENA_RESERVE", "32MiB")
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
