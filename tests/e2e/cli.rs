@@ -892,6 +892,78 @@ fn https_on_either_listener() {
     server.terminate();
 }
 
+/// Older firmware speaks TLS 1.2 only; newer, 1.3. Phones reconnect for
+/// every poll, and resume their session rather than pay a full handshake,
+/// however many other phones connected in between: tickets, not a table
+/// of sessions on the server (rustls keeps 256 by default).
+#[test]
+fn phones_fetch_over_tls_1_2_and_1_3_and_resume_their_sessions() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = self_signed_certificate(dir.path());
+    let (mut server, others) = serve_with(
+        &dir.path().join("data"),
+        None,
+        &[
+            "--prov-listen",
+            "127.0.0.1:0",
+            "--prov-tls-cert",
+            &cert,
+            "--prov-tls-key",
+            &key,
+        ],
+    );
+    let phones = others["phones"].clone();
+    let url = format!("https://{phones}/prov/y000000000000.cfg");
+    for version in ["1.2", "1.3"] {
+        let out = Command::new("curl")
+            .args(["-sS", "--cacert", &cert, "-o", "/dev/null", "-w", "%{http_code}"])
+            .args([
+                format!("--tlsv{version}"),
+                "--tls-max".into(),
+                version.into(),
+                url.clone(),
+            ])
+            .run();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "200", "TLS {version}");
+    }
+    let session = dir.path().join("session.pem");
+    let s_client = |version: &str, session_flag: &str| {
+        let mut child = Command::new("openssl")
+            .args(["s_client", version, "-ign_eof", "-connect", &phones, "-CAfile", &cert])
+            .arg(session_flag)
+            .arg(&session)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .start();
+        // A fetch, read to the end (the server closes), so the session
+        // ticket that follows the handshake is read too.
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"GET /prov/y000000000000.cfg HTTP/1.1\r\nHost: phone\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap()
+    };
+    for (flag, version) in [("-tls1_2", "TLSv1.2"), ("-tls1_3", "TLSv1.3")] {
+        let first = s_client(flag, "-sess_out");
+        assert!(first.contains(&format!("New, {version}")), "{first}");
+        // 300 other phones connect meanwhile, each with a full handshake.
+        let others = Command::new("curl")
+            .args(["-sS", "-Z", "--http1.1", "--no-sessionid", "-H", "Connection: close"])
+            .args(["--cacert", &cert, "-o", "/dev/null", "-w", "%{http_code}\n"])
+            .arg(format!("{url}?[1-300]"))
+            .run();
+        let answers = String::from_utf8_lossy(&others.stdout);
+        assert_eq!(answers.lines().filter(|l| *l == "200").count(), 300, "{answers}");
+        let again = s_client(flag, "-sess_in");
+        assert!(again.contains(&format!("Reused, {version}")), "{again}");
+        assert!(again.contains("HTTP/1.1 200"), "{again}");
+    }
+    server.terminate();
+}
+
 #[test]
 fn a_certificate_and_key_that_do_not_load_stop_the_start() {
     let dir = tempfile::tempdir().unwrap();
