@@ -4,7 +4,7 @@
 //! learns of changes from the database's change log, never on a fetch.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use lru::LruCache;
 
@@ -21,7 +21,7 @@ pub struct FileKey {
     pub vendor_hint: Option<Vendor>,
     pub host: String,
     pub scheme: String,
-    pub agent: Option<PhoneAgent>,
+    pub agent: Option<Arc<PhoneAgent>>,
 }
 
 #[derive(Debug, Clone)]
@@ -186,6 +186,18 @@ impl RenderCache {
             inner.bytes -= old_size;
             inner.unindex(&key, old_mac);
         }
+        // The file pre-rendered before the phone ever said what it is
+        // (no User-Agent) is not fetched again once it has: one copy each.
+        if key.agent.is_some() {
+            let guess = FileKey {
+                agent: None,
+                ..key.clone()
+            };
+            if let Some(old) = inner.entries.pop(&guess) {
+                inner.bytes -= weight(&guess, &old);
+                inner.unindex(&guess, old.mac);
+            }
+        }
         if let Some(mac) = mac {
             inner.by_phone.entry(mac).or_default().push(key.clone());
         }
@@ -285,6 +297,31 @@ mod tests {
         let inner = cache.inner.lock().unwrap();
         let indexed: usize = inner.by_phone.values().map(Vec::len).sum();
         assert_eq!(indexed, inner.entries.len());
+    }
+
+    #[test]
+    fn a_phones_own_fetch_replaces_the_file_rendered_before_it_said_what_it_is() {
+        let cache = RenderCache::new(1 << 20);
+        let stamp = cache.stamp(1);
+        cache.keep(stamp, file_key(1), Some(mac(1)), file(1000));
+        cache.keep(stamp, file_key(2), Some(mac(2)), file(1000));
+        let told = FileKey {
+            agent: Some(Arc::new(PhoneAgent {
+                vendor: Vendor::intern("acme"),
+                model: "A1".into(),
+                firmware: "1.0".into(),
+                mac: Some(mac(1)),
+            })),
+            ..file_key(1)
+        };
+        let before = cache.bytes();
+        cache.keep(stamp, told.clone(), Some(mac(1)), file(1000));
+        assert!(cache.file(1, &told).is_some());
+        assert!(cache.file(1, &file_key(1)).is_none(), "one copy of the phone's file");
+        assert!(cache.file(1, &file_key(2)).is_some(), "another phone's stays");
+        assert!(cache.bytes() < before + 1000, "{} bytes", cache.bytes());
+        let inner = cache.inner.lock().unwrap();
+        assert_eq!(inner.by_phone[&mac(1)], [told]);
     }
 
     #[test]
