@@ -624,7 +624,7 @@ impl Packs {
         self.ouis.get(&mac.lower()[..6]).copied()
     }
 
-    pub fn parse_user_agent(&self, user_agent: &str) -> Option<PhoneAgent> {
+    pub fn parse_user_agent(&self, user_agent: &str) -> Option<Arc<PhoneAgent>> {
         self.agents.parse(user_agent)
     }
 

@@ -61,7 +61,12 @@ fn agent(ua: &str) -> (String, String, String, Option<String>) {
     let a = builtin()
         .parse_user_agent(ua)
         .unwrap_or_else(|| panic!("not parsed: {ua}"));
-    (a.vendor.to_string(), a.model, a.firmware, a.mac.map(|m| m.lower()))
+    (
+        a.vendor.to_string(),
+        a.model.clone(),
+        a.firmware.clone(),
+        a.mac.map(|m| m.lower()),
+    )
 }
 
 #[test]

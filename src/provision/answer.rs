@@ -12,7 +12,7 @@ use super::phone_auth::Verdict;
 use super::reason;
 use super::render::{self, DeviceView, LineView, RenderContext, SettingsView};
 use super::settings::Resolved;
-use super::tracking::UnknownFile;
+use super::tracking::{LatestFetch, UnknownFile, cut};
 use super::uploads;
 use crate::domain::{Mac, Vendor, keys, timestamp};
 use crate::packs::Packs;
@@ -20,7 +20,7 @@ use crate::packs::agents::PhoneAgent;
 use crate::packs::routes::{FileKind, FileMatch};
 use crate::secrets::password_aad;
 use crate::store::devices::PhoneLine;
-use crate::store::fetches::{FetchEvent, Fetched, PendingPhone};
+use crate::store::fetches::{FetchEvent, PendingPhone};
 use crate::workers::{Priority, Unfinished};
 
 /// A request for a phone file, however it arrived.
@@ -120,7 +120,7 @@ pub type Renders = InFlight<FileKey, Rendering>;
 pub(super) struct Wanted<'r> {
     pub name: &'r str,
     pub matched: FileMatch,
-    pub agent: Option<PhoneAgent>,
+    pub agent: Option<Arc<PhoneAgent>>,
     pub settings: Arc<Resolved>,
     /// A phone waiting goes before pre-rendering.
     pub priority: Priority,
@@ -134,7 +134,8 @@ struct Seen {
     kind: Option<FileKind>,
     /// The MAC the file names, when a record has it.
     phone: Option<Mac>,
-    firmware: String,
+    /// What the phone's User-Agent says, for its timeline.
+    agent: Option<Arc<PhoneAgent>>,
 }
 
 /// What a known phone's timeline says of an answer: "" for a file, why for
@@ -203,16 +204,12 @@ impl Provisioner {
             let kind = seen.kind.map_or("unknown", FileKind::label);
             self.metrics.fetch(seen.vendor.map(Vendor::code), kind, outcome);
             if let (Some(mac), Some(reason)) = (seen.phone, timeline_reason(req, &answer)) {
-                let version = match &answer {
-                    Answer::File(file) => self.secrets.file_version(&file.etag),
-                    _ => String::new(),
+                let served = match &answer {
+                    Answer::File(file) => Some(file),
+                    _ => None,
                 };
-                self.on_timeline(
-                    req,
-                    mac,
-                    std::mem::take(&mut seen.firmware),
-                    (outcome, reason, &version),
-                );
+                let firmware = seen.agent.as_ref().map_or("", |a| a.firmware.as_str());
+                self.on_timeline(req, mac, firmware, (outcome, reason, served));
             }
         }
         answer
@@ -226,34 +223,35 @@ impl Provisioner {
             return;
         };
         if self.fleet.read().expect("fleet lock").phones.contains_key(&mac) {
-            self.on_timeline(req, mac, String::new(), ("404", reason::SECRETS_OVER_TFTP, ""));
+            self.on_timeline(req, mac, "", ("404", reason::SECRETS_OVER_TFTP, None));
         }
     }
 
     /// Puts a fetch of a known phone on its timeline: its outcome, why it
-    /// was refused, and the version served.
+    /// was refused, and the version served. Built only if the timeline
+    /// keeps it: a phone fetched over and over fills its share of a flush.
     fn on_timeline(
         &self,
         req: &PhoneRequest<'_>,
         mac: Mac,
-        firmware: String,
-        (outcome, reason, version): (&str, &str, &str),
+        firmware: &str,
+        (outcome, reason, served): (&str, &str, Option<&render::Rendered>),
     ) {
         let name = req.path.rsplit('/').next().unwrap_or(req.path);
-        self.fetches.event(
-            mac,
-            FetchEvent {
-                mac: mac.lower(),
-                at: timestamp::now(),
-                file: name.chars().take(255).collect(),
-                ip: req.peer.to_string(),
-                user_agent: req.user_agent.chars().take(255).collect(),
-                firmware,
-                outcome: outcome.to_string(),
-                reason: reason.to_string(),
-                version: version.to_string(),
-            },
-        );
+        let same = (name, req.peer, outcome, served.map(|file| file.etag.as_str()));
+        self.fetches.event(mac, reason, same, || FetchEvent {
+            mac: mac.lower(),
+            at: timestamp::now(),
+            file: cut(name, 255).to_string(),
+            ip: req.peer.to_string(),
+            user_agent: cut(req.user_agent, 255).to_string(),
+            firmware: firmware.to_string(),
+            outcome: outcome.to_string(),
+            reason: reason.to_string(),
+            version: served
+                .map(|file| self.secrets.file_version(&file.etag))
+                .unwrap_or_default(),
+        });
     }
 
     async fn answer_seen(&self, req: &PhoneRequest<'_>, seen: &mut Seen) -> Answer {
@@ -264,9 +262,9 @@ impl Provisioner {
             if req.from_phone {
                 self.fetches.unknown_file(UnknownFile {
                     at: timestamp::now(),
-                    file: name.chars().take(128).collect(),
+                    file: cut(name, 128).to_string(),
                     ip: req.peer.to_string(),
-                    user_agent: req.user_agent.chars().take(255).collect(),
+                    user_agent: cut(req.user_agent, 255).to_string(),
                 });
             }
             return Answer::NotFound;
@@ -276,7 +274,7 @@ impl Provisioner {
         seen.vendor = req.vendor_hint.or(agent.as_ref().map(|a| a.vendor));
         if let Some(refused) = matched
             .mac
-            .and_then(|mac| self.foreign_file(req, agent.as_ref(), name, mac))
+            .and_then(|mac| self.foreign_file(req, agent.as_deref(), name, mac))
         {
             return refused;
         }
@@ -287,13 +285,13 @@ impl Provisioner {
         };
         if known == Some(true) {
             seen.phone = matched.mac;
-            seen.firmware = agent.as_ref().map(|a| a.firmware.clone()).unwrap_or_default();
+            seen.agent = agent.clone();
         }
         if let Err(refused) = self.admit(req, &settings, matched.mac, matched.kind) {
             return refused;
         }
         if let (Some(mac), Some(false)) = (matched.mac, known) {
-            return self.unknown_phone(req, &packs, mac, agent.as_ref());
+            return self.unknown_phone(req, &packs, mac, agent.as_deref());
         }
         if req.from_phone {
             self.prerender.learn(req.host, req.scheme);
@@ -313,7 +311,7 @@ impl Provisioner {
             self.render(&packs, req, &wanted).await
         };
         if let (Answer::File(_), Some(mac), Some(vendor)) = (&answer, wanted.matched.mac, vendor) {
-            self.track(req, name, mac, vendor, wanted.agent.as_ref(), wanted.matched.kind);
+            self.track(req, name, mac, vendor, wanted.agent.as_deref(), wanted.matched.kind);
         }
         seen.vendor = vendor.or(seen.vendor);
         answer
@@ -586,13 +584,12 @@ impl Provisioner {
         }
         self.fetches.fetched(
             mac,
-            Fetched {
-                mac: mac.lower(),
+            &LatestFetch {
                 at: timestamp::now(),
-                ip: req.peer.to_string(),
-                user_agent: req.user_agent.chars().take(255).collect(),
-                firmware: agent.map(|a| a.firmware.clone()).unwrap_or_default(),
-                file: name.to_string(),
+                ip: req.peer,
+                user_agent: req.user_agent,
+                firmware: agent.map_or("", |a| a.firmware.as_str()),
+                file: name,
             },
         );
     }
@@ -617,7 +614,7 @@ impl Provisioner {
                     .to_string(),
                 model: agent.map(|a| a.model.clone()).unwrap_or_default(),
                 ip: req.peer.to_string(),
-                user_agent: req.user_agent.chars().take(255).collect(),
+                user_agent: cut(req.user_agent, 255).to_string(),
                 first_seen: now,
                 last_seen: now,
                 count: 1,

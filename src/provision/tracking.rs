@@ -2,6 +2,8 @@
 //! one write per phone per flush, not a write per request.
 
 use std::collections::{HashMap, VecDeque};
+use std::fmt::Write as _;
+use std::hash::{BuildHasher, Hash, RandomState};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -41,6 +43,28 @@ pub const EVENTS_PER_FLUSH: usize = 8;
 /// name, and must not push the phone's own fetches out.
 pub const REFUSALS_PER_FLUSH: usize = 2;
 
+/// A phone's fetch as the request has it, borrowed.
+pub struct LatestFetch<'a> {
+    pub at: time::OffsetDateTime,
+    pub ip: std::net::IpAddr,
+    pub user_agent: &'a str,
+    pub firmware: &'a str,
+    pub file: &'a str,
+}
+
+/// `text` cut to at most `chars` characters.
+pub fn cut(text: &str, chars: usize) -> &str {
+    text.char_indices().nth(chars).map_or(text, |(end, _)| &text[..end])
+}
+
+/// Sets a kept string to `value`, in its own buffer.
+fn overwrite(kept: &mut String, value: &str) {
+    if kept != value {
+        kept.clear();
+        kept.push_str(value);
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct FetchRecorder {
     batch: Mutex<Batch>,
@@ -48,6 +72,8 @@ pub struct FetchRecorder {
     unknown_files: Mutex<VecDeque<UnknownFile>>,
     /// Files served to known phones since the last summary.
     served: AtomicU64,
+    /// Hashes what makes two served fetches the same.
+    sameness: RandomState,
 }
 
 #[derive(Debug, Default)]
@@ -55,29 +81,57 @@ struct Batch {
     fetched: HashMap<Mac, Fetched>,
     /// Known phones only, so bounded by the fleet and `EVENTS_PER_FLUSH`.
     events: HashMap<Mac, Vec<FetchEvent>>,
+    /// What each phone's served events in `events` were, hashed.
+    served: HashMap<Mac, Vec<u64>>,
     pending: HashMap<Mac, PendingPhone>,
 }
 
 impl FetchRecorder {
-    /// A known phone fetched a file; only its latest fetch is kept.
-    pub fn fetched(&self, mac: Mac, fetch: Fetched) {
+    /// A known phone fetched a file; only its latest fetch is kept. A phone
+    /// seen since the last flush has its record written over in place, so a
+    /// storm of fetches allocates nothing here.
+    pub fn fetched(&self, mac: Mac, fetch: &LatestFetch<'_>) {
         self.served.fetch_add(1, Ordering::Relaxed);
-        self.batch.lock().expect("recorder lock").fetched.insert(mac, fetch);
+        let mut batch = self.batch.lock().expect("recorder lock");
+        let kept = batch.fetched.entry(mac).or_insert_with(|| Fetched {
+            mac: mac.lower(),
+            at: fetch.at,
+            ip: String::new(),
+            user_agent: String::new(),
+            firmware: String::new(),
+            file: String::new(),
+        });
+        kept.at = fetch.at;
+        kept.ip.clear();
+        let _ = write!(kept.ip, "{}", fetch.ip);
+        overwrite(&mut kept.user_agent, cut(fetch.user_agent, 255));
+        overwrite(&mut kept.firmware, fetch.firmware);
+        overwrite(&mut kept.file, fetch.file);
     }
 
-    /// A known phone's fetch, whatever its answer, for its timeline.
-    pub fn event(&self, mac: Mac, event: FetchEvent) {
+    /// A known phone's fetch, whatever its answer, for its timeline; `build`
+    /// is called only when the event is kept (`reason` is its refusal's,
+    /// empty when served). A served fetch the same as one already in this
+    /// flush (`same`: file, address, outcome, version) is not kept again:
+    /// a phone fetching in a loop writes one row a second, not one a fetch.
+    pub fn event(&self, mac: Mac, reason: &str, same: impl Hash, build: impl FnOnce() -> FetchEvent) {
         let mut batch = self.batch.lock().expect("recorder lock");
+        if reason.is_empty() {
+            let served = self.sameness.hash_one(same);
+            let seen = batch.served.entry(mac).or_default();
+            if seen.len() < EVENTS_PER_FLUSH && !seen.contains(&served) {
+                seen.push(served);
+                batch.events.entry(mac).or_default().push(build());
+            }
+            return;
+        }
         let phone = batch.events.entry(mac).or_default();
-        let (refusals, served): (Vec<&FetchEvent>, Vec<&FetchEvent>) = phone.iter().partition(|e| !e.reason.is_empty());
-        let room = if event.reason.is_empty() {
-            served.len() < EVENTS_PER_FLUSH
-        } else {
-            refusals.len() < REFUSALS_PER_FLUSH
-                && !refusals.iter().any(|e| {
-                    (&e.ip, &e.file, &e.outcome, &e.reason) == (&event.ip, &event.file, &event.outcome, &event.reason)
-                })
-        };
+        let event = build();
+        let mut refusals = phone.iter().filter(|e| !e.reason.is_empty());
+        let room = refusals.clone().count() < REFUSALS_PER_FLUSH
+            && !refusals.any(|e| {
+                (&e.ip, &e.file, &e.outcome, &e.reason) == (&event.ip, &event.file, &event.outcome, &event.reason)
+            });
         if room {
             phone.push(event);
         }
@@ -177,6 +231,40 @@ mod tests {
         }
     }
 
+    fn keep(recorder: &FetchRecorder, mac: Mac, event: FetchEvent) {
+        let same = (event.file.clone(), event.ip.clone(), event.version.clone());
+        recorder.event(mac, &event.reason.clone(), same, || event);
+    }
+
+    #[test]
+    fn a_phones_latest_fetch_is_written_over_in_place() {
+        let recorder = FetchRecorder::default();
+        let phone: Mac = "001565000001".parse().unwrap();
+        let long = "Yealink SIP-T46U ".repeat(30);
+        for (file, ip) in [("a.cfg", "192.0.2.1"), ("001565000001.cfg", "192.0.2.20")] {
+            let fetch = LatestFetch {
+                at: timestamp::now(),
+                ip: ip.parse().unwrap(),
+                user_agent: &long,
+                firmware: "108.86.0.20",
+                file,
+            };
+            recorder.fetched(phone, &fetch);
+        }
+        let batch = recorder.batch.lock().unwrap();
+        let kept = &batch.fetched[&phone];
+        assert_eq!(
+            (
+                kept.mac.as_str(),
+                kept.ip.as_str(),
+                kept.file.as_str(),
+                kept.firmware.as_str()
+            ),
+            ("001565000001", "192.0.2.20", "001565000001.cfg", "108.86.0.20")
+        );
+        assert_eq!(kept.user_agent.chars().count(), 255, "cut to its column");
+    }
+
     #[test]
     fn unknown_file_names_keep_only_the_newest() {
         let recorder = FetchRecorder::default();
@@ -204,11 +292,11 @@ mod tests {
             ..event("001565000001.cfg")
         };
         for _ in 0..50 {
-            recorder.event(phone, refused("198.51.100.7"));
+            keep(&recorder, phone, refused("198.51.100.7"));
         }
-        recorder.event(phone, refused("198.51.100.8"));
-        recorder.event(phone, refused("198.51.100.9"));
-        recorder.event(phone, event("001565000001.cfg"));
+        keep(&recorder, phone, refused("198.51.100.8"));
+        keep(&recorder, phone, refused("198.51.100.9"));
+        keep(&recorder, phone, event("001565000001.cfg"));
         let batch = recorder.batch.lock().unwrap();
         let kept: Vec<&str> = batch.events[&phone].iter().map(|e| e.ip.as_str()).collect();
         assert_eq!(
@@ -224,12 +312,24 @@ mod tests {
         let hammered: Mac = "001565000001".parse().unwrap();
         let other: Mac = "001565000002".parse().unwrap();
         for n in 0..50 {
-            recorder.event(hammered, event(&format!("{n}.cfg")));
+            keep(&recorder, hammered, event(&format!("{n}.cfg")));
         }
-        recorder.event(other, event("other.cfg"));
+        keep(&recorder, other, event("other.cfg"));
+        for _ in 0..50 {
+            keep(&recorder, other, event("other.cfg"));
+        }
+        keep(
+            &recorder,
+            other,
+            FetchEvent {
+                version: "v2".into(),
+                ..event("other.cfg")
+            },
+        );
         let batch = recorder.batch.lock().unwrap();
         assert_eq!(batch.events[&hammered].len(), EVENTS_PER_FLUSH);
         assert_eq!(batch.events[&hammered][0].file, "0.cfg", "the first ones are kept");
-        assert_eq!(batch.events[&other].len(), 1);
+        let versions: Vec<&str> = batch.events[&other].iter().map(|e| e.version.as_str()).collect();
+        assert_eq!(versions, ["", "v2"], "the same fetch once, and each new version");
     }
 }

@@ -43,7 +43,7 @@ impl Provisioner {
             return Answer::NotFound;
         };
         let agent = packs.parse_user_agent(req.user_agent);
-        if let Some(refused) = self.foreign_file(req, agent.as_ref(), name, mac) {
+        if let Some(refused) = self.foreign_file(req, agent.as_deref(), name, mac) {
             return refused;
         }
         let verdict = match self.admit(req, &self.settings_for(Some(mac)), Some(mac), FileKind::WrittenBack) {
