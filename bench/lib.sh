@@ -20,6 +20,8 @@ start_sipprov() {
   [ "${LISTEN_ANY:-}" = 1 ] && listen="[::]:$port"
   LAUNCH_ARGS=(--data-dir "$out/data" serve --listen "$listen")
   [ -n "$db_url" ] && LAUNCH_ARGS=(--database-url "$db_url" "${LAUNCH_ARGS[@]}")
+  # EXTRA_ARGS: more serve options (a phone listener over HTTPS, say).
+  LAUNCH_ARGS+=(${EXTRA_ARGS[@]+"${EXTRA_ARGS[@]}"})
   SERVER_LOG=$out/server.log
   launch_sipprov
   TOKEN=$(curl -fsS "http://$ADDR/api/sessions" -H 'Content-Type: application/json' \
