@@ -6,11 +6,8 @@ use serde::Serialize;
 use sqlx::{AssertSqlSafe, FromRow};
 use time::OffsetDateTime;
 
-use super::{Backend, Db, Result, on_db, values_placeholders};
+use super::{Backend, Db, Result, on_db};
 use crate::domain::timestamp;
-
-/// Rows written by one statement.
-const CHUNK: usize = 100;
 
 /// The most unknown phones kept; older ones are dropped, so a sweep cannot fill the database.
 pub const MAX_PENDING: i64 = 1000;
@@ -103,30 +100,20 @@ impl Db {
         phones.dedup();
         on_db!(self, pool => {
             let mut tx = pool.begin_write().await?;
-            // Many rows a statement: a boot storm brings thousands a flush.
-            for chunk in fetched.chunks(CHUNK) {
-                let sql = format!(
-                    "UPDATE device_provisions SET last_provisioned_at = v.column2, last_ip = v.column3,
-                        last_user_agent = v.column4, firmware = v.column5, last_file = v.column6
-                     FROM (VALUES {}) AS v
-                     WHERE device_provisions.mac = v.column1 AND device_provisions.deleted_at IS NULL",
-                    values_placeholders(chunk.len(), 6));
-                let mut q = sqlx::query(AssertSqlSafe(sql));
-                for f in chunk {
-                    q = q.bind(&f.mac).bind(f.at).bind(&f.ip).bind(&f.user_agent).bind(&f.firmware).bind(&f.file);
-                }
-                q.execute(&mut *tx).await?;
+            for f in fetched {
+                sqlx::query(
+                    "UPDATE device_provisions SET last_provisioned_at = $2, last_ip = $3, last_user_agent = $4, firmware = $5, last_file = $6
+                     WHERE mac = $1 AND deleted_at IS NULL")
+                    .bind(&f.mac).bind(f.at).bind(&f.ip).bind(&f.user_agent).bind(&f.firmware).bind(&f.file)
+                    .execute(&mut *tx).await?;
             }
-            for chunk in events.chunks(CHUNK) {
-                let sql = format!(
-                    "INSERT INTO fetch_events (mac, at, file, ip, user_agent, firmware, outcome, reason, version) VALUES {}",
-                    values_placeholders(chunk.len(), 9));
-                let mut q = sqlx::query(AssertSqlSafe(sql));
-                for e in chunk {
-                    q = q.bind(&e.mac).bind(e.at).bind(&e.file).bind(&e.ip).bind(&e.user_agent).bind(&e.firmware)
-                        .bind(&e.outcome).bind(&e.reason).bind(&e.version);
-                }
-                q.execute(&mut *tx).await?;
+            for e in events {
+                sqlx::query(
+                    "INSERT INTO fetch_events (mac, at, file, ip, user_agent, firmware, outcome, reason, version)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+                    .bind(&e.mac).bind(e.at).bind(&e.file).bind(&e.ip).bind(&e.user_agent).bind(&e.firmware)
+                    .bind(&e.outcome).bind(&e.reason).bind(&e.version)
+                    .execute(&mut *tx).await?;
             }
             // Served fetches and refusals are kept apart, so refusals (which
             // anyone who knows the MAC can cause) only push out refusals.
