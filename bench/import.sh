@@ -23,11 +23,21 @@ json.dump({"devices": rows}, sys.stdout, ensure_ascii=False)
 PY
 
 BEFORE=$(peak_rss_mib)
+# PROFILE=1 records a perf profile of sipprov during the import.
+if [ "${PROFILE:-}" = 1 ]; then
+  perf record -F 999 -g -o "$OUT/perf.data" -p "$PID" >/dev/null 2>&1 &
+  PERF=$!
+  sleep 0.5
+fi
 START=$(date +%s.%N)
 STATUS=$(curl -sS -o "$OUT/response.json" -w '%{http_code}' "http://$ADDR/api/device_provisions/import" \
   -H "X-XTRA-AUTH-ID: $TOKEN" -H 'Content-Type: application/json' --data-binary @"$OUT/rows.json")
 END=$(date +%s.%N)
 AFTER=$(peak_rss_mib)
+if [ -n "${PERF:-}" ]; then
+  kill -INT "$PERF"; wait "$PERF" || true
+  perf report -i "$OUT/perf.data" --no-children -g none --sort dso,symbol --stdio >"$OUT/perf.txt" 2>/dev/null || true
+fi
 [ "$STATUS" = 200 ] || { echo "import failed with $STATUS: $(head -c 500 "$OUT/response.json")"; exit 1; }
 COUNT=$(api GET "/api/device_provisions?perPage=1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["rowCount"])')
 

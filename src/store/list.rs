@@ -9,7 +9,7 @@ use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{AssertSqlSafe, FromRow};
 
-use super::{Arg, Db, Result, bind_args, on_db};
+use super::{Arg, Backend, Db, Result, bind_args, on_db};
 use crate::domain::timestamp;
 
 pub const DEFAULT_PAGE_SIZE: i64 = 20;
@@ -346,28 +346,22 @@ impl Db {
 }
 
 impl Db {
-    /// Runs `sql`, whose `{in}` stands for a list of placeholders, over
-    /// `values` in chunks that stay far below both backends' bind limits.
+    /// Runs `sql`, whose `{in}` stands for a subquery yielding `values`.
+    /// They travel as one JSON parameter, so the statement is the same
+    /// whatever their number.
     pub(crate) async fn fetch_where_in<T>(&self, sql: &'static str, values: &[String]) -> Result<Vec<T>>
     where
         T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin,
     {
-        let mut found = Vec::new();
-        for chunk in values.chunks(500) {
-            let placeholders = (1..=chunk.len())
-                .map(|i| format!("${i}"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let chunk_sql = sql.replace("{in}", &placeholders);
-            let rows: Vec<T> = on_db!(self, pool => {
-                let mut q = sqlx::query_as(AssertSqlSafe(chunk_sql.clone()));
-                for v in chunk {
-                    q = q.bind(v.as_str());
-                }
-                q.fetch_all(pool).await?
-            });
-            found.extend(rows);
+        if values.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(found)
+        // Rows of one value each, read as text alike on both backends.
+        let rows: Vec<[&str; 1]> = values.iter().map(|v| [v.as_str()]).collect();
+        let values = serde_json::to_string(&rows).expect("strings serialize");
+        on_db!(self, pool => {
+            let sql = pool.json_rows_sql(&sql.replace("{in}", "SELECT value->>0 FROM {rows}"));
+            Ok(sqlx::query_as(AssertSqlSafe(sql)).bind(values).fetch_all(pool).await?)
+        })
     }
 }

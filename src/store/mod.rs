@@ -117,6 +117,24 @@ pub(crate) trait Backend {
 
     /// What a claim appends to its SELECT so two nodes never take one row.
     const SKIP_TAKEN: &'static str;
+
+    /// Whether parameters are numbered (`$1`) or anonymous (`?`), see
+    /// [`placeholders`].
+    const NUMBERED_PARAMETERS: bool;
+
+    /// The rows of the JSON array bound at `{}`, each in a column `value`.
+    const JSON_ELEMENTS: &'static str;
+
+    /// Updates the planner's statistics of `tables` after a bulk write.
+    async fn refresh_statistics(&self, tables: &[&'static str]) -> sqlx::Result<()>;
+
+    /// `sql` with `{rows}` standing for [`Self::JSON_ELEMENTS`] and each
+    /// `{}` for the next parameter. Many rows travel as one JSON parameter:
+    /// sqlx binds each parameter on its own, and binding was most of a
+    /// 100,000-row import's time.
+    fn json_rows_sql(&self, sql: &str) -> String {
+        placeholders(&sql.replace("{rows}", Self::JSON_ELEMENTS), Self::NUMBERED_PARAMETERS)
+    }
 }
 
 impl Backend for SqlitePool {
@@ -124,6 +142,13 @@ impl Backend for SqlitePool {
 
     // One writer at a time already: `begin_write` holds the write lock.
     const SKIP_TAKEN: &'static str = "";
+    const NUMBERED_PARAMETERS: bool = false;
+    const JSON_ELEMENTS: &'static str = "json_each({})";
+
+    // SQLite's planner does well without statistics here.
+    async fn refresh_statistics(&self, _tables: &[&'static str]) -> sqlx::Result<()> {
+        Ok(())
+    }
 
     async fn lock_push_queue(&self, _tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>) -> sqlx::Result<()> {
         Ok(())
@@ -155,6 +180,16 @@ impl Backend for PgPool {
     type Db = sqlx::Postgres;
 
     const SKIP_TAKEN: &'static str = " FOR UPDATE SKIP LOCKED";
+    const NUMBERED_PARAMETERS: bool = true;
+    const JSON_ELEMENTS: &'static str = "json_array_elements({}::json)";
+
+    // Without them, the planner reading every phone after a 100,000-row
+    // import still believed the table held a few hundred rows and joined
+    // them in a nested loop: 5 s instead of 0.15 s.
+    async fn refresh_statistics(&self, tables: &[&'static str]) -> sqlx::Result<()> {
+        let sql = format!("ANALYZE {}", tables.join(", "));
+        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(self).await.map(drop)
+    }
 
     async fn lock_push_queue(&self, tx: &mut sqlx::Transaction<'static, sqlx::Postgres>) -> sqlx::Result<()> {
         sqlx::query("SELECT pg_advisory_xact_lock(7283529402)")
@@ -254,31 +289,38 @@ impl Db {
     }
 }
 
-/// Builds `($1, $2, …), ($k, …)` for a multi-row insert of `rows` rows of
-/// `columns` values each.
-pub(crate) fn values_placeholders(rows: usize, columns: usize) -> String {
-    let mut out = String::with_capacity(rows * columns * 5);
-    for r in 0..rows {
-        if r > 0 {
-            out.push_str(", ");
-        }
-        out.push('(');
-        for c in 0..columns {
-            if c > 0 {
-                out.push_str(", ");
-            }
+/// Replaces each `{}` in `sql` with the next parameter: `$1`, `$2`, … or,
+/// not `numbered`, `?`.
+pub(crate) fn placeholders(sql: &str, numbered: bool) -> String {
+    let mut out = String::with_capacity(sql.len() * 2);
+    let mut pieces = sql.split("{}");
+    out.push_str(pieces.next().unwrap_or_default());
+    for (n, piece) in pieces.enumerate() {
+        if numbered {
             out.push('$');
-            out.push_str(&(r * columns + c + 1).to_string());
+            out.push_str(&(n + 1).to_string());
+        } else {
+            out.push('?');
         }
-        out.push(')');
+        out.push_str(piece);
     }
     out
 }
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn placeholders_number_rows_in_order() {
-        assert_eq!(super::values_placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
+    #[tokio::test]
+    async fn placeholders_number_in_order_or_not_at_all() {
+        use super::Backend;
+        let sqlite = sqlx::SqlitePool::connect_lazy("sqlite::memory:").unwrap();
+        assert_eq!(
+            sqlite.json_rows_sql("SELECT {} FROM {rows}"),
+            "SELECT ? FROM json_each(?)"
+        );
+        let postgres = sqlx::PgPool::connect_lazy("postgres://localhost/none").unwrap();
+        assert_eq!(
+            postgres.json_rows_sql("SELECT {} FROM {rows}"),
+            "SELECT $1 FROM json_array_elements($2::json)"
+        );
     }
 }

@@ -904,3 +904,59 @@ async fn a_dry_run_says_when_a_pack_cannot_check_a_model() {
     })
     .await;
 }
+
+/// An import larger than one insert statement (10,000 rows each) lands
+/// whole: every record, each with its line, and the phones on both sides
+/// of the boundary are served. On PostgreSQL the planner is given fresh
+/// statistics, or its next read of every phone joins 100,000 rows in a
+/// nested loop.
+#[tokio::test]
+async fn an_import_larger_than_one_statement_lands_whole_and_is_served() {
+    on_each_backend(|app| async move {
+        app.extension("1001", "xswitch.cn", "pw-one-1001").await;
+        app.extension("1002", "xswitch.cn", "pw-two-1002").await;
+        const ROWS: usize = 12_001;
+        let mut csv = String::from("name,extn,vendor,mac\n");
+        for i in 0..ROWS {
+            csv.push_str(&format!("desk {i},{},yealink,001565{i:06x}\n", 1001 + i % 2));
+        }
+        let response = app.import_csv(csv).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let body: Value = response.json().await.unwrap();
+        let created = body["data"].as_array().unwrap();
+        assert_eq!(created.len(), ROWS);
+        let ids: Vec<i64> = created.iter().map(|r| r["id"].as_i64().unwrap()).collect();
+        assert!(ids.windows(2).all(|w| w[1] == w[0] + 1), "ids in row order");
+        assert_eq!(count(&app).await, ROWS as i64);
+        let lines = app
+            .stored_text(
+                "SELECT CAST(COUNT(*) AS TEXT) FROM device_provision_lines WHERE device_id >= $1",
+                ids[0],
+            )
+            .await;
+        assert_eq!(lines, [Some(ROWS.to_string())]);
+        for i in [0, 9_999, 10_000, ROWS - 1] {
+            let mac = format!("001565{i:06x}");
+            let ua = format!("Yealink SIP-T46G 28.83.0.50 {mac}");
+            let fetched = crate::provisioning::fetch(&app, &format!("/prov/{mac}.cfg"), &ua).await;
+            assert_eq!(fetched.status, 200, "row {i}: {}", fetched.body);
+            let user = format!("account.1.user_name = {}", 1001 + i % 2);
+            assert!(fetched.body.contains(&user), "row {i} has its line: {}", fetched.body);
+        }
+        if app.is_postgres() {
+            let analyzed = app
+                .stored_text(
+                    "SELECT relname::text FROM pg_stat_user_tables
+                     WHERE last_analyze IS NOT NULL AND relname::text LIKE 'device_provision%' AND $1 > 0
+                     ORDER BY relname",
+                    1,
+                )
+                .await;
+            assert_eq!(
+                analyzed,
+                [Some("device_provision_lines".into()), Some("device_provisions".into())]
+            );
+        }
+    })
+    .await;
+}
