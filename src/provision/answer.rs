@@ -492,40 +492,35 @@ impl Provisioner {
             return Ok(None);
         }
         let mut lines = Vec::new();
-        for row in rows.iter().filter(|r| r.extn.is_some()) {
-            let extn = row.extn.clone().unwrap_or_default();
-            let domain = row.domain.clone().unwrap_or_default();
+        for line in rows.iter().filter_map(|r| r.extension.as_deref()) {
             let password = if req.mask_secrets {
                 MASK.to_string()
             } else {
-                self.secrets.decrypt(
-                    row.password_enc.as_deref().unwrap_or_default(),
-                    &password_aad(&extn, &domain),
-                )?
+                self.secrets
+                    .decrypt(&line.password_enc, &password_aad(&line.extn, &line.domain))?
             };
-            let cid_name = row.cid_name.clone().unwrap_or_default();
-            let label = match row.extn_name.as_deref().map(str::trim) {
-                Some(name) if !name.is_empty() => name.to_string(),
-                _ => extn.clone(),
+            let label = match line.name.trim() {
+                "" => line.extn.clone(),
+                name => name.to_string(),
             };
             lines.push(LineView {
                 index: lines.len() + 1,
-                auth_name: extn.clone(),
-                display_name: if cid_name.trim().is_empty() {
+                auth_name: line.extn.clone(),
+                display_name: if line.cid_name.trim().is_empty() {
                     label.clone()
                 } else {
-                    cid_name.clone()
+                    line.cid_name.clone()
                 },
                 label,
-                cid_name,
-                cid_number: row.cid_number.clone().unwrap_or_default(),
+                cid_name: line.cid_name.clone(),
+                cid_number: line.cid_number.clone(),
                 password,
                 server_host: settings.sip_server_host.clone(),
                 server_port: settings.sip_server_port,
                 transport: settings.transport.clone(),
-                enabled: row.disabled == Some(0),
-                extn,
-                domain,
+                enabled: line.disabled == 0,
+                extn: line.extn.clone(),
+                domain: line.domain.clone(),
             });
         }
         // A User-Agent of another family says nothing of this phone.

@@ -223,7 +223,7 @@ impl Pusher {
             .phone_lines(&device.mac)
             .await?
             .into_iter()
-            .find(|l| l.extn.is_some());
+            .find_map(|l| l.extension);
         if let Some(freeswitch) = &settings.freeswitch {
             let Some(line) = line else {
                 return failed("the phone has no line, and FreeSWITCH reaches phones by their registered extension");
@@ -239,7 +239,7 @@ impl Pusher {
                 profile: freeswitch.profile.clone(),
             };
             self.metrics.pushed("sent", 1);
-            let (user, host) = (line.extn.unwrap_or_default(), line.domain.unwrap_or_default());
+            let (user, host) = (line.extn.clone(), line.domain.clone());
             return Ok(match esl::notify(&socket, &user, &host, &event).await {
                 Ok(esl::Reply::Accepted(reply)) => Outcome {
                     state: "sent",
@@ -269,14 +269,11 @@ impl Pusher {
                 Err(_) => return failed("the phone has not fetched from sipprov yet, so its address is not known"),
             },
         };
-        let user = line.as_ref().and_then(|l| l.extn.clone()).unwrap_or_default();
+        let user = line.as_ref().map(|l| l.extn.clone()).unwrap_or_default();
         // A line without a password answers no challenge, but is still told.
-        let credentials = match line
-            .as_ref()
-            .and_then(|l| l.password_enc.as_deref().filter(|p| !p.is_empty()))
-        {
+        let credentials = match line.as_ref().map(|l| l.password_enc.as_str()).filter(|p| !p.is_empty()) {
             Some(stored) => {
-                let domain = line.as_ref().and_then(|l| l.domain.clone()).unwrap_or_default();
+                let domain = line.as_ref().map(|l| l.domain.clone()).unwrap_or_default();
                 let password = self.secrets.decrypt(stored, &password_aad(&user, &domain))?;
                 Some((user.clone(), password))
             }

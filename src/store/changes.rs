@@ -24,7 +24,13 @@ const SETTINGS_OF_SQL: &str = "SELECT realm, k, v FROM dicts WHERE deleted_at IS
 /// must be one the change triggers of migration 0008 watch, or phones keep
 /// stale files; the end-to-end test `every_column_a_phone_file_reads_reaches_the_phone`
 /// changes each one and checks that the next fetch shows it.
-pub const PHONE_FILE_QUERIES: [&str; 3] = [super::devices::PHONE_LINES_SQL, ALL_SETTINGS_SQL, SETTINGS_OF_SQL];
+pub const PHONE_FILE_QUERIES: [&str; 5] = [
+    super::devices::PHONE_LINES_SQL,
+    super::devices::LINE_EXTENSIONS_SQL,
+    super::devices::TEMPLATE_KEYS_SQL,
+    ALL_SETTINGS_SQL,
+    SETTINGS_OF_SQL,
+];
 
 impl Db {
     /// The newest change recorded, or 0.

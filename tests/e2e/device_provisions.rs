@@ -960,3 +960,52 @@ async fn an_import_larger_than_one_statement_lands_whole_and_is_served() {
     })
     .await;
 }
+
+/// Phones on the same extension share one copy of it in memory; a line
+/// whose extension is deleted has none.
+#[tokio::test]
+async fn phones_on_one_extension_share_it_and_a_deleted_one_is_gone() {
+    on_each_backend(|app| async move {
+        let shared = app.extension("1001", "xswitch.cn", "pw-one-1001").await;
+        let alone = app.extension("1002", "xswitch.cn", "pw-two-1002").await;
+        for (mac, extn) in [
+            ("001565000a01", "1001"),
+            ("001565000a02", "1001"),
+            ("001565000a03", "1002"),
+        ] {
+            let row = json!({"vendor": "yealink", "mac": mac, "extn": extn});
+            assert_done(&app.post("/api/device_provisions", row).await);
+        }
+        let lines = app.db.all_phones_lines().await.unwrap();
+        let extension = |mac: &str| {
+            lines
+                .iter()
+                .find(|l| l.mac == mac)
+                .and_then(|l| l.extension.clone())
+                .expect("a line with its extension")
+        };
+        let (first, second) = (extension("001565000a01"), extension("001565000a02"));
+        assert_eq!(first.id, shared);
+        assert!(std::sync::Arc::ptr_eq(&first, &second), "one copy for both phones");
+        assert_eq!(extension("001565000a03").id, alone);
+        // The API refuses to delete an extension on a line; SQL does not.
+        crate::freshness::sql_from_outside(
+            &app,
+            "UPDATE extensions SET deleted_at = created_at WHERE extn = '1002'",
+        )
+        .await;
+        let lines = app.db.phone_lines("001565000a03").await.unwrap();
+        assert_eq!(lines.len(), 1, "the record stays");
+        assert!(lines[0].extension.is_none(), "its line's extension is gone");
+        let patched = app
+            .db
+            .phones_lines(&["001565000a01".into(), "001565000a02".into()])
+            .await
+            .unwrap();
+        assert!(std::sync::Arc::ptr_eq(
+            patched[0].extension.as_ref().unwrap(),
+            patched[1].extension.as_ref().unwrap()
+        ));
+    })
+    .await;
+}
