@@ -166,8 +166,11 @@ impl Db {
                     .execute(&mut *tx).await?;
             }
             tx.commit().await?;
-            if rows.len() >= REFRESH_STATISTICS_AFTER {
-                pool.refresh_statistics(&["device_provisions", "device_provision_lines", "provision_changes"]).await?;
+            // The rows are in; planning a little worse is no reason to say otherwise.
+            if rows.len() >= REFRESH_STATISTICS_AFTER
+                && let Err(err) = pool.refresh_statistics(&["device_provisions", "device_provision_lines", "provision_changes"]).await
+            {
+                tracing::warn!(error = %err, "could not refresh the planner's statistics after an import");
             }
             ids
         });
@@ -254,8 +257,19 @@ macro_rules! phone_lines_sql {
 /// The phones' lines, every phone's (see [`Db::phone_lines`]).
 pub const PHONE_LINES_SQL: &str = phone_lines_sql!("");
 
-/// The live extensions, as lines show them.
-pub const LINE_EXTENSIONS_SQL: &str = "SELECT id, extn, name, domain, cid_name, cid_number, password_enc, disabled FROM extensions WHERE deleted_at IS NULL";
+/// The live extensions as lines show them, with `$filter` added to the
+/// condition.
+macro_rules! line_extensions_sql {
+    ($filter:literal) => {
+        concat!(
+            "SELECT id, extn, name, domain, cid_name, cid_number, password_enc, disabled FROM extensions WHERE deleted_at IS NULL",
+            $filter
+        )
+    };
+}
+
+/// Every live extension, as lines show them.
+pub const LINE_EXTENSIONS_SQL: &str = line_extensions_sql!("");
 
 /// The live key templates' keys.
 pub const TEMPLATE_KEYS_SQL: &str = "SELECT id, keys FROM key_templates WHERE deleted_at IS NULL";
@@ -316,16 +330,22 @@ impl Db {
     /// [`Db::phone_lines`] of several phones at once, each phone's rows in
     /// its order.
     pub async fn phones_lines(&self, macs: &[String]) -> Result<Vec<PhoneLine>> {
-        let lines = self
+        let lines: Vec<PhoneLine> = self
             .fetch_where_in(phone_lines_sql!(" AND d.mac IN ({in})"), macs)
             .await?;
+        // By the ids the lines named: an extension moved to another line
+        // meanwhile is still the one this line had, not none.
+        let mut ids: Vec<String> = lines
+            .iter()
+            .filter_map(|l| l.extension_id)
+            .map(|id| id.to_string())
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
         let extensions = self
             .fetch_where_in(
-                "SELECT id, extn, name, domain, cid_name, cid_number, password_enc, disabled FROM extensions
-                 WHERE deleted_at IS NULL AND id IN (
-                    SELECT l.extension_id FROM device_provision_lines l JOIN device_provisions d ON d.id = l.device_id
-                    WHERE d.deleted_at IS NULL AND d.mac IN ({in}))",
-                macs,
+                line_extensions_sql!(" AND id IN (SELECT CAST(listed AS BIGINT) FROM ({in}) AS ids)"),
+                &ids,
             )
             .await?;
         self.with_shared(lines, extensions).await

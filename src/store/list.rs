@@ -346,7 +346,8 @@ impl Db {
 }
 
 impl Db {
-    /// Runs `sql`, whose `{in}` stands for a subquery yielding `values`.
+    /// Runs `sql`, whose `{in}` stands for a subquery yielding `values` as
+    /// its column `listed`.
     /// They travel as one JSON parameter, so the statement is the same
     /// whatever their number.
     pub(crate) async fn fetch_where_in<T>(&self, sql: &'static str, values: &[String]) -> Result<Vec<T>>
@@ -360,7 +361,7 @@ impl Db {
         let rows: Vec<[&str; 1]> = values.iter().map(|v| [v.as_str()]).collect();
         let values = serde_json::to_string(&rows).expect("strings serialize");
         on_db!(self, pool => {
-            let sql = pool.json_rows_sql(&sql.replace("{in}", "SELECT value->>0 FROM {rows}"));
+            let sql = pool.json_rows_sql(&sql.replace("{in}", "SELECT value->>0 AS listed FROM {rows}"));
             Ok(sqlx::query_as(AssertSqlSafe(sql)).bind(values).fetch_all(pool).await?)
         })
     }

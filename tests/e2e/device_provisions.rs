@@ -997,14 +997,14 @@ async fn phones_on_one_extension_share_it_and_a_deleted_one_is_gone() {
         let lines = app.db.phone_lines("001565000a03").await.unwrap();
         assert_eq!(lines.len(), 1, "the record stays");
         assert!(lines[0].extension.is_none(), "its line's extension is gone");
-        let patched = app
+        let read_together = app
             .db
             .phones_lines(&["001565000a01".into(), "001565000a02".into()])
             .await
             .unwrap();
         assert!(std::sync::Arc::ptr_eq(
-            patched[0].extension.as_ref().unwrap(),
-            patched[1].extension.as_ref().unwrap()
+            read_together[0].extension.as_ref().unwrap(),
+            read_together[1].extension.as_ref().unwrap()
         ));
     })
     .await;
